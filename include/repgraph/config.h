@@ -1,0 +1,58 @@
+/* config.h — the server's validated, read-only configuration. Every tunable and limit is
+ * defined here once, with its unit, its default and its range; the INI file and the
+ * command line both go through the same table. Load on one thread, then share read-only. */
+#ifndef RG_CONFIG_H
+#define RG_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RG_CONFIG_PATH_MAX 512
+#define RG_DEFAULT_PORT 7411
+
+typedef struct {
+  char data_dir[RG_CONFIG_PATH_MAX];    /* LMDB environment directory */
+  char listen_host[64];                 /* TCP address; loopback by default */
+  uint32_t port;                        /* TCP port; 0 disables TCP */
+  char unix_socket[RG_CONFIG_PATH_MAX]; /* "" = <data_dir>/repgraphd.sock, "none" = off */
+  char log_level[16];                   /* error | warn | info | debug */
+  uint64_t map_size_bytes;              /* initial LMDB map size */
+  uint64_t map_max_bytes;               /* the map never grows past this: storage_full */
+  uint64_t half_life_s;                 /* edge weight half-life, seconds */
+  uint32_t net_prefix_v4;               /* bits of an IPv4 net actor */
+  uint32_t net_prefix_v6;               /* bits of an IPv6 net actor */
+  uint32_t max_frame_bytes;             /* largest accepted request frame */
+  uint32_t max_batch_items;             /* edges+observations+labels+actors per request */
+  uint32_t max_recipients;              /* recipients per observation */
+  uint32_t max_connections;             /* concurrent client connections */
+  uint64_t max_output_bytes;            /* queued reply bytes per connection before drop */
+  uint32_t max_pending_writes;          /* queued writes per connection before it pauses */
+  uint64_t idle_timeout_s;              /* close connections idle this long; 0 = never */
+  uint32_t commit_max_requests;         /* write requests grouped into one commit */
+} rg_config_t;
+
+/* Fills *c with the documented defaults. */
+void rg_config_defaults(rg_config_t *c);
+
+/* Sets one option by its INI name "section.key" (e.g. "limits.max_frame_bytes") from text.
+ * Sizes accept K/M/G/T suffixes (powers of 1024), durations s/m/h/d.
+ * 0 on success; RG_ECONFIG with a message in err (capacity errlen) otherwise. */
+int rg_config_set(rg_config_t *c, const char *name, const char *value, char *err,
+                  size_t errlen);
+
+/* Reads an INI file into *c (unknown keys are errors). 0 on success; RG_ECONFIG or RG_EIO
+ * with a message naming the file and line in err. */
+int rg_config_load_file(rg_config_t *c, const char *path, char *err, size_t errlen);
+
+/* Checks cross-field rules (e.g. initial map <= maximum). 0 or RG_ECONFIG with message. */
+int rg_config_validate(const rg_config_t *c, char *err, size_t errlen);
+
+/* The Unix socket path in effect (resolving the "" default), or NULL if disabled.
+ * Writes into buf (capacity cap); returns buf or NULL. */
+const char *rg_config_unix_path(const rg_config_t *c, char *buf, size_t cap);
+
+/* Writes every option as "section.key = value  # unit: help" lines to `out` (a FILE *),
+ * for --help and for the example config. */
+void rg_config_describe(const rg_config_t *c, void *out);
+
+#endif

@@ -1,0 +1,138 @@
+/* proto.h — the wire format: frames (4-byte big-endian length + one msgpack map), the op
+ * table, request decoding into structs and a response writer. No I/O; msgpack.h stays in
+ * proto.c. Protocol as data: schemas/protocol.json. Any thread; no shared state. */
+#ifndef RG_PROTO_H
+#define RG_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "repgraph/buf.h"
+
+#define RG_PROTO_VERSION 1
+#define RG_FRAME_HEADER 4
+
+/* Ops: X(NAME, "wire name", writes?). Write ops go through the writer thread. */
+#define RG_OP_MAP(X)                                                                     \
+  X(PING, "ping", false)                                                                 \
+  X(INGEST, "ingest", true)                                                              \
+  X(LOOKUP, "lookup", false)                                                             \
+  X(LABEL, "label", true)                                                                \
+  X(FORGET, "forget", true)                                                              \
+  X(STATS, "stats", false)
+
+typedef enum {
+#define RG__OP_ENUM(name, text, writes) RG_OP_##name,
+  RG_OP_MAP(RG__OP_ENUM)
+#undef RG__OP_ENUM
+  RG_OP_COUNT
+} rg_op_t;
+
+/* Wire name of an op, or NULL if out of range. */
+const char *rg_op_name(int op);
+/* True for ops that write (ingest, label, forget). */
+bool rg_op_writes(rg_op_t op);
+
+/* A string borrowed from the frame it was decoded from (not NUL-terminated). */
+typedef struct {
+  const char *ptr;
+  uint32_t len;
+} rg_str_t;
+
+typedef struct {
+  rg_str_t src, dst, kind;
+  int64_t ts;     /* 0 = not given (the server's clock is used) */
+  double weight;  /* default 1 */
+  uint64_t count; /* default 1 */
+} rg_wire_edge_t;
+
+typedef struct {
+  int64_t ts;
+  rg_str_t sender, client_ip, helo; /* helo.len == 0 when absent */
+  rg_str_t *recipients;
+  uint32_t n_recipients;
+} rg_wire_observation_t;
+
+typedef struct {
+  rg_str_t actor, verdict, source, note;
+  double weight; /* < 0 = not given (the source's default) */
+  int64_t ts;
+} rg_wire_label_t;
+
+/* A decoded request. Arrays are owned by the request (rg_request_free); strings point into
+ * the frame bytes and stay valid only as long as those bytes do. */
+typedef struct {
+  rg_op_t op;
+  bool has_id;
+  uint64_t id;
+  rg_wire_edge_t *edges;
+  uint32_t n_edges;
+  rg_wire_observation_t *observations;
+  uint32_t n_observations;
+  rg_wire_label_t *labels;
+  uint32_t n_labels;
+  rg_str_t *actors; /* lookup, forget */
+  uint32_t n_actors;
+  void *mem; /* decoder state; owned */
+} rg_request_t;
+
+typedef struct {
+  uint32_t max_frame_bytes; /* body bytes */
+  uint32_t max_batch_items; /* edges + observations + labels + actors */
+  uint32_t max_recipients;  /* per observation */
+} rg_proto_limits_t;
+
+/* Reads a frame header. 0 with *len set; RG_ETOO_LARGE if the body exceeds max. */
+int rg_proto_frame_length(const uint8_t hdr[RG_FRAME_HEADER], uint32_t max, uint32_t *len);
+
+/* Decodes one frame body into *req (zeroed first). 0 on success. Errors, with a message
+ * naming the field in err (capacity errlen): RG_ENOT_A_MAP (not exactly one msgpack map —
+ * the connection should be closed), RG_EBAD_REQUEST (missing or mistyped field),
+ * RG_EUNKNOWN_OP, RG_ETOO_LARGE (batch over a limit), RG_ENOMEM. When the id could be read
+ * it is set even on error, so the reply can echo it. Call rg_request_free in every case. */
+int rg_proto_decode_request(const uint8_t *body, size_t len, const rg_proto_limits_t *lim,
+                            rg_request_t *req, char *err, size_t errlen);
+
+/* Frees what the decoder allocated. Accepts NULL and zeroed requests. */
+void rg_request_free(rg_request_t *req);
+
+/* Checks that msgpack bytes are exactly one well-formed value whose containers declare no
+ * more elements than there are bytes left, and nest at most `max_depth` deep — so decoding
+ * cannot be made to allocate more than a small multiple of len. 0 or RG_ENOT_A_MAP. */
+int rg_proto_check_msgpack(const uint8_t *data, size_t len, unsigned max_depth);
+
+/* ---- response writer --------------------------------------------------------------- */
+
+/* Appends msgpack values to a buffer. Errors (buffer cap, memory) are sticky: the first
+ * one is kept and later calls do nothing; rg_wr_end reports it. */
+typedef struct {
+  rg_buf_t *out;
+  size_t frame_start;
+  int err;
+} rg_wr_t;
+
+/* Starts a frame at the end of `out` (reserving its header). */
+void rg_wr_begin(rg_wr_t *w, rg_buf_t *out);
+/* Finishes the frame (patching its length). 0, or the first error, in which case the
+ * partial frame is removed from the buffer. */
+int rg_wr_end(rg_wr_t *w);
+
+void rg_wr_map(rg_wr_t *w, uint32_t n);
+void rg_wr_array(rg_wr_t *w, uint32_t n);
+void rg_wr_str(rg_wr_t *w, const char *s); /* NUL-terminated; NULL writes nil */
+void rg_wr_strn(rg_wr_t *w, const char *s, size_t n);
+void rg_wr_uint(rg_wr_t *w, uint64_t v);
+void rg_wr_int(rg_wr_t *w, int64_t v);
+void rg_wr_double(rg_wr_t *w, double v);
+void rg_wr_bool(rg_wr_t *w, bool v);
+void rg_wr_nil(rg_wr_t *w);
+
+/* Starts a response map of n_fields + 1 entries, the first being "id" (nil if none). */
+void rg_wr_reply(rg_wr_t *w, bool has_id, uint64_t id, uint32_t n_fields);
+
+/* Writes a whole error frame {id, error: {code, message}} to out. 0 or the writer error. */
+int rg_proto_write_error(rg_buf_t *out, bool has_id, uint64_t id, int code,
+                         const char *message);
+
+#endif

@@ -1,0 +1,192 @@
+/* store.h — the graph store over one LMDB environment: actor interning, actor records,
+ * out/in edges with decayed weights, labels, counters and the schema version.
+ * Key layout: schemas/store.json. Threads: any thread may read (rg_store_read_begin);
+ * exactly one thread — the writer — may open write transactions and grow the map. */
+#ifndef RG_STORE_H
+#define RG_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "repgraph/actor.h"
+
+/* Version of the key layout in schemas/store.json; a store of another version is refused. */
+#define RG_STORE_SCHEMA_VERSION 1
+
+/* Label verdicts. Stored as numbers: append only. */
+#define RG_VERDICT_MAP(X) X(BAD, 1, "bad") X(GOOD, 2, "good")
+typedef enum {
+#define RG__VERDICT_ENUM(name, num, text) RG_VERDICT_##name = num,
+  RG_VERDICT_MAP(RG__VERDICT_ENUM)
+#undef RG__VERDICT_ENUM
+} rg_verdict_t;
+
+/* Label sources with their default weight. Stored as numbers: append only. */
+#define RG_LABEL_SOURCE_MAP(X)                                                           \
+  X(ANALYST, 1, "analyst", 1.0)                                                          \
+  X(USER_REPORT, 2, "user_report", 0.3)                                                  \
+  X(SPAM_TRAP, 3, "spam_trap", 0.8)                                                      \
+  X(ALLOWLIST, 4, "allowlist", 1.0)                                                      \
+  X(FEED, 5, "feed", 0.5)
+typedef enum {
+#define RG__SOURCE_ENUM(name, num, text, weight) RG_SOURCE_##name = num,
+  RG_LABEL_SOURCE_MAP(RG__SOURCE_ENUM)
+#undef RG__SOURCE_ENUM
+} rg_label_source_t;
+
+#define RG_LABEL_NOTE_MAX 1024
+
+typedef struct rg_store rg_store_t;
+typedef struct rg_txn rg_txn_t;
+
+typedef struct {
+  const char *dir;      /* environment directory; created if missing */
+  uint64_t map_size;    /* initial map size in bytes */
+  uint64_t map_max;     /* the map never grows past this */
+  double half_life_s;   /* edge weight half-life */
+} rg_store_opts_t;
+
+/* An actor's record. Weights are decayed to `as_of`. */
+typedef struct {
+  rg_actor_t actor;
+  int64_t first_seen, last_seen;
+  uint64_t messages;                    /* observations/edge events that named it */
+  double weight_out, weight_in;         /* sums of its edges' weights, decayed to as_of */
+  int64_t as_of;
+  uint32_t out_degree[RG_EDGE_KIND_COUNT];
+  uint32_t in_degree[RG_EDGE_KIND_COUNT];
+} rg_actor_rec_t;
+
+/* One edge's record. `weight` is decayed to `as_of`. */
+typedef struct {
+  uint64_t count;
+  double weight;
+  int64_t as_of;
+  int64_t first_seen, last_seen;
+} rg_edge_rec_t;
+
+/* The latest label of an actor and how many were applied in all. */
+typedef struct {
+  rg_verdict_t verdict;
+  rg_label_source_t source;
+  double weight;
+  int64_t ts;
+  uint32_t count;
+  uint16_t note_len;
+  char note[RG_LABEL_NOTE_MAX + 1];
+} rg_label_t;
+
+/* Counters kept in the meta database. */
+typedef struct {
+  uint64_t actors[RG_ACTOR_TYPE_MAX + 1]; /* indexed by rg_actor_type_t */
+  uint64_t edges[RG_EDGE_KIND_COUNT];
+  uint64_t labels;
+} rg_store_counts_t;
+
+/* Physical facts about the environment. */
+typedef struct {
+  uint64_t map_size;   /* current map size, bytes */
+  uint64_t map_max;    /* configured maximum, bytes */
+  uint64_t used_bytes; /* pages in use × page size */
+  uint32_t page_size;
+  uint32_t map_grows;  /* times the map grew since open */
+} rg_store_info_t;
+
+/* Opens (creating if needed) the store in opts->dir and checks its schema version.
+ * 0 on success with *out owned by the caller (rg_store_close); RG_ESCHEMA for a store of
+ * another version or a foreign file, RG_EIO for file-system errors, RG_ECONFIG for bad
+ * options; a message in err (capacity errlen) on any error. */
+int rg_store_open(const rg_store_opts_t *opts, rg_store_t **out, char *err, size_t errlen);
+
+/* Closes the environment. No transaction may be open. Accepts NULL. */
+void rg_store_close(rg_store_t *s);
+
+/* The configured half-life in seconds. */
+double rg_store_half_life(const rg_store_t *s);
+
+/* Decays weight w from time `from` to time `to` (seconds) with half-life h seconds.
+ * Returns w unchanged when to <= from. */
+double rg_decay(double w, int64_t from, int64_t to, double h);
+
+/* Fills *info. Any thread. */
+void rg_store_info(rg_store_t *s, rg_store_info_t *info);
+
+/* Starts a read-only snapshot. 0 on success (*out valid until rg_txn_end);
+ * RG_EIO/RG_ENOMEM otherwise. Any thread; never waits for the writer. */
+int rg_store_read_begin(rg_store_t *s, rg_txn_t **out);
+
+/* Starts the write transaction. Writer thread only. 0, RG_EIO or RG_ENOMEM. */
+int rg_store_write_begin(rg_store_t *s, rg_txn_t **out);
+
+/* Starts a transaction nested in the write transaction `parent`, so one request's writes
+ * can be undone without losing the batch. Same errors as rg_store_write_begin. */
+int rg_store_nested_begin(rg_txn_t *parent, rg_txn_t **out);
+
+/* Commits a write (or nested) transaction and frees it. 0 on success; RG_ESTORAGE_FULL
+ * if the map filled (the transaction is gone: grow and redo it); RG_EIO otherwise. */
+int rg_txn_commit(rg_txn_t *t);
+
+/* Ends a read transaction or aborts a write/nested one, and frees it. Accepts NULL. */
+void rg_txn_end(rg_txn_t *t);
+
+/* Doubles the map size, capped at map_max. Writer thread only, with no write transaction
+ * open. 0 on success; RG_ESTORAGE_FULL when already at map_max; RG_EIO otherwise. */
+int rg_store_grow(rg_store_t *s);
+
+/* Finds or creates the actor, updating first/last seen by `ts` and adding `messages`.
+ * 0 with *id set; RG_ESTORAGE_FULL or RG_EIO. Write transaction. */
+int rg_store_upsert_actor(rg_txn_t *t, const rg_actor_t *a, int64_t ts, uint64_t messages,
+                          uint64_t *id);
+
+/* Adds one observation of edge src -kind-> dst at `ts` with weight w and count n:
+ * creates it if new, decays and adds its weight, updates both actors' degrees and weight
+ * sums. Both actors must exist. 0, RG_ENOT_FOUND (missing actor), RG_ESTORAGE_FULL, RG_EIO. */
+int rg_store_add_edge(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t dst,
+                      int64_t ts, double w, uint64_t n);
+
+/* Sets the actor's latest label (count incremented). 0, RG_ESTORAGE_FULL, RG_EIO. */
+int rg_store_put_label(rg_txn_t *t, uint64_t id, const rg_label_t *label);
+
+/* Deletes the actor, all its edges (updating its neighbours' degrees and weights), its
+ * label and its key. 0, RG_ENOT_FOUND, RG_ESTORAGE_FULL, RG_EIO. Write transaction. */
+int rg_store_forget(rg_txn_t *t, uint64_t id);
+
+/* Looks up an actor's id. 0, RG_ENOT_FOUND or RG_EIO. Any transaction. */
+int rg_store_find_actor(rg_txn_t *t, const rg_actor_t *a, uint64_t *id);
+
+/* Reads an actor's record, decayed to `now`. 0, RG_ENOT_FOUND or RG_EIO. */
+int rg_store_get_actor(rg_txn_t *t, uint64_t id, int64_t now, rg_actor_rec_t *rec);
+
+/* Reads an edge, decayed to `now`. 0, RG_ENOT_FOUND or RG_EIO. */
+int rg_store_get_edge(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t dst,
+                      int64_t now, rg_edge_rec_t *rec);
+
+/* Reads an actor's latest label. 0, RG_ENOT_FOUND or RG_EIO. */
+int rg_store_get_label(rg_txn_t *t, uint64_t id, rg_label_t *label);
+
+/* Called once per edge by the scans, in key order; a non-zero return stops the scan and
+ * is returned by it. The record is decayed to the scan's `now`. */
+typedef int (*rg_edge_visit_fn)(void *ctx, uint64_t src, rg_edge_kind_t kind, uint64_t dst,
+                                const rg_edge_rec_t *rec);
+
+/* Visits the out-edges of `src` (all edges of the store if src is 0). 0, a visitor's
+ * non-zero return, or RG_EIO. */
+int rg_store_scan_out(rg_txn_t *t, uint64_t src, int64_t now, rg_edge_visit_fn fn, void *ctx);
+
+/* Visits the in-edges of `dst`, reporting each as (src, kind, dst). Same returns. */
+int rg_store_scan_in(rg_txn_t *t, uint64_t dst, int64_t now, rg_edge_visit_fn fn, void *ctx);
+
+/* Reads the counters. 0 or RG_EIO. */
+int rg_store_counts(rg_txn_t *t, rg_store_counts_t *out);
+
+/* Vocabulary of labels: names and parsing. Name functions return NULL when out of range;
+ * parse functions return 0 or RG_EINVALID_LABEL. */
+const char *rg_verdict_name(int v);
+int rg_verdict_parse(const char *s, size_t len, rg_verdict_t *out);
+const char *rg_label_source_name(int src);
+int rg_label_source_parse(const char *s, size_t len, rg_label_source_t *out);
+/* Default weight of a label source (the config may override it later). */
+double rg_label_source_weight(rg_label_source_t src);
+
+#endif

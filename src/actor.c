@@ -1,0 +1,382 @@
+/* actor.c — actor type and edge kind tables, and the normalisation of raw identifiers
+ * (address, ip, net, domain) into canonical keys. Pure functions; any thread. */
+#include "repgraph/actor.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "repgraph/err.h"
+
+/* Limits from RFC 5321 / RFC 1035, in bytes. */
+#define RG__LOCAL_MAX 64    /* local part of an address */
+#define RG__ADDRESS_MAX 254 /* whole address */
+#define RG__DOMAIN_MAX 253  /* domain without the trailing dot */
+#define RG__LABEL_MAX 63    /* one domain label */
+#define RG__IP_TEXT_MAX 63  /* longest text we hand to inet_pton (INET6_ADDRSTRLEN is 46) */
+
+/* A parsed address: family AF_INET uses bytes[0..3], AF_INET6 all 16 bytes. */
+typedef struct {
+  int family;
+  unsigned char bytes[16];
+} rg__ip_t;
+
+static int fail(const char **reason, const char *why) {
+  if (reason) *reason = why;
+  return RG_EINVALID_ACTOR;
+}
+
+static bool is_ascii_space(unsigned char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+static bool is_ctl_or_space(unsigned char c) { return c <= 0x20 || c == 0x7f; }
+
+static void trim(const char **p, size_t *n) {
+  while (*n > 0 && is_ascii_space((unsigned char)(*p)[0])) {
+    (*p)++;
+    (*n)--;
+  }
+  while (*n > 0 && is_ascii_space((unsigned char)(*p)[*n - 1])) (*n)--;
+}
+
+/* Removes one surrounding pair `open` … `close` if both are present. */
+static void strip_pair(const char **p, size_t *n, char open, char close) {
+  if (*n >= 2 && (*p)[0] == open && (*p)[*n - 1] == close) {
+    (*p)++;
+    *n -= 2;
+  }
+}
+
+/* ---- tables ---------------------------------------------------------------------- */
+
+const char *rg_actor_type_name(int type) {
+  switch (type) {
+#define RG__ACTOR_TYPE_NAME(name, num, text)                                               \
+  case RG_ACTOR_##name:                                                                    \
+    return text;
+    RG_ACTOR_TYPE_MAP(RG__ACTOR_TYPE_NAME)
+#undef RG__ACTOR_TYPE_NAME
+  default:
+    return NULL;
+  }
+}
+
+int rg_actor_type_parse(const char *name, size_t len, rg_actor_type_t *out) {
+  if (!name || !out) return RG_EINVALID_ACTOR;
+#define RG__ACTOR_TYPE_MATCH(name_, num, text)                                             \
+  if (len == sizeof(text) - 1 && memcmp(name, text, len) == 0) {                           \
+    *out = RG_ACTOR_##name_;                                                               \
+    return RG_OK;                                                                          \
+  }
+  RG_ACTOR_TYPE_MAP(RG__ACTOR_TYPE_MATCH)
+#undef RG__ACTOR_TYPE_MATCH
+  return RG_EINVALID_ACTOR;
+}
+
+const char *rg_edge_kind_name(int kind) {
+  switch (kind) {
+#define RG__EDGE_KIND_NAME(name, num, text, src, dst)                                      \
+  case RG_EDGE_##name:                                                                     \
+    return text;
+    RG_EDGE_KIND_MAP(RG__EDGE_KIND_NAME)
+#undef RG__EDGE_KIND_NAME
+  default:
+    return NULL;
+  }
+}
+
+int rg_edge_kind_parse(const char *name, size_t len, rg_edge_kind_t *out) {
+  if (!name || !out) return RG_EINVALID_EDGE;
+#define RG__EDGE_KIND_MATCH(name_, num, text, src, dst)                                    \
+  if (len == sizeof(text) - 1 && memcmp(name, text, len) == 0) {                           \
+    *out = RG_EDGE_##name_;                                                                \
+    return RG_OK;                                                                          \
+  }
+  RG_EDGE_KIND_MAP(RG__EDGE_KIND_MATCH)
+#undef RG__EDGE_KIND_MATCH
+  return RG_EINVALID_EDGE;
+}
+
+bool rg_edge_kind_fits(rg_edge_kind_t kind, rg_actor_type_t src, rg_actor_type_t dst) {
+  switch ((int)kind) {
+#define RG__EDGE_KIND_FITS(name, num, text, src_type, dst_type)                            \
+  case RG_EDGE_##name:                                                                     \
+    return src == (src_type) && dst == (dst_type);
+    RG_EDGE_KIND_MAP(RG__EDGE_KIND_FITS)
+#undef RG__EDGE_KIND_FITS
+  default:
+    return false;
+  }
+}
+
+/* ---- domain ---------------------------------------------------------------------- */
+
+/* Normalises a trimmed domain p[0..n) into dst, which has room for n + 1 bytes.
+ * 0 with *out_len set, or RG_EINVALID_ACTOR with *reason set. */
+static int domain_core(const char *p, size_t n, char *dst, size_t *out_len,
+                       const char **reason) {
+  if (n > 0 && p[n - 1] == '.') n--;
+  if (n == 0) return fail(reason, "empty domain");
+  if (n > RG__DOMAIN_MAX) return fail(reason, "domain longer than 253 bytes");
+  for (size_t i = 0; i < n; i++) {
+    if ((unsigned char)p[i] >= 0x80) return fail(reason, "non-ASCII; use the IDNA (xn--) form");
+  }
+  size_t label = 0; /* bytes in the current label */
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)p[i];
+    if (c == '.') {
+      if (label == 0) return fail(reason, "empty domain label");
+      if (dst[i - 1] == '-') return fail(reason, "domain label starts or ends with '-'");
+      label = 0;
+      dst[i] = '.';
+      continue;
+    }
+    if (c >= 'A' && c <= 'Z') c = (unsigned char)(c - 'A' + 'a');
+    if (is_ctl_or_space(c)) return fail(reason, "control or space character");
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_')) {
+      return fail(reason, "invalid character in domain");
+    }
+    if (label == 0 && c == '-') return fail(reason, "domain label starts or ends with '-'");
+    if (++label > RG__LABEL_MAX) return fail(reason, "domain label longer than 63 bytes");
+    dst[i] = (char)c;
+  }
+  if (label == 0) return fail(reason, "empty domain label");
+  if (dst[n - 1] == '-') return fail(reason, "domain label starts or ends with '-'");
+  dst[n] = '\0';
+  *out_len = n;
+  return RG_OK;
+}
+
+static int normalize_domain(const char *p, size_t n, rg_actor_t *a, const char **reason) {
+  size_t len;
+  int rc = domain_core(p, n, a->key, &len, reason);
+  if (rc) return rc;
+  a->len = (uint16_t)len;
+  return RG_OK;
+}
+
+/* ---- address --------------------------------------------------------------------- */
+
+static int normalize_address(const char *p, size_t n, rg_actor_t *a, const char **reason) {
+  strip_pair(&p, &n, '<', '>');
+  const char *at = NULL;
+  for (size_t i = n; i > 0; i--) {
+    if (p[i - 1] == '@') {
+      at = p + i - 1;
+      break;
+    }
+  }
+  if (!at) return fail(reason, "missing '@'");
+  size_t local = (size_t)(at - p);
+  const char *dom = at + 1;
+  size_t dom_len = n - local - 1;
+  if (local == 0) return fail(reason, "empty local part");
+  if (local > RG__LOCAL_MAX) return fail(reason, "local part longer than 64 bytes");
+  for (size_t i = 0; i < local; i++) {
+    if (is_ctl_or_space((unsigned char)p[i])) return fail(reason, "control or space character");
+  }
+  if (dom_len > 0 && dom[0] == '[') return fail(reason, "address literal domain not accepted");
+  memcpy(a->key, p, local);
+  a->key[local] = '@';
+  size_t d;
+  int rc = domain_core(dom, dom_len, a->key + local + 1, &d, reason);
+  if (rc) return rc;
+  size_t total = local + 1 + d;
+  if (total > RG__ADDRESS_MAX) return fail(reason, "address longer than 254 bytes");
+  a->len = (uint16_t)total;
+  return RG_OK;
+}
+
+/* ---- ip and net ------------------------------------------------------------------ */
+
+static bool ip_is_v4_mapped(const rg__ip_t *ip) {
+  static const unsigned char prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  return ip->family == AF_INET6 && memcmp(ip->bytes, prefix, sizeof prefix) == 0;
+}
+
+static void ip_unmap(rg__ip_t *ip) {
+  memmove(ip->bytes, ip->bytes + 12, 4);
+  memset(ip->bytes + 4, 0, 12);
+  ip->family = AF_INET;
+}
+
+/* Parses p[0..n) (already trimmed, optionally in []) as an IPv4 or IPv6 address. */
+static int ip_parse(const char *p, size_t n, rg__ip_t *ip, const char **reason) {
+  char text[RG__IP_TEXT_MAX + 1];
+  strip_pair(&p, &n, '[', ']');
+  if (n == 0 || n > RG__IP_TEXT_MAX) return fail(reason, "not an IPv4 or IPv6 address");
+  memcpy(text, p, n);
+  text[n] = '\0';
+  memset(ip->bytes, 0, sizeof ip->bytes);
+  if (inet_pton(AF_INET, text, ip->bytes) == 1) {
+    ip->family = AF_INET;
+    return RG_OK;
+  }
+  if (inet_pton(AF_INET6, text, ip->bytes) == 1) {
+    ip->family = AF_INET6;
+    return RG_OK;
+  }
+  return fail(reason, "not an IPv4 or IPv6 address");
+}
+
+/* Writes the canonical text of ip into dst (capacity RG_ACTOR_KEY_MAX + 1); its length. */
+static size_t ip_format(const rg__ip_t *ip, char *dst) {
+  char text[INET6_ADDRSTRLEN];
+  if (!inet_ntop(ip->family, ip->bytes, text, sizeof text)) return 0; /* cannot happen */
+  size_t n = strlen(text);
+  memcpy(dst, text, n + 1);
+  return n;
+}
+
+static int normalize_ip(const char *p, size_t n, rg_actor_t *a, const char **reason) {
+  rg__ip_t ip;
+  int rc = ip_parse(p, n, &ip, reason);
+  if (rc) return rc;
+  if (ip_is_v4_mapped(&ip)) ip_unmap(&ip);
+  size_t len = ip_format(&ip, a->key);
+  if (len == 0) return fail(reason, "not an IPv4 or IPv6 address");
+  a->len = (uint16_t)len;
+  return RG_OK;
+}
+
+/* Fills a with the net "addr/prefix" of ip, host bits cleared. prefix is in range. */
+static int make_net(rg__ip_t ip, unsigned prefix, rg_actor_t *a, const char **reason) {
+  if (ip_is_v4_mapped(&ip) && prefix >= 96) {
+    ip_unmap(&ip);
+    prefix -= 96;
+  }
+  unsigned bits = ip.family == AF_INET ? 32 : 128;
+  for (unsigned i = 0; i < bits / 8; i++) {
+    if (prefix >= (i + 1) * 8) continue;
+    unsigned keep = prefix > i * 8 ? prefix - i * 8 : 0; /* 0..7 bits kept in this byte */
+    ip.bytes[i] &= (unsigned char)(0xff00u >> keep);
+  }
+  size_t len = ip_format(&ip, a->key);
+  if (len == 0) return fail(reason, "not an IPv4 or IPv6 address");
+  int w = snprintf(a->key + len, sizeof a->key - len, "/%u", prefix);
+  if (w < 0 || (size_t)w >= sizeof a->key - len) return fail(reason, "net text too long");
+  a->len = (uint16_t)(len + (size_t)w);
+  a->type = RG_ACTOR_NET;
+  return RG_OK;
+}
+
+static int normalize_net(const char *p, size_t n, rg_actor_t *a, const char **reason) {
+  const char *slash = memchr(p, '/', n);
+  if (!slash) return fail(reason, "missing '/prefix'");
+  size_t addr_len = (size_t)(slash - p);
+  const char *digits = slash + 1;
+  size_t ndigits = n - addr_len - 1;
+  if (ndigits == 0) return fail(reason, "missing '/prefix'");
+  unsigned prefix = 0;
+  for (size_t i = 0; i < ndigits; i++) {
+    if (digits[i] < '0' || digits[i] > '9') return fail(reason, "prefix length is not a number");
+    if (prefix <= 128) prefix = prefix * 10 + (unsigned)(digits[i] - '0');
+  }
+  rg__ip_t ip;
+  int rc = ip_parse(p, addr_len, &ip, reason);
+  if (rc) return rc;
+  unsigned max = ip.family == AF_INET ? 32 : 128;
+  if (prefix > max) return fail(reason, "prefix length out of range");
+  return make_net(ip, prefix, a, reason);
+}
+
+/* ---- public normalisation -------------------------------------------------------- */
+
+int rg_actor_normalize(rg_actor_type_t type, const char *raw, size_t len, rg_actor_t *out,
+                       const char **reason) {
+  if (!out) return fail(reason, "no output actor");
+  if (!raw && len > 0) return fail(reason, "no input");
+  if (!rg_actor_type_name((int)type)) return fail(reason, "unknown actor type");
+  const char *p = raw;
+  size_t n = len;
+  trim(&p, &n);
+  if (n == 0) return fail(reason, "empty identifier");
+  /* Hard cap before anything is copied; the type rules below are stricter. */
+  if (n > RG_ACTOR_KEY_MAX) return fail(reason, "identifier longer than 255 bytes");
+  if (memchr(p, '\0', n)) return fail(reason, "embedded NUL byte");
+
+  rg_actor_t a;
+  memset(&a, 0, sizeof a);
+  a.type = type;
+  int rc;
+  switch (type) {
+  case RG_ACTOR_ADDRESS:
+    rc = normalize_address(p, n, &a, reason);
+    break;
+  case RG_ACTOR_IP:
+    rc = normalize_ip(p, n, &a, reason);
+    break;
+  case RG_ACTOR_NET:
+    rc = normalize_net(p, n, &a, reason);
+    break;
+  case RG_ACTOR_DOMAIN:
+    rc = normalize_domain(p, n, &a, reason);
+    break;
+  default:
+    rc = fail(reason, "unknown actor type");
+    break;
+  }
+  if (rc) return rc;
+  *out = a;
+  return RG_OK;
+}
+
+int rg_actor_parse(const char *text, size_t len, rg_actor_t *out, const char **reason) {
+  if (!text && len > 0) return fail(reason, "no input");
+  const char *colon = text ? memchr(text, ':', len) : NULL;
+  if (!colon) return fail(reason, "missing ':' after actor type");
+  rg_actor_type_t type;
+  size_t type_len = (size_t)(colon - text);
+  if (rg_actor_type_parse(text, type_len, &type)) return fail(reason, "unknown actor type");
+  return rg_actor_normalize(type, colon + 1, len - type_len - 1, out, reason);
+}
+
+int rg_actor_format(const rg_actor_t *a, char *buf, size_t cap) {
+  if (!a || !buf) return -1;
+  const char *name = rg_actor_type_name((int)a->type);
+  if (!name || a->len > RG_ACTOR_KEY_MAX) return -1;
+  size_t name_len = strlen(name);
+  size_t total = name_len + 1 + a->len;
+  if (total >= cap) return -1;
+  memcpy(buf, name, name_len);
+  buf[name_len] = ':';
+  memcpy(buf + name_len + 1, a->key, a->len);
+  buf[total] = '\0';
+  return (int)total;
+}
+
+int rg_actor_net_of(const rg_actor_t *ip, unsigned v4_prefix, unsigned v6_prefix,
+                    rg_actor_t *net) {
+  if (!ip || !net || ip->type != RG_ACTOR_IP || ip->len > RG_ACTOR_KEY_MAX) {
+    return RG_EINVALID_ACTOR;
+  }
+  if (v4_prefix > 32 || v6_prefix > 128) return RG_EINVALID_ACTOR;
+  rg__ip_t addr;
+  if (ip_parse(ip->key, ip->len, &addr, NULL)) return RG_EINVALID_ACTOR;
+  if (ip_is_v4_mapped(&addr)) ip_unmap(&addr);
+  rg_actor_t a;
+  memset(&a, 0, sizeof a);
+  int rc = make_net(addr, addr.family == AF_INET ? v4_prefix : v6_prefix, &a, NULL);
+  if (rc) return rc;
+  *net = a;
+  return RG_OK;
+}
+
+int rg_actor_domain_of(const rg_actor_t *address, rg_actor_t *domain) {
+  if (!address || !domain || address->type != RG_ACTOR_ADDRESS ||
+      address->len > RG_ACTOR_KEY_MAX) {
+    return RG_EINVALID_ACTOR;
+  }
+  const char *at = NULL;
+  for (size_t i = address->len; i > 0; i--) {
+    if (address->key[i - 1] == '@') {
+      at = address->key + i - 1;
+      break;
+    }
+  }
+  if (!at) return RG_EINVALID_ACTOR;
+  size_t n = address->len - (size_t)(at + 1 - address->key);
+  return rg_actor_normalize(RG_ACTOR_DOMAIN, at + 1, n, domain, NULL);
+}

@@ -1,0 +1,212 @@
+/* config.c — option table, INI loading (libinih) and validation. Called at start-up
+ * from one thread; the resulting rg_config_t is read-only afterwards. */
+#include "repgraph/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "repgraph/err.h"
+#include "repgraph/log.h"
+
+typedef enum { OPT_STR, OPT_U32, OPT_SIZE, OPT_DURATION } opt_kind_t;
+
+typedef struct {
+  const char *name; /* "section.key" */
+  opt_kind_t kind;
+  size_t offset;
+  size_t str_cap;
+  uint64_t min, max;
+  const char *def;
+  const char *help;
+} opt_t;
+
+#define STR(field, name, def, help) \
+  {name, OPT_STR, offsetof(rg_config_t, field), sizeof(((rg_config_t *)0)->field), 0, 0, def, help}
+#define NUM(kind, field, name, min, max, def, help) \
+  {name, kind, offsetof(rg_config_t, field), 0, min, max, def, help}
+
+static const opt_t options[] = {
+    STR(data_dir, "store.data_dir", "./repgraph-data", "LMDB environment directory"),
+    NUM(OPT_SIZE, map_size_bytes, "store.map_size", 1 << 20, UINT64_C(1) << 44, "64M",
+        "initial LMDB map size; doubles when full"),
+    NUM(OPT_SIZE, map_max_bytes, "store.map_max", 1 << 20, UINT64_C(1) << 44, "64G",
+        "largest map size; past it ingest answers storage_full"),
+    NUM(OPT_DURATION, half_life_s, "graph.half_life", 60, UINT64_C(10) * 365 * 86400, "7d",
+        "edge weight half-life"),
+    NUM(OPT_U32, net_prefix_v4, "graph.net_prefix_v4", 8, 32, "24", "bits of an IPv4 net"),
+    NUM(OPT_U32, net_prefix_v6, "graph.net_prefix_v6", 16, 128, "64", "bits of an IPv6 net"),
+    STR(listen_host, "server.listen", "127.0.0.1", "TCP listen address"),
+    NUM(OPT_U32, port, "server.port", 0, 65535, "7411", "TCP port; 0 disables TCP"),
+    STR(unix_socket, "server.unix_socket", "",
+        "Unix socket path; empty = <data_dir>/repgraphd.sock, none = off"),
+    STR(log_level, "server.log_level", "info", "error | warn | info | debug"),
+    NUM(OPT_U32, max_frame_bytes, "limits.max_frame_bytes", 64, 1u << 30, "16M",
+        "largest request frame"),
+    NUM(OPT_U32, max_batch_items, "limits.max_batch_items", 1, 10000000, "100000",
+        "edges, observations, labels or actors in one request"),
+    NUM(OPT_U32, max_recipients, "limits.max_recipients", 1, 100000, "1000",
+        "recipients in one observation"),
+    NUM(OPT_U32, max_connections, "limits.max_connections", 1, 1000000, "1024",
+        "concurrent connections"),
+    NUM(OPT_SIZE, max_output_bytes, "limits.max_output_bytes", 4096, UINT64_C(1) << 40, "64M",
+        "unread reply bytes queued for one connection before it is dropped"),
+    NUM(OPT_U32, max_pending_writes, "limits.max_pending_writes", 1, 100000, "64",
+        "write requests of one connection queued for the writer before it stops reading"),
+    NUM(OPT_DURATION, idle_timeout_s, "limits.idle_timeout", 0, 86400 * 30, "0",
+        "close connections idle this long; 0 = never"),
+    NUM(OPT_U32, commit_max_requests, "writer.commit_max_requests", 1, 100000, "256",
+        "write requests grouped into one commit"),
+};
+#define N_OPTIONS (sizeof options / sizeof options[0])
+
+static const opt_t *find_option(const char *name) {
+  for (size_t i = 0; i < N_OPTIONS; i++)
+    if (strcmp(options[i].name, name) == 0) return &options[i];
+  return NULL;
+}
+
+/* Parses an unsigned number with an optional unit suffix into *out. */
+static int parse_number(const char *text, opt_kind_t kind, uint64_t *out) {
+  char *end;
+  errno = 0;
+  if (!isdigit((unsigned char)*text)) return -1;
+  unsigned long long v = strtoull(text, &end, 10);
+  if (errno) return -1;
+  uint64_t mult = 1;
+  if (*end && kind == OPT_SIZE) {
+    const char *units = "KMGT";
+    const char *u = strchr(units, toupper((unsigned char)*end));
+    if (!u) return -1;
+    mult = UINT64_C(1) << (10 * (u - units + 1));
+    end++;
+    if (*end == 'i' || *end == 'I') end++;
+    if (*end == 'B' || *end == 'b') end++;
+  } else if (*end && kind == OPT_DURATION) {
+    switch (*end) {
+      case 's': mult = 1; break;
+      case 'm': mult = 60; break;
+      case 'h': mult = 3600; break;
+      case 'd': mult = 86400; break;
+      default: return -1;
+    }
+    end++;
+  }
+  if (*end) return -1;
+  if (v > UINT64_MAX / mult) return -1;
+  *out = (uint64_t)v * mult;
+  return 0;
+}
+
+int rg_config_set(rg_config_t *c, const char *name, const char *value, char *err,
+                  size_t errlen) {
+  const opt_t *o = find_option(name);
+  if (!o) {
+    snprintf(err, errlen, "unknown option '%s'", name);
+    return RG_ECONFIG;
+  }
+  char *field = (char *)c + o->offset;
+  if (o->kind == OPT_STR) {
+    if (strlen(value) >= o->str_cap) {
+      snprintf(err, errlen, "%s: value longer than %zu bytes", name, o->str_cap - 1);
+      return RG_ECONFIG;
+    }
+    strcpy(field, value);
+    return RG_OK;
+  }
+  uint64_t v;
+  if (parse_number(value, o->kind, &v) != 0 || v < o->min || v > o->max) {
+    snprintf(err, errlen, "%s: '%s' is not a %s in [%" PRIu64 ", %" PRIu64 "]", name, value,
+             o->kind == OPT_SIZE ? "size" : o->kind == OPT_DURATION ? "duration" : "number",
+             o->min, o->max);
+    return RG_ECONFIG;
+  }
+  if (o->kind == OPT_U32)
+    *(uint32_t *)field = (uint32_t)v;
+  else
+    *(uint64_t *)field = v; /* sizes and durations are uint64_t fields */
+  return RG_OK;
+}
+
+void rg_config_defaults(rg_config_t *c) {
+  memset(c, 0, sizeof *c);
+  char err[256];
+  for (size_t i = 0; i < N_OPTIONS; i++) {
+    int rc = rg_config_set(c, options[i].name, options[i].def, err, sizeof err);
+    (void)rc; /* defaults are valid by construction; test_config checks it */
+  }
+}
+
+typedef struct {
+  rg_config_t *c;
+  char *err;
+  size_t errlen;
+  int rc;
+} ini_ctx_t;
+
+static int on_ini_entry(void *user, const char *section, const char *key, const char *value) {
+  ini_ctx_t *ctx = user;
+  char name[128];
+  snprintf(name, sizeof name, "%s.%s", section, key);
+  ctx->rc = rg_config_set(ctx->c, name, value, ctx->err, ctx->errlen);
+  return ctx->rc == RG_OK;
+}
+
+int rg_config_load_file(rg_config_t *c, const char *path, char *err, size_t errlen) {
+  ini_ctx_t ctx = {c, err, errlen, RG_OK};
+  char msg[256] = "";
+  ctx.err = msg;
+  ctx.errlen = sizeof msg;
+  int line = ini_parse(path, on_ini_entry, &ctx);
+  if (line == -1) {
+    snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    return RG_EIO;
+  }
+  if (line != 0) {
+    snprintf(err, errlen, "%s:%d: %s", path, line, msg[0] ? msg : "syntax error");
+    return RG_ECONFIG;
+  }
+  return RG_OK;
+}
+
+int rg_config_validate(const rg_config_t *c, char *err, size_t errlen) {
+  rg_log_level_t level;
+  if (rg_log_level_parse(c->log_level, &level) != RG_OK) {
+    snprintf(err, errlen, "server.log_level: '%s' is not error, warn, info or debug",
+             c->log_level);
+    return RG_ECONFIG;
+  }
+  if (c->map_size_bytes > c->map_max_bytes) {
+    snprintf(err, errlen, "store.map_size is larger than store.map_max");
+    return RG_ECONFIG;
+  }
+  if (!c->data_dir[0]) {
+    snprintf(err, errlen, "store.data_dir is empty");
+    return RG_ECONFIG;
+  }
+  if (c->port == 0 && strcmp(c->unix_socket, "none") == 0) {
+    snprintf(err, errlen, "no listener: server.port is 0 and server.unix_socket is none");
+    return RG_ECONFIG;
+  }
+  return RG_OK;
+}
+
+const char *rg_config_unix_path(const rg_config_t *c, char *buf, size_t cap) {
+  if (strcmp(c->unix_socket, "none") == 0) return NULL;
+  int n = c->unix_socket[0] ? snprintf(buf, cap, "%s", c->unix_socket)
+                            : snprintf(buf, cap, "%s/repgraphd.sock", c->data_dir);
+  return n > 0 && (size_t)n < cap ? buf : NULL;
+}
+
+void rg_config_describe(const rg_config_t *c, void *out) {
+  FILE *f = out;
+  for (size_t i = 0; i < N_OPTIONS; i++) {
+    const opt_t *o = &options[i];
+    fprintf(f, "  %-28s default %-16s %s\n", o->name, o->def[0] ? o->def : "\"\"", o->help);
+  }
+  (void)c;
+}

@@ -1,0 +1,837 @@
+/* engine.c — ops over the store: reads answered on the loop thread from a read
+ * transaction; writes normalised on the loop thread, committed in groups by one writer
+ * thread, acknowledged on the loop thread (uv_async) only after their commit. */
+#include "repgraph/engine.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "repgraph/actor.h"
+#include "repgraph/clock.h"
+#include "repgraph/err.h"
+#include "repgraph/log.h"
+
+#define REJECTS_REPORTED 1000 /* per request; the count covers the rest */
+
+enum { ITEM_EDGES, ITEM_OBSERVATIONS, ITEM_LABELS, ITEM_ACTORS };
+static const char *const item_names[] = {"edges", "observations", "labels", "actors"};
+
+/* An actor named by a write, its identifier packed in the write's key buffer. */
+typedef struct {
+  uint32_t key_off;
+  uint16_t key_len;
+  uint8_t type;
+  uint64_t messages;
+  int64_t ts;
+  uint64_t id; /* set by the writer */
+} job_actor_t;
+
+typedef struct {
+  uint32_t src, dst; /* indexes into actors */
+  rg_edge_kind_t kind;
+  int64_t ts;
+  double weight;
+  uint64_t count;
+} job_edge_t;
+
+typedef struct {
+  uint32_t actor;
+  rg_verdict_t verdict;
+  rg_label_source_t source;
+  double weight;
+  int64_t ts;
+  uint32_t note_off;
+  uint16_t note_len;
+} job_label_t;
+
+typedef struct {
+  uint8_t item;
+  uint32_t index;
+  int code;
+  char message[160];
+} reject_t;
+
+struct rg_write {
+  rg_engine_t *engine;
+  rg_op_t op;
+  bool has_id;
+  uint64_t id;
+  rg_buf_t keys; /* packed identifiers and notes */
+  job_actor_t *actors;
+  uint32_t n_actors, cap_actors;
+  job_edge_t *edges;
+  uint32_t n_edges, cap_edges;
+  job_label_t *labels;
+  uint32_t n_labels;
+  reject_t *rejects;
+  uint32_t n_rejects, n_rejected;
+  uint32_t accepted;  /* items accepted */
+  uint32_t forgotten; /* forget: actors that existed */
+  int result;         /* commit outcome: 0 or RG_E… */
+  uint64_t queued_us;
+  rg_write_done_fn done;
+  void *ctx;
+  rg_write_t *next;
+};
+
+struct rg_engine {
+  rg_config_t cfg;
+  rg_store_t *store;
+  rg_metrics_t metrics;
+  uv_loop_t *loop;
+  uv_async_t done_async;
+  pthread_t writer;
+  pthread_mutex_t lock;
+  pthread_cond_t wake;
+  rg_write_t *queue_head, *queue_tail; /* waiting for the writer */
+  rg_write_t *done_head, *done_tail;   /* committed, waiting for the loop */
+  bool stopping, stopped, writer_started;
+};
+
+/* ---- building a write on the loop thread ------------------------------------------- */
+
+static void write_free(rg_write_t *w) {
+  if (!w) return;
+  rg_buf_free(&w->keys);
+  free(w->actors);
+  free(w->edges);
+  free(w->labels);
+  free(w->rejects);
+  free(w);
+}
+
+static int grow_array(void **p, uint32_t *cap, uint32_t need, size_t size) {
+  if (need <= *cap) return RG_OK;
+  uint32_t n = *cap ? *cap : 16;
+  while (n < need) n *= 2;
+  void *q = realloc(*p, (size_t)n * size);
+  if (!q) return RG_ENOMEM;
+  *p = q;
+  *cap = n;
+  return RG_OK;
+}
+
+/* Adds a normalised actor to the write; *index receives its position. */
+static int add_actor(rg_write_t *w, const rg_actor_t *a, int64_t ts, uint64_t messages,
+                     uint32_t *index) {
+  int rc = grow_array((void **)&w->actors, &w->cap_actors, w->n_actors + 1, sizeof *w->actors);
+  if (rc) return rc;
+  uint32_t off = (uint32_t)w->keys.len;
+  if ((rc = rg_buf_append(&w->keys, a->key, a->len))) return rc;
+  w->actors[w->n_actors] = (job_actor_t){off, a->len, (uint8_t)a->type, messages, ts, 0};
+  *index = w->n_actors++;
+  return RG_OK;
+}
+
+static int add_edge(rg_write_t *w, uint32_t src, rg_edge_kind_t kind, uint32_t dst,
+                    int64_t ts, double weight, uint64_t count) {
+  int rc = grow_array((void **)&w->edges, &w->cap_edges, w->n_edges + 1, sizeof *w->edges);
+  if (rc) return rc;
+  w->edges[w->n_edges++] = (job_edge_t){src, dst, kind, ts, weight, count};
+  return RG_OK;
+}
+
+static void reject(rg_write_t *w, uint8_t item, uint32_t index, int code, const char *fmt,
+                   ...) __attribute__((format(printf, 5, 6)));
+static void reject(rg_write_t *w, uint8_t item, uint32_t index, int code, const char *fmt,
+                   ...) {
+  w->n_rejected++;
+  if (w->n_rejects >= REJECTS_REPORTED) return;
+  if (!w->rejects && !(w->rejects = calloc(REJECTS_REPORTED, sizeof *w->rejects))) return;
+  reject_t *r = &w->rejects[w->n_rejects++];
+  r->item = item;
+  r->index = index;
+  r->code = code;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(r->message, sizeof r->message, fmt, ap);
+  va_end(ap);
+}
+
+/* Normalises a "type:identifier" (typed = false) or a bare identifier of `type`. On failure
+ * writes "<field>: <reason>" into msg. */
+static int actor_from_wire(rg_str_t s, bool typed, rg_actor_type_t type, const char *field,
+                           rg_actor_t *out, char *msg, size_t cap) {
+  const char *reason = NULL;
+  int rc = typed ? rg_actor_parse(s.ptr, s.len, out, &reason)
+                 : rg_actor_normalize(type, s.ptr, s.len, out, &reason);
+  if (rc)
+    snprintf(msg, cap, "%s: '%.*s' is not a valid %s: %s", field, (int)(s.len > 80 ? 80 : s.len),
+             s.ptr, typed ? "actor" : rg_actor_type_name(type), reason ? reason : "invalid");
+  return rc;
+}
+
+static int prepare_edge(rg_engine_t *e, rg_write_t *w, const rg_wire_edge_t *we, uint32_t i,
+                        int64_t now) {
+  rg_actor_t src, dst;
+  rg_edge_kind_t kind;
+  char msg[160];
+  if (rg_edge_kind_parse(we->kind.ptr, we->kind.len, &kind) != RG_OK) {
+    reject(w, ITEM_EDGES, i, RG_EINVALID_EDGE, "kind: unknown edge kind '%.*s'",
+           (int)(we->kind.len > 40 ? 40 : we->kind.len), we->kind.ptr);
+    return RG_OK;
+  }
+  if (actor_from_wire(we->src, true, 0, "src", &src, msg, sizeof msg) ||
+      actor_from_wire(we->dst, true, 0, "dst", &dst, msg, sizeof msg)) {
+    reject(w, ITEM_EDGES, i, RG_EINVALID_ACTOR, "%s", msg);
+    return RG_OK;
+  }
+  if (!rg_edge_kind_fits(kind, src.type, dst.type)) {
+    reject(w, ITEM_EDGES, i, RG_EINVALID_EDGE, "kind: %s does not connect %s to %s",
+           rg_edge_kind_name(kind), rg_actor_type_name(src.type), rg_actor_type_name(dst.type));
+    return RG_OK;
+  }
+  int64_t ts = we->ts ? we->ts : now;
+  uint32_t si, di;
+  int rc = add_actor(w, &src, ts, we->count, &si);
+  if (!rc) rc = add_actor(w, &dst, ts, we->count, &di);
+  if (!rc) rc = add_edge(w, si, kind, di, ts, we->weight, we->count);
+  if (!rc) w->accepted++;
+  (void)e;
+  return rc;
+}
+
+/* Expands one observation into actors and edges (see DESIGN.md "observation"). An invalid
+ * sender, client IP or recipient rejects the observation; an invalid HELO only drops the
+ * helo edge (HELO names are often junk and say little). */
+static int prepare_observation(rg_engine_t *e, rg_write_t *w, const rg_wire_observation_t *o,
+                               uint32_t i, int64_t now) {
+  rg_actor_t sender, ip, net, domain, helo, rcpt;
+  char msg[160];
+  if (actor_from_wire(o->sender, false, RG_ACTOR_ADDRESS, "sender", &sender, msg, sizeof msg) ||
+      actor_from_wire(o->client_ip, false, RG_ACTOR_IP, "client_ip", &ip, msg, sizeof msg)) {
+    reject(w, ITEM_OBSERVATIONS, i, RG_EINVALID_ACTOR, "%s", msg);
+    return RG_OK;
+  }
+  for (uint32_t j = 0; j < o->n_recipients; j++) {
+    char field[32];
+    snprintf(field, sizeof field, "recipients[%u]", j);
+    if (actor_from_wire(o->recipients[j], false, RG_ACTOR_ADDRESS, field, &rcpt, msg, sizeof msg)) {
+      reject(w, ITEM_OBSERVATIONS, i, RG_EINVALID_ACTOR, "%s", msg);
+      return RG_OK;
+    }
+  }
+  if (rg_actor_net_of(&ip, e->cfg.net_prefix_v4, e->cfg.net_prefix_v6, &net) ||
+      rg_actor_domain_of(&sender, &domain)) {
+    reject(w, ITEM_OBSERVATIONS, i, RG_EINVALID_ACTOR, "sender: cannot derive net or domain");
+    return RG_OK;
+  }
+  bool has_helo = o->helo.len > 0 &&
+                  rg_actor_normalize(RG_ACTOR_DOMAIN, o->helo.ptr, o->helo.len, &helo, NULL) == 0;
+  int64_t ts = o->ts ? o->ts : now;
+  uint32_t si, ii, ni, di, hi = 0, ri;
+  int rc = add_actor(w, &sender, ts, 1, &si);
+  if (!rc) rc = add_actor(w, &ip, ts, 1, &ii);
+  if (!rc) rc = add_actor(w, &net, ts, 1, &ni);
+  if (!rc) rc = add_actor(w, &domain, ts, 1, &di);
+  if (!rc && has_helo) rc = add_actor(w, &helo, ts, 1, &hi);
+  if (!rc) rc = add_edge(w, si, RG_EDGE_SENT_FROM, ii, ts, 1, 1);
+  if (!rc) rc = add_edge(w, ii, RG_EDGE_IN_NET, ni, ts, 1, 1);
+  if (!rc) rc = add_edge(w, si, RG_EDGE_USES_DOMAIN, di, ts, 1, 1);
+  if (!rc && has_helo) rc = add_edge(w, ii, RG_EDGE_HELO, hi, ts, 1, 1);
+  for (uint32_t j = 0; j < o->n_recipients && !rc; j++) {
+    actor_from_wire(o->recipients[j], false, RG_ACTOR_ADDRESS, "", &rcpt, msg, sizeof msg);
+    rc = add_actor(w, &rcpt, ts, 1, &ri);
+    if (!rc) rc = add_edge(w, si, RG_EDGE_MAILED, ri, ts, 1, 1);
+  }
+  if (!rc) w->accepted++;
+  return rc;
+}
+
+static int prepare_label(rg_write_t *w, const rg_wire_label_t *wl, uint32_t i, int64_t now) {
+  rg_actor_t a;
+  char msg[160];
+  job_label_t l = {0};
+  if (actor_from_wire(wl->actor, true, 0, "actor", &a, msg, sizeof msg)) {
+    reject(w, ITEM_LABELS, i, RG_EINVALID_ACTOR, "%s", msg);
+    return RG_OK;
+  }
+  if (rg_verdict_parse(wl->verdict.ptr, wl->verdict.len, &l.verdict)) {
+    reject(w, ITEM_LABELS, i, RG_EINVALID_LABEL, "verdict: expected bad or good");
+    return RG_OK;
+  }
+  l.source = RG_SOURCE_ANALYST;
+  if (wl->source.len && rg_label_source_parse(wl->source.ptr, wl->source.len, &l.source)) {
+    reject(w, ITEM_LABELS, i, RG_EINVALID_LABEL,
+           "source: expected analyst, user_report, spam_trap, allowlist or feed");
+    return RG_OK;
+  }
+  l.weight = wl->weight >= 0 ? wl->weight : rg_label_source_weight(l.source);
+  l.ts = wl->ts ? wl->ts : now;
+  l.note_off = (uint32_t)w->keys.len;
+  l.note_len = (uint16_t)(wl->note.len > RG_LABEL_NOTE_MAX ? RG_LABEL_NOTE_MAX : wl->note.len);
+  int rc = rg_buf_append(&w->keys, wl->note.ptr, l.note_len);
+  if (!rc) rc = add_actor(w, &a, l.ts, 0, &l.actor);
+  if (rc) return rc;
+  w->labels[w->n_labels++] = l;
+  w->accepted++;
+  return RG_OK;
+}
+
+static int prepare_forget(rg_write_t *w, rg_str_t s, uint32_t i) {
+  rg_actor_t a;
+  char msg[160];
+  uint32_t index;
+  if (actor_from_wire(s, true, 0, "actor", &a, msg, sizeof msg)) {
+    reject(w, ITEM_ACTORS, i, RG_EINVALID_ACTOR, "%s", msg);
+    return RG_OK;
+  }
+  int rc = add_actor(w, &a, 0, 0, &index);
+  if (!rc) w->accepted++;
+  return rc;
+}
+
+/* Builds the write for a request; items that fail validation are recorded as rejects. */
+static int prepare_write(rg_engine_t *e, const rg_request_t *req, rg_write_t **out) {
+  rg_write_t *w = calloc(1, sizeof *w);
+  if (!w) return RG_ENOMEM;
+  w->engine = e;
+  w->op = req->op;
+  w->has_id = req->has_id;
+  w->id = req->id;
+  rg_buf_init(&w->keys, UINT32_MAX);
+  int64_t now = rg_clock_now();
+  int rc = RG_OK;
+  if (req->n_labels && !(w->labels = calloc(req->n_labels, sizeof *w->labels))) rc = RG_ENOMEM;
+  switch (req->op) {
+    case RG_OP_INGEST:
+      for (uint32_t i = 0; i < req->n_edges && !rc; i++)
+        rc = prepare_edge(e, w, &req->edges[i], i, now);
+      for (uint32_t i = 0; i < req->n_observations && !rc; i++)
+        rc = prepare_observation(e, w, &req->observations[i], i, now);
+      break;
+    case RG_OP_LABEL:
+      for (uint32_t i = 0; i < req->n_labels && !rc; i++)
+        rc = prepare_label(w, &req->labels[i], i, now);
+      break;
+    case RG_OP_FORGET:
+      for (uint32_t i = 0; i < req->n_actors && !rc; i++) rc = prepare_forget(w, req->actors[i], i);
+      break;
+    default: rc = RG_EINTERNAL;
+  }
+  if (rc) {
+    write_free(w);
+    return rc;
+  }
+  *out = w;
+  return RG_OK;
+}
+
+/* ---- applying writes on the writer thread ------------------------------------------ */
+
+static void job_actor(const rg_write_t *w, uint32_t i, rg_actor_t *a) {
+  const job_actor_t *ja = &w->actors[i];
+  a->type = (rg_actor_type_t)ja->type;
+  a->len = ja->key_len;
+  memcpy(a->key, w->keys.data + ja->key_off, ja->key_len);
+  a->key[ja->key_len] = '\0';
+}
+
+static int apply_write(rg_txn_t *t, rg_write_t *w) {
+  rg_actor_t a;
+  int rc = RG_OK;
+  w->forgotten = 0;
+  if (w->op == RG_OP_FORGET) {
+    for (uint32_t i = 0; i < w->n_actors && !rc; i++) {
+      uint64_t id;
+      job_actor(w, i, &a);
+      rc = rg_store_find_actor(t, &a, &id);
+      if (rc == RG_ENOT_FOUND) {
+        rc = RG_OK;
+        continue;
+      }
+      if (!rc) rc = rg_store_forget(t, id);
+      if (!rc) w->forgotten++;
+    }
+    return rc;
+  }
+  for (uint32_t i = 0; i < w->n_actors && !rc; i++) {
+    job_actor(w, i, &a);
+    rc = rg_store_upsert_actor(t, &a, w->actors[i].ts, w->actors[i].messages, &w->actors[i].id);
+  }
+  for (uint32_t i = 0; i < w->n_edges && !rc; i++) {
+    const job_edge_t *je = &w->edges[i];
+    rc = rg_store_add_edge(t, w->actors[je->src].id, je->kind, w->actors[je->dst].id, je->ts,
+                           je->weight, je->count);
+  }
+  for (uint32_t i = 0; i < w->n_labels && !rc; i++) {
+    const job_label_t *jl = &w->labels[i];
+    rg_label_t l = {.verdict = jl->verdict, .source = jl->source, .weight = jl->weight,
+                    .ts = jl->ts, .note_len = jl->note_len};
+    memcpy(l.note, w->keys.data + jl->note_off, jl->note_len);
+    l.note[jl->note_len] = '\0';
+    rc = rg_store_put_label(t, w->actors[jl->actor].id, &l);
+  }
+  return rc;
+}
+
+/* Applies writes [first..] in one transaction, each in a nested one so a failing write is
+ * undone alone. Returns RG_ESTORAGE_FULL if the map filled (nothing committed). */
+static int commit_group(rg_engine_t *e, rg_write_t *first) {
+  rg_txn_t *t, *sub;
+  int rc = rg_store_write_begin(e->store, &t);
+  if (rc) return rc;
+  for (rg_write_t *w = first; w; w = w->next) {
+    if ((rc = rg_store_nested_begin(t, &sub))) break;
+    w->result = apply_write(sub, w);
+    if (w->result == RG_OK) {
+      w->result = rg_txn_commit(sub);
+    } else {
+      rg_txn_end(sub);
+    }
+    if (w->result == RG_ESTORAGE_FULL) {
+      rc = RG_ESTORAGE_FULL;
+      break;
+    }
+    if (w->result) rg_log_error("writer: %s request failed: %s", rg_op_name(w->op), rg_strerror(w->result));
+  }
+  if (rc) {
+    rg_txn_end(t);
+    return rc;
+  }
+  return rg_txn_commit(t);
+}
+
+/* Commits a group, growing the map when it fills. When the map cannot grow any more, each
+ * write is retried alone so the ones that still fit are kept; the rest get storage_full. */
+static void commit_with_growth(rg_engine_t *e, rg_write_t *group) {
+  int rc;
+  while ((rc = commit_group(e, group)) == RG_ESTORAGE_FULL) {
+    if (rg_store_grow(e->store) == RG_OK) continue;
+    if (!group->next) break;
+    for (rg_write_t *w = group, *next; w; w = next) {
+      next = w->next;
+      w->next = NULL;
+      commit_with_growth(e, w);
+      w->next = next;
+    }
+    return;
+  }
+  if (rc) {
+    if (rc == RG_ESTORAGE_FULL) rg_log_warn("writer: store is full at store.map_max");
+    for (rg_write_t *w = group; w; w = w->next) w->result = rc;
+  }
+}
+
+static void *writer_main(void *arg) {
+  rg_engine_t *e = arg;
+  pthread_mutex_lock(&e->lock);
+  for (;;) {
+    while (!e->queue_head && !e->stopping) pthread_cond_wait(&e->wake, &e->lock);
+    if (!e->queue_head) break;
+    rg_write_t *group = e->queue_head, *last = group;
+    uint32_t n = 1;
+    while (last->next && n < e->cfg.commit_max_requests) last = last->next, n++;
+    e->queue_head = last->next;
+    if (!e->queue_head) e->queue_tail = NULL;
+    last->next = NULL;
+    pthread_mutex_unlock(&e->lock);
+
+    uint64_t t0 = rg_clock_mono_us();
+    commit_with_growth(e, group);
+    rg_hist_add(&e->metrics.commit_latency, rg_clock_mono_us() - t0);
+    atomic_fetch_add(&e->metrics.commits, 1);
+    atomic_fetch_add(&e->metrics.committed_writes, n);
+    atomic_fetch_sub(&e->metrics.write_queue_depth, n);
+
+    pthread_mutex_lock(&e->lock);
+    if (e->done_tail) e->done_tail->next = group;
+    else e->done_head = group;
+    e->done_tail = last;
+    uv_async_send(&e->done_async);
+  }
+  pthread_mutex_unlock(&e->lock);
+  return NULL;
+}
+
+/* Loop thread: hands committed writes to their owners, in commit order. */
+static void deliver_done(rg_engine_t *e) {
+  pthread_mutex_lock(&e->lock);
+  rg_write_t *w = e->done_head;
+  e->done_head = e->done_tail = NULL;
+  pthread_mutex_unlock(&e->lock);
+  while (w) {
+    rg_write_t *next = w->next;
+    w->next = NULL;
+    rg_hist_add(&e->metrics.latency[w->op], rg_clock_mono_us() - w->queued_us);
+    w->done(w, w->ctx);
+    w = next;
+  }
+}
+
+static void on_done_async(uv_async_t *h) { deliver_done(h->data); }
+
+/* ---- replies ------------------------------------------------------------------------ */
+
+static void write_rejects(rg_wr_t *wr, const rg_write_t *w) {
+  rg_wr_str(wr, "rejected");
+  rg_wr_array(wr, w->n_rejects);
+  for (uint32_t i = 0; i < w->n_rejects; i++) {
+    const reject_t *r = &w->rejects[i];
+    rg_wr_map(wr, 4);
+    rg_wr_str(wr, "item");
+    rg_wr_str(wr, item_names[r->item]);
+    rg_wr_str(wr, "index");
+    rg_wr_uint(wr, r->index);
+    rg_wr_str(wr, "code");
+    rg_wr_str(wr, rg_err_name(r->code));
+    rg_wr_str(wr, "message");
+    rg_wr_str(wr, r->message);
+  }
+}
+
+int rg_engine_finish_write(rg_write_t *w, rg_buf_t *out) {
+  int rc = RG_OK;
+  if (out && w->result) {
+    rc = rg_proto_write_error(out, w->has_id, w->id, w->result, NULL);
+  } else if (out) {
+    rg_wr_t wr;
+    rg_wr_begin(&wr, out);
+    rg_wr_reply(&wr, w->has_id, w->id, w->op == RG_OP_FORGET ? 4 : 3);
+    rg_wr_str(&wr, "accepted");
+    rg_wr_uint(&wr, w->accepted);
+    rg_wr_str(&wr, "rejected_count");
+    rg_wr_uint(&wr, w->n_rejected);
+    if (w->op == RG_OP_FORGET) {
+      rg_wr_str(&wr, "forgotten");
+      rg_wr_uint(&wr, w->forgotten);
+    }
+    write_rejects(&wr, w);
+    rc = rg_wr_end(&wr);
+  }
+  if (out && w->result) rg_metrics_error(&w->engine->metrics, w->result);
+  write_free(w);
+  return rc;
+}
+
+static void write_counts(rg_wr_t *wr, const char *name, const uint32_t *counts) {
+  rg_wr_str(wr, name);
+  rg_wr_map(wr, RG_EDGE_KIND_COUNT);
+  for (int k = 0; k < RG_EDGE_KIND_COUNT; k++) {
+    rg_wr_str(wr, rg_edge_kind_name(k));
+    rg_wr_uint(wr, counts[k]);
+  }
+}
+
+static void write_label(rg_wr_t *wr, const rg_label_t *l) {
+  rg_wr_map(wr, 6);
+  rg_wr_str(wr, "verdict");
+  rg_wr_str(wr, rg_verdict_name(l->verdict));
+  rg_wr_str(wr, "source");
+  rg_wr_str(wr, rg_label_source_name(l->source));
+  rg_wr_str(wr, "weight");
+  rg_wr_double(wr, l->weight);
+  rg_wr_str(wr, "ts");
+  rg_wr_int(wr, l->ts);
+  rg_wr_str(wr, "count");
+  rg_wr_uint(wr, l->count);
+  rg_wr_str(wr, "note");
+  rg_wr_strn(wr, l->note, l->note_len);
+}
+
+/* Score fields are present (nil) until recomputation fills them. */
+static const char *const score_fields[] = {"reputation", "band", "cluster", "anomaly",
+                                           "generation"};
+#define N_SCORE_FIELDS (sizeof score_fields / sizeof score_fields[0])
+#define LOOKUP_FIELDS (12 + N_SCORE_FIELDS)
+
+static int lookup_one(rg_engine_t *e, rg_txn_t *t, rg_str_t s, int64_t now, rg_wr_t *wr) {
+  rg_actor_t a;
+  char msg[160], text[RG_ACTOR_TEXT_MAX];
+  if (actor_from_wire(s, true, 0, "actor", &a, msg, sizeof msg)) {
+    rg_wr_map(wr, 2);
+    rg_wr_str(wr, "actor");
+    rg_wr_strn(wr, s.ptr, s.len);
+    rg_wr_str(wr, "error");
+    rg_wr_map(wr, 2);
+    rg_wr_str(wr, "code");
+    rg_wr_str(wr, rg_err_name(RG_EINVALID_ACTOR));
+    rg_wr_str(wr, "message");
+    rg_wr_str(wr, msg);
+    return RG_OK;
+  }
+  uint64_t id;
+  rg_actor_rec_t r;
+  rg_label_t l;
+  int rc = rg_store_find_actor(t, &a, &id);
+  if (rc == RG_OK) rc = rg_store_get_actor(t, id, now, &r);
+  if (rc && rc != RG_ENOT_FOUND) return rc;
+  bool known = rc == RG_OK;
+  int lrc = known ? rg_store_get_label(t, id, &l) : RG_ENOT_FOUND;
+  if (lrc && lrc != RG_ENOT_FOUND) return lrc;
+
+  rg_actor_format(&a, text, sizeof text);
+  rg_wr_map(wr, LOOKUP_FIELDS);
+  rg_wr_str(wr, "actor");
+  rg_wr_str(wr, text);
+  rg_wr_str(wr, "type");
+  rg_wr_str(wr, rg_actor_type_name(a.type));
+  rg_wr_str(wr, "known");
+  rg_wr_bool(wr, known);
+  if (known) {
+    rg_wr_str(wr, "first_seen");
+    rg_wr_int(wr, r.first_seen);
+    rg_wr_str(wr, "last_seen");
+    rg_wr_int(wr, r.last_seen);
+    rg_wr_str(wr, "messages");
+    rg_wr_uint(wr, r.messages);
+    write_counts(wr, "out_degree", r.out_degree);
+    write_counts(wr, "in_degree", r.in_degree);
+    rg_wr_str(wr, "weight_out");
+    rg_wr_double(wr, r.weight_out);
+    rg_wr_str(wr, "weight_in");
+    rg_wr_double(wr, r.weight_in);
+  } else {
+    static const char *const absent[] = {"first_seen", "last_seen", "messages", "out_degree",
+                                         "in_degree", "weight_out", "weight_in"};
+    for (size_t i = 0; i < sizeof absent / sizeof absent[0]; i++) {
+      rg_wr_str(wr, absent[i]);
+      rg_wr_nil(wr);
+    }
+  }
+  rg_wr_str(wr, "label");
+  if (lrc == RG_OK) write_label(wr, &l);
+  else rg_wr_nil(wr);
+  rg_wr_str(wr, "as_of");
+  rg_wr_int(wr, now);
+  for (size_t i = 0; i < N_SCORE_FIELDS; i++) {
+    rg_wr_str(wr, score_fields[i]);
+    rg_wr_nil(wr);
+  }
+  (void)e;
+  return RG_OK;
+}
+
+static int handle_lookup(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
+  rg_txn_t *t;
+  int rc = rg_store_read_begin(e->store, &t);
+  if (rc) return rc;
+  int64_t now = rg_clock_now();
+  rg_wr_reply(wr, req->has_id, req->id, 1);
+  rg_wr_str(wr, "results");
+  rg_wr_array(wr, req->n_actors);
+  for (uint32_t i = 0; i < req->n_actors && !rc; i++) rc = lookup_one(e, t, req->actors[i], now, wr);
+  rg_txn_end(t);
+  return rc;
+}
+
+static void write_hist(rg_wr_t *wr, const rg_hist_t *h) {
+  rg_wr_map(wr, 4);
+  rg_wr_str(wr, "count");
+  rg_wr_uint(wr, atomic_load(&h->count));
+  rg_wr_str(wr, "p50_us");
+  rg_wr_uint(wr, rg_hist_quantile(h, 0.5));
+  rg_wr_str(wr, "p99_us");
+  rg_wr_uint(wr, rg_hist_quantile(h, 0.99));
+  rg_wr_str(wr, "max_us");
+  rg_wr_uint(wr, atomic_load(&h->max_us));
+}
+
+static int handle_stats(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
+  rg_txn_t *t;
+  rg_store_counts_t c;
+  rg_store_info_t info;
+  rg_metrics_t *m = &e->metrics;
+  int rc = rg_store_read_begin(e->store, &t);
+  if (rc) return rc;
+  rc = rg_store_counts(t, &c);
+  rg_txn_end(t);
+  if (rc) return rc;
+  rg_store_info(e->store, &info);
+
+  rg_wr_reply(wr, req->has_id, req->id, 9);
+  rg_wr_str(wr, "version");
+  rg_wr_str(wr, RG_VERSION);
+  rg_wr_str(wr, "uptime_s");
+  rg_wr_int(wr, rg_clock_now() - m->started_at);
+  rg_wr_str(wr, "actors");
+  rg_wr_map(wr, RG_ACTOR_TYPE_MAX - RG_ACTOR_TYPE_MIN + 1);
+  for (int ty = RG_ACTOR_TYPE_MIN; ty <= RG_ACTOR_TYPE_MAX; ty++) {
+    rg_wr_str(wr, rg_actor_type_name(ty));
+    rg_wr_uint(wr, c.actors[ty]);
+  }
+  rg_wr_str(wr, "edges");
+  rg_wr_map(wr, RG_EDGE_KIND_COUNT);
+  for (int k = 0; k < RG_EDGE_KIND_COUNT; k++) {
+    rg_wr_str(wr, rg_edge_kind_name(k));
+    rg_wr_uint(wr, c.edges[k]);
+  }
+  rg_wr_str(wr, "labels");
+  rg_wr_uint(wr, c.labels);
+  rg_wr_str(wr, "store");
+  rg_wr_map(wr, 5);
+  rg_wr_str(wr, "map_size");
+  rg_wr_uint(wr, info.map_size);
+  rg_wr_str(wr, "map_max");
+  rg_wr_uint(wr, info.map_max);
+  rg_wr_str(wr, "used_bytes");
+  rg_wr_uint(wr, info.used_bytes);
+  rg_wr_str(wr, "page_size");
+  rg_wr_uint(wr, info.page_size);
+  rg_wr_str(wr, "map_grows");
+  rg_wr_uint(wr, info.map_grows);
+
+  rg_wr_str(wr, "requests");
+  rg_wr_map(wr, RG_OP_COUNT);
+  for (int op = 0; op < RG_OP_COUNT; op++) {
+    rg_wr_str(wr, rg_op_name(op));
+    rg_wr_map(wr, 2);
+    rg_wr_str(wr, "count");
+    rg_wr_uint(wr, atomic_load(&m->requests[op]));
+    rg_wr_str(wr, "latency");
+    write_hist(wr, &m->latency[op]);
+  }
+  uint32_t n_codes = 0;
+  for (int i = 1; i < RG__ERR_END - RG__ERR_FIRST && i < RG_METRICS_SLOTS; i++) n_codes++;
+  rg_wr_str(wr, "errors");
+  rg_wr_map(wr, n_codes);
+  for (int i = 1; i <= (int)n_codes; i++) {
+    rg_wr_str(wr, rg_err_name(RG__ERR_FIRST + i));
+    rg_wr_uint(wr, atomic_load(&m->errors[i]));
+  }
+  rg_wr_str(wr, "connections");
+  rg_wr_map(wr, 4);
+  rg_wr_str(wr, "current");
+  rg_wr_uint(wr, atomic_load(&m->conns_current));
+  rg_wr_str(wr, "total");
+  rg_wr_uint(wr, atomic_load(&m->conns_total));
+  rg_wr_str(wr, "refused");
+  rg_wr_uint(wr, atomic_load(&m->conns_refused));
+  rg_wr_str(wr, "dropped");
+  rg_wr_uint(wr, atomic_load(&m->conns_dropped));
+  rg_wr_str(wr, "writer");
+  rg_wr_map(wr, 4);
+  rg_wr_str(wr, "commits");
+  rg_wr_uint(wr, atomic_load(&m->commits));
+  rg_wr_str(wr, "writes");
+  rg_wr_uint(wr, atomic_load(&m->committed_writes));
+  rg_wr_str(wr, "queue_depth");
+  rg_wr_uint(wr, atomic_load(&m->write_queue_depth));
+  rg_wr_str(wr, "commit_latency");
+  write_hist(wr, &m->commit_latency);
+  return RG_OK;
+}
+
+static void handle_ping(const rg_request_t *req, rg_wr_t *wr) {
+  rg_wr_reply(wr, req->has_id, req->id, 3);
+  rg_wr_str(wr, "pong");
+  rg_wr_bool(wr, true);
+  rg_wr_str(wr, "version");
+  rg_wr_str(wr, RG_VERSION);
+  rg_wr_str(wr, "protocol");
+  rg_wr_uint(wr, RG_PROTO_VERSION);
+}
+
+int rg_engine_handle(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out,
+                     rg_write_done_fn done, void *ctx, rg_write_t **pending) {
+  *pending = NULL;
+  atomic_fetch_add(&e->metrics.requests[req->op], 1);
+  uint64_t t0 = rg_clock_mono_us();
+  int rc;
+  if (rg_op_writes(req->op)) {
+    rg_write_t *w = NULL;
+    rc = e->stopping ? RG_ESHUTTING_DOWN : prepare_write(e, req, &w);
+    if (rc) {
+      rg_metrics_error(&e->metrics, rc);
+      return rg_proto_write_error(out, req->has_id, req->id, rc, NULL);
+    }
+    w->done = done;
+    w->ctx = ctx;
+    w->queued_us = t0;
+    atomic_fetch_add(&e->metrics.write_queue_depth, 1);
+    pthread_mutex_lock(&e->lock);
+    if (e->queue_tail) e->queue_tail->next = w;
+    else e->queue_head = w;
+    e->queue_tail = w;
+    pthread_cond_signal(&e->wake);
+    pthread_mutex_unlock(&e->lock);
+    *pending = w;
+    return RG_OK;
+  }
+  size_t start = out->len;
+  rg_wr_t wr;
+  rg_wr_begin(&wr, out);
+  switch (req->op) {
+    case RG_OP_PING: handle_ping(req, &wr); rc = RG_OK; break;
+    case RG_OP_LOOKUP: rc = handle_lookup(e, req, &wr); break;
+    case RG_OP_STATS: rc = handle_stats(e, req, &wr); break;
+    default: rc = RG_EUNKNOWN_OP; break;
+  }
+  int wrc = rg_wr_end(&wr);
+  if (rc || wrc) {
+    out->len = start;
+    int code = rc ? rc : wrc;
+    rg_metrics_error(&e->metrics, code);
+    rc = rg_proto_write_error(out, req->has_id, req->id, code,
+                              wrc == RG_ETOO_LARGE ? "reply would exceed the output limit" : NULL);
+  }
+  rg_hist_add(&e->metrics.latency[req->op], rg_clock_mono_us() - t0);
+  return rc;
+}
+
+/* ---- life cycle --------------------------------------------------------------------- */
+
+int rg_engine_open(const rg_config_t *cfg, uv_loop_t *loop, rg_engine_t **out, char *err,
+                   size_t errlen) {
+  *out = NULL;
+  rg_engine_t *e = calloc(1, sizeof *e);
+  if (!e) return RG_ENOMEM;
+  e->cfg = *cfg;
+  e->loop = loop;
+  e->metrics.started_at = rg_clock_now();
+  pthread_mutex_init(&e->lock, NULL);
+  pthread_cond_init(&e->wake, NULL);
+  rg_store_opts_t so = {cfg->data_dir, cfg->map_size_bytes, cfg->map_max_bytes,
+                        (double)cfg->half_life_s};
+  int rc = rg_store_open(&so, &e->store, err, errlen);
+  if (rc) goto fail;
+  if ((rc = uv_async_init(loop, &e->done_async, on_done_async))) {
+    snprintf(err, errlen, "uv_async_init: %s", uv_strerror(rc));
+    rc = RG_EINTERNAL;
+    goto fail;
+  }
+  e->done_async.data = e;
+  if (pthread_create(&e->writer, NULL, writer_main, e) != 0) {
+    snprintf(err, errlen, "cannot start the writer thread");
+    uv_close((uv_handle_t *)&e->done_async, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+    rc = RG_EINTERNAL;
+    goto fail;
+  }
+  e->writer_started = true;
+  *out = e;
+  return RG_OK;
+fail:
+  rg_store_close(e->store);
+  pthread_mutex_destroy(&e->lock);
+  pthread_cond_destroy(&e->wake);
+  free(e);
+  return rc;
+}
+
+void rg_engine_stop(rg_engine_t *e) {
+  if (!e || e->stopped) return;
+  pthread_mutex_lock(&e->lock);
+  e->stopping = true;
+  pthread_cond_signal(&e->wake);
+  pthread_mutex_unlock(&e->lock);
+  pthread_join(e->writer, NULL);
+  deliver_done(e);
+  uv_close((uv_handle_t *)&e->done_async, NULL);
+  e->stopped = true;
+}
+
+rg_metrics_t *rg_engine_metrics(rg_engine_t *e) { return &e->metrics; }
+rg_store_t *rg_engine_store(rg_engine_t *e) { return e->store; }
+
+void rg_engine_close(rg_engine_t *e) {
+  if (!e) return;
+  rg_engine_stop(e);
+  rg_store_close(e->store);
+  pthread_mutex_destroy(&e->lock);
+  pthread_cond_destroy(&e->wake);
+  free(e);
+}

@@ -1,0 +1,446 @@
+/* proto.c — frames, request decoding and the response writer over msgpack-c.
+ * Pure functions over caller buffers; any thread. */
+#include "repgraph/proto.h"
+
+#include <msgpack.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "repgraph/err.h"
+
+#define MAX_DEPTH 16 /* requests nest 4 deep; leave room, refuse abuse */
+
+static const char *const op_names[] = {
+#define RG__OP_NAME(name, text, writes) text,
+    RG_OP_MAP(RG__OP_NAME)
+#undef RG__OP_NAME
+};
+static const bool op_writes[] = {
+#define RG__OP_WRITES(name, text, writes) writes,
+    RG_OP_MAP(RG__OP_WRITES)
+#undef RG__OP_WRITES
+};
+
+const char *rg_op_name(int op) { return op >= 0 && op < RG_OP_COUNT ? op_names[op] : NULL; }
+bool rg_op_writes(rg_op_t op) { return op >= 0 && op < RG_OP_COUNT && op_writes[op]; }
+
+int rg_proto_frame_length(const uint8_t hdr[RG_FRAME_HEADER], uint32_t max, uint32_t *len) {
+  *len = rg_get_u32be(hdr);
+  return *len > max ? RG_ETOO_LARGE : RG_OK;
+}
+
+/* ---- structural check before allocation --------------------------------------------- */
+
+/* Reads an n-byte big-endian length at data[*off], advancing *off. -1 if truncated. */
+static int64_t read_len(const uint8_t *d, size_t len, size_t *off, unsigned n) {
+  if (n > len - *off) return -1;
+  uint64_t v = 0;
+  for (unsigned i = 0; i < n; i++) v = (v << 8) | d[(*off)++];
+  return (int64_t)v;
+}
+
+int rg_proto_check_msgpack(const uint8_t *d, size_t len, unsigned max_depth) {
+  uint64_t need[MAX_DEPTH + 2];
+  int top = 0;
+  size_t off = 0;
+  if (max_depth > MAX_DEPTH) max_depth = MAX_DEPTH;
+  need[0] = 1;
+  while (top >= 0) {
+    if (need[top] == 0) {
+      top--;
+      continue;
+    }
+    need[top]--;
+    if (off >= len) return RG_ENOT_A_MAP;
+    uint8_t b = d[off++];
+    int64_t skip = 0, children = 0;
+    if (b <= 0x7f || b >= 0xe0) {
+      /* positive or negative fixint */
+    } else if ((b & 0xf0) == 0x80) {
+      children = 2 * (b & 0x0f);
+    } else if ((b & 0xf0) == 0x90) {
+      children = b & 0x0f;
+    } else if ((b & 0xe0) == 0xa0) {
+      skip = b & 0x1f;
+    } else {
+      switch (b) {
+        case 0xc0: case 0xc2: case 0xc3: break;
+        case 0xc4: case 0xd9: skip = read_len(d, len, &off, 1); break;
+        case 0xc5: case 0xda: skip = read_len(d, len, &off, 2); break;
+        case 0xc6: case 0xdb: skip = read_len(d, len, &off, 4); break;
+        case 0xc7: skip = read_len(d, len, &off, 1); skip = skip < 0 ? -1 : skip + 1; break;
+        case 0xc8: skip = read_len(d, len, &off, 2); skip = skip < 0 ? -1 : skip + 1; break;
+        case 0xc9: skip = read_len(d, len, &off, 4); skip = skip < 0 ? -1 : skip + 1; break;
+        case 0xcc: case 0xd0: skip = 1; break;
+        case 0xcd: case 0xd1: skip = 2; break;
+        case 0xca: case 0xce: case 0xd2: skip = 4; break;
+        case 0xcb: case 0xcf: case 0xd3: skip = 8; break;
+        case 0xd4: skip = 2; break;
+        case 0xd5: skip = 3; break;
+        case 0xd6: skip = 5; break;
+        case 0xd7: skip = 9; break;
+        case 0xd8: skip = 17; break;
+        case 0xdc: children = read_len(d, len, &off, 2); break;
+        case 0xdd: children = read_len(d, len, &off, 4); break;
+        case 0xde: children = read_len(d, len, &off, 2); children = children < 0 ? -1 : 2 * children; break;
+        case 0xdf: children = read_len(d, len, &off, 4); children = children < 0 ? -1 : 2 * children; break;
+        default: return RG_ENOT_A_MAP; /* 0xc1: never used */
+      }
+    }
+    if (skip < 0 || children < 0 || (uint64_t)skip > len - off) return RG_ENOT_A_MAP;
+    off += (size_t)skip;
+    if (children > 0) {
+      if ((uint64_t)children > len - off || (unsigned)top + 1 > max_depth) return RG_ENOT_A_MAP;
+      need[++top] = (uint64_t)children;
+    }
+  }
+  return off == len ? RG_OK : RG_ENOT_A_MAP;
+}
+
+/* ---- request decoding --------------------------------------------------------------- */
+
+typedef struct {
+  msgpack_unpacked up;
+  rg_str_t *recipients; /* one pool for all observations */
+} decoder_mem_t;
+
+typedef struct {
+  char *err;
+  size_t errlen;
+  const rg_proto_limits_t *lim;
+} dctx_t;
+
+static int fail(dctx_t *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(dctx_t *c, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(c->err, c->errlen, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+static bool key_is(const msgpack_object *k, const char *name) {
+  size_t n = strlen(name);
+  return k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
+         memcmp(k->via.str.ptr, name, n) == 0;
+}
+
+static const msgpack_object *field(const msgpack_object *map, const char *name) {
+  for (uint32_t i = 0; i < map->via.map.size; i++)
+    if (key_is(&map->via.map.ptr[i].key, name)) return &map->via.map.ptr[i].val;
+  return NULL;
+}
+
+/* Reads a string field. Absent: error if required, else leaves *out empty. */
+static int get_str(dctx_t *c, const msgpack_object *map, const char *path, const char *name,
+                   bool required, uint32_t max, rg_str_t *out) {
+  const msgpack_object *v = field(map, name);
+  *out = (rg_str_t){NULL, 0};
+  if (!v || v->type == MSGPACK_OBJECT_NIL) {
+    return required ? fail(c, RG_EBAD_REQUEST, "%s.%s: missing", path, name) : RG_OK;
+  }
+  if (v->type != MSGPACK_OBJECT_STR)
+    return fail(c, RG_EBAD_REQUEST, "%s.%s: expected a string", path, name);
+  if (v->via.str.size > max)
+    return fail(c, RG_EBAD_REQUEST, "%s.%s: longer than %u bytes", path, name, max);
+  *out = (rg_str_t){v->via.str.ptr, v->via.str.size};
+  return RG_OK;
+}
+
+/* Reads an integer field >= 0 (absent leaves *out at its default). */
+static int get_uint(dctx_t *c, const msgpack_object *map, const char *path, const char *name,
+                    uint64_t *out) {
+  const msgpack_object *v = field(map, name);
+  if (!v || v->type == MSGPACK_OBJECT_NIL) return RG_OK;
+  if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+    return fail(c, RG_EBAD_REQUEST, "%s.%s: expected a non-negative integer", path, name);
+  *out = v->via.u64;
+  return RG_OK;
+}
+
+/* Reads a timestamp in seconds (positive integer below 2^62). */
+static int get_ts(dctx_t *c, const msgpack_object *map, const char *path, int64_t *out) {
+  uint64_t v = 0;
+  int rc = get_uint(c, map, path, "ts", &v);
+  if (rc) return rc;
+  if (v >= (UINT64_C(1) << 62)) return fail(c, RG_EBAD_REQUEST, "%s.ts: out of range", path);
+  *out = (int64_t)v;
+  return RG_OK;
+}
+
+/* Reads a finite non-negative number (integer or float). */
+static int get_weight(dctx_t *c, const msgpack_object *map, const char *path, double *out) {
+  const msgpack_object *v = field(map, "weight");
+  if (!v || v->type == MSGPACK_OBJECT_NIL) return RG_OK;
+  double w;
+  if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER) w = (double)v->via.u64;
+  else if (v->type == MSGPACK_OBJECT_FLOAT32 || v->type == MSGPACK_OBJECT_FLOAT64) w = v->via.f64;
+  else return fail(c, RG_EBAD_REQUEST, "%s.weight: expected a number", path);
+  if (!(w >= 0 && w <= 1e9)) return fail(c, RG_EBAD_REQUEST, "%s.weight: not in [0, 1e9]", path);
+  *out = w;
+  return RG_OK;
+}
+
+/* Finds an optional array field; *n = 0 when absent. */
+static int get_array(dctx_t *c, const msgpack_object *map, const char *name,
+                     const msgpack_object **items, uint32_t *n) {
+  const msgpack_object *v = field(map, name);
+  *items = NULL;
+  *n = 0;
+  if (!v || v->type == MSGPACK_OBJECT_NIL) return RG_OK;
+  if (v->type != MSGPACK_OBJECT_ARRAY)
+    return fail(c, RG_EBAD_REQUEST, "%s: expected an array", name);
+  *items = v->via.array.ptr;
+  *n = v->via.array.size;
+  return RG_OK;
+}
+
+static int expect_map(dctx_t *c, const msgpack_object *o, const char *path) {
+  return o->type == MSGPACK_OBJECT_MAP ? RG_OK
+                                       : fail(c, RG_EBAD_REQUEST, "%s: expected a map", path);
+}
+
+#define ACTOR_TEXT_MAX 300u
+
+static int decode_edges(dctx_t *c, const msgpack_object *items, rg_request_t *r) {
+  for (uint32_t i = 0; i < r->n_edges; i++) {
+    char path[32];
+    snprintf(path, sizeof path, "edges[%u]", i);
+    rg_wire_edge_t *e = &r->edges[i];
+    const msgpack_object *m = &items[i];
+    e->weight = 1;
+    e->count = 1;
+    int rc = expect_map(c, m, path);
+    if (!rc) rc = get_str(c, m, path, "src", true, ACTOR_TEXT_MAX, &e->src);
+    if (!rc) rc = get_str(c, m, path, "dst", true, ACTOR_TEXT_MAX, &e->dst);
+    if (!rc) rc = get_str(c, m, path, "kind", true, 64, &e->kind);
+    if (!rc) rc = get_ts(c, m, path, &e->ts);
+    if (!rc) rc = get_weight(c, m, path, &e->weight);
+    if (!rc) rc = get_uint(c, m, path, "count", &e->count);
+    if (!rc && (e->count == 0 || e->count > 1000000000))
+      rc = fail(c, RG_EBAD_REQUEST, "%s.count: not in [1, 1e9]", path);
+    if (rc) return rc;
+  }
+  return RG_OK;
+}
+
+static int decode_observations(dctx_t *c, const msgpack_object *items, rg_request_t *r,
+                               decoder_mem_t *mem) {
+  size_t total = 0;
+  for (uint32_t i = 0; i < r->n_observations; i++) {
+    const msgpack_object *rc = items[i].type == MSGPACK_OBJECT_MAP ? field(&items[i], "recipients") : NULL;
+    if (rc && rc->type == MSGPACK_OBJECT_ARRAY) total += rc->via.array.size;
+  }
+  if (total && !(mem->recipients = calloc(total, sizeof(rg_str_t)))) return RG_ENOMEM;
+  rg_str_t *pool = mem->recipients;
+  for (uint32_t i = 0; i < r->n_observations; i++) {
+    char path[40];
+    snprintf(path, sizeof path, "observations[%u]", i);
+    rg_wire_observation_t *o = &r->observations[i];
+    const msgpack_object *m = &items[i], *rcpts;
+    int rc = expect_map(c, m, path);
+    if (!rc) rc = get_ts(c, m, path, &o->ts);
+    if (!rc) rc = get_str(c, m, path, "sender", true, ACTOR_TEXT_MAX, &o->sender);
+    if (!rc) rc = get_str(c, m, path, "client_ip", true, ACTOR_TEXT_MAX, &o->client_ip);
+    if (!rc) rc = get_str(c, m, path, "helo", false, ACTOR_TEXT_MAX, &o->helo);
+    if (!rc) rc = get_array(c, m, "recipients", &rcpts, &o->n_recipients);
+    if (rc) return rc;
+    if (o->n_recipients > c->lim->max_recipients)
+      return fail(c, RG_ETOO_LARGE, "%s.recipients: %u recipients, the limit is %u", path,
+                  o->n_recipients, c->lim->max_recipients);
+    o->recipients = pool;
+    for (uint32_t j = 0; j < o->n_recipients; j++, pool++) {
+      if (rcpts[j].type != MSGPACK_OBJECT_STR || rcpts[j].via.str.size > ACTOR_TEXT_MAX)
+        return fail(c, RG_EBAD_REQUEST, "%s.recipients[%u]: expected a string of at most %u bytes",
+                    path, j, ACTOR_TEXT_MAX);
+      *pool = (rg_str_t){rcpts[j].via.str.ptr, rcpts[j].via.str.size};
+    }
+  }
+  return RG_OK;
+}
+
+static int decode_labels(dctx_t *c, const msgpack_object *items, rg_request_t *r) {
+  for (uint32_t i = 0; i < r->n_labels; i++) {
+    char path[32];
+    snprintf(path, sizeof path, "labels[%u]", i);
+    rg_wire_label_t *l = &r->labels[i];
+    const msgpack_object *m = &items[i];
+    l->weight = -1;
+    int rc = expect_map(c, m, path);
+    if (!rc) rc = get_str(c, m, path, "actor", true, ACTOR_TEXT_MAX, &l->actor);
+    if (!rc) rc = get_str(c, m, path, "verdict", true, 32, &l->verdict);
+    if (!rc) rc = get_str(c, m, path, "source", false, 32, &l->source);
+    if (!rc) rc = get_str(c, m, path, "note", false, 1024, &l->note);
+    if (!rc) rc = get_weight(c, m, path, &l->weight);
+    if (!rc) rc = get_ts(c, m, path, &l->ts);
+    if (rc) return rc;
+  }
+  return RG_OK;
+}
+
+static int decode_actors(dctx_t *c, const msgpack_object *items, rg_request_t *r) {
+  for (uint32_t i = 0; i < r->n_actors; i++) {
+    if (items[i].type != MSGPACK_OBJECT_STR || items[i].via.str.size > ACTOR_TEXT_MAX)
+      return fail(c, RG_EBAD_REQUEST, "actors[%u]: expected a \"type:identifier\" string", i);
+    r->actors[i] = (rg_str_t){items[i].via.str.ptr, items[i].via.str.size};
+  }
+  return RG_OK;
+}
+
+/* Allocates a zeroed array of n elements (NULL and success when n is 0). */
+static int alloc_items(void **p, uint32_t n, size_t size) {
+  *p = NULL;
+  if (n && !(*p = calloc(n, size))) return RG_ENOMEM;
+  return RG_OK;
+}
+
+static int decode_body(dctx_t *c, const msgpack_object *root, rg_request_t *r,
+                       decoder_mem_t *mem) {
+  const msgpack_object *id = field(root, "id"), *op = field(root, "op");
+  if (id && id->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+    r->has_id = true;
+    r->id = id->via.u64;
+  } else if (id && id->type != MSGPACK_OBJECT_NIL) {
+    return fail(c, RG_EBAD_REQUEST, "id: expected a non-negative integer");
+  }
+  if (!op || op->type != MSGPACK_OBJECT_STR)
+    return fail(c, RG_EBAD_REQUEST, "op: missing or not a string");
+  int found = -1;
+  for (int i = 0; i < RG_OP_COUNT; i++)
+    if (key_is(op, op_names[i])) found = i;
+  if (found < 0)
+    return fail(c, RG_EUNKNOWN_OP, "unknown op '%.*s'", (int)(op->via.str.size > 64 ? 64 : op->via.str.size),
+                op->via.str.ptr);
+  r->op = (rg_op_t)found;
+
+  const msgpack_object *edges, *obs, *labels, *actors;
+  int rc = get_array(c, root, "edges", &edges, &r->n_edges);
+  if (!rc) rc = get_array(c, root, "observations", &obs, &r->n_observations);
+  if (!rc) rc = get_array(c, root, "labels", &labels, &r->n_labels);
+  if (!rc) rc = get_array(c, root, "actors", &actors, &r->n_actors);
+  if (rc) return rc;
+  uint64_t items = (uint64_t)r->n_edges + r->n_observations + r->n_labels + r->n_actors;
+  if (items > c->lim->max_batch_items)
+    return fail(c, RG_ETOO_LARGE, "%llu items in one request, the limit is %u",
+                (unsigned long long)items, c->lim->max_batch_items);
+  if ((rc = alloc_items((void **)&r->edges, r->n_edges, sizeof *r->edges)) ||
+      (rc = alloc_items((void **)&r->observations, r->n_observations, sizeof *r->observations)) ||
+      (rc = alloc_items((void **)&r->labels, r->n_labels, sizeof *r->labels)) ||
+      (rc = alloc_items((void **)&r->actors, r->n_actors, sizeof *r->actors)))
+    return rc;
+  if (!rc) rc = decode_edges(c, edges, r);
+  if (!rc) rc = decode_observations(c, obs, r, mem);
+  if (!rc) rc = decode_labels(c, labels, r);
+  if (!rc) rc = decode_actors(c, actors, r);
+  return rc;
+}
+
+int rg_proto_decode_request(const uint8_t *body, size_t len, const rg_proto_limits_t *lim,
+                            rg_request_t *req, char *err, size_t errlen) {
+  memset(req, 0, sizeof *req);
+  dctx_t c = {err, errlen, lim};
+  if (len > lim->max_frame_bytes)
+    return fail(&c, RG_ETOO_LARGE, "frame of %zu bytes, the limit is %u", len, lim->max_frame_bytes);
+  if (len == 0 || rg_proto_check_msgpack(body, len, MAX_DEPTH) != RG_OK)
+    return fail(&c, RG_ENOT_A_MAP, "frame is not one well-formed msgpack value");
+  decoder_mem_t *mem = calloc(1, sizeof *mem);
+  if (!mem) return RG_ENOMEM;
+  req->mem = mem;
+  msgpack_unpacked_init(&mem->up);
+  size_t off = 0;
+  msgpack_unpack_return ur = msgpack_unpack_next(&mem->up, (const char *)body, len, &off);
+  if (ur == MSGPACK_UNPACK_NOMEM_ERROR) return fail(&c, RG_ENOMEM, "out of memory decoding frame");
+  if (ur != MSGPACK_UNPACK_SUCCESS || off != len || mem->up.data.type != MSGPACK_OBJECT_MAP)
+    return fail(&c, RG_ENOT_A_MAP, "frame is not one msgpack map");
+  return decode_body(&c, &mem->up.data, req, mem);
+}
+
+void rg_request_free(rg_request_t *req) {
+  if (!req) return;
+  decoder_mem_t *mem = req->mem;
+  if (mem) {
+    msgpack_unpacked_destroy(&mem->up);
+    free(mem->recipients);
+    free(mem);
+  }
+  free(req->edges);
+  free(req->observations);
+  free(req->labels);
+  free(req->actors);
+  memset(req, 0, sizeof *req);
+}
+
+/* ---- response writer ---------------------------------------------------------------- */
+
+static int wr_write(void *data, const char *buf, size_t len) {
+  rg_wr_t *w = data;
+  if (w->err) return -1;
+  int rc = rg_buf_append(w->out, buf, len);
+  if (rc) w->err = rc;
+  return rc ? -1 : 0;
+}
+
+#define WITH_PACKER(w, call)                        \
+  do {                                              \
+    msgpack_packer pk;                              \
+    msgpack_packer_init(&pk, (w), wr_write);        \
+    if (!(w)->err) (void)(call);                    \
+  } while (0)
+
+void rg_wr_begin(rg_wr_t *w, rg_buf_t *out) {
+  w->out = out;
+  w->frame_start = out->len;
+  w->err = 0;
+  static const uint8_t hdr[RG_FRAME_HEADER] = {0};
+  w->err = rg_buf_append(out, hdr, sizeof hdr);
+}
+
+int rg_wr_end(rg_wr_t *w) {
+  if (w->err) {
+    if (w->out->len > w->frame_start) w->out->len = w->frame_start;
+    return w->err;
+  }
+  size_t body = w->out->len - w->frame_start - RG_FRAME_HEADER;
+  rg_put_u32be(w->out->data + w->frame_start, (uint32_t)body);
+  return RG_OK;
+}
+
+void rg_wr_map(rg_wr_t *w, uint32_t n) { WITH_PACKER(w, msgpack_pack_map(&pk, n)); }
+void rg_wr_array(rg_wr_t *w, uint32_t n) { WITH_PACKER(w, msgpack_pack_array(&pk, n)); }
+void rg_wr_strn(rg_wr_t *w, const char *s, size_t n) {
+  WITH_PACKER(w, msgpack_pack_str_with_body(&pk, s, n));
+}
+void rg_wr_str(rg_wr_t *w, const char *s) {
+  if (s) rg_wr_strn(w, s, strlen(s));
+  else rg_wr_nil(w);
+}
+void rg_wr_uint(rg_wr_t *w, uint64_t v) { WITH_PACKER(w, msgpack_pack_uint64(&pk, v)); }
+void rg_wr_int(rg_wr_t *w, int64_t v) { WITH_PACKER(w, msgpack_pack_int64(&pk, v)); }
+void rg_wr_double(rg_wr_t *w, double v) { WITH_PACKER(w, msgpack_pack_double(&pk, v)); }
+void rg_wr_bool(rg_wr_t *w, bool v) {
+  WITH_PACKER(w, v ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk));
+}
+void rg_wr_nil(rg_wr_t *w) { WITH_PACKER(w, msgpack_pack_nil(&pk)); }
+
+void rg_wr_reply(rg_wr_t *w, bool has_id, uint64_t id, uint32_t n_fields) {
+  rg_wr_map(w, n_fields + 1);
+  rg_wr_str(w, "id");
+  if (has_id) rg_wr_uint(w, id);
+  else rg_wr_nil(w);
+}
+
+int rg_proto_write_error(rg_buf_t *out, bool has_id, uint64_t id, int code,
+                         const char *message) {
+  rg_wr_t w;
+  rg_wr_begin(&w, out);
+  rg_wr_reply(&w, has_id, id, 1);
+  rg_wr_str(&w, "error");
+  rg_wr_map(&w, 2);
+  rg_wr_str(&w, "code");
+  rg_wr_str(&w, rg_err_name(code));
+  rg_wr_str(&w, "message");
+  rg_wr_str(&w, message && message[0] ? message : rg_strerror(code));
+  return rg_wr_end(&w);
+}

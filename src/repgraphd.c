@@ -1,0 +1,113 @@
+/* repgraphd.c — the server's main: options (command line over config file over defaults),
+ * logging, then rg_server_run until SIGINT/SIGTERM. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "repgraph/config.h"
+#include "repgraph/err.h"
+#include "repgraph/log.h"
+#include "repgraph/server.h"
+
+static void usage(FILE *f) {
+  rg_config_t defaults;
+  rg_config_defaults(&defaults);
+  fprintf(f,
+          "usage: repgraphd [options]\n"
+          "The repgraph server: ingests mail graph edges into an LMDB store and answers\n"
+          "reputation lookups over msgpack frames (TCP and a Unix socket).\n\n"
+          "  -c, --config FILE     read an INI file (see ops/repgraphd.conf.example)\n"
+          "  -d, --data DIR        store.data_dir\n"
+          "  -l, --listen ADDR     server.listen (TCP address; loopback by default)\n"
+          "  -p, --port N          server.port (0 disables TCP; default %d)\n"
+          "  -u, --unix PATH       server.unix_socket (\"none\" disables it)\n"
+          "  -s, --set KEY=VALUE   any option below, e.g. --set limits.max_frame_bytes=1M\n"
+          "  -v, --log-level LEVEL server.log_level\n"
+          "  -h, --help            this text\n"
+          "  -V, --version         print the version\n\n"
+          "Options (INI section.key, default, meaning):\n",
+          RG_DEFAULT_PORT);
+  rg_config_describe(&defaults, f);
+}
+
+int main(int argc, char **argv) {
+  static const struct option longopts[] = {
+      {"config", required_argument, NULL, 'c'}, {"data", required_argument, NULL, 'd'},
+      {"listen", required_argument, NULL, 'l'}, {"port", required_argument, NULL, 'p'},
+      {"unix", required_argument, NULL, 'u'},   {"set", required_argument, NULL, 's'},
+      {"log-level", required_argument, NULL, 'v'}, {"help", no_argument, NULL, 'h'},
+      {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0}};
+  static const char *const names[128] = {['d'] = "store.data_dir", ['l'] = "server.listen",
+                                         ['p'] = "server.port", ['u'] = "server.unix_socket",
+                                         ['v'] = "server.log_level"};
+  rg_config_t cfg;
+  char err[512];
+  rg_config_defaults(&cfg);
+
+  /* First pass: the config file, so that command-line options override it. */
+  int opt;
+  while ((opt = getopt_long(argc, argv, "c:d:l:p:u:s:v:hV", longopts, NULL)) != -1) {
+    if (opt == 'h') {
+      usage(stdout);
+      return 0;
+    }
+    if (opt == 'V') {
+      printf("repgraphd %s\n", RG_VERSION);
+      return 0;
+    }
+    if (opt == '?') {
+      usage(stderr);
+      return 2;
+    }
+    if (opt == 'c' && rg_config_load_file(&cfg, optarg, err, sizeof err) != RG_OK) {
+      fprintf(stderr, "repgraphd: %s\n", err);
+      return 2;
+    }
+  }
+  optind = 1;
+  while ((opt = getopt_long(argc, argv, "c:d:l:p:u:s:v:hV", longopts, NULL)) != -1) {
+    int rc = RG_OK;
+    if (opt == 's') {
+      char *eq = strchr(optarg, '=');
+      if (!eq) {
+        fprintf(stderr, "repgraphd: --set needs KEY=VALUE, got '%s'\n", optarg);
+        return 2;
+      }
+      *eq = '\0';
+      rc = rg_config_set(&cfg, optarg, eq + 1, err, sizeof err);
+    } else if (opt > 0 && opt < 128 && names[opt]) {
+      rc = rg_config_set(&cfg, names[opt], optarg, err, sizeof err);
+    }
+    if (rc) {
+      fprintf(stderr, "repgraphd: %s\n", err);
+      return 2;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "repgraphd: unexpected argument '%s'\n", argv[optind]);
+    return 2;
+  }
+  if (rg_config_validate(&cfg, err, sizeof err) != RG_OK) {
+    fprintf(stderr, "repgraphd: %s\n", err);
+    return 2;
+  }
+  rg_log_level_t level;
+  rg_log_level_parse(cfg.log_level, &level);
+  rg_log_set_level(level);
+  signal(SIGPIPE, SIG_IGN);
+
+  uv_loop_t *loop = uv_default_loop();
+  rg_server_t *srv;
+  int rc = rg_server_open(&cfg, loop, &srv, err, sizeof err);
+  if (rc) {
+    rg_log_error("cannot start: %s", err);
+    return 1;
+  }
+  rg_log_info("repgraphd %s serving store %s", RG_VERSION, cfg.data_dir);
+  rg_server_run(srv);
+  rg_server_close(srv);
+  uv_loop_close(loop);
+  return 0;
+}

@@ -1,0 +1,467 @@
+/* server.c — listeners, connections and dispatch on the libuv loop thread. Each connection
+ * has a capped input buffer and two output buffers (one being written, one filling).
+ * Requests of a connection are answered in order: reads run at once, writes queue to the
+ * engine's writer, and a read that follows a pending write waits for it (read-your-writes).
+ * Output past half the limit pauses reading; past the limit the connection is dropped. */
+#include "repgraph/server.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "repgraph/engine.h"
+#include "repgraph/err.h"
+#include "repgraph/log.h"
+
+#define READ_CHUNK (64 * 1024)     /* bytes asked of the kernel per read */
+#define IDLE_BUF_KEEP (64 * 1024)  /* buffer capacity an idle connection keeps */
+#define SHUTDOWN_GRACE_MS 5000     /* replies may flush this long after a signal */
+#define LISTEN_BACKLOG 511
+
+typedef struct conn {
+  union {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } h;
+  rg_server_t *srv;
+  rg_buf_t in;      /* bytes received, not yet a whole frame */
+  rg_buf_t out;     /* replies waiting to be written */
+  rg_buf_t sending; /* replies the kernel is taking */
+  uv_write_t wreq;
+  uint32_t pending_writes;
+  uint64_t last_active_ms;
+  bool reading, writing, blocked, close_after_flush, closing, handle_closed;
+  struct conn *prev, *next;
+} conn_t;
+
+struct rg_server {
+  rg_config_t cfg;
+  uv_loop_t *loop;
+  rg_engine_t *engine;
+  rg_metrics_t *metrics;
+  rg_proto_limits_t limits;
+  uv_tcp_t tcp;
+  uv_pipe_t pipe;
+  bool has_tcp, has_pipe, shutting_down;
+  uv_signal_t sigint, sigterm;
+  uv_timer_t idle_timer, grace_timer;
+  conn_t *conns;
+  char unix_path[RG_CONFIG_PATH_MAX];
+};
+
+static void conn_process(conn_t *c);
+static void conn_flush(conn_t *c);
+
+/* ---- connection life cycle ---------------------------------------------------------- */
+
+static void conn_free(conn_t *c) {
+  rg_server_t *s = c->srv;
+  if (c->prev) c->prev->next = c->next;
+  else s->conns = c->next;
+  if (c->next) c->next->prev = c->prev;
+  rg_buf_free(&c->in);
+  rg_buf_free(&c->out);
+  rg_buf_free(&c->sending);
+  free(c);
+}
+
+static void on_conn_closed(uv_handle_t *h) {
+  conn_t *c = h->data;
+  c->handle_closed = true;
+  atomic_fetch_sub(&c->srv->metrics->conns_current, 1);
+  if (c->pending_writes == 0) conn_free(c);
+}
+
+static void conn_close(conn_t *c) {
+  if (c->closing) return;
+  c->closing = true;
+  uv_close(&c->h.handle, on_conn_closed);
+}
+
+static void conn_drop(conn_t *c, const char *why) {
+  rg_log_warn("dropping connection: %s", why);
+  atomic_fetch_add(&c->srv->metrics->conns_dropped, 1);
+  conn_close(c);
+}
+
+static size_t conn_output(const conn_t *c) { return c->out.len + c->sending.len; }
+
+/* Reads while the connection can take more requests: not blocked behind a write, not
+ * closing, and with its unread replies under half the output limit. */
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
+
+static void conn_update_reading(conn_t *c) {
+  bool want = !c->closing && !c->close_after_flush && !c->blocked && !c->srv->shutting_down &&
+              conn_output(c) <= c->srv->cfg.max_output_bytes / 2;
+  if (want == c->reading) return;
+  if (want ? uv_read_start(&c->h.stream, on_alloc, on_read) == 0
+           : uv_read_stop(&c->h.stream) == 0)
+    c->reading = want;
+}
+
+/* ---- output --------------------------------------------------------------------------- */
+
+static void on_written(uv_write_t *req, int status) {
+  conn_t *c = req->data;
+  c->writing = false;
+  c->sending.len = 0;
+  if (c->sending.cap > IDLE_BUF_KEEP) rg_buf_reset(&c->sending, IDLE_BUF_KEEP);
+  if (c->closing) return;
+  if (status < 0) {
+    conn_close(c);
+    return;
+  }
+  conn_flush(c);
+  if (!c->closing && !c->close_after_flush) {
+    conn_process(c); /* it may have paused on output */
+  }
+}
+
+static void conn_flush(conn_t *c) {
+  if (c->closing) return;
+  if (!c->writing && c->out.len) {
+    rg_buf_t t = c->sending;
+    c->sending = c->out;
+    c->out = t;
+    uv_buf_t b = uv_buf_init((char *)c->sending.data, (unsigned)c->sending.len);
+    c->wreq.data = c;
+    int rc = uv_write(&c->wreq, &c->h.stream, &b, 1, on_written);
+    if (rc) {
+      conn_close(c);
+      return;
+    }
+    c->writing = true;
+  }
+  if (c->close_after_flush && !c->writing && c->out.len == 0 && c->pending_writes == 0) {
+    conn_close(c);
+    return;
+  }
+  if (conn_output(c) > c->srv->cfg.max_output_bytes) {
+    conn_drop(c, "unread replies passed limits.max_output_bytes");
+    return;
+  }
+  conn_update_reading(c);
+}
+
+/* Replies with an error that ends the conversation (the stream can no longer be trusted). */
+static void conn_fatal(conn_t *c, int code, const char *msg) {
+  rg_metrics_error(c->srv->metrics, code);
+  rg_log_info("closing connection: %s", msg);
+  if (rg_proto_write_error(&c->out, false, 0, code, msg) != RG_OK) {
+    conn_close(c);
+    return;
+  }
+  c->close_after_flush = true;
+}
+
+/* ---- input ---------------------------------------------------------------------------- */
+
+static void on_write_done(rg_write_t *w, void *ctx) {
+  conn_t *c = ctx;
+  c->pending_writes--;
+  if (c->closing) {
+    rg_engine_finish_write(w, NULL);
+    if (c->handle_closed && c->pending_writes == 0) conn_free(c);
+    return;
+  }
+  if (rg_engine_finish_write(w, &c->out) != RG_OK) {
+    conn_drop(c, "reply does not fit the output buffer");
+    return;
+  }
+  if (c->blocked && c->pending_writes < c->srv->cfg.max_pending_writes) {
+    c->blocked = false;
+    conn_process(c);
+  } else {
+    conn_flush(c);
+  }
+}
+
+/* Handles every whole frame in the input buffer, in order, then flushes the replies. */
+static void conn_process(conn_t *c) {
+  rg_server_t *s = c->srv;
+  size_t off = 0;
+  while (!c->closing && !c->close_after_flush && !c->blocked && !s->shutting_down &&
+         conn_output(c) <= s->cfg.max_output_bytes / 2) {
+    size_t avail = c->in.len - off;
+    if (avail < RG_FRAME_HEADER) break;
+    uint32_t len;
+    if (rg_proto_frame_length(c->in.data + off, s->limits.max_frame_bytes, &len) != RG_OK) {
+      char msg[128];
+      snprintf(msg, sizeof msg, "frame of %u bytes exceeds limits.max_frame_bytes (%u)", len,
+               s->limits.max_frame_bytes);
+      conn_fatal(c, RG_ETOO_LARGE, msg);
+      break;
+    }
+    if (avail < RG_FRAME_HEADER + (size_t)len) break;
+
+    rg_request_t req;
+    char err[256];
+    int rc = rg_proto_decode_request(c->in.data + off + RG_FRAME_HEADER, len, &s->limits, &req,
+                                     err, sizeof err);
+    bool is_write = rc == RG_OK && rg_op_writes(req.op);
+    if (c->pending_writes && (!is_write || c->pending_writes >= s->cfg.max_pending_writes)) {
+      rg_request_free(&req); /* answered in order: wait for the writes before it */
+      c->blocked = true;
+      break;
+    }
+    if (rc == RG_ENOT_A_MAP) {
+      rg_request_free(&req);
+      conn_fatal(c, rc, err);
+      break;
+    }
+    if (rc) {
+      rg_metrics_error(s->metrics, rc);
+      rc = rg_proto_write_error(&c->out, req.has_id, req.id, rc, err);
+    } else {
+      rg_write_t *pending;
+      rc = rg_engine_handle(s->engine, &req, &c->out, on_write_done, c, &pending);
+      if (pending) c->pending_writes++;
+    }
+    rg_request_free(&req);
+    off += RG_FRAME_HEADER + (size_t)len;
+    if (rc) {
+      conn_drop(c, "reply does not fit the output buffer");
+      return;
+    }
+  }
+  rg_buf_consume(&c->in, off);
+  if (c->in.len == 0 && c->in.cap > IDLE_BUF_KEEP) rg_buf_reset(&c->in, IDLE_BUF_KEEP);
+  conn_flush(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  conn_t *c = h->data;
+  (void)suggested;
+  if (rg_buf_reserve(&c->in, READ_CHUNK) != RG_OK) rg_buf_reserve(&c->in, 1);
+  size_t room = c->in.cap - c->in.len;
+  *buf = uv_buf_init((char *)c->in.data + c->in.len, (unsigned)(room > READ_CHUNK ? READ_CHUNK : room));
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
+  conn_t *c = st->data;
+  (void)buf;
+  if (n == UV_ENOBUFS) {
+    conn_fatal(c, RG_ETOO_LARGE, "input buffer full");
+    conn_flush(c);
+    return;
+  }
+  if (n < 0) {
+    conn_close(c); /* EOF or reset */
+    return;
+  }
+  c->in.len += (size_t)n;
+  c->last_active_ms = uv_now(c->srv->loop);
+  conn_process(c);
+}
+
+static void on_connection(uv_stream_t *listener, int status) {
+  rg_server_t *s = listener->data;
+  if (status < 0) {
+    rg_log_warn("accept: %s", uv_strerror(status));
+    return;
+  }
+  conn_t *c = calloc(1, sizeof *c);
+  if (!c) return;
+  c->srv = s;
+  rg_buf_init(&c->in, (size_t)s->limits.max_frame_bytes + RG_FRAME_HEADER + READ_CHUNK);
+  rg_buf_init(&c->out, 0); /* the output limit is enforced in conn_flush */
+  rg_buf_init(&c->sending, 0);
+  int rc = listener == (uv_stream_t *)&s->tcp ? uv_tcp_init(s->loop, &c->h.tcp)
+                                              : uv_pipe_init(s->loop, &c->h.pipe, 0);
+  if (rc) {
+    free(c);
+    return;
+  }
+  c->h.handle.data = c;
+  c->next = s->conns;
+  if (s->conns) s->conns->prev = c;
+  s->conns = c;
+  atomic_fetch_add(&s->metrics->conns_current, 1);
+  atomic_fetch_add(&s->metrics->conns_total, 1);
+  if (uv_accept(listener, &c->h.stream) != 0) {
+    conn_close(c);
+    return;
+  }
+  if (listener == (uv_stream_t *)&s->tcp) uv_tcp_nodelay(&c->h.tcp, 1);
+  c->last_active_ms = uv_now(s->loop);
+  if (atomic_load(&s->metrics->conns_current) > s->cfg.max_connections) {
+    atomic_fetch_add(&s->metrics->conns_refused, 1);
+    conn_fatal(c, RG_EBUSY, "limits.max_connections reached; try again later");
+    conn_flush(c);
+    return;
+  }
+  conn_update_reading(c);
+}
+
+/* ---- timers, signals, shutdown ---------------------------------------------------- */
+
+static void on_idle_timer(uv_timer_t *t) {
+  rg_server_t *s = t->data;
+  uint64_t now = uv_now(s->loop), limit = s->cfg.idle_timeout_s * 1000;
+  for (conn_t *c = s->conns, *next; c; c = next) {
+    next = c->next;
+    if (!c->closing && !c->pending_writes && now - c->last_active_ms > limit) conn_close(c);
+  }
+}
+
+static void on_grace_timer(uv_timer_t *t) {
+  rg_server_t *s = t->data;
+  for (conn_t *c = s->conns, *next; c; c = next) {
+    next = c->next;
+    conn_close(c);
+  }
+}
+
+void rg_server_shutdown(rg_server_t *s) {
+  if (s->shutting_down) return;
+  s->shutting_down = true;
+  rg_log_info("shutting down: no new connections; committing queued writes");
+  if (s->has_tcp) uv_close((uv_handle_t *)&s->tcp, NULL);
+  if (s->has_pipe) uv_close((uv_handle_t *)&s->pipe, NULL);
+  uv_close((uv_handle_t *)&s->sigint, NULL);
+  uv_close((uv_handle_t *)&s->sigterm, NULL);
+  if (uv_is_active((uv_handle_t *)&s->idle_timer)) uv_timer_stop(&s->idle_timer);
+  uv_close((uv_handle_t *)&s->idle_timer, NULL);
+  rg_engine_stop(s->engine); /* every queued write commits; its reply is queued */
+  for (conn_t *c = s->conns, *next; c; c = next) {
+    next = c->next;
+    c->close_after_flush = true;
+    conn_flush(c);
+  }
+  uv_timer_start(&s->grace_timer, on_grace_timer, SHUTDOWN_GRACE_MS, 0);
+  uv_unref((uv_handle_t *)&s->grace_timer); /* the loop ends when the connections do */
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  rg_log_info("received signal %d", signum);
+  rg_server_shutdown(h->data);
+}
+
+/* ---- listeners ------------------------------------------------------------------------ */
+
+static int listen_tcp(rg_server_t *s, char *err, size_t errlen) {
+  struct sockaddr_storage addr;
+  const char *host = s->cfg.listen_host;
+  int rc = strchr(host, ':') ? uv_ip6_addr(host, (int)s->cfg.port, (struct sockaddr_in6 *)&addr)
+                             : uv_ip4_addr(host, (int)s->cfg.port, (struct sockaddr_in *)&addr);
+  if (rc) {
+    snprintf(err, errlen, "server.listen: '%s' is not an IP address", host);
+    return RG_ECONFIG;
+  }
+  uv_tcp_init(s->loop, &s->tcp);
+  s->tcp.data = s;
+  s->has_tcp = true;
+  if ((rc = uv_tcp_bind(&s->tcp, (struct sockaddr *)&addr, 0)) == 0)
+    rc = uv_listen((uv_stream_t *)&s->tcp, LISTEN_BACKLOG, on_connection);
+  if (rc) {
+    snprintf(err, errlen, "cannot listen on %s port %u: %s", host, s->cfg.port, uv_strerror(rc));
+    return RG_EIO;
+  }
+  rg_log_info("listening on %s port %u", host, s->cfg.port);
+  return RG_OK;
+}
+
+/* A socket file left by a server that died is removed; a live one is an error. */
+static int clear_stale_socket(const char *path, char *err, size_t errlen) {
+  struct stat st;
+  if (lstat(path, &st) != 0) return RG_OK;
+  if (!S_ISSOCK(st.st_mode)) {
+    snprintf(err, errlen, "%s exists and is not a socket; refusing to replace it", path);
+    return RG_EIO;
+  }
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+  bool live = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+  if (fd >= 0) close(fd);
+  if (live) {
+    snprintf(err, errlen, "%s: another repgraphd is listening there", path);
+    return RG_EIO;
+  }
+  unlink(path);
+  return RG_OK;
+}
+
+static int listen_unix(rg_server_t *s, const char *path, char *err, size_t errlen) {
+  if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+    snprintf(err, errlen, "server.unix_socket: path longer than %zu bytes: %s",
+             sizeof(((struct sockaddr_un *)0)->sun_path) - 1, path);
+    return RG_ECONFIG;
+  }
+  int rc = clear_stale_socket(path, err, errlen);
+  if (rc) return rc;
+  uv_pipe_init(s->loop, &s->pipe, 0);
+  s->pipe.data = s;
+  s->has_pipe = true;
+  if ((rc = uv_pipe_bind(&s->pipe, path)) == 0) {
+    chmod(path, 0660);
+    snprintf(s->unix_path, sizeof s->unix_path, "%s", path);
+    rc = uv_listen((uv_stream_t *)&s->pipe, LISTEN_BACKLOG, on_connection);
+  }
+  if (rc) {
+    snprintf(err, errlen, "cannot listen on %s: %s", path, uv_strerror(rc));
+    return RG_EIO;
+  }
+  rg_log_info("listening on %s", path);
+  return RG_OK;
+}
+
+int rg_server_open(const rg_config_t *cfg, uv_loop_t *loop, rg_server_t **out, char *err,
+                   size_t errlen) {
+  *out = NULL;
+  rg_server_t *s = calloc(1, sizeof *s);
+  if (!s) return RG_ENOMEM;
+  s->cfg = *cfg;
+  s->loop = loop;
+  s->limits = (rg_proto_limits_t){cfg->max_frame_bytes, cfg->max_batch_items, cfg->max_recipients};
+  int rc = rg_engine_open(cfg, loop, &s->engine, err, errlen);
+  if (rc) {
+    free(s);
+    return rc;
+  }
+  s->metrics = rg_engine_metrics(s->engine);
+  char path[RG_CONFIG_PATH_MAX];
+  const char *unix_path = rg_config_unix_path(cfg, path, sizeof path);
+  if (cfg->port) rc = listen_tcp(s, err, errlen);
+  if (!rc && unix_path) rc = listen_unix(s, unix_path, err, errlen);
+  uv_signal_init(loop, &s->sigint);
+  uv_signal_init(loop, &s->sigterm);
+  uv_timer_init(loop, &s->idle_timer);
+  uv_timer_init(loop, &s->grace_timer);
+  s->sigint.data = s->sigterm.data = s->idle_timer.data = s->grace_timer.data = s;
+  if (rc) {
+    rg_server_shutdown(s);
+    uv_close((uv_handle_t *)&s->grace_timer, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+    rg_server_close(s);
+    return rc;
+  }
+  uv_signal_start(&s->sigint, on_signal, SIGINT);
+  uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+  if (cfg->idle_timeout_s) uv_timer_start(&s->idle_timer, on_idle_timer, 1000, 1000);
+  *out = s;
+  return RG_OK;
+}
+
+int rg_server_run(rg_server_t *s) {
+  uv_run(s->loop, UV_RUN_DEFAULT);
+  if (!uv_is_closing((uv_handle_t *)&s->grace_timer)) uv_close((uv_handle_t *)&s->grace_timer, NULL);
+  uv_run(s->loop, UV_RUN_DEFAULT);
+  rg_log_info("stopped");
+  return 0;
+}
+
+void rg_server_close(rg_server_t *s) {
+  if (!s) return;
+  if (s->unix_path[0]) unlink(s->unix_path);
+  rg_engine_close(s->engine);
+  free(s);
+}

@@ -1,0 +1,778 @@
+/* store.c — LMDB environment, sub-databases, key and record encoding, and the graph
+ * mutations. Readers on any thread; one writer thread. Map growth needs every read
+ * transaction of this process closed, so readers hold a shared lock and growth an
+ * exclusive one (writer-preferring, so a stream of lookups cannot starve it). */
+#define _GNU_SOURCE
+#include "repgraph/store.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "repgraph/buf.h"
+#include "repgraph/err.h"
+#include "repgraph/log.h"
+
+enum { DB_ACTOR_KEY, DB_ACTOR, DB_OUT, DB_IN, DB_LABEL, DB_META, DB_COUNT };
+static const char *const db_names[DB_COUNT] = {"actor_key", "actor", "out", "in", "label",
+                                                "meta"};
+
+#define EDGE_KEY_LEN 17                                /* u64 id | u8 kind | u64 id */
+#define EDGE_VAL_LEN 40                                /* count, weight, as_of, first, last */
+#define ACTOR_HDR_LEN 52                               /* type, kinds, keylen, 6 × 8 bytes */
+#define ACTOR_REC_MAX (ACTOR_HDR_LEN + 8 * 255 + RG_ACTOR_KEY_MAX)
+#define LABEL_HDR_LEN 24                               /* verdict, source, notelen, w, ts, n */
+
+struct rg_store {
+  MDB_env *env;
+  MDB_dbi dbi[DB_COUNT];
+  pthread_rwlock_t resize_lock;
+  uint64_t map_size, map_max;
+  uint32_t map_grows;
+  double half_life_s;
+  char dir[512];
+};
+
+struct rg_txn {
+  rg_store_t *s;
+  MDB_txn *txn;
+  bool read; /* holds the shared resize lock */
+};
+
+/* Translates an LMDB code into an RG_E… code, logging the unexpected ones. */
+static int from_mdb(int rc, const char *what) {
+  switch (rc) {
+    case MDB_SUCCESS: return RG_OK;
+    case MDB_NOTFOUND: return RG_ENOT_FOUND;
+    case MDB_MAP_FULL: return RG_ESTORAGE_FULL;
+    case ENOMEM: return RG_ENOMEM;
+    default:
+      rg_log_error("lmdb: %s: %s", what, mdb_strerror(rc));
+      return RG_EIO;
+  }
+}
+
+double rg_decay(double w, int64_t from, int64_t to, double h) {
+  if (to <= from || h <= 0) return w;
+  return w * exp2(-(double)(to - from) / h);
+}
+
+/* ---- encoding ---------------------------------------------------------------------- */
+
+static void put_f64(uint8_t *p, double v) {
+  uint64_t u;
+  memcpy(&u, &v, sizeof u);
+  rg_put_u64be(p, u);
+}
+
+static double get_f64(const uint8_t *p) {
+  uint64_t u = rg_get_u64be(p);
+  double v;
+  memcpy(&v, &u, sizeof v);
+  return v;
+}
+
+static void edge_key(uint8_t k[EDGE_KEY_LEN], uint64_t a, rg_edge_kind_t kind, uint64_t b) {
+  rg_put_u64be(k, a);
+  k[8] = (uint8_t)kind;
+  rg_put_u64be(k + 9, b);
+}
+
+static void encode_edge(uint8_t v[EDGE_VAL_LEN], const rg_edge_rec_t *e) {
+  rg_put_u64be(v, e->count);
+  put_f64(v + 8, e->weight);
+  rg_put_u64be(v + 16, (uint64_t)e->as_of);
+  rg_put_u64be(v + 24, (uint64_t)e->first_seen);
+  rg_put_u64be(v + 32, (uint64_t)e->last_seen);
+}
+
+static int decode_edge(const MDB_val *v, rg_edge_rec_t *e) {
+  if (v->mv_size != EDGE_VAL_LEN) return RG_EIO;
+  const uint8_t *p = v->mv_data;
+  e->count = rg_get_u64be(p);
+  e->weight = get_f64(p + 8);
+  e->as_of = (int64_t)rg_get_u64be(p + 16);
+  e->first_seen = (int64_t)rg_get_u64be(p + 24);
+  e->last_seen = (int64_t)rg_get_u64be(p + 32);
+  return RG_OK;
+}
+
+static size_t encode_actor(uint8_t *p, const rg_actor_rec_t *r) {
+  p[0] = (uint8_t)r->actor.type;
+  p[1] = RG_EDGE_KIND_COUNT;
+  rg_put_u16be(p + 2, r->actor.len);
+  rg_put_u64be(p + 4, (uint64_t)r->first_seen);
+  rg_put_u64be(p + 12, (uint64_t)r->last_seen);
+  rg_put_u64be(p + 20, r->messages);
+  put_f64(p + 28, r->weight_out);
+  put_f64(p + 36, r->weight_in);
+  rg_put_u64be(p + 44, (uint64_t)r->as_of);
+  uint8_t *q = p + ACTOR_HDR_LEN;
+  for (int k = 0; k < RG_EDGE_KIND_COUNT; k++, q += 8) {
+    rg_put_u32be(q, r->out_degree[k]);
+    rg_put_u32be(q + 4, r->in_degree[k]);
+  }
+  memcpy(q, r->actor.key, r->actor.len);
+  return (size_t)(q - p) + r->actor.len;
+}
+
+static int decode_actor(const MDB_val *v, rg_actor_rec_t *r) {
+  const uint8_t *p = v->mv_data;
+  if (v->mv_size < ACTOR_HDR_LEN) return RG_EIO;
+  unsigned kinds = p[1], keylen = rg_get_u16be(p + 2);
+  if (keylen > RG_ACTOR_KEY_MAX || v->mv_size != ACTOR_HDR_LEN + 8u * kinds + keylen)
+    return RG_EIO;
+  memset(r, 0, sizeof *r);
+  r->actor.type = (rg_actor_type_t)p[0];
+  r->actor.len = (uint16_t)keylen;
+  r->first_seen = (int64_t)rg_get_u64be(p + 4);
+  r->last_seen = (int64_t)rg_get_u64be(p + 12);
+  r->messages = rg_get_u64be(p + 20);
+  r->weight_out = get_f64(p + 28);
+  r->weight_in = get_f64(p + 36);
+  r->as_of = (int64_t)rg_get_u64be(p + 44);
+  const uint8_t *q = p + ACTOR_HDR_LEN;
+  for (unsigned k = 0; k < kinds; k++, q += 8) {
+    if (k >= RG_EDGE_KIND_COUNT) continue; /* a kind this build does not know */
+    r->out_degree[k] = rg_get_u32be(q);
+    r->in_degree[k] = rg_get_u32be(q + 4);
+  }
+  memcpy(r->actor.key, q, keylen);
+  r->actor.key[keylen] = '\0';
+  return RG_OK;
+}
+
+/* actor_key: type byte followed by the normalised identifier. */
+static size_t actor_key(uint8_t *k, const rg_actor_t *a) {
+  k[0] = (uint8_t)a->type;
+  memcpy(k + 1, a->key, a->len);
+  return 1u + a->len;
+}
+
+/* ---- meta counters ----------------------------------------------------------------- */
+
+static int meta_get_u64(rg_txn_t *t, const char *name, uint64_t *out) {
+  MDB_val k = {strlen(name), (void *)name}, v;
+  int rc = mdb_get(t->txn, t->s->dbi[DB_META], &k, &v);
+  if (rc == MDB_NOTFOUND) {
+    *out = 0;
+    return RG_OK;
+  }
+  if (rc) return from_mdb(rc, "meta get");
+  if (v.mv_size != 8) return RG_EIO;
+  *out = rg_get_u64be(v.mv_data);
+  return RG_OK;
+}
+
+static int meta_put_u64(rg_txn_t *t, const char *name, uint64_t value) {
+  uint8_t buf[8];
+  rg_put_u64be(buf, value);
+  MDB_val k = {strlen(name), (void *)name}, v = {8, buf};
+  return from_mdb(mdb_put(t->txn, t->s->dbi[DB_META], &k, &v, 0), "meta put");
+}
+
+static int meta_add(rg_txn_t *t, const char *name, int64_t delta) {
+  uint64_t v;
+  int rc = meta_get_u64(t, name, &v);
+  if (rc) return rc;
+  return meta_put_u64(t, name, delta < 0 && (uint64_t)-delta > v ? 0 : v + (uint64_t)delta);
+}
+
+static void counter_name(char *buf, size_t cap, const char *group, const char *name) {
+  snprintf(buf, cap, "count.%s.%s", group, name);
+}
+
+static int count_actor(rg_txn_t *t, rg_actor_type_t type, int64_t delta) {
+  char name[64];
+  counter_name(name, sizeof name, "actor", rg_actor_type_name(type));
+  return meta_add(t, name, delta);
+}
+
+static int count_edge(rg_txn_t *t, rg_edge_kind_t kind, int64_t delta) {
+  char name[64];
+  counter_name(name, sizeof name, "edge", rg_edge_kind_name(kind));
+  return meta_add(t, name, delta);
+}
+
+/* ---- open / close ------------------------------------------------------------------ */
+
+static int check_schema(rg_txn_t *t, char *err, size_t errlen) {
+  uint64_t version;
+  int rc = meta_get_u64(t, "schema_version", &version);
+  if (rc) {
+    snprintf(err, errlen, "%s: meta record schema_version is unreadable", t->s->dir);
+    return RG_ESCHEMA;
+  }
+  if (version == 0) {
+    MDB_stat st;
+    mdb_stat(t->txn, t->s->dbi[DB_ACTOR], &st);
+    if (st.ms_entries != 0) {
+      snprintf(err, errlen, "%s: store has actors but no schema version; refusing it",
+               t->s->dir);
+      return RG_ESCHEMA;
+    }
+    return meta_put_u64(t, "schema_version", RG_STORE_SCHEMA_VERSION);
+  }
+  if (version != RG_STORE_SCHEMA_VERSION) {
+    snprintf(err, errlen,
+             "%s: store has schema version %llu but this repgraphd reads version %d; "
+             "use a matching release or migrate the store",
+             t->s->dir, (unsigned long long)version, RG_STORE_SCHEMA_VERSION);
+    return RG_ESCHEMA;
+  }
+  return RG_OK;
+}
+
+int rg_store_open(const rg_store_opts_t *o, rg_store_t **out, char *err, size_t errlen) {
+  *out = NULL;
+  if (!o->dir || !o->dir[0] || o->map_size == 0 || o->map_size > o->map_max) {
+    snprintf(err, errlen, "store: need a directory and 0 < map_size <= map_max");
+    return RG_ECONFIG;
+  }
+  if (mkdir(o->dir, 0750) != 0 && errno != EEXIST) {
+    snprintf(err, errlen, "%s: cannot create directory: %s", o->dir, strerror(errno));
+    return RG_EIO;
+  }
+  rg_store_t *s = calloc(1, sizeof *s);
+  if (!s) return RG_ENOMEM;
+  snprintf(s->dir, sizeof s->dir, "%s", o->dir);
+  s->map_max = o->map_max;
+  s->half_life_s = o->half_life_s;
+  pthread_rwlockattr_t attr;
+  pthread_rwlockattr_init(&attr);
+  pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+  pthread_rwlock_init(&s->resize_lock, &attr);
+  pthread_rwlockattr_destroy(&attr);
+
+  int rc = mdb_env_create(&s->env);
+  if (rc == 0) rc = mdb_env_set_maxdbs(s->env, DB_COUNT);
+  if (rc == 0) rc = mdb_env_set_mapsize(s->env, (size_t)o->map_size);
+  if (rc == 0) rc = mdb_env_set_maxreaders(s->env, 256);
+  if (rc) {
+    snprintf(err, errlen, "%s: %s", o->dir, mdb_strerror(rc));
+    goto fail_io;
+  }
+  rc = mdb_env_open(s->env, o->dir, MDB_NOTLS, 0640);
+  if (rc) {
+    snprintf(err, errlen, "%s: cannot open store: %s%s", o->dir, mdb_strerror(rc),
+             rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH
+                 ? " (data.mdb is not an LMDB file of this version; refusing to touch it)"
+                 : "");
+    if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
+      rg_store_close(s);
+      return RG_ESCHEMA;
+    }
+    goto fail_io;
+  }
+  MDB_envinfo info;
+  mdb_env_info(s->env, &info);
+  s->map_size = info.me_mapsize;
+
+  rg_txn_t *t;
+  rc = rg_store_write_begin(s, &t);
+  if (rc) {
+    snprintf(err, errlen, "%s: cannot begin transaction: %s", o->dir, rg_strerror(rc));
+    goto fail;
+  }
+  for (int i = 0; i < DB_COUNT && rc == 0; i++)
+    rc = mdb_dbi_open(t->txn, db_names[i], MDB_CREATE, &s->dbi[i]);
+  if (rc) {
+    snprintf(err, errlen, "%s: cannot open sub-database: %s", o->dir, mdb_strerror(rc));
+    rg_txn_end(t);
+    goto fail_io;
+  }
+  rc = check_schema(t, err, errlen);
+  if (rc) {
+    rg_txn_end(t);
+    goto fail;
+  }
+  rc = rg_txn_commit(t);
+  if (rc) {
+    snprintf(err, errlen, "%s: cannot commit: %s", o->dir, rg_strerror(rc));
+    goto fail;
+  }
+  *out = s;
+  return RG_OK;
+fail_io:
+  rc = RG_EIO;
+fail:
+  rg_store_close(s);
+  return rc;
+}
+
+void rg_store_close(rg_store_t *s) {
+  if (!s) return;
+  if (s->env) mdb_env_close(s->env);
+  pthread_rwlock_destroy(&s->resize_lock);
+  free(s);
+}
+
+double rg_store_half_life(const rg_store_t *s) { return s->half_life_s; }
+
+void rg_store_info(rg_store_t *s, rg_store_info_t *info) {
+  MDB_envinfo ei;
+  MDB_stat st;
+  pthread_rwlock_rdlock(&s->resize_lock);
+  mdb_env_info(s->env, &ei);
+  mdb_env_stat(s->env, &st);
+  pthread_rwlock_unlock(&s->resize_lock);
+  info->map_size = ei.me_mapsize;
+  info->map_max = s->map_max;
+  info->page_size = st.ms_psize;
+  info->used_bytes = (uint64_t)(ei.me_last_pgno + 1) * st.ms_psize;
+  info->map_grows = s->map_grows;
+}
+
+int rg_store_grow(rg_store_t *s) {
+  if (s->map_size >= s->map_max) return RG_ESTORAGE_FULL;
+  uint64_t next = s->map_size * 2 > s->map_max ? s->map_max : s->map_size * 2;
+  pthread_rwlock_wrlock(&s->resize_lock);
+  int rc = mdb_env_set_mapsize(s->env, (size_t)next);
+  pthread_rwlock_unlock(&s->resize_lock);
+  if (rc) return from_mdb(rc, "set mapsize");
+  rg_log_info("store: map grew from %llu to %llu bytes", (unsigned long long)s->map_size,
+              (unsigned long long)next);
+  s->map_size = next;
+  s->map_grows++;
+  return RG_OK;
+}
+
+/* ---- transactions ------------------------------------------------------------------ */
+
+static int txn_begin(rg_store_t *s, MDB_txn *parent, unsigned flags, rg_txn_t **out) {
+  rg_txn_t *t = malloc(sizeof *t);
+  if (!t) return RG_ENOMEM;
+  t->s = s;
+  t->read = (flags & MDB_RDONLY) != 0;
+  if (t->read) pthread_rwlock_rdlock(&s->resize_lock);
+  int rc = mdb_txn_begin(s->env, parent, flags, &t->txn);
+  if (rc) {
+    if (t->read) pthread_rwlock_unlock(&s->resize_lock);
+    free(t);
+    return from_mdb(rc, "txn begin");
+  }
+  *out = t;
+  return RG_OK;
+}
+
+int rg_store_read_begin(rg_store_t *s, rg_txn_t **out) {
+  return txn_begin(s, NULL, MDB_RDONLY, out);
+}
+
+int rg_store_write_begin(rg_store_t *s, rg_txn_t **out) { return txn_begin(s, NULL, 0, out); }
+
+int rg_store_nested_begin(rg_txn_t *parent, rg_txn_t **out) {
+  return txn_begin(parent->s, parent->txn, 0, out);
+}
+
+int rg_txn_commit(rg_txn_t *t) {
+  int rc = mdb_txn_commit(t->txn);
+  if (t->read) pthread_rwlock_unlock(&t->s->resize_lock);
+  free(t);
+  return from_mdb(rc, "commit");
+}
+
+void rg_txn_end(rg_txn_t *t) {
+  if (!t) return;
+  mdb_txn_abort(t->txn);
+  if (t->read) pthread_rwlock_unlock(&t->s->resize_lock);
+  free(t);
+}
+
+/* ---- actors ------------------------------------------------------------------------ */
+
+int rg_store_find_actor(rg_txn_t *t, const rg_actor_t *a, uint64_t *id) {
+  uint8_t kb[1 + RG_ACTOR_KEY_MAX];
+  MDB_val k = {actor_key(kb, a), kb}, v;
+  int rc = mdb_get(t->txn, t->s->dbi[DB_ACTOR_KEY], &k, &v);
+  if (rc) return from_mdb(rc, "find actor");
+  if (v.mv_size != 8) return RG_EIO;
+  *id = rg_get_u64be(v.mv_data);
+  return RG_OK;
+}
+
+static int read_actor(rg_txn_t *t, uint64_t id, rg_actor_rec_t *r) {
+  uint8_t kb[8];
+  rg_put_u64be(kb, id);
+  MDB_val k = {8, kb}, v;
+  int rc = mdb_get(t->txn, t->s->dbi[DB_ACTOR], &k, &v);
+  if (rc) return from_mdb(rc, "get actor");
+  return decode_actor(&v, r);
+}
+
+static int write_actor(rg_txn_t *t, uint64_t id, const rg_actor_rec_t *r) {
+  uint8_t kb[8], vb[ACTOR_REC_MAX];
+  rg_put_u64be(kb, id);
+  MDB_val k = {8, kb}, v = {encode_actor(vb, r), vb};
+  return from_mdb(mdb_put(t->txn, t->s->dbi[DB_ACTOR], &k, &v, 0), "put actor");
+}
+
+int rg_store_get_actor(rg_txn_t *t, uint64_t id, int64_t now, rg_actor_rec_t *r) {
+  int rc = read_actor(t, id, r);
+  if (rc) return rc;
+  r->weight_out = rg_decay(r->weight_out, r->as_of, now, t->s->half_life_s);
+  r->weight_in = rg_decay(r->weight_in, r->as_of, now, t->s->half_life_s);
+  if (now > r->as_of) r->as_of = now;
+  return RG_OK;
+}
+
+int rg_store_upsert_actor(rg_txn_t *t, const rg_actor_t *a, int64_t ts, uint64_t messages,
+                          uint64_t *id) {
+  int rc = rg_store_find_actor(t, a, id);
+  rg_actor_rec_t r;
+  if (rc == RG_OK) {
+    rc = read_actor(t, *id, &r);
+    if (rc) return rc;
+    if (ts < r.first_seen) r.first_seen = ts;
+    if (ts > r.last_seen) r.last_seen = ts;
+    r.messages += messages;
+    return write_actor(t, *id, &r);
+  }
+  if (rc != RG_ENOT_FOUND) return rc;
+
+  uint64_t next;
+  if ((rc = meta_get_u64(t, "next_actor_id", &next))) return rc;
+  *id = next ? next : 1;
+  if ((rc = meta_put_u64(t, "next_actor_id", *id + 1))) return rc;
+  uint8_t kb[1 + RG_ACTOR_KEY_MAX], ib[8];
+  rg_put_u64be(ib, *id);
+  MDB_val k = {actor_key(kb, a), kb}, v = {8, ib};
+  if ((rc = from_mdb(mdb_put(t->txn, t->s->dbi[DB_ACTOR_KEY], &k, &v, 0), "put key")))
+    return rc;
+  memset(&r, 0, sizeof r);
+  r.actor = *a;
+  r.first_seen = r.last_seen = r.as_of = ts;
+  r.messages = messages;
+  if ((rc = write_actor(t, *id, &r))) return rc;
+  return count_actor(t, a->type, 1);
+}
+
+/* Adds weight w observed at ts to a sum decayed to *as_of (both move to the later time). */
+static void add_decayed(double *sum, int64_t *as_of, double w, int64_t ts, double h) {
+  if (ts >= *as_of) {
+    *sum = rg_decay(*sum, *as_of, ts, h) + w;
+    *as_of = ts;
+  } else {
+    *sum += rg_decay(w, ts, *as_of, h);
+  }
+}
+
+/* Moves both of an actor's sums to time ts (if later) and adds w_out / w_in at ts. */
+static void actor_add_weight(rg_actor_rec_t *r, double w_out, double w_in, int64_t ts,
+                             double h) {
+  int64_t as_of = r->as_of;
+  add_decayed(&r->weight_out, &as_of, w_out, ts, h);
+  as_of = r->as_of;
+  add_decayed(&r->weight_in, &as_of, w_in, ts, h);
+  r->as_of = as_of;
+}
+
+int rg_store_add_edge(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t dst,
+                      int64_t ts, double w, uint64_t n) {
+  double h = t->s->half_life_s;
+  uint8_t kb[EDGE_KEY_LEN], vb[EDGE_VAL_LEN];
+  edge_key(kb, src, kind, dst);
+  MDB_val k = {EDGE_KEY_LEN, kb}, v;
+  rg_edge_rec_t e;
+  int rc = mdb_get(t->txn, t->s->dbi[DB_OUT], &k, &v);
+  bool created = rc == MDB_NOTFOUND;
+  if (created) {
+    e = (rg_edge_rec_t){.count = 0, .weight = 0, .as_of = ts, .first_seen = ts, .last_seen = ts};
+  } else if (rc) {
+    return from_mdb(rc, "get edge");
+  } else if ((rc = decode_edge(&v, &e))) {
+    return rc;
+  }
+
+  rg_actor_rec_t rs, rd;
+  if ((rc = read_actor(t, src, &rs))) return rc;
+  if ((rc = read_actor(t, dst, &rd))) return rc;
+
+  e.count += n;
+  add_decayed(&e.weight, &e.as_of, w, ts, h);
+  if (ts < e.first_seen) e.first_seen = ts;
+  if (ts > e.last_seen) e.last_seen = ts;
+  encode_edge(vb, &e);
+  v = (MDB_val){EDGE_VAL_LEN, vb};
+  if ((rc = from_mdb(mdb_put(t->txn, t->s->dbi[DB_OUT], &k, &v, 0), "put edge"))) return rc;
+
+  if (created) {
+    uint8_t ib[EDGE_KEY_LEN];
+    edge_key(ib, dst, kind, src);
+    MDB_val ik = {EDGE_KEY_LEN, ib}, iv = {0, NULL};
+    if ((rc = from_mdb(mdb_put(t->txn, t->s->dbi[DB_IN], &ik, &iv, 0), "put in-edge")))
+      return rc;
+    if ((rc = count_edge(t, kind, 1))) return rc;
+    rs.out_degree[kind]++;
+    if (src == dst) rs.in_degree[kind]++;
+    else rd.in_degree[kind]++;
+  }
+  if (src == dst) {
+    actor_add_weight(&rs, w, w, ts, h);
+    return write_actor(t, src, &rs);
+  }
+  actor_add_weight(&rs, w, 0, ts, h);
+  actor_add_weight(&rd, 0, w, ts, h);
+  if ((rc = write_actor(t, src, &rs))) return rc;
+  return write_actor(t, dst, &rd);
+}
+
+int rg_store_get_edge(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t dst,
+                      int64_t now, rg_edge_rec_t *e) {
+  uint8_t kb[EDGE_KEY_LEN];
+  edge_key(kb, src, kind, dst);
+  MDB_val k = {EDGE_KEY_LEN, kb}, v;
+  int rc = mdb_get(t->txn, t->s->dbi[DB_OUT], &k, &v);
+  if (rc) return from_mdb(rc, "get edge");
+  if ((rc = decode_edge(&v, e))) return rc;
+  e->weight = rg_decay(e->weight, e->as_of, now, t->s->half_life_s);
+  if (now > e->as_of) e->as_of = now;
+  return RG_OK;
+}
+
+/* ---- scans ------------------------------------------------------------------------- */
+
+static int scan(rg_txn_t *t, int dbi, uint64_t id, bool reverse, int64_t now,
+                rg_edge_visit_fn fn, void *ctx) {
+  MDB_cursor *c;
+  int rc = mdb_cursor_open(t->txn, t->s->dbi[dbi], &c);
+  if (rc) return from_mdb(rc, "cursor");
+  uint8_t kb[EDGE_KEY_LEN] = {0};
+  rg_put_u64be(kb, id);
+  MDB_val k = {id ? 8 : 0, kb}, v;
+  MDB_cursor_op op = id ? MDB_SET_RANGE : MDB_FIRST;
+  int out = RG_OK;
+  while ((rc = mdb_cursor_get(c, &k, &v, op)) == 0) {
+    op = MDB_NEXT;
+    if (k.mv_size != EDGE_KEY_LEN) {
+      out = RG_EIO;
+      break;
+    }
+    const uint8_t *p = k.mv_data;
+    uint64_t a = rg_get_u64be(p), b = rg_get_u64be(p + 9);
+    if (id && a != id) break;
+    rg_edge_kind_t kind = (rg_edge_kind_t)p[8];
+    rg_edge_rec_t e;
+    uint64_t src = reverse ? b : a, dst = reverse ? a : b;
+    out = reverse ? rg_store_get_edge(t, src, kind, dst, now, &e) : decode_edge(&v, &e);
+    if (out) break;
+    if (!reverse) {
+      e.weight = rg_decay(e.weight, e.as_of, now, t->s->half_life_s);
+      if (now > e.as_of) e.as_of = now;
+    }
+    if ((out = fn(ctx, src, kind, dst, &e))) break;
+  }
+  if (!out && rc != MDB_NOTFOUND) out = from_mdb(rc, "scan");
+  mdb_cursor_close(c);
+  return out;
+}
+
+int rg_store_scan_out(rg_txn_t *t, uint64_t src, int64_t now, rg_edge_visit_fn fn, void *ctx) {
+  return scan(t, DB_OUT, src, false, now, fn, ctx);
+}
+
+int rg_store_scan_in(rg_txn_t *t, uint64_t dst, int64_t now, rg_edge_visit_fn fn, void *ctx) {
+  return scan(t, DB_IN, dst, true, now, fn, ctx);
+}
+
+/* ---- forget ------------------------------------------------------------------------ */
+
+/* Deletes edge src -kind-> dst from both indexes and takes it off the other end's record
+ * (`other` is the endpoint that is not being forgotten; for a self-loop there is none). */
+static int delete_edge(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t dst,
+                       uint64_t other) {
+  uint8_t ob[EDGE_KEY_LEN], ib[EDGE_KEY_LEN];
+  edge_key(ob, src, kind, dst);
+  edge_key(ib, dst, kind, src);
+  MDB_val ok = {EDGE_KEY_LEN, ob}, ik = {EDGE_KEY_LEN, ib}, v;
+  rg_edge_rec_t e;
+  int rc = from_mdb(mdb_get(t->txn, t->s->dbi[DB_OUT], &ok, &v), "get edge");
+  if (rc || (rc = decode_edge(&v, &e))) return rc;
+  if ((rc = from_mdb(mdb_del(t->txn, t->s->dbi[DB_OUT], &ok, NULL), "del edge"))) return rc;
+  if ((rc = from_mdb(mdb_del(t->txn, t->s->dbi[DB_IN], &ik, NULL), "del in-edge"))) return rc;
+  if ((rc = count_edge(t, kind, -1))) return rc;
+  if (src == dst) return RG_OK;
+  rg_actor_rec_t r;
+  if ((rc = read_actor(t, other, &r))) return rc;
+  /* Bring the record's sums and the edge's weight to the same time before subtracting. */
+  int64_t at = r.as_of > e.as_of ? r.as_of : e.as_of;
+  actor_add_weight(&r, 0, 0, at, t->s->half_life_s);
+  double w = rg_decay(e.weight, e.as_of, at, t->s->half_life_s);
+  bool other_is_src = other == src;
+  uint32_t *deg = other_is_src ? &r.out_degree[kind] : &r.in_degree[kind];
+  double *sum = other_is_src ? &r.weight_out : &r.weight_in;
+  if (*deg) (*deg)--;
+  *sum = *sum > w ? *sum - w : 0;
+  return write_actor(t, other, &r);
+}
+
+/* Finds the first edge of `id` in the out (or in) index, as (src, kind, dst). */
+static int first_edge(rg_txn_t *t, int dbi, uint64_t id, uint64_t *src, rg_edge_kind_t *kind,
+                      uint64_t *dst) {
+  MDB_cursor *c;
+  int rc = mdb_cursor_open(t->txn, t->s->dbi[dbi], &c);
+  if (rc) return from_mdb(rc, "cursor");
+  uint8_t kb[8];
+  rg_put_u64be(kb, id);
+  MDB_val k = {8, kb}, v;
+  rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+  int out = from_mdb(rc, "first edge");
+  if (out == RG_OK) {
+    const uint8_t *p = k.mv_data;
+    if (k.mv_size != EDGE_KEY_LEN || rg_get_u64be(p) != id) {
+      out = k.mv_size != EDGE_KEY_LEN ? RG_EIO : RG_ENOT_FOUND;
+    } else {
+      uint64_t b = rg_get_u64be(p + 9);
+      *kind = (rg_edge_kind_t)p[8];
+      *src = dbi == DB_OUT ? id : b;
+      *dst = dbi == DB_OUT ? b : id;
+    }
+  }
+  mdb_cursor_close(c);
+  return out;
+}
+
+int rg_store_forget(rg_txn_t *t, uint64_t id) {
+  rg_actor_rec_t r;
+  int rc = read_actor(t, id, &r);
+  if (rc) return rc;
+  for (int dbi = DB_OUT; dbi <= DB_IN; dbi++) {
+    uint64_t src, dst;
+    rg_edge_kind_t kind;
+    while ((rc = first_edge(t, dbi, id, &src, &kind, &dst)) == RG_OK) {
+      if ((rc = delete_edge(t, src, kind, dst, src == id ? dst : src))) return rc;
+    }
+    if (rc != RG_ENOT_FOUND) return rc;
+  }
+  uint8_t ib[8], kb[1 + RG_ACTOR_KEY_MAX];
+  rg_put_u64be(ib, id);
+  MDB_val idk = {8, ib}, key = {actor_key(kb, &r.actor), kb};
+  rc = mdb_del(t->txn, t->s->dbi[DB_LABEL], &idk, NULL);
+  if (rc == 0 && (rc = meta_add(t, "count.labels", -1))) return rc;
+  if (rc && rc != MDB_NOTFOUND) return from_mdb(rc, "del label");
+  if ((rc = from_mdb(mdb_del(t->txn, t->s->dbi[DB_ACTOR], &idk, NULL), "del actor")))
+    return rc;
+  if ((rc = from_mdb(mdb_del(t->txn, t->s->dbi[DB_ACTOR_KEY], &key, NULL), "del key")))
+    return rc;
+  return count_actor(t, r.actor.type, -1);
+}
+
+/* ---- labels ------------------------------------------------------------------------ */
+
+int rg_store_get_label(rg_txn_t *t, uint64_t id, rg_label_t *l) {
+  uint8_t kb[8];
+  rg_put_u64be(kb, id);
+  MDB_val k = {8, kb}, v;
+  int rc = mdb_get(t->txn, t->s->dbi[DB_LABEL], &k, &v);
+  if (rc) return from_mdb(rc, "get label");
+  const uint8_t *p = v.mv_data;
+  if (v.mv_size < LABEL_HDR_LEN) return RG_EIO;
+  uint16_t note_len = rg_get_u16be(p + 2);
+  if (note_len > RG_LABEL_NOTE_MAX || v.mv_size != LABEL_HDR_LEN + (size_t)note_len)
+    return RG_EIO;
+  l->verdict = (rg_verdict_t)p[0];
+  l->source = (rg_label_source_t)p[1];
+  l->note_len = note_len;
+  l->weight = get_f64(p + 4);
+  l->ts = (int64_t)rg_get_u64be(p + 12);
+  l->count = rg_get_u32be(p + 20);
+  memcpy(l->note, p + LABEL_HDR_LEN, note_len);
+  l->note[note_len] = '\0';
+  return RG_OK;
+}
+
+int rg_store_put_label(rg_txn_t *t, uint64_t id, const rg_label_t *l) {
+  rg_label_t old;
+  int rc = rg_store_get_label(t, id, &old);
+  if (rc && rc != RG_ENOT_FOUND) return rc;
+  uint32_t count = rc == RG_ENOT_FOUND ? 1 : old.count + 1;
+  if (rc == RG_ENOT_FOUND && (rc = meta_add(t, "count.labels", 1))) return rc;
+  uint16_t note_len = l->note_len > RG_LABEL_NOTE_MAX ? RG_LABEL_NOTE_MAX : l->note_len;
+  uint8_t kb[8], vb[LABEL_HDR_LEN + RG_LABEL_NOTE_MAX];
+  rg_put_u64be(kb, id);
+  vb[0] = (uint8_t)l->verdict;
+  vb[1] = (uint8_t)l->source;
+  rg_put_u16be(vb + 2, note_len);
+  put_f64(vb + 4, l->weight);
+  rg_put_u64be(vb + 12, (uint64_t)l->ts);
+  rg_put_u32be(vb + 20, count);
+  memcpy(vb + LABEL_HDR_LEN, l->note, note_len);
+  MDB_val k = {8, kb}, v = {LABEL_HDR_LEN + (size_t)note_len, vb};
+  return from_mdb(mdb_put(t->txn, t->s->dbi[DB_LABEL], &k, &v, 0), "put label");
+}
+
+int rg_store_counts(rg_txn_t *t, rg_store_counts_t *out) {
+  memset(out, 0, sizeof *out);
+  char name[64];
+  int rc = RG_OK;
+  for (int ty = RG_ACTOR_TYPE_MIN; ty <= RG_ACTOR_TYPE_MAX && !rc; ty++) {
+    counter_name(name, sizeof name, "actor", rg_actor_type_name(ty));
+    rc = meta_get_u64(t, name, &out->actors[ty]);
+  }
+  for (int k = 0; k < RG_EDGE_KIND_COUNT && !rc; k++) {
+    counter_name(name, sizeof name, "edge", rg_edge_kind_name(k));
+    rc = meta_get_u64(t, name, &out->edges[k]);
+  }
+  if (!rc) rc = meta_get_u64(t, "count.labels", &out->labels);
+  return rc;
+}
+
+/* ---- label vocabulary -------------------------------------------------------------- */
+
+static int parse_name(const char *s, size_t len, const char *name) {
+  return name && strlen(name) == len && memcmp(s, name, len) == 0;
+}
+
+const char *rg_verdict_name(int v) {
+  switch (v) {
+#define RG__VERDICT_CASE(name, num, text) case num: return text;
+    RG_VERDICT_MAP(RG__VERDICT_CASE)
+#undef RG__VERDICT_CASE
+    default: return NULL;
+  }
+}
+
+int rg_verdict_parse(const char *s, size_t len, rg_verdict_t *out) {
+#define RG__VERDICT_PARSE(name, num, text) \
+  if (parse_name(s, len, text)) {          \
+    *out = RG_VERDICT_##name;              \
+    return RG_OK;                          \
+  }
+  RG_VERDICT_MAP(RG__VERDICT_PARSE)
+#undef RG__VERDICT_PARSE
+  return RG_EINVALID_LABEL;
+}
+
+const char *rg_label_source_name(int src) {
+  switch (src) {
+#define RG__SOURCE_CASE(name, num, text, weight) case num: return text;
+    RG_LABEL_SOURCE_MAP(RG__SOURCE_CASE)
+#undef RG__SOURCE_CASE
+    default: return NULL;
+  }
+}
+
+int rg_label_source_parse(const char *s, size_t len, rg_label_source_t *out) {
+#define RG__SOURCE_PARSE(name, num, text, weight) \
+  if (parse_name(s, len, text)) {                 \
+    *out = RG_SOURCE_##name;                      \
+    return RG_OK;                                 \
+  }
+  RG_LABEL_SOURCE_MAP(RG__SOURCE_PARSE)
+#undef RG__SOURCE_PARSE
+  return RG_EINVALID_LABEL;
+}
+
+double rg_label_source_weight(rg_label_source_t src) {
+  switch (src) {
+#define RG__SOURCE_WEIGHT(name, num, text, weight) case num: return weight;
+    RG_LABEL_SOURCE_MAP(RG__SOURCE_WEIGHT)
+#undef RG__SOURCE_WEIGHT
+    default: return 0;
+  }
+}

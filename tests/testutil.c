@@ -1,0 +1,1 @@
+int rg_testutil_dummy;
