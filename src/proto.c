@@ -397,6 +397,16 @@ void rg_wr_begin(rg_wr_t *w, rg_buf_t *out) {
   w->err = rg_buf_append(out, hdr, sizeof hdr);
 }
 
+void rg_wr_init(rg_wr_t *w, rg_buf_t *out) {
+  w->out = out;
+  w->frame_start = out->len;
+  w->err = 0;
+}
+
+void rg_wr_raw(rg_wr_t *w, const void *bytes, size_t n) {
+  if (!w->err) w->err = rg_buf_append(w->out, bytes, n);
+}
+
 int rg_wr_end(rg_wr_t *w) {
   if (w->err) {
     if (w->out->len > w->frame_start) w->out->len = w->frame_start;

@@ -1,1 +1,487 @@
-int main(void){return 0;}
+/* repgraph.c — the command-line client for people and scripts: ping, ingest (NDJSON,
+ * pipelined batches with progress), lookup, label, forget, stats. Human-readable output by
+ * default, --json for scripts. Exit codes: 0 ok, 1 the server answered with an error or
+ * rejected input, 2 usage, 3 cannot reach the server. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "repgraph/client.h"
+#include "repgraph/clock.h"
+#include "repgraph/config.h"
+#include "repgraph/err.h"
+#include "repgraph/proto.h"
+#include "repgraph/transcode.h"
+
+#define EXIT_REJECTED 1
+#define EXIT_USAGE 2
+#define EXIT_UNREACHABLE 3
+#define REPLY_MAX (256u << 20)
+
+typedef struct {
+  const char *host;
+  unsigned port;
+  const char *unix_path;
+  bool json;
+  int timeout_ms;
+  rg_client_t *conn;
+  uint64_t next_id;
+} cli_t;
+
+typedef struct {
+  const char *name;
+  int (*run)(cli_t *cli, int argc, char **argv);
+  const char *args;
+  const char *help;
+} command_t;
+
+static int connect_server(cli_t *cli) {
+  char err[256];
+  if (rg_client_connect(cli->host, cli->port, cli->unix_path, cli->timeout_ms, &cli->conn, err,
+                        sizeof err) != RG_OK) {
+    fprintf(stderr, "repgraph: %s\n", err);
+    return EXIT_UNREACHABLE;
+  }
+  return 0;
+}
+
+/* Sends one framed request and decodes its reply into *reply (caller frees). */
+static int roundtrip(cli_t *cli, rg_buf_t *frame, rg_json_t **reply) {
+  rg_buf_t body;
+  rg_buf_init(&body, 0);
+  int rc = rg_client_send(cli->conn, frame->data, frame->len);
+  if (!rc) rc = rg_client_recv(cli->conn, &body, REPLY_MAX);
+  if (!rc) rc = rg_json_from_msgpack(body.data, body.len, reply);
+  rg_buf_free(&body);
+  if (rc) fprintf(stderr, "repgraph: no reply from server: %s\n", rg_strerror(rc));
+  return rc ? EXIT_UNREACHABLE : 0;
+}
+
+/* Prints a reply; an error reply goes to stderr and gives exit code 1. */
+static int print_reply(cli_t *cli, const rg_json_t *reply) {
+  const rg_json_t *error = rg_json_get(reply, "error");
+  rg_buf_t out;
+  rg_buf_init(&out, 0);
+  if (cli->json) rg_json_dump(reply, false, &out), rg_buf_append(&out, "\n", 1);
+  else if (!error) rg_json_text(reply, &out);
+  fwrite(out.data, 1, out.len, stdout);
+  rg_buf_free(&out);
+  if (error) {
+    fprintf(stderr, "repgraph: error %s: %s\n", rg_json_str(rg_json_get(error, "code")),
+            rg_json_str(rg_json_get(error, "message")));
+    return EXIT_REJECTED;
+  }
+  return 0;
+}
+
+/* Starts a request frame {id, op, …n_fields more}. */
+static void begin_request(cli_t *cli, rg_wr_t *w, rg_buf_t *frame, const char *op, uint32_t n_fields) {
+  rg_wr_begin(w, frame);
+  rg_wr_map(w, 2 + n_fields);
+  rg_wr_str(w, "id");
+  rg_wr_uint(w, ++cli->next_id);
+  rg_wr_str(w, "op");
+  rg_wr_str(w, op);
+}
+
+/* Sends {op, actors: argv} (or just {op} if actors is NULL) and prints the reply. */
+static int simple_request(cli_t *cli, const char *op, int n, char **actors) {
+  rg_buf_t frame;
+  rg_wr_t w;
+  rg_json_t *reply = NULL;
+  rg_buf_init(&frame, 0);
+  begin_request(cli, &w, &frame, op, actors ? 1 : 0);
+  if (actors) {
+    rg_wr_str(&w, "actors");
+    rg_wr_array(&w, (uint32_t)n);
+    for (int i = 0; i < n; i++) rg_wr_str(&w, actors[i]);
+  }
+  int rc = rg_wr_end(&w);
+  if (rc) {
+    fprintf(stderr, "repgraph: cannot encode request: %s\n", rg_strerror(rc));
+    rg_buf_free(&frame);
+    return EXIT_USAGE;
+  }
+  if (!(rc = connect_server(cli)) && !(rc = roundtrip(cli, &frame, &reply)))
+    rc = print_reply(cli, reply);
+  rg_json_free(reply);
+  rg_buf_free(&frame);
+  return rc;
+}
+
+static int cmd_ping(cli_t *cli, int argc, char **argv) {
+  (void)argv;
+  if (argc != 1) return EXIT_USAGE;
+  return simple_request(cli, "ping", 0, NULL);
+}
+
+static int cmd_stats(cli_t *cli, int argc, char **argv) {
+  (void)argv;
+  if (argc != 1) return EXIT_USAGE;
+  return simple_request(cli, "stats", 0, NULL);
+}
+
+static int cmd_lookup(cli_t *cli, int argc, char **argv) {
+  if (argc < 2) return EXIT_USAGE;
+  return simple_request(cli, "lookup", argc - 1, argv + 1);
+}
+
+static int cmd_forget(cli_t *cli, int argc, char **argv) {
+  if (argc < 2) return EXIT_USAGE;
+  return simple_request(cli, "forget", argc - 1, argv + 1);
+}
+
+static int cmd_label(cli_t *cli, int argc, char **argv) {
+  static const struct option opts[] = {{"source", required_argument, NULL, 's'},
+                                       {"weight", required_argument, NULL, 'w'},
+                                       {"note", required_argument, NULL, 'n'},
+                                       {NULL, 0, NULL, 0}};
+  const char *source = NULL, *note = NULL;
+  double weight = -1;
+  int opt;
+  optind = 0; /* GNU getopt: restart on the sub-command's arguments */
+  while ((opt = getopt_long(argc, argv, "s:w:n:", opts, NULL)) != -1) {
+    if (opt == 's') source = optarg;
+    else if (opt == 'n') note = optarg;
+    else if (opt == 'w') weight = strtod(optarg, NULL);
+    else return EXIT_USAGE;
+  }
+  if (argc - optind != 2) return EXIT_USAGE;
+  rg_buf_t frame;
+  rg_wr_t w;
+  rg_json_t *reply = NULL;
+  rg_buf_init(&frame, 0);
+  begin_request(cli, &w, &frame, "label", 1);
+  rg_wr_str(&w, "labels");
+  rg_wr_array(&w, 1);
+  rg_wr_map(&w, 2 + (source != NULL) + (note != NULL) + (weight >= 0));
+  rg_wr_str(&w, "actor");
+  rg_wr_str(&w, argv[optind]);
+  rg_wr_str(&w, "verdict");
+  rg_wr_str(&w, argv[optind + 1]);
+  if (source) rg_wr_str(&w, "source"), rg_wr_str(&w, source);
+  if (note) rg_wr_str(&w, "note"), rg_wr_str(&w, note);
+  if (weight >= 0) rg_wr_str(&w, "weight"), rg_wr_double(&w, weight);
+  int rc = rg_wr_end(&w);
+  if (!rc && !(rc = connect_server(cli)) && !(rc = roundtrip(cli, &frame, &reply))) {
+    rc = print_reply(cli, reply);
+    const rg_json_t *rejected = rg_json_get(reply, "rejected");
+    for (size_t i = 0; i < rg_json_size(rejected); i++) {
+      fprintf(stderr, "repgraph: rejected: %s\n", rg_json_str(rg_json_get(rg_json_at(rejected, i), "message")));
+      rc = EXIT_REJECTED;
+    }
+  }
+  rg_json_free(reply);
+  rg_buf_free(&frame);
+  return rc;
+}
+
+/* ---- ingest -------------------------------------------------------------------------- */
+
+/* One batch in flight: its items in msgpack and the input line of each item. */
+typedef struct {
+  uint64_t id;
+  rg_buf_t edges, observations;
+  uint32_t n_edges, n_observations;
+  size_t *edge_lines, *obs_lines;
+  size_t cap_edges, cap_obs;
+} batch_t;
+
+typedef struct {
+  cli_t *cli;
+  const char *path;
+  uint32_t batch_size, window;
+  batch_t *slots; /* ring of `window` batches */
+  uint32_t head, inflight;
+  size_t lines, accepted, rejected, sent_items;
+  uint64_t started_us, last_progress_us;
+  bool progress;
+} ingest_t;
+
+static void batch_reset(batch_t *b) {
+  b->edges.len = b->observations.len = 0;
+  b->n_edges = b->n_observations = 0;
+}
+
+static int note_line(size_t **lines, size_t *cap, uint32_t n, size_t line) {
+  if (n >= *cap) {
+    size_t c = *cap ? *cap * 2 : 256;
+    size_t *p = realloc(*lines, c * sizeof *p);
+    if (!p) return RG_ENOMEM;
+    *lines = p;
+    *cap = c;
+  }
+  (*lines)[n] = line;
+  return RG_OK;
+}
+
+static void report_rejects(ingest_t *in, batch_t *b, const rg_json_t *reply) {
+  const rg_json_t *error = rg_json_get(reply, "error");
+  if (error) {
+    fprintf(stderr, "%s: batch of %u lines failed: %s: %s\n", in->path,
+            b->n_edges + b->n_observations, rg_json_str(rg_json_get(error, "code")),
+            rg_json_str(rg_json_get(error, "message")));
+    in->rejected += b->n_edges + b->n_observations;
+    return;
+  }
+  in->accepted += (size_t)rg_json_int(rg_json_get(reply, "accepted"));
+  in->rejected += (size_t)rg_json_int(rg_json_get(reply, "rejected_count"));
+  const rg_json_t *rejected = rg_json_get(reply, "rejected");
+  for (size_t i = 0; i < rg_json_size(rejected); i++) {
+    const rg_json_t *r = rg_json_at(rejected, i);
+    bool is_edge = strcmp(rg_json_str(rg_json_get(r, "item")), "edges") == 0;
+    size_t idx = (size_t)rg_json_int(rg_json_get(r, "index"));
+    size_t line = is_edge ? (idx < b->n_edges ? b->edge_lines[idx] : 0)
+                          : (idx < b->n_observations ? b->obs_lines[idx] : 0);
+    fprintf(stderr, "%s:%zu: rejected: %s: %s\n", in->path, line,
+            rg_json_str(rg_json_get(r, "code")), rg_json_str(rg_json_get(r, "message")));
+  }
+}
+
+/* Waits for the oldest batch in flight and accounts for its reply. */
+static int ingest_collect(ingest_t *in) {
+  batch_t *b = &in->slots[(in->head + in->window - in->inflight) % in->window];
+  rg_buf_t body;
+  rg_json_t *reply = NULL;
+  rg_buf_init(&body, 0);
+  int rc = rg_client_recv(in->cli->conn, &body, REPLY_MAX);
+  if (!rc) rc = rg_json_from_msgpack(body.data, body.len, &reply);
+  rg_buf_free(&body);
+  if (rc) {
+    fprintf(stderr, "repgraph: lost the server while ingesting: %s\n", rg_strerror(rc));
+    return EXIT_UNREACHABLE;
+  }
+  if ((uint64_t)rg_json_int(rg_json_get(reply, "id")) != b->id)
+    fprintf(stderr, "repgraph: reply id %lld does not match batch %llu\n",
+            rg_json_int(rg_json_get(reply, "id")), (unsigned long long)b->id);
+  report_rejects(in, b, reply);
+  rg_json_free(reply);
+  batch_reset(b);
+  in->inflight--;
+  return 0;
+}
+
+static void ingest_progress(ingest_t *in, bool final) {
+  uint64_t now = rg_clock_mono_us();
+  if (!in->progress || (!final && now - in->last_progress_us < 500000)) return;
+  in->last_progress_us = now;
+  double secs = (double)(now - in->started_us) / 1e6;
+  fprintf(stderr, "\r%zu lines, %zu accepted, %zu rejected, %.0f lines/s%s", in->lines,
+          in->accepted, in->rejected, secs > 0 ? (double)in->lines / secs : 0.0, final ? "\n" : "");
+}
+
+/* Sends the batch at the head of the ring, first collecting a reply if the window is full. */
+static int ingest_send(ingest_t *in) {
+  batch_t *b = &in->slots[in->head];
+  if (b->n_edges + b->n_observations == 0) return 0;
+  rg_buf_t frame;
+  rg_wr_t w;
+  rg_buf_init(&frame, 0);
+  b->id = ++in->cli->next_id;
+  rg_wr_begin(&w, &frame);
+  rg_wr_map(&w, 4);
+  rg_wr_str(&w, "id");
+  rg_wr_uint(&w, b->id);
+  rg_wr_str(&w, "op");
+  rg_wr_str(&w, "ingest");
+  rg_wr_str(&w, "edges");
+  rg_wr_array(&w, b->n_edges);
+  rg_wr_raw(&w, b->edges.data, b->edges.len);
+  rg_wr_str(&w, "observations");
+  rg_wr_array(&w, b->n_observations);
+  rg_wr_raw(&w, b->observations.data, b->observations.len);
+  int rc = rg_wr_end(&w);
+  if (!rc) rc = rg_client_send(in->cli->conn, frame.data, frame.len);
+  rg_buf_free(&frame);
+  if (rc) {
+    fprintf(stderr, "repgraph: cannot send batch: %s\n", rg_strerror(rc));
+    return EXIT_UNREACHABLE;
+  }
+  in->head = (in->head + 1) % in->window;
+  in->inflight++;
+  ingest_progress(in, false);
+  if (in->inflight == in->window) return ingest_collect(in);
+  return 0;
+}
+
+/* Adds one NDJSON line to the current batch: an edge ({"src",…}) or an observation
+ * ({"sender",…}). Lines that are neither are reported and skipped. */
+static int ingest_line(ingest_t *in, const char *text, size_t len) {
+  char err[200];
+  rg_json_t *j;
+  in->lines++;
+  size_t i = 0;
+  while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r')) i++;
+  if (i == len || text[i] == '#') return 0;
+  if (rg_json_parse(text, len, &j, err, sizeof err) != RG_OK) {
+    fprintf(stderr, "%s:%zu: rejected: not JSON: %s\n", in->path, in->lines, err);
+    in->rejected++;
+    return 0;
+  }
+  batch_t *b = &in->slots[in->head];
+  bool edge = rg_json_has(j, "src"), obs = rg_json_has(j, "sender");
+  if (edge == obs) {
+    fprintf(stderr, "%s:%zu: rejected: expected an edge (with \"src\") or an observation (with \"sender\")\n",
+            in->path, in->lines);
+    in->rejected++;
+    rg_json_free(j);
+    return 0;
+  }
+  rg_wr_t w;
+  rg_wr_init(&w, edge ? &b->edges : &b->observations);
+  rg_json_write_msgpack(j, &w);
+  rg_json_free(j);
+  int rc = w.err ? w.err
+                 : edge ? note_line(&b->edge_lines, &b->cap_edges, b->n_edges++, in->lines)
+                        : note_line(&b->obs_lines, &b->cap_obs, b->n_observations++, in->lines);
+  if (rc) {
+    fprintf(stderr, "repgraph: %s\n", rg_strerror(rc));
+    return EXIT_USAGE;
+  }
+  if (b->n_edges + b->n_observations >= in->batch_size) return ingest_send(in);
+  return 0;
+}
+
+static int cmd_ingest(cli_t *cli, int argc, char **argv) {
+  static const struct option opts[] = {{"batch", required_argument, NULL, 'b'},
+                                       {"window", required_argument, NULL, 'w'},
+                                       {"progress", no_argument, NULL, 'P'},
+                                       {NULL, 0, NULL, 0}};
+  ingest_t in = {.cli = cli, .batch_size = 1000, .window = 8, .progress = isatty(2)};
+  int opt;
+  optind = 0; /* GNU getopt: restart on the sub-command's arguments */
+  while ((opt = getopt_long(argc, argv, "b:w:P", opts, NULL)) != -1) {
+    if (opt == 'b') in.batch_size = (uint32_t)strtoul(optarg, NULL, 10);
+    else if (opt == 'w') in.window = (uint32_t)strtoul(optarg, NULL, 10);
+    else if (opt == 'P') in.progress = true;
+    else return EXIT_USAGE;
+  }
+  if (argc - optind != 1 || in.batch_size == 0 || in.window == 0) return EXIT_USAGE;
+  in.path = argv[optind];
+  FILE *f = strcmp(in.path, "-") == 0 ? stdin : fopen(in.path, "r");
+  if (!f) {
+    perror(in.path);
+    return EXIT_USAGE;
+  }
+  int rc = connect_server(cli);
+  in.slots = calloc(in.window, sizeof *in.slots);
+  if (!in.slots) rc = EXIT_USAGE;
+  for (uint32_t i = 0; !rc && i < in.window; i++) {
+    rg_buf_init(&in.slots[i].edges, 0);
+    rg_buf_init(&in.slots[i].observations, 0);
+  }
+  in.started_us = rg_clock_mono_us();
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n;
+  while (!rc && (n = getline(&line, &cap, f)) >= 0) {
+    if (n > 0 && line[n - 1] == '\n') n--;
+    rc = ingest_line(&in, line, (size_t)n);
+  }
+  if (!rc) rc = ingest_send(&in);
+  while (!rc && in.inflight) rc = ingest_collect(&in);
+  ingest_progress(&in, true);
+  free(line);
+  if (f != stdin) fclose(f);
+  for (uint32_t i = 0; in.slots && i < in.window; i++) {
+    rg_buf_free(&in.slots[i].edges);
+    rg_buf_free(&in.slots[i].observations);
+    free(in.slots[i].edge_lines);
+    free(in.slots[i].obs_lines);
+  }
+  free(in.slots);
+  if (rc) return rc;
+  double secs = (double)(rg_clock_mono_us() - in.started_us) / 1e6;
+  if (cli->json)
+    printf("{\"lines\":%zu,\"accepted\":%zu,\"rejected\":%zu,\"seconds\":%.3f}\n", in.lines,
+           in.accepted, in.rejected, secs);
+  else
+    printf("ingested %zu of %zu lines (%zu rejected) in %.2f s\n", in.accepted, in.lines,
+           in.rejected, secs);
+  return in.rejected ? EXIT_REJECTED : 0;
+}
+
+/* ---- main ---------------------------------------------------------------------------- */
+
+static const command_t commands[] = {
+    {"ping", cmd_ping, "", "check that the server answers"},
+    {"ingest", cmd_ingest, "[--batch N] [--window N] [--progress] FILE|-",
+     "stream NDJSON edges {src,dst,kind,ts?,weight?,count?} and observations\n"
+     "  {ts?,sender,recipients[],client_ip,helo?} in pipelined batches; rejected lines are\n"
+     "  reported with their line number and the rest is ingested"},
+    {"lookup", cmd_lookup, "TYPE:ID...", "show what the store knows of actors (e.g. ip:192.0.2.1)"},
+    {"label", cmd_label, "[--source S] [--weight W] [--note TEXT] TYPE:ID bad|good",
+     "record a verdict (sources: analyst, user_report, spam_trap, allowlist, feed)"},
+    {"forget", cmd_forget, "TYPE:ID...", "delete actors with all their edges and labels"},
+    {"stats", cmd_stats, "", "counts, store size, request counters and latencies"},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: repgraph [-H HOST] [-p PORT] [-u SOCKET] [--json] [-t MS] COMMAND [ARGS]\n\n"
+          "  -H, --host HOST     server address (default 127.0.0.1)\n"
+          "  -p, --port PORT     server TCP port (default %d)\n"
+          "  -u, --unix PATH     use this Unix socket instead of TCP\n"
+          "  -j, --json          print replies as JSON, one per line\n"
+          "  -t, --timeout MS    give up waiting for a reply after MS ms (default 60000)\n\n"
+          "commands (repgraph COMMAND --help for one):\n",
+          RG_DEFAULT_PORT);
+  for (size_t i = 0; i < N_COMMANDS; i++)
+    fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
+  fprintf(f, "\nexit codes: 0 ok, 1 error reply or rejected input, 2 usage, 3 server unreachable\n");
+}
+
+static void command_usage(const command_t *c, FILE *f) {
+  fprintf(f, "usage: repgraph %s %s\n  %s\n", c->name, c->args, c->help);
+}
+
+int main(int argc, char **argv) {
+  static const struct option opts[] = {{"host", required_argument, NULL, 'H'},
+                                       {"port", required_argument, NULL, 'p'},
+                                       {"unix", required_argument, NULL, 'u'},
+                                       {"json", no_argument, NULL, 'j'},
+                                       {"timeout", required_argument, NULL, 't'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
+  cli_t cli = {.host = "127.0.0.1", .port = RG_DEFAULT_PORT, .timeout_ms = 60000};
+  int opt;
+  while ((opt = getopt_long(argc, argv, "+H:p:u:jt:h", opts, NULL)) != -1) {
+    switch (opt) {
+      case 'H': cli.host = optarg; break;
+      case 'p': cli.port = (unsigned)strtoul(optarg, NULL, 10); break;
+      case 'u': cli.unix_path = optarg; break;
+      case 'j': cli.json = true; break;
+      case 't': cli.timeout_ms = atoi(optarg); break;
+      case 'h': usage(stdout); return 0;
+      default: usage(stderr); return EXIT_USAGE;
+    }
+  }
+  if (optind >= argc) {
+    usage(stderr);
+    return EXIT_USAGE;
+  }
+  const command_t *cmd = NULL;
+  for (size_t i = 0; i < N_COMMANDS; i++)
+    if (strcmp(argv[optind], commands[i].name) == 0) cmd = &commands[i];
+  if (!cmd) {
+    fprintf(stderr, "repgraph: unknown command '%s'\n", argv[optind]);
+    usage(stderr);
+    return EXIT_USAGE;
+  }
+  int sub_argc = argc - optind;
+  char **sub_argv = argv + optind;
+  for (int i = 1; i < sub_argc; i++) {
+    if (strcmp(sub_argv[i], "--help") == 0 || strcmp(sub_argv[i], "-h") == 0) {
+      command_usage(cmd, stdout);
+      return 0;
+    }
+  }
+  int rc = cmd->run(&cli, sub_argc, sub_argv);
+  if (rc == EXIT_USAGE && !cli.conn) command_usage(cmd, stderr);
+  rg_client_close(cli.conn);
+  return rc;
+}

@@ -118,6 +118,12 @@ void rg_wr_begin(rg_wr_t *w, rg_buf_t *out);
  * partial frame is removed from the buffer. */
 int rg_wr_end(rg_wr_t *w);
 
+/* Starts writing bare values (no frame) at the end of `out`; rg_wr_end is not needed —
+ * check w->err. */
+void rg_wr_init(rg_wr_t *w, rg_buf_t *out);
+/* Appends bytes that are already msgpack (e.g. values written with rg_wr_init). */
+void rg_wr_raw(rg_wr_t *w, const void *bytes, size_t n);
+
 void rg_wr_map(rg_wr_t *w, uint32_t n);
 void rg_wr_array(rg_wr_t *w, uint32_t n);
 void rg_wr_str(rg_wr_t *w, const char *s); /* NUL-terminated; NULL writes nil */
