@@ -642,7 +642,7 @@ static int handle_stats(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   if (rc) return rc;
   rg_store_info(e->store, &info);
 
-  rg_wr_reply(wr, req->has_id, req->id, 9);
+  rg_wr_reply(wr, req->has_id, req->id, 10);
   rg_wr_str(wr, "version");
   rg_wr_str(wr, RG_VERSION);
   rg_wr_str(wr, "uptime_s");

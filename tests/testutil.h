@@ -1,0 +1,75 @@
+/* testutil.h — helpers shared by the cmocka tests: temporary directories, the real
+ * repgraphd started on a free port, requests written as JSON, and a checker that holds
+ * every reply against schemas/protocol.json. Failures are cmocka assertions. */
+#ifndef RG_TESTUTIL_H
+#define RG_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <msgpack.h>
+#include <sys/types.h>
+
+#include "repgraph/buf.h"
+#include "repgraph/client.h"
+
+/* Creates a fresh directory under $TMPDIR (or /tmp); returns a malloc'd path. */
+char *rg_test_mkdtemp(void);
+
+/* Removes a directory tree (rm -rf). */
+void rg_test_rmtree(const char *path);
+
+/* A TCP port that was free a moment ago. */
+unsigned rg_test_free_port(void);
+
+typedef struct {
+  pid_t pid;
+  unsigned port;
+  char dir[256];
+  char sock[320];
+  char log[320];
+} rg_test_server_t;
+
+/* Starts build/repgraphd on `dir` (its store, socket and log live there) and a free port,
+ * with extra arguments (NULL-terminated list, may be NULL), and waits — at most 10 s — until
+ * it accepts connections. Fails the test if it exits or never answers. */
+void rg_test_server_start(rg_test_server_t *s, const char *dir, const char *const *extra);
+
+/* Sends SIGTERM and waits at most 30 s; returns the exit status (fails the test on timeout). */
+int rg_test_server_stop(rg_test_server_t *s);
+
+/* Connects to the server over TCP (5 s receive timeout). */
+rg_client_t *rg_test_connect(const rg_test_server_t *s);
+
+/* Appends one request frame written as JSON text (e.g. {"id":1,"op":"ping"}) to frame. */
+void rg_test_frame_json(rg_buf_t *frame, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Receives one reply, decodes it into *reply (destroy with msgpack_unpacked_destroy) and
+ * checks it against the schema of `op` (an error reply against error_reply). */
+void rg_test_recv(rg_client_t *c, const char *op, msgpack_unpacked *reply);
+
+/* Sends a JSON-written request and receives its checked reply. */
+void rg_test_call(rg_client_t *c, msgpack_unpacked *reply, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Map field by key, or NULL. Path form: "a.b.c" walks nested maps; "results.0.x" indexes. */
+const msgpack_object *rg_test_get(const msgpack_object *o, const char *path);
+/* Field as an unsigned integer (fails the test if absent or of another type). */
+uint64_t rg_test_uint(const msgpack_object *o, const char *path);
+/* True when the field is a string equal to s. */
+bool rg_test_str_is(const msgpack_object *o, const char *path, const char *s);
+/* The error code of an error reply, or NULL when the reply is not an error. */
+const char *rg_test_error_code(const msgpack_object *reply, char *buf, size_t cap);
+
+/* Checks a decoded reply against schemas/protocol.json; returns NULL when valid or a
+ * description of the first violation (static buffer). */
+const char *rg_test_schema_violation(const char *op, const msgpack_object *reply);
+
+/* The ops and error codes listed in the schema (for drift tests). */
+size_t rg_test_schema_ops(const char **names, size_t cap);
+bool rg_test_schema_has_error(const char *code);
+
+#endif
