@@ -150,6 +150,7 @@ typedef struct {
 
 static int on_ini_entry(void *user, const char *section, const char *key, const char *value) {
   ini_ctx_t *ctx = user;
+  if (ctx->rc != RG_OK) return 0; /* keep the first error's message: its line is reported */
   char name[128];
   snprintf(name, sizeof name, "%s.%s", section, key);
   ctx->rc = rg_config_set(ctx->c, name, value, ctx->err, ctx->errlen);

@@ -183,15 +183,17 @@ static int get_weight(dctx_t *c, const msgpack_object *map, const char *path, do
   return RG_OK;
 }
 
-/* Finds an optional array field; *n = 0 when absent. */
-static int get_array(dctx_t *c, const msgpack_object *map, const char *name,
+/* Finds an optional array field of the map at `path` (NULL at the top level); *n = 0 when
+ * absent. */
+static int get_array(dctx_t *c, const msgpack_object *map, const char *path, const char *name,
                      const msgpack_object **items, uint32_t *n) {
   const msgpack_object *v = field(map, name);
   *items = NULL;
   *n = 0;
   if (!v || v->type == MSGPACK_OBJECT_NIL) return RG_OK;
   if (v->type != MSGPACK_OBJECT_ARRAY)
-    return fail(c, RG_EBAD_REQUEST, "%s: expected an array", name);
+    return fail(c, RG_EBAD_REQUEST, "%s%s%s: expected an array", path ? path : "",
+                path ? "." : "", name);
   *items = v->via.array.ptr;
   *n = v->via.array.size;
   return RG_OK;
@@ -245,7 +247,7 @@ static int decode_observations(dctx_t *c, const msgpack_object *items, rg_reques
     if (!rc) rc = get_str(c, m, path, "sender", true, ACTOR_TEXT_MAX, &o->sender);
     if (!rc) rc = get_str(c, m, path, "client_ip", true, ACTOR_TEXT_MAX, &o->client_ip);
     if (!rc) rc = get_str(c, m, path, "helo", false, ACTOR_TEXT_MAX, &o->helo);
-    if (!rc) rc = get_array(c, m, "recipients", &rcpts, &o->n_recipients);
+    if (!rc) rc = get_array(c, m, path, "recipients", &rcpts, &o->n_recipients);
     if (rc) return rc;
     if (o->n_recipients > c->lim->max_recipients)
       return fail(c, RG_ETOO_LARGE, "%s.recipients: %u recipients, the limit is %u", path,
@@ -316,10 +318,10 @@ static int decode_body(dctx_t *c, const msgpack_object *root, rg_request_t *r,
   r->op = (rg_op_t)found;
 
   const msgpack_object *edges, *obs, *labels, *actors;
-  int rc = get_array(c, root, "edges", &edges, &r->n_edges);
-  if (!rc) rc = get_array(c, root, "observations", &obs, &r->n_observations);
-  if (!rc) rc = get_array(c, root, "labels", &labels, &r->n_labels);
-  if (!rc) rc = get_array(c, root, "actors", &actors, &r->n_actors);
+  int rc = get_array(c, root, NULL, "edges", &edges, &r->n_edges);
+  if (!rc) rc = get_array(c, root, NULL, "observations", &obs, &r->n_observations);
+  if (!rc) rc = get_array(c, root, NULL, "labels", &labels, &r->n_labels);
+  if (!rc) rc = get_array(c, root, NULL, "actors", &actors, &r->n_actors);
   if (rc) return rc;
   uint64_t items = (uint64_t)r->n_edges + r->n_observations + r->n_labels + r->n_actors;
   if (items > c->lim->max_batch_items)

@@ -210,8 +210,7 @@ static int check_schema(rg_txn_t *t, char *err, size_t errlen) {
   }
   if (version == 0) {
     MDB_stat st;
-    mdb_stat(t->txn, t->s->dbi[DB_ACTOR], &st);
-    if (st.ms_entries != 0) {
+    if (mdb_stat(t->txn, t->s->dbi[DB_ACTOR], &st) != 0 || st.ms_entries != 0) {
       snprintf(err, errlen, "%s: store has actors but no schema version; refusing it",
                t->s->dir);
       return RG_ESCHEMA;
@@ -277,6 +276,18 @@ int rg_store_open(const rg_store_opts_t *o, rg_store_t **out, char *err, size_t 
   rc = rg_store_write_begin(s, &t);
   if (rc) {
     snprintf(err, errlen, "%s: cannot begin transaction: %s", o->dir, rg_strerror(rc));
+    goto fail;
+  }
+  /* Records in the main database but no meta database: another program's environment. */
+  MDB_dbi main_dbi, meta_dbi;
+  MDB_stat main_st;
+  if (mdb_dbi_open(t->txn, NULL, 0, &main_dbi) == 0 &&
+      mdb_stat(t->txn, main_dbi, &main_st) == 0 && main_st.ms_entries > 0 &&
+      mdb_dbi_open(t->txn, db_names[DB_META], 0, &meta_dbi) != 0) {
+    snprintf(err, errlen, "%s: data.mdb holds another program's databases; refusing to touch it",
+             o->dir);
+    rg_txn_end(t);
+    rc = RG_ESCHEMA;
     goto fail;
   }
   for (int i = 0; i < DB_COUNT && rc == 0; i++)
@@ -556,6 +567,10 @@ static int scan(rg_txn_t *t, int dbi, uint64_t id, bool reverse, int64_t now,
     const uint8_t *p = k.mv_data;
     uint64_t a = rg_get_u64be(p), b = rg_get_u64be(p + 9);
     if (id && a != id) break;
+    if (p[8] >= RG_EDGE_KIND_COUNT) {
+      out = RG_EIO; /* a kind this build does not know: written by another schema */
+      break;
+    }
     rg_edge_kind_t kind = (rg_edge_kind_t)p[8];
     rg_edge_rec_t e;
     uint64_t src = reverse ? b : a, dst = reverse ? a : b;
@@ -626,6 +641,8 @@ static int first_edge(rg_txn_t *t, int dbi, uint64_t id, uint64_t *src, rg_edge_
     const uint8_t *p = k.mv_data;
     if (k.mv_size != EDGE_KEY_LEN || rg_get_u64be(p) != id) {
       out = k.mv_size != EDGE_KEY_LEN ? RG_EIO : RG_ENOT_FOUND;
+    } else if (p[8] >= RG_EDGE_KIND_COUNT) {
+      out = RG_EIO;
     } else {
       uint64_t b = rg_get_u64be(p + 9);
       *kind = (rg_edge_kind_t)p[8];
