@@ -60,10 +60,13 @@ int rg_actor_type_parse(const char *name, size_t len, rg_actor_type_t *out);
 
 /* Normalises `raw` (`len` bytes, not necessarily NUL-terminated) as an actor of `type`
  * into *out. Rules: address — trimmed, optional <> removed, local part kept as is,
- * domain normalised as below; ip — canonical inet_ntop text, IPv4-mapped IPv6 becomes
- * IPv4, optional [] removed; net — "addr/prefix" with host bits cleared; domain —
- * lower-case, no trailing dot, LDH labels of 1..63 bytes, at most 253 bytes.
- * 0 on success; RG_EINVALID_ACTOR with *reason (static string, may be NULL) otherwise. */
+ * domain normalised as below (local part at most 64 bytes, whole at most 254, address
+ * literals refused); ip — canonical inet_ntop text, IPv4-mapped IPv6 becomes IPv4, optional
+ * [] removed; net — "addr/prefix" with host bits cleared (a mapped IPv6 with prefix >= 96
+ * becomes IPv4); domain — lower-case, no trailing dot, labels of 1..63 bytes of letters,
+ * digits, '-' and '_' (for _dmarc and DKIM selectors), at most 253 bytes. Type names are
+ * case-sensitive. 0 on success (*out written); RG_EINVALID_ACTOR with *reason (static
+ * string; `reason` may be NULL) otherwise, *out untouched. */
 int rg_actor_normalize(rg_actor_type_t type, const char *raw, size_t len, rg_actor_t *out,
                        const char **reason);
 

@@ -9,7 +9,7 @@
   X(BAD_REQUEST, "bad_request", "request is not well formed")                           \
   X(UNKNOWN_OP, "unknown_op", "unknown operation")                                      \
   X(INVALID_ACTOR, "invalid_actor", "actor identifier is not valid")                    \
-  X(INVALID_EDGE, "invalid_edge", "edge kind does not fit its actors")                  \
+  X(INVALID_EDGE, "invalid_edge", "edge kind is unknown or does not fit its actors")   \
   X(INVALID_LABEL, "invalid_label", "label verdict or source is not valid")             \
   X(TOO_LARGE, "too_large", "frame or batch exceeds the configured maximum")            \
   X(NOT_A_MAP, "not_a_map", "frame is not one msgpack map")                             \
