@@ -145,7 +145,8 @@ int main(int argc, char **argv) {
       case 'n': n = strtoull(optarg, NULL, 10); break;
       case 'b': batch = (uint32_t)atoi(optarg); break;
       case 'w': window = (unsigned)atoi(optarg); break;
-      default: die("usage: bench_ingest_lookup [-p PORT] [-u SOCKET] [-n EDGES] [-b BATCH] [-w WINDOW]");
+      default:
+        die("usage: bench_ingest_lookup [-p PORT] [-u SOCKET] [-n EDGES] [-b BATCH] [-w WINDOW]");
     }
   }
   char err[256];
@@ -161,13 +162,19 @@ int main(int argc, char **argv) {
 
   printf("| phase | requests | items | seconds | items/s |\n|---|---:|---:|---:|---:|\n");
   printf("| ingest (batches of %u, window %u) | %llu | %llu edges | %.2f | %.0f |\n", batch, window,
-         (unsigned long long)((n + batch - 1) / batch), (unsigned long long)n, t_ingest, (double)n / t_ingest);
+         (unsigned long long)((n + batch - 1) / batch), (unsigned long long)n, t_ingest,
+         (double)n / t_ingest);
   printf("| lookup, 1 actor per request (window %u) | %llu | %llu | %.2f | %.0f |\n", window,
-         (unsigned long long)senders, (unsigned long long)senders, t_single, (double)senders / t_single);
+         (unsigned long long)senders, (unsigned long long)senders, t_single,
+         (double)senders / t_single);
   printf("| lookup, 16 actors per request (window %u) | %llu | %llu | %.2f | %.0f |\n", window,
-         (unsigned long long)((senders + 15) / 16), (unsigned long long)senders, t_batch, (double)senders / t_batch);
-  printf("\nread back: %llu sender lookups checked, %llu wrong out-degree or error; %llu ingest errors\n",
-         (unsigned long long)p.checked, (unsigned long long)p.errors, (unsigned long long)ingest_errors);
+         (unsigned long long)((senders + 15) / 16), (unsigned long long)senders, t_batch,
+         (double)senders / t_batch);
+  printf(
+      "\nread back: %llu sender lookups checked, %llu wrong out-degree or error; %llu ingest "
+      "errors\n",
+      (unsigned long long)p.checked, (unsigned long long)p.errors,
+      (unsigned long long)ingest_errors);
   rg_client_close(p.c);
   return p.errors || ingest_errors ? 1 : 0;
 }

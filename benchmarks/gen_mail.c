@@ -30,16 +30,24 @@ static uint64_t rnd(void) {
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   return z ^ (z >> 31);
 }
-static uint64_t below(uint64_t n) { return n ? rnd() % n : 0; }
-static double unit(void) { return (double)(rnd() >> 11) / 9007199254740992.0; }
+static uint64_t below(uint64_t n) {
+  return n ? rnd() % n : 0;
+}
+static double unit(void) {
+  return (double)(rnd() >> 11) / 9007199254740992.0;
+}
 
 /* A heavy-tailed pick in [0, n): index ~ n * u^3 favours the first few. */
-static uint64_t skewed(uint64_t n) { return (uint64_t)((double)n * pow(unit(), 3.0)) % n; }
+static uint64_t skewed(uint64_t n) {
+  return (uint64_t)((double)n * pow(unit(), 3.0)) % n;
+}
 
 static void honest_address(const opts_t *o, uint64_t u, char *buf, size_t cap) {
   uint64_t c = u % o->communities;
-  if (u % 5 == 0) snprintf(buf, cap, "user%" PRIu64 "@freemail%" PRIu64 ".example", u, u % 3);
-  else snprintf(buf, cap, "user%" PRIu64 "@org%" PRIu64 ".example", u, c);
+  if (u % 5 == 0)
+    snprintf(buf, cap, "user%" PRIu64 "@freemail%" PRIu64 ".example", u, u % 3);
+  else
+    snprintf(buf, cap, "user%" PRIu64 "@org%" PRIu64 ".example", u, c);
 }
 
 static void community_ip(uint64_t c, char *buf, size_t cap) {
@@ -47,13 +55,17 @@ static void community_ip(uint64_t c, char *buf, size_t cap) {
 }
 
 static void honest_ip(const opts_t *o, uint64_t u, char *buf, size_t cap) {
-  if (u % 5 == 0) snprintf(buf, cap, "10.200.%" PRIu64 ".%" PRIu64, u % 3, 10 + u % 4); /* freemail MTAs */
-  else community_ip(u % o->communities, buf, cap);
+  if (u % 5 == 0)
+    snprintf(buf, cap, "10.200.%" PRIu64 ".%" PRIu64, u % 3, 10 + u % 4); /* freemail MTAs */
+  else
+    community_ip(u % o->communities, buf, cap);
 }
 
 static void honest_helo(const opts_t *o, uint64_t u, char *buf, size_t cap) {
-  if (u % 5 == 0) snprintf(buf, cap, "mx%" PRIu64 ".freemail%" PRIu64 ".example", u % 4, u % 3);
-  else snprintf(buf, cap, "mail.org%" PRIu64 ".example", u % o->communities);
+  if (u % 5 == 0)
+    snprintf(buf, cap, "mx%" PRIu64 ".freemail%" PRIu64 ".example", u % 4, u % 3);
+  else
+    snprintf(buf, cap, "mail.org%" PRIu64 ".example", u % o->communities);
 }
 
 static void spam_address(uint64_t s, char *buf, size_t cap) {
@@ -66,7 +78,8 @@ static void spam_ip(uint64_t i, char *buf, size_t cap) {
 
 static void print_observation(int64_t ts, const char *sender, const char *ip, const char *helo,
                               char rcpts[][96], int n) {
-  printf("{\"ts\":%" PRId64 ",\"sender\":\"%s\",\"client_ip\":\"%s\",\"helo\":\"%s\",\"recipients\":[",
+  printf("{\"ts\":%" PRId64
+         ",\"sender\":\"%s\",\"client_ip\":\"%s\",\"helo\":\"%s\",\"recipients\":[",
          ts, sender, ip, helo);
   for (int i = 0; i < n; i++) printf("%s\"%s\"", i ? "," : "", rcpts[i]);
   printf("]}\n");
@@ -92,7 +105,8 @@ static void write_truth(const opts_t *o) {
     spam_address(s, a, sizeof a);
     fprintf(f, "address:%s\tbad\n", a);
   }
-  for (uint64_t d = 0; d < 7 && d < o->spammers; d++) fprintf(f, "domain:deals%" PRIu64 ".example\tbad\n", d);
+  for (uint64_t d = 0; d < 7 && d < o->spammers; d++)
+    fprintf(f, "domain:deals%" PRIu64 ".example\tbad\n", d);
   for (uint64_t i = 0; i < o->spam_ips; i++) {
     spam_ip(i, a, sizeof a);
     fprintf(f, "ip:%s\tbad\n", a);
@@ -112,12 +126,19 @@ static void usage(FILE *f) {
 
 int main(int argc, char **argv) {
   opts_t o = {10000, 2000, 40, 20, 64, 0.2, 0.3, 1, 1800000000, 7 * 86400, NULL};
-  static const struct option longopts[] = {
-      {"messages", 1, NULL, 'm'}, {"users", 1, NULL, 'u'},     {"communities", 1, NULL, 'c'},
-      {"spammers", 1, NULL, 's'}, {"spam-ips", 1, NULL, 'i'},  {"spam-share", 1, NULL, 'S'},
-      {"reply-rate", 1, NULL, 'r'}, {"seed", 1, NULL, 'x'},    {"start-ts", 1, NULL, 't'},
-      {"span-days", 1, NULL, 'd'}, {"truth", 1, NULL, 'T'},    {"help", 0, NULL, 'h'},
-      {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {{"messages", 1, NULL, 'm'},
+                                           {"users", 1, NULL, 'u'},
+                                           {"communities", 1, NULL, 'c'},
+                                           {"spammers", 1, NULL, 's'},
+                                           {"spam-ips", 1, NULL, 'i'},
+                                           {"spam-share", 1, NULL, 'S'},
+                                           {"reply-rate", 1, NULL, 'r'},
+                                           {"seed", 1, NULL, 'x'},
+                                           {"start-ts", 1, NULL, 't'},
+                                           {"span-days", 1, NULL, 'd'},
+                                           {"truth", 1, NULL, 'T'},
+                                           {"help", 0, NULL, 'h'},
+                                           {NULL, 0, NULL, 0}};
   int opt;
   while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
     switch (opt) {
@@ -145,13 +166,15 @@ int main(int argc, char **argv) {
   char sender[96], ip[64], helo[96], rcpts[8][96];
   uint64_t per_comm = o.users / o.communities;
   for (uint64_t m = 0; m < o.messages; m++) {
-    int64_t ts = o.start_ts - (int64_t)o.span_s + (int64_t)(o.span_s * m / (o.messages ? o.messages : 1));
+    int64_t ts =
+        o.start_ts - (int64_t)o.span_s + (int64_t)(o.span_s * m / (o.messages ? o.messages : 1));
     if (unit() < o.spam_share) {
       uint64_t s = skewed(o.spammers), n = 3 + below(6);
       spam_address(s, sender, sizeof sender);
       spam_ip(below(o.spam_ips), ip, sizeof ip);
       snprintf(helo, sizeof helo, "host%" PRIu64 ".deals%" PRIu64 ".example", below(1000), s % 7);
-      for (uint64_t i = 0; i < n; i++) honest_address(&o, below(o.users), rcpts[i], sizeof rcpts[i]);
+      for (uint64_t i = 0; i < n; i++)
+        honest_address(&o, below(o.users), rcpts[i], sizeof rcpts[i]);
       print_observation(ts, sender, ip, helo, rcpts, (int)n);
       continue;
     }

@@ -10,10 +10,10 @@
 #include "repgraph/err.h"
 
 /* Limits from RFC 5321 / RFC 1035, in bytes. */
-#define RG__LOCAL_MAX 64    /* local part of an address */
+#define RG__LOCAL_MAX   64  /* local part of an address */
 #define RG__ADDRESS_MAX 254 /* whole address */
-#define RG__DOMAIN_MAX 253  /* domain without the trailing dot */
-#define RG__LABEL_MAX 63    /* one domain label */
+#define RG__DOMAIN_MAX  253 /* domain without the trailing dot */
+#define RG__LABEL_MAX   63  /* one domain label */
 #define RG__IP_TEXT_MAX 63  /* longest text we hand to inet_pton (INET6_ADDRSTRLEN is 46) */
 
 /* A parsed address: family AF_INET uses bytes[0..3], AF_INET6 all 16 bytes. */
@@ -31,7 +31,9 @@ static bool is_ascii_space(unsigned char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
 }
 
-static bool is_ctl_or_space(unsigned char c) { return c <= 0x20 || c == 0x7f; }
+static bool is_ctl_or_space(unsigned char c) {
+  return c <= 0x20 || c == 0x7f;
+}
 
 static void trim(const char **p, size_t *n) {
   while (*n > 0 && is_ascii_space((unsigned char)(*p)[0])) {
@@ -53,22 +55,20 @@ static void strip_pair(const char **p, size_t *n, char open, char close) {
 
 const char *rg_actor_type_name(int type) {
   switch (type) {
-#define RG__ACTOR_TYPE_NAME(name, num, text)                                               \
-  case RG_ACTOR_##name:                                                                    \
-    return text;
+#define RG__ACTOR_TYPE_NAME(name, num, text) \
+  case RG_ACTOR_##name: return text;
     RG_ACTOR_TYPE_MAP(RG__ACTOR_TYPE_NAME)
 #undef RG__ACTOR_TYPE_NAME
-  default:
-    return NULL;
+    default: return NULL;
   }
 }
 
 int rg_actor_type_parse(const char *name, size_t len, rg_actor_type_t *out) {
   if (!name || !out) return RG_EINVALID_ACTOR;
-#define RG__ACTOR_TYPE_MATCH(name_, num, text)                                             \
-  if (len == sizeof(text) - 1 && memcmp(name, text, len) == 0) {                           \
-    *out = RG_ACTOR_##name_;                                                               \
-    return RG_OK;                                                                          \
+#define RG__ACTOR_TYPE_MATCH(name_, num, text)                   \
+  if (len == sizeof(text) - 1 && memcmp(name, text, len) == 0) { \
+    *out = RG_ACTOR_##name_;                                     \
+    return RG_OK;                                                \
   }
   RG_ACTOR_TYPE_MAP(RG__ACTOR_TYPE_MATCH)
 #undef RG__ACTOR_TYPE_MATCH
@@ -77,22 +77,20 @@ int rg_actor_type_parse(const char *name, size_t len, rg_actor_type_t *out) {
 
 const char *rg_edge_kind_name(int kind) {
   switch (kind) {
-#define RG__EDGE_KIND_NAME(name, num, text, src, dst)                                      \
-  case RG_EDGE_##name:                                                                     \
-    return text;
+#define RG__EDGE_KIND_NAME(name, num, text, src, dst) \
+  case RG_EDGE_##name: return text;
     RG_EDGE_KIND_MAP(RG__EDGE_KIND_NAME)
 #undef RG__EDGE_KIND_NAME
-  default:
-    return NULL;
+    default: return NULL;
   }
 }
 
 int rg_edge_kind_parse(const char *name, size_t len, rg_edge_kind_t *out) {
   if (!name || !out) return RG_EINVALID_EDGE;
-#define RG__EDGE_KIND_MATCH(name_, num, text, src, dst)                                    \
-  if (len == sizeof(text) - 1 && memcmp(name, text, len) == 0) {                           \
-    *out = RG_EDGE_##name_;                                                                \
-    return RG_OK;                                                                          \
+#define RG__EDGE_KIND_MATCH(name_, num, text, src, dst)          \
+  if (len == sizeof(text) - 1 && memcmp(name, text, len) == 0) { \
+    *out = RG_EDGE_##name_;                                      \
+    return RG_OK;                                                \
   }
   RG_EDGE_KIND_MAP(RG__EDGE_KIND_MATCH)
 #undef RG__EDGE_KIND_MATCH
@@ -101,13 +99,11 @@ int rg_edge_kind_parse(const char *name, size_t len, rg_edge_kind_t *out) {
 
 bool rg_edge_kind_fits(rg_edge_kind_t kind, rg_actor_type_t src, rg_actor_type_t dst) {
   switch ((int)kind) {
-#define RG__EDGE_KIND_FITS(name, num, text, src_type, dst_type)                            \
-  case RG_EDGE_##name:                                                                     \
-    return src == (src_type) && dst == (dst_type);
+#define RG__EDGE_KIND_FITS(name, num, text, src_type, dst_type) \
+  case RG_EDGE_##name: return src == (src_type) && dst == (dst_type);
     RG_EDGE_KIND_MAP(RG__EDGE_KIND_FITS)
 #undef RG__EDGE_KIND_FITS
-  default:
-    return false;
+    default: return false;
   }
 }
 
@@ -115,8 +111,7 @@ bool rg_edge_kind_fits(rg_edge_kind_t kind, rg_actor_type_t src, rg_actor_type_t
 
 /* Normalises a trimmed domain p[0..n) into dst, which has room for n + 1 bytes.
  * 0 with *out_len set, or RG_EINVALID_ACTOR with *reason set. */
-static int domain_core(const char *p, size_t n, char *dst, size_t *out_len,
-                       const char **reason) {
+static int domain_core(const char *p, size_t n, char *dst, size_t *out_len, const char **reason) {
   if (n > 0 && p[n - 1] == '.') n--;
   if (n == 0) return fail(reason, "empty domain");
   if (n > RG__DOMAIN_MAX) return fail(reason, "domain longer than 253 bytes");
@@ -302,21 +297,11 @@ int rg_actor_normalize(rg_actor_type_t type, const char *raw, size_t len, rg_act
   a.type = type;
   int rc;
   switch (type) {
-  case RG_ACTOR_ADDRESS:
-    rc = normalize_address(p, n, &a, reason);
-    break;
-  case RG_ACTOR_IP:
-    rc = normalize_ip(p, n, &a, reason);
-    break;
-  case RG_ACTOR_NET:
-    rc = normalize_net(p, n, &a, reason);
-    break;
-  case RG_ACTOR_DOMAIN:
-    rc = normalize_domain(p, n, &a, reason);
-    break;
-  default:
-    rc = fail(reason, "unknown actor type");
-    break;
+    case RG_ACTOR_ADDRESS: rc = normalize_address(p, n, &a, reason); break;
+    case RG_ACTOR_IP: rc = normalize_ip(p, n, &a, reason); break;
+    case RG_ACTOR_NET: rc = normalize_net(p, n, &a, reason); break;
+    case RG_ACTOR_DOMAIN: rc = normalize_domain(p, n, &a, reason); break;
+    default: rc = fail(reason, "unknown actor type"); break;
   }
   if (rc) return rc;
   *out = a;
@@ -347,8 +332,7 @@ int rg_actor_format(const rg_actor_t *a, char *buf, size_t cap) {
   return (int)total;
 }
 
-int rg_actor_net_of(const rg_actor_t *ip, unsigned v4_prefix, unsigned v6_prefix,
-                    rg_actor_t *net) {
+int rg_actor_net_of(const rg_actor_t *ip, unsigned v4_prefix, unsigned v6_prefix, rg_actor_t *net) {
   if (!ip || !net || ip->type != RG_ACTOR_IP || ip->len > RG_ACTOR_KEY_MAX) {
     return RG_EINVALID_ACTOR;
   }
@@ -365,8 +349,7 @@ int rg_actor_net_of(const rg_actor_t *ip, unsigned v4_prefix, unsigned v6_prefix
 }
 
 int rg_actor_domain_of(const rg_actor_t *address, rg_actor_t *domain) {
-  if (!address || !domain || address->type != RG_ACTOR_ADDRESS ||
-      address->len > RG_ACTOR_KEY_MAX) {
+  if (!address || !domain || address->type != RG_ACTOR_ADDRESS || address->len > RG_ACTOR_KEY_MAX) {
     return RG_EINVALID_ACTOR;
   }
   const char *at = NULL;

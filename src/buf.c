@@ -72,7 +72,9 @@ void rg_put_u64be(uint8_t *p, uint64_t v) {
   for (int i = 7; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
 }
 
-uint16_t rg_get_u16be(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+uint16_t rg_get_u16be(const uint8_t *p) {
+  return (uint16_t)((p[0] << 8) | p[1]);
+}
 
 uint32_t rg_get_u32be(const uint8_t *p) {
   return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];

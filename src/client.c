@@ -117,7 +117,9 @@ int rg_client_recv(rg_client_t *c, rg_buf_t *body, size_t max) {
   return RG_OK;
 }
 
-int rg_client_fd(const rg_client_t *c) { return c->fd; }
+int rg_client_fd(const rg_client_t *c) {
+  return c->fd;
+}
 
 void rg_client_close(rg_client_t *c) {
   if (!c) return;

@@ -18,4 +18,6 @@ uint64_t rg_clock_mono_us(void) {
   return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-void rg_clock_pin(int64_t epoch_s) { atomic_store(&pinned_now, (long long)epoch_s); }
+void rg_clock_pin(int64_t epoch_s) {
+  atomic_store(&pinned_now, (long long)epoch_s);
+}

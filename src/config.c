@@ -25,10 +25,13 @@ typedef struct {
   const char *help;
 } opt_t;
 
-#define STR(field, name, def, help) \
-  {name, OPT_STR, offsetof(rg_config_t, field), sizeof(((rg_config_t *)0)->field), 0, 0, def, help}
+#define STR(field, name, def, help)                                                            \
+  {                                                                                            \
+    name, OPT_STR, offsetof(rg_config_t, field), sizeof(((rg_config_t *)0)->field), 0, 0, def, \
+        help                                                                                   \
+  }
 #define NUM(kind, field, name, min, max, def, help) \
-  {name, kind, offsetof(rg_config_t, field), 0, min, max, def, help}
+  { name, kind, offsetof(rg_config_t, field), 0, min, max, def, help }
 
 static const opt_t options[] = {
     STR(data_dir, "store.data_dir", "./repgraph-data", "LMDB environment directory"),
@@ -102,8 +105,7 @@ static int parse_number(const char *text, opt_kind_t kind, uint64_t *out) {
   return 0;
 }
 
-int rg_config_set(rg_config_t *c, const char *name, const char *value, char *err,
-                  size_t errlen) {
+int rg_config_set(rg_config_t *c, const char *name, const char *value, char *err, size_t errlen) {
   const opt_t *o = find_option(name);
   if (!o) {
     snprintf(err, errlen, "unknown option '%s'", name);
@@ -121,7 +123,9 @@ int rg_config_set(rg_config_t *c, const char *name, const char *value, char *err
   uint64_t v;
   if (parse_number(value, o->kind, &v) != 0 || v < o->min || v > o->max) {
     snprintf(err, errlen, "%s: '%s' is not a %s in [%" PRIu64 ", %" PRIu64 "]", name, value,
-             o->kind == OPT_SIZE || o->kind == OPT_SIZE32 ? "size" : o->kind == OPT_DURATION ? "duration" : "number",
+             o->kind == OPT_SIZE || o->kind == OPT_SIZE32 ? "size"
+             : o->kind == OPT_DURATION                    ? "duration"
+                                                          : "number",
              o->min, o->max);
     return RG_ECONFIG;
   }
@@ -177,8 +181,7 @@ int rg_config_load_file(rg_config_t *c, const char *path, char *err, size_t errl
 int rg_config_validate(const rg_config_t *c, char *err, size_t errlen) {
   rg_log_level_t level;
   if (rg_log_level_parse(c->log_level, &level) != RG_OK) {
-    snprintf(err, errlen, "server.log_level: '%s' is not error, warn, info or debug",
-             c->log_level);
+    snprintf(err, errlen, "server.log_level: '%s' is not error, warn, info or debug", c->log_level);
     return RG_ECONFIG;
   }
   if (c->map_size_bytes > c->map_max_bytes) {

@@ -126,18 +126,17 @@ static int add_actor(rg_write_t *w, const rg_actor_t *a, int64_t ts, uint64_t me
   return RG_OK;
 }
 
-static int add_edge(rg_write_t *w, uint32_t src, rg_edge_kind_t kind, uint32_t dst,
-                    int64_t ts, double weight, uint64_t count) {
+static int add_edge(rg_write_t *w, uint32_t src, rg_edge_kind_t kind, uint32_t dst, int64_t ts,
+                    double weight, uint64_t count) {
   int rc = grow_array((void **)&w->edges, &w->cap_edges, w->n_edges + 1, sizeof *w->edges);
   if (rc) return rc;
   w->edges[w->n_edges++] = (job_edge_t){src, dst, kind, ts, weight, count};
   return RG_OK;
 }
 
-static void reject(rg_write_t *w, uint8_t item, uint32_t index, int code, const char *fmt,
-                   ...) __attribute__((format(printf, 5, 6)));
-static void reject(rg_write_t *w, uint8_t item, uint32_t index, int code, const char *fmt,
-                   ...) {
+static void reject(rg_write_t *w, uint8_t item, uint32_t index, int code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void reject(rg_write_t *w, uint8_t item, uint32_t index, int code, const char *fmt, ...) {
   w->n_rejected++;
   if (w->n_rejects >= REJECTS_REPORTED) return;
   if (!w->rejects && !(w->rejects = calloc(REJECTS_REPORTED, sizeof *w->rejects))) return;
@@ -359,8 +358,11 @@ static int apply_write(rg_txn_t *t, rg_write_t *w) {
   }
   for (uint32_t i = 0; i < w->n_labels && !rc; i++) {
     const job_label_t *jl = &w->labels[i];
-    rg_label_t l = {.verdict = jl->verdict, .source = jl->source, .weight = jl->weight,
-                    .ts = jl->ts, .note_len = jl->note_len};
+    rg_label_t l = {.verdict = jl->verdict,
+                    .source = jl->source,
+                    .weight = jl->weight,
+                    .ts = jl->ts,
+                    .note_len = jl->note_len};
     memcpy(l.note, w->keys.data + jl->note_off, jl->note_len);
     l.note[jl->note_len] = '\0';
     rc = rg_store_put_label(t, w->actors[jl->actor].id, &l);
@@ -386,7 +388,8 @@ static int commit_group(rg_engine_t *e, rg_write_t *first) {
       rc = RG_ESTORAGE_FULL;
       break;
     }
-    if (w->result) rg_log_error("writer: %s request failed: %s", rg_op_name(w->op), rg_strerror(w->result));
+    if (w->result)
+      rg_log_error("writer: %s request failed: %s", rg_op_name(w->op), rg_strerror(w->result));
   }
   if (rc) {
     rg_txn_end(t);
@@ -438,8 +441,10 @@ static void *writer_main(void *arg) {
     atomic_fetch_sub(&e->metrics.write_queue_depth, n);
 
     pthread_mutex_lock(&e->lock);
-    if (e->done_tail) e->done_tail->next = group;
-    else e->done_head = group;
+    if (e->done_tail)
+      e->done_tail->next = group;
+    else
+      e->done_head = group;
     e->done_tail = last;
     uv_async_send(&e->done_async);
   }
@@ -462,7 +467,9 @@ static void deliver_done(rg_engine_t *e) {
   }
 }
 
-static void on_done_async(uv_async_t *h) { deliver_done(h->data); }
+static void on_done_async(uv_async_t *h) {
+  deliver_done(h->data);
+}
 
 /* ---- replies ------------------------------------------------------------------------ */
 
@@ -536,7 +543,7 @@ static void write_label(rg_wr_t *wr, const rg_label_t *l) {
 static const char *const score_fields[] = {"reputation", "band", "cluster", "anomaly",
                                            "generation"};
 #define N_SCORE_FIELDS (sizeof score_fields / sizeof score_fields[0])
-#define LOOKUP_FIELDS (12 + N_SCORE_FIELDS)
+#define LOOKUP_FIELDS  (12 + N_SCORE_FIELDS)
 
 static int lookup_one(rg_engine_t *e, rg_txn_t *t, rg_str_t s, int64_t now, rg_wr_t *wr) {
   rg_actor_t a;
@@ -585,16 +592,18 @@ static int lookup_one(rg_engine_t *e, rg_txn_t *t, rg_str_t s, int64_t now, rg_w
     rg_wr_str(wr, "weight_in");
     rg_wr_double(wr, r.weight_in);
   } else {
-    static const char *const absent[] = {"first_seen", "last_seen", "messages", "out_degree",
-                                         "in_degree", "weight_out", "weight_in"};
+    static const char *const absent[] = {"first_seen", "last_seen",  "messages", "out_degree",
+                                         "in_degree",  "weight_out", "weight_in"};
     for (size_t i = 0; i < sizeof absent / sizeof absent[0]; i++) {
       rg_wr_str(wr, absent[i]);
       rg_wr_nil(wr);
     }
   }
   rg_wr_str(wr, "label");
-  if (lrc == RG_OK) write_label(wr, &l);
-  else rg_wr_nil(wr);
+  if (lrc == RG_OK)
+    write_label(wr, &l);
+  else
+    rg_wr_nil(wr);
   rg_wr_str(wr, "as_of");
   rg_wr_int(wr, now);
   for (size_t i = 0; i < N_SCORE_FIELDS; i++) {
@@ -613,7 +622,8 @@ static int handle_lookup(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   rg_wr_reply(wr, req->has_id, req->id, 1);
   rg_wr_str(wr, "results");
   rg_wr_array(wr, req->n_actors);
-  for (uint32_t i = 0; i < req->n_actors && !rc; i++) rc = lookup_one(e, t, req->actors[i], now, wr);
+  for (uint32_t i = 0; i < req->n_actors && !rc; i++)
+    rc = lookup_one(e, t, req->actors[i], now, wr);
   rg_txn_end(t);
   return rc;
 }
@@ -725,8 +735,8 @@ static void handle_ping(const rg_request_t *req, rg_wr_t *wr) {
   rg_wr_uint(wr, RG_PROTO_VERSION);
 }
 
-int rg_engine_handle(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out,
-                     rg_write_done_fn done, void *ctx, rg_write_t **pending) {
+int rg_engine_handle(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out, rg_write_done_fn done,
+                     void *ctx, rg_write_t **pending) {
   *pending = NULL;
   atomic_fetch_add(&e->metrics.requests[req->op], 1);
   uint64_t t0 = rg_clock_mono_us();
@@ -743,8 +753,10 @@ int rg_engine_handle(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out,
     w->queued_us = t0;
     atomic_fetch_add(&e->metrics.write_queue_depth, 1);
     pthread_mutex_lock(&e->lock);
-    if (e->queue_tail) e->queue_tail->next = w;
-    else e->queue_head = w;
+    if (e->queue_tail)
+      e->queue_tail->next = w;
+    else
+      e->queue_head = w;
     e->queue_tail = w;
     pthread_cond_signal(&e->wake);
     pthread_mutex_unlock(&e->lock);
@@ -755,7 +767,10 @@ int rg_engine_handle(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out,
   rg_wr_t wr;
   rg_wr_begin(&wr, out);
   switch (req->op) {
-    case RG_OP_PING: handle_ping(req, &wr); rc = RG_OK; break;
+    case RG_OP_PING:
+      handle_ping(req, &wr);
+      rc = RG_OK;
+      break;
     case RG_OP_LOOKUP: rc = handle_lookup(e, req, &wr); break;
     case RG_OP_STATS: rc = handle_stats(e, req, &wr); break;
     default: rc = RG_EUNKNOWN_OP; break;
@@ -824,8 +839,12 @@ void rg_engine_stop(rg_engine_t *e) {
   e->stopped = true;
 }
 
-rg_metrics_t *rg_engine_metrics(rg_engine_t *e) { return &e->metrics; }
-rg_store_t *rg_engine_store(rg_engine_t *e) { return e->store; }
+rg_metrics_t *rg_engine_metrics(rg_engine_t *e) {
+  return &e->metrics;
+}
+rg_store_t *rg_engine_store(rg_engine_t *e) {
+  return e->store;
+}
 
 void rg_engine_close(rg_engine_t *e) {
   if (!e) return;

@@ -1,7 +1,7 @@
 /* err.c — tables behind rg_strerror / rg_err_name. Any thread. */
 #include "repgraph/err.h"
 
-#define RG__ERR_INDEX(err) ((err) - RG__ERR_FIRST - 1)
+#define RG__ERR_INDEX(err) ((err)-RG__ERR_FIRST - 1)
 #define RG__ERR_VALID(err) ((err) > RG__ERR_FIRST && (err) < RG__ERR_END)
 
 static const char *const err_names[] = {

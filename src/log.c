@@ -12,7 +12,9 @@
 static atomic_int log_level = RG_LOG_INFO;
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
-void rg_log_set_level(rg_log_level_t level) { atomic_store(&log_level, (int)level); }
+void rg_log_set_level(rg_log_level_t level) {
+  atomic_store(&log_level, (int)level);
+}
 
 int rg_log_level_parse(const char *name, rg_log_level_t *out) {
   for (int i = 0; i <= RG_LOG_DEBUG; i++) {

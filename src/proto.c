@@ -23,8 +23,12 @@ static const bool op_writes[] = {
 #undef RG__OP_WRITES
 };
 
-const char *rg_op_name(int op) { return op >= 0 && op < RG_OP_COUNT ? op_names[op] : NULL; }
-bool rg_op_writes(rg_op_t op) { return op >= 0 && op < RG_OP_COUNT && op_writes[op]; }
+const char *rg_op_name(int op) {
+  return op >= 0 && op < RG_OP_COUNT ? op_names[op] : NULL;
+}
+bool rg_op_writes(rg_op_t op) {
+  return op >= 0 && op < RG_OP_COUNT && op_writes[op];
+}
 
 int rg_proto_frame_length(const uint8_t hdr[RG_FRAME_HEADER], uint32_t max, uint32_t *len) {
   *len = rg_get_u32be(hdr);
@@ -66,17 +70,37 @@ int rg_proto_check_msgpack(const uint8_t *d, size_t len, unsigned max_depth) {
       skip = b & 0x1f;
     } else {
       switch (b) {
-        case 0xc0: case 0xc2: case 0xc3: break;
-        case 0xc4: case 0xd9: skip = read_len(d, len, &off, 1); break;
-        case 0xc5: case 0xda: skip = read_len(d, len, &off, 2); break;
-        case 0xc6: case 0xdb: skip = read_len(d, len, &off, 4); break;
-        case 0xc7: skip = read_len(d, len, &off, 1); skip = skip < 0 ? -1 : skip + 1; break;
-        case 0xc8: skip = read_len(d, len, &off, 2); skip = skip < 0 ? -1 : skip + 1; break;
-        case 0xc9: skip = read_len(d, len, &off, 4); skip = skip < 0 ? -1 : skip + 1; break;
-        case 0xcc: case 0xd0: skip = 1; break;
-        case 0xcd: case 0xd1: skip = 2; break;
-        case 0xca: case 0xce: case 0xd2: skip = 4; break;
-        case 0xcb: case 0xcf: case 0xd3: skip = 8; break;
+        case 0xc0:
+        case 0xc2:
+        case 0xc3: break;
+        case 0xc4:
+        case 0xd9: skip = read_len(d, len, &off, 1); break;
+        case 0xc5:
+        case 0xda: skip = read_len(d, len, &off, 2); break;
+        case 0xc6:
+        case 0xdb: skip = read_len(d, len, &off, 4); break;
+        case 0xc7:
+          skip = read_len(d, len, &off, 1);
+          skip = skip < 0 ? -1 : skip + 1;
+          break;
+        case 0xc8:
+          skip = read_len(d, len, &off, 2);
+          skip = skip < 0 ? -1 : skip + 1;
+          break;
+        case 0xc9:
+          skip = read_len(d, len, &off, 4);
+          skip = skip < 0 ? -1 : skip + 1;
+          break;
+        case 0xcc:
+        case 0xd0: skip = 1; break;
+        case 0xcd:
+        case 0xd1: skip = 2; break;
+        case 0xca:
+        case 0xce:
+        case 0xd2: skip = 4; break;
+        case 0xcb:
+        case 0xcf:
+        case 0xd3: skip = 8; break;
         case 0xd4: skip = 2; break;
         case 0xd5: skip = 3; break;
         case 0xd6: skip = 5; break;
@@ -84,8 +108,14 @@ int rg_proto_check_msgpack(const uint8_t *d, size_t len, unsigned max_depth) {
         case 0xd8: skip = 17; break;
         case 0xdc: children = read_len(d, len, &off, 2); break;
         case 0xdd: children = read_len(d, len, &off, 4); break;
-        case 0xde: children = read_len(d, len, &off, 2); children = children < 0 ? -1 : 2 * children; break;
-        case 0xdf: children = read_len(d, len, &off, 4); children = children < 0 ? -1 : 2 * children; break;
+        case 0xde:
+          children = read_len(d, len, &off, 2);
+          children = children < 0 ? -1 : 2 * children;
+          break;
+        case 0xdf:
+          children = read_len(d, len, &off, 4);
+          children = children < 0 ? -1 : 2 * children;
+          break;
         default: return RG_ENOT_A_MAP; /* 0xc1: never used */
       }
     }
@@ -175,9 +205,12 @@ static int get_weight(dctx_t *c, const msgpack_object *map, const char *path, do
   const msgpack_object *v = field(map, "weight");
   if (!v || v->type == MSGPACK_OBJECT_NIL) return RG_OK;
   double w;
-  if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER) w = (double)v->via.u64;
-  else if (v->type == MSGPACK_OBJECT_FLOAT32 || v->type == MSGPACK_OBJECT_FLOAT64) w = v->via.f64;
-  else return fail(c, RG_EBAD_REQUEST, "%s.weight: expected a number", path);
+  if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+    w = (double)v->via.u64;
+  else if (v->type == MSGPACK_OBJECT_FLOAT32 || v->type == MSGPACK_OBJECT_FLOAT64)
+    w = v->via.f64;
+  else
+    return fail(c, RG_EBAD_REQUEST, "%s.weight: expected a number", path);
   if (!(w >= 0 && w <= 1e9)) return fail(c, RG_EBAD_REQUEST, "%s.weight: not in [0, 1e9]", path);
   *out = w;
   return RG_OK;
@@ -192,8 +225,8 @@ static int get_array(dctx_t *c, const msgpack_object *map, const char *path, con
   *n = 0;
   if (!v || v->type == MSGPACK_OBJECT_NIL) return RG_OK;
   if (v->type != MSGPACK_OBJECT_ARRAY)
-    return fail(c, RG_EBAD_REQUEST, "%s%s%s: expected an array", path ? path : "",
-                path ? "." : "", name);
+    return fail(c, RG_EBAD_REQUEST, "%s%s%s: expected an array", path ? path : "", path ? "." : "",
+                name);
   *items = v->via.array.ptr;
   *n = v->via.array.size;
   return RG_OK;
@@ -232,7 +265,8 @@ static int decode_observations(dctx_t *c, const msgpack_object *items, rg_reques
                                decoder_mem_t *mem) {
   size_t total = 0;
   for (uint32_t i = 0; i < r->n_observations; i++) {
-    const msgpack_object *rc = items[i].type == MSGPACK_OBJECT_MAP ? field(&items[i], "recipients") : NULL;
+    const msgpack_object *rc =
+        items[i].type == MSGPACK_OBJECT_MAP ? field(&items[i], "recipients") : NULL;
     if (rc && rc->type == MSGPACK_OBJECT_ARRAY) total += rc->via.array.size;
   }
   if (total && !(mem->recipients = calloc(total, sizeof(rg_str_t)))) return RG_ENOMEM;
@@ -298,8 +332,7 @@ static int alloc_items(void **p, uint32_t n, size_t size) {
   return RG_OK;
 }
 
-static int decode_body(dctx_t *c, const msgpack_object *root, rg_request_t *r,
-                       decoder_mem_t *mem) {
+static int decode_body(dctx_t *c, const msgpack_object *root, rg_request_t *r, decoder_mem_t *mem) {
   const msgpack_object *id = field(root, "id"), *op = field(root, "op");
   if (id && id->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
     r->has_id = true;
@@ -313,8 +346,8 @@ static int decode_body(dctx_t *c, const msgpack_object *root, rg_request_t *r,
   for (int i = 0; i < RG_OP_COUNT; i++)
     if (key_is(op, op_names[i])) found = i;
   if (found < 0)
-    return fail(c, RG_EUNKNOWN_OP, "unknown op '%.*s'", (int)(op->via.str.size > 64 ? 64 : op->via.str.size),
-                op->via.str.ptr);
+    return fail(c, RG_EUNKNOWN_OP, "unknown op '%.*s'",
+                (int)(op->via.str.size > 64 ? 64 : op->via.str.size), op->via.str.ptr);
   r->op = (rg_op_t)found;
 
   const msgpack_object *edges, *obs, *labels, *actors;
@@ -344,7 +377,8 @@ int rg_proto_decode_request(const uint8_t *body, size_t len, const rg_proto_limi
   memset(req, 0, sizeof *req);
   dctx_t c = {err, errlen, lim};
   if (len > lim->max_frame_bytes)
-    return fail(&c, RG_ETOO_LARGE, "frame of %zu bytes, the limit is %u", len, lim->max_frame_bytes);
+    return fail(&c, RG_ETOO_LARGE, "frame of %zu bytes, the limit is %u", len,
+                lim->max_frame_bytes);
   if (len == 0 || rg_proto_check_msgpack(body, len, MAX_DEPTH) != RG_OK)
     return fail(&c, RG_ENOT_A_MAP, "frame is not one well-formed msgpack value");
   decoder_mem_t *mem = calloc(1, sizeof *mem);
@@ -384,11 +418,11 @@ static int wr_write(void *data, const char *buf, size_t len) {
   return rc ? -1 : 0;
 }
 
-#define WITH_PACKER(w, call)                        \
-  do {                                              \
-    msgpack_packer pk;                              \
-    msgpack_packer_init(&pk, (w), wr_write);        \
-    if (!(w)->err) (void)(call);                    \
+#define WITH_PACKER(w, call)                 \
+  do {                                       \
+    msgpack_packer pk;                       \
+    msgpack_packer_init(&pk, (w), wr_write); \
+    if (!(w)->err) (void)(call);             \
   } while (0)
 
 void rg_wr_begin(rg_wr_t *w, rg_buf_t *out) {
@@ -419,32 +453,47 @@ int rg_wr_end(rg_wr_t *w) {
   return RG_OK;
 }
 
-void rg_wr_map(rg_wr_t *w, uint32_t n) { WITH_PACKER(w, msgpack_pack_map(&pk, n)); }
-void rg_wr_array(rg_wr_t *w, uint32_t n) { WITH_PACKER(w, msgpack_pack_array(&pk, n)); }
+void rg_wr_map(rg_wr_t *w, uint32_t n) {
+  WITH_PACKER(w, msgpack_pack_map(&pk, n));
+}
+void rg_wr_array(rg_wr_t *w, uint32_t n) {
+  WITH_PACKER(w, msgpack_pack_array(&pk, n));
+}
 void rg_wr_strn(rg_wr_t *w, const char *s, size_t n) {
   WITH_PACKER(w, msgpack_pack_str_with_body(&pk, s, n));
 }
 void rg_wr_str(rg_wr_t *w, const char *s) {
-  if (s) rg_wr_strn(w, s, strlen(s));
-  else rg_wr_nil(w);
+  if (s)
+    rg_wr_strn(w, s, strlen(s));
+  else
+    rg_wr_nil(w);
 }
-void rg_wr_uint(rg_wr_t *w, uint64_t v) { WITH_PACKER(w, msgpack_pack_uint64(&pk, v)); }
-void rg_wr_int(rg_wr_t *w, int64_t v) { WITH_PACKER(w, msgpack_pack_int64(&pk, v)); }
-void rg_wr_double(rg_wr_t *w, double v) { WITH_PACKER(w, msgpack_pack_double(&pk, v)); }
+void rg_wr_uint(rg_wr_t *w, uint64_t v) {
+  WITH_PACKER(w, msgpack_pack_uint64(&pk, v));
+}
+void rg_wr_int(rg_wr_t *w, int64_t v) {
+  WITH_PACKER(w, msgpack_pack_int64(&pk, v));
+}
+void rg_wr_double(rg_wr_t *w, double v) {
+  WITH_PACKER(w, msgpack_pack_double(&pk, v));
+}
 void rg_wr_bool(rg_wr_t *w, bool v) {
   WITH_PACKER(w, v ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk));
 }
-void rg_wr_nil(rg_wr_t *w) { WITH_PACKER(w, msgpack_pack_nil(&pk)); }
+void rg_wr_nil(rg_wr_t *w) {
+  WITH_PACKER(w, msgpack_pack_nil(&pk));
+}
 
 void rg_wr_reply(rg_wr_t *w, bool has_id, uint64_t id, uint32_t n_fields) {
   rg_wr_map(w, n_fields + 1);
   rg_wr_str(w, "id");
-  if (has_id) rg_wr_uint(w, id);
-  else rg_wr_nil(w);
+  if (has_id)
+    rg_wr_uint(w, id);
+  else
+    rg_wr_nil(w);
 }
 
-int rg_proto_write_error(rg_buf_t *out, bool has_id, uint64_t id, int code,
-                         const char *message) {
+int rg_proto_write_error(rg_buf_t *out, bool has_id, uint64_t id, int code, const char *message) {
   rg_wr_t w;
   rg_wr_begin(&w, out);
   rg_wr_reply(&w, has_id, id, 1);

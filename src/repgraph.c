@@ -16,10 +16,10 @@
 #include "repgraph/proto.h"
 #include "repgraph/transcode.h"
 
-#define EXIT_REJECTED 1
-#define EXIT_USAGE 2
+#define EXIT_REJECTED    1
+#define EXIT_USAGE       2
 #define EXIT_UNREACHABLE 3
-#define REPLY_MAX (256u << 20)
+#define REPLY_MAX        (256u << 20)
 
 typedef struct {
   const char *host;
@@ -65,8 +65,10 @@ static int print_reply(cli_t *cli, const rg_json_t *reply) {
   const rg_json_t *error = rg_json_get(reply, "error");
   rg_buf_t out;
   rg_buf_init(&out, 0);
-  if (cli->json) rg_json_dump(reply, false, &out), rg_buf_append(&out, "\n", 1);
-  else if (!error) rg_json_text(reply, &out);
+  if (cli->json)
+    rg_json_dump(reply, false, &out), rg_buf_append(&out, "\n", 1);
+  else if (!error)
+    rg_json_text(reply, &out);
   fwrite(out.data, 1, out.len, stdout);
   rg_buf_free(&out);
   if (error) {
@@ -78,7 +80,8 @@ static int print_reply(cli_t *cli, const rg_json_t *reply) {
 }
 
 /* Starts a request frame {id, op, …n_fields more}. */
-static void begin_request(cli_t *cli, rg_wr_t *w, rg_buf_t *frame, const char *op, uint32_t n_fields) {
+static void begin_request(cli_t *cli, rg_wr_t *w, rg_buf_t *frame, const char *op,
+                          uint32_t n_fields) {
   rg_wr_begin(w, frame);
   rg_wr_map(w, 2 + n_fields);
   rg_wr_str(w, "id");
@@ -144,10 +147,14 @@ static int cmd_label(cli_t *cli, int argc, char **argv) {
   int opt;
   optind = 0; /* GNU getopt: restart on the sub-command's arguments */
   while ((opt = getopt_long(argc, argv, "s:w:n:", opts, NULL)) != -1) {
-    if (opt == 's') source = optarg;
-    else if (opt == 'n') note = optarg;
-    else if (opt == 'w') weight = strtod(optarg, NULL);
-    else return EXIT_USAGE;
+    if (opt == 's')
+      source = optarg;
+    else if (opt == 'n')
+      note = optarg;
+    else if (opt == 'w')
+      weight = strtod(optarg, NULL);
+    else
+      return EXIT_USAGE;
   }
   if (argc - optind != 2) return EXIT_USAGE;
   rg_buf_t frame;
@@ -170,7 +177,8 @@ static int cmd_label(cli_t *cli, int argc, char **argv) {
     rc = print_reply(cli, reply);
     const rg_json_t *rejected = rg_json_get(reply, "rejected");
     for (size_t i = 0; i < rg_json_size(rejected); i++) {
-      fprintf(stderr, "repgraph: rejected: %s\n", rg_json_str(rg_json_get(rg_json_at(rejected, i), "message")));
+      fprintf(stderr, "repgraph: rejected: %s\n",
+              rg_json_str(rg_json_get(rg_json_at(rejected, i), "message")));
       rc = EXIT_REJECTED;
     }
   }
@@ -324,8 +332,10 @@ static int ingest_line(ingest_t *in, const char *text, size_t len) {
   batch_t *b = &in->slots[in->head];
   bool edge = rg_json_has(j, "src"), obs = rg_json_has(j, "sender");
   if (edge == obs) {
-    fprintf(stderr, "%s:%zu: rejected: expected an edge (with \"src\") or an observation (with \"sender\")\n",
-            in->path, in->lines);
+    fprintf(
+        stderr,
+        "%s:%zu: rejected: expected an edge (with \"src\") or an observation (with \"sender\")\n",
+        in->path, in->lines);
     in->rejected++;
     rg_json_free(j);
     return 0;
@@ -334,9 +344,9 @@ static int ingest_line(ingest_t *in, const char *text, size_t len) {
   rg_wr_init(&w, edge ? &b->edges : &b->observations);
   rg_json_write_msgpack(j, &w);
   rg_json_free(j);
-  int rc = w.err ? w.err
-                 : edge ? note_line(&b->edge_lines, &b->cap_edges, b->n_edges++, in->lines)
-                        : note_line(&b->obs_lines, &b->cap_obs, b->n_observations++, in->lines);
+  int rc = w.err  ? w.err
+           : edge ? note_line(&b->edge_lines, &b->cap_edges, b->n_edges++, in->lines)
+                  : note_line(&b->obs_lines, &b->cap_obs, b->n_observations++, in->lines);
   if (rc) {
     fprintf(stderr, "repgraph: %s\n", rg_strerror(rc));
     return EXIT_USAGE;
@@ -354,10 +364,14 @@ static int cmd_ingest(cli_t *cli, int argc, char **argv) {
   int opt;
   optind = 0; /* GNU getopt: restart on the sub-command's arguments */
   while ((opt = getopt_long(argc, argv, "b:w:P", opts, NULL)) != -1) {
-    if (opt == 'b') in.batch_size = (uint32_t)strtoul(optarg, NULL, 10);
-    else if (opt == 'w') in.window = (uint32_t)strtoul(optarg, NULL, 10);
-    else if (opt == 'P') in.progress = true;
-    else return EXIT_USAGE;
+    if (opt == 'b')
+      in.batch_size = (uint32_t)strtoul(optarg, NULL, 10);
+    else if (opt == 'w')
+      in.window = (uint32_t)strtoul(optarg, NULL, 10);
+    else if (opt == 'P')
+      in.progress = true;
+    else
+      return EXIT_USAGE;
   }
   if (argc - optind != 1 || in.batch_size == 0 || in.window == 0) return EXIT_USAGE;
   in.path = argv[optind];
@@ -432,7 +446,8 @@ static void usage(FILE *f) {
           RG_DEFAULT_PORT);
   for (size_t i = 0; i < N_COMMANDS; i++)
     fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
-  fprintf(f, "\nexit codes: 0 ok, 1 error reply or rejected input, 2 usage, 3 server unreachable\n");
+  fprintf(f,
+          "\nexit codes: 0 ok, 1 error reply or rejected input, 2 usage, 3 server unreachable\n");
 }
 
 static void command_usage(const command_t *c, FILE *f) {

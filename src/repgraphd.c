@@ -34,13 +34,15 @@ static void usage(FILE *f) {
 
 int main(int argc, char **argv) {
   static const struct option longopts[] = {
-      {"config", required_argument, NULL, 'c'}, {"data", required_argument, NULL, 'd'},
-      {"listen", required_argument, NULL, 'l'}, {"port", required_argument, NULL, 'p'},
-      {"unix", required_argument, NULL, 'u'},   {"set", required_argument, NULL, 's'},
+      {"config", required_argument, NULL, 'c'},    {"data", required_argument, NULL, 'd'},
+      {"listen", required_argument, NULL, 'l'},    {"port", required_argument, NULL, 'p'},
+      {"unix", required_argument, NULL, 'u'},      {"set", required_argument, NULL, 's'},
       {"log-level", required_argument, NULL, 'v'}, {"help", no_argument, NULL, 'h'},
-      {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0}};
-  static const char *const names[128] = {['d'] = "store.data_dir", ['l'] = "server.listen",
-                                         ['p'] = "server.port", ['u'] = "server.unix_socket",
+      {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0}};
+  static const char *const names[128] = {['d'] = "store.data_dir",
+                                         ['l'] = "server.listen",
+                                         ['p'] = "server.port",
+                                         ['u'] = "server.unix_socket",
                                          ['v'] = "server.log_level"};
   rg_config_t cfg;
   char err[512];

@@ -18,10 +18,10 @@
 #include "repgraph/err.h"
 #include "repgraph/log.h"
 
-#define READ_CHUNK (64 * 1024)     /* bytes asked of the kernel per read */
-#define IDLE_BUF_KEEP (64 * 1024)  /* buffer capacity an idle connection keeps */
-#define SHUTDOWN_GRACE_MS 5000     /* replies may flush this long after a signal */
-#define LISTEN_BACKLOG 511
+#define READ_CHUNK        (64 * 1024) /* bytes asked of the kernel per read */
+#define IDLE_BUF_KEEP     (64 * 1024) /* buffer capacity an idle connection keeps */
+#define SHUTDOWN_GRACE_MS 5000        /* replies may flush this long after a signal */
+#define LISTEN_BACKLOG    511
 
 typedef struct conn {
   union {
@@ -63,8 +63,10 @@ static void conn_flush(conn_t *c);
 
 static void conn_free(conn_t *c) {
   rg_server_t *s = c->srv;
-  if (c->prev) c->prev->next = c->next;
-  else s->conns = c->next;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    s->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   rg_buf_free(&c->in);
   rg_buf_free(&c->out);
@@ -91,7 +93,9 @@ static void conn_drop(conn_t *c, const char *why) {
   conn_close(c);
 }
 
-static size_t conn_output(const conn_t *c) { return c->out.len + c->sending.len; }
+static size_t conn_output(const conn_t *c) {
+  return c->out.len + c->sending.len;
+}
 
 /* Reads while the connection can take more requests: not blocked behind a write, not
  * closing, and with its unread replies under half the output limit. */
@@ -102,8 +106,7 @@ static void conn_update_reading(conn_t *c) {
   bool want = !c->closing && !c->close_after_flush && !c->blocked && !c->srv->shutting_down &&
               conn_output(c) <= c->srv->cfg.max_output_bytes / 2;
   if (want == c->reading) return;
-  if (want ? uv_read_start(&c->h.stream, on_alloc, on_read) == 0
-           : uv_read_stop(&c->h.stream) == 0)
+  if (want ? uv_read_start(&c->h.stream, on_alloc, on_read) == 0 : uv_read_stop(&c->h.stream) == 0)
     c->reading = want;
 }
 
@@ -204,8 +207,8 @@ static void conn_process(conn_t *c) {
 
     rg_request_t req;
     char err[256];
-    int rc = rg_proto_decode_request(c->in.data + off + RG_FRAME_HEADER, len, &s->limits, &req,
-                                     err, sizeof err);
+    int rc = rg_proto_decode_request(c->in.data + off + RG_FRAME_HEADER, len, &s->limits, &req, err,
+                                     sizeof err);
     bool is_write = rc == RG_OK && rg_op_writes(req.op);
     if (c->pending_writes && (!is_write || c->pending_writes >= s->cfg.max_pending_writes)) {
       rg_request_free(&req); /* answered in order: wait for the writes before it */
@@ -242,7 +245,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   (void)suggested;
   if (rg_buf_reserve(&c->in, READ_CHUNK) != RG_OK) rg_buf_reserve(&c->in, 1);
   size_t room = c->in.cap - c->in.len;
-  *buf = uv_buf_init((char *)c->in.data + c->in.len, (unsigned)(room > READ_CHUNK ? READ_CHUNK : room));
+  *buf = uv_buf_init((char *)c->in.data + c->in.len,
+                     (unsigned)(room > READ_CHUNK ? READ_CHUNK : room));
 }
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
@@ -453,7 +457,8 @@ int rg_server_open(const rg_config_t *cfg, uv_loop_t *loop, rg_server_t **out, c
 
 int rg_server_run(rg_server_t *s) {
   uv_run(s->loop, UV_RUN_DEFAULT);
-  if (!uv_is_closing((uv_handle_t *)&s->grace_timer)) uv_close((uv_handle_t *)&s->grace_timer, NULL);
+  if (!uv_is_closing((uv_handle_t *)&s->grace_timer))
+    uv_close((uv_handle_t *)&s->grace_timer, NULL);
   uv_run(s->loop, UV_RUN_DEFAULT);
   rg_log_info("stopped");
   return 0;

@@ -19,14 +19,13 @@
 #include "repgraph/log.h"
 
 enum { DB_ACTOR_KEY, DB_ACTOR, DB_OUT, DB_IN, DB_LABEL, DB_META, DB_COUNT };
-static const char *const db_names[DB_COUNT] = {"actor_key", "actor", "out", "in", "label",
-                                                "meta"};
+static const char *const db_names[DB_COUNT] = {"actor_key", "actor", "out", "in", "label", "meta"};
 
-#define EDGE_KEY_LEN 17                                /* u64 id | u8 kind | u64 id */
-#define EDGE_VAL_LEN 40                                /* count, weight, as_of, first, last */
-#define ACTOR_HDR_LEN 52                               /* type, kinds, keylen, 6 × 8 bytes */
+#define EDGE_KEY_LEN  17 /* u64 id | u8 kind | u64 id */
+#define EDGE_VAL_LEN  40 /* count, weight, as_of, first, last */
+#define ACTOR_HDR_LEN 52 /* type, kinds, keylen, 6 × 8 bytes */
 #define ACTOR_REC_MAX (ACTOR_HDR_LEN + 8 * 255 + RG_ACTOR_KEY_MAX)
-#define LABEL_HDR_LEN 24                               /* verdict, source, notelen, w, ts, n */
+#define LABEL_HDR_LEN 24 /* verdict, source, notelen, w, ts, n */
 
 struct rg_store {
   MDB_env *env;
@@ -51,9 +50,7 @@ static int from_mdb(int rc, const char *what) {
     case MDB_NOTFOUND: return RG_ENOT_FOUND;
     case MDB_MAP_FULL: return RG_ESTORAGE_FULL;
     case ENOMEM: return RG_ENOMEM;
-    default:
-      rg_log_error("lmdb: %s: %s", what, mdb_strerror(rc));
-      return RG_EIO;
+    default: rg_log_error("lmdb: %s: %s", what, mdb_strerror(rc)); return RG_EIO;
   }
 }
 
@@ -125,8 +122,7 @@ static int decode_actor(const MDB_val *v, rg_actor_rec_t *r) {
   const uint8_t *p = v->mv_data;
   if (v->mv_size < ACTOR_HDR_LEN) return RG_EIO;
   unsigned kinds = p[1], keylen = rg_get_u16be(p + 2);
-  if (keylen > RG_ACTOR_KEY_MAX || v->mv_size != ACTOR_HDR_LEN + 8u * kinds + keylen)
-    return RG_EIO;
+  if (keylen > RG_ACTOR_KEY_MAX || v->mv_size != ACTOR_HDR_LEN + 8u * kinds + keylen) return RG_EIO;
   memset(r, 0, sizeof *r);
   r->actor.type = (rg_actor_type_t)p[0];
   r->actor.len = (uint16_t)keylen;
@@ -211,8 +207,7 @@ static int check_schema(rg_txn_t *t, char *err, size_t errlen) {
   if (version == 0) {
     MDB_stat st;
     if (mdb_stat(t->txn, t->s->dbi[DB_ACTOR], &st) != 0 || st.ms_entries != 0) {
-      snprintf(err, errlen, "%s: store has actors but no schema version; refusing it",
-               t->s->dir);
+      snprintf(err, errlen, "%s: store has actors but no schema version; refusing it", t->s->dir);
       return RG_ESCHEMA;
     }
     return meta_put_u64(t, "schema_version", RG_STORE_SCHEMA_VERSION);
@@ -281,9 +276,8 @@ int rg_store_open(const rg_store_opts_t *o, rg_store_t **out, char *err, size_t 
   /* Records in the main database but no meta database: another program's environment. */
   MDB_dbi main_dbi, meta_dbi;
   MDB_stat main_st;
-  if (mdb_dbi_open(t->txn, NULL, 0, &main_dbi) == 0 &&
-      mdb_stat(t->txn, main_dbi, &main_st) == 0 && main_st.ms_entries > 0 &&
-      mdb_dbi_open(t->txn, db_names[DB_META], 0, &meta_dbi) != 0) {
+  if (mdb_dbi_open(t->txn, NULL, 0, &main_dbi) == 0 && mdb_stat(t->txn, main_dbi, &main_st) == 0 &&
+      main_st.ms_entries > 0 && mdb_dbi_open(t->txn, db_names[DB_META], 0, &meta_dbi) != 0) {
     snprintf(err, errlen, "%s: data.mdb holds another program's databases; refusing to touch it",
              o->dir);
     rg_txn_end(t);
@@ -323,7 +317,9 @@ void rg_store_close(rg_store_t *s) {
   free(s);
 }
 
-double rg_store_half_life(const rg_store_t *s) { return s->half_life_s; }
+double rg_store_half_life(const rg_store_t *s) {
+  return s->half_life_s;
+}
 
 void rg_store_info(rg_store_t *s, rg_store_info_t *info) {
   MDB_envinfo ei;
@@ -375,7 +371,9 @@ int rg_store_read_begin(rg_store_t *s, rg_txn_t **out) {
   return txn_begin(s, NULL, MDB_RDONLY, out);
 }
 
-int rg_store_write_begin(rg_store_t *s, rg_txn_t **out) { return txn_begin(s, NULL, 0, out); }
+int rg_store_write_begin(rg_store_t *s, rg_txn_t **out) {
+  return txn_begin(s, NULL, 0, out);
+}
 
 int rg_store_nested_begin(rg_txn_t *parent, rg_txn_t **out) {
   return txn_begin(parent->s, parent->txn, 0, out);
@@ -453,8 +451,7 @@ int rg_store_upsert_actor(rg_txn_t *t, const rg_actor_t *a, int64_t ts, uint64_t
   uint8_t kb[1 + RG_ACTOR_KEY_MAX], ib[8];
   rg_put_u64be(ib, *id);
   MDB_val k = {actor_key(kb, a), kb}, v = {8, ib};
-  if ((rc = from_mdb(mdb_put(t->txn, t->s->dbi[DB_ACTOR_KEY], &k, &v, 0), "put key")))
-    return rc;
+  if ((rc = from_mdb(mdb_put(t->txn, t->s->dbi[DB_ACTOR_KEY], &k, &v, 0), "put key"))) return rc;
   memset(&r, 0, sizeof r);
   r.actor = *a;
   r.first_seen = r.last_seen = r.as_of = ts;
@@ -474,8 +471,7 @@ static void add_decayed(double *sum, int64_t *as_of, double w, int64_t ts, doubl
 }
 
 /* Moves both of an actor's sums to time ts (if later) and adds w_out / w_in at ts. */
-static void actor_add_weight(rg_actor_rec_t *r, double w_out, double w_in, int64_t ts,
-                             double h) {
+static void actor_add_weight(rg_actor_rec_t *r, double w_out, double w_in, int64_t ts, double h) {
   int64_t as_of = r->as_of;
   add_decayed(&r->weight_out, &as_of, w_out, ts, h);
   as_of = r->as_of;
@@ -483,8 +479,8 @@ static void actor_add_weight(rg_actor_rec_t *r, double w_out, double w_in, int64
   r->as_of = as_of;
 }
 
-int rg_store_add_edge(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t dst,
-                      int64_t ts, double w, uint64_t n) {
+int rg_store_add_edge(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t dst, int64_t ts,
+                      double w, uint64_t n) {
   double h = t->s->half_life_s;
   uint8_t kb[EDGE_KEY_LEN], vb[EDGE_VAL_LEN];
   edge_key(kb, src, kind, dst);
@@ -516,12 +512,13 @@ int rg_store_add_edge(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t d
     uint8_t ib[EDGE_KEY_LEN];
     edge_key(ib, dst, kind, src);
     MDB_val ik = {EDGE_KEY_LEN, ib}, iv = {0, NULL};
-    if ((rc = from_mdb(mdb_put(t->txn, t->s->dbi[DB_IN], &ik, &iv, 0), "put in-edge")))
-      return rc;
+    if ((rc = from_mdb(mdb_put(t->txn, t->s->dbi[DB_IN], &ik, &iv, 0), "put in-edge"))) return rc;
     if ((rc = count_edge(t, kind, 1))) return rc;
     rs.out_degree[kind]++;
-    if (src == dst) rs.in_degree[kind]++;
-    else rd.in_degree[kind]++;
+    if (src == dst)
+      rs.in_degree[kind]++;
+    else
+      rd.in_degree[kind]++;
   }
   if (src == dst) {
     actor_add_weight(&rs, w, w, ts, h);
@@ -533,8 +530,8 @@ int rg_store_add_edge(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t d
   return write_actor(t, dst, &rd);
 }
 
-int rg_store_get_edge(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t dst,
-                      int64_t now, rg_edge_rec_t *e) {
+int rg_store_get_edge(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t dst, int64_t now,
+                      rg_edge_rec_t *e) {
   uint8_t kb[EDGE_KEY_LEN];
   edge_key(kb, src, kind, dst);
   MDB_val k = {EDGE_KEY_LEN, kb}, v;
@@ -548,8 +545,8 @@ int rg_store_get_edge(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t d
 
 /* ---- scans ------------------------------------------------------------------------- */
 
-static int scan(rg_txn_t *t, int dbi, uint64_t id, bool reverse, int64_t now,
-                rg_edge_visit_fn fn, void *ctx) {
+static int scan(rg_txn_t *t, int dbi, uint64_t id, bool reverse, int64_t now, rg_edge_visit_fn fn,
+                void *ctx) {
   MDB_cursor *c;
   int rc = mdb_cursor_open(t->txn, t->s->dbi[dbi], &c);
   if (rc) return from_mdb(rc, "cursor");
@@ -672,10 +669,8 @@ int rg_store_forget(rg_txn_t *t, uint64_t id) {
   rc = mdb_del(t->txn, t->s->dbi[DB_LABEL], &idk, NULL);
   if (rc == 0 && (rc = meta_add(t, "count.labels", -1))) return rc;
   if (rc && rc != MDB_NOTFOUND) return from_mdb(rc, "del label");
-  if ((rc = from_mdb(mdb_del(t->txn, t->s->dbi[DB_ACTOR], &idk, NULL), "del actor")))
-    return rc;
-  if ((rc = from_mdb(mdb_del(t->txn, t->s->dbi[DB_ACTOR_KEY], &key, NULL), "del key")))
-    return rc;
+  if ((rc = from_mdb(mdb_del(t->txn, t->s->dbi[DB_ACTOR], &idk, NULL), "del actor"))) return rc;
+  if ((rc = from_mdb(mdb_del(t->txn, t->s->dbi[DB_ACTOR_KEY], &key, NULL), "del key"))) return rc;
   return count_actor(t, r.actor.type, -1);
 }
 
@@ -690,8 +685,7 @@ int rg_store_get_label(rg_txn_t *t, uint64_t id, rg_label_t *l) {
   const uint8_t *p = v.mv_data;
   if (v.mv_size < LABEL_HDR_LEN) return RG_EIO;
   uint16_t note_len = rg_get_u16be(p + 2);
-  if (note_len > RG_LABEL_NOTE_MAX || v.mv_size != LABEL_HDR_LEN + (size_t)note_len)
-    return RG_EIO;
+  if (note_len > RG_LABEL_NOTE_MAX || v.mv_size != LABEL_HDR_LEN + (size_t)note_len) return RG_EIO;
   l->verdict = (rg_verdict_t)p[0];
   l->source = (rg_label_source_t)p[1];
   l->note_len = note_len;
@@ -747,7 +741,8 @@ static int parse_name(const char *s, size_t len, const char *name) {
 
 const char *rg_verdict_name(int v) {
   switch (v) {
-#define RG__VERDICT_CASE(name, num, text) case num: return text;
+#define RG__VERDICT_CASE(name, num, text) \
+  case num: return text;
     RG_VERDICT_MAP(RG__VERDICT_CASE)
 #undef RG__VERDICT_CASE
     default: return NULL;
@@ -767,7 +762,8 @@ int rg_verdict_parse(const char *s, size_t len, rg_verdict_t *out) {
 
 const char *rg_label_source_name(int src) {
   switch (src) {
-#define RG__SOURCE_CASE(name, num, text, weight) case num: return text;
+#define RG__SOURCE_CASE(name, num, text, weight) \
+  case num: return text;
     RG_LABEL_SOURCE_MAP(RG__SOURCE_CASE)
 #undef RG__SOURCE_CASE
     default: return NULL;
@@ -787,7 +783,8 @@ int rg_label_source_parse(const char *s, size_t len, rg_label_source_t *out) {
 
 double rg_label_source_weight(rg_label_source_t src) {
   switch (src) {
-#define RG__SOURCE_WEIGHT(name, num, text, weight) case num: return weight;
+#define RG__SOURCE_WEIGHT(name, num, text, weight) \
+  case num: return weight;
     RG_LABEL_SOURCE_MAP(RG__SOURCE_WEIGHT)
 #undef RG__SOURCE_WEIGHT
     default: return 0;

@@ -54,8 +54,10 @@ void rg_json_write_msgpack(const rg_json_t *jv, rg_wr_t *w) {
     case JSON_STRING: rg_wr_strn(w, json_string_value(j), json_string_length(j)); break;
     case JSON_INTEGER: {
       json_int_t v = json_integer_value(j);
-      if (v >= 0) rg_wr_uint(w, (uint64_t)v);
-      else rg_wr_int(w, v);
+      if (v >= 0)
+        rg_wr_uint(w, (uint64_t)v);
+      else
+        rg_wr_int(w, v);
       break;
     }
     case JSON_REAL: rg_wr_double(w, json_real_value(j)); break;
@@ -72,7 +74,8 @@ static json_t *to_json(const msgpack_object *o) {
     case MSGPACK_OBJECT_NIL: return json_null();
     case MSGPACK_OBJECT_BOOLEAN: return json_boolean(o->via.boolean);
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
-      return o->via.u64 > INT64_MAX ? json_real((double)o->via.u64) : json_integer((json_int_t)o->via.u64);
+      return o->via.u64 > INT64_MAX ? json_real((double)o->via.u64)
+                                    : json_integer((json_int_t)o->via.u64);
     case MSGPACK_OBJECT_NEGATIVE_INTEGER: return json_integer(o->via.i64);
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64: return json_real(o->via.f64);
@@ -105,7 +108,8 @@ int rg_json_from_msgpack(const void *data, size_t len, rg_json_t **out) {
   msgpack_unpacked up;
   size_t off = 0;
   msgpack_unpacked_init(&up);
-  int rc = msgpack_unpack_next(&up, data, len, &off) == MSGPACK_UNPACK_SUCCESS ? RG_OK : RG_ENOT_A_MAP;
+  int rc =
+      msgpack_unpack_next(&up, data, len, &off) == MSGPACK_UNPACK_SUCCESS ? RG_OK : RG_ENOT_A_MAP;
   json_t *j = rc ? NULL : to_json(&up.data);
   msgpack_unpacked_destroy(&up);
   if (rc) return rc;
@@ -115,8 +119,8 @@ int rg_json_from_msgpack(const void *data, size_t len, rg_json_t **out) {
 }
 
 int rg_json_dump(const rg_json_t *j, bool pretty, rg_buf_t *out) {
-  char *text = json_dumps(J(j), JSON_ENCODE_ANY | JSON_PRESERVE_ORDER |
-                                    (pretty ? JSON_INDENT(2) : JSON_COMPACT));
+  char *text = json_dumps(
+      J(j), JSON_ENCODE_ANY | JSON_PRESERVE_ORDER | (pretty ? JSON_INDENT(2) : JSON_COMPACT));
   if (!text) return RG_ENOMEM;
   int rc = rg_buf_append(out, text, strlen(text));
   free(text);
@@ -129,8 +133,12 @@ const rg_json_t *rg_json_get(const rg_json_t *obj, const char *key) {
 const rg_json_t *rg_json_at(const rg_json_t *array, size_t i) {
   return (const rg_json_t *)json_array_get(J(array), i);
 }
-size_t rg_json_size(const rg_json_t *array) { return json_array_size(J(array)); }
-long long rg_json_int(const rg_json_t *j) { return json_is_integer(J(j)) ? json_integer_value(J(j)) : 0; }
+size_t rg_json_size(const rg_json_t *array) {
+  return json_array_size(J(array));
+}
+long long rg_json_int(const rg_json_t *j) {
+  return json_is_integer(J(j)) ? json_integer_value(J(j)) : 0;
+}
 const char *rg_json_str(const rg_json_t *j) {
   const char *s = json_string_value(J(j));
   return s ? s : "";
@@ -138,13 +146,17 @@ const char *rg_json_str(const rg_json_t *j) {
 
 /* ---- JSON → text for people ---------------------------------------------------------- */
 
-static void put(rg_buf_t *out, const char *s) { rg_buf_append(out, s, strlen(s)); }
+static void put(rg_buf_t *out, const char *s) {
+  rg_buf_append(out, s, strlen(s));
+}
 
 static void text_scalar(json_t *j, rg_buf_t *out) {
   char tmp[64];
   switch (json_typeof(j)) {
     case JSON_STRING: rg_buf_append(out, json_string_value(j), json_string_length(j)); return;
-    case JSON_INTEGER: snprintf(tmp, sizeof tmp, "%" JSON_INTEGER_FORMAT, json_integer_value(j)); break;
+    case JSON_INTEGER:
+      snprintf(tmp, sizeof tmp, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
+      break;
     case JSON_REAL: snprintf(tmp, sizeof tmp, "%.6g", json_real_value(j)); break;
     case JSON_TRUE: snprintf(tmp, sizeof tmp, "yes"); break;
     case JSON_FALSE: snprintf(tmp, sizeof tmp, "no"); break;

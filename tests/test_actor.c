@@ -19,8 +19,9 @@ static void accept_n(rg_actor_type_t type, const char *in, size_t len, const cha
   rg_actor_t a;
   const char *reason = NULL;
   int rc = rg_actor_normalize(type, in, len, &a, &reason);
-  if (rc != RG_OK) print_error("rejected %s '%.*s': %s\n", rg_actor_type_name((int)type),
-                               (int)len, in, reason ? reason : "(no reason)");
+  if (rc != RG_OK)
+    print_error("rejected %s '%.*s': %s\n", rg_actor_type_name((int)type), (int)len, in,
+                reason ? reason : "(no reason)");
   assert_int_equal(rc, RG_OK);
   assert_int_equal(a.type, type);
   assert_string_equal(a.key, want);
@@ -33,15 +34,14 @@ static void accept(rg_actor_type_t type, const char *in, const char *want) {
 
 /* Asserts `in` is rejected with a non-NULL reason, equal to `want` unless `want` is NULL.
  * Returns the reason. */
-static const char *reject_n(rg_actor_type_t type, const char *in, size_t len,
-                            const char *want) {
+static const char *reject_n(rg_actor_type_t type, const char *in, size_t len, const char *want) {
   rg_actor_t a;
   memset(&a, 0x5a, sizeof a);
   rg_actor_t before = a;
   const char *reason = NULL;
   int rc = rg_actor_normalize(type, in, len, &a, &reason);
-  if (rc == RG_OK) print_error("accepted %s '%.*s' as '%s'\n", rg_actor_type_name((int)type),
-                               (int)len, in, a.key);
+  if (rc == RG_OK)
+    print_error("accepted %s '%.*s' as '%s'\n", rg_actor_type_name((int)type), (int)len, in, a.key);
   assert_int_equal(rc, RG_EINVALID_ACTOR);
   assert_non_null(reason);
   assert_true(strlen(reason) > 0);
@@ -237,7 +237,10 @@ static void test_address_rejects_address_literal(void **state) {
 
 static void test_address_applies_domain_rules(void **state) {
   (void)state;
-  reject(RG_ACTOR_ADDRESS, "bob@b\xc3\xbc" "cher.de", "non-ASCII; use the IDNA (xn--) form");
+  reject(RG_ACTOR_ADDRESS,
+         "bob@b\xc3\xbc"
+         "cher.de",
+         "non-ASCII; use the IDNA (xn--) form");
   reject(RG_ACTOR_ADDRESS, "bob@-example.com", "domain label starts or ends with '-'");
   reject(RG_ACTOR_ADDRESS, "bob@exa mple.com", "control or space character");
   reject(RG_ACTOR_ADDRESS, "bob@ example.com", "control or space character");
@@ -291,7 +294,10 @@ static void test_domain_accepts_digits_hyphens_underscores_and_idna(void **state
 
 static void test_domain_rejects_non_ascii_with_reason(void **state) {
   (void)state;
-  reject(RG_ACTOR_DOMAIN, "b\xc3\xbc" "cher.de", "non-ASCII; use the IDNA (xn--) form");
+  reject(RG_ACTOR_DOMAIN,
+         "b\xc3\xbc"
+         "cher.de",
+         "non-ASCII; use the IDNA (xn--) form");
   reject(RG_ACTOR_DOMAIN, "example.c\xff", "non-ASCII; use the IDNA (xn--) form");
 }
 
@@ -496,8 +502,8 @@ static void test_parse_rejects_unknown_type(void **state) {
 
 static void test_parse_rejects_missing_colon_and_bad_identifier(void **state) {
   (void)state;
-  static const char *const bad[] = {"192.0.2.1", "", "ip", "ip:", "ip:999.1.1.1",
-                                    "domain:-x.com", "net:10.0.0.0", "address:bob"};
+  static const char *const bad[] = {
+      "192.0.2.1", "", "ip", "ip:", "ip:999.1.1.1", "domain:-x.com", "net:10.0.0.0", "address:bob"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     rg_actor_t a;
     const char *reason = NULL;
@@ -661,16 +667,11 @@ static void test_rejects_embedded_nul(void **state) {
     const char *in;
     size_t len;
   } cases[] = {
-      {RG_ACTOR_ADDRESS, "bob\0@example.com", 16},
-      {RG_ACTOR_ADDRESS, "bob@example.com\0", 16},
-      {RG_ACTOR_DOMAIN, "example\0.com", 12},
-      {RG_ACTOR_DOMAIN, "\0example.com", 12},
-      {RG_ACTOR_DOMAIN, "example.com \0 ", 14},
-      {RG_ACTOR_IP, "192.0.2.1\0", 10},
-      {RG_ACTOR_IP, "192.0.2.1\0garbage", 17},
-      {RG_ACTOR_NET, "10.0.0.0/8\0", 11},
-      {RG_ACTOR_NET, "10.0.0.0\0/8", 11},
-      {RG_ACTOR_DOMAIN, "\0", 1},
+      {RG_ACTOR_ADDRESS, "bob\0@example.com", 16}, {RG_ACTOR_ADDRESS, "bob@example.com\0", 16},
+      {RG_ACTOR_DOMAIN, "example\0.com", 12},      {RG_ACTOR_DOMAIN, "\0example.com", 12},
+      {RG_ACTOR_DOMAIN, "example.com \0 ", 14},    {RG_ACTOR_IP, "192.0.2.1\0", 10},
+      {RG_ACTOR_IP, "192.0.2.1\0garbage", 17},     {RG_ACTOR_NET, "10.0.0.0/8\0", 11},
+      {RG_ACTOR_NET, "10.0.0.0\0/8", 11},          {RG_ACTOR_DOMAIN, "\0", 1},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     reject_n(cases[i].type, cases[i].in, cases[i].len, "embedded NUL byte");
@@ -730,13 +731,11 @@ static void test_normalize_rejects_unknown_type_and_null(void **state) {
   reject((rg_actor_type_t)0, "example.com", "unknown actor type");
   reject((rg_actor_type_t)(RG_ACTOR_TYPE_MAX + 1), "example.com", "unknown actor type");
   const char *reason = NULL;
-  assert_int_equal(rg_actor_normalize(RG_ACTOR_DOMAIN, NULL, 5, NULL, &reason),
-                   RG_EINVALID_ACTOR);
+  assert_int_equal(rg_actor_normalize(RG_ACTOR_DOMAIN, NULL, 5, NULL, &reason), RG_EINVALID_ACTOR);
   assert_non_null(reason);
   rg_actor_t a;
   reason = NULL;
-  assert_int_equal(rg_actor_normalize(RG_ACTOR_DOMAIN, NULL, 5, &a, &reason),
-                   RG_EINVALID_ACTOR);
+  assert_int_equal(rg_actor_normalize(RG_ACTOR_DOMAIN, NULL, 5, &a, &reason), RG_EINVALID_ACTOR);
   assert_non_null(reason);
 }
 

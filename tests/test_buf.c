@@ -200,10 +200,20 @@ static void test_buf_big_endian_helpers_write_network_order(void **state) {
 
 static void test_buf_big_endian_helpers_round_trip(void **state) {
   (void)state;
-  const uint64_t values[] = {0,          1,          0x7f,       0x80,
-                             0xff,       0x100,      0xffff,     0x10000,
-                             0x7fffffff, 0x80000000, 0xffffffff, UINT64_C(0x100000000),
-                             UINT64_C(0x8000000000000000), UINT64_MAX};
+  const uint64_t values[] = {0,
+                             1,
+                             0x7f,
+                             0x80,
+                             0xff,
+                             0x100,
+                             0xffff,
+                             0x10000,
+                             0x7fffffff,
+                             0x80000000,
+                             0xffffffff,
+                             UINT64_C(0x100000000),
+                             UINT64_C(0x8000000000000000),
+                             UINT64_MAX};
   for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
     uint8_t p[8];
     uint64_t v = values[i];

@@ -113,15 +113,15 @@ static void test_config_describe_lists_every_option(void **state) {
   assert_non_null(f);
   rg_config_describe(&c, f);
   assert_int_equal(fclose(f), 0);
-  const char *names[] = {"store.data_dir",         "store.map_size",
-                         "store.map_max",          "graph.half_life",
-                         "graph.net_prefix_v4",    "graph.net_prefix_v6",
-                         "server.listen",          "server.port",
-                         "server.unix_socket",     "server.log_level",
-                         "limits.max_frame_bytes", "limits.max_batch_items",
-                         "limits.max_recipients",  "limits.max_connections",
+  const char *names[] = {"store.data_dir",          "store.map_size",
+                         "store.map_max",           "graph.half_life",
+                         "graph.net_prefix_v4",     "graph.net_prefix_v6",
+                         "server.listen",           "server.port",
+                         "server.unix_socket",      "server.log_level",
+                         "limits.max_frame_bytes",  "limits.max_batch_items",
+                         "limits.max_recipients",   "limits.max_connections",
                          "limits.max_output_bytes", "limits.max_pending_writes",
-                         "limits.idle_timeout",    "writer.commit_max_requests"};
+                         "limits.idle_timeout",     "writer.commit_max_requests"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     if (!strstr(text, names[i])) print_error("describe lacks %s\n", names[i]);
     assert_non_null(strstr(text, names[i]));
@@ -453,8 +453,7 @@ static void test_config_unix_path_resolves_default_and_none(void **state) {
   rg_config_t c;
   rg_config_defaults(&c);
   char buf[RG_CONFIG_PATH_MAX + 32];
-  assert_string_equal(rg_config_unix_path(&c, buf, sizeof buf),
-                      "./repgraph-data/repgraphd.sock");
+  assert_string_equal(rg_config_unix_path(&c, buf, sizeof buf), "./repgraph-data/repgraphd.sock");
   char small[8];
   assert_null(rg_config_unix_path(&c, small, sizeof small));
   set_ok(&c, "server.unix_socket", "/run/rg.sock");

@@ -27,7 +27,9 @@ static int start_with(void **state, const char *const *extra) {
   return 0;
 }
 
-static int setup(void **state) { return start_with(state, NULL); }
+static int setup(void **state) {
+  return start_with(state, NULL);
+}
 
 static int setup_tiny_map(void **state) {
   static const char *const extra[] = {"--set", "store.map_size=1M", NULL};
@@ -35,7 +37,8 @@ static int setup_tiny_map(void **state) {
 }
 
 static int setup_full_map(void **state) {
-  static const char *const extra[] = {"--set", "store.map_size=1M", "--set", "store.map_max=1M", NULL};
+  static const char *const extra[] = {"--set", "store.map_size=1M", "--set", "store.map_max=1M",
+                                      NULL};
   return start_with(state, extra);
 }
 
@@ -72,7 +75,8 @@ static void assert_server_serves_others(fixture_t *f) {
 
 static const char *const OBSERVATION =
     "{\"ts\": %lld, \"sender\": \"spammer@bad.example\", \"client_ip\": \"203.0.113.7\","
-    " \"helo\": \"Mail.Bad.Example.\", \"recipients\": [\"a@victim.example\", \"b@victim.example\"]}";
+    " \"helo\": \"Mail.Bad.Example.\", \"recipients\": [\"a@victim.example\", "
+    "\"b@victim.example\"]}";
 
 static void ingest_sample(rg_client_t *c, long long ts) {
   char obs[512];
@@ -144,18 +148,19 @@ static void test_pipelined_requests_answered_in_order_with_ids(void **state) {
     switch (i % 3) {
       case 0:
         ops[i] = "ingest";
-        rg_test_frame_json(&frames,
-                           "{\"id\": %d, \"op\": \"ingest\", \"edges\": [{\"src\": \"address:s%d@x.example\","
-                           " \"dst\": \"address:r@y.example\", \"kind\": \"mailed\"}]}", i, i);
+        rg_test_frame_json(
+            &frames,
+            "{\"id\": %d, \"op\": \"ingest\", \"edges\": [{\"src\": \"address:s%d@x.example\","
+            " \"dst\": \"address:r@y.example\", \"kind\": \"mailed\"}]}",
+            i, i);
         break;
       case 1:
         ops[i] = "lookup"; /* reads the address the ingest just before it wrote */
-        rg_test_frame_json(&frames, "{\"id\": %d, \"op\": \"lookup\", \"actors\": [\"address:s%d@x.example\"]}",
-                           i, i - 1);
+        rg_test_frame_json(
+            &frames, "{\"id\": %d, \"op\": \"lookup\", \"actors\": [\"address:s%d@x.example\"]}", i,
+            i - 1);
         break;
-      default:
-        ops[i] = "ping";
-        rg_test_frame_json(&frames, "{\"id\": %d, \"op\": \"ping\"}", i);
+      default: ops[i] = "ping"; rg_test_frame_json(&frames, "{\"id\": %d, \"op\": \"ping\"}", i);
     }
   }
   assert_int_equal(rg_client_send(c, frames.data, frames.len), RG_OK); /* all at once */
@@ -175,8 +180,9 @@ static void test_restart_keeps_everything_acknowledged(void **state) {
   rg_client_t *c = rg_test_connect(&f->srv);
   ingest_sample(c, 1800000000);
   msgpack_unpacked r;
-  rg_test_call(c, &r, "{\"id\": 5, \"op\": \"label\", \"labels\": [{\"actor\": \"ip:203.0.113.7\","
-                      " \"verdict\": \"bad\", \"source\": \"spam_trap\", \"note\": \"trap hit\"}]}");
+  rg_test_call(c, &r,
+               "{\"id\": 5, \"op\": \"label\", \"labels\": [{\"actor\": \"ip:203.0.113.7\","
+               " \"verdict\": \"bad\", \"source\": \"spam_trap\", \"note\": \"trap hit\"}]}");
   assert_int_equal(rg_test_uint(&r.data, "accepted"), 1);
   msgpack_unpacked_destroy(&r);
   rg_client_close(c);
@@ -185,7 +191,9 @@ static void test_restart_keeps_everything_acknowledged(void **state) {
   rg_test_server_start(&f->srv, f->dir, NULL);
 
   c = rg_test_connect(&f->srv);
-  rg_test_call(c, &r, "{\"id\": 6, \"op\": \"lookup\", \"actors\": [\"address:spammer@bad.example\", \"ip:203.0.113.7\"]}");
+  rg_test_call(c, &r,
+               "{\"id\": 6, \"op\": \"lookup\", \"actors\": [\"address:spammer@bad.example\", "
+               "\"ip:203.0.113.7\"]}");
   assert_int_equal(rg_test_uint(&r.data, "results.0.out_degree.mailed"), 2);
   assert_int_equal(rg_test_uint(&r.data, "results.0.messages"), 5);
   assert_true(rg_test_str_is(&r.data, "results.1.label.verdict", "bad"));
@@ -266,7 +274,9 @@ static void test_unknown_op_and_bad_fields_keep_connection(void **state) {
   assert_string_equal(code_of(&r, buf), "unknown_op");
   assert_int_equal(rg_test_uint(&r.data, "id"), 1);
   msgpack_unpacked_destroy(&r);
-  rg_test_call(c, &r, "{\"id\": 2, \"op\": \"ingest\", \"edges\": [{\"src\": 5, \"dst\": \"ip:1.2.3.4\", \"kind\": \"sent_from\"}]}");
+  rg_test_call(c, &r,
+               "{\"id\": 2, \"op\": \"ingest\", \"edges\": [{\"src\": 5, \"dst\": \"ip:1.2.3.4\", "
+               "\"kind\": \"sent_from\"}]}");
   assert_string_equal(code_of(&r, buf), "bad_request");
   const msgpack_object *msg = rg_test_get(&r.data, "error.message");
   assert_non_null(memmem(msg->via.str.ptr, msg->via.str.size, "edges[0].src", 12));
@@ -285,13 +295,15 @@ static void test_invalid_actors_rejected_one_by_one(void **state) {
   fixture_t *f = *state;
   rg_client_t *c = rg_test_connect(&f->srv);
   msgpack_unpacked r;
-  rg_test_call(c, &r,
-               "{\"id\": 1, \"op\": \"ingest\", \"edges\": ["
-               "{\"src\": \"address:ok@fine.example\", \"dst\": \"ip:192.0.2.1\", \"kind\": \"sent_from\"},"
-               "{\"src\": \"address:no-at-sign\", \"dst\": \"ip:192.0.2.1\", \"kind\": \"sent_from\"},"
-               "{\"src\": \"ip:192.0.2.1\", \"dst\": \"ip:192.0.2.2\", \"kind\": \"mailed\"},"
-               "{\"src\": \"address:ok@fine.example\", \"dst\": \"ip:300.1.1.1\", \"kind\": \"sent_from\"}],"
-               " \"observations\": [{\"sender\": \"x@y.example\", \"client_ip\": \"not-an-ip\", \"recipients\": []}]}");
+  rg_test_call(
+      c, &r,
+      "{\"id\": 1, \"op\": \"ingest\", \"edges\": ["
+      "{\"src\": \"address:ok@fine.example\", \"dst\": \"ip:192.0.2.1\", \"kind\": \"sent_from\"},"
+      "{\"src\": \"address:no-at-sign\", \"dst\": \"ip:192.0.2.1\", \"kind\": \"sent_from\"},"
+      "{\"src\": \"ip:192.0.2.1\", \"dst\": \"ip:192.0.2.2\", \"kind\": \"mailed\"},"
+      "{\"src\": \"address:ok@fine.example\", \"dst\": \"ip:300.1.1.1\", \"kind\": \"sent_from\"}],"
+      " \"observations\": [{\"sender\": \"x@y.example\", \"client_ip\": \"not-an-ip\", "
+      "\"recipients\": []}]}");
   assert_int_equal(rg_test_uint(&r.data, "accepted"), 1);
   assert_int_equal(rg_test_uint(&r.data, "rejected_count"), 4);
   assert_true(rg_test_str_is(&r.data, "rejected.0.code", "invalid_actor"));
@@ -301,12 +313,15 @@ static void test_invalid_actors_rejected_one_by_one(void **state) {
   assert_true(rg_test_str_is(&r.data, "rejected.3.item", "observations"));
   msgpack_unpacked_destroy(&r);
 
-  rg_test_call(c, &r, "{\"id\": 2, \"op\": \"lookup\", \"actors\": [\"ip:999.1.1.1\", \"ip:192.0.2.1\"]}");
+  rg_test_call(c, &r,
+               "{\"id\": 2, \"op\": \"lookup\", \"actors\": [\"ip:999.1.1.1\", \"ip:192.0.2.1\"]}");
   assert_true(rg_test_str_is(&r.data, "results.0.error.code", "invalid_actor"));
   assert_true(rg_test_get(&r.data, "results.1.known")->via.boolean);
   msgpack_unpacked_destroy(&r);
 
-  rg_test_call(c, &r, "{\"id\": 3, \"op\": \"label\", \"labels\": [{\"actor\": \"ip:192.0.2.1\", \"verdict\": \"evil\"}]}");
+  rg_test_call(c, &r,
+               "{\"id\": 3, \"op\": \"label\", \"labels\": [{\"actor\": \"ip:192.0.2.1\", "
+               "\"verdict\": \"evil\"}]}");
   assert_true(rg_test_str_is(&r.data, "rejected.0.code", "invalid_label"));
   msgpack_unpacked_destroy(&r);
   rg_client_close(c);
@@ -318,14 +333,19 @@ static void test_forget_removes_actor_edges_and_label(void **state) {
   rg_client_t *c = rg_test_connect(&f->srv);
   ingest_sample(c, 1800000000);
   msgpack_unpacked r;
-  rg_test_call(c, &r, "{\"id\": 4, \"op\": \"label\", \"labels\": [{\"actor\": \"address:spammer@bad.example\", \"verdict\": \"bad\"}]}");
+  rg_test_call(c, &r,
+               "{\"id\": 4, \"op\": \"label\", \"labels\": [{\"actor\": "
+               "\"address:spammer@bad.example\", \"verdict\": \"bad\"}]}");
   msgpack_unpacked_destroy(&r);
-  rg_test_call(c, &r, "{\"id\": 5, \"op\": \"forget\", \"actors\": [\"address:spammer@bad.example\", \"address:ghost@nowhere.example\"]}");
+  rg_test_call(c, &r,
+               "{\"id\": 5, \"op\": \"forget\", \"actors\": [\"address:spammer@bad.example\", "
+               "\"address:ghost@nowhere.example\"]}");
   assert_int_equal(rg_test_uint(&r.data, "forgotten"), 1);
   assert_int_equal(rg_test_uint(&r.data, "accepted"), 2);
   msgpack_unpacked_destroy(&r);
-  rg_test_call(c, &r, "{\"id\": 6, \"op\": \"lookup\", \"actors\": [\"address:spammer@bad.example\","
-                      " \"address:a@victim.example\", \"ip:203.0.113.7\"]}");
+  rg_test_call(c, &r,
+               "{\"id\": 6, \"op\": \"lookup\", \"actors\": [\"address:spammer@bad.example\","
+               " \"address:a@victim.example\", \"ip:203.0.113.7\"]}");
   assert_false(rg_test_get(&r.data, "results.0.known")->via.boolean);
   assert_int_equal(rg_test_uint(&r.data, "results.1.in_degree.mailed"), 0);
   assert_int_equal(rg_test_uint(&r.data, "results.2.in_degree.sent_from"), 0);
@@ -353,7 +373,9 @@ static int ingest_until_full(rg_client_t *c, int batches, bool *full) {
     size_t len = 0;
     FILE *m = open_memstream(&edges, &len);
     for (int i = 0; i < 500; i++)
-      fprintf(m, "%s{\"src\": \"address:user%d.%d@sender.example\", \"dst\": \"address:rcpt%d@victim.example\", \"kind\": \"mailed\"}",
+      fprintf(m,
+              "%s{\"src\": \"address:user%d.%d@sender.example\", \"dst\": "
+              "\"address:rcpt%d@victim.example\", \"kind\": \"mailed\"}",
               i ? "," : "", b, i, i);
     fclose(m);
     rg_test_frame_json(&frame, "{\"id\": %d, \"op\": \"ingest\", \"edges\": [%s]}", b, edges);
@@ -388,7 +410,8 @@ static void test_map_grows_past_its_initial_size(void **state) {
   assert_true(rg_test_uint(&r.data, "store.map_size") > (1u << 20));
   assert_int_equal(rg_test_uint(&r.data, "edges.mailed"), 20000);
   msgpack_unpacked_destroy(&r);
-  rg_test_call(c, &r, "{\"id\": 101, \"op\": \"lookup\", \"actors\": [\"address:rcpt7@victim.example\"]}");
+  rg_test_call(c, &r,
+               "{\"id\": 101, \"op\": \"lookup\", \"actors\": [\"address:rcpt7@victim.example\"]}");
   assert_int_equal(rg_test_uint(&r.data, "results.0.in_degree.mailed"), 40);
   msgpack_unpacked_destroy(&r);
   rg_client_close(c);
@@ -406,7 +429,8 @@ static void test_full_store_refuses_writes_keeps_reads_and_acknowledged_data(voi
   assert_int_equal(rg_test_uint(&r.data, "edges.mailed"), (uint64_t)acked);
   assert_true(rg_test_uint(&r.data, "errors.storage_full") >= 1);
   msgpack_unpacked_destroy(&r);
-  rg_test_call(c, &r, "{\"id\": 301, \"op\": \"lookup\", \"actors\": [\"address:user0.0@sender.example\"]}");
+  rg_test_call(
+      c, &r, "{\"id\": 301, \"op\": \"lookup\", \"actors\": [\"address:user0.0@sender.example\"]}");
   assert_true(rg_test_get(&r.data, "results.0.known")->via.boolean);
   msgpack_unpacked_destroy(&r);
   rg_client_close(c);
@@ -448,7 +472,9 @@ static void test_cli_ingests_ndjson_and_reports_bad_lines(void **state) {
   snprintf(path, sizeof path, "%s/in.ndjson", f->dir);
   FILE *in = fopen(path, "w");
   for (int i = 0; i < 2500; i++)
-    fprintf(in, "{\"sender\": \"s%d@x.example\", \"client_ip\": \"198.51.100.%d\", \"recipients\": [\"r@y.example\"]}\n",
+    fprintf(in,
+            "{\"sender\": \"s%d@x.example\", \"client_ip\": \"198.51.100.%d\", \"recipients\": "
+            "[\"r@y.example\"]}\n",
             i % 50, i % 200);
   fprintf(in, "this is not json\n");
   fprintf(in, "{\"src\": \"address:bad\", \"dst\": \"ip:1.2.3.4\", \"kind\": \"sent_from\"}\n");
@@ -481,7 +507,8 @@ static void test_cli_ingests_ndjson_and_reports_bad_lines(void **state) {
 static void test_cli_reports_unreachable_server(void **state) {
   (void)state;
   char cmd[512];
-  snprintf(cmd, sizeof cmd, "%s/repgraph -p %u ping >/dev/null 2>&1", RG_BINARY_DIR, rg_test_free_port());
+  snprintf(cmd, sizeof cmd, "%s/repgraph -p %u ping >/dev/null 2>&1", RG_BINARY_DIR,
+           rg_test_free_port());
   int status = system(cmd);
   assert_int_equal(WEXITSTATUS(status), 3);
 }
@@ -505,18 +532,27 @@ int main(void) {
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_schema_lists_every_op_and_error_code),
-      cmocka_unit_test_setup_teardown(test_ingest_then_lookup_shows_degrees_and_counts, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_pipelined_requests_answered_in_order_with_ids, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ingest_then_lookup_shows_degrees_and_counts, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_pipelined_requests_answered_in_order_with_ids, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_restart_keeps_everything_acknowledged, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_malformed_frames_close_only_that_connection, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_oversized_frame_gets_too_large_and_close, setup_small_frames, teardown),
-      cmocka_unit_test_setup_teardown(test_unknown_op_and_bad_fields_keep_connection, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_malformed_frames_close_only_that_connection, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_oversized_frame_gets_too_large_and_close,
+                                      setup_small_frames, teardown),
+      cmocka_unit_test_setup_teardown(test_unknown_op_and_bad_fields_keep_connection, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_invalid_actors_rejected_one_by_one, setup, teardown),
       cmocka_unit_test_setup_teardown(test_forget_removes_actor_edges_and_label, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_map_grows_past_its_initial_size, setup_tiny_map, teardown),
-      cmocka_unit_test_setup_teardown(test_full_store_refuses_writes_keeps_reads_and_acknowledged_data, setup_full_map, teardown),
+      cmocka_unit_test_setup_teardown(test_map_grows_past_its_initial_size, setup_tiny_map,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(
+          test_full_store_refuses_writes_keeps_reads_and_acknowledged_data, setup_full_map,
+          teardown),
       cmocka_unit_test_setup_teardown(test_unix_socket_serves_the_same_protocol, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_cli_ingests_ndjson_and_reports_bad_lines, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_cli_ingests_ndjson_and_reports_bad_lines, setup,
+                                      teardown),
       cmocka_unit_test(test_cli_reports_unreachable_server),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

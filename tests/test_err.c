@@ -74,8 +74,7 @@ static void test_err_known_codes_map_to_documented_names(void **state) {
   assert_string_equal(rg_err_name(RG_ESCHEMA), "schema_mismatch");
   assert_string_equal(rg_err_name(RG_ENOMEM), "out_of_memory");
   assert_string_equal(rg_err_name(RG_EINTERNAL), "internal");
-  assert_string_equal(rg_strerror(RG_ESTORAGE_FULL),
-                      "store reached its configured maximum size");
+  assert_string_equal(rg_strerror(RG_ESTORAGE_FULL), "store reached its configured maximum size");
 }
 
 static void test_err_ok_is_success(void **state) {
@@ -87,7 +86,7 @@ static void test_err_ok_is_success(void **state) {
 
 static void test_err_unknown_codes_are_handled(void **state) {
   (void)state;
-  const int unknown[] = {RG__ERR_FIRST, RG__ERR_END, RG__ERR_END + 1, -1, -22, 1, 42,
+  const int unknown[] = {RG__ERR_FIRST,     RG__ERR_END,     RG__ERR_END + 1, -1, -22, 1, 42,
                          RG__ERR_FIRST - 1, -2147483647 - 1, 2147483647};
   for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
     const char *name = rg_err_name(unknown[i]);

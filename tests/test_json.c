@@ -24,12 +24,14 @@ static rg_json_t *roundtrip(const char *text) {
 
 static void test_json_roundtrip_keeps_types_and_order(void **state) {
   (void)state;
-  rg_json_t *j = roundtrip("{\"b\": 1, \"a\": [-5, 2.5, true, null, \"x\"], \"big\": 1800000000000}");
+  rg_json_t *j =
+      roundtrip("{\"b\": 1, \"a\": [-5, 2.5, true, null, \"x\"], \"big\": 1800000000000}");
   rg_buf_t out;
   rg_buf_init(&out, 0);
   assert_int_equal(rg_json_dump(j, false, &out), RG_OK);
   assert_int_equal(rg_buf_append(&out, "", 1), RG_OK);
-  assert_string_equal((char *)out.data, "{\"b\":1,\"a\":[-5,2.5,true,null,\"x\"],\"big\":1800000000000}");
+  assert_string_equal((char *)out.data,
+                      "{\"b\":1,\"a\":[-5,2.5,true,null,\"x\"],\"big\":1800000000000}");
   assert_int_equal(rg_json_int(rg_json_get(j, "big")), 1800000000000LL);
   assert_int_equal(rg_json_size(rg_json_get(j, "a")), 5);
   assert_string_equal(rg_json_str(rg_json_at(rg_json_get(j, "a"), 4)), "x");
@@ -61,12 +63,15 @@ static void test_json_has_finds_object_keys_only(void **state) {
 
 static void test_text_output_indents_and_hides_id(void **state) {
   (void)state;
-  rg_json_t *j = roundtrip("{\"id\": 7, \"known\": true, \"label\": null, \"deg\": {\"mailed\": 2}, \"r\": [{\"x\": 1}]}");
+  rg_json_t *j = roundtrip(
+      "{\"id\": 7, \"known\": true, \"label\": null, \"deg\": {\"mailed\": 2}, \"r\": [{\"x\": "
+      "1}]}");
   rg_buf_t out;
   rg_buf_init(&out, 0);
   assert_int_equal(rg_json_text(j, &out), RG_OK);
   assert_int_equal(rg_buf_append(&out, "", 1), RG_OK);
-  assert_string_equal((char *)out.data, "known: yes\nlabel: -\ndeg:\n  mailed: 2\nr:\n  -\n    x: 1\n");
+  assert_string_equal((char *)out.data,
+                      "known: yes\nlabel: -\ndeg:\n  mailed: 2\nr:\n  -\n    x: 1\n");
   rg_buf_free(&out);
   rg_json_free(j);
 }

@@ -36,19 +36,39 @@ static void mp_init(mp_t *m) {
   msgpack_packer_init(&m->pk, &m->sb, msgpack_sbuffer_write);
 }
 
-static void mp_free(mp_t *m) { msgpack_sbuffer_destroy(&m->sb); }
+static void mp_free(mp_t *m) {
+  msgpack_sbuffer_destroy(&m->sb);
+}
 
-static void ps(mp_t *m, const char *s) { msgpack_pack_str_with_body(&m->pk, s, strlen(s)); }
-static void pu(mp_t *m, uint64_t v) { msgpack_pack_uint64(&m->pk, v); }
-static void pi(mp_t *m, int64_t v) { msgpack_pack_int64(&m->pk, v); }
-static void pd(mp_t *m, double v) { msgpack_pack_double(&m->pk, v); }
-static void pmap(mp_t *m, size_t n) { msgpack_pack_map(&m->pk, n); }
-static void parr(mp_t *m, size_t n) { msgpack_pack_array(&m->pk, n); }
-static void pnil(mp_t *m) { msgpack_pack_nil(&m->pk); }
+static void ps(mp_t *m, const char *s) {
+  msgpack_pack_str_with_body(&m->pk, s, strlen(s));
+}
+static void pu(mp_t *m, uint64_t v) {
+  msgpack_pack_uint64(&m->pk, v);
+}
+static void pi(mp_t *m, int64_t v) {
+  msgpack_pack_int64(&m->pk, v);
+}
+static void pd(mp_t *m, double v) {
+  msgpack_pack_double(&m->pk, v);
+}
+static void pmap(mp_t *m, size_t n) {
+  msgpack_pack_map(&m->pk, n);
+}
+static void parr(mp_t *m, size_t n) {
+  msgpack_pack_array(&m->pk, n);
+}
+static void pnil(mp_t *m) {
+  msgpack_pack_nil(&m->pk);
+}
 
 /* Key/value shorthands inside a map. */
-static void kv_s(mp_t *m, const char *k, const char *v) { ps(m, k), ps(m, v); }
-static void kv_u(mp_t *m, const char *k, uint64_t v) { ps(m, k), pu(m, v); }
+static void kv_s(mp_t *m, const char *k, const char *v) {
+  ps(m, k), ps(m, v);
+}
+static void kv_u(mp_t *m, const char *k, uint64_t v) {
+  ps(m, k), pu(m, v);
+}
 
 /* Starts a request map of n_fields + 2 entries: id and op first. */
 static void req_begin(mp_t *m, uint64_t id, const char *op, size_t n_fields) {
@@ -59,8 +79,7 @@ static void req_begin(mp_t *m, uint64_t id, const char *op, size_t n_fields) {
 }
 
 static int decode(const mp_t *m, const rg_proto_limits_t *lim, rg_request_t *req, char *err) {
-  return rg_proto_decode_request((const uint8_t *)m->sb.data, m->sb.size, lim, req, err,
-                                 ERRLEN);
+  return rg_proto_decode_request((const uint8_t *)m->sb.data, m->sb.size, lim, req, err, ERRLEN);
 }
 
 static int decode_bytes(const void *p, size_t n, rg_request_t *req, char *err) {
@@ -68,8 +87,7 @@ static int decode_bytes(const void *p, size_t n, rg_request_t *req, char *err) {
 }
 
 /* Decodes m with lim; asserts `code` and, if given, that the message contains `want`. */
-static void expect_error_lim(mp_t *m, const rg_proto_limits_t *lim, int code,
-                             const char *want) {
+static void expect_error_lim(mp_t *m, const rg_proto_limits_t *lim, int code, const char *want) {
   rg_request_t req;
   char err[ERRLEN] = "";
   int rc = decode(m, lim, &req, err);
@@ -617,7 +635,9 @@ static void edge_long_src(mp_t *m) {
   kv_s(m, "dst", "d");
   kv_s(m, "kind", "mailed");
 }
-static void edge_not_a_map(mp_t *m) { ps(m, "address:a@x.org"); }
+static void edge_not_a_map(mp_t *m) {
+  ps(m, "address:a@x.org");
+}
 
 static void test_proto_mistyped_edge_fields_name_their_path(void **state) {
   (void)state;
@@ -860,8 +880,7 @@ static void test_proto_check_limits_nesting_depth(void **state) {
     assert_int_equal(rg_proto_check_msgpack(d, depth + 1, 16), want);
     /* A depth above the built-in maximum is clamped to it. */
     assert_int_equal(rg_proto_check_msgpack(d, depth + 1, 1000), want);
-    assert_int_equal(rg_proto_check_msgpack(d, depth + 1, 3),
-                     depth <= 3 ? RG_OK : RG_ENOT_A_MAP);
+    assert_int_equal(rg_proto_check_msgpack(d, depth + 1, 3), depth <= 3 ? RG_OK : RG_ENOT_A_MAP);
   }
   /* Empty containers add no depth. */
   const uint8_t flat[] = {0x92, 0x90, 0x80};
@@ -938,9 +957,9 @@ static size_t read_frame(const rg_buf_t *b, size_t off, msgpack_unpacked *up) {
   assert_true(body <= b->len - off - RG_FRAME_HEADER);
   size_t used = 0;
   msgpack_unpacked_init(up);
-  assert_int_equal(msgpack_unpack_next(up, (const char *)b->data + off + RG_FRAME_HEADER, body,
-                                       &used),
-                   MSGPACK_UNPACK_SUCCESS);
+  assert_int_equal(
+      msgpack_unpack_next(up, (const char *)b->data + off + RG_FRAME_HEADER, body, &used),
+      MSGPACK_UNPACK_SUCCESS);
   assert_int_equal(used, body);
   return off + RG_FRAME_HEADER + body;
 }
@@ -1131,9 +1150,9 @@ static void test_proto_write_error_over_cap_leaves_buffer_as_before(void **state
   rg_buf_t b;
   rg_buf_init(&b, 24);
   assert_int_equal(rg_buf_append(&b, "abc", 3), RG_OK);
-  assert_int_equal(rg_proto_write_error(&b, true, 1, RG_EBAD_REQUEST,
-                                        "edges[1].src: expected a string"),
-                   RG_ETOO_LARGE);
+  assert_int_equal(
+      rg_proto_write_error(&b, true, 1, RG_EBAD_REQUEST, "edges[1].src: expected a string"),
+      RG_ETOO_LARGE);
   assert_int_equal(b.len, 3);
   assert_memory_equal(b.data, "abc", 3);
   rg_buf_free(&b);

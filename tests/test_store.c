@@ -24,9 +24,9 @@
 #include "repgraph/store.h"
 
 #define MiB (UINT64_C(1) << 20)
-#define T0 INT64_C(1700000000) /* a fixed "now"; no test reads the wall clock */
-#define H 3600.0               /* half-life of the test stores, seconds */
-#define HS INT64_C(3600)
+#define T0  INT64_C(1700000000) /* a fixed "now"; no test reads the wall clock */
+#define H   3600.0              /* half-life of the test stores, seconds */
+#define HS  INT64_C(3600)
 #define EPS 1e-9
 
 /* ---- fixture ---------------------------------------------------------------------- */
@@ -37,8 +37,7 @@ typedef struct {
 } fx_t;
 
 static int open_store(fx_t *f, uint64_t map_size, uint64_t map_max) {
-  rg_store_opts_t o = {.dir = f->dir, .map_size = map_size, .map_max = map_max,
-                       .half_life_s = H};
+  rg_store_opts_t o = {.dir = f->dir, .map_size = map_size, .map_max = map_max, .half_life_s = H};
   char err[512] = "";
   int rc = rg_store_open(&o, &f->s, err, sizeof err);
   if (rc) print_error("rg_store_open(%s): %s: %s\n", f->dir, rg_err_name(rc), err);
@@ -223,8 +222,12 @@ static void test_store_reopen_keeps_actors_edges_and_labels(void **state) {
   uint64_t a = upsert(t, RG_ACTOR_ADDRESS, "a@x.org", T0);
   uint64_t b = upsert(t, RG_ACTOR_ADDRESS, "b@y.org", T0);
   assert_int_equal(rg_store_add_edge(t, a, RG_EDGE_MAILED, b, T0, 1.0, 1), RG_OK);
-  rg_label_t l = {.verdict = RG_VERDICT_BAD, .source = RG_SOURCE_ANALYST, .weight = 1.0,
-                  .ts = T0, .note_len = 2, .note = "hi"};
+  rg_label_t l = {.verdict = RG_VERDICT_BAD,
+                  .source = RG_SOURCE_ANALYST,
+                  .weight = 1.0,
+                  .ts = T0,
+                  .note_len = 2,
+                  .note = "hi"};
   assert_int_equal(rg_store_put_label(t, a, &l), RG_OK);
   assert_int_equal(rg_txn_commit(t), RG_OK);
 
@@ -324,8 +327,7 @@ static void test_store_refuses_other_schema_version(void **state) {
   f->s = NULL;
 
   poke_schema_version(f->dir, RG_STORE_SCHEMA_VERSION + 1);
-  rg_store_opts_t o = {.dir = f->dir, .map_size = 4 * MiB, .map_max = 64 * MiB,
-                       .half_life_s = H};
+  rg_store_opts_t o = {.dir = f->dir, .map_size = 4 * MiB, .map_max = 64 * MiB, .half_life_s = H};
   rg_store_t *s = NULL;
   char err[512] = "";
   assert_int_equal(rg_store_open(&o, &s, err, sizeof err), RG_ESCHEMA);
@@ -354,8 +356,7 @@ static void test_store_refuses_store_with_actors_but_no_schema_version(void **st
   rg_store_close(f->s);
   f->s = NULL;
   poke_schema_version(f->dir, 0);
-  rg_store_opts_t o = {.dir = f->dir, .map_size = 4 * MiB, .map_max = 64 * MiB,
-                       .half_life_s = H};
+  rg_store_opts_t o = {.dir = f->dir, .map_size = 4 * MiB, .map_max = 64 * MiB, .half_life_s = H};
   rg_store_t *s = NULL;
   char err[512] = "";
   assert_int_equal(rg_store_open(&o, &s, err, sizeof err), RG_ESCHEMA);
@@ -1062,7 +1063,7 @@ static void test_store_forget_lone_actor_updates_counters(void **state) {
 /* ---- map growth --------------------------------------------------------------------- */
 
 #define GROW_ACTORS 20000
-#define GROW_BATCH 500
+#define GROW_BATCH  500
 
 /* Writes actors [from, to) in one transaction. RG_OK, or the error after cleaning up. */
 static int write_batch(fx_t *f, int from, int to) {

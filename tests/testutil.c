@@ -34,7 +34,9 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
   return remove(path);
 }
 
-void rg_test_rmtree(const char *path) { nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
+void rg_test_rmtree(const char *path) {
+  nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 unsigned rg_test_free_port(void) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -74,8 +76,15 @@ void rg_test_server_start(rg_test_server_t *s, const char *dir, const char *cons
   char port[16], data[300];
   snprintf(port, sizeof port, "%u", s->port);
   snprintf(data, sizeof data, "%s/store", dir);
-  const char *argv[64] = {RG_BINARY_DIR "/repgraphd", "--data", data, "--port", port,
-                          "--unix", s->sock, "--log-level", "info"};
+  const char *argv[64] = {RG_BINARY_DIR "/repgraphd",
+                          "--data",
+                          data,
+                          "--port",
+                          port,
+                          "--unix",
+                          s->sock,
+                          "--log-level",
+                          "info"};
   size_t n = 9;
   for (size_t i = 0; extra && extra[i] && n < 62; i++) argv[n++] = extra[i];
   argv[n] = NULL;
@@ -138,7 +147,8 @@ void rg_test_frame_json(rg_buf_t *frame, const char *fmt, ...) {
   assert_true(n >= 0);
   rg_json_t *j;
   char err[200];
-  if (rg_json_parse(text, (size_t)n, &j, err, sizeof err)) fail_msg("bad JSON in test: %s: %s", err, text);
+  if (rg_json_parse(text, (size_t)n, &j, err, sizeof err))
+    fail_msg("bad JSON in test: %s: %s", err, text);
   rg_wr_t w;
   rg_wr_begin(&w, frame);
   rg_json_write_msgpack(j, &w);
@@ -213,7 +223,8 @@ const msgpack_object *rg_test_get(const msgpack_object *o, const char *path) {
 
 uint64_t rg_test_uint(const msgpack_object *o, const char *path) {
   const msgpack_object *v = rg_test_get(o, path);
-  if (!v || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER) fail_msg("%s: not an unsigned integer", path);
+  if (!v || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+    fail_msg("%s: not an unsigned integer", path);
   return v->via.u64;
 }
 
@@ -298,11 +309,13 @@ static bool check(json_t *spec, const msgpack_object *o, const char *path) {
     return violate(path, "matches none of one_of");
   }
   if (o->type == MSGPACK_OBJECT_NIL)
-    return json_is_true(json_object_get(spec, "nullable")) ? true : violate(path, "nil but not nullable");
+    return json_is_true(json_object_get(spec, "nullable")) ? true
+                                                           : violate(path, "nil but not nullable");
   const char *type = json_string_value(json_object_get(spec, "type"));
   if (!type) return violate(path, "schema entry has no type");
   if (strcmp(type, "map") == 0)
-    return o->type == MSGPACK_OBJECT_MAP ? check_map(spec, o, path) : violate(path, "expected a map");
+    return o->type == MSGPACK_OBJECT_MAP ? check_map(spec, o, path)
+                                         : violate(path, "expected a map");
   if (strcmp(type, "array") == 0) {
     if (o->type != MSGPACK_OBJECT_ARRAY) return violate(path, "expected an array");
     char sub[256];
@@ -324,11 +337,14 @@ static bool check(json_t *spec, const msgpack_object *o, const char *path) {
     return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? true : violate(path, "expected uint");
   if (strcmp(type, "int") == 0)
     return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER || o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER
-               ? true : violate(path, "expected int");
+               ? true
+               : violate(path, "expected int");
   if (strcmp(type, "number") == 0)
     return o->type == MSGPACK_OBJECT_FLOAT64 || o->type == MSGPACK_OBJECT_FLOAT32 ||
-                   o->type == MSGPACK_OBJECT_POSITIVE_INTEGER || o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER
-               ? true : violate(path, "expected a number");
+                   o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ||
+                   o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER
+               ? true
+               : violate(path, "expected a number");
   if (strcmp(type, "bool") == 0)
     return o->type == MSGPACK_OBJECT_BOOLEAN ? true : violate(path, "expected bool");
   return violate(path, "schema has an unknown type");

@@ -45,7 +45,8 @@ int rg_test_server_stop(rg_test_server_t *s);
 rg_client_t *rg_test_connect(const rg_test_server_t *s);
 
 /* Appends one request frame written as JSON text (e.g. {"id":1,"op":"ping"}) to frame. */
-void rg_test_frame_json(rg_buf_t *frame, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void rg_test_frame_json(rg_buf_t *frame, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Receives one reply, decodes it into *reply (destroy with msgpack_unpacked_destroy) and
  * checks it against the schema of `op` (an error reply against error_reply). */

@@ -9,10 +9,10 @@
 #include <stdint.h>
 
 /* Actor types. The numeric values are stored in LMDB keys: never renumber, append only. */
-#define RG_ACTOR_TYPE_MAP(X)                                                             \
-  X(ADDRESS, 1, "address")                                                               \
-  X(IP, 2, "ip")                                                                         \
-  X(NET, 3, "net")                                                                       \
+#define RG_ACTOR_TYPE_MAP(X) \
+  X(ADDRESS, 1, "address")   \
+  X(IP, 2, "ip")             \
+  X(NET, 3, "net")           \
   X(DOMAIN, 4, "domain")
 
 typedef enum {
@@ -25,19 +25,19 @@ typedef enum {
 #define RG_ACTOR_TYPE_MAX 4
 
 /* Edge kinds with the actor types they connect (src -> dst). Stored in keys: append only. */
-#define RG_EDGE_KIND_MAP(X)                                                              \
-  X(MAILED, 0, "mailed", RG_ACTOR_ADDRESS, RG_ACTOR_ADDRESS)                             \
-  X(SENT_FROM, 1, "sent_from", RG_ACTOR_ADDRESS, RG_ACTOR_IP)                            \
-  X(IN_NET, 2, "in_net", RG_ACTOR_IP, RG_ACTOR_NET)                                      \
-  X(USES_DOMAIN, 3, "uses_domain", RG_ACTOR_ADDRESS, RG_ACTOR_DOMAIN)                    \
-  X(HELO, 4, "helo", RG_ACTOR_IP, RG_ACTOR_DOMAIN)                                       \
+#define RG_EDGE_KIND_MAP(X)                                           \
+  X(MAILED, 0, "mailed", RG_ACTOR_ADDRESS, RG_ACTOR_ADDRESS)          \
+  X(SENT_FROM, 1, "sent_from", RG_ACTOR_ADDRESS, RG_ACTOR_IP)         \
+  X(IN_NET, 2, "in_net", RG_ACTOR_IP, RG_ACTOR_NET)                   \
+  X(USES_DOMAIN, 3, "uses_domain", RG_ACTOR_ADDRESS, RG_ACTOR_DOMAIN) \
+  X(HELO, 4, "helo", RG_ACTOR_IP, RG_ACTOR_DOMAIN)                    \
   X(RDNS, 5, "rdns", RG_ACTOR_IP, RG_ACTOR_DOMAIN)
 
 typedef enum {
 #define RG__EDGE_KIND_ENUM(name, num, text, src, dst) RG_EDGE_##name = num,
   RG_EDGE_KIND_MAP(RG__EDGE_KIND_ENUM)
 #undef RG__EDGE_KIND_ENUM
-  RG_EDGE_KIND_COUNT
+      RG_EDGE_KIND_COUNT
 } rg_edge_kind_t;
 
 /* Longest normalised identifier, in bytes (an e-mail address is at most 254). */
@@ -80,8 +80,7 @@ int rg_actor_format(const rg_actor_t *a, char *buf, size_t cap);
 
 /* The network block of an ip actor: IPv4 /v4_prefix, IPv6 /v6_prefix, as a net actor.
  * 0 on success; RG_EINVALID_ACTOR if `ip` is not an ip actor or a prefix is out of range. */
-int rg_actor_net_of(const rg_actor_t *ip, unsigned v4_prefix, unsigned v6_prefix,
-                    rg_actor_t *net);
+int rg_actor_net_of(const rg_actor_t *ip, unsigned v4_prefix, unsigned v6_prefix, rg_actor_t *net);
 
 /* The domain of an address actor, as a domain actor. 0 or RG_EINVALID_ACTOR. */
 int rg_actor_domain_of(const rg_actor_t *address, rg_actor_t *domain);

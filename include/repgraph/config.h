@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #define RG_CONFIG_PATH_MAX 512
-#define RG_DEFAULT_PORT 7411
+#define RG_DEFAULT_PORT    7411
 
 typedef struct {
   char data_dir[RG_CONFIG_PATH_MAX];    /* LMDB environment directory */
@@ -37,8 +37,7 @@ void rg_config_defaults(rg_config_t *c);
 /* Sets one option by its INI name "section.key" (e.g. "limits.max_frame_bytes") from text.
  * Sizes accept K/M/G/T suffixes (powers of 1024), durations s/m/h/d.
  * 0 on success; RG_ECONFIG with a message in err (capacity errlen) otherwise. */
-int rg_config_set(rg_config_t *c, const char *name, const char *value, char *err,
-                  size_t errlen);
+int rg_config_set(rg_config_t *c, const char *name, const char *value, char *err, size_t errlen);
 
 /* Reads an INI file into *c (unknown keys are errors). 0 on success; RG_ECONFIG or RG_EIO
  * with a message naming the file and line in err. */

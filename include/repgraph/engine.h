@@ -40,8 +40,8 @@ void rg_engine_close(rg_engine_t *e);
  * and done(pending, ctx) runs on the loop thread after its commit; then the caller passes
  * it to rg_engine_finish_write. Returns non-zero only if `out` could not take the reply
  * (RG_ETOO_LARGE / RG_ENOMEM from the buffer). The request may be freed on return. */
-int rg_engine_handle(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out,
-                     rg_write_done_fn done, void *ctx, rg_write_t **pending);
+int rg_engine_handle(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out, rg_write_done_fn done,
+                     void *ctx, rg_write_t **pending);
 
 /* Writes the reply of a completed write into `out` (if non-NULL) and frees it. Returns 0 or
  * the buffer's error. */

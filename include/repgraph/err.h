@@ -5,22 +5,22 @@
 
 /* X(NAME, wire_name, message). Codes are negative ints; 0 is success.
  * Wire names are stable: clients match on them. Append only. */
-#define RG_ERRNO_MAP(X)                                                                  \
-  X(BAD_REQUEST, "bad_request", "request is not well formed")                           \
-  X(UNKNOWN_OP, "unknown_op", "unknown operation")                                      \
-  X(INVALID_ACTOR, "invalid_actor", "actor identifier is not valid")                    \
-  X(INVALID_EDGE, "invalid_edge", "edge kind is unknown or does not fit its actors")   \
-  X(INVALID_LABEL, "invalid_label", "label verdict or source is not valid")             \
-  X(TOO_LARGE, "too_large", "frame or batch exceeds the configured maximum")            \
-  X(NOT_A_MAP, "not_a_map", "frame is not one msgpack map")                             \
-  X(STORAGE_FULL, "storage_full", "store reached its configured maximum size")          \
-  X(SCHEMA, "schema_mismatch", "store was written by an incompatible schema version")  \
-  X(SHUTTING_DOWN, "shutting_down", "server is shutting down")                          \
-  X(NOMEM, "out_of_memory", "out of memory")                                            \
-  X(IO, "io_error", "input/output error")                                               \
-  X(CONFIG, "bad_config", "configuration is not valid")                                 \
-  X(NOT_FOUND, "not_found", "no such item")                                             \
-  X(BUSY, "busy", "server is at its connection limit")                                  \
+#define RG_ERRNO_MAP(X)                                                               \
+  X(BAD_REQUEST, "bad_request", "request is not well formed")                         \
+  X(UNKNOWN_OP, "unknown_op", "unknown operation")                                    \
+  X(INVALID_ACTOR, "invalid_actor", "actor identifier is not valid")                  \
+  X(INVALID_EDGE, "invalid_edge", "edge kind is unknown or does not fit its actors")  \
+  X(INVALID_LABEL, "invalid_label", "label verdict or source is not valid")           \
+  X(TOO_LARGE, "too_large", "frame or batch exceeds the configured maximum")          \
+  X(NOT_A_MAP, "not_a_map", "frame is not one msgpack map")                           \
+  X(STORAGE_FULL, "storage_full", "store reached its configured maximum size")        \
+  X(SCHEMA, "schema_mismatch", "store was written by an incompatible schema version") \
+  X(SHUTTING_DOWN, "shutting_down", "server is shutting down")                        \
+  X(NOMEM, "out_of_memory", "out of memory")                                          \
+  X(IO, "io_error", "input/output error")                                             \
+  X(CONFIG, "bad_config", "configuration is not valid")                               \
+  X(NOT_FOUND, "not_found", "no such item")                                           \
+  X(BUSY, "busy", "server is at its connection limit")                                \
   X(INTERNAL, "internal", "internal error")
 
 enum {
@@ -29,7 +29,7 @@ enum {
 #define RG__ERR_ENUM(name, wire, msg) RG_E##name,
   RG_ERRNO_MAP(RG__ERR_ENUM)
 #undef RG__ERR_ENUM
-  RG__ERR_END
+      RG__ERR_END
 };
 
 /* Human message for an error code; never NULL ("unknown error" for foreign codes). */

@@ -15,8 +15,8 @@ int rg_log_level_parse(const char *name, rg_log_level_t *out);
 void rg_log(rg_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define rg_log_error(...) rg_log(RG_LOG_ERROR, __VA_ARGS__)
-#define rg_log_warn(...) rg_log(RG_LOG_WARN, __VA_ARGS__)
-#define rg_log_info(...) rg_log(RG_LOG_INFO, __VA_ARGS__)
+#define rg_log_warn(...)  rg_log(RG_LOG_WARN, __VA_ARGS__)
+#define rg_log_info(...)  rg_log(RG_LOG_INFO, __VA_ARGS__)
 #define rg_log_debug(...) rg_log(RG_LOG_DEBUG, __VA_ARGS__)
 
 #endif

@@ -6,8 +6,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define RG_METRICS_SLOTS 32   /* ops and error codes are counted by index below this */
-#define RG_HIST_BUCKETS 32    /* bucket i counts latencies in [2^(i-1), 2^i) µs */
+#define RG_METRICS_SLOTS 32 /* ops and error codes are counted by index below this */
+#define RG_HIST_BUCKETS  32 /* bucket i counts latencies in [2^(i-1), 2^i) µs */
 
 typedef struct {
   atomic_uint_fast64_t buckets[RG_HIST_BUCKETS];
@@ -21,8 +21,8 @@ typedef struct {
   rg_hist_t latency[RG_METRICS_SLOTS];             /* by rg_op_t: decode to reply queued */
   atomic_uint_fast64_t conns_current, conns_total, conns_refused, conns_dropped;
   atomic_uint_fast64_t commits, committed_writes, write_queue_depth;
-  rg_hist_t commit_latency;                        /* one group commit, µs */
-  int64_t started_at;                              /* epoch seconds */
+  rg_hist_t commit_latency; /* one group commit, µs */
+  int64_t started_at;       /* epoch seconds */
 } rg_metrics_t;
 
 /* Adds one latency sample in microseconds. */

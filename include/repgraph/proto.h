@@ -11,22 +11,22 @@
 #include "repgraph/buf.h"
 
 #define RG_PROTO_VERSION 1
-#define RG_FRAME_HEADER 4
+#define RG_FRAME_HEADER  4
 
 /* Ops: X(NAME, "wire name", writes?). Write ops go through the writer thread. */
-#define RG_OP_MAP(X)                                                                     \
-  X(PING, "ping", false)                                                                 \
-  X(INGEST, "ingest", true)                                                              \
-  X(LOOKUP, "lookup", false)                                                             \
-  X(LABEL, "label", true)                                                                \
-  X(FORGET, "forget", true)                                                              \
+#define RG_OP_MAP(X)         \
+  X(PING, "ping", false)     \
+  X(INGEST, "ingest", true)  \
+  X(LOOKUP, "lookup", false) \
+  X(LABEL, "label", true)    \
+  X(FORGET, "forget", true)  \
   X(STATS, "stats", false)
 
 typedef enum {
 #define RG__OP_ENUM(name, text, writes) RG_OP_##name,
   RG_OP_MAP(RG__OP_ENUM)
 #undef RG__OP_ENUM
-  RG_OP_COUNT
+      RG_OP_COUNT
 } rg_op_t;
 
 /* Wire name of an op, or NULL if out of range. */
@@ -138,7 +138,6 @@ void rg_wr_nil(rg_wr_t *w);
 void rg_wr_reply(rg_wr_t *w, bool has_id, uint64_t id, uint32_t n_fields);
 
 /* Writes a whole error frame {id, error: {code, message}} to out. 0 or the writer error. */
-int rg_proto_write_error(rg_buf_t *out, bool has_id, uint64_t id, int code,
-                         const char *message);
+int rg_proto_write_error(rg_buf_t *out, bool has_id, uint64_t id, int code, const char *message);
 
 #endif

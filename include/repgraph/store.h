@@ -23,11 +23,11 @@ typedef enum {
 } rg_verdict_t;
 
 /* Label sources with their default weight. Stored as numbers: append only. */
-#define RG_LABEL_SOURCE_MAP(X)                                                           \
-  X(ANALYST, 1, "analyst", 1.0)                                                          \
-  X(USER_REPORT, 2, "user_report", 0.3)                                                  \
-  X(SPAM_TRAP, 3, "spam_trap", 0.8)                                                      \
-  X(ALLOWLIST, 4, "allowlist", 1.0)                                                      \
+#define RG_LABEL_SOURCE_MAP(X)          \
+  X(ANALYST, 1, "analyst", 1.0)         \
+  X(USER_REPORT, 2, "user_report", 0.3) \
+  X(SPAM_TRAP, 3, "spam_trap", 0.8)     \
+  X(ALLOWLIST, 4, "allowlist", 1.0)     \
   X(FEED, 5, "feed", 0.5)
 typedef enum {
 #define RG__SOURCE_ENUM(name, num, text, weight) RG_SOURCE_##name = num,
@@ -41,18 +41,18 @@ typedef struct rg_store rg_store_t;
 typedef struct rg_txn rg_txn_t;
 
 typedef struct {
-  const char *dir;      /* environment directory; created if missing */
-  uint64_t map_size;    /* initial map size in bytes */
-  uint64_t map_max;     /* the map never grows past this */
-  double half_life_s;   /* edge weight half-life */
+  const char *dir;    /* environment directory; created if missing */
+  uint64_t map_size;  /* initial map size in bytes */
+  uint64_t map_max;   /* the map never grows past this */
+  double half_life_s; /* edge weight half-life */
 } rg_store_opts_t;
 
 /* An actor's record. Weights are decayed to `as_of`. */
 typedef struct {
   rg_actor_t actor;
   int64_t first_seen, last_seen;
-  uint64_t messages;                    /* observations/edge events that named it */
-  double weight_out, weight_in;         /* sums of its edges' weights, decayed to as_of */
+  uint64_t messages;            /* observations/edge events that named it */
+  double weight_out, weight_in; /* sums of its edges' weights, decayed to as_of */
   int64_t as_of;
   uint32_t out_degree[RG_EDGE_KIND_COUNT];
   uint32_t in_degree[RG_EDGE_KIND_COUNT];
@@ -90,7 +90,7 @@ typedef struct {
   uint64_t map_max;    /* configured maximum, bytes */
   uint64_t used_bytes; /* pages in use × page size */
   uint32_t page_size;
-  uint32_t map_grows;  /* times the map grew since open */
+  uint32_t map_grows; /* times the map grew since open */
 } rg_store_info_t;
 
 /* Opens (creating if needed) the store in opts->dir and checks its schema version.
@@ -142,8 +142,8 @@ int rg_store_upsert_actor(rg_txn_t *t, const rg_actor_t *a, int64_t ts, uint64_t
 /* Adds one observation of edge src -kind-> dst at `ts` with weight w and count n:
  * creates it if new, decays and adds its weight, updates both actors' degrees and weight
  * sums. Both actors must exist. 0, RG_ENOT_FOUND (missing actor), RG_ESTORAGE_FULL, RG_EIO. */
-int rg_store_add_edge(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t dst,
-                      int64_t ts, double w, uint64_t n);
+int rg_store_add_edge(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t dst, int64_t ts,
+                      double w, uint64_t n);
 
 /* Sets the actor's latest label (count incremented). 0, RG_ESTORAGE_FULL, RG_EIO. */
 int rg_store_put_label(rg_txn_t *t, uint64_t id, const rg_label_t *label);
@@ -159,8 +159,8 @@ int rg_store_find_actor(rg_txn_t *t, const rg_actor_t *a, uint64_t *id);
 int rg_store_get_actor(rg_txn_t *t, uint64_t id, int64_t now, rg_actor_rec_t *rec);
 
 /* Reads an edge, decayed to `now`. 0, RG_ENOT_FOUND or RG_EIO. */
-int rg_store_get_edge(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t dst,
-                      int64_t now, rg_edge_rec_t *rec);
+int rg_store_get_edge(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t dst, int64_t now,
+                      rg_edge_rec_t *rec);
 
 /* Reads an actor's latest label. 0, RG_ENOT_FOUND or RG_EIO. */
 int rg_store_get_label(rg_txn_t *t, uint64_t id, rg_label_t *label);
