@@ -13,7 +13,7 @@
 #include "repgraph/err.h"
 #include "repgraph/log.h"
 
-typedef enum { OPT_STR, OPT_U32, OPT_SIZE32, OPT_SIZE, OPT_DURATION } opt_kind_t;
+typedef enum { OPT_STR, OPT_U32, OPT_SIZE32, OPT_SIZE, OPT_DURATION, OPT_RATIO } opt_kind_t;
 
 typedef struct {
   const char *name; /* "section.key" */
@@ -62,6 +62,24 @@ static const opt_t options[] = {
         "write requests of one connection queued for the writer before it stops reading"),
     NUM(OPT_DURATION, idle_timeout_s, "limits.idle_timeout", 0, 86400 * 30, "0",
         "close connections idle this long; 0 = never"),
+    NUM(OPT_DURATION, recompute_interval_s, "recompute.interval", 0, 86400 * 30, "1h",
+        "recompute reputation this often; 0 = only on request"),
+    NUM(OPT_U32, recompute_seed, "recompute.seed", 0, UINT32_MAX, "1",
+        "random seed of community detection (same seed, same graph: same clusters)"),
+    NUM(OPT_U32, min_messages, "score.min_messages", 0, 1000000, "3",
+        "fewer messages than this: band neutral, whatever the score"),
+    NUM(OPT_DURATION, min_age_s, "score.min_age", 0, 86400 * 365, "1h",
+        "actors younger than this: band neutral"),
+    NUM(OPT_RATIO, band_bad, "score.band_bad", 0, 1, "0.8", "reputation from which the band is bad"),
+    NUM(OPT_RATIO, band_suspicious, "score.band_suspicious", 0, 1, "0.6",
+        "reputation from which the band is suspicious"),
+    NUM(OPT_RATIO, band_good, "score.band_good", 0, 1, "0.3", "reputation up to which the band is good"),
+    NUM(OPT_RATIO, prior, "score.prior", 0, 1, "0.5", "reputation of an actor with no path to a label"),
+    NUM(OPT_RATIO, check_reject, "check.reject", 0, 1, "0.9", "combined score from which check says reject"),
+    NUM(OPT_RATIO, check_quarantine, "check.quarantine", 0, 1, "0.75",
+        "combined score from which check says quarantine"),
+    NUM(OPT_RATIO, check_tempfail, "check.tempfail", 0, 1, "0.6",
+        "combined score from which check says tempfail (greylist)"),
     NUM(OPT_U32, commit_max_requests, "writer.commit_max_requests", 1, 100000, "256",
         "write requests grouped into one commit"),
 };
@@ -118,6 +136,17 @@ int rg_config_set(rg_config_t *c, const char *name, const char *value, char *err
       return RG_ECONFIG;
     }
     strcpy(field, value);
+    return RG_OK;
+  }
+  if (o->kind == OPT_RATIO) {
+    char *end;
+    double d = strtod(value, &end);
+    if (end == value || *end || !(d >= (double)o->min && d <= (double)o->max)) {
+      snprintf(err, errlen, "%s: '%s' is not a number in [%" PRIu64 ", %" PRIu64 "]", name,
+               value, o->min, o->max);
+      return RG_ECONFIG;
+    }
+    *(double *)field = d;
     return RG_OK;
   }
   uint64_t v;
@@ -186,6 +215,14 @@ int rg_config_validate(const rg_config_t *c, char *err, size_t errlen) {
   }
   if (c->map_size_bytes > c->map_max_bytes) {
     snprintf(err, errlen, "store.map_size is larger than store.map_max");
+    return RG_ECONFIG;
+  }
+  if (!(c->band_good < c->band_suspicious && c->band_suspicious <= c->band_bad)) {
+    snprintf(err, errlen, "score bands must satisfy band_good < band_suspicious <= band_bad");
+    return RG_ECONFIG;
+  }
+  if (!(c->check_tempfail <= c->check_quarantine && c->check_quarantine <= c->check_reject)) {
+    snprintf(err, errlen, "check thresholds must satisfy tempfail <= quarantine <= reject");
     return RG_ECONFIG;
   }
   if (!c->data_dir[0]) {

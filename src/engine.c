@@ -3,6 +3,8 @@
  * thread, acknowledged on the loop thread (uv_async) only after their commit. */
 #include "repgraph/engine.h"
 
+#include "engine_internal.h"
+
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 #include "repgraph/clock.h"
 #include "repgraph/err.h"
 #include "repgraph/log.h"
+#include "repgraph/score.h"
 
 #define REJECTS_REPORTED 1000 /* per request; the count covers the rest */
 
@@ -20,7 +23,7 @@ enum { ITEM_EDGES, ITEM_OBSERVATIONS, ITEM_LABELS, ITEM_ACTORS };
 static const char *const item_names[] = {"edges", "observations", "labels", "actors"};
 
 /* An actor named by a write, its identifier packed in the write's key buffer. */
-typedef struct {
+typedef struct job_actor {
   uint32_t key_off;
   uint16_t key_len;
   uint8_t type;
@@ -29,7 +32,7 @@ typedef struct {
   uint64_t id; /* set by the writer */
 } job_actor_t;
 
-typedef struct {
+typedef struct job_edge {
   uint32_t src, dst; /* indexes into actors */
   rg_edge_kind_t kind;
   int64_t ts;
@@ -37,7 +40,7 @@ typedef struct {
   uint64_t count;
 } job_edge_t;
 
-typedef struct {
+typedef struct job_label {
   uint32_t actor;
   rg_verdict_t verdict;
   rg_label_source_t source;
@@ -47,53 +50,16 @@ typedef struct {
   uint16_t note_len;
 } job_label_t;
 
-typedef struct {
+typedef struct reject {
   uint8_t item;
   uint32_t index;
   int code;
   char message[160];
 } reject_t;
 
-struct rg_write {
-  rg_engine_t *engine;
-  rg_op_t op;
-  bool has_id;
-  uint64_t id;
-  rg_buf_t keys; /* packed identifiers and notes */
-  job_actor_t *actors;
-  uint32_t n_actors, cap_actors;
-  job_edge_t *edges;
-  uint32_t n_edges, cap_edges;
-  job_label_t *labels;
-  uint32_t n_labels;
-  reject_t *rejects;
-  uint32_t n_rejects, n_rejected;
-  uint32_t accepted;  /* items accepted */
-  uint32_t forgotten; /* forget: actors that existed */
-  int result;         /* commit outcome: 0 or RG_E… */
-  uint64_t queued_us;
-  rg_write_done_fn done;
-  void *ctx;
-  rg_write_t *next;
-};
-
-struct rg_engine {
-  rg_config_t cfg;
-  rg_store_t *store;
-  rg_metrics_t metrics;
-  uv_loop_t *loop;
-  uv_async_t done_async;
-  pthread_t writer;
-  pthread_mutex_t lock;
-  pthread_cond_t wake;
-  rg_write_t *queue_head, *queue_tail; /* waiting for the writer */
-  rg_write_t *done_head, *done_tail;   /* committed, waiting for the loop */
-  bool stopping, stopped, writer_started;
-};
-
 /* ---- building a write on the loop thread ------------------------------------------- */
 
-static void write_free(rg_write_t *w) {
+void rg__write_free(rg_write_t *w) {
   if (!w) return;
   rg_buf_free(&w->keys);
   free(w->actors);
@@ -101,6 +67,26 @@ static void write_free(rg_write_t *w) {
   free(w->labels);
   free(w->rejects);
   free(w);
+}
+
+rg_write_t *rg__write_new(rg_engine_t *e, rg_op_t op) {
+  rg_write_t *w = calloc(1, sizeof *w);
+  if (!w) return NULL;
+  w->engine = e;
+  w->op = op;
+  rg_buf_init(&w->keys, UINT32_MAX);
+  return w;
+}
+
+void rg__engine_enqueue(rg_engine_t *e, rg_write_t *w) {
+  w->queued_us = rg_clock_mono_us();
+  atomic_fetch_add(&e->metrics.write_queue_depth, 1);
+  pthread_mutex_lock(&e->lock);
+  if (e->queue_tail) e->queue_tail->next = w;
+  else e->queue_head = w;
+  e->queue_tail = w;
+  pthread_cond_signal(&e->wake);
+  pthread_mutex_unlock(&e->lock);
 }
 
 static int grow_array(void **p, uint32_t *cap, uint32_t need, size_t size) {
@@ -285,13 +271,10 @@ static int prepare_forget(rg_write_t *w, rg_str_t s, uint32_t i) {
 
 /* Builds the write for a request; items that fail validation are recorded as rejects. */
 static int prepare_write(rg_engine_t *e, const rg_request_t *req, rg_write_t **out) {
-  rg_write_t *w = calloc(1, sizeof *w);
+  rg_write_t *w = rg__write_new(e, req->op);
   if (!w) return RG_ENOMEM;
-  w->engine = e;
-  w->op = req->op;
   w->has_id = req->has_id;
   w->id = req->id;
-  rg_buf_init(&w->keys, UINT32_MAX);
   int64_t now = rg_clock_now();
   int rc = RG_OK;
   if (req->n_labels && !(w->labels = calloc(req->n_labels, sizeof *w->labels))) rc = RG_ENOMEM;
@@ -312,7 +295,7 @@ static int prepare_write(rg_engine_t *e, const rg_request_t *req, rg_write_t **o
     default: rc = RG_EINTERNAL;
   }
   if (rc) {
-    write_free(w);
+    rg__write_free(w);
     return rc;
   }
   *out = w;
@@ -330,6 +313,7 @@ static void job_actor(const rg_write_t *w, uint32_t i, rg_actor_t *a) {
 }
 
 static int apply_write(rg_txn_t *t, rg_write_t *w) {
+  if (w->publish) return rg__recompute_apply(t, w);
   rg_actor_t a;
   int rc = RG_OK;
   w->forgotten = 0;
@@ -425,9 +409,11 @@ static void *writer_main(void *arg) {
   for (;;) {
     while (!e->queue_head && !e->stopping) pthread_cond_wait(&e->wake, &e->lock);
     if (!e->queue_head) break;
+    /* A group: up to commit_max_requests writes; a solo write goes alone. */
     rg_write_t *group = e->queue_head, *last = group;
     uint32_t n = 1;
-    while (last->next && n < e->cfg.commit_max_requests) last = last->next, n++;
+    while (!last->solo && last->next && !last->next->solo && n < e->cfg.commit_max_requests)
+      last = last->next, n++;
     e->queue_head = last->next;
     if (!e->queue_head) e->queue_tail = NULL;
     last->next = NULL;
@@ -435,6 +421,8 @@ static void *writer_main(void *arg) {
 
     uint64_t t0 = rg_clock_mono_us();
     commit_with_growth(e, group);
+    for (rg_write_t *w = group; w; w = w->next)
+      if (w->publish && w->result) rg__recompute_step_failed(w);
     rg_hist_add(&e->metrics.commit_latency, rg_clock_mono_us() - t0);
     atomic_fetch_add(&e->metrics.commits, 1);
     atomic_fetch_add(&e->metrics.committed_writes, n);
@@ -493,7 +481,13 @@ static void write_rejects(rg_wr_t *wr, const rg_write_t *w) {
 int rg_engine_finish_write(rg_write_t *w, rg_buf_t *out) {
   int rc = RG_OK;
   if (out && w->result) {
-    rc = rg_proto_write_error(out, w->has_id, w->id, w->result, NULL);
+    rc = rg_proto_write_error(out, w->has_id, w->id, w->result,
+                              w->op == RG_OP_RECOMPUTE ? w->summary.error : NULL);
+  } else if (out && w->op == RG_OP_RECOMPUTE) {
+    rg_wr_t wr;
+    rg_wr_begin(&wr, out);
+    rg__recompute_reply(&wr, w);
+    rc = rg_wr_end(&wr);
   } else if (out) {
     rg_wr_t wr;
     rg_wr_begin(&wr, out);
@@ -510,7 +504,7 @@ int rg_engine_finish_write(rg_write_t *w, rg_buf_t *out) {
     rc = rg_wr_end(&wr);
   }
   if (out && w->result) rg_metrics_error(&w->engine->metrics, w->result);
-  write_free(w);
+  rg__write_free(w);
   return rc;
 }
 
@@ -539,13 +533,65 @@ static void write_label(rg_wr_t *wr, const rg_label_t *l) {
   rg_wr_strn(wr, l->note, l->note_len);
 }
 
-/* Score fields are present (nil) until recomputation fills them. */
-static const char *const score_fields[] = {"reputation", "band", "cluster", "anomaly",
-                                           "generation"};
+/* The score fields of a lookup or check entry, from generation `gen` (NULL before the
+ * first recomputation, or for an unknown actor: all nil). */
+static const char *const score_fields[] = {"reputation", "band",    "propagated",
+                                           "cluster",    "cluster_suspicion", "anomaly",
+                                           "reasons",    "generation", "computed_at"};
 #define N_SCORE_FIELDS (sizeof score_fields / sizeof score_fields[0])
 #define LOOKUP_FIELDS  (12 + N_SCORE_FIELDS)
 
-static int lookup_one(rg_engine_t *e, rg_txn_t *t, rg_str_t s, int64_t now, rg_wr_t *wr) {
+static void write_reasons(rg_txn_t *t, const rg_score_t *sc, int64_t now, rg_wr_t *wr) {
+  rg_wr_array(wr, sc->n_reasons);
+  for (unsigned i = 0; i < sc->n_reasons; i++) {
+    const rg_reason_t *r = &sc->reasons[i];
+    char actor[RG_ACTOR_TEXT_MAX], text[256];
+    bool has_actor = false;
+    rg_actor_rec_t rec;
+    if (r->code == RG_REASON_BAD_NEIGHBOUR && rg_store_get_actor(t, r->aux, now, &rec) == RG_OK)
+      has_actor = rg_actor_format(&rec.actor, actor, sizeof actor) > 0;
+    rg_wr_map(wr, 4);
+    rg_wr_str(wr, "code"), rg_wr_str(wr, rg_reason_name(r->code));
+    rg_wr_str(wr, "text"), rg_wr_str(wr, rg_reason_text(r, has_actor ? actor : NULL, text, sizeof text));
+    rg_wr_str(wr, "value"), rg_wr_double(wr, r->value);
+    rg_wr_str(wr, "actor"), has_actor ? rg_wr_str(wr, actor) : rg_wr_nil(wr);
+  }
+}
+
+/* Reads the actor's score of generation gen. 0 with *sc set, RG_ENOT_FOUND (no score), or
+ * a store error. */
+static int read_score(rg_txn_t *t, const rg_generation_t *gen, bool known, uint64_t id,
+                      rg_score_t *sc) {
+  if (!gen || !known) return RG_ENOT_FOUND;
+  return rg_store_get_score(t, gen->generation, id, sc);
+}
+
+static int write_scores(rg_txn_t *t, const rg_generation_t *gen, bool known, uint64_t id,
+                        int64_t now, rg_wr_t *wr) {
+  rg_score_t sc;
+  int rc = read_score(t, gen, known, id, &sc);
+  if (rc && rc != RG_ENOT_FOUND) return rc;
+  if (rc == RG_ENOT_FOUND) {
+    for (size_t i = 0; i < N_SCORE_FIELDS; i++) rg_wr_str(wr, score_fields[i]), rg_wr_nil(wr);
+    return RG_OK;
+  }
+  rg_cluster_t c;
+  int crc = rg_store_get_cluster(t, gen->generation, sc.cluster, &c);
+  if (crc && crc != RG_ENOT_FOUND) return crc;
+  rg_wr_str(wr, "reputation"), rg_wr_double(wr, sc.reputation);
+  rg_wr_str(wr, "band"), rg_wr_str(wr, rg_band_name(sc.band));
+  rg_wr_str(wr, "propagated"), rg_wr_str(wr, sc.propagated ? rg_verdict_name(sc.propagated) : "none");
+  rg_wr_str(wr, "cluster"), rg_wr_uint(wr, sc.cluster);
+  rg_wr_str(wr, "cluster_suspicion"), crc ? rg_wr_nil(wr) : rg_wr_double(wr, c.suspicion);
+  rg_wr_str(wr, "anomaly"), rg_wr_double(wr, sc.anomaly);
+  rg_wr_str(wr, "reasons"), write_reasons(t, &sc, now, wr);
+  rg_wr_str(wr, "generation"), rg_wr_uint(wr, gen->generation);
+  rg_wr_str(wr, "computed_at"), rg_wr_int(wr, gen->computed_at);
+  return RG_OK;
+}
+
+static int lookup_one(rg_txn_t *t, const rg_generation_t *gen, rg_str_t s, int64_t now,
+                      rg_wr_t *wr) {
   rg_actor_t a;
   char msg[160], text[RG_ACTOR_TEXT_MAX];
   if (actor_from_wire(s, true, 0, "actor", &a, msg, sizeof msg)) {
@@ -606,24 +652,130 @@ static int lookup_one(rg_engine_t *e, rg_txn_t *t, rg_str_t s, int64_t now, rg_w
     rg_wr_nil(wr);
   rg_wr_str(wr, "as_of");
   rg_wr_int(wr, now);
-  for (size_t i = 0; i < N_SCORE_FIELDS; i++) {
-    rg_wr_str(wr, score_fields[i]);
-    rg_wr_nil(wr);
+  return write_scores(t, gen, known, known ? id : 0, now, wr);
+}
+
+/* The current generation, or NULL before the first recomputation. */
+static const rg_generation_t *current_generation(rg_txn_t *t, rg_generation_t *g, int *rc) {
+  *rc = rg_store_get_generation(t, g);
+  if (*rc == RG_ENOT_FOUND) {
+    *rc = RG_OK;
+    return NULL;
   }
-  (void)e;
-  return RG_OK;
+  return *rc ? NULL : g;
 }
 
 static int handle_lookup(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   rg_txn_t *t;
+  rg_generation_t g;
   int rc = rg_store_read_begin(e->store, &t);
   if (rc) return rc;
+  const rg_generation_t *gen = current_generation(t, &g, &rc);
   int64_t now = rg_clock_now();
   rg_wr_reply(wr, req->has_id, req->id, 1);
   rg_wr_str(wr, "results");
   rg_wr_array(wr, req->n_actors);
   for (uint32_t i = 0; i < req->n_actors && !rc; i++)
-    rc = lookup_one(e, t, req->actors[i], now, wr);
+    rc = lookup_one(t, gen, req->actors[i], now, wr);
+  rg_txn_end(t);
+  return rc;
+}
+
+/* ---- check: a filter's question about one message ---------------------------------- */
+
+enum { ROLE_SENDER, ROLE_SENDER_DOMAIN, ROLE_CLIENT_IP, ROLE_CLIENT_NET, ROLE_HELO, N_ROLES };
+static const char *const role_names[N_ROLES] = {"sender", "sender_domain", "client_ip",
+                                                "client_net", "helo"};
+
+typedef struct {
+  bool present, known, scored, evidence;
+  rg_actor_t actor;
+  uint64_t id;
+  rg_actor_rec_t rec;
+  rg_score_t score;
+} role_t;
+
+static const char *verdict_for(const rg_config_t *c, double score) {
+  if (score >= c->check_reject) return "reject";
+  if (score >= c->check_quarantine) return "quarantine";
+  if (score >= c->check_tempfail) return "tempfail";
+  return "accept";
+}
+
+static int handle_check(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr, char *msg,
+                        size_t msglen) {
+  const rg_wire_observation_t *o = &req->check;
+  role_t roles[N_ROLES] = {{0}};
+  if (actor_from_wire(o->sender, false, RG_ACTOR_ADDRESS, "sender", &roles[ROLE_SENDER].actor, msg, msglen) ||
+      actor_from_wire(o->client_ip, false, RG_ACTOR_IP, "client_ip", &roles[ROLE_CLIENT_IP].actor, msg, msglen))
+    return RG_EINVALID_ACTOR;
+  for (uint32_t j = 0; j < o->n_recipients; j++) {
+    rg_actor_t rcpt;
+    if (actor_from_wire(o->recipients[j], false, RG_ACTOR_ADDRESS, "recipients", &rcpt, msg, msglen))
+      return RG_EINVALID_ACTOR;
+  }
+  roles[ROLE_SENDER].present = roles[ROLE_CLIENT_IP].present = true;
+  roles[ROLE_SENDER_DOMAIN].present =
+      rg_actor_domain_of(&roles[ROLE_SENDER].actor, &roles[ROLE_SENDER_DOMAIN].actor) == RG_OK;
+  roles[ROLE_CLIENT_NET].present =
+      rg_actor_net_of(&roles[ROLE_CLIENT_IP].actor, e->cfg.net_prefix_v4, e->cfg.net_prefix_v6,
+                      &roles[ROLE_CLIENT_NET].actor) == RG_OK;
+  roles[ROLE_HELO].present =
+      o->helo.len && rg_actor_normalize(RG_ACTOR_DOMAIN, o->helo.ptr, o->helo.len,
+                                        &roles[ROLE_HELO].actor, NULL) == RG_OK;
+
+  rg_txn_t *t;
+  rg_generation_t g;
+  int rc = rg_store_read_begin(e->store, &t);
+  if (rc) return rc;
+  const rg_generation_t *gen = current_generation(t, &g, &rc);
+  int64_t now = rg_clock_now();
+  /* The message's score: the worst actor with enough evidence; none → the prior. */
+  double combined = e->cfg.prior;
+  int decided_by = -1;
+  uint32_t n_present = 0;
+  for (int i = 0; i < N_ROLES && !rc; i++) {
+    role_t *r = &roles[i];
+    if (!r->present) continue;
+    n_present++;
+    rc = rg_store_find_actor(t, &r->actor, &r->id);
+    if (rc == RG_OK) rc = rg_store_get_actor(t, r->id, now, &r->rec);
+    r->known = rc == RG_OK;
+    if (rc == RG_ENOT_FOUND) rc = RG_OK;
+    if (rc || !r->known) continue;
+    rc = read_score(t, gen, true, r->id, &r->score);
+    r->scored = rc == RG_OK;
+    if (rc == RG_ENOT_FOUND) rc = RG_OK;
+    r->evidence = r->rec.messages >= e->cfg.min_messages &&
+                  now - r->rec.first_seen >= (int64_t)e->cfg.min_age_s;
+    if (r->scored && r->evidence && (decided_by < 0 || r->score.reputation > combined)) {
+      combined = r->score.reputation;
+      decided_by = i;
+    }
+  }
+  if (!rc) {
+    rg_wr_reply(wr, req->has_id, req->id, 6);
+    rg_wr_str(wr, "verdict"), rg_wr_str(wr, verdict_for(&e->cfg, combined));
+    rg_wr_str(wr, "score"), rg_wr_double(wr, combined);
+    rg_wr_str(wr, "known"), rg_wr_bool(wr, decided_by >= 0);
+    rg_wr_str(wr, "decided_by"), decided_by >= 0 ? rg_wr_str(wr, role_names[decided_by]) : rg_wr_nil(wr);
+    rg_wr_str(wr, "generation"), gen ? rg_wr_uint(wr, gen->generation) : rg_wr_nil(wr);
+    rg_wr_str(wr, "actors");
+    rg_wr_array(wr, n_present);
+    for (int i = 0; i < N_ROLES && !rc; i++) {
+      role_t *r = &roles[i];
+      if (!r->present) continue;
+      char text[RG_ACTOR_TEXT_MAX];
+      rg_actor_format(&r->actor, text, sizeof text);
+      rg_wr_map(wr, 5 + N_SCORE_FIELDS);
+      rg_wr_str(wr, "role"), rg_wr_str(wr, role_names[i]);
+      rg_wr_str(wr, "actor"), rg_wr_str(wr, text);
+      rg_wr_str(wr, "known"), rg_wr_bool(wr, r->known);
+      rg_wr_str(wr, "messages"), r->known ? rg_wr_uint(wr, r->rec.messages) : rg_wr_nil(wr);
+      rg_wr_str(wr, "enough_evidence"), rg_wr_bool(wr, r->evidence);
+      rc = write_scores(t, gen, r->known, r->id, now, wr);
+    }
+  }
   rg_txn_end(t);
   return rc;
 }
@@ -750,20 +902,14 @@ int rg_engine_handle(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out, rg_
     }
     w->done = done;
     w->ctx = ctx;
+    rg__engine_enqueue(e, w);
     w->queued_us = t0;
-    atomic_fetch_add(&e->metrics.write_queue_depth, 1);
-    pthread_mutex_lock(&e->lock);
-    if (e->queue_tail)
-      e->queue_tail->next = w;
-    else
-      e->queue_head = w;
-    e->queue_tail = w;
-    pthread_cond_signal(&e->wake);
-    pthread_mutex_unlock(&e->lock);
     *pending = w;
     return RG_OK;
   }
+  if (req->op == RG_OP_RECOMPUTE) return rg__recompute_request(e, req, out, done, ctx, pending);
   size_t start = out->len;
+  char msg[200] = "";
   rg_wr_t wr;
   rg_wr_begin(&wr, out);
   switch (req->op) {
@@ -773,6 +919,11 @@ int rg_engine_handle(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out, rg_
       break;
     case RG_OP_LOOKUP: rc = handle_lookup(e, req, &wr); break;
     case RG_OP_STATS: rc = handle_stats(e, req, &wr); break;
+    case RG_OP_STATUS:
+      rg__recompute_status(e, req, &wr);
+      rc = RG_OK;
+      break;
+    case RG_OP_CHECK: rc = handle_check(e, req, &wr, msg, sizeof msg); break;
     default: rc = RG_EUNKNOWN_OP; break;
   }
   int wrc = rg_wr_end(&wr);
@@ -781,7 +932,7 @@ int rg_engine_handle(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out, rg_
     int code = rc ? rc : wrc;
     rg_metrics_error(&e->metrics, code);
     rc = rg_proto_write_error(out, req->has_id, req->id, code,
-                              wrc == RG_ETOO_LARGE ? "reply would exceed the output limit" : NULL);
+                              wrc == RG_ETOO_LARGE ? "reply would exceed the output limit" : msg);
   }
   rg_hist_add(&e->metrics.latency[req->op], rg_clock_mono_us() - t0);
   return rc;
@@ -809,9 +960,16 @@ int rg_engine_open(const rg_config_t *cfg, uv_loop_t *loop, rg_engine_t **out, c
     goto fail;
   }
   e->done_async.data = e;
+  if ((rc = rg__recompute_init(e))) {
+    snprintf(err, errlen, "cannot start the recompute timer");
+    uv_close((uv_handle_t *)&e->done_async, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+    goto fail;
+  }
   if (pthread_create(&e->writer, NULL, writer_main, e) != 0) {
     snprintf(err, errlen, "cannot start the writer thread");
     uv_close((uv_handle_t *)&e->done_async, NULL);
+    uv_close((uv_handle_t *)&e->recompute_timer, NULL);
     uv_run(loop, UV_RUN_NOWAIT);
     rc = RG_EINTERNAL;
     goto fail;
@@ -829,6 +987,7 @@ fail:
 
 void rg_engine_stop(rg_engine_t *e) {
   if (!e || e->stopped) return;
+  rg__recompute_stop(e); /* a running computation is cancelled; its steps still commit */
   pthread_mutex_lock(&e->lock);
   e->stopping = true;
   pthread_cond_signal(&e->wake);

@@ -261,40 +261,51 @@ static int decode_edges(dctx_t *c, const msgpack_object *items, rg_request_t *r)
   return RG_OK;
 }
 
-static int decode_observations(dctx_t *c, const msgpack_object *items, rg_request_t *r,
-                               decoder_mem_t *mem) {
-  size_t total = 0;
-  for (uint32_t i = 0; i < r->n_observations; i++) {
-    const msgpack_object *rc =
-        items[i].type == MSGPACK_OBJECT_MAP ? field(&items[i], "recipients") : NULL;
-    if (rc && rc->type == MSGPACK_OBJECT_ARRAY) total += rc->via.array.size;
+/* Decodes one observation map at `path`; its recipients go to *pool, which advances. */
+static int decode_observation(dctx_t *c, const msgpack_object *m, const char *path,
+                              rg_wire_observation_t *o, rg_str_t **pool) {
+  const msgpack_object *rcpts;
+  int rc = expect_map(c, m, path);
+  if (!rc) rc = get_ts(c, m, path, &o->ts);
+  if (!rc) rc = get_str(c, m, path, "sender", true, ACTOR_TEXT_MAX, &o->sender);
+  if (!rc) rc = get_str(c, m, path, "client_ip", true, ACTOR_TEXT_MAX, &o->client_ip);
+  if (!rc) rc = get_str(c, m, path, "helo", false, ACTOR_TEXT_MAX, &o->helo);
+  if (!rc) rc = get_array(c, m, path, "recipients", &rcpts, &o->n_recipients);
+  if (rc) return rc;
+  if (o->n_recipients > c->lim->max_recipients)
+    return fail(c, RG_ETOO_LARGE, "%s.recipients: %u recipients, the limit is %u", path,
+                o->n_recipients, c->lim->max_recipients);
+  o->recipients = *pool;
+  for (uint32_t j = 0; j < o->n_recipients; j++, (*pool)++) {
+    if (rcpts[j].type != MSGPACK_OBJECT_STR || rcpts[j].via.str.size > ACTOR_TEXT_MAX)
+      return fail(c, RG_EBAD_REQUEST, "%s.recipients[%u]: expected a string of at most %u bytes",
+                  path, j, ACTOR_TEXT_MAX);
+    **pool = (rg_str_t){rcpts[j].via.str.ptr, rcpts[j].via.str.size};
   }
+  return RG_OK;
+}
+
+static size_t count_recipients(const msgpack_object *m) {
+  const msgpack_object *r = m->type == MSGPACK_OBJECT_MAP ? field(m, "recipients") : NULL;
+  return r && r->type == MSGPACK_OBJECT_ARRAY ? r->via.array.size : 0;
+}
+
+/* Decodes the observations of an ingest, or the one message of a check (the request map
+ * itself, fields at its top level). One pool holds every recipient. */
+static int decode_observations(dctx_t *c, const msgpack_object *root, const msgpack_object *items,
+                               rg_request_t *r, decoder_mem_t *mem) {
+  bool check = r->op == RG_OP_CHECK;
+  size_t total = check ? count_recipients(root) : 0;
+  for (uint32_t i = 0; i < r->n_observations; i++) total += count_recipients(&items[i]);
   if (total && !(mem->recipients = calloc(total, sizeof(rg_str_t)))) return RG_ENOMEM;
   rg_str_t *pool = mem->recipients;
   for (uint32_t i = 0; i < r->n_observations; i++) {
     char path[40];
     snprintf(path, sizeof path, "observations[%u]", i);
-    rg_wire_observation_t *o = &r->observations[i];
-    const msgpack_object *m = &items[i], *rcpts;
-    int rc = expect_map(c, m, path);
-    if (!rc) rc = get_ts(c, m, path, &o->ts);
-    if (!rc) rc = get_str(c, m, path, "sender", true, ACTOR_TEXT_MAX, &o->sender);
-    if (!rc) rc = get_str(c, m, path, "client_ip", true, ACTOR_TEXT_MAX, &o->client_ip);
-    if (!rc) rc = get_str(c, m, path, "helo", false, ACTOR_TEXT_MAX, &o->helo);
-    if (!rc) rc = get_array(c, m, path, "recipients", &rcpts, &o->n_recipients);
+    int rc = decode_observation(c, &items[i], path, &r->observations[i], &pool);
     if (rc) return rc;
-    if (o->n_recipients > c->lim->max_recipients)
-      return fail(c, RG_ETOO_LARGE, "%s.recipients: %u recipients, the limit is %u", path,
-                  o->n_recipients, c->lim->max_recipients);
-    o->recipients = pool;
-    for (uint32_t j = 0; j < o->n_recipients; j++, pool++) {
-      if (rcpts[j].type != MSGPACK_OBJECT_STR || rcpts[j].via.str.size > ACTOR_TEXT_MAX)
-        return fail(c, RG_EBAD_REQUEST, "%s.recipients[%u]: expected a string of at most %u bytes",
-                    path, j, ACTOR_TEXT_MAX);
-      *pool = (rg_str_t){rcpts[j].via.str.ptr, rcpts[j].via.str.size};
-    }
   }
-  return RG_OK;
+  return check ? decode_observation(c, root, "request", &r->check, &pool) : RG_OK;
 }
 
 static int decode_labels(dctx_t *c, const msgpack_object *items, rg_request_t *r) {
@@ -366,7 +377,14 @@ static int decode_body(dctx_t *c, const msgpack_object *root, rg_request_t *r, d
       (rc = alloc_items((void **)&r->actors, r->n_actors, sizeof *r->actors)))
     return rc;
   if (!rc) rc = decode_edges(c, edges, r);
-  if (!rc) rc = decode_observations(c, obs, r, mem);
+  if (!rc) rc = decode_observations(c, root, obs, r, mem);
+  if (!rc && r->op == RG_OP_RECOMPUTE) {
+    const msgpack_object *wait = field(root, "wait");
+    if (wait && wait->type != MSGPACK_OBJECT_BOOLEAN && wait->type != MSGPACK_OBJECT_NIL)
+      rc = fail(c, RG_EBAD_REQUEST, "request.wait: expected a boolean");
+    else
+      r->wait = wait && wait->type == MSGPACK_OBJECT_BOOLEAN && wait->via.boolean;
+  }
   if (!rc) rc = decode_labels(c, labels, r);
   if (!rc) rc = decode_actors(c, actors, r);
   return rc;

@@ -187,6 +187,64 @@ static int cmd_label(cli_t *cli, int argc, char **argv) {
   return rc;
 }
 
+static int cmd_status(cli_t *cli, int argc, char **argv) {
+  (void)argv;
+  if (argc != 1) return EXIT_USAGE;
+  return simple_request(cli, "status", 0, NULL);
+}
+
+static int cmd_recompute(cli_t *cli, int argc, char **argv) {
+  bool wait = false;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--wait") == 0) wait = true;
+    else return EXIT_USAGE;
+  }
+  rg_buf_t frame;
+  rg_wr_t w;
+  rg_json_t *reply = NULL;
+  rg_buf_init(&frame, 0);
+  begin_request(cli, &w, &frame, "recompute", 1);
+  rg_wr_str(&w, "wait"), rg_wr_bool(&w, wait);
+  int rc = rg_wr_end(&w);
+  if (!rc && !(rc = connect_server(cli)) && !(rc = roundtrip(cli, &frame, &reply)))
+    rc = print_reply(cli, reply);
+  rg_json_free(reply);
+  rg_buf_free(&frame);
+  return rc;
+}
+
+static int cmd_check(cli_t *cli, int argc, char **argv) {
+  static const struct option opts[] = {{"helo", required_argument, NULL, 'e'},
+                                       {"rcpt", required_argument, NULL, 'r'},
+                                       {NULL, 0, NULL, 0}};
+  const char *helo = NULL, *rcpts[64];
+  int n_rcpts = 0, opt;
+  optind = 0; /* GNU getopt: restart on the sub-command's arguments */
+  while ((opt = getopt_long(argc, argv, "e:r:", opts, NULL)) != -1) {
+    if (opt == 'e') helo = optarg;
+    else if (opt == 'r' && n_rcpts < 64) rcpts[n_rcpts++] = optarg;
+    else return EXIT_USAGE;
+  }
+  if (argc - optind != 2) return EXIT_USAGE;
+  rg_buf_t frame;
+  rg_wr_t w;
+  rg_json_t *reply = NULL;
+  rg_buf_init(&frame, 0);
+  begin_request(cli, &w, &frame, "check", 3 + (helo != NULL));
+  rg_wr_str(&w, "sender"), rg_wr_str(&w, argv[optind]);
+  rg_wr_str(&w, "client_ip"), rg_wr_str(&w, argv[optind + 1]);
+  if (helo) rg_wr_str(&w, "helo"), rg_wr_str(&w, helo);
+  rg_wr_str(&w, "recipients");
+  rg_wr_array(&w, (uint32_t)n_rcpts);
+  for (int i = 0; i < n_rcpts; i++) rg_wr_str(&w, rcpts[i]);
+  int rc = rg_wr_end(&w);
+  if (!rc && !(rc = connect_server(cli)) && !(rc = roundtrip(cli, &frame, &reply)))
+    rc = print_reply(cli, reply);
+  rg_json_free(reply);
+  rg_buf_free(&frame);
+  return rc;
+}
+
 /* ---- ingest -------------------------------------------------------------------------- */
 
 /* One batch in flight: its items in msgpack and the input line of each item. */
@@ -431,6 +489,11 @@ static const command_t commands[] = {
      "record a verdict (sources: analyst, user_report, spam_trap, allowlist, feed)"},
     {"forget", cmd_forget, "TYPE:ID...", "delete actors with all their edges and labels"},
     {"stats", cmd_stats, "", "counts, store size, request counters and latencies"},
+    {"recompute", cmd_recompute, "[--wait]",
+     "recompute reputation now (for scheduled jobs); --wait replies when it is done"},
+    {"status", cmd_status, "", "the current generation and the running or last recomputation"},
+    {"check", cmd_check, "[--helo NAME] [--rcpt ADDRESS]... SENDER CLIENT_IP",
+     "a filter's verdict on one message (accept, tempfail, quarantine, reject)"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -445,7 +508,7 @@ static void usage(FILE *f) {
           "commands (repgraph COMMAND --help for one):\n",
           RG_DEFAULT_PORT);
   for (size_t i = 0; i < N_COMMANDS; i++)
-    fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
   fprintf(f,
           "\nexit codes: 0 ok, 1 error reply or rejected input, 2 usage, 3 server unreachable\n");
 }

@@ -18,8 +18,9 @@
 #include "repgraph/err.h"
 #include "repgraph/log.h"
 
-enum { DB_ACTOR_KEY, DB_ACTOR, DB_OUT, DB_IN, DB_LABEL, DB_META, DB_COUNT };
-static const char *const db_names[DB_COUNT] = {"actor_key", "actor", "out", "in", "label", "meta"};
+enum { DB_ACTOR_KEY, DB_ACTOR, DB_OUT, DB_IN, DB_LABEL, DB_META, DB_SCORE, DB_CLUSTER, DB_COUNT };
+static const char *const db_names[DB_COUNT] = {"actor_key", "actor", "out",   "in",
+                                               "label",     "meta",  "score", "cluster"};
 
 #define EDGE_KEY_LEN  17 /* u64 id | u8 kind | u64 id */
 #define EDGE_VAL_LEN  40 /* count, weight, as_of, first, last */
@@ -210,6 +211,10 @@ static int check_schema(rg_txn_t *t, char *err, size_t errlen) {
       snprintf(err, errlen, "%s: store has actors but no schema version; refusing it", t->s->dir);
       return RG_ESCHEMA;
     }
+    return meta_put_u64(t, "schema_version", RG_STORE_SCHEMA_VERSION);
+  }
+  if (version == 1) { /* version 2 only added sub-databases, created at open */
+    rg_log_info("%s: upgrading store schema 1 to %d", t->s->dir, RG_STORE_SCHEMA_VERSION);
     return meta_put_u64(t, "schema_version", RG_STORE_SCHEMA_VERSION);
   }
   if (version != RG_STORE_SCHEMA_VERSION) {
@@ -676,16 +681,12 @@ int rg_store_forget(rg_txn_t *t, uint64_t id) {
 
 /* ---- labels ------------------------------------------------------------------------ */
 
-int rg_store_get_label(rg_txn_t *t, uint64_t id, rg_label_t *l) {
-  uint8_t kb[8];
-  rg_put_u64be(kb, id);
-  MDB_val k = {8, kb}, v;
-  int rc = mdb_get(t->txn, t->s->dbi[DB_LABEL], &k, &v);
-  if (rc) return from_mdb(rc, "get label");
-  const uint8_t *p = v.mv_data;
-  if (v.mv_size < LABEL_HDR_LEN) return RG_EIO;
+static int decode_label(const MDB_val *v, rg_label_t *l) {
+  const uint8_t *p = v->mv_data;
+  if (v->mv_size < LABEL_HDR_LEN) return RG_EIO;
   uint16_t note_len = rg_get_u16be(p + 2);
-  if (note_len > RG_LABEL_NOTE_MAX || v.mv_size != LABEL_HDR_LEN + (size_t)note_len) return RG_EIO;
+  if (note_len > RG_LABEL_NOTE_MAX || v->mv_size != LABEL_HDR_LEN + (size_t)note_len)
+    return RG_EIO;
   l->verdict = (rg_verdict_t)p[0];
   l->source = (rg_label_source_t)p[1];
   l->note_len = note_len;
@@ -695,6 +696,15 @@ int rg_store_get_label(rg_txn_t *t, uint64_t id, rg_label_t *l) {
   memcpy(l->note, p + LABEL_HDR_LEN, note_len);
   l->note[note_len] = '\0';
   return RG_OK;
+}
+
+int rg_store_get_label(rg_txn_t *t, uint64_t id, rg_label_t *l) {
+  uint8_t kb[8];
+  rg_put_u64be(kb, id);
+  MDB_val k = {8, kb}, v;
+  int rc = mdb_get(t->txn, t->s->dbi[DB_LABEL], &k, &v);
+  if (rc) return from_mdb(rc, "get label");
+  return decode_label(&v, l);
 }
 
 int rg_store_put_label(rg_txn_t *t, uint64_t id, const rg_label_t *l) {
@@ -730,6 +740,230 @@ int rg_store_counts(rg_txn_t *t, rg_store_counts_t *out) {
     rc = meta_get_u64(t, name, &out->edges[k]);
   }
   if (!rc) rc = meta_get_u64(t, "count.labels", &out->labels);
+  return rc;
+}
+
+/* ---- whole-store scans -------------------------------------------------------------- */
+
+/* Walks a sub-database keyed by an 8-byte id, decoding each value with `decode`. */
+static int scan_by_id(rg_txn_t *t, int dbi, int (*visit)(void *, uint64_t, const MDB_val *),
+                      void *ctx) {
+  MDB_cursor *c;
+  int rc = mdb_cursor_open(t->txn, t->s->dbi[dbi], &c);
+  if (rc) return from_mdb(rc, "cursor");
+  MDB_val k, v;
+  MDB_cursor_op op = MDB_FIRST;
+  int out = RG_OK;
+  while ((rc = mdb_cursor_get(c, &k, &v, op)) == 0) {
+    op = MDB_NEXT;
+    if (k.mv_size != 8) {
+      out = RG_EIO;
+      break;
+    }
+    if ((out = visit(ctx, rg_get_u64be(k.mv_data), &v))) break;
+  }
+  if (!out && rc != MDB_NOTFOUND) out = from_mdb(rc, "scan");
+  mdb_cursor_close(c);
+  return out;
+}
+
+typedef struct {
+  rg_actor_visit_fn fn;
+  void *ctx;
+  int64_t now;
+  double h;
+} actor_scan_t;
+
+static int visit_actor(void *ctx, uint64_t id, const MDB_val *v) {
+  actor_scan_t *a = ctx;
+  rg_actor_rec_t r;
+  int rc = decode_actor(v, &r);
+  if (rc) return rc;
+  r.weight_out = rg_decay(r.weight_out, r.as_of, a->now, a->h);
+  r.weight_in = rg_decay(r.weight_in, r.as_of, a->now, a->h);
+  if (a->now > r.as_of) r.as_of = a->now;
+  return a->fn(a->ctx, id, &r);
+}
+
+int rg_store_scan_actors(rg_txn_t *t, int64_t now, rg_actor_visit_fn fn, void *ctx) {
+  actor_scan_t a = {fn, ctx, now, t->s->half_life_s};
+  return scan_by_id(t, DB_ACTOR, visit_actor, &a);
+}
+
+typedef struct {
+  rg_label_visit_fn fn;
+  void *ctx;
+} label_scan_t;
+
+static int visit_label(void *ctx, uint64_t id, const MDB_val *v) {
+  label_scan_t *a = ctx;
+  rg_label_t l;
+  int rc = decode_label(v, &l);
+  return rc ? rc : a->fn(a->ctx, id, &l);
+}
+
+int rg_store_scan_labels(rg_txn_t *t, rg_label_visit_fn fn, void *ctx) {
+  label_scan_t a = {fn, ctx};
+  return scan_by_id(t, DB_LABEL, visit_label, &a);
+}
+
+int rg_store_max_actor_id(rg_txn_t *t, uint64_t *max_id) {
+  uint64_t next;
+  int rc = meta_get_u64(t, "next_actor_id", &next);
+  if (rc) return rc;
+  *max_id = next ? next - 1 : 0;
+  return RG_OK;
+}
+
+/* ---- generations: scores and clusters ------------------------------------------------ */
+
+#define SCORE_HDR_LEN 27 /* reputation, anomaly, cluster, propagated, band, n_reasons */
+#define REASON_LEN 17    /* code, value, aux */
+#define CLUSTER_LEN (8 + 8 + 4 * RG_ACTOR_TYPE_MAX + 4 + 4 + 8 + 8 + 8 + 8 + 1)
+#define GENERATION_LEN (8 * 8)
+
+static void gen_key(uint8_t k[16], uint64_t gen, uint64_t id) {
+  rg_put_u64be(k, gen);
+  rg_put_u64be(k + 8, id);
+}
+
+int rg_store_put_score(rg_txn_t *t, uint64_t gen, uint64_t actor, const rg_score_t *sc) {
+  uint8_t kb[16], vb[SCORE_HDR_LEN + REASON_LEN * RG_REASONS_MAX];
+  unsigned n = sc->n_reasons > RG_REASONS_MAX ? RG_REASONS_MAX : sc->n_reasons;
+  gen_key(kb, gen, actor);
+  put_f64(vb, sc->reputation);
+  put_f64(vb + 8, sc->anomaly);
+  rg_put_u64be(vb + 16, sc->cluster);
+  vb[24] = sc->propagated;
+  vb[25] = sc->band;
+  vb[26] = (uint8_t)n;
+  for (unsigned i = 0; i < n; i++) {
+    uint8_t *p = vb + SCORE_HDR_LEN + REASON_LEN * i;
+    p[0] = sc->reasons[i].code;
+    put_f64(p + 1, sc->reasons[i].value);
+    rg_put_u64be(p + 9, sc->reasons[i].aux);
+  }
+  MDB_val k = {16, kb}, v = {SCORE_HDR_LEN + REASON_LEN * n, vb};
+  return from_mdb(mdb_put(t->txn, t->s->dbi[DB_SCORE], &k, &v, 0), "put score");
+}
+
+int rg_store_get_score(rg_txn_t *t, uint64_t gen, uint64_t actor, rg_score_t *sc) {
+  uint8_t kb[16];
+  gen_key(kb, gen, actor);
+  MDB_val k = {16, kb}, v;
+  int rc = mdb_get(t->txn, t->s->dbi[DB_SCORE], &k, &v);
+  if (rc) return from_mdb(rc, "get score");
+  const uint8_t *p = v.mv_data;
+  if (v.mv_size < SCORE_HDR_LEN || p[26] > RG_REASONS_MAX ||
+      v.mv_size != SCORE_HDR_LEN + (size_t)REASON_LEN * p[26])
+    return RG_EIO;
+  sc->reputation = get_f64(p);
+  sc->anomaly = get_f64(p + 8);
+  sc->cluster = rg_get_u64be(p + 16);
+  sc->propagated = p[24];
+  sc->band = p[25];
+  sc->n_reasons = p[26];
+  for (unsigned i = 0; i < sc->n_reasons; i++) {
+    const uint8_t *r = p + SCORE_HDR_LEN + REASON_LEN * i;
+    sc->reasons[i] = (rg_reason_t){r[0], get_f64(r + 1), rg_get_u64be(r + 9)};
+  }
+  return RG_OK;
+}
+
+int rg_store_put_cluster(rg_txn_t *t, uint64_t gen, const rg_cluster_t *c) {
+  uint8_t kb[16], vb[CLUSTER_LEN + 8 * RG_CLUSTER_TOP_MAX], *p = vb;
+  unsigned n = c->n_top > RG_CLUSTER_TOP_MAX ? RG_CLUSTER_TOP_MAX : c->n_top;
+  gen_key(kb, gen, c->id);
+  rg_put_u64be(p, c->id), p += 8;
+  rg_put_u64be(p, c->size), p += 8;
+  for (int ty = 1; ty <= RG_ACTOR_TYPE_MAX; ty++) rg_put_u32be(p, c->by_type[ty]), p += 4;
+  rg_put_u32be(p, c->bad_seeds), p += 4;
+  rg_put_u32be(p, c->good_seeds), p += 4;
+  put_f64(p, c->mean_reputation), p += 8;
+  put_f64(p, c->suspicion), p += 8;
+  rg_put_u64be(p, (uint64_t)c->first_seen), p += 8;
+  rg_put_u64be(p, (uint64_t)c->last_seen), p += 8;
+  *p++ = (uint8_t)n;
+  for (unsigned i = 0; i < n; i++) rg_put_u64be(p, c->top[i]), p += 8;
+  MDB_val k = {16, kb}, v = {(size_t)(p - vb), vb};
+  return from_mdb(mdb_put(t->txn, t->s->dbi[DB_CLUSTER], &k, &v, 0), "put cluster");
+}
+
+int rg_store_get_cluster(rg_txn_t *t, uint64_t gen, uint64_t id, rg_cluster_t *c) {
+  uint8_t kb[16];
+  gen_key(kb, gen, id);
+  MDB_val k = {16, kb}, v;
+  int rc = mdb_get(t->txn, t->s->dbi[DB_CLUSTER], &k, &v);
+  if (rc) return from_mdb(rc, "get cluster");
+  const uint8_t *p = v.mv_data;
+  if (v.mv_size < CLUSTER_LEN || p[CLUSTER_LEN - 1] > RG_CLUSTER_TOP_MAX ||
+      v.mv_size != CLUSTER_LEN + 8u * p[CLUSTER_LEN - 1])
+    return RG_EIO;
+  memset(c, 0, sizeof *c);
+  c->id = rg_get_u64be(p), p += 8;
+  c->size = rg_get_u64be(p), p += 8;
+  for (int ty = 1; ty <= RG_ACTOR_TYPE_MAX; ty++) c->by_type[ty] = rg_get_u32be(p), p += 4;
+  c->bad_seeds = rg_get_u32be(p), p += 4;
+  c->good_seeds = rg_get_u32be(p), p += 4;
+  c->mean_reputation = get_f64(p), p += 8;
+  c->suspicion = get_f64(p), p += 8;
+  c->first_seen = (int64_t)rg_get_u64be(p), p += 8;
+  c->last_seen = (int64_t)rg_get_u64be(p), p += 8;
+  c->n_top = *p++;
+  for (unsigned i = 0; i < c->n_top; i++) c->top[i] = rg_get_u64be(p), p += 8;
+  return RG_OK;
+}
+
+int rg_store_get_generation(rg_txn_t *t, rg_generation_t *g) {
+  MDB_val k = {10, "generation"}, v;
+  int rc = mdb_get(t->txn, t->s->dbi[DB_META], &k, &v);
+  if (rc) return from_mdb(rc, "get generation");
+  if (v.mv_size != GENERATION_LEN) return RG_EIO;
+  const uint8_t *p = v.mv_data;
+  uint64_t f[8];
+  for (int i = 0; i < 8; i++) f[i] = rg_get_u64be(p + 8 * i);
+  *g = (rg_generation_t){f[0], (int64_t)f[1], f[2], f[3], f[4], f[5], f[6], f[7]};
+  return RG_OK;
+}
+
+int rg_store_publish_generation(rg_txn_t *t, const rg_generation_t *g) {
+  uint64_t f[8] = {g->generation, (uint64_t)g->computed_at, g->duration_ms, g->vertices,
+                   g->edges,      g->clusters,              g->bad_seeds,   g->good_seeds};
+  uint8_t vb[GENERATION_LEN];
+  for (int i = 0; i < 8; i++) rg_put_u64be(vb + 8 * i, f[i]);
+  MDB_val k = {10, "generation"}, v = {GENERATION_LEN, vb};
+  return from_mdb(mdb_put(t->txn, t->s->dbi[DB_META], &k, &v, 0), "put generation");
+}
+
+/* Deletes up to *budget rows whose key starts with `gen` from one sub-database. */
+static int drop_prefix(rg_txn_t *t, int dbi, uint64_t gen, uint64_t *budget, bool *done) {
+  MDB_cursor *c;
+  int rc = mdb_cursor_open(t->txn, t->s->dbi[dbi], &c);
+  if (rc) return from_mdb(rc, "cursor");
+  uint8_t kb[8];
+  rg_put_u64be(kb, gen);
+  MDB_val k = {8, kb}, v;
+  *done = false;
+  rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+  while (rc == 0 && k.mv_size == 16 && rg_get_u64be(k.mv_data) == gen) {
+    if (*budget == 0) break;
+    if ((rc = mdb_cursor_del(c, 0))) break;
+    (*budget)--;
+    rc = mdb_cursor_get(c, &k, &v, MDB_GET_CURRENT);
+  }
+  if (rc == MDB_NOTFOUND || rc == EINVAL || (rc == 0 && (k.mv_size != 16 || rg_get_u64be(k.mv_data) != gen))) {
+    *done = true;
+    rc = 0;
+  }
+  mdb_cursor_close(c);
+  return from_mdb(rc, "drop generation");
+}
+
+int rg_store_drop_generation(rg_txn_t *t, uint64_t gen, uint64_t max_rows, bool *done) {
+  bool scores_done, clusters_done = false;
+  int rc = drop_prefix(t, DB_SCORE, gen, &max_rows, &scores_done);
+  if (!rc && scores_done) rc = drop_prefix(t, DB_CLUSTER, gen, &max_rows, &clusters_done);
+  *done = scores_done && clusters_done;
   return rc;
 }
 
@@ -779,6 +1013,16 @@ int rg_label_source_parse(const char *s, size_t len, rg_label_source_t *out) {
   RG_LABEL_SOURCE_MAP(RG__SOURCE_PARSE)
 #undef RG__SOURCE_PARSE
   return RG_EINVALID_LABEL;
+}
+
+const char *rg_band_name(int band) {
+  switch (band) {
+#define RG__BAND_CASE(name, num, text) \
+  case num: return text;
+    RG_BAND_MAP(RG__BAND_CASE)
+#undef RG__BAND_CASE
+    default: return NULL;
+  }
 }
 
 double rg_label_source_weight(rg_label_source_t src) {

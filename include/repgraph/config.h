@@ -29,6 +29,13 @@ typedef struct {
   uint32_t max_pending_writes;          /* queued writes per connection before it pauses */
   uint64_t idle_timeout_s;              /* close connections idle this long; 0 = never */
   uint32_t commit_max_requests;         /* write requests grouped into one commit */
+  uint64_t recompute_interval_s;        /* timer; 0 = only on request */
+  uint32_t recompute_seed;              /* RNG seed of community detection */
+  uint32_t min_messages;                /* less evidence than this: band neutral */
+  uint64_t min_age_s;                   /* younger than this: band neutral */
+  double band_bad, band_suspicious, band_good; /* reputation thresholds of the bands */
+  double prior;                         /* reputation with no path to any label */
+  double check_reject, check_quarantine, check_tempfail; /* verdict thresholds of check */
 } rg_config_t;
 
 /* Fills *c with the documented defaults. */

@@ -20,7 +20,10 @@
   X(LOOKUP, "lookup", false) \
   X(LABEL, "label", true)    \
   X(FORGET, "forget", true)  \
-  X(STATS, "stats", false)
+  X(STATS, "stats", false)                                                               \
+  X(RECOMPUTE, "recompute", false)                                                       \
+  X(STATUS, "status", false)                                                             \
+  X(CHECK, "check", false)
 
 typedef enum {
 #define RG__OP_ENUM(name, text, writes) RG_OP_##name,
@@ -74,6 +77,8 @@ typedef struct {
   uint32_t n_labels;
   rg_str_t *actors; /* lookup, forget */
   uint32_t n_actors;
+  rg_wire_observation_t check; /* check: the message's sender, client_ip, helo, recipients */
+  bool wait;                   /* recompute: reply when done rather than at once */
   void *mem; /* decoder state; owned */
 } rg_request_t;
 

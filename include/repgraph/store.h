@@ -12,7 +12,7 @@
 #include "repgraph/actor.h"
 
 /* Version of the key layout in schemas/store.json; a store of another version is refused. */
-#define RG_STORE_SCHEMA_VERSION 1
+#define RG_STORE_SCHEMA_VERSION 2 /* 2: score, cluster sub-databases and generations */
 
 /* Label verdicts. Stored as numbers: append only. */
 #define RG_VERDICT_MAP(X) X(BAD, 1, "bad") X(GOOD, 2, "good")
@@ -36,6 +36,58 @@ typedef enum {
 } rg_label_source_t;
 
 #define RG_LABEL_NOTE_MAX 1024
+
+/* Reputation bands for people and filters. Stored as numbers: append only. */
+#define RG_BAND_MAP(X) \
+  X(GOOD, 1, "good") X(NEUTRAL, 2, "neutral") X(SUSPICIOUS, 3, "suspicious") X(BAD, 4, "bad")
+typedef enum {
+#define RG__BAND_ENUM(name, num, text) RG_BAND_##name = num,
+  RG_BAND_MAP(RG__BAND_ENUM)
+#undef RG__BAND_ENUM
+} rg_band_t;
+
+/* One reason behind a score: a code (see score.h), a value and a second number (a count,
+ * a median or an actor id, depending on the code). */
+typedef struct {
+  uint8_t code;
+  double value;
+  uint64_t aux;
+} rg_reason_t;
+
+#define RG_REASONS_MAX 4
+#define RG_CLUSTER_TOP_MAX 8
+
+/* An actor's scores in one generation. */
+typedef struct {
+  double reputation;  /* [0,1], 1 = certainly abusive */
+  double anomaly;     /* [0,1] */
+  uint64_t cluster;   /* community id within the generation */
+  uint8_t propagated; /* 0 = no path to a seed, else the rg_verdict_t it converged to */
+  uint8_t band;       /* rg_band_t */
+  uint8_t n_reasons;
+  rg_reason_t reasons[RG_REASONS_MAX];
+} rg_score_t;
+
+/* A community's summary in one generation. */
+typedef struct {
+  uint64_t id;
+  uint64_t size;
+  uint32_t by_type[RG_ACTOR_TYPE_MAX + 1];
+  uint32_t bad_seeds, good_seeds;
+  double mean_reputation;
+  double suspicion; /* [0,1] */
+  int64_t first_seen, last_seen;
+  uint8_t n_top;
+  uint64_t top[RG_CLUSTER_TOP_MAX]; /* most suspicious members, actor ids */
+} rg_cluster_t;
+
+/* A completed recomputation. */
+typedef struct {
+  uint64_t generation;
+  int64_t computed_at; /* epoch seconds */
+  uint64_t duration_ms;
+  uint64_t vertices, edges, clusters, bad_seeds, good_seeds;
+} rg_generation_t;
 
 typedef struct rg_store rg_store_t;
 typedef struct rg_txn rg_txn_t;
@@ -180,6 +232,37 @@ int rg_store_scan_in(rg_txn_t *t, uint64_t dst, int64_t now, rg_edge_visit_fn fn
 /* Reads the counters. 0 or RG_EIO. */
 int rg_store_counts(rg_txn_t *t, rg_store_counts_t *out);
 
+/* Visits every actor (id order) with its record decayed to `now`. A non-zero return stops
+ * the scan and is returned. 0, the visitor's return, or RG_EIO. */
+typedef int (*rg_actor_visit_fn)(void *ctx, uint64_t id, const rg_actor_rec_t *rec);
+int rg_store_scan_actors(rg_txn_t *t, int64_t now, rg_actor_visit_fn fn, void *ctx);
+
+/* Visits every label (actor id order). Same returns as rg_store_scan_actors. */
+typedef int (*rg_label_visit_fn)(void *ctx, uint64_t id, const rg_label_t *label);
+int rg_store_scan_labels(rg_txn_t *t, rg_label_visit_fn fn, void *ctx);
+
+/* The largest actor id ever handed out (0 if none). 0 or RG_EIO. */
+int rg_store_max_actor_id(rg_txn_t *t, uint64_t *max_id);
+
+/* Writes / reads an actor's scores in generation `gen`. 0, RG_ENOT_FOUND (get),
+ * RG_ESTORAGE_FULL, RG_EIO. */
+int rg_store_put_score(rg_txn_t *t, uint64_t gen, uint64_t actor, const rg_score_t *s);
+int rg_store_get_score(rg_txn_t *t, uint64_t gen, uint64_t actor, rg_score_t *s);
+
+/* Writes / reads a cluster summary of generation `gen`. Same returns. */
+int rg_store_put_cluster(rg_txn_t *t, uint64_t gen, const rg_cluster_t *c);
+int rg_store_get_cluster(rg_txn_t *t, uint64_t gen, uint64_t id, rg_cluster_t *c);
+
+/* The current (last published) generation. 0, RG_ENOT_FOUND before the first, RG_EIO. */
+int rg_store_get_generation(rg_txn_t *t, rg_generation_t *g);
+
+/* Makes g the current generation: its scores must be written already. 0 or errors. */
+int rg_store_publish_generation(rg_txn_t *t, const rg_generation_t *g);
+
+/* Deletes at most `max_rows` score and cluster rows of generation `gen`; *done is set when
+ * none are left. Lets a large generation be dropped in several short transactions. */
+int rg_store_drop_generation(rg_txn_t *t, uint64_t gen, uint64_t max_rows, bool *done);
+
 /* Vocabulary of labels: names and parsing. Name functions return NULL when out of range;
  * parse functions return 0 or RG_EINVALID_LABEL. */
 const char *rg_verdict_name(int v);
@@ -188,5 +271,8 @@ const char *rg_label_source_name(int src);
 int rg_label_source_parse(const char *s, size_t len, rg_label_source_t *out);
 /* Default weight of a label source (the config may override it later). */
 double rg_label_source_weight(rg_label_source_t src);
+
+/* Name of a band ("good", …) or NULL. */
+const char *rg_band_name(int band);
 
 #endif

@@ -1,0 +1,52 @@
+/* compute.h — one recomputation over a snapshot: seeded reputation propagation, the
+ * converged label, communities and anomaly scores, with reasons. igraph lives here.
+ * Debian's igraph 0.10.2 is built without thread safety, so calls are serialised by a
+ * process-wide lock: any thread may call, one runs at a time. */
+#ifndef RG_COMPUTE_H
+#define RG_COMPUTE_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "repgraph/config.h"
+#include "repgraph/snapshot.h"
+#include "repgraph/store.h"
+
+typedef struct {
+  double damping;                   /* random-walk continuation probability */
+  double forward[RG_EDGE_KIND_COUNT]; /* walk weight along an edge, src → dst */
+  double reverse[RG_EDGE_KIND_COUNT]; /* walk weight against it, dst → src */
+  double prior, smoothing;          /* reputation with no evidence; its weight in mass units */
+  uint32_t seed;                    /* RNG seed (communities) */
+  uint64_t min_messages;
+  int64_t min_age_s;
+  double band_bad, band_suspicious, band_good;
+  atomic_int *cancel;               /* when non-NULL and set, the run stops: RG_ESHUTTING_DOWN */
+} rg_compute_opts_t;
+
+/* Fills opts with the built-in walk weights and the config's thresholds. */
+void rg_compute_opts_init(rg_compute_opts_t *opts, const rg_config_t *cfg);
+
+/* Timings of one run, milliseconds. */
+typedef struct {
+  double graph_ms, propagate_ms, communities_ms, anomaly_ms, total_ms;
+} rg_compute_timing_t;
+
+typedef struct {
+  uint32_t n;
+  rg_score_t *scores; /* [n], scores[v] for vertex v */
+  double *bad_mass, *good_mass; /* [n], the masses behind the reputation (× n) */
+  uint32_t n_clusters;
+  rg_cluster_t *clusters; /* [n_clusters]; clusters[i].id == i + 1 */
+  rg_compute_timing_t timing;
+} rg_result_t;
+
+/* Runs the whole computation on g. 0 with *r owned by the caller (rg_result_free);
+ * RG_ENOMEM, RG_EINTERNAL (igraph failed: message in err), RG_ESHUTTING_DOWN (cancelled). */
+int rg_compute_run(const rg_graph_t *g, const rg_compute_opts_t *opts, rg_result_t *r,
+                   char *err, size_t errlen);
+
+/* Frees a result. Accepts NULL and zeroed results. */
+void rg_result_free(rg_result_t *r);
+
+#endif

@@ -1,0 +1,573 @@
+/* compute.c — the recomputation (see DESIGN.md "Recomputation"):
+ *  1. two directed walk graphs; every edge is walked forward and backward with weights per
+ *     kind, so infrastructure (IP, net, domain, HELO) links both ways. In the bad walk each
+ *     actor also has a recipient role: mail leads from a sender to its recipients' recipient
+ *     roles, and from there only back to the other senders targeting them (sending to the
+ *     same victims), so a spammer's victims, their domains and colleagues inherit nothing;
+ *  2. personalized PageRank (igraph, PRPACK) on each, restarting at bad resp. good seeds in
+ *     proportion to their label weights;
+ *  3. an actor's bad mass is what reaches its sender role; its good mass what reaches it
+ *     over edges that vouch (not being written to: spammers write to everyone);
+ *     reputation = bad / (bad + good), smoothed toward the prior;
+ *  4. communities: Louvain (igraph_community_multilevel) on the undirected graph — seeded
+ *     and deterministic, where 0.10.2's label propagation is neither;
+ *  5. anomalies: robust z-scores of fan-out, IPs per sender, senders per IP, unanswered
+ *     mail, OddBall egonet deviation and youth, squashed into [0,1], with reasons.
+ * Serialised by a process-wide lock (Debian's igraph is not thread-safe). */
+#include "repgraph/compute.h"
+
+#include <igraph.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "repgraph/clock.h"
+#include "repgraph/err.h"
+#include "repgraph/log.h"
+#include "repgraph/score.h"
+
+static pthread_mutex_t igraph_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int *active_cancel; /* the running computation's cancel flag */
+
+/* igraph calls this on error: free its temporaries and return (never abort). */
+static void on_igraph_error(const char *reason, const char *file, int line, igraph_error_t e) {
+  IGRAPH_FINALLY_FREE();
+  rg_log_error("igraph: %s: %s (%s:%d)", igraph_strerror(e), reason, file, line);
+}
+
+static igraph_error_t on_igraph_interrupt(void *data) {
+  (void)data;
+  return active_cancel && atomic_load(active_cancel) ? IGRAPH_INTERRUPTED : IGRAPH_SUCCESS;
+}
+
+static void on_igraph_warning(const char *reason, const char *file, int line) {
+  rg_log_debug("igraph warning: %s (%s:%d)", reason, file, line);
+}
+
+void rg_compute_opts_init(rg_compute_opts_t *o, const rg_config_t *cfg) {
+  memset(o, 0, sizeof *o);
+  o->damping = 0.85;
+  /* Walk weights per kind. Forward mailed only lets a walk reach a victim so that it can
+   * continue to the victim's other senders; the victim's own score ignores that step. */
+  static const double fwd[RG_EDGE_KIND_COUNT] = {[RG_EDGE_MAILED] = 0.5, [RG_EDGE_SENT_FROM] = 1,
+                                                 [RG_EDGE_IN_NET] = 1, [RG_EDGE_USES_DOMAIN] = 1,
+                                                 [RG_EDGE_HELO] = 0.5, [RG_EDGE_RDNS] = 0.5};
+  static const double rev[RG_EDGE_KIND_COUNT] = {[RG_EDGE_MAILED] = 0.5, [RG_EDGE_SENT_FROM] = 1,
+                                                 [RG_EDGE_IN_NET] = 1, [RG_EDGE_USES_DOMAIN] = 1,
+                                                 [RG_EDGE_HELO] = 0.5, [RG_EDGE_RDNS] = 0.5};
+  memcpy(o->forward, fwd, sizeof fwd);
+  memcpy(o->reverse, rev, sizeof rev);
+  o->smoothing = 0.05;
+  o->prior = cfg->prior;
+  o->seed = cfg->recompute_seed;
+  o->min_messages = cfg->min_messages;
+  o->min_age_s = (int64_t)cfg->min_age_s;
+  o->band_bad = cfg->band_bad;
+  o->band_suspicious = cfg->band_suspicious;
+  o->band_good = cfg->band_good;
+}
+
+/* In the good walk, which arcs vouch for their head: everything but being written to by
+ * someone (spammers write to everyone) — forward mailed does vouch: honest people write to
+ * honest people. */
+static bool arc_vouches(rg_edge_kind_t kind, bool forward) {
+  return kind != RG_EDGE_MAILED || forward;
+}
+
+#define IG(call)                                                                          \
+  do {                                                                                    \
+    igraph_error_t e_ = (call);                                                           \
+    if (e_ != IGRAPH_SUCCESS) {                                                           \
+      rc = e_ == IGRAPH_INTERRUPTED ? RG_ESHUTTING_DOWN                                   \
+           : e_ == IGRAPH_ENOMEM    ? RG_ENOMEM                                           \
+                                    : RG_EINTERNAL;                                       \
+      snprintf(err, errlen, "igraph: %s in %s", igraph_strerror(e_), #call);              \
+      goto fail;                                                                          \
+    }                                                                                     \
+  } while (0)
+
+#define ALLOC(p, n)                                      \
+  do {                                                   \
+    if (!((p) = calloc((n) ? (size_t)(n) : 1, sizeof *(p)))) { \
+      rc = RG_ENOMEM;                                    \
+      goto fail;                                         \
+    }                                                    \
+  } while (0)
+
+static double ms_since(uint64_t t0) { return (double)(rg_clock_mono_us() - t0) / 1000.0; }
+
+/* ---- propagation ------------------------------------------------------------------- */
+
+typedef struct {
+  igraph_t walk;
+  igraph_vector_int_t ends; /* 2 per arc */
+  igraph_vector_t weight;
+  bool *counts; /* the arc's mass counts toward its head's score */
+  double *out_strength;
+  igraph_integer_t arcs, vertices;
+} walk_t;
+
+/* Builds a walk graph. The bad walk splits every actor into a sender role (vertex v) and a
+ * recipient role (vertex n + v): mail reaches a victim's recipient role, which leads only
+ * back to the other senders that target it (the co-recipient pattern) — never into the
+ * victim's own IPs, domain or colleagues. The good walk keeps one vertex per actor. */
+static int build_walk(const rg_graph_t *g, const rg_compute_opts_t *o, bool split, walk_t *w,
+                      char *err, size_t errlen) {
+  int rc = RG_OK;
+  igraph_integer_t arcs = 0;
+  for (uint64_t e = 0; e < g->m; e++)
+    arcs += (o->forward[g->kind[e]] > 0) + (o->reverse[g->kind[e]] > 0);
+  w->vertices = split ? 2 * (igraph_integer_t)g->n : (igraph_integer_t)g->n;
+  IG(igraph_vector_int_init(&w->ends, 2 * arcs));
+  IG(igraph_vector_init(&w->weight, arcs));
+  ALLOC(w->counts, arcs);
+  ALLOC(w->out_strength, w->vertices);
+  igraph_integer_t a = 0;
+  for (uint64_t e = 0; e < g->m; e++) {
+    rg_edge_kind_t k = (rg_edge_kind_t)g->kind[e];
+    double base = g->weight[e] > 1e-9 ? g->weight[e] : 1e-9; /* fully decayed: barely there */
+    uint32_t src = g->src[e];
+    igraph_integer_t dst = g->dst[e];
+    if (split && k == RG_EDGE_MAILED) dst += g->n; /* the recipient role */
+    for (int dir = 0; dir < 2; dir++) {
+      double f = dir == 0 ? o->forward[k] : o->reverse[k];
+      if (f <= 0) continue;
+      igraph_integer_t from = dir == 0 ? src : dst, to = dir == 0 ? dst : src;
+      VECTOR(w->ends)[2 * a] = from;
+      VECTOR(w->ends)[2 * a + 1] = to;
+      VECTOR(w->weight)[a] = base * f;
+      w->counts[a] = split ? to < (igraph_integer_t)g->n : arc_vouches(k, dir == 0);
+      w->out_strength[from] += base * f;
+      a++;
+    }
+  }
+  w->arcs = arcs;
+  IG(igraph_create(&w->walk, &w->ends, w->vertices, IGRAPH_DIRECTED));
+  return RG_OK;
+fail:
+  return rc;
+}
+
+static void free_walk(walk_t *w) {
+  if (w->ends.stor_begin) igraph_vector_int_destroy(&w->ends);
+  if (w->weight.stor_begin) igraph_vector_destroy(&w->weight);
+  if (w->walk.n) igraph_destroy(&w->walk);
+  free(w->counts);
+  free(w->out_strength);
+}
+
+/* Mass that reached each actor from the seeds of one verdict over the arcs that count for
+ * it (see build_walk), in units of the average actor. top_from / top_c (may be NULL) record
+ * the neighbour that brought the most. */
+static int propagate(const rg_graph_t *g, const rg_compute_opts_t *o, walk_t *w, int8_t verdict,
+                     double *mass, uint32_t *top_from, double *top_c, char *err, size_t errlen) {
+  int rc = RG_OK;
+  igraph_vector_t reset, rank;
+  bool have_reset = false, have_rank = false;
+  double total = 0;
+  for (uint32_t v = 0; v < g->n; v++)
+    if (g->seed[v] == verdict) total += g->seed_weight[v] > 0 ? g->seed_weight[v] : 0;
+  if (total <= 0) return RG_OK; /* no seeds of this verdict: no mass */
+  IG(igraph_vector_init(&reset, w->vertices));
+  have_reset = true;
+  for (uint32_t v = 0; v < g->n; v++)
+    if (g->seed[v] == verdict && g->seed_weight[v] > 0) VECTOR(reset)[v] = g->seed_weight[v];
+  IG(igraph_vector_init(&rank, w->vertices));
+  have_rank = true;
+  IG(igraph_personalized_pagerank(&w->walk, IGRAPH_PAGERANK_ALGO_PRPACK, &rank, NULL,
+                                  igraph_vss_all(), IGRAPH_DIRECTED, o->damping, &reset,
+                                  &w->weight, NULL));
+  double scale = (double)g->n;
+  for (uint32_t v = 0; v < g->n; v++) mass[v] = (1 - o->damping) * VECTOR(reset)[v] / total * scale;
+  for (igraph_integer_t a = 0; a < w->arcs; a++) {
+    if (!w->counts[a]) continue;
+    igraph_integer_t u = VECTOR(w->ends)[2 * a], v = VECTOR(w->ends)[2 * a + 1];
+    double c = o->damping * VECTOR(rank)[u] * VECTOR(w->weight)[a] / w->out_strength[u] * scale;
+    mass[v] += c;
+    if (top_from && c > top_c[v]) {
+      top_c[v] = c;
+      top_from[v] = (uint32_t)(u % (igraph_integer_t)g->n); /* a recipient role: that actor */
+    }
+  }
+fail:
+  if (have_reset) igraph_vector_destroy(&reset);
+  if (have_rank) igraph_vector_destroy(&rank);
+  return rc;
+}
+
+/* ---- communities ------------------------------------------------------------------- */
+
+static int communities(const rg_graph_t *g, const rg_compute_opts_t *o, igraph_t *und,
+                       igraph_vector_int_t *membership, char *err, size_t errlen) {
+  int rc = RG_OK;
+  igraph_vector_int_t ends;
+  igraph_vector_t weight;
+  bool have_ends = false, have_weight = false;
+  IG(igraph_vector_int_init(&ends, 2 * (igraph_integer_t)g->m));
+  have_ends = true;
+  IG(igraph_vector_init(&weight, (igraph_integer_t)g->m));
+  have_weight = true;
+  for (uint64_t e = 0; e < g->m; e++) {
+    VECTOR(ends)[2 * e] = g->src[e];
+    VECTOR(ends)[2 * e + 1] = g->dst[e];
+    VECTOR(weight)[e] = g->weight[e] > 1e-9 ? g->weight[e] : 1e-9;
+  }
+  IG(igraph_create(und, &ends, g->n, IGRAPH_UNDIRECTED));
+  igraph_rng_seed(igraph_rng_default(), o->seed);
+  IG(igraph_community_multilevel(und, &weight, 1.0, membership, NULL, NULL));
+fail:
+  if (have_ends) igraph_vector_int_destroy(&ends);
+  if (have_weight) igraph_vector_destroy(&weight);
+  return rc;
+}
+
+/* ---- anomalies --------------------------------------------------------------------- */
+
+enum { F_FANOUT, F_IPS, F_UNANSWERED, F_SENDERS, F_EGONET, F_YOUTH, N_FEATURES };
+
+typedef struct {
+  double *value[N_FEATURES]; /* raw feature, NAN where it does not apply */
+  double *z[N_FEATURES];
+  double median[N_FEATURES];
+  uint32_t *fanout, *mutual, *ips, *senders;
+  double *ego_edges;
+} features_t;
+
+static void free_features(features_t *f) {
+  for (int i = 0; i < N_FEATURES; i++) free(f->value[i]), free(f->z[i]);
+  free(f->fanout), free(f->mutual), free(f->ips), free(f->senders), free(f->ego_edges);
+}
+
+/* z-scores of one feature over the vertices where it applies (others get 0). */
+static int zscore(const rg_graph_t *g, features_t *f, int i) {
+  double *vals = malloc(g->n * sizeof *vals), *z = malloc(g->n * sizeof *z),
+         *scratch = malloc(g->n * sizeof *scratch);
+  uint32_t *where = malloc(g->n * sizeof *where);
+  int rc = vals && z && scratch && where ? RG_OK : RG_ENOMEM;
+  size_t k = 0;
+  for (uint32_t v = 0; !rc && v < g->n; v++)
+    if (!isnan(f->value[i][v])) where[k] = v, vals[k++] = f->value[i][v];
+  if (!rc && k) {
+    rg_robust_z(vals, k, z, scratch);
+    memcpy(scratch, vals, k * sizeof *vals);
+    f->median[i] = rg_median(scratch, k);
+    for (size_t j = 0; j < k; j++) f->z[i][where[j]] = z[j];
+  }
+  free(vals), free(z), free(scratch), free(where);
+  return rc;
+}
+
+static int anomalies(const rg_graph_t *g, igraph_t *und, features_t *f, char *err,
+                     size_t errlen) {
+  int rc = RG_OK;
+  igraph_t simple, mailed;
+  igraph_vector_int_t deg, mailed_ends;
+  igraph_vector_t tri;
+  igraph_vector_bool_t mutual;
+  bool have_simple = false, have_mailed = false, have_deg = false, have_tri = false,
+       have_mutual = false, have_ends = false;
+  for (int i = 0; i < N_FEATURES; i++) {
+    ALLOC(f->value[i], g->n);
+    ALLOC(f->z[i], g->n);
+    for (uint32_t v = 0; v < g->n; v++) f->value[i][v] = NAN;
+  }
+  ALLOC(f->fanout, g->n);
+  ALLOC(f->mutual, g->n);
+  ALLOC(f->ips, g->n);
+  ALLOC(f->senders, g->n);
+  ALLOC(f->ego_edges, g->n);
+
+  /* Degrees per kind, and which mailed edges are answered (igraph_is_mutual). */
+  uint64_t n_mailed = 0;
+  for (uint64_t e = 0; e < g->m; e++) {
+    if (g->kind[e] == RG_EDGE_MAILED) f->fanout[g->src[e]]++, n_mailed++;
+    if (g->kind[e] == RG_EDGE_SENT_FROM) f->ips[g->src[e]]++, f->senders[g->dst[e]]++;
+  }
+  IG(igraph_vector_int_init(&mailed_ends, 2 * (igraph_integer_t)n_mailed));
+  have_ends = true;
+  igraph_integer_t j = 0;
+  for (uint64_t e = 0; e < g->m; e++)
+    if (g->kind[e] == RG_EDGE_MAILED) {
+      VECTOR(mailed_ends)[j++] = g->src[e];
+      VECTOR(mailed_ends)[j++] = g->dst[e];
+    }
+  IG(igraph_create(&mailed, &mailed_ends, g->n, IGRAPH_DIRECTED));
+  have_mailed = true;
+  IG(igraph_vector_bool_init(&mutual, 0));
+  have_mutual = true;
+  IG(igraph_is_mutual(&mailed, &mutual, igraph_ess_all(IGRAPH_EDGEORDER_ID), false));
+  for (igraph_integer_t e = 0; e < (igraph_integer_t)n_mailed; e++)
+    if (VECTOR(mutual)[e]) f->mutual[VECTOR(mailed_ends)[2 * e]]++;
+
+  /* Egonets on the simple undirected graph: N = degree + 1, E = degree + triangles. */
+  IG(igraph_copy(&simple, und));
+  have_simple = true;
+  IG(igraph_simplify(&simple, true, true, NULL));
+  IG(igraph_vector_int_init(&deg, 0));
+  have_deg = true;
+  IG(igraph_degree(&simple, &deg, igraph_vss_all(), IGRAPH_ALL, false));
+  IG(igraph_vector_init(&tri, 0));
+  have_tri = true;
+  IG(igraph_adjacent_triangles(&simple, &tri, igraph_vss_all()));
+  double *nodes, *oddball;
+  ALLOC(nodes, g->n);
+  ALLOC(oddball, g->n);
+  for (uint32_t v = 0; v < g->n; v++) {
+    nodes[v] = (double)VECTOR(deg)[v] + 1;
+    f->ego_edges[v] = (double)VECTOR(deg)[v] + VECTOR(tri)[v];
+  }
+  rg_oddball(nodes, f->ego_edges, g->n, oddball);
+
+  for (uint32_t v = 0; v < g->n; v++) {
+    bool address = g->type[v] == RG_ACTOR_ADDRESS;
+    if (address && f->fanout[v]) {
+      f->value[F_FANOUT][v] = log1p(f->fanout[v]);
+      f->value[F_UNANSWERED][v] = (1 - (double)f->mutual[v] / f->fanout[v]) * log1p(f->fanout[v]);
+    }
+    if (address && f->ips[v]) f->value[F_IPS][v] = log1p(f->ips[v]);
+    if (g->type[v] == RG_ACTOR_IP && f->senders[v]) f->value[F_SENDERS][v] = log1p(f->senders[v]);
+    if (nodes[v] > 2) f->value[F_EGONET][v] = log1p(oddball[v]);
+    double age_h = (double)(g->now - g->first_seen[v]) / 3600.0;
+    f->value[F_YOUTH][v] = -log1p(age_h > 0 ? age_h : 0);
+  }
+  free(nodes);
+  free(oddball);
+  for (int i = 0; i < N_FEATURES && !rc; i++) rc = zscore(g, f, i);
+fail:
+  if (have_simple) igraph_destroy(&simple);
+  if (have_mailed) igraph_destroy(&mailed);
+  if (have_deg) igraph_vector_int_destroy(&deg);
+  if (have_tri) igraph_vector_destroy(&tri);
+  if (have_mutual) igraph_vector_bool_destroy(&mutual);
+  if (have_ends) igraph_vector_int_destroy(&mailed_ends);
+  return rc;
+}
+
+/* Feature weight in the combined anomaly (youth alone says little). */
+static const double feature_weight[N_FEATURES] = {1, 1, 1, 1, 0.7, 0.5};
+#define ANOMALY_Z 3.0 /* a feature deviating this much becomes a reason */
+
+static rg_reason_t feature_reason(const features_t *f, int i, uint32_t v, const rg_graph_t *g) {
+  rg_reason_t r = {0, 0, 0};
+  switch (i) {
+    case F_FANOUT: r = (rg_reason_t){RG_REASON_FANOUT, f->fanout[v], (uint64_t)expm1(f->median[i])}; break;
+    case F_IPS: r = (rg_reason_t){RG_REASON_MANY_IPS, f->ips[v], (uint64_t)expm1(f->median[i])}; break;
+    case F_UNANSWERED:
+      r = (rg_reason_t){RG_REASON_LOW_RECIPROCITY, (double)f->mutual[v] / f->fanout[v], f->fanout[v]};
+      break;
+    case F_SENDERS: r = (rg_reason_t){RG_REASON_MANY_SENDERS, f->senders[v], (uint64_t)expm1(f->median[i])}; break;
+    case F_EGONET: r = (rg_reason_t){RG_REASON_EGONET, f->z[i][v], (uint64_t)f->ego_edges[v]}; break;
+    case F_YOUTH: r = (rg_reason_t){RG_REASON_YOUNG, (double)(g->now - g->first_seen[v]) / 3600.0, 0}; break;
+  }
+  return r;
+}
+
+/* ---- assembling scores ------------------------------------------------------------- */
+
+static void add_reason(rg_score_t *s, rg_reason_t r) {
+  if (s->n_reasons < RG_REASONS_MAX) s->reasons[s->n_reasons++] = r;
+}
+
+/* Per vertex: which infrastructure kind has the most bad neighbours (for a reason). */
+static int bad_neighbour_reasons(const rg_graph_t *g, const rg_compute_opts_t *o, rg_result_t *r) {
+  uint32_t *bad = calloc((size_t)g->n * RG_EDGE_KIND_COUNT, sizeof *bad);
+  uint32_t *all = calloc((size_t)g->n * RG_EDGE_KIND_COUNT, sizeof *all);
+  if (!bad || !all) {
+    free(bad), free(all);
+    return RG_ENOMEM;
+  }
+  for (uint64_t e = 0; e < g->m; e++) {
+    if (g->kind[e] == RG_EDGE_MAILED) continue; /* victims are not evidence */
+    uint32_t ends[2] = {g->src[e], g->dst[e]};
+    for (int i = 0; i < 2; i++) {
+      uint32_t v = ends[i], u = ends[1 - i];
+      size_t slot = (size_t)v * RG_EDGE_KIND_COUNT + g->kind[e];
+      all[slot]++;
+      if (g->seed[u] > 0 || r->scores[u].reputation >= o->band_bad) bad[slot]++;
+    }
+  }
+  for (uint32_t v = 0; v < g->n; v++) {
+    if (r->scores[v].reputation < o->band_suspicious) continue;
+    int best = -1;
+    for (int k = 0; k < RG_EDGE_KIND_COUNT; k++) {
+      size_t slot = (size_t)v * RG_EDGE_KIND_COUNT + k;
+      if (bad[slot] && (best < 0 || bad[slot] > bad[(size_t)v * RG_EDGE_KIND_COUNT + best])) best = k;
+    }
+    if (best >= 0) {
+      size_t slot = (size_t)v * RG_EDGE_KIND_COUNT + best;
+      add_reason(&r->scores[v], (rg_reason_t){RG_REASON_BAD_NEIGHBOURS, bad[slot],
+                                              ((uint64_t)best << 32) | all[slot]});
+    }
+  }
+  free(bad), free(all);
+  return RG_OK;
+}
+
+static int summarise_clusters(const rg_graph_t *g, const rg_compute_opts_t *o,
+                              const igraph_vector_int_t *membership, rg_result_t *r) {
+  uint32_t k = 0;
+  for (uint32_t v = 0; v < g->n; v++)
+    if ((uint32_t)VECTOR(*membership)[v] + 1 > k) k = (uint32_t)VECTOR(*membership)[v] + 1;
+  r->clusters = calloc(k ? k : 1, sizeof *r->clusters);
+  if (!r->clusters) return RG_ENOMEM;
+  r->n_clusters = k;
+  for (uint32_t c = 0; c < k; c++) {
+    r->clusters[c].id = c + 1;
+    r->clusters[c].first_seen = INT64_MAX;
+  }
+  for (uint32_t v = 0; v < g->n; v++) {
+    rg_cluster_t *c = &r->clusters[VECTOR(*membership)[v]];
+    rg_score_t *s = &r->scores[v];
+    s->cluster = c->id;
+    c->size++;
+    c->by_type[g->type[v] <= RG_ACTOR_TYPE_MAX ? g->type[v] : 0]++;
+    if (g->seed[v] > 0) c->bad_seeds++;
+    if (g->seed[v] < 0) c->good_seeds++;
+    c->mean_reputation += s->reputation;
+    if (g->first_seen[v] < c->first_seen) c->first_seen = g->first_seen[v];
+    if (g->last_seen[v] > c->last_seen) c->last_seen = g->last_seen[v];
+    /* keep the most suspicious members, insertion-sorted by reputation */
+    unsigned pos = c->n_top;
+    while (pos > 0 && r->scores[c->top[pos - 1]].reputation < s->reputation) pos--;
+    if (pos < RG_CLUSTER_TOP_MAX) {
+      unsigned last = c->n_top < RG_CLUSTER_TOP_MAX ? c->n_top : RG_CLUSTER_TOP_MAX - 1;
+      memmove(&c->top[pos + 1], &c->top[pos], (last - pos) * sizeof c->top[0]);
+      c->top[pos] = v; /* a vertex for now; mapped to actor ids below */
+      if (c->n_top < RG_CLUSTER_TOP_MAX) c->n_top++;
+    }
+  }
+  for (uint32_t i = 0; i < k; i++) {
+    rg_cluster_t *c = &r->clusters[i];
+    if (c->size) c->mean_reputation /= (double)c->size;
+    /* Suspicion: the members' mean reputation, with labelled seeds counting twice. */
+    double seeds = c->bad_seeds + c->good_seeds;
+    c->suspicion = (c->mean_reputation * (double)c->size + 2 * c->bad_seeds) / ((double)c->size + 2 * seeds);
+    for (unsigned t = 0; t < c->n_top; t++) c->top[t] = g->actor_id[c->top[t]];
+  }
+  for (uint32_t v = 0; v < g->n; v++) {
+    const rg_cluster_t *c = &r->clusters[VECTOR(*membership)[v]];
+    if (c->size >= 3 && c->suspicion >= o->band_suspicious)
+      add_reason(&r->scores[v], (rg_reason_t){RG_REASON_CLUSTER, c->suspicion, c->size});
+  }
+  return RG_OK;
+}
+
+int rg_compute_run(const rg_graph_t *g, const rg_compute_opts_t *o, rg_result_t *r, char *err,
+                   size_t errlen) {
+  memset(r, 0, sizeof *r);
+  err[0] = '\0';
+  int rc = RG_OK;
+  walk_t bad_walk = {0}, good_walk = {0};
+  igraph_t und = {0};
+  igraph_vector_int_t membership;
+  bool have_und = false, have_membership = false;
+  features_t f = {0};
+  uint32_t *top_from = NULL;
+  double *top_c = NULL;
+  uint64_t t0 = rg_clock_mono_us(), t;
+
+  pthread_mutex_lock(&igraph_lock);
+  igraph_set_error_handler(on_igraph_error);
+  igraph_set_warning_handler(on_igraph_warning);
+  igraph_set_interruption_handler(on_igraph_interrupt);
+  active_cancel = o->cancel;
+
+  r->n = g->n;
+  ALLOC(r->scores, g->n);
+  ALLOC(r->bad_mass, g->n);
+  ALLOC(r->good_mass, g->n);
+  ALLOC(top_from, g->n);
+  ALLOC(top_c, g->n);
+
+  t = rg_clock_mono_us();
+  if ((rc = build_walk(g, o, true, &bad_walk, err, errlen)) ||
+      (rc = build_walk(g, o, false, &good_walk, err, errlen)))
+    goto fail;
+  r->timing.graph_ms = ms_since(t);
+
+  t = rg_clock_mono_us();
+  if ((rc = propagate(g, o, &bad_walk, 1, r->bad_mass, top_from, top_c, err, errlen)) ||
+      (rc = propagate(g, o, &good_walk, -1, r->good_mass, NULL, NULL, err, errlen)))
+    goto fail;
+  for (uint32_t v = 0; v < g->n; v++) {
+    rg_score_t *s = &r->scores[v];
+    double rep = rg_score_reputation(r->bad_mass[v], r->good_mass[v], o->prior, o->smoothing);
+    if (g->seed[v]) { /* a label pulls its actor toward the verdict by its weight */
+      double lw = g->seed_weight[v] > 1 ? 1 : g->seed_weight[v];
+      rep = lw * (g->seed[v] > 0 ? 1.0 : 0.0) + (1 - lw) * rep;
+    }
+    s->reputation = rep;
+    double b = r->bad_mass[v], gd = r->good_mass[v];
+    s->propagated = b + gd < 1e-9 ? 0 : b > gd ? RG_VERDICT_BAD : RG_VERDICT_GOOD;
+    int64_t age = g->now - g->first_seen[v];
+    s->band = rg_score_band(rep, g->messages[v], age, o->min_messages, o->min_age_s, o->band_bad,
+                            o->band_suspicious, o->band_good);
+    if (g->seed[v])
+      add_reason(s, (rg_reason_t){RG_REASON_LABELLED, g->seed_weight[v],
+                                  g->seed[v] > 0 ? RG_VERDICT_BAD : RG_VERDICT_GOOD});
+    if (g->messages[v] < o->min_messages || age < o->min_age_s)
+      add_reason(s, (rg_reason_t){RG_REASON_LITTLE_EVIDENCE, (double)g->messages[v],
+                                  (uint64_t)(age > 0 ? age / 3600 : 0)});
+    if (!g->seed[v] && rep >= o->band_suspicious && top_c[v] > 0 && b > 0)
+      add_reason(s, (rg_reason_t){RG_REASON_BAD_NEIGHBOUR, top_c[v] / b, g->actor_id[top_from[v]]});
+  }
+  if ((rc = bad_neighbour_reasons(g, o, r))) goto fail;
+  r->timing.propagate_ms = ms_since(t);
+
+  t = rg_clock_mono_us();
+  IG(igraph_vector_int_init(&membership, 0));
+  have_membership = true;
+  rc = communities(g, o, &und, &membership, err, errlen);
+  have_und = und.n != 0 || g->n == 0;
+  if (rc) goto fail;
+  if ((rc = summarise_clusters(g, o, &membership, r))) goto fail;
+  r->timing.communities_ms = ms_since(t);
+
+  t = rg_clock_mono_us();
+  if ((rc = anomalies(g, &und, &f, err, errlen))) goto fail;
+  for (uint32_t v = 0; v < g->n; v++) {
+    double worst = 0;
+    int order[N_FEATURES], n_dev = 0;
+    for (int i = 0; i < N_FEATURES; i++) {
+      double z = f.z[i][v] * feature_weight[i];
+      if (z > worst) worst = z;
+      if (f.z[i][v] >= ANOMALY_Z && !isnan(f.value[i][v])) order[n_dev++] = i;
+    }
+    r->scores[v].anomaly = rg_squash(worst, 6.0);
+    /* strongest deviations first */
+    for (int a = 1; a < n_dev; a++)
+      for (int b = a; b > 0 && f.z[order[b]][v] > f.z[order[b - 1]][v]; b--) {
+        int tmp = order[b];
+        order[b] = order[b - 1];
+        order[b - 1] = tmp;
+      }
+    for (int a = 0; a < n_dev; a++) add_reason(&r->scores[v], feature_reason(&f, order[a], v, g));
+  }
+  r->timing.anomaly_ms = ms_since(t);
+  r->timing.total_ms = ms_since(t0);
+
+fail:
+  if (rc && !err[0]) snprintf(err, errlen, "%s", rg_strerror(rc));
+  free_features(&f);
+  free(top_from);
+  free(top_c);
+  if (have_membership) igraph_vector_int_destroy(&membership);
+  if (have_und && und.n) igraph_destroy(&und);
+  free_walk(&bad_walk);
+  free_walk(&good_walk);
+  active_cancel = NULL;
+  pthread_mutex_unlock(&igraph_lock);
+  if (rc) rg_result_free(r);
+  return rc;
+}
+
+void rg_result_free(rg_result_t *r) {
+  if (!r) return;
+  free(r->scores);
+  free(r->bad_mass);
+  free(r->good_mass);
+  free(r->clusters);
+  memset(r, 0, sizeof *r);
+}

@@ -1,0 +1,116 @@
+/* engine_internal.h — what engine.c (ops, the writer) and recompute.c (recomputation)
+ * share. Not a public header: names are rg__. */
+#ifndef RG_ENGINE_INTERNAL_H
+#define RG_ENGINE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "repgraph/compute.h"
+#include "repgraph/engine.h"
+#include "repgraph/snapshot.h"
+
+typedef struct rg_recompute rg_recompute_t;
+
+/* What a publishing step of a recomputation does (rg_write_t.publish). */
+typedef enum {
+  RG__PUBLISH_NONE = 0,
+  RG__PUBLISH_CLEAR,  /* delete leftovers of the generation being written */
+  RG__PUBLISH_ROWS,   /* write scores and clusters [from, to) */
+  RG__PUBLISH_FLIP,   /* make the generation current */
+  RG__PUBLISH_DROP    /* delete the generation before last */
+} rg__publish_t;
+
+/* Outcome of the last finished recomputation, for status and replies. */
+typedef struct {
+  uint64_t job, generation;
+  int rc;
+  char error[200];
+  int64_t started_at, finished_at;
+  uint64_t vertices, edges, clusters;
+  rg_compute_timing_t timing;
+  double load_ms, publish_ms, total_ms;
+} rg__recompute_summary_t;
+
+struct rg_write {
+  rg_engine_t *engine;
+  rg_op_t op;
+  bool has_id;
+  uint64_t id;
+  rg_buf_t keys; /* packed identifiers and notes */
+  struct job_actor *actors;
+  uint32_t n_actors, cap_actors;
+  struct job_edge *edges;
+  uint32_t n_edges, cap_edges;
+  struct job_label *labels;
+  uint32_t n_labels;
+  struct reject *rejects;
+  uint32_t n_rejects, n_rejected;
+  uint32_t accepted;  /* items accepted */
+  uint32_t forgotten; /* forget: actors that existed */
+  int result;         /* commit outcome: 0 or RG_E… */
+  uint64_t queued_us;
+  bool solo;          /* committed in a transaction of its own (large publishing steps) */
+  rg__publish_t publish;
+  rg_recompute_t *recompute;
+  uint64_t from, to;
+  rg__recompute_summary_t summary; /* recompute replies */
+  bool started;                    /* recompute reply: a new job was started */
+  rg_write_done_fn done;
+  void *ctx;
+  rg_write_t *next;
+};
+
+struct rg_engine {
+  rg_config_t cfg;
+  rg_store_t *store;
+  rg_metrics_t metrics;
+  uv_loop_t *loop;
+  uv_async_t done_async;
+  pthread_t writer;
+  pthread_mutex_t lock;
+  pthread_cond_t wake;
+  rg_write_t *queue_head, *queue_tail; /* waiting for the writer */
+  rg_write_t *done_head, *done_tail;   /* committed, waiting for the loop */
+  bool stopping, stopped, writer_started;
+  /* recomputation (loop thread) */
+  uv_timer_t recompute_timer;
+  rg_recompute_t *running;
+  uint64_t next_job;
+  rg__recompute_summary_t last;
+  uint64_t recomputes_ok, recomputes_failed;
+};
+
+/* A zeroed write of `op` owned by the caller (rg__write_free). NULL on no memory. */
+rg_write_t *rg__write_new(rg_engine_t *e, rg_op_t op);
+void rg__write_free(rg_write_t *w);
+
+/* Queues a write for the writer thread (loop thread). */
+void rg__engine_enqueue(rg_engine_t *e, rg_write_t *w);
+
+/* recompute.c ------------------------------------------------------------------------ */
+
+/* Sets up the recompute timer (interval from the config; 0 leaves it off). */
+int rg__recompute_init(rg_engine_t *e);
+
+/* Cancels a running computation and closes the timer; at engine stop. */
+void rg__recompute_stop(rg_engine_t *e);
+
+/* Handles the recompute op: starts a job (or finds the running one); with wait, *pending is
+ * a write that completes when the job does. Same contract as rg_engine_handle. */
+int rg__recompute_request(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out,
+                          rg_write_done_fn done, void *ctx, rg_write_t **pending);
+
+/* Writes the reply of a recompute request into wr. */
+void rg__recompute_reply(rg_wr_t *wr, const rg_write_t *w);
+
+/* Writes the status op's reply. */
+void rg__recompute_status(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr);
+
+/* Writer thread: applies one publishing step inside transaction t. */
+int rg__recompute_apply(rg_txn_t *t, rg_write_t *w);
+
+/* Writer thread: a publishing step failed for good; later steps must not flip. */
+void rg__recompute_step_failed(rg_write_t *w);
+
+#endif

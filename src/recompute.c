@@ -1,0 +1,343 @@
+/* recompute.c — recomputation jobs: triggered by the timer or the recompute op, one at a
+ * time. The snapshot and the computation run on libuv's thread pool, never on the loop;
+ * the new generation is then written by the writer thread in solo transactions of bounded
+ * size (so ingest keeps flowing between them), and becomes visible only when the last step
+ * flips `generation` in meta. The generation before last is dropped afterwards. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_internal.h"
+#include "repgraph/clock.h"
+#include "repgraph/err.h"
+#include "repgraph/log.h"
+
+#define ROWS_PER_STEP 20000 /* scores or clusters written per transaction */
+#define DROP_PER_STEP 50000 /* old rows deleted per transaction */
+
+struct rg_recompute {
+  rg_engine_t *engine;
+  uv_work_t work;
+  uint64_t job, generation;
+  int64_t started_at;
+  uint64_t started_us, publish_started_us;
+  rg_graph_t graph;
+  rg_result_t result;
+  int rc;
+  char err[200];
+  double load_ms;
+  bool failed; /* writer thread: a publishing step failed */
+  atomic_int cancel;
+  rg_write_t *waiters, *waiters_tail;
+};
+
+/* ---- finishing ----------------------------------------------------------------------- */
+
+static void finish(rg_recompute_t *job, int rc) {
+  rg_engine_t *e = job->engine;
+  rg__recompute_summary_t *s = &e->last;
+  memset(s, 0, sizeof *s);
+  s->job = job->job;
+  s->generation = rc ? 0 : job->generation;
+  s->rc = rc;
+  snprintf(s->error, sizeof s->error, "%s", rc ? (job->err[0] ? job->err : rg_strerror(rc)) : "");
+  s->started_at = job->started_at;
+  s->finished_at = rg_clock_now();
+  s->vertices = job->graph.n;
+  s->edges = job->graph.m;
+  s->clusters = job->result.n_clusters;
+  s->timing = job->result.timing;
+  s->load_ms = job->load_ms;
+  s->publish_ms = job->publish_started_us ? (double)(rg_clock_mono_us() - job->publish_started_us) / 1000 : 0;
+  s->total_ms = (double)(rg_clock_mono_us() - job->started_us) / 1000;
+  if (rc) {
+    e->recomputes_failed++;
+    rg_log_error("recompute %llu failed: %s", (unsigned long long)job->job, s->error);
+  } else {
+    e->recomputes_ok++;
+    rg_log_info("recompute %llu: generation %llu, %llu actors, %llu edges, %llu clusters in %.0f ms",
+                (unsigned long long)job->job, (unsigned long long)job->generation,
+                (unsigned long long)s->vertices, (unsigned long long)s->edges,
+                (unsigned long long)s->clusters, s->total_ms);
+  }
+  e->running = NULL;
+  rg_graph_free(&job->graph);
+  rg_result_free(&job->result);
+  for (rg_write_t *w = job->waiters, *next; w; w = next) {
+    next = w->next;
+    w->next = NULL;
+    w->summary = *s;
+    w->result = rc;
+    w->done(w, w->ctx);
+  }
+  free(job);
+}
+
+/* ---- publishing (writer thread applies, loop thread queues) ---------------------------- */
+
+static void on_step_done(rg_write_t *w, void *ctx) {
+  rg_recompute_t *job = ctx;
+  bool last = w->publish == RG__PUBLISH_DROP;
+  rg_engine_finish_write(w, NULL);
+  if (last) finish(job, job->failed ? (job->rc ? job->rc : RG_ESTORAGE_FULL) : RG_OK);
+}
+
+void rg__recompute_step_failed(rg_write_t *w) {
+  w->recompute->failed = true;
+  if (!w->recompute->rc) w->recompute->rc = w->result;
+  snprintf(w->recompute->err, sizeof w->recompute->err, "publishing generation %llu: %s",
+           (unsigned long long)w->recompute->generation, rg_strerror(w->result));
+}
+
+static int queue_step(rg_recompute_t *job, rg__publish_t kind, uint64_t from, uint64_t to) {
+  rg_write_t *w = rg__write_new(job->engine, RG_OP_RECOMPUTE);
+  if (!w) return RG_ENOMEM;
+  w->solo = true;
+  w->publish = kind;
+  w->recompute = job;
+  w->from = from;
+  w->to = to;
+  w->done = on_step_done;
+  w->ctx = job;
+  rg__engine_enqueue(job->engine, w);
+  return RG_OK;
+}
+
+int rg__recompute_apply(rg_txn_t *t, rg_write_t *w) {
+  rg_recompute_t *job = w->recompute;
+  const rg_graph_t *g = &job->graph;
+  const rg_result_t *r = &job->result;
+  int rc = RG_OK;
+  bool done = false;
+  switch (w->publish) {
+    case RG__PUBLISH_CLEAR:
+      while (!rc && !done) rc = rg_store_drop_generation(t, job->generation, DROP_PER_STEP, &done);
+      return rc;
+    case RG__PUBLISH_ROWS:
+      if (job->failed) return RG_OK;
+      for (uint64_t i = w->from; i < w->to && !rc; i++) {
+        if (i < g->n) rc = rg_store_put_score(t, job->generation, g->actor_id[i], &r->scores[i]);
+        else rc = rg_store_put_cluster(t, job->generation, &r->clusters[i - g->n]);
+      }
+      return rc;
+    case RG__PUBLISH_FLIP: {
+      if (job->failed) return RG_OK;
+      rg_generation_t gen = {job->generation, job->started_at,
+                             (uint64_t)((rg_clock_mono_us() - job->started_us) / 1000),
+                             g->n, g->m, r->n_clusters, g->bad_seeds, g->good_seeds};
+      return rg_store_publish_generation(t, &gen);
+    }
+    case RG__PUBLISH_DROP:
+      if (job->failed || job->generation < 3) return RG_OK;
+      while (!rc && !done) rc = rg_store_drop_generation(t, job->generation - 2, DROP_PER_STEP, &done);
+      return rc;
+    default: return RG_EINTERNAL;
+  }
+}
+
+/* ---- the computation (thread pool) ---------------------------------------------------- */
+
+static void work(uv_work_t *req) {
+  rg_recompute_t *job = req->data;
+  rg_engine_t *e = job->engine;
+  uint64_t t0 = rg_clock_mono_us();
+  job->rc = rg_snapshot_load(e->store, job->started_at, &job->graph);
+  job->load_ms = (double)(rg_clock_mono_us() - t0) / 1000;
+  if (job->rc) {
+    snprintf(job->err, sizeof job->err, "loading the snapshot: %s", rg_strerror(job->rc));
+    return;
+  }
+  rg_compute_opts_t opts;
+  rg_compute_opts_init(&opts, &e->cfg);
+  opts.cancel = &job->cancel;
+  job->rc = rg_compute_run(&job->graph, &opts, &job->result, job->err, sizeof job->err);
+}
+
+static void after_work(uv_work_t *req, int status) {
+  rg_recompute_t *job = req->data;
+  rg_engine_t *e = job->engine;
+  int rc = status ? RG_ESHUTTING_DOWN : job->rc;
+  if (!rc && e->stopping) rc = RG_ESHUTTING_DOWN;
+  if (rc) {
+    finish(job, rc);
+    return;
+  }
+  job->publish_started_us = rg_clock_mono_us();
+  uint64_t rows = (uint64_t)job->graph.n + job->result.n_clusters;
+  rc = queue_step(job, RG__PUBLISH_CLEAR, 0, 0);
+  for (uint64_t from = 0; !rc && from < rows; from += ROWS_PER_STEP)
+    rc = queue_step(job, RG__PUBLISH_ROWS, from, from + ROWS_PER_STEP < rows ? from + ROWS_PER_STEP : rows);
+  if (!rc) rc = queue_step(job, RG__PUBLISH_FLIP, 0, 0);
+  if (!rc) rc = queue_step(job, RG__PUBLISH_DROP, 0, 0);
+  if (rc) { /* out of memory mid-way: the queued steps still run; make them no-ops */
+    job->failed = true;
+    job->rc = rc;
+    queue_step(job, RG__PUBLISH_DROP, 0, 0);
+  }
+}
+
+/* Starts a job unless one is running. Returns the running or new job, NULL on failure. */
+static rg_recompute_t *start(rg_engine_t *e, bool *started, int *rc) {
+  *started = false;
+  *rc = RG_OK;
+  if (e->running) return e->running;
+  if (e->stopping) {
+    *rc = RG_ESHUTTING_DOWN;
+    return NULL;
+  }
+  rg_recompute_t *job = calloc(1, sizeof *job);
+  if (!job) {
+    *rc = RG_ENOMEM;
+    return NULL;
+  }
+  rg_txn_t *t;
+  rg_generation_t cur = {0};
+  if ((*rc = rg_store_read_begin(e->store, &t)) == RG_OK) {
+    *rc = rg_store_get_generation(t, &cur);
+    if (*rc == RG_ENOT_FOUND) *rc = RG_OK;
+    rg_txn_end(t);
+  }
+  if (*rc) {
+    free(job);
+    return NULL;
+  }
+  job->engine = e;
+  job->job = ++e->next_job;
+  job->generation = cur.generation + 1;
+  job->started_at = rg_clock_now();
+  job->started_us = rg_clock_mono_us();
+  job->work.data = job;
+  if ((*rc = uv_queue_work(e->loop, &job->work, work, after_work)) != 0) {
+    free(job);
+    *rc = RG_EINTERNAL;
+    return NULL;
+  }
+  e->running = job;
+  *started = true;
+  rg_log_info("recompute %llu started (generation %llu)", (unsigned long long)job->job,
+              (unsigned long long)job->generation);
+  return job;
+}
+
+static void on_timer(uv_timer_t *t) {
+  bool started;
+  int rc;
+  start(t->data, &started, &rc);
+  if (rc) rg_log_warn("scheduled recompute not started: %s", rg_strerror(rc));
+}
+
+int rg__recompute_init(rg_engine_t *e) {
+  int rc = uv_timer_init(e->loop, &e->recompute_timer);
+  if (rc) return RG_EINTERNAL;
+  e->recompute_timer.data = e;
+  uint64_t ms = e->cfg.recompute_interval_s * 1000;
+  if (ms) uv_timer_start(&e->recompute_timer, on_timer, ms, ms);
+  return RG_OK;
+}
+
+void rg__recompute_stop(rg_engine_t *e) {
+  uv_timer_stop(&e->recompute_timer);
+  uv_close((uv_handle_t *)&e->recompute_timer, NULL);
+  if (e->running) atomic_store(&e->running->cancel, 1);
+}
+
+/* ---- the ops --------------------------------------------------------------------------- */
+
+int rg__recompute_request(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out,
+                          rg_write_done_fn done, void *ctx, rg_write_t **pending) {
+  bool started;
+  int rc;
+  rg_recompute_t *job = start(e, &started, &rc);
+  if (!job) return rg_proto_write_error(out, req->has_id, req->id, rc, NULL);
+  rg_write_t *w = rg__write_new(e, RG_OP_RECOMPUTE);
+  if (!w) return rg_proto_write_error(out, req->has_id, req->id, RG_ENOMEM, NULL);
+  w->has_id = req->has_id;
+  w->id = req->id;
+  w->started = started;
+  w->summary.job = job->job;
+  w->summary.generation = job->generation;
+  w->summary.started_at = job->started_at;
+  if (!req->wait) { /* answer now: started, or already running */
+    int wrc = rg_engine_finish_write(w, out);
+    return wrc;
+  }
+  w->done = done;
+  w->ctx = ctx;
+  if (job->waiters_tail) job->waiters_tail->next = w;
+  else job->waiters = w;
+  job->waiters_tail = w;
+  *pending = w;
+  return RG_OK;
+}
+
+static void write_summary(rg_wr_t *wr, const rg__recompute_summary_t *s) {
+  rg_wr_map(wr, 12);
+  rg_wr_str(wr, "job"), rg_wr_uint(wr, s->job);
+  rg_wr_str(wr, "generation"), rg_wr_uint(wr, s->generation);
+  rg_wr_str(wr, "ok"), rg_wr_bool(wr, s->rc == 0);
+  rg_wr_str(wr, "error"), s->rc ? rg_wr_str(wr, s->error) : rg_wr_nil(wr);
+  rg_wr_str(wr, "started_at"), rg_wr_int(wr, s->started_at);
+  rg_wr_str(wr, "finished_at"), rg_wr_int(wr, s->finished_at);
+  rg_wr_str(wr, "actors"), rg_wr_uint(wr, s->vertices);
+  rg_wr_str(wr, "edges"), rg_wr_uint(wr, s->edges);
+  rg_wr_str(wr, "clusters"), rg_wr_uint(wr, s->clusters);
+  rg_wr_str(wr, "total_ms"), rg_wr_double(wr, s->total_ms);
+  rg_wr_str(wr, "load_ms"), rg_wr_double(wr, s->load_ms);
+  rg_wr_str(wr, "phases_ms");
+  rg_wr_map(wr, 5);
+  rg_wr_str(wr, "graph"), rg_wr_double(wr, s->timing.graph_ms);
+  rg_wr_str(wr, "propagate"), rg_wr_double(wr, s->timing.propagate_ms);
+  rg_wr_str(wr, "communities"), rg_wr_double(wr, s->timing.communities_ms);
+  rg_wr_str(wr, "anomaly"), rg_wr_double(wr, s->timing.anomaly_ms);
+  rg_wr_str(wr, "publish"), rg_wr_double(wr, s->publish_ms);
+}
+
+void rg__recompute_reply(rg_wr_t *wr, const rg_write_t *w) {
+  bool finished = w->done != NULL; /* a waiter: the job has finished */
+  rg_wr_reply(wr, w->has_id, w->id, 3);
+  rg_wr_str(wr, "job"), rg_wr_uint(wr, w->summary.job);
+  rg_wr_str(wr, "state");
+  rg_wr_str(wr, finished ? "done" : w->started ? "started" : "running");
+  rg_wr_str(wr, "result");
+  if (finished) write_summary(wr, &w->summary);
+  else rg_wr_nil(wr);
+}
+
+void rg__recompute_status(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
+  rg_txn_t *t;
+  rg_generation_t g;
+  int grc = rg_store_read_begin(e->store, &t);
+  if (grc == RG_OK) {
+    grc = rg_store_get_generation(t, &g);
+    rg_txn_end(t);
+  }
+  rg_wr_reply(wr, req->has_id, req->id, 5);
+  rg_wr_str(wr, "generation");
+  if (grc == RG_OK) {
+    rg_wr_map(wr, 8);
+    rg_wr_str(wr, "generation"), rg_wr_uint(wr, g.generation);
+    rg_wr_str(wr, "computed_at"), rg_wr_int(wr, g.computed_at);
+    rg_wr_str(wr, "duration_ms"), rg_wr_uint(wr, g.duration_ms);
+    rg_wr_str(wr, "actors"), rg_wr_uint(wr, g.vertices);
+    rg_wr_str(wr, "edges"), rg_wr_uint(wr, g.edges);
+    rg_wr_str(wr, "clusters"), rg_wr_uint(wr, g.clusters);
+    rg_wr_str(wr, "bad_seeds"), rg_wr_uint(wr, g.bad_seeds);
+    rg_wr_str(wr, "good_seeds"), rg_wr_uint(wr, g.good_seeds);
+  } else {
+    rg_wr_nil(wr);
+  }
+  rg_wr_str(wr, "running");
+  if (e->running) {
+    rg_wr_map(wr, 3);
+    rg_wr_str(wr, "job"), rg_wr_uint(wr, e->running->job);
+    rg_wr_str(wr, "generation"), rg_wr_uint(wr, e->running->generation);
+    rg_wr_str(wr, "started_at"), rg_wr_int(wr, e->running->started_at);
+  } else {
+    rg_wr_nil(wr);
+  }
+  rg_wr_str(wr, "last");
+  if (e->last.job) write_summary(wr, &e->last);
+  else rg_wr_nil(wr);
+  rg_wr_str(wr, "completed"), rg_wr_uint(wr, e->recomputes_ok);
+  rg_wr_str(wr, "failed"), rg_wr_uint(wr, e->recomputes_failed);
+}
