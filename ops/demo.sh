@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: builds repgraph, starts repgraphd on its default store (./repgraph-data under
-# the current directory), ingests a generated sample of mail traffic, records two verdicts,
-# shows lookups and stats, and stops the server. RG_PORT overrides the port (default 7411).
+# the current directory), ingests a generated sample of mail traffic with planted spam,
+# records a few verdicts, recomputes reputation, shows lookups, a filter's check and stats,
+# and stops the server. RG_PORT overrides the port (default 7411).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 port=${RG_PORT:-7411}
@@ -10,7 +11,7 @@ cmake --build "$top/build" -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
 bin="$top/build"
 rg() { "$bin/repgraph" -p "$port" "$@"; }
 
-"$bin/repgraphd" --data ./repgraph-data --port "$port" --log-level warn &
+"$bin/repgraphd" --data ./repgraph-data --port "$port" --log-level warn --set recompute.interval=0 &
 server=$!
 trap 'kill -TERM $server 2>/dev/null; wait $server' EXIT
 for _ in $(seq 100); do rg ping >/dev/null 2>&1 && break; sleep 0.1; done
@@ -22,12 +23,23 @@ echo "== ingest $(wc -l < "$sample") observations"
 rg ingest "$sample"
 rm -f "$sample"
 
-echo "== verdicts: a spam-trap hit and an allowlisted domain"
+echo "== verdicts: spam-trap hits, an analyst's verdict, allowlisted senders and domains"
 rg label address:promo0@deals0.example bad --source spam_trap --note "trap hit" >/dev/null
+rg label address:promo7@deals3.example bad --source spam_trap >/dev/null
+rg label ip:172.16.101.8 bad --source analyst --note "botnet" >/dev/null
+for u in 1 2 3 4 6 7 8 9 11 12; do rg label "address:user$u@org$u.example" good --source allowlist >/dev/null; done
 rg label domain:org1.example good --source allowlist >/dev/null
 
-echo "== lookup: a spammer, its snowshoe IP block, an honest user"
-rg lookup address:promo0@deals0.example net:172.16.100.0/24 address:user1@org1.example
+echo "== recompute"
+rg recompute --wait | sed -n '1,/phases_ms/p' | sed '$d'
+
+echo "== lookup: an unlabelled spammer, a compromised account, an honest user"
+rg lookup address:promo15@deals1.example address:user13@org13.example address:user21@org21.example |
+  grep -E '^  -|actor:|reputation:|band:|anomaly:|text:'
+
+echo "== check: a filter asks about the next message of the spammer, then of the honest user"
+rg check promo15@deals1.example 172.16.101.11 --rcpt user2@org2.example | sed -n '1,4p'
+rg check user21@org21.example 10.1.21.25 --rcpt user2@org2.example | sed -n '1,4p'
 
 echo "== stats"
 rg stats | sed -n '1,/^requests:/p' | sed '$d'
