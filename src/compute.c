@@ -34,8 +34,20 @@ static atomic_int *active_cancel; /* the running computation's cancel flag */
 /* igraph calls this on error: free its temporaries and return (never abort). */
 static void on_igraph_error(const char *reason, const char *file, int line, igraph_error_t e) {
   IGRAPH_FINALLY_FREE();
-  rg_log_error("igraph: %s: %s (%s:%d)", igraph_strerror(e), reason, file, line);
+  rg_log(e == IGRAPH_INTERRUPTED ? RG_LOG_DEBUG : RG_LOG_ERROR, "igraph: %s: %s (%s:%d)",
+         igraph_strerror(e), reason, file, line);
 }
+
+/* PRPACK never polls for interruption: check between the stages as well. */
+static bool cancelled(const rg_compute_opts_t *o) { return o->cancel && atomic_load(o->cancel); }
+
+#define CHECK_CANCEL()               \
+  do {                               \
+    if (cancelled(o)) {              \
+      rc = RG_ESHUTTING_DOWN;        \
+      goto fail;                     \
+    }                                \
+  } while (0)
 
 static igraph_error_t on_igraph_interrupt(void *data) {
   (void)data;
@@ -105,6 +117,7 @@ typedef struct {
   igraph_vector_int_t ends; /* 2 per arc */
   igraph_vector_t weight;
   bool *counts; /* the arc's mass counts toward its head's score */
+  bool have_walk;
   double *out_strength;
   igraph_integer_t arcs, vertices;
 } walk_t;
@@ -145,6 +158,7 @@ static int build_walk(const rg_graph_t *g, const rg_compute_opts_t *o, bool spli
   }
   w->arcs = arcs;
   IG(igraph_create(&w->walk, &w->ends, w->vertices, IGRAPH_DIRECTED));
+  w->have_walk = true;
   return RG_OK;
 fail:
   return rc;
@@ -153,7 +167,7 @@ fail:
 static void free_walk(walk_t *w) {
   if (w->ends.stor_begin) igraph_vector_int_destroy(&w->ends);
   if (w->weight.stor_begin) igraph_vector_destroy(&w->weight);
-  if (w->walk.n) igraph_destroy(&w->walk);
+  if (w->have_walk) igraph_destroy(&w->walk);
   free(w->counts);
   free(w->out_strength);
 }
@@ -200,7 +214,7 @@ fail:
 /* ---- communities ------------------------------------------------------------------- */
 
 static int communities(const rg_graph_t *g, const rg_compute_opts_t *o, igraph_t *und,
-                       igraph_vector_int_t *membership, char *err, size_t errlen) {
+                       bool *have_und, igraph_vector_int_t *membership, char *err, size_t errlen) {
   int rc = RG_OK;
   igraph_vector_int_t ends;
   igraph_vector_t weight;
@@ -215,6 +229,7 @@ static int communities(const rg_graph_t *g, const rg_compute_opts_t *o, igraph_t
     VECTOR(weight)[e] = g->weight[e] > 1e-9 ? g->weight[e] : 1e-9;
   }
   IG(igraph_create(und, &ends, g->n, IGRAPH_UNDIRECTED));
+  *have_und = true;
   igraph_rng_seed(igraph_rng_default(), o->seed);
   IG(igraph_community_multilevel(und, &weight, 1.0, membership, NULL, NULL));
 fail:
@@ -352,12 +367,12 @@ static const double feature_weight[N_FEATURES] = {1, 1, 1, 1, 0.7, 0.5};
 static rg_reason_t feature_reason(const features_t *f, int i, uint32_t v, const rg_graph_t *g) {
   rg_reason_t r = {0, 0, 0};
   switch (i) {
-    case F_FANOUT: r = (rg_reason_t){RG_REASON_FANOUT, f->fanout[v], (uint64_t)expm1(f->median[i])}; break;
-    case F_IPS: r = (rg_reason_t){RG_REASON_MANY_IPS, f->ips[v], (uint64_t)expm1(f->median[i])}; break;
+    case F_FANOUT: r = (rg_reason_t){RG_REASON_FANOUT, f->fanout[v], (uint64_t)llround(expm1(f->median[i]))}; break;
+    case F_IPS: r = (rg_reason_t){RG_REASON_MANY_IPS, f->ips[v], (uint64_t)llround(expm1(f->median[i]))}; break;
     case F_UNANSWERED:
       r = (rg_reason_t){RG_REASON_LOW_RECIPROCITY, (double)f->mutual[v] / f->fanout[v], f->fanout[v]};
       break;
-    case F_SENDERS: r = (rg_reason_t){RG_REASON_MANY_SENDERS, f->senders[v], (uint64_t)expm1(f->median[i])}; break;
+    case F_SENDERS: r = (rg_reason_t){RG_REASON_MANY_SENDERS, f->senders[v], (uint64_t)llround(expm1(f->median[i]))}; break;
     case F_EGONET: r = (rg_reason_t){RG_REASON_EGONET, f->z[i][v], (uint64_t)f->ego_edges[v]}; break;
     case F_YOUTH: r = (rg_reason_t){RG_REASON_YOUNG, (double)(g->now - g->first_seen[v]) / 3600.0, 0}; break;
   }
@@ -486,6 +501,7 @@ int rg_compute_run(const rg_graph_t *g, const rg_compute_opts_t *o, rg_result_t 
       (rc = build_walk(g, o, false, &good_walk, err, errlen)))
     goto fail;
   r->timing.graph_ms = ms_since(t);
+  CHECK_CANCEL();
 
   t = rg_clock_mono_us();
   if ((rc = propagate(g, o, &bad_walk, 1, r->bad_mass, top_from, top_c, err, errlen)) ||
@@ -515,15 +531,15 @@ int rg_compute_run(const rg_graph_t *g, const rg_compute_opts_t *o, rg_result_t 
   }
   if ((rc = bad_neighbour_reasons(g, o, r))) goto fail;
   r->timing.propagate_ms = ms_since(t);
+  CHECK_CANCEL();
 
   t = rg_clock_mono_us();
   IG(igraph_vector_int_init(&membership, 0));
   have_membership = true;
-  rc = communities(g, o, &und, &membership, err, errlen);
-  have_und = und.n != 0 || g->n == 0;
-  if (rc) goto fail;
+  if ((rc = communities(g, o, &und, &have_und, &membership, err, errlen))) goto fail;
   if ((rc = summarise_clusters(g, o, &membership, r))) goto fail;
   r->timing.communities_ms = ms_since(t);
+  CHECK_CANCEL();
 
   t = rg_clock_mono_us();
   if ((rc = anomalies(g, &und, &f, err, errlen))) goto fail;
@@ -554,7 +570,7 @@ fail:
   free(top_from);
   free(top_c);
   if (have_membership) igraph_vector_int_destroy(&membership);
-  if (have_und && und.n) igraph_destroy(&und);
+  if (have_und) igraph_destroy(&und);
   free_walk(&bad_walk);
   free_walk(&good_walk);
   active_cancel = NULL;
