@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config
       liblmdb-dev lmdb-utils libigraph-dev libuv1-dev libmsgpack-dev libinih-dev libjansson-dev
-      libcmocka-dev)
+      libcmocka-dev libsodium-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

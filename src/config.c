@@ -2,6 +2,7 @@
  * from one thread; the resulting rg_config_t is read-only afterwards. */
 #include "repgraph/config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
@@ -13,7 +14,15 @@
 #include "repgraph/err.h"
 #include "repgraph/log.h"
 
-typedef enum { OPT_STR, OPT_U32, OPT_SIZE32, OPT_SIZE, OPT_DURATION, OPT_RATIO } opt_kind_t;
+typedef enum {
+  OPT_STR,
+  OPT_U32,
+  OPT_SIZE32,
+  OPT_SIZE,
+  OPT_DURATION,
+  OPT_RATIO,
+  OPT_MODE /* octal permission bits, uint32_t */
+} opt_kind_t;
 
 typedef struct {
   const char *name; /* "section.key" */
@@ -47,7 +56,11 @@ static const opt_t options[] = {
     NUM(OPT_U32, port, "server.port", 0, 65535, "7411", "TCP port; 0 disables TCP"),
     STR(unix_socket, "server.unix_socket", "",
         "Unix socket path; empty = <data_dir>/repgraphd.sock, none = off"),
+    NUM(OPT_MODE, unix_mode, "server.unix_mode", 0, 0777, "0660",
+        "permissions of the Unix socket (octal); its group may connect"),
     STR(log_level, "server.log_level", "info", "error | warn | info | debug"),
+    STR(key_file, "auth.key_file", "",
+        "\"name role token\" lines (mode 600/640); empty = no authentication"),
     NUM(OPT_SIZE32, max_frame_bytes, "limits.max_frame_bytes", 64, 1u << 30, "16M",
         "largest request frame"),
     NUM(OPT_U32, max_batch_items, "limits.max_batch_items", 1, 10000000, "100000",
@@ -62,6 +75,12 @@ static const opt_t options[] = {
         "write requests of one connection queued for the writer before it stops reading"),
     NUM(OPT_DURATION, idle_timeout_s, "limits.idle_timeout", 0, 86400 * 30, "0",
         "close connections idle this long; 0 = never"),
+    NUM(OPT_DURATION, frame_timeout_s, "limits.frame_timeout", 0, 86400, "30s",
+        "a frame must arrive whole this long after its first byte; 0 = never"),
+    NUM(OPT_U32, max_depth, "limits.max_depth", 4, 64 /* RG_PROTO_DEPTH_MAX */, "16",
+        "nesting of maps and arrays in a request"),
+    NUM(OPT_U32, max_string_bytes, "limits.max_string_bytes", 64, 1u << 20, "1024",
+        "longest string in a request field (notes, tokens)"),
     NUM(OPT_DURATION, recompute_interval_s, "recompute.interval", 0, 86400 * 30, "1h",
         "recompute reputation this often; 0 = only on request"),
     NUM(OPT_U32, recompute_seed, "recompute.seed", 0, UINT32_MAX, "1",
@@ -99,6 +118,10 @@ static int parse_number(const char *text, opt_kind_t kind, uint64_t *out) {
   unsigned long long v = strtoull(text, &end, 10);
   if (errno) return -1;
   uint64_t mult = 1;
+  if (kind == OPT_MODE) {
+    v = strtoull(text, &end, 8);
+    if (errno || *end) return -1;
+  }
   if (*end && (kind == OPT_SIZE || kind == OPT_SIZE32)) {
     const char *units = "KMGT";
     const char *u = strchr(units, toupper((unsigned char)*end));
@@ -154,11 +177,12 @@ int rg_config_set(rg_config_t *c, const char *name, const char *value, char *err
     snprintf(err, errlen, "%s: '%s' is not a %s in [%" PRIu64 ", %" PRIu64 "]", name, value,
              o->kind == OPT_SIZE || o->kind == OPT_SIZE32 ? "size"
              : o->kind == OPT_DURATION                    ? "duration"
+             : o->kind == OPT_MODE                        ? "mode (octal)"
                                                           : "number",
              o->min, o->max);
     return RG_ECONFIG;
   }
-  if (o->kind == OPT_U32 || o->kind == OPT_SIZE32)
+  if (o->kind == OPT_U32 || o->kind == OPT_SIZE32 || o->kind == OPT_MODE)
     *(uint32_t *)field = (uint32_t)v;
   else
     *(uint64_t *)field = v; /* sizes and durations are uint64_t fields */
@@ -229,11 +253,28 @@ int rg_config_validate(const rg_config_t *c, char *err, size_t errlen) {
     snprintf(err, errlen, "store.data_dir is empty");
     return RG_ECONFIG;
   }
+  if (c->port && !rg_config_is_loopback(c->listen_host) && !c->key_file[0]) {
+    snprintf(err, errlen,
+             "server.listen is %s, not a loopback address: anyone who can reach that port could "
+             "read, ingest, relabel and forget actors, so listening there requires "
+             "authentication: set auth.key_file (see README, Security), or listen on 127.0.0.1",
+             c->listen_host);
+    return RG_ECONFIG;
+  }
   if (c->port == 0 && strcmp(c->unix_socket, "none") == 0) {
     snprintf(err, errlen, "no listener: server.port is 0 and server.unix_socket is none");
     return RG_ECONFIG;
   }
   return RG_OK;
+}
+
+int rg_config_is_loopback(const char *host) {
+  unsigned char a[16];
+  static const unsigned char v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  static const unsigned char v6_loopback[16] = {[15] = 1};
+  if (inet_pton(AF_INET, host, a) == 1) return a[0] == 127;
+  if (inet_pton(AF_INET6, host, a) != 1) return 0;
+  return memcmp(a, v6_loopback, 16) == 0 || (memcmp(a, v4_mapped, 12) == 0 && a[12] == 127);
 }
 
 const char *rg_config_unix_path(const rg_config_t *c, char *buf, size_t cap) {

@@ -855,7 +855,7 @@ static int handle_stats(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
     rg_wr_uint(wr, atomic_load(&m->errors[i]));
   }
   rg_wr_str(wr, "connections");
-  rg_wr_map(wr, 4);
+  rg_wr_map(wr, 5);
   rg_wr_str(wr, "current");
   rg_wr_uint(wr, atomic_load(&m->conns_current));
   rg_wr_str(wr, "total");
@@ -864,6 +864,8 @@ static int handle_stats(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   rg_wr_uint(wr, atomic_load(&m->conns_refused));
   rg_wr_str(wr, "dropped");
   rg_wr_uint(wr, atomic_load(&m->conns_dropped));
+  rg_wr_str(wr, "auth_failures");
+  rg_wr_uint(wr, atomic_load(&m->auth_failures));
   rg_wr_str(wr, "writer");
   rg_wr_map(wr, 4);
   rg_wr_str(wr, "commits");

@@ -10,17 +10,25 @@
 
 #include "repgraph/err.h"
 
-#define MAX_DEPTH 16 /* requests nest 4 deep; leave room, refuse abuse */
-
 static const char *const op_names[] = {
-#define RG__OP_NAME(name, text, writes) text,
+#define RG__OP_NAME(name, text, writes, role) text,
     RG_OP_MAP(RG__OP_NAME)
 #undef RG__OP_NAME
 };
 static const bool op_writes[] = {
-#define RG__OP_WRITES(name, text, writes) writes,
+#define RG__OP_WRITES(name, text, writes, role) writes,
     RG_OP_MAP(RG__OP_WRITES)
 #undef RG__OP_WRITES
+};
+static const rg_role_t op_roles[] = {
+#define RG__OP_ROLE(name, text, writes, role) RG_ROLE_##role,
+    RG_OP_MAP(RG__OP_ROLE)
+#undef RG__OP_ROLE
+};
+static const char *const role_names[] = {
+#define RG__ROLE_NAME(name, text) text,
+    RG_ROLE_MAP(RG__ROLE_NAME)
+#undef RG__ROLE_NAME
 };
 
 const char *rg_op_name(int op) {
@@ -28,6 +36,12 @@ const char *rg_op_name(int op) {
 }
 bool rg_op_writes(rg_op_t op) {
   return op >= 0 && op < RG_OP_COUNT && op_writes[op];
+}
+rg_role_t rg_op_role(rg_op_t op) {
+  return op >= 0 && op < RG_OP_COUNT ? op_roles[op] : RG_ROLE_ADMIN;
+}
+const char *rg_role_name(int role) {
+  return role >= 0 && role < RG_ROLE_COUNT ? role_names[role] : NULL;
 }
 
 int rg_proto_frame_length(const uint8_t hdr[RG_FRAME_HEADER], uint32_t max, uint32_t *len) {
@@ -46,10 +60,10 @@ static int64_t read_len(const uint8_t *d, size_t len, size_t *off, unsigned n) {
 }
 
 int rg_proto_check_msgpack(const uint8_t *d, size_t len, unsigned max_depth) {
-  uint64_t need[MAX_DEPTH + 2];
+  uint64_t need[RG_PROTO_DEPTH_MAX + 2];
   int top = 0;
   size_t off = 0;
-  if (max_depth > MAX_DEPTH) max_depth = MAX_DEPTH;
+  if (max_depth > RG_PROTO_DEPTH_MAX) max_depth = RG_PROTO_DEPTH_MAX;
   need[0] = 1;
   while (top >= 0) {
     if (need[top] == 0) {
@@ -140,6 +154,7 @@ typedef struct {
   char *err;
   size_t errlen;
   const rg_proto_limits_t *lim;
+  uint32_t max_string; /* lim->max_string_bytes, or its default */
 } dctx_t;
 
 static int fail(dctx_t *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -173,6 +188,7 @@ static int get_str(dctx_t *c, const msgpack_object *map, const char *path, const
   }
   if (v->type != MSGPACK_OBJECT_STR)
     return fail(c, RG_EBAD_REQUEST, "%s.%s: expected a string", path, name);
+  if (max > c->max_string) max = c->max_string;
   if (v->via.str.size > max)
     return fail(c, RG_EBAD_REQUEST, "%s.%s: longer than %u bytes", path, name, max);
   *out = (rg_str_t){v->via.str.ptr, v->via.str.size};
@@ -319,7 +335,7 @@ static int decode_labels(dctx_t *c, const msgpack_object *items, rg_request_t *r
     if (!rc) rc = get_str(c, m, path, "actor", true, ACTOR_TEXT_MAX, &l->actor);
     if (!rc) rc = get_str(c, m, path, "verdict", true, 32, &l->verdict);
     if (!rc) rc = get_str(c, m, path, "source", false, 32, &l->source);
-    if (!rc) rc = get_str(c, m, path, "note", false, 1024, &l->note);
+    if (!rc) rc = get_str(c, m, path, "note", false, UINT32_MAX, &l->note);
     if (!rc) rc = get_weight(c, m, path, &l->weight);
     if (!rc) rc = get_ts(c, m, path, &l->ts);
     if (rc) return rc;
@@ -385,6 +401,7 @@ static int decode_body(dctx_t *c, const msgpack_object *root, rg_request_t *r, d
     else
       r->wait = wait && wait->type == MSGPACK_OBJECT_BOOLEAN && wait->via.boolean;
   }
+  if (!rc && r->op == RG_OP_AUTH) rc = get_str(c, root, "request", "token", true, UINT32_MAX, &r->token);
   if (!rc) rc = decode_labels(c, labels, r);
   if (!rc) rc = decode_actors(c, actors, r);
   return rc;
@@ -393,12 +410,15 @@ static int decode_body(dctx_t *c, const msgpack_object *root, rg_request_t *r, d
 int rg_proto_decode_request(const uint8_t *body, size_t len, const rg_proto_limits_t *lim,
                             rg_request_t *req, char *err, size_t errlen) {
   memset(req, 0, sizeof *req);
-  dctx_t c = {err, errlen, lim};
+  dctx_t c = {err, errlen, lim,
+              lim->max_string_bytes ? lim->max_string_bytes : RG_PROTO_STRING_DEFAULT};
+  unsigned depth = lim->max_depth ? lim->max_depth : RG_PROTO_DEPTH_DEFAULT;
   if (len > lim->max_frame_bytes)
     return fail(&c, RG_ETOO_LARGE, "frame of %zu bytes, the limit is %u", len,
                 lim->max_frame_bytes);
-  if (len == 0 || rg_proto_check_msgpack(body, len, MAX_DEPTH) != RG_OK)
-    return fail(&c, RG_ENOT_A_MAP, "frame is not one well-formed msgpack value");
+  if (len == 0 || rg_proto_check_msgpack(body, len, depth) != RG_OK)
+    return fail(&c, RG_ENOT_A_MAP,
+                "frame is not one well-formed msgpack value nested at most %u deep", depth);
   decoder_mem_t *mem = calloc(1, sizeof *mem);
   if (!mem) return RG_ENOMEM;
   req->mem = mem;

@@ -2,7 +2,9 @@
  * has a capped input buffer and two output buffers (one being written, one filling).
  * Requests of a connection are answered in order: reads run at once, writes queue to the
  * engine's writer, and a read that follows a pending write waits for it (read-your-writes).
- * Output past half the limit pauses reading; past the limit the connection is dropped. */
+ * Output past half the limit pauses reading; past the limit the connection is dropped.
+ * With auth.key_file set, a connection's first frame must be `auth` (small: AUTH_FRAME_MAX);
+ * it gets the token's role, and ops above that role are answered `forbidden`. */
 #include "repgraph/server.h"
 
 #include <errno.h>
@@ -14,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "repgraph/auth.h"
 #include "repgraph/engine.h"
 #include "repgraph/err.h"
 #include "repgraph/log.h"
@@ -22,6 +25,10 @@
 #define IDLE_BUF_KEEP     (64 * 1024) /* buffer capacity an idle connection keeps */
 #define SHUTDOWN_GRACE_MS 5000        /* replies may flush this long after a signal */
 #define LISTEN_BACKLOG    511
+#define AUTH_FRAME_MAX    4096 /* largest frame before a connection has authenticated */
+#define SWEEP_MS          1000 /* idle and frame timeouts are checked this often */
+
+_Static_assert(RG_PROTO_DEPTH_MAX == 64, "config.c's limits.max_depth range assumes 64");
 
 typedef struct conn {
   union {
@@ -36,7 +43,9 @@ typedef struct conn {
   rg_buf_t sending; /* replies the kernel is taking */
   uv_write_t wreq;
   uint32_t pending_writes;
-  uint64_t last_active_ms;
+  uint64_t last_active_ms;   /* last read or write progress */
+  uint64_t frame_started_ms; /* when the partial frame in `in` began; 0 = none */
+  rg_role_t role;            /* RG_ROLE_NONE until authenticated (auth configured) */
   bool reading, writing, blocked, close_after_flush, closing, handle_closed;
   struct conn *prev, *next;
 } conn_t;
@@ -46,6 +55,7 @@ struct rg_server {
   uv_loop_t *loop;
   rg_engine_t *engine;
   rg_metrics_t *metrics;
+  rg_auth_t *auth; /* NULL: no authentication, every connection is admin */
   rg_proto_limits_t limits;
   uv_tcp_t tcp;
   uv_pipe_t pipe;
@@ -116,6 +126,7 @@ static void on_written(uv_write_t *req, int status) {
   conn_t *c = req->data;
   c->writing = false;
   c->sending.len = 0;
+  c->last_active_ms = uv_now(c->srv->loop);
   if (c->sending.cap > IDLE_BUF_KEEP) rg_buf_reset(&c->sending, IDLE_BUF_KEEP);
   if (c->closing) return;
   if (status < 0) {
@@ -165,6 +176,57 @@ static void conn_fatal(conn_t *c, int code, const char *msg) {
   c->close_after_flush = true;
 }
 
+/* ---- authentication ------------------------------------------------------------------- */
+
+static void conn_peer(conn_t *c, char *buf, size_t cap) {
+  struct sockaddr_storage sa;
+  int len = sizeof sa;
+  char ip[64];
+  snprintf(buf, cap, "the Unix socket");
+  if (c->h.handle.type != UV_TCP || uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&sa, &len))
+    return;
+  if (uv_ip_name((struct sockaddr *)&sa, ip, sizeof ip) == 0)
+    snprintf(buf, cap, "%s port %u", ip,
+             ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
+                                            : ((struct sockaddr_in *)&sa)->sin_port));
+}
+
+/* Counts and logs a failed authentication (never the token), answers unauthorized and
+ * ends the connection. */
+static void conn_auth_failed(conn_t *c, const char *why) {
+  char peer[96];
+  conn_peer(c, peer, sizeof peer);
+  uint64_t n = atomic_fetch_add(&c->srv->metrics->auth_failures, 1) + 1;
+  rg_log_warn("authentication failed from %s: %s (%llu failures since start)", peer, why,
+              (unsigned long long)n);
+  conn_fatal(c, RG_EUNAUTHORIZED, why);
+}
+
+/* Handles an auth request: the token's role, or unauthorized and the end of the
+ * connection. Without auth configured any token is accepted with role admin. 0 or the
+ * output buffer's error. */
+static int conn_auth(conn_t *c, const rg_request_t *req) {
+  rg_role_t role = RG_ROLE_ADMIN;
+  const char *name = NULL;
+  atomic_fetch_add(&c->srv->metrics->requests[RG_OP_AUTH], 1);
+  int rc = c->srv->auth ? rg_auth_check(c->srv->auth, req->token.ptr, req->token.len, &role, &name)
+                        : RG_OK;
+  rg_auth_wipe((void *)req->token.ptr, req->token.len); /* it lives in the input buffer */
+  if (rc) {
+    conn_auth_failed(c, "wrong token");
+    return RG_OK;
+  }
+  c->role = role;
+  rg_wr_t w;
+  rg_wr_begin(&w, &c->out);
+  rg_wr_reply(&w, req->has_id, req->id, 2);
+  rg_wr_str(&w, "role");
+  rg_wr_str(&w, rg_role_name(role));
+  rg_wr_str(&w, "name");
+  rg_wr_str(&w, name);
+  return rg_wr_end(&w);
+}
+
 /* ---- input ---------------------------------------------------------------------------- */
 
 static void on_write_done(rg_write_t *w, void *ctx) {
@@ -195,11 +257,11 @@ static void conn_process(conn_t *c) {
          conn_output(c) <= s->cfg.max_output_bytes / 2) {
     size_t avail = c->in.len - off;
     if (avail < RG_FRAME_HEADER) break;
-    uint32_t len;
-    if (rg_proto_frame_length(c->in.data + off, s->limits.max_frame_bytes, &len) != RG_OK) {
+    uint32_t len, max = c->role == RG_ROLE_NONE ? AUTH_FRAME_MAX : s->limits.max_frame_bytes;
+    if (rg_proto_frame_length(c->in.data + off, max, &len) != RG_OK) {
       char msg[128];
-      snprintf(msg, sizeof msg, "frame of %u bytes exceeds limits.max_frame_bytes (%u)", len,
-               s->limits.max_frame_bytes);
+      snprintf(msg, sizeof msg, "frame of %u bytes exceeds %s (%u)", len,
+               c->role == RG_ROLE_NONE ? "the limit before auth" : "limits.max_frame_bytes", max);
       conn_fatal(c, RG_ETOO_LARGE, msg);
       break;
     }
@@ -220,9 +282,20 @@ static void conn_process(conn_t *c) {
       conn_fatal(c, rc, err);
       break;
     }
-    if (rc) {
+    if (rc == RG_OK && req.op == RG_OP_AUTH) {
+      rc = conn_auth(c, &req);
+    } else if (c->role == RG_ROLE_NONE) {
+      rg_request_free(&req);
+      conn_auth_failed(c, "authentication required: the first request must be auth");
+      break;
+    } else if (rc) {
       rg_metrics_error(s->metrics, rc);
       rc = rg_proto_write_error(&c->out, req.has_id, req.id, rc, err);
+    } else if (rg_op_role(req.op) > c->role) {
+      snprintf(err, sizeof err, "%s needs role %s; this connection has role %s",
+               rg_op_name(req.op), rg_role_name(rg_op_role(req.op)), rg_role_name(c->role));
+      rg_metrics_error(s->metrics, RG_EFORBIDDEN);
+      rc = rg_proto_write_error(&c->out, req.has_id, req.id, RG_EFORBIDDEN, err);
     } else {
       rg_write_t *pending;
       rc = rg_engine_handle(s->engine, &req, &c->out, on_write_done, c, &pending);
@@ -236,6 +309,7 @@ static void conn_process(conn_t *c) {
     }
   }
   rg_buf_consume(&c->in, off);
+  if (off || !c->frame_started_ms) c->frame_started_ms = c->in.len ? uv_now(s->loop) : 0;
   if (c->in.len == 0 && c->in.cap > IDLE_BUF_KEEP) rg_buf_reset(&c->in, IDLE_BUF_KEEP);
   conn_flush(c);
 }
@@ -285,6 +359,7 @@ static void on_connection(uv_stream_t *listener, int status) {
     return;
   }
   c->h.handle.data = c;
+  c->role = s->auth ? RG_ROLE_NONE : RG_ROLE_ADMIN;
   c->next = s->conns;
   if (s->conns) s->conns->prev = c;
   s->conns = c;
@@ -307,12 +382,26 @@ static void on_connection(uv_stream_t *listener, int status) {
 
 /* ---- timers, signals, shutdown ---------------------------------------------------- */
 
+/* Ends connections whose frame has been arriving for longer than limits.frame_timeout
+ * (with a `timeout` error), and those without progress for limits.idle_timeout. */
 static void on_idle_timer(uv_timer_t *t) {
   rg_server_t *s = t->data;
-  uint64_t now = uv_now(s->loop), limit = s->cfg.idle_timeout_s * 1000;
+  uint64_t now = uv_now(s->loop), idle = s->cfg.idle_timeout_s * 1000;
+  uint64_t frame = s->cfg.frame_timeout_s * 1000;
   for (conn_t *c = s->conns, *next; c; c = next) {
     next = c->next;
-    if (!c->closing && !c->pending_writes && now - c->last_active_ms > limit) conn_close(c);
+    if (c->closing || c->pending_writes) continue;
+    if (frame && c->reading && c->frame_started_ms && now - c->frame_started_ms >= frame) {
+      char msg[128];
+      snprintf(msg, sizeof msg, "frame not complete within limits.frame_timeout (%llu s)",
+               (unsigned long long)s->cfg.frame_timeout_s);
+      atomic_fetch_add(&s->metrics->conns_dropped, 1);
+      conn_fatal(c, RG_ETIMEOUT, msg);
+      conn_flush(c);
+    } else if (idle && now - c->last_active_ms >= idle) {
+      rg_log_info("closing connection: idle for limits.idle_timeout");
+      conn_close(c);
+    }
   }
 }
 
@@ -405,11 +494,14 @@ static int listen_unix(rg_server_t *s, const char *path, char *err, size_t errle
   uv_pipe_init(s->loop, &s->pipe, 0);
   s->pipe.data = s;
   s->has_pipe = true;
-  if ((rc = uv_pipe_bind(&s->pipe, path)) == 0) {
-    chmod(path, 0660);
+  mode_t old = umask(~s->cfg.unix_mode & 0777); /* never wider than unix_mode, not even briefly */
+  rc = uv_pipe_bind(&s->pipe, path);
+  umask(old);
+  if (rc == 0) {
     snprintf(s->unix_path, sizeof s->unix_path, "%s", path);
-    rc = uv_listen((uv_stream_t *)&s->pipe, LISTEN_BACKLOG, on_connection);
+    if (chmod(path, s->cfg.unix_mode) != 0) rc = uv_translate_sys_error(errno);
   }
+  if (rc == 0) rc = uv_listen((uv_stream_t *)&s->pipe, LISTEN_BACKLOG, on_connection);
   if (rc) {
     snprintf(err, errlen, "cannot listen on %s: %s", path, uv_strerror(rc));
     return RG_EIO;
@@ -425,12 +517,17 @@ int rg_server_open(const rg_config_t *cfg, uv_loop_t *loop, rg_server_t **out, c
   if (!s) return RG_ENOMEM;
   s->cfg = *cfg;
   s->loop = loop;
-  s->limits = (rg_proto_limits_t){cfg->max_frame_bytes, cfg->max_batch_items, cfg->max_recipients};
-  int rc = rg_engine_open(cfg, loop, &s->engine, err, errlen);
+  s->limits = (rg_proto_limits_t){cfg->max_frame_bytes, cfg->max_batch_items, cfg->max_recipients,
+                                  cfg->max_depth, cfg->max_string_bytes};
+  int rc = cfg->key_file[0] ? rg_auth_load(cfg->key_file, &s->auth, err, errlen) : RG_OK;
+  if (!rc) rc = rg_engine_open(cfg, loop, &s->engine, err, errlen);
   if (rc) {
+    rg_auth_free(s->auth);
     free(s);
     return rc;
   }
+  if (s->auth)
+    rg_log_info("authentication on: %zu tokens from %s", rg_auth_count(s->auth), cfg->key_file);
   s->metrics = rg_engine_metrics(s->engine);
   char path[RG_CONFIG_PATH_MAX];
   const char *unix_path = rg_config_unix_path(cfg, path, sizeof path);
@@ -450,7 +547,8 @@ int rg_server_open(const rg_config_t *cfg, uv_loop_t *loop, rg_server_t **out, c
   }
   uv_signal_start(&s->sigint, on_signal, SIGINT);
   uv_signal_start(&s->sigterm, on_signal, SIGTERM);
-  if (cfg->idle_timeout_s) uv_timer_start(&s->idle_timer, on_idle_timer, 1000, 1000);
+  if (cfg->idle_timeout_s || cfg->frame_timeout_s)
+    uv_timer_start(&s->idle_timer, on_idle_timer, SWEEP_MS, SWEEP_MS);
   *out = s;
   return RG_OK;
 }
@@ -468,5 +566,6 @@ void rg_server_close(rg_server_t *s) {
   if (!s) return;
   if (s->unix_path[0]) unlink(s->unix_path);
   rg_engine_close(s->engine);
+  rg_auth_free(s->auth);
   free(s);
 }

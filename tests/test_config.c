@@ -90,6 +90,11 @@ static void test_config_every_default_applies(void **state) {
   assert_true(c.max_output_bytes == 64 * MiB);
   assert_int_equal(c.max_pending_writes, 64);
   assert_true(c.idle_timeout_s == 0);
+  assert_true(c.frame_timeout_s == 30);
+  assert_int_equal(c.max_depth, 16);
+  assert_int_equal(c.max_string_bytes, 1024);
+  assert_int_equal(c.unix_mode, 0660);
+  assert_string_equal(c.key_file, "");
   assert_int_equal(c.commit_max_requests, 256);
 }
 
@@ -121,7 +126,10 @@ static void test_config_describe_lists_every_option(void **state) {
                          "limits.max_frame_bytes",  "limits.max_batch_items",
                          "limits.max_recipients",   "limits.max_connections",
                          "limits.max_output_bytes", "limits.max_pending_writes",
-                         "limits.idle_timeout",     "writer.commit_max_requests"};
+                         "limits.idle_timeout",     "writer.commit_max_requests",
+                         "limits.frame_timeout",    "limits.max_depth",
+                         "limits.max_string_bytes", "server.unix_mode",
+                         "auth.key_file"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     if (!strstr(text, names[i])) print_error("describe lacks %s\n", names[i]);
     assert_non_null(strstr(text, names[i]));
@@ -462,6 +470,50 @@ static void test_config_unix_path_resolves_default_and_none(void **state) {
   assert_null(rg_config_unix_path(&c, buf, sizeof buf));
 }
 
+static void test_config_unix_mode_is_octal(void **state) {
+  (void)state;
+  rg_config_t c;
+  rg_config_defaults(&c);
+  char err[256] = "";
+  assert_int_equal(rg_config_set(&c, "server.unix_mode", "0600", err, sizeof err), RG_OK);
+  assert_int_equal(c.unix_mode, 0600);
+  assert_int_equal(rg_config_set(&c, "server.unix_mode", "770", err, sizeof err), RG_OK);
+  assert_int_equal(c.unix_mode, 0770);
+  assert_int_equal(rg_config_set(&c, "server.unix_mode", "0680", err, sizeof err), RG_ECONFIG);
+  assert_non_null(strstr(err, "server.unix_mode"));
+  assert_int_equal(rg_config_set(&c, "server.unix_mode", "1777", err, sizeof err), RG_ECONFIG);
+  assert_int_equal(c.unix_mode, 0770);
+}
+
+static void test_config_loopback_addresses(void **state) {
+  (void)state;
+  const char *yes[] = {"127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"};
+  const char *no[] = {"0.0.0.0", "::", "192.0.2.1", "128.0.0.1", "::2", "::ffff:10.0.0.1",
+                      "localhost", ""};
+  for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) assert_true(rg_config_is_loopback(yes[i]));
+  for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) assert_false(rg_config_is_loopback(no[i]));
+}
+
+static void test_config_validate_requires_auth_off_loopback(void **state) {
+  (void)state;
+  rg_config_t c;
+  rg_config_defaults(&c);
+  char err[512] = "";
+  assert_int_equal(rg_config_set(&c, "server.listen", "0.0.0.0", err, sizeof err), RG_OK);
+  assert_int_equal(rg_config_validate(&c, err, sizeof err), RG_ECONFIG);
+  assert_non_null(strstr(err, "0.0.0.0, not a loopback address"));
+  assert_non_null(strstr(err, "auth.key_file"));
+  assert_int_equal(rg_config_set(&c, "server.port", "0", err, sizeof err), RG_OK);
+  assert_int_equal(rg_config_validate(&c, err, sizeof err), RG_OK); /* no TCP: nothing exposed */
+  assert_int_equal(rg_config_set(&c, "server.port", "7411", err, sizeof err), RG_OK);
+  assert_int_equal(rg_config_set(&c, "auth.key_file", "/etc/repgraph/keys", err, sizeof err),
+                   RG_OK);
+  assert_int_equal(rg_config_validate(&c, err, sizeof err), RG_OK);
+  assert_int_equal(rg_config_set(&c, "server.listen", "::1", err, sizeof err), RG_OK);
+  assert_int_equal(rg_config_set(&c, "auth.key_file", "", err, sizeof err), RG_OK);
+  assert_int_equal(rg_config_validate(&c, err, sizeof err), RG_OK);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_config_defaults_are_valid),
@@ -486,6 +538,9 @@ int main(void) {
       cmocka_unit_test(test_config_validate_rejects_bad_log_level),
       cmocka_unit_test(test_config_validate_requires_a_listener_and_a_data_dir),
       cmocka_unit_test(test_config_unix_path_resolves_default_and_none),
+      cmocka_unit_test(test_config_unix_mode_is_octal),
+      cmocka_unit_test(test_config_loopback_addresses),
+      cmocka_unit_test(test_config_validate_requires_auth_off_loopback),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

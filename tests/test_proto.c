@@ -847,6 +847,115 @@ static void test_proto_rejects_deeply_nested_request(void **state) {
   expect_error(&m, RG_ENOT_A_MAP, NULL);
 }
 
+static void test_proto_op_roles_rise_from_none_to_admin(void **state) {
+  (void)state;
+  assert_int_equal(rg_op_role(RG_OP_PING), RG_ROLE_NONE);
+  assert_int_equal(rg_op_role(RG_OP_AUTH), RG_ROLE_NONE);
+  assert_int_equal(rg_op_role(RG_OP_LOOKUP), RG_ROLE_READ);
+  assert_int_equal(rg_op_role(RG_OP_CHECK), RG_ROLE_READ);
+  assert_int_equal(rg_op_role(RG_OP_INGEST), RG_ROLE_WRITE);
+  assert_int_equal(rg_op_role(RG_OP_LABEL), RG_ROLE_WRITE);
+  assert_int_equal(rg_op_role(RG_OP_FORGET), RG_ROLE_ADMIN);
+  assert_int_equal(rg_op_role(RG_OP_RECOMPUTE), RG_ROLE_ADMIN);
+  assert_int_equal(rg_op_role(RG_OP_COUNT), RG_ROLE_ADMIN); /* unknown: the strongest */
+  assert_true(RG_ROLE_NONE < RG_ROLE_READ && RG_ROLE_READ < RG_ROLE_WRITE &&
+              RG_ROLE_WRITE < RG_ROLE_ADMIN);
+  assert_string_equal(rg_role_name(RG_ROLE_WRITE), "write");
+  assert_null(rg_role_name(RG_ROLE_COUNT));
+}
+
+static void test_proto_decodes_auth_token(void **state) {
+  (void)state;
+  mp_t m;
+  req_begin(&m, 9, "auth", 1);
+  kv_s(&m, "token", "s3cret-s3cret-s3cret");
+  rg_request_t req;
+  char err[ERRLEN] = "";
+  assert_int_equal(decode(&m, &LIM, &req, err), RG_OK);
+  assert_int_equal(req.op, RG_OP_AUTH);
+  assert_str(req.token, "s3cret-s3cret-s3cret");
+  rg_request_free(&req);
+  mp_free(&m);
+  req_begin(&m, 9, "auth", 0);
+  expect_error(&m, RG_EBAD_REQUEST, "request.token: missing");
+}
+
+/* A label whose note is n bytes long. */
+static void label_with_note(mp_t *m, size_t n) {
+  char *note = malloc(n + 1);
+  memset(note, 'n', n);
+  note[n] = '\0';
+  req_begin(m, 3, "label", 1);
+  ps(m, "labels");
+  parr(m, 1);
+  pmap(m, 3);
+  kv_s(m, "actor", "ip:192.0.2.1");
+  kv_s(m, "verdict", "bad");
+  kv_s(m, "note", note);
+  free(note);
+}
+
+static void test_proto_string_limit_is_configurable(void **state) {
+  (void)state;
+  rg_proto_limits_t lim = LIM;
+  mp_t m;
+  rg_request_t req;
+  char err[ERRLEN] = "";
+  label_with_note(&m, RG_PROTO_STRING_DEFAULT); /* the default limit when 0 */
+  assert_int_equal(decode(&m, &lim, &req, err), RG_OK);
+  rg_request_free(&req);
+  mp_free(&m);
+  label_with_note(&m, RG_PROTO_STRING_DEFAULT + 1);
+  expect_error_lim(&m, &lim, RG_EBAD_REQUEST, "labels[0].note: longer than 1024 bytes");
+  lim.max_string_bytes = 100;
+  label_with_note(&m, 101);
+  expect_error_lim(&m, &lim, RG_EBAD_REQUEST, "labels[0].note: longer than 100 bytes");
+  req_begin(&m, 4, "auth", 1);
+  ps(&m, "token");
+  char token[102];
+  memset(token, 't', 101);
+  token[101] = '\0';
+  ps(&m, token);
+  expect_error_lim(&m, &lim, RG_EBAD_REQUEST, "request.token: longer than 100 bytes");
+  /* Actors keep their own, smaller cap whatever the configured one. */
+  lim.max_string_bytes = 1u << 20;
+  req_begin(&m, 5, "lookup", 1);
+  ps(&m, "actors");
+  parr(&m, 1);
+  char actor[400];
+  memset(actor, 'a', sizeof actor - 1);
+  actor[sizeof actor - 1] = '\0';
+  ps(&m, actor);
+  expect_error_lim(&m, &lim, RG_EBAD_REQUEST, "actors[0]");
+}
+
+static void test_proto_nesting_limit_is_configurable(void **state) {
+  (void)state;
+  rg_proto_limits_t lim = LIM;
+  lim.max_depth = 4; /* request > observations > observation > recipients: exactly 4 */
+  mp_t m;
+  rg_request_t req;
+  char err[ERRLEN] = "";
+  observation_with_recipients(&m, 2);
+  assert_int_equal(decode(&m, &lim, &req, err), RG_OK);
+  rg_request_free(&req);
+  mp_free(&m);
+  /* An ignored field nested 5 deep is refused at depth 4, accepted by the default 16. */
+  for (int pass = 0; pass < 2; pass++) {
+    req_begin(&m, 1, "ping", 1);
+    ps(&m, "extra");
+    for (int i = 0; i < 4; i++) parr(&m, 1);
+    pnil(&m);
+    if (pass == 0) {
+      expect_error_lim(&m, &lim, RG_ENOT_A_MAP, "nested at most 4 deep");
+    } else {
+      assert_int_equal(decode(&m, &LIM, &req, err), RG_OK);
+      rg_request_free(&req);
+      mp_free(&m);
+    }
+  }
+}
+
 /* ---- structural check ------------------------------------------------------------ */
 
 static void test_proto_check_rejects_huge_declared_array(void **state) {
@@ -872,14 +981,15 @@ static void test_proto_check_rejects_huge_declared_array(void **state) {
 
 static void test_proto_check_limits_nesting_depth(void **state) {
   (void)state;
-  uint8_t d[64];
-  for (unsigned depth = 1; depth <= 20; depth++) {
+  uint8_t d[RG_PROTO_DEPTH_MAX + 8];
+  for (unsigned depth = 1; depth <= RG_PROTO_DEPTH_MAX + 4; depth++) {
     memset(d, 0x91, depth); /* [[[…]]] */
     d[depth] = 0x01;
     int want = depth <= 16 ? RG_OK : RG_ENOT_A_MAP;
     assert_int_equal(rg_proto_check_msgpack(d, depth + 1, 16), want);
     /* A depth above the built-in maximum is clamped to it. */
-    assert_int_equal(rg_proto_check_msgpack(d, depth + 1, 1000), want);
+    assert_int_equal(rg_proto_check_msgpack(d, depth + 1, 1000),
+                     depth <= RG_PROTO_DEPTH_MAX ? RG_OK : RG_ENOT_A_MAP);
     assert_int_equal(rg_proto_check_msgpack(d, depth + 1, 3), depth <= 3 ? RG_OK : RG_ENOT_A_MAP);
   }
   /* Empty containers add no depth. */
@@ -1199,6 +1309,10 @@ int main(void) {
       cmocka_unit_test(test_proto_rejects_oversized_batch),
       cmocka_unit_test(test_proto_rejects_too_many_recipients),
       cmocka_unit_test(test_proto_rejects_deeply_nested_request),
+      cmocka_unit_test(test_proto_op_roles_rise_from_none_to_admin),
+      cmocka_unit_test(test_proto_decodes_auth_token),
+      cmocka_unit_test(test_proto_string_limit_is_configurable),
+      cmocka_unit_test(test_proto_nesting_limit_is_configurable),
       cmocka_unit_test(test_proto_check_rejects_huge_declared_array),
       cmocka_unit_test(test_proto_check_limits_nesting_depth),
       cmocka_unit_test(test_proto_check_accepts_every_msgpack_type_and_no_prefix),

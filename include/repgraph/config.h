@@ -15,6 +15,8 @@ typedef struct {
   char listen_host[64];                 /* TCP address; loopback by default */
   uint32_t port;                        /* TCP port; 0 disables TCP */
   char unix_socket[RG_CONFIG_PATH_MAX]; /* "" = <data_dir>/repgraphd.sock, "none" = off */
+  uint32_t unix_mode;                   /* permission bits of the Unix socket (0660) */
+  char key_file[RG_CONFIG_PATH_MAX];    /* "name role token" lines; "" = no authentication */
   char log_level[16];                   /* error | warn | info | debug */
   uint64_t map_size_bytes;              /* initial LMDB map size */
   uint64_t map_max_bytes;               /* the map never grows past this: storage_full */
@@ -28,6 +30,9 @@ typedef struct {
   uint64_t max_output_bytes;            /* queued reply bytes per connection before drop */
   uint32_t max_pending_writes;          /* queued writes per connection before it pauses */
   uint64_t idle_timeout_s;              /* close connections idle this long; 0 = never */
+  uint64_t frame_timeout_s;             /* a started frame must be complete within; 0 = never */
+  uint32_t max_depth;                   /* msgpack container nesting in a request */
+  uint32_t max_string_bytes;            /* longest string field (notes, tokens) */
   uint32_t commit_max_requests;         /* write requests grouped into one commit */
   uint64_t recompute_interval_s;        /* timer; 0 = only on request */
   uint32_t recompute_seed;              /* RNG seed of community detection */
@@ -50,12 +55,16 @@ int rg_config_set(rg_config_t *c, const char *name, const char *value, char *err
  * with a message naming the file and line in err. */
 int rg_config_load_file(rg_config_t *c, const char *path, char *err, size_t errlen);
 
-/* Checks cross-field rules (e.g. initial map <= maximum). 0 or RG_ECONFIG with message. */
+/* Checks cross-field rules (e.g. initial map <= maximum; a TCP address other than loopback
+ * only with auth.key_file). 0 or RG_ECONFIG with message. */
 int rg_config_validate(const rg_config_t *c, char *err, size_t errlen);
 
 /* The Unix socket path in effect (resolving the "" default), or NULL if disabled.
  * Writes into buf (capacity cap); returns buf or NULL. */
 const char *rg_config_unix_path(const rg_config_t *c, char *buf, size_t cap);
+
+/* True when `host` is an IP literal in 127.0.0.0/8 or ::1 (or ::ffff:127.x.y.z). */
+int rg_config_is_loopback(const char *host);
 
 /* Writes every option as "section.key = value  # unit: help" lines to `out` (a FILE *),
  * for --help and for the example config. */

@@ -13,20 +13,37 @@
 #define RG_PROTO_VERSION 1
 #define RG_FRAME_HEADER  4
 
-/* Ops: X(NAME, "wire name", writes?). Write ops go through the writer thread. */
-#define RG_OP_MAP(X)         \
-  X(PING, "ping", false)     \
-  X(INGEST, "ingest", true)  \
-  X(LOOKUP, "lookup", false) \
-  X(LABEL, "label", true)    \
-  X(FORGET, "forget", true)  \
-  X(STATS, "stats", false)                                                               \
-  X(RECOMPUTE, "recompute", false)                                                       \
-  X(STATUS, "status", false)                                                             \
-  X(CHECK, "check", false)
+/* Roles, weakest first: a connection may run an op when its role is at least the op's.
+ * NONE is what a connection has before it authenticates (when auth is configured). */
+#define RG_ROLE_MAP(X) \
+  X(NONE, "none")      \
+  X(READ, "read")      \
+  X(WRITE, "write")    \
+  X(ADMIN, "admin")
 
 typedef enum {
-#define RG__OP_ENUM(name, text, writes) RG_OP_##name,
+#define RG__ROLE_ENUM(name, text) RG_ROLE_##name,
+  RG_ROLE_MAP(RG__ROLE_ENUM)
+#undef RG__ROLE_ENUM
+      RG_ROLE_COUNT
+} rg_role_t;
+
+/* Ops: X(NAME, "wire name", writes?, role needed). Write ops go through the writer thread.
+ * Every op names the weakest role that may run it (schemas/protocol.json: "role"). */
+#define RG_OP_MAP(X)                          \
+  X(PING, "ping", false, NONE)                \
+  X(INGEST, "ingest", true, WRITE)            \
+  X(LOOKUP, "lookup", false, READ)            \
+  X(LABEL, "label", true, WRITE)              \
+  X(FORGET, "forget", true, ADMIN)            \
+  X(STATS, "stats", false, READ)              \
+  X(RECOMPUTE, "recompute", false, ADMIN)     \
+  X(STATUS, "status", false, READ)            \
+  X(CHECK, "check", false, READ)              \
+  X(AUTH, "auth", false, NONE)
+
+typedef enum {
+#define RG__OP_ENUM(name, text, writes, role) RG_OP_##name,
   RG_OP_MAP(RG__OP_ENUM)
 #undef RG__OP_ENUM
       RG_OP_COUNT
@@ -36,6 +53,10 @@ typedef enum {
 const char *rg_op_name(int op);
 /* True for ops that write (ingest, label, forget). */
 bool rg_op_writes(rg_op_t op);
+/* The weakest role allowed to run op (RG_ROLE_ADMIN for ops out of range). */
+rg_role_t rg_op_role(rg_op_t op);
+/* Wire name of a role ("read", …), or NULL if out of range. */
+const char *rg_role_name(int role);
 
 /* A string borrowed from the frame it was decoded from (not NUL-terminated). */
 typedef struct {
@@ -79,6 +100,7 @@ typedef struct {
   uint32_t n_actors;
   rg_wire_observation_t check; /* check: the message's sender, client_ip, helo, recipients */
   bool wait;                   /* recompute: reply when done rather than at once */
+  rg_str_t token;              /* auth: the secret presented */
   void *mem; /* decoder state; owned */
 } rg_request_t;
 
@@ -86,7 +108,13 @@ typedef struct {
   uint32_t max_frame_bytes; /* body bytes */
   uint32_t max_batch_items; /* edges + observations + labels + actors */
   uint32_t max_recipients;  /* per observation */
+  uint32_t max_depth;        /* container nesting; 0 = RG_PROTO_DEPTH_DEFAULT */
+  uint32_t max_string_bytes; /* longest string field; 0 = RG_PROTO_STRING_DEFAULT */
 } rg_proto_limits_t;
+
+#define RG_PROTO_DEPTH_MAX      64   /* the highest max_depth the structural check supports */
+#define RG_PROTO_DEPTH_DEFAULT  16   /* requests nest 4 deep; leave room, refuse abuse */
+#define RG_PROTO_STRING_DEFAULT 1024 /* notes and tokens; actors have their own, smaller cap */
 
 /* Reads a frame header. 0 with *len set; RG_ETOO_LARGE if the body exceeds max. */
 int rg_proto_frame_length(const uint8_t hdr[RG_FRAME_HEADER], uint32_t max, uint32_t *len);
