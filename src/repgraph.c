@@ -25,6 +25,7 @@ typedef struct {
   const char *host;
   unsigned port;
   const char *unix_path;
+  char *token; /* authenticate with it after connecting; NULL = don't */
   bool json;
   int timeout_ms;
   rg_client_t *conn;
@@ -38,6 +39,31 @@ typedef struct {
   const char *help;
 } command_t;
 
+static int roundtrip(cli_t *cli, rg_buf_t *frame, rg_json_t **reply);
+static void begin_request(cli_t *cli, rg_wr_t *w, rg_buf_t *frame, const char *op,
+                          uint32_t n_fields);
+
+/* Sends {op: auth, token} as the connection's first request. 0, EXIT_REJECTED when the
+ * server refuses the token, EXIT_UNREACHABLE when it does not answer. */
+static int authenticate(cli_t *cli) {
+  rg_buf_t frame;
+  rg_wr_t w;
+  rg_json_t *reply = NULL;
+  rg_buf_init(&frame, 0);
+  begin_request(cli, &w, &frame, "auth", 1);
+  rg_wr_str(&w, "token"), rg_wr_str(&w, cli->token);
+  int rc = rg_wr_end(&w) ? EXIT_USAGE : roundtrip(cli, &frame, &reply);
+  const rg_json_t *error = rg_json_get(reply, "error");
+  if (!rc && error) {
+    fprintf(stderr, "repgraph: authentication refused: %s: %s\n",
+            rg_json_str(rg_json_get(error, "code")), rg_json_str(rg_json_get(error, "message")));
+    rc = EXIT_REJECTED;
+  }
+  rg_json_free(reply);
+  rg_buf_free(&frame);
+  return rc;
+}
+
 static int connect_server(cli_t *cli) {
   char err[256];
   if (rg_client_connect(cli->host, cli->port, cli->unix_path, cli->timeout_ms, &cli->conn, err,
@@ -45,6 +71,21 @@ static int connect_server(cli_t *cli) {
     fprintf(stderr, "repgraph: %s\n", err);
     return EXIT_UNREACHABLE;
   }
+  return cli->token ? authenticate(cli) : 0;
+}
+
+/* Reads the token from the first line of a file (trailing whitespace dropped). 0 or
+ * EXIT_USAGE with a message. */
+static int read_token_file(cli_t *cli, const char *path) {
+  FILE *f = fopen(path, "r");
+  size_t cap = 0;
+  ssize_t n = f ? getline(&cli->token, &cap, f) : -1;
+  if (f) fclose(f);
+  if (n <= 0) {
+    fprintf(stderr, "repgraph: %s: cannot read a token\n", path);
+    return EXIT_USAGE;
+  }
+  while (n > 0 && strchr(" \t\r\n", cli->token[n - 1])) cli->token[--n] = '\0';
   return 0;
 }
 
@@ -499,10 +540,14 @@ static const command_t commands[] = {
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: repgraph [-H HOST] [-p PORT] [-u SOCKET] [--json] [-t MS] COMMAND [ARGS]\n\n"
+          "usage: repgraph [-H HOST] [-p PORT] [-u SOCKET] [--token-file F] [--json] [-t MS] "
+          "COMMAND [ARGS]\n\n"
           "  -H, --host HOST     server address (default 127.0.0.1)\n"
           "  -p, --port PORT     server TCP port (default %d)\n"
           "  -u, --unix PATH     use this Unix socket instead of TCP\n"
+          "  -T, --token-file F  authenticate with the token on the first line of F\n"
+          "      --token TOKEN   authenticate with TOKEN (visible to ps; prefer the file or\n"
+          "                      the RG_TOKEN environment variable)\n"
           "  -j, --json          print replies as JSON, one per line\n"
           "  -t, --timeout MS    give up waiting for a reply after MS ms (default 60000)\n\n"
           "commands (repgraph COMMAND --help for one):\n",
@@ -521,45 +566,63 @@ int main(int argc, char **argv) {
   static const struct option opts[] = {{"host", required_argument, NULL, 'H'},
                                        {"port", required_argument, NULL, 'p'},
                                        {"unix", required_argument, NULL, 'u'},
+                                       {"token", required_argument, NULL, 'k'},
+                                       {"token-file", required_argument, NULL, 'T'},
                                        {"json", no_argument, NULL, 'j'},
                                        {"timeout", required_argument, NULL, 't'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
   cli_t cli = {.host = "127.0.0.1", .port = RG_DEFAULT_PORT, .timeout_ms = 60000};
-  int opt;
-  while ((opt = getopt_long(argc, argv, "+H:p:u:jt:h", opts, NULL)) != -1) {
+  int opt, rc = 0;
+  const char *env_token = getenv("RG_TOKEN");
+  if (env_token && *env_token) cli.token = strdup(env_token);
+  while (!rc && (opt = getopt_long(argc, argv, "+H:p:u:T:jt:h", opts, NULL)) != -1) {
     switch (opt) {
       case 'H': cli.host = optarg; break;
       case 'p': cli.port = (unsigned)strtoul(optarg, NULL, 10); break;
       case 'u': cli.unix_path = optarg; break;
+      case 'k':
+        free(cli.token);
+        cli.token = strdup(optarg);
+        break;
+      case 'T':
+        free(cli.token);
+        cli.token = NULL;
+        rc = read_token_file(&cli, optarg);
+        break;
       case 'j': cli.json = true; break;
       case 't': cli.timeout_ms = atoi(optarg); break;
-      case 'h': usage(stdout); return 0;
-      default: usage(stderr); return EXIT_USAGE;
+      case 'h': usage(stdout); rc = -1; break;
+      default: usage(stderr); rc = EXIT_USAGE;
     }
   }
-  if (optind >= argc) {
+  if (!rc && optind >= argc) {
     usage(stderr);
-    return EXIT_USAGE;
+    rc = EXIT_USAGE;
   }
+  if (rc) goto out;
   const command_t *cmd = NULL;
   for (size_t i = 0; i < N_COMMANDS; i++)
     if (strcmp(argv[optind], commands[i].name) == 0) cmd = &commands[i];
   if (!cmd) {
     fprintf(stderr, "repgraph: unknown command '%s'\n", argv[optind]);
     usage(stderr);
-    return EXIT_USAGE;
+    rc = EXIT_USAGE;
+    goto out;
   }
   int sub_argc = argc - optind;
   char **sub_argv = argv + optind;
   for (int i = 1; i < sub_argc; i++) {
     if (strcmp(sub_argv[i], "--help") == 0 || strcmp(sub_argv[i], "-h") == 0) {
       command_usage(cmd, stdout);
-      return 0;
+      rc = -1;
+      goto out;
     }
   }
-  int rc = cmd->run(&cli, sub_argc, sub_argv);
+  rc = cmd->run(&cli, sub_argc, sub_argv);
   if (rc == EXIT_USAGE && !cli.conn) command_usage(cmd, stderr);
+out:
   rg_client_close(cli.conn);
-  return rc;
+  free(cli.token);
+  return rc < 0 ? 0 : rc; /* -1: help was asked for */
 }

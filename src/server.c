@@ -2,7 +2,9 @@
  * has a capped input buffer and two output buffers (one being written, one filling).
  * Requests of a connection are answered in order: reads run at once, writes queue to the
  * engine's writer, and a read that follows a pending write waits for it (read-your-writes).
- * Output past half the limit pauses reading; past the limit the connection is dropped.
+ * Replies queue without bound until they pass limits.max_output_bytes; then the connection
+ * is dropped (Redis's hard limit): a client that pipelines but never reads cannot make
+ * the server hold more than the limit (plus one reply) for it.
  * With auth.key_file set, a connection's first frame must be `auth` (small: AUTH_FRAME_MAX);
  * it gets the token's role, and ops above that role are answered `forbidden`. */
 #include "repgraph/server.h"
@@ -107,14 +109,13 @@ static size_t conn_output(const conn_t *c) {
   return c->out.len + c->sending.len;
 }
 
-/* Reads while the connection can take more requests: not blocked behind a write, not
- * closing, and with its unread replies under half the output limit. */
+/* Reads while the connection can take more requests: not blocked behind a write and not
+ * closing. */
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
 
 static void conn_update_reading(conn_t *c) {
-  bool want = !c->closing && !c->close_after_flush && !c->blocked && !c->srv->shutting_down &&
-              conn_output(c) <= c->srv->cfg.max_output_bytes / 2;
+  bool want = !c->closing && !c->close_after_flush && !c->blocked && !c->srv->shutting_down;
   if (want == c->reading) return;
   if (want ? uv_read_start(&c->h.stream, on_alloc, on_read) == 0 : uv_read_stop(&c->h.stream) == 0)
     c->reading = want;
@@ -254,7 +255,7 @@ static void conn_process(conn_t *c) {
   rg_server_t *s = c->srv;
   size_t off = 0;
   while (!c->closing && !c->close_after_flush && !c->blocked && !s->shutting_down &&
-         conn_output(c) <= s->cfg.max_output_bytes / 2) {
+         conn_output(c) <= s->cfg.max_output_bytes) {
     size_t avail = c->in.len - off;
     if (avail < RG_FRAME_HEADER) break;
     uint32_t len, max = c->role == RG_ROLE_NONE ? AUTH_FRAME_MAX : s->limits.max_frame_bytes;
