@@ -354,11 +354,11 @@ static void test_server_half_frames_hold_bounded_memory_and_time_out(void **stat
     assert_true(send_all(fds[i], body, SENT));
     if (i % 10 == 0) ping(good, 2 + i);
   }
-  /* A stream of others sends a header and a few bytes, then vanishes. */
+  /* A stream of others sends a header and a few bytes, then vanishes. (Some find the
+   * server at its connection limit, before it has seen the previous one go: refused.) */
   for (int i = 0; i < STREAM; i++) {
     int fd = connect_raw(f, 0);
-    assert_true(send_all(fd, hdr, sizeof hdr));
-    assert_true(send_all(fd, body, 100));
+    if (send_all(fd, hdr, sizeof hdr)) send_all(fd, body, 100);
     close(fd);
     if (i % 50 == 0) ping(good, 1000 + i);
   }
