@@ -110,7 +110,7 @@ static int print_reply(cli_t *cli, const rg_json_t *reply) {
     rg_json_dump(reply, false, &out), rg_buf_append(&out, "\n", 1);
   else if (!error)
     rg_json_text(reply, &out);
-  fwrite(out.data, 1, out.len, stdout);
+  if (out.len) fwrite(out.data, 1, out.len, stdout);
   rg_buf_free(&out);
   if (error) {
     fprintf(stderr, "repgraph: error %s: %s\n", rg_json_str(rg_json_get(error, "code")),

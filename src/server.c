@@ -372,6 +372,7 @@ static void on_connection(uv_stream_t *listener, int status) {
   }
   if (listener == (uv_stream_t *)&s->tcp) uv_tcp_nodelay(&c->h.tcp, 1);
   c->last_active_ms = uv_now(s->loop);
+  if (c->role == RG_ROLE_NONE) c->frame_started_ms = c->last_active_ms; /* auth is due */
   if (atomic_load(&s->metrics->conns_current) > s->cfg.max_connections) {
     atomic_fetch_add(&s->metrics->conns_refused, 1);
     conn_fatal(c, RG_EBUSY, "limits.max_connections reached; try again later");
@@ -383,8 +384,10 @@ static void on_connection(uv_stream_t *listener, int status) {
 
 /* ---- timers, signals, shutdown ---------------------------------------------------- */
 
-/* Ends connections whose frame has been arriving for longer than limits.frame_timeout
- * (with a `timeout` error), and those without progress for limits.idle_timeout. */
+/* Ends connections whose frame (or, with auth, whose first frame since connecting) has
+ * been arriving for longer than limits.frame_timeout, with a `timeout` error; those that
+ * do not take their last reply within that time; and those without progress for
+ * limits.idle_timeout. */
 static void on_idle_timer(uv_timer_t *t) {
   rg_server_t *s = t->data;
   uint64_t now = uv_now(s->loop), idle = s->cfg.idle_timeout_s * 1000;
@@ -392,9 +395,12 @@ static void on_idle_timer(uv_timer_t *t) {
   for (conn_t *c = s->conns, *next; c; c = next) {
     next = c->next;
     if (c->closing || c->pending_writes) continue;
-    if (frame && c->reading && c->frame_started_ms && now - c->frame_started_ms >= frame) {
+    if (c->close_after_flush) {
+      if (frame && now - c->last_active_ms >= frame) conn_drop(c, "its last reply was not read");
+    } else if (frame && c->reading && c->frame_started_ms && now - c->frame_started_ms >= frame) {
       char msg[128];
-      snprintf(msg, sizeof msg, "frame not complete within limits.frame_timeout (%llu s)",
+      snprintf(msg, sizeof msg, "%s within limits.frame_timeout (%llu s)",
+               c->role == RG_ROLE_NONE ? "no auth request" : "frame not complete",
                (unsigned long long)s->cfg.frame_timeout_s);
       atomic_fetch_add(&s->metrics->conns_dropped, 1);
       conn_fatal(c, RG_ETIMEOUT, msg);
