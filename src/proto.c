@@ -401,7 +401,8 @@ static int decode_body(dctx_t *c, const msgpack_object *root, rg_request_t *r, d
     else
       r->wait = wait && wait->type == MSGPACK_OBJECT_BOOLEAN && wait->via.boolean;
   }
-  if (!rc && r->op == RG_OP_AUTH) rc = get_str(c, root, "request", "token", true, UINT32_MAX, &r->token);
+  if (!rc && r->op == RG_OP_AUTH)
+    rc = get_str(c, root, "request", "token", true, UINT32_MAX, &r->token);
   if (!rc) rc = decode_labels(c, labels, r);
   if (!rc) rc = decode_actors(c, actors, r);
   return rc;

@@ -592,7 +592,10 @@ int main(int argc, char **argv) {
         break;
       case 'j': cli.json = true; break;
       case 't': cli.timeout_ms = atoi(optarg); break;
-      case 'h': usage(stdout); rc = -1; break;
+      case 'h':
+        usage(stdout);
+        rc = -1;
+        break;
       default: usage(stderr); rc = EXIT_USAGE;
     }
   }

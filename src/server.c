@@ -293,8 +293,8 @@ static void conn_process(conn_t *c) {
       rg_metrics_error(s->metrics, rc);
       rc = rg_proto_write_error(&c->out, req.has_id, req.id, rc, err);
     } else if (rg_op_role(req.op) > c->role) {
-      snprintf(err, sizeof err, "%s needs role %s; this connection has role %s",
-               rg_op_name(req.op), rg_role_name(rg_op_role(req.op)), rg_role_name(c->role));
+      snprintf(err, sizeof err, "%s needs role %s; this connection has role %s", rg_op_name(req.op),
+               rg_role_name(rg_op_role(req.op)), rg_role_name(c->role));
       rg_metrics_error(s->metrics, RG_EFORBIDDEN);
       rc = rg_proto_write_error(&c->out, req.has_id, req.id, RG_EFORBIDDEN, err);
     } else {

@@ -118,17 +118,28 @@ static void test_config_describe_lists_every_option(void **state) {
   assert_non_null(f);
   rg_config_describe(&c, f);
   assert_int_equal(fclose(f), 0);
-  const char *names[] = {"store.data_dir",          "store.map_size",
-                         "store.map_max",           "graph.half_life",
-                         "graph.net_prefix_v4",     "graph.net_prefix_v6",
-                         "server.listen",           "server.port",
-                         "server.unix_socket",      "server.log_level",
-                         "limits.max_frame_bytes",  "limits.max_batch_items",
-                         "limits.max_recipients",   "limits.max_connections",
-                         "limits.max_output_bytes", "limits.max_pending_writes",
-                         "limits.idle_timeout",     "writer.commit_max_requests",
-                         "limits.frame_timeout",    "limits.max_depth",
-                         "limits.max_string_bytes", "server.unix_mode",
+  const char *names[] = {"store.data_dir",
+                         "store.map_size",
+                         "store.map_max",
+                         "graph.half_life",
+                         "graph.net_prefix_v4",
+                         "graph.net_prefix_v6",
+                         "server.listen",
+                         "server.port",
+                         "server.unix_socket",
+                         "server.log_level",
+                         "limits.max_frame_bytes",
+                         "limits.max_batch_items",
+                         "limits.max_recipients",
+                         "limits.max_connections",
+                         "limits.max_output_bytes",
+                         "limits.max_pending_writes",
+                         "limits.idle_timeout",
+                         "writer.commit_max_requests",
+                         "limits.frame_timeout",
+                         "limits.max_depth",
+                         "limits.max_string_bytes",
+                         "server.unix_mode",
                          "auth.key_file"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     if (!strstr(text, names[i])) print_error("describe lacks %s\n", names[i]);
@@ -488,9 +499,10 @@ static void test_config_unix_mode_is_octal(void **state) {
 static void test_config_loopback_addresses(void **state) {
   (void)state;
   const char *yes[] = {"127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"};
-  const char *no[] = {"0.0.0.0", "::", "192.0.2.1", "128.0.0.1", "::2", "::ffff:10.0.0.1",
-                      "localhost", ""};
-  for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) assert_true(rg_config_is_loopback(yes[i]));
+  const char *no[] = {"0.0.0.0",         "::",        "192.0.2.1", "128.0.0.1", "::2",
+                      "::ffff:10.0.0.1", "localhost", ""};
+  for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+    assert_true(rg_config_is_loopback(yes[i]));
   for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) assert_false(rg_config_is_loopback(no[i]));
 }
 

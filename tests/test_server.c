@@ -28,14 +28,14 @@
 #define MEMORY_ASSERTED true
 #endif
 
-#define KiB              1024u
-#define MiB              (1024u * 1024u)
-#define READ_CHUNK       (64 * KiB) /* server.c: bytes asked of the kernel per read */
-#define SLACK            (8 * MiB)  /* allocator, LMDB pages, msgpack zones, logging */
-#define WAIT_MS          15000      /* bound on waiting for the server to act */
-#define READ_TOKEN       "read-token-4f1c2a9e77d0b35e"
-#define WRITE_TOKEN      "write-token-93be01c4d7a2f866"
-#define ADMIN_TOKEN      "admin-token-0a7d55e1c9b24f13"
+#define KiB         1024u
+#define MiB         (1024u * 1024u)
+#define READ_CHUNK  (64 * KiB) /* server.c: bytes asked of the kernel per read */
+#define SLACK       (8 * MiB)  /* allocator, LMDB pages, msgpack zones, logging */
+#define WAIT_MS     15000      /* bound on waiting for the server to act */
+#define READ_TOKEN  "read-token-4f1c2a9e77d0b35e"
+#define WRITE_TOKEN "write-token-93be01c4d7a2f866"
+#define ADMIN_TOKEN "admin-token-0a7d55e1c9b24f13"
 
 typedef struct {
   char *dir;
@@ -72,10 +72,11 @@ static uint64_t proc_kib(pid_t pid, const char *field) {
 static void assert_peak_growth(fixture_t *f, const char *what, uint64_t bound) {
   uint64_t hwm = proc_kib(f->srv.pid, "VmHWM"), rss = proc_kib(f->srv.pid, "VmRSS");
   uint64_t growth = (hwm - f->hwm_start_kib) * KiB;
-  printf("%s: server VmHWM %.1f MiB (from %.1f MiB at start: +%.1f MiB), VmRSS now %.1f MiB;"
-         " bound from the limits +%.1f MiB%s\n",
-         what, hwm / 1024.0, f->hwm_start_kib / 1024.0, growth / (double)MiB, rss / 1024.0,
-         bound / (double)MiB, MEMORY_ASSERTED ? "" : " (not asserted under sanitizers)");
+  printf(
+      "%s: server VmHWM %.1f MiB (from %.1f MiB at start: +%.1f MiB), VmRSS now %.1f MiB;"
+      " bound from the limits +%.1f MiB%s\n",
+      what, hwm / 1024.0, f->hwm_start_kib / 1024.0, growth / (double)MiB, rss / 1024.0,
+      bound / (double)MiB, MEMORY_ASSERTED ? "" : " (not asserted under sanitizers)");
   if (MEMORY_ASSERTED) assert_true(growth <= bound);
 }
 
@@ -210,7 +211,8 @@ static int connect_raw(fixture_t *f, int rcvbuf) {
   if (rcvbuf) assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
   struct timeval tv = {5, 0};
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->srv.port),
+  struct sockaddr_in sa = {.sin_family = AF_INET,
+                           .sin_port = htons((uint16_t)f->srv.port),
                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
   return fd;
@@ -303,9 +305,10 @@ static void test_server_slow_reader_is_dropped_when_its_output_passes_the_limit(
   assert_int_equal(rg_client_recv(good, &reply, 64 * MiB), RG_OK);
   size_t reply_bytes = reply.len + RG_FRAME_HEADER;
   rg_buf_free(&reply);
-  printf("one request %zu bytes, its reply %zu bytes; the slow reader asks for %d of them "
-         "(%.0f MiB)\n",
-         frame.len, reply_bytes, REQUESTS, REQUESTS * (double)reply_bytes / MiB);
+  printf(
+      "one request %zu bytes, its reply %zu bytes; the slow reader asks for %d of them "
+      "(%.0f MiB)\n",
+      frame.len, reply_bytes, REQUESTS, REQUESTS * (double)reply_bytes / MiB);
 
   /* The slow reader pipelines and never reads; a tiny receive window makes the kernel hold
    * little for it, so the replies pile up in the server. */
@@ -329,9 +332,9 @@ static void test_server_slow_reader_is_dropped_when_its_output_passes_the_limit(
 }
 
 static int setup_half_frames(void **state) {
-  static const char *const extra[] = {"--set", "limits.max_frame_bytes=256K",  "--set",
-                                      "limits.max_connections=64", "--set",
-                                      "limits.frame_timeout=1s",   NULL};
+  static const char *const extra[] = {
+      "--set", "limits.max_frame_bytes=256K", "--set", "limits.max_connections=64",
+      "--set", "limits.frame_timeout=1s",     NULL};
   fixture_t *f = fixture_new();
   start(f, extra);
   *state = f;
@@ -401,6 +404,16 @@ static void test_server_idle_connections_are_closed(void **state) {
 }
 
 /* ---- access control ---------------------------------------------------------------- */
+
+static void test_server_schema_gives_each_op_the_role_of_the_op_table(void **state) {
+  (void)state;
+  for (int op = 0; op < RG_OP_COUNT; op++) {
+    const char *role = rg_test_schema_op_role(rg_op_name(op));
+    if (!role || strcmp(role, rg_role_name(rg_op_role(op))) != 0)
+      fail_msg("schemas/protocol.json gives %s role %s; RG_OP_MAP says %s", rg_op_name(op),
+               role ? role : "(none)", rg_role_name(rg_op_role(op)));
+  }
+}
 
 /* Runs repgraphd with `args` to completion (it is expected to refuse to start). */
 static int run_server_expecting_exit(fixture_t *f, const char *args, char *out, size_t cap) {
@@ -514,15 +527,18 @@ static void test_server_requires_auth_as_the_first_request(void **state) {
 
 static void test_server_roles_allow_their_ops_and_forbid_the_rest(void **state) {
   fixture_t *f = *state;
-  const char *ingest = "{\"id\": 2, \"op\": \"ingest\", \"edges\": [{\"src\": "
-                       "\"address:a@x.example\", \"dst\": \"ip:192.0.2.1\", \"kind\": "
-                       "\"sent_from\"}]}";
+  const char *ingest =
+      "{\"id\": 2, \"op\": \"ingest\", \"edges\": [{\"src\": "
+      "\"address:a@x.example\", \"dst\": \"ip:192.0.2.1\", \"kind\": "
+      "\"sent_from\"}]}";
   const char *lookup = "{\"id\": 3, \"op\": \"lookup\", \"actors\": [\"ip:192.0.2.1\"]}";
-  const char *label = "{\"id\": 4, \"op\": \"label\", \"labels\": [{\"actor\": "
-                      "\"ip:192.0.2.1\", \"verdict\": \"bad\"}]}";
+  const char *label =
+      "{\"id\": 4, \"op\": \"label\", \"labels\": [{\"actor\": "
+      "\"ip:192.0.2.1\", \"verdict\": \"bad\"}]}";
   const char *forget = "{\"id\": 5, \"op\": \"forget\", \"actors\": [\"address:a@x.example\"]}";
-  const char *check = "{\"id\": 6, \"op\": \"check\", \"sender\": \"a@x.example\", "
-                      "\"client_ip\": \"192.0.2.1\"}";
+  const char *check =
+      "{\"id\": 6, \"op\": \"check\", \"sender\": \"a@x.example\", "
+      "\"client_ip\": \"192.0.2.1\"}";
 
   rg_client_t *r = connect_as(f, READ_TOKEN, "read");
   expect_code(r, "forbidden", "%s", ingest);
@@ -637,6 +653,7 @@ static void test_server_cli_authenticates_with_a_token(void **state) {
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_server_schema_gives_each_op_the_role_of_the_op_table),
       cmocka_unit_test_setup_teardown(test_server_flood_of_connections_is_refused_past_the_limit,
                                       setup_open, teardown),
       cmocka_unit_test_setup_teardown(

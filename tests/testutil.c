@@ -379,3 +379,8 @@ size_t rg_test_schema_ops(const char **names, size_t cap) {
 bool rg_test_schema_has_error(const char *code) {
   return json_object_get(json_object_get(schema(), "errors"), code) != NULL;
 }
+
+const char *rg_test_schema_op_role(const char *op) {
+  json_t *spec = json_object_get(json_object_get(schema(), "ops"), op);
+  return json_string_value(json_object_get(spec, "role"));
+}

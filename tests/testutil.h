@@ -72,5 +72,7 @@ const char *rg_test_schema_violation(const char *op, const msgpack_object *reply
 /* The ops and error codes listed in the schema (for drift tests). */
 size_t rg_test_schema_ops(const char **names, size_t cap);
 bool rg_test_schema_has_error(const char *code);
+/* The role the schema gives an op ("read", …), or NULL if it gives none. */
+const char *rg_test_schema_op_role(const char *op);
 
 #endif

@@ -21,7 +21,7 @@
   X(CONFIG, "bad_config", "configuration is not valid")                               \
   X(NOT_FOUND, "not_found", "no such item")                                           \
   X(BUSY, "busy", "server is at its connection limit")                                \
-  X(INTERNAL, "internal", "internal error")                                          \
+  X(INTERNAL, "internal", "internal error")                                           \
   X(UNAUTHORIZED, "unauthorized", "authentication required or failed")                \
   X(FORBIDDEN, "forbidden", "the connection's role does not allow this operation")    \
   X(TIMEOUT, "timeout", "the client took too long")

@@ -30,16 +30,16 @@ typedef enum {
 
 /* Ops: X(NAME, "wire name", writes?, role needed). Write ops go through the writer thread.
  * Every op names the weakest role that may run it (schemas/protocol.json: "role"). */
-#define RG_OP_MAP(X)                          \
-  X(PING, "ping", false, NONE)                \
-  X(INGEST, "ingest", true, WRITE)            \
-  X(LOOKUP, "lookup", false, READ)            \
-  X(LABEL, "label", true, WRITE)              \
-  X(FORGET, "forget", true, ADMIN)            \
-  X(STATS, "stats", false, READ)              \
-  X(RECOMPUTE, "recompute", false, ADMIN)     \
-  X(STATUS, "status", false, READ)            \
-  X(CHECK, "check", false, READ)              \
+#define RG_OP_MAP(X)                      \
+  X(PING, "ping", false, NONE)            \
+  X(INGEST, "ingest", true, WRITE)        \
+  X(LOOKUP, "lookup", false, READ)        \
+  X(LABEL, "label", true, WRITE)          \
+  X(FORGET, "forget", true, ADMIN)        \
+  X(STATS, "stats", false, READ)          \
+  X(RECOMPUTE, "recompute", false, ADMIN) \
+  X(STATUS, "status", false, READ)        \
+  X(CHECK, "check", false, READ)          \
   X(AUTH, "auth", false, NONE)
 
 typedef enum {
@@ -108,7 +108,7 @@ typedef struct {
   uint32_t max_frame_bytes; /* body bytes */
   uint32_t max_batch_items; /* edges + observations + labels + actors */
   uint32_t max_recipients;  /* per observation */
-  uint32_t max_depth;        /* container nesting; 0 = RG_PROTO_DEPTH_DEFAULT */
+  uint32_t max_depth;       /* container nesting; 0 = RG_PROTO_DEPTH_DEFAULT */
   uint32_t max_string_bytes; /* longest string field; 0 = RG_PROTO_STRING_DEFAULT */
 } rg_proto_limits_t;
 
