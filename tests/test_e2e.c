@@ -458,16 +458,7 @@ static void test_unix_socket_serves_the_same_protocol(void **state) {
 static int run_cli(fixture_t *f, const char *args, char **out) {
   char cmd[1024];
   snprintf(cmd, sizeof cmd, "%s/repgraph -p %u %s 2>&1", RG_BINARY_DIR, f->srv.port, args);
-  FILE *p = popen(cmd, "r");
-  assert_non_null(p);
-  size_t len = 0;
-  FILE *m = open_memstream(out, &len);
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) fwrite(buf, 1, n, m);
-  fclose(m);
-  int status = pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return rg_test_run(cmd, out);
 }
 
 static void test_cli_ingests_ndjson_and_reports_bad_lines(void **state) {

@@ -415,39 +415,38 @@ static void test_server_schema_gives_each_op_the_role_of_the_op_table(void **sta
   }
 }
 
-/* Runs repgraphd with `args` to completion (it is expected to refuse to start). */
-static int run_server_expecting_exit(fixture_t *f, const char *args, char *out, size_t cap) {
+/* Runs repgraphd with `args` to completion (it is expected to refuse to start); its
+ * output in *out. */
+static int run_server_expecting_exit(fixture_t *f, const char *args, char **out) {
   char cmd[1024];
   snprintf(cmd, sizeof cmd, "%s/repgraphd --data %s/store --port %u --unix none %s 2>&1",
            RG_BINARY_DIR, f->dir, rg_test_free_port(), args);
-  FILE *p = popen(cmd, "r");
-  assert_non_null(p);
-  size_t n = fread(out, 1, cap - 1, p);
-  out[n] = '\0';
-  int status = pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return rg_test_run(cmd, out);
 }
 
 static void test_server_refuses_non_loopback_address_without_auth(void **state) {
   fixture_t *f = *state;
-  char out[2048];
-  assert_int_equal(run_server_expecting_exit(f, "--listen 0.0.0.0", out, sizeof out), 2);
+  char *out;
+  assert_int_equal(run_server_expecting_exit(f, "--listen 0.0.0.0", &out), 2);
   printf("%s", out);
   assert_non_null(strstr(out, "0.0.0.0, not a loopback address"));
   assert_non_null(strstr(out, "requires authentication"));
   assert_non_null(strstr(out, "auth.key_file"));
-  assert_int_equal(run_server_expecting_exit(f, "--listen ::", out, sizeof out), 2);
+  free(out);
+  assert_int_equal(run_server_expecting_exit(f, "--listen ::", &out), 2);
   assert_non_null(strstr(out, "not a loopback address"));
+  free(out);
 }
 
 static void test_server_refuses_a_key_file_others_can_read(void **state) {
   fixture_t *f = *state;
   write_keys(f, 0644);
-  char args[700], out[2048];
+  char args[700], *out;
   snprintf(args, sizeof args, "--set auth.key_file=%s", f->keys);
-  assert_int_equal(run_server_expecting_exit(f, args, out, sizeof out), 1);
+  assert_int_equal(run_server_expecting_exit(f, args, &out), 1);
   assert_non_null(strstr(out, "others may read or write it (mode 0644)"));
   assert_null(strstr(out, "token-"));
+  free(out);
 }
 
 static void test_server_listens_beyond_loopback_with_auth(void **state) {
@@ -609,16 +608,7 @@ static int run_cli(fixture_t *f, const char *env, const char *args, char **out) 
   char cmd[1024];
   snprintf(cmd, sizeof cmd, "%s%s%s%s/repgraph -p %u %s 2>&1", env ? "RG_TOKEN=" : "",
            env ? env : "", env ? " " : "", RG_BINARY_DIR, f->srv.port, args);
-  FILE *p = popen(cmd, "r");
-  assert_non_null(p);
-  size_t len = 0;
-  FILE *m = open_memstream(out, &len);
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) fwrite(buf, 1, n, m);
-  fclose(m);
-  int status = pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return rg_test_run(cmd, out);
 }
 
 static void test_server_cli_authenticates_with_a_token(void **state) {

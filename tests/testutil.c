@@ -130,6 +130,19 @@ int rg_test_server_stop(rg_test_server_t *s) {
   return status;
 }
 
+int rg_test_run(const char *cmd, char **out) {
+  FILE *p = popen(cmd, "r");
+  assert_non_null(p);
+  size_t len = 0;
+  FILE *m = open_memstream(out, &len);
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) fwrite(buf, 1, n, m);
+  fclose(m);
+  int status = pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 rg_client_t *rg_test_connect(const rg_test_server_t *s) {
   rg_client_t *c;
   char err[128];

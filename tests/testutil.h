@@ -41,6 +41,10 @@ void rg_test_server_start(rg_test_server_t *s, const char *dir, const char *cons
 /* Sends SIGTERM and waits at most 30 s; returns the exit status (fails the test on timeout). */
 int rg_test_server_stop(rg_test_server_t *s);
 
+/* Runs a shell command to completion; its stdout (and whatever the command redirects
+ * there) goes to *out (malloc'd, NUL-terminated). Returns its exit code, -1 if killed. */
+int rg_test_run(const char *cmd, char **out);
+
 /* Connects to the server over TCP (5 s receive timeout). */
 rg_client_t *rg_test_connect(const rg_test_server_t *s);
 
