@@ -209,8 +209,9 @@ static int connect_raw(fixture_t *f, int rcvbuf) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   assert_true(fd >= 0);
   if (rcvbuf) assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
-  struct timeval tv = {5, 0};
+  struct timeval tv = {WAIT_MS / 1000, 0};
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   struct sockaddr_in sa = {.sin_family = AF_INET,
                            .sin_port = htons((uint16_t)f->srv.port),
                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -334,7 +335,7 @@ static void test_server_slow_reader_is_dropped_when_its_output_passes_the_limit(
 static int setup_half_frames(void **state) {
   static const char *const extra[] = {
       "--set", "limits.max_frame_bytes=256K", "--set", "limits.max_connections=64",
-      "--set", "limits.frame_timeout=1s",     NULL};
+      "--set", "limits.frame_timeout=2s",     NULL};
   fixture_t *f = fixture_new();
   start(f, extra);
   *state = f;
