@@ -142,6 +142,8 @@ int rg_auth_load(const char *path, rg_auth_t **out, char *err, size_t errlen) {
     fclose(f);
     return RG_ENOMEM;
   }
+  char iobuf[4096]; /* stdio's copy of the tokens, wiped below */
+  setvbuf(f, iobuf, _IOFBF, sizeof iobuf);
   crypto_generichash_keygen(a->key);
   char line[LINE_MAX_BYTES], msg[160];
   for (unsigned lineno = 1; rc == RG_OK && fgets(line, sizeof line, f); lineno++) {
@@ -162,8 +164,9 @@ int rg_auth_load(const char *path, rg_auth_t **out, char *err, size_t errlen) {
     snprintf(err, errlen, "%s: no \"name role token\" lines", path);
     rc = RG_ECONFIG;
   }
-  sodium_memzero(line, sizeof line);
   fclose(f);
+  sodium_memzero(line, sizeof line);
+  sodium_memzero(iobuf, sizeof iobuf);
   if (rc) {
     rg_auth_free(a);
     return rc;
