@@ -29,6 +29,7 @@
 #define LISTEN_BACKLOG    511
 #define AUTH_FRAME_MAX    4096 /* largest frame before a connection has authenticated */
 #define SWEEP_MS          1000 /* idle and frame timeouts are checked this often */
+#define AUTH_LOG_PER_SEC  10   /* failed authentications logged per second; the rest counted */
 
 _Static_assert(RG_PROTO_DEPTH_MAX == 64, "config.c's limits.max_depth range assumes 64");
 
@@ -58,6 +59,8 @@ struct rg_server {
   rg_engine_t *engine;
   rg_metrics_t *metrics;
   rg_auth_t *auth; /* NULL: no authentication, every connection is admin */
+  uint64_t auth_log_second, auth_log_unlogged; /* log rate limit of failures */
+  uint32_t auth_log_count;
   rg_proto_limits_t limits;
   uv_tcp_t tcp;
   uv_pipe_t pipe;
@@ -195,11 +198,17 @@ static void conn_peer(conn_t *c, char *buf, size_t cap) {
 /* Counts and logs a failed authentication (never the token), answers unauthorized and
  * ends the connection. */
 static void conn_auth_failed(conn_t *c, const char *why) {
-  char peer[96];
-  conn_peer(c, peer, sizeof peer);
-  uint64_t n = atomic_fetch_add(&c->srv->metrics->auth_failures, 1) + 1;
-  rg_log_warn("authentication failed from %s: %s (%llu failures since start)", peer, why,
-              (unsigned long long)n);
+  rg_server_t *s = c->srv;
+  uint64_t n = atomic_fetch_add(&s->metrics->auth_failures, 1) + 1, sec = uv_now(s->loop) / 1000;
+  if (sec != s->auth_log_second) s->auth_log_second = sec, s->auth_log_count = 0;
+  if (s->auth_log_count++ < AUTH_LOG_PER_SEC) { /* a flood of guesses must not flood the log */
+    char peer[96];
+    conn_peer(c, peer, sizeof peer);
+    rg_log_warn("authentication failed from %s: %s (%llu failures since start, %llu not logged)",
+                peer, why, (unsigned long long)n, (unsigned long long)s->auth_log_unlogged);
+  } else {
+    s->auth_log_unlogged++;
+  }
   conn_fatal(c, RG_EUNAUTHORIZED, why);
 }
 
