@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "repgraph/err.h"
 
@@ -29,9 +30,13 @@ struct rg_auth {
   size_t n, cap;
 };
 
-static void hash_token(const rg_auth_t *a, const char *token, size_t len,
-                       unsigned char out[HASH_BYTES]) {
-  crypto_generichash(out, HASH_BYTES, (const unsigned char *)token, len, a->key, sizeof a->key);
+/* The keyed hash of a token. 0 or RG_EINTERNAL (libsodium refused the arguments). */
+static int hash_token(const rg_auth_t *a, const char *token, size_t len,
+                      unsigned char out[HASH_BYTES]) {
+  return crypto_generichash(out, HASH_BYTES, (const unsigned char *)token, len, a->key,
+                            sizeof a->key) == 0
+             ? RG_OK
+             : RG_EINTERNAL;
 }
 
 static bool name_ok(const char *s, size_t n) {
@@ -92,7 +97,10 @@ static int add_line(rg_auth_t *a, char *line, char *msg, size_t msglen) {
     return RG_ECONFIG;
   }
   memcpy(e.name, name, nn);
-  hash_token(a, token, nt, e.hash);
+  if (hash_token(a, token, nt, e.hash) != RG_OK) {
+    snprintf(msg, msglen, "libsodium could not hash the token");
+    return RG_EINTERNAL;
+  }
   for (size_t i = 0; i < a->n; i++) {
     if (strcmp(a->entries[i].name, e.name) == 0 ||
         sodium_memcmp(a->entries[i].hash, e.hash, HASH_BYTES) == 0) {
@@ -129,11 +137,16 @@ int rg_auth_load(const char *path, rg_auth_t **out, char *err, size_t errlen) {
     fclose(f);
     return RG_ECONFIG;
   }
-  if (st.st_mode & (S_IRWXO)) {
+  const char *why = st.st_mode & S_IRWXO                  ? "others may read or write it"
+                    : st.st_mode & (S_IWGRP | S_IXGRP)    ? "its group may write or execute it"
+                    : st.st_uid != geteuid() && st.st_uid ? "it belongs to another user"
+                                                          : NULL;
+  if (why) {
     snprintf(err, errlen,
-             "%s: others may read or write it (mode %04o); tokens must stay secret: "
-             "chmod 600 (or 640 with the server's group)",
-             path, (unsigned)(st.st_mode & 07777));
+             "%s: %s (mode %04o, owner uid %u); tokens must stay secret: it must belong to "
+             "the server's user (uid %u) or root, with mode 600, or 640 with a group that "
+             "cannot connect to the Unix socket",
+             path, why, (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid, (unsigned)geteuid());
     fclose(f);
     return RG_ECONFIG;
   }
@@ -178,7 +191,7 @@ int rg_auth_load(const char *path, rg_auth_t **out, char *err, size_t errlen) {
 int rg_auth_check(const rg_auth_t *a, const char *token, size_t len, rg_role_t *role,
                   const char **name) {
   unsigned char h[HASH_BYTES];
-  hash_token(a, token, len, h);
+  if (hash_token(a, token, len, h) != RG_OK) return RG_EINTERNAL;
   size_t found = a->n;
   for (size_t i = 0; i < a->n; i++) { /* every entry, whatever matched before */
     bool eq = sodium_memcmp(h, a->entries[i].hash, HASH_BYTES) == 0;

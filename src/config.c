@@ -61,6 +61,8 @@ static const opt_t options[] = {
     STR(log_level, "server.log_level", "info", "error | warn | info | debug"),
     STR(key_file, "auth.key_file", "",
         "\"name role token\" lines (mode 600/640); empty = no authentication"),
+    NUM(OPT_DURATION, auth_timeout_s, "auth.timeout", 1, 3600, "5s",
+        "with a key file, a connection that has not authenticated this long is closed"),
     NUM(OPT_SIZE32, max_frame_bytes, "limits.max_frame_bytes", 64, 1u << 30, "16M",
         "largest request frame"),
     NUM(OPT_U32, max_batch_items, "limits.max_batch_items", 1, 10000000, "100000",
@@ -70,14 +72,18 @@ static const opt_t options[] = {
     NUM(OPT_U32, max_connections, "limits.max_connections", 1, 1000000, "1024",
         "concurrent connections"),
     NUM(OPT_SIZE, max_output_bytes, "limits.max_output_bytes", 4096, UINT64_C(1) << 40, "64M",
-        "unread reply bytes queued for one connection before it is dropped"),
+        "unread reply bytes queued for one connection before it is dropped; past half of "
+        "it the connection is not read until they drain"),
+    NUM(OPT_DURATION, output_stall_s, "limits.output_stall", 1, 86400, "30s",
+        "a connection past half of max_output_bytes whose replies make no progress this "
+        "long is dropped"),
     NUM(OPT_U32, max_pending_writes, "limits.max_pending_writes", 1, 100000, "64",
         "write requests of one connection queued for the writer before it stops reading"),
     NUM(OPT_DURATION, idle_timeout_s, "limits.idle_timeout", 0, 86400 * 30, "0",
         "close connections idle this long; 0 = never"),
     NUM(OPT_DURATION, frame_timeout_s, "limits.frame_timeout", 0, 86400, "30s",
         "a frame must arrive whole this long after its first byte; 0 = never"),
-    NUM(OPT_U32, max_depth, "limits.max_depth", 4, 64 /* RG_PROTO_DEPTH_MAX */, "16",
+    NUM(OPT_U32, max_depth, "limits.max_depth", 4, RG_PROTO_DEPTH_MAX, "16",
         "nesting of maps and arrays in a request"),
     NUM(OPT_U32, max_string_bytes, "limits.max_string_bytes", 64, 1u << 20, "1024",
         "longest string in a request field (notes, tokens)"),
@@ -259,6 +265,13 @@ int rg_config_validate(const rg_config_t *c, char *err, size_t errlen) {
              "read, ingest, relabel and forget actors, so listening there requires "
              "authentication: set auth.key_file (see README, Security), or listen on 127.0.0.1",
              c->listen_host);
+    return RG_ECONFIG;
+  }
+  if (c->key_file[0] && c->frame_timeout_s == 0) {
+    snprintf(err, errlen,
+             "limits.frame_timeout is 0 but auth.key_file is set: a client could start a frame "
+             "and never finish it, holding a connection slot for ever; set a frame timeout "
+             "(e.g. 30s)");
     return RG_ECONFIG;
   }
   if (c->port == 0 && strcmp(c->unix_socket, "none") == 0) {

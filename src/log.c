@@ -45,3 +45,16 @@ void rg_log(rg_log_level_t level, const char *fmt, ...) {
   line[len++] = '\n';
   fwrite(line, 1, len, stderr);
 }
+
+bool rg_log_limit_take(rg_log_limit_t *l, int64_t now_s, uint32_t per_sec) {
+  if (now_s != l->second) {
+    l->second = now_s;
+    l->in_second = 0;
+  }
+  if (l->in_second < per_sec) {
+    l->in_second++;
+    return true;
+  }
+  l->suppressed++;
+  return false;
+}

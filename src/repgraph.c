@@ -50,6 +50,11 @@ static int authenticate(cli_t *cli) {
   rg_wr_t w;
   rg_json_t *reply = NULL;
   rg_buf_init(&frame, 0);
+  /* Room for the whole frame up front: no realloc leaves a copy of the token behind. */
+  if (rg_buf_reserve(&frame, strlen(cli->token) + 64) != RG_OK) {
+    fprintf(stderr, "repgraph: out of memory for the auth request\n");
+    return EXIT_USAGE;
+  }
   begin_request(cli, &w, &frame, "auth", 1);
   rg_wr_str(&w, "token"), rg_wr_str(&w, cli->token);
   int rc = rg_wr_end(&w) ? EXIT_USAGE : roundtrip(cli, &frame, &reply);
@@ -60,8 +65,22 @@ static int authenticate(cli_t *cli) {
     rc = EXIT_REJECTED;
   }
   rg_json_free(reply);
+  explicit_bzero(frame.data, frame.cap);
   rg_buf_free(&frame);
   return rc;
+}
+
+/* Replaces cli->token with a copy of `token` (NULL: none), wiping the old one. 0 or
+ * EXIT_USAGE (out of memory) with a message: never carry on unauthenticated. */
+static int set_token(cli_t *cli, const char *token) {
+  if (cli->token) explicit_bzero(cli->token, strlen(cli->token));
+  free(cli->token);
+  cli->token = token ? strdup(token) : NULL;
+  if (token && !cli->token) {
+    fprintf(stderr, "repgraph: out of memory for the token\n");
+    return EXIT_USAGE;
+  }
+  return 0;
 }
 
 static int connect_server(cli_t *cli) {
@@ -82,6 +101,8 @@ static int read_token_file(cli_t *cli, const char *path) {
   ssize_t n = f ? getline(&cli->token, &cap, f) : -1;
   if (f) fclose(f);
   if (n <= 0) {
+    free(cli->token); /* getline may have allocated it */
+    cli->token = NULL;
     fprintf(stderr, "repgraph: %s: cannot read a token\n", path);
     return EXIT_USAGE;
   }
@@ -575,19 +596,15 @@ int main(int argc, char **argv) {
   cli_t cli = {.host = "127.0.0.1", .port = RG_DEFAULT_PORT, .timeout_ms = 60000};
   int opt, rc = 0;
   const char *env_token = getenv("RG_TOKEN");
-  if (env_token && *env_token) cli.token = strdup(env_token);
+  if (env_token && *env_token) rc = set_token(&cli, env_token);
   while (!rc && (opt = getopt_long(argc, argv, "+H:p:u:T:jt:h", opts, NULL)) != -1) {
     switch (opt) {
       case 'H': cli.host = optarg; break;
       case 'p': cli.port = (unsigned)strtoul(optarg, NULL, 10); break;
       case 'u': cli.unix_path = optarg; break;
-      case 'k':
-        free(cli.token);
-        cli.token = strdup(optarg);
-        break;
+      case 'k': rc = set_token(&cli, optarg); break;
       case 'T':
-        free(cli.token);
-        cli.token = NULL;
+        set_token(&cli, NULL);
         rc = read_token_file(&cli, optarg);
         break;
       case 'j': cli.json = true; break;
@@ -626,6 +643,6 @@ int main(int argc, char **argv) {
   if (rc == EXIT_USAGE && !cli.conn) command_usage(cmd, stderr);
 out:
   rg_client_close(cli.conn);
-  free(cli.token);
+  set_token(&cli, NULL);
   return rc < 0 ? 0 : rc; /* -1: help was asked for */
 }

@@ -2,11 +2,14 @@
  * has a capped input buffer and two output buffers (one being written, one filling).
  * Requests of a connection are answered in order: reads run at once, writes queue to the
  * engine's writer, and a read that follows a pending write waits for it (read-your-writes).
- * Replies queue without bound until they pass limits.max_output_bytes; then the connection
- * is dropped (Redis's hard limit): a client that pipelines but never reads cannot make
- * the server hold more than the limit (plus one reply) for it.
- * With auth.key_file set, a connection's first frame must be `auth` (small: AUTH_FRAME_MAX);
- * it gets the token's role, and ops above that role are answered `forbidden`. */
+ * Output limits, as Redis has them: past the soft limit (half of limits.max_output_bytes of
+ * unwritten replies) a connection is not read, and its buffered requests wait, until the
+ * replies drain; one that stays past it with no write progress for limits.output_stall,
+ * or whose replies pass the hard limit (limits.max_output_bytes), is dropped. A client that
+ * pipelines but never reads cannot make the server hold more than that for it.
+ * With auth.key_file set, a connection's first frame must be `auth` (small: AUTH_FRAME_MAX)
+ * and arrive within auth.timeout; it gets the token's role, and ops above that role are
+ * answered `forbidden`. */
 #include "repgraph/server.h"
 
 #include <errno.h>
@@ -19,6 +22,7 @@
 #include <unistd.h>
 
 #include "repgraph/auth.h"
+#include "repgraph/clock.h"
 #include "repgraph/engine.h"
 #include "repgraph/err.h"
 #include "repgraph/log.h"
@@ -28,10 +32,9 @@
 #define SHUTDOWN_GRACE_MS 5000        /* replies may flush this long after a signal */
 #define LISTEN_BACKLOG    511
 #define AUTH_FRAME_MAX    4096 /* largest frame before a connection has authenticated */
-#define SWEEP_MS          1000 /* idle and frame timeouts are checked this often */
+#define AUTH_READ_MAX     (AUTH_FRAME_MAX + RG_FRAME_HEADER) /* bytes read at a time before auth */
+#define SWEEP_MS          1000 /* timeouts and output stalls are checked this often */
 #define AUTH_LOG_PER_SEC  10   /* failed authentications logged per second; the rest counted */
-
-_Static_assert(RG_PROTO_DEPTH_MAX == 64, "config.c's limits.max_depth range assumes 64");
 
 typedef struct conn {
   union {
@@ -48,8 +51,12 @@ typedef struct conn {
   uint32_t pending_writes;
   uint64_t last_active_ms;   /* last read or write progress */
   uint64_t frame_started_ms; /* when the partial frame in `in` began; 0 = none */
+  uint64_t accepted_ms;      /* auth is due auth.timeout after this */
+  uint64_t stall_since_ms;   /* past the soft output limit, without write progress since; 0 */
+  size_t stall_queue;        /* bytes libuv still had to write when last checked */
   rg_role_t role;            /* RG_ROLE_NONE until authenticated (auth configured) */
   bool reading, writing, blocked, close_after_flush, closing, handle_closed;
+  bool drop_counted; /* conns_dropped counts each connection once */
   struct conn *prev, *next;
 } conn_t;
 
@@ -58,9 +65,8 @@ struct rg_server {
   uv_loop_t *loop;
   rg_engine_t *engine;
   rg_metrics_t *metrics;
-  rg_auth_t *auth; /* NULL: no authentication, every connection is admin */
-  uint64_t auth_log_second, auth_log_unlogged; /* log rate limit of failures */
-  uint32_t auth_log_count;
+  rg_auth_t *auth;         /* NULL: no authentication, every connection is admin */
+  rg_log_limit_t auth_log; /* failed authentications logged per second */
   rg_proto_limits_t limits;
   uv_tcp_t tcp;
   uv_pipe_t pipe;
@@ -102,9 +108,14 @@ static void conn_close(conn_t *c) {
   uv_close(&c->h.handle, on_conn_closed);
 }
 
+static void conn_count_drop(conn_t *c) {
+  if (!c->drop_counted) atomic_fetch_add(&c->srv->metrics->conns_dropped, 1);
+  c->drop_counted = true;
+}
+
 static void conn_drop(conn_t *c, const char *why) {
   rg_log_warn("dropping connection: %s", why);
-  atomic_fetch_add(&c->srv->metrics->conns_dropped, 1);
+  conn_count_drop(c);
   conn_close(c);
 }
 
@@ -112,13 +123,19 @@ static size_t conn_output(const conn_t *c) {
   return c->out.len + c->sending.len;
 }
 
-/* Reads while the connection can take more requests: not blocked behind a write and not
- * closing. */
+/* Past the soft output limit (half the hard one): stop reading and handling requests. */
+static bool conn_over_soft(const conn_t *c) {
+  return conn_output(c) > c->srv->cfg.max_output_bytes / 2;
+}
+
+/* Reads while the connection can take more requests: not blocked behind a write, not past
+ * the soft output limit and not closing. */
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
 
 static void conn_update_reading(conn_t *c) {
-  bool want = !c->closing && !c->close_after_flush && !c->blocked && !c->srv->shutting_down;
+  bool want = !c->closing && !c->close_after_flush && !c->blocked && !c->srv->shutting_down &&
+              !conn_over_soft(c);
   if (want == c->reading) return;
   if (want ? uv_read_start(&c->h.stream, on_alloc, on_read) == 0 : uv_read_stop(&c->h.stream) == 0)
     c->reading = want;
@@ -131,6 +148,7 @@ static void on_written(uv_write_t *req, int status) {
   c->writing = false;
   c->sending.len = 0;
   c->last_active_ms = uv_now(c->srv->loop);
+  c->stall_since_ms = 0; /* progress; conn_flush starts a new wait if still past the soft limit */
   if (c->sending.cap > IDLE_BUF_KEEP) rg_buf_reset(&c->sending, IDLE_BUF_KEEP);
   if (c->closing) return;
   if (status < 0) {
@@ -166,6 +184,12 @@ static void conn_flush(conn_t *c) {
     conn_drop(c, "unread replies passed limits.max_output_bytes");
     return;
   }
+  if (!conn_over_soft(c)) {
+    c->stall_since_ms = 0;
+  } else if (!c->stall_since_ms) {
+    c->stall_since_ms = uv_now(c->srv->loop);
+    c->stall_queue = uv_stream_get_write_queue_size(&c->h.stream);
+  }
   conn_update_reading(c);
 }
 
@@ -178,6 +202,7 @@ static void conn_fatal(conn_t *c, int code, const char *msg) {
     return;
   }
   c->close_after_flush = true;
+  c->last_active_ms = uv_now(c->srv->loop); /* it has limits.output_stall to take the reply */
 }
 
 /* ---- authentication ------------------------------------------------------------------- */
@@ -195,26 +220,24 @@ static void conn_peer(conn_t *c, char *buf, size_t cap) {
                                             : ((struct sockaddr_in *)&sa)->sin_port));
 }
 
-/* Counts and logs a failed authentication (never the token), answers unauthorized and
- * ends the connection. */
-static void conn_auth_failed(conn_t *c, const char *why) {
+/* Counts and logs a failed authentication (never the token; at most AUTH_LOG_PER_SEC
+ * lines a second), answers `code` with `why` and ends the connection. */
+static void conn_auth_failed(conn_t *c, int code, const char *why) {
   rg_server_t *s = c->srv;
-  uint64_t n = atomic_fetch_add(&s->metrics->auth_failures, 1) + 1, sec = uv_now(s->loop) / 1000;
-  if (sec != s->auth_log_second) s->auth_log_second = sec, s->auth_log_count = 0;
-  if (s->auth_log_count++ < AUTH_LOG_PER_SEC) { /* a flood of guesses must not flood the log */
+  uint64_t n = atomic_fetch_add(&s->metrics->auth_failures, 1) + 1;
+  if (rg_log_limit_take(&s->auth_log, rg_clock_now(), AUTH_LOG_PER_SEC)) {
     char peer[96];
     conn_peer(c, peer, sizeof peer);
     rg_log_warn("authentication failed from %s: %s (%llu failures since start, %llu not logged)",
-                peer, why, (unsigned long long)n, (unsigned long long)s->auth_log_unlogged);
-  } else {
-    s->auth_log_unlogged++;
+                peer, why, (unsigned long long)n, (unsigned long long)s->auth_log.suppressed);
   }
-  conn_fatal(c, RG_EUNAUTHORIZED, why);
+  conn_fatal(c, code, why);
 }
 
 /* Handles an auth request: the token's role, or unauthorized and the end of the
- * connection. Without auth configured any token is accepted with role admin. 0 or the
- * output buffer's error. */
+ * connection (also on a connection that had authenticated before: it keeps no role).
+ * Without auth configured any token is accepted with role admin. 0 or the output
+ * buffer's error. */
 static int conn_auth(conn_t *c, const rg_request_t *req) {
   rg_role_t role = RG_ROLE_ADMIN;
   const char *name = NULL;
@@ -223,9 +246,14 @@ static int conn_auth(conn_t *c, const rg_request_t *req) {
                         : RG_OK;
   rg_auth_wipe((void *)req->token.ptr, req->token.len); /* it lives in the input buffer */
   if (rc) {
-    conn_auth_failed(c, "wrong token");
+    conn_auth_failed(c, rc,
+                     rc == RG_EUNAUTHORIZED ? "wrong token" : "the token could not be checked");
     return RG_OK;
   }
+  char peer[96];
+  conn_peer(c, peer, sizeof peer);
+  if (c->srv->auth)
+    rg_log_info("authenticated %s (role %s) from %s", name, rg_role_name(role), peer);
   c->role = role;
   rg_wr_t w;
   rg_wr_begin(&w, &c->out);
@@ -267,20 +295,21 @@ static void conn_process(conn_t *c) {
          conn_output(c) <= s->cfg.max_output_bytes) {
     size_t avail = c->in.len - off;
     if (avail < RG_FRAME_HEADER) break;
-    uint32_t len, max = c->role == RG_ROLE_NONE ? AUTH_FRAME_MAX : s->limits.max_frame_bytes;
+    bool unauth = c->role == RG_ROLE_NONE; /* then the frame may hold a token: wiped below */
+    uint32_t len, max = unauth ? AUTH_FRAME_MAX : s->limits.max_frame_bytes;
     if (rg_proto_frame_length(c->in.data + off, max, &len) != RG_OK) {
       char msg[128];
       snprintf(msg, sizeof msg, "frame of %u bytes exceeds %s (%u)", len,
-               c->role == RG_ROLE_NONE ? "the limit before auth" : "limits.max_frame_bytes", max);
+               unauth ? "the limit before auth" : "limits.max_frame_bytes", max);
       conn_fatal(c, RG_ETOO_LARGE, msg);
       break;
     }
     if (avail < RG_FRAME_HEADER + (size_t)len) break;
 
+    uint8_t *body = c->in.data + off + RG_FRAME_HEADER;
     rg_request_t req;
     char err[256];
-    int rc = rg_proto_decode_request(c->in.data + off + RG_FRAME_HEADER, len, &s->limits, &req, err,
-                                     sizeof err);
+    int rc = rg_proto_decode_request(body, len, &s->limits, &req, err, sizeof err);
     bool is_write = rc == RG_OK && rg_op_writes(req.op);
     if (c->pending_writes && (!is_write || c->pending_writes >= s->cfg.max_pending_writes)) {
       rg_request_free(&req); /* answered in order: wait for the writes before it */
@@ -288,16 +317,19 @@ static void conn_process(conn_t *c) {
       break;
     }
     if (rc == RG_ENOT_A_MAP) {
-      rg_request_free(&req);
       conn_fatal(c, rc, err);
-      break;
-    }
-    if (rc == RG_OK && req.op == RG_OP_AUTH) {
+      rc = RG_OK;
+    } else if (rc == RG_OK && req.op == RG_OP_AUTH) {
       rc = conn_auth(c, &req);
-    } else if (c->role == RG_ROLE_NONE) {
-      rg_request_free(&req);
-      conn_auth_failed(c, "authentication required: the first request must be auth");
-      break;
+    } else if (unauth && req.op == RG_OP_AUTH) { /* decoded as far as the op: auth, malformed */
+      char msg[300];
+      snprintf(msg, sizeof msg, "malformed auth request: %s", err);
+      conn_auth_failed(c, rc, msg);
+      rc = RG_OK;
+    } else if (unauth) {
+      conn_auth_failed(c, RG_EUNAUTHORIZED,
+                       "authentication required: the first request must be auth");
+      rc = RG_OK;
     } else if (rc) {
       rg_metrics_error(s->metrics, rc);
       rc = rg_proto_write_error(&c->out, req.has_id, req.id, rc, err);
@@ -312,6 +344,7 @@ static void conn_process(conn_t *c) {
       if (pending) c->pending_writes++;
     }
     rg_request_free(&req);
+    if (unauth) rg_auth_wipe(body, len); /* whether or not it decoded */
     off += RG_FRAME_HEADER + (size_t)len;
     if (rc) {
       conn_drop(c, "reply does not fit the output buffer");
@@ -327,10 +360,11 @@ static void conn_process(conn_t *c) {
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   conn_t *c = h->data;
   (void)suggested;
-  if (rg_buf_reserve(&c->in, READ_CHUNK) != RG_OK) rg_buf_reserve(&c->in, 1);
+  /* Before auth the frame is small: an unauthenticated connection holds at most ~8 KiB. */
+  size_t chunk = c->role == RG_ROLE_NONE ? AUTH_READ_MAX : READ_CHUNK;
+  if (rg_buf_reserve(&c->in, chunk) != RG_OK) rg_buf_reserve(&c->in, 1);
   size_t room = c->in.cap - c->in.len;
-  *buf = uv_buf_init((char *)c->in.data + c->in.len,
-                     (unsigned)(room > READ_CHUNK ? READ_CHUNK : room));
+  *buf = uv_buf_init((char *)c->in.data + c->in.len, (unsigned)(room > chunk ? chunk : room));
 }
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
@@ -380,8 +414,7 @@ static void on_connection(uv_stream_t *listener, int status) {
     return;
   }
   if (listener == (uv_stream_t *)&s->tcp) uv_tcp_nodelay(&c->h.tcp, 1);
-  c->last_active_ms = uv_now(s->loop);
-  if (c->role == RG_ROLE_NONE) c->frame_started_ms = c->last_active_ms; /* auth is due */
+  c->last_active_ms = c->accepted_ms = uv_now(s->loop);
   if (atomic_load(&s->metrics->conns_current) > s->cfg.max_connections) {
     atomic_fetch_add(&s->metrics->conns_refused, 1);
     conn_fatal(c, RG_EBUSY, "limits.max_connections reached; try again later");
@@ -393,27 +426,42 @@ static void on_connection(uv_stream_t *listener, int status) {
 
 /* ---- timers, signals, shutdown ---------------------------------------------------- */
 
-/* Ends connections whose frame (or, with auth, whose first frame since connecting) has
- * been arriving for longer than limits.frame_timeout, with a `timeout` error; those that
- * do not take their last reply within that time; and those without progress for
- * limits.idle_timeout. */
+/* Ends with a `timeout` error the connections that have not authenticated within
+ * auth.timeout of connecting, or whose frame has been arriving for longer than
+ * limits.frame_timeout. */
+static void conn_timeout(conn_t *c, const char *what, const char *option, uint64_t secs) {
+  char msg[128];
+  snprintf(msg, sizeof msg, "%s within %s (%llu s)", what, option, (unsigned long long)secs);
+  conn_count_drop(c);
+  conn_fatal(c, RG_ETIMEOUT, msg);
+  conn_flush(c);
+}
+
+/* Each SWEEP_MS: the timeouts above; drops those past the soft output limit (or closing
+ * with a last reply) whose output made no progress for limits.output_stall; closes those
+ * without progress for limits.idle_timeout. */
 static void on_idle_timer(uv_timer_t *t) {
   rg_server_t *s = t->data;
   uint64_t now = uv_now(s->loop), idle = s->cfg.idle_timeout_s * 1000;
-  uint64_t frame = s->cfg.frame_timeout_s * 1000;
+  uint64_t frame = s->cfg.frame_timeout_s * 1000, stall = s->cfg.output_stall_s * 1000;
   for (conn_t *c = s->conns, *next; c; c = next) {
     next = c->next;
     if (c->closing || c->pending_writes) continue;
+    size_t queued = uv_stream_get_write_queue_size(&c->h.stream);
+    if (c->stall_since_ms && queued != c->stall_queue) { /* the kernel took some bytes */
+      c->stall_since_ms = now;
+      c->stall_queue = queued;
+    }
     if (c->close_after_flush) {
-      if (frame && now - c->last_active_ms >= frame) conn_drop(c, "its last reply was not read");
+      uint64_t since =
+          c->stall_since_ms > c->last_active_ms ? c->stall_since_ms : c->last_active_ms;
+      if (now - since >= stall) conn_drop(c, "its last reply was not taken");
+    } else if (c->role == RG_ROLE_NONE && now - c->accepted_ms >= s->cfg.auth_timeout_s * 1000) {
+      conn_timeout(c, "no auth request", "auth.timeout", s->cfg.auth_timeout_s);
     } else if (frame && c->reading && c->frame_started_ms && now - c->frame_started_ms >= frame) {
-      char msg[128];
-      snprintf(msg, sizeof msg, "%s within limits.frame_timeout (%llu s)",
-               c->role == RG_ROLE_NONE ? "no auth request" : "frame not complete",
-               (unsigned long long)s->cfg.frame_timeout_s);
-      atomic_fetch_add(&s->metrics->conns_dropped, 1);
-      conn_fatal(c, RG_ETIMEOUT, msg);
-      conn_flush(c);
+      conn_timeout(c, "frame not complete", "limits.frame_timeout", s->cfg.frame_timeout_s);
+    } else if (c->stall_since_ms && now - c->stall_since_ms >= stall) {
+      conn_drop(c, "replies past the soft output limit made no progress for limits.output_stall");
     } else if (idle && now - c->last_active_ms >= idle) {
       rg_log_info("closing connection: idle for limits.idle_timeout");
       conn_close(c);
@@ -510,9 +558,11 @@ static int listen_unix(rg_server_t *s, const char *path, char *err, size_t errle
   uv_pipe_init(s->loop, &s->pipe, 0);
   s->pipe.data = s;
   s->has_pipe = true;
-  mode_t old = umask(~s->cfg.unix_mode & 0777); /* never wider than unix_mode, not even briefly */
+  /* bind creates the file with the process umask (not changed here: other threads run);
+   * chmod sets unix_mode before listen, and until listen every connect is refused, so no
+   * client ever connects under a wider mode. The directory must not be writable by others
+   * (chmod follows a symlink swapped in between), as /run/repgraph is not. */
   rc = uv_pipe_bind(&s->pipe, path);
-  umask(old);
   if (rc == 0) {
     snprintf(s->unix_path, sizeof s->unix_path, "%s", path);
     if (chmod(path, s->cfg.unix_mode) != 0) rc = uv_translate_sys_error(errno);
@@ -563,8 +613,7 @@ int rg_server_open(const rg_config_t *cfg, uv_loop_t *loop, rg_server_t **out, c
   }
   uv_signal_start(&s->sigint, on_signal, SIGINT);
   uv_signal_start(&s->sigterm, on_signal, SIGTERM);
-  if (cfg->idle_timeout_s || cfg->frame_timeout_s)
-    uv_timer_start(&s->idle_timer, on_idle_timer, SWEEP_MS, SWEEP_MS);
+  uv_timer_start(&s->idle_timer, on_idle_timer, SWEEP_MS, SWEEP_MS); /* output_stall is never 0 */
   *out = s;
   return RG_OK;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "repgraph/auth.h"
 #include "repgraph/err.h"
@@ -41,11 +42,7 @@ static int teardown(void **state) {
 }
 
 static void write_keys(fixture_t *f, mode_t mode, const char *text) {
-  FILE *out = fopen(f->path, "w");
-  assert_non_null(out);
-  fputs(text, out);
-  fclose(out);
-  assert_int_equal(chmod(f->path, mode), 0);
+  rg_test_write_file(f->path, mode, text);
 }
 
 /* Loads text as a key file; asserts the code and that err contains `want` and no token. */
@@ -117,8 +114,28 @@ static void test_auth_refuses_wrong_prefix_and_extended_tokens(void **state) {
 
 static void test_auth_refuses_key_file_others_can_read_or_write(void **state) {
   fixture_t *f = *state;
-  expect_load_error(f, 0644, KEYS, RG_ECONFIG, "others may read or write it (mode 0644)");
-  expect_load_error(f, 0602, KEYS, RG_ECONFIG, "chmod 600");
+  expect_load_error(f, 0644, KEYS, RG_ECONFIG, "others may read or write it (mode 0644");
+  expect_load_error(f, 0602, KEYS, RG_ECONFIG, "with mode 600, or 640");
+}
+
+static void test_auth_refuses_key_file_its_group_can_write_or_execute(void **state) {
+  fixture_t *f = *state;
+  expect_load_error(f, 0620, KEYS, RG_ECONFIG, "its group may write or execute it (mode 0620");
+  expect_load_error(f, 0660, KEYS, RG_ECONFIG, "its group may write or execute it (mode 0660");
+  expect_load_error(f, 0610, KEYS, RG_ECONFIG, "its group may write or execute it (mode 0610");
+}
+
+static void test_auth_refuses_key_file_of_another_user(void **state) {
+  fixture_t *f = *state;
+  if (geteuid() != 0) skip(); /* only root can give a file away */
+  write_keys(f, 0600, KEYS);
+  assert_int_equal(chown(f->path, 65534, 65534), 0);
+  rg_auth_t *a = NULL;
+  char err[512] = "";
+  assert_int_equal(rg_auth_load(f->path, &a, err, sizeof err), RG_ECONFIG);
+  assert_null(a);
+  assert_non_null(strstr(err, "it belongs to another user (mode 0600, owner uid 65534)"));
+  assert_non_null(strstr(err, "the server's user (uid 0) or root"));
 }
 
 static void test_auth_rejects_malformed_lines_naming_the_line(void **state) {
@@ -161,6 +178,9 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_auth_refuses_key_file_others_can_read_or_write, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_auth_refuses_key_file_its_group_can_write_or_execute,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_auth_refuses_key_file_of_another_user, setup, teardown),
       cmocka_unit_test_setup_teardown(test_auth_rejects_malformed_lines_naming_the_line, setup,
                                       teardown),
       cmocka_unit_test(test_auth_reports_missing_file),

@@ -91,6 +91,8 @@ static void test_config_every_default_applies(void **state) {
   assert_int_equal(c.max_pending_writes, 64);
   assert_true(c.idle_timeout_s == 0);
   assert_true(c.frame_timeout_s == 30);
+  assert_true(c.auth_timeout_s == 5);
+  assert_true(c.output_stall_s == 30);
   assert_int_equal(c.max_depth, 16);
   assert_int_equal(c.max_string_bytes, 1024);
   assert_int_equal(c.unix_mode, 0660);
@@ -526,6 +528,21 @@ static void test_config_validate_requires_auth_off_loopback(void **state) {
   assert_int_equal(rg_config_validate(&c, err, sizeof err), RG_OK);
 }
 
+static void test_config_validate_refuses_no_frame_timeout_with_auth(void **state) {
+  (void)state;
+  rg_config_t c;
+  rg_config_defaults(&c);
+  char err[512] = "";
+  assert_int_equal(rg_config_set(&c, "limits.frame_timeout", "0", err, sizeof err), RG_OK);
+  assert_int_equal(rg_config_validate(&c, err, sizeof err), RG_OK); /* no auth: allowed */
+  assert_int_equal(rg_config_set(&c, "auth.key_file", "/etc/repgraph/keys", err, sizeof err),
+                   RG_OK);
+  assert_int_equal(rg_config_validate(&c, err, sizeof err), RG_ECONFIG);
+  assert_non_null(strstr(err, "limits.frame_timeout is 0 but auth.key_file is set"));
+  assert_int_equal(rg_config_set(&c, "auth.timeout", "0", err, sizeof err), RG_ECONFIG);
+  assert_int_equal(rg_config_set(&c, "limits.output_stall", "0", err, sizeof err), RG_ECONFIG);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_config_defaults_are_valid),
@@ -551,6 +568,7 @@ int main(void) {
       cmocka_unit_test(test_config_validate_requires_a_listener_and_a_data_dir),
       cmocka_unit_test(test_config_unix_path_resolves_default_and_none),
       cmocka_unit_test(test_config_unix_mode_is_octal),
+      cmocka_unit_test(test_config_validate_refuses_no_frame_timeout_with_auth),
       cmocka_unit_test(test_config_loopback_addresses),
       cmocka_unit_test(test_config_validate_requires_auth_off_loopback),
   };

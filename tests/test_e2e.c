@@ -54,9 +54,7 @@ static int setup_small_frames(void **state) {
 
 static int teardown(void **state) {
   fixture_t *f = *state;
-  assert_int_equal(rg_test_server_stop(&f->srv), 0); /* clean exit on SIGTERM */
-  rg_test_rmtree(f->dir);
-  free(f->dir);
+  rg_test_teardown_server(&f->srv, f->dir);
   free(f);
   return 0;
 }

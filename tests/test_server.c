@@ -46,12 +46,6 @@ typedef struct {
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
-static uint64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* A field of /proc/PID/status in KiB ("VmHWM", "VmRSS"). */
 static uint64_t proc_kib(pid_t pid, const char *field) {
   char path[64], line[256];
@@ -82,12 +76,9 @@ static void assert_peak_growth(fixture_t *f, const char *what, uint64_t bound) {
 
 static void write_keys(fixture_t *f, mode_t mode) {
   snprintf(f->keys, sizeof f->keys, "%s/keys", f->dir);
-  FILE *out = fopen(f->keys, "w");
-  assert_non_null(out);
-  fprintf(out, "# name role token\nmilter read %s\nfeeder write %s\nops admin %s\n", READ_TOKEN,
-          WRITE_TOKEN, ADMIN_TOKEN);
-  fclose(out);
-  assert_int_equal(chmod(f->keys, mode), 0);
+  rg_test_write_file(f->keys, mode,
+                     "# name role token\nmilter read " READ_TOKEN "\nfeeder write " WRITE_TOKEN
+                     "\nops admin " ADMIN_TOKEN "\n");
 }
 
 static fixture_t *fixture_new(void) {
@@ -114,7 +105,7 @@ static int setup_auth(void **state) {
   fixture_t *f = fixture_new();
   char opt[600];
   snprintf(opt, sizeof opt, "auth.key_file=%s", f->keys);
-  const char *const extra[] = {"--set", opt, "--set", "limits.frame_timeout=2s", NULL};
+  const char *const extra[] = {"--set", opt, "--set", "auth.timeout=2s", NULL};
   start(f, extra);
   *state = f;
   return 0;
@@ -127,9 +118,7 @@ static int setup_bare(void **state) {
 
 static int teardown(void **state) {
   fixture_t *f = *state;
-  if (f->srv.pid) assert_int_equal(rg_test_server_stop(&f->srv), 0);
-  rg_test_rmtree(f->dir);
-  free(f->dir);
+  rg_test_teardown_server(&f->srv, f->dir);
   free(f);
   return 0;
 }
@@ -158,25 +147,38 @@ static void expect_code(rg_client_t *c, const char *code, const char *fmt, ...) 
 
 /* Reads until the server closes the connection (EOF or reset), at most WAIT_MS. */
 static bool closed_by_server(int fd) {
-  uint64_t deadline = now_ms() + WAIT_MS;
+  uint64_t deadline = rg_test_now_ms() + WAIT_MS;
   static char scratch[64 * 1024];
-  while (now_ms() < deadline) {
+  while (rg_test_now_ms() < deadline) {
     struct pollfd p = {fd, POLLIN, 0};
-    if (poll(&p, 1, (int)(deadline - now_ms())) <= 0) continue;
+    if (poll(&p, 1, (int)(deadline - rg_test_now_ms())) <= 0) continue;
     ssize_t n = recv(fd, scratch, sizeof scratch, 0);
     if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) return true;
   }
   return false;
 }
 
-/* Receives one reply, asserts its error code, then that the server closes. */
-static void expect_error_then_close(rg_client_t *c, const char *code) {
+/* Receives one reply, asserts its error code (and that its message contains `message`,
+ * unless NULL), then that the server closes. */
+static void expect_error_then_close(rg_client_t *c, const char *code, const char *message) {
   msgpack_unpacked r;
   rg_test_recv(c, "?", &r);
   char buf[64];
   assert_string_equal(code_of(&r, buf), code);
+  const msgpack_object *m = rg_test_get(&r.data, "error.message");
+  if (message && !(m && memmem(m->via.str.ptr, m->via.str.size, message, strlen(message))))
+    fail_msg("error message lacks '%s'", message);
   msgpack_unpacked_destroy(&r);
   assert_true(closed_by_server(rg_client_fd(c)));
+}
+
+/* Connects, sends the frames in `frame` in one write, and expects an error and the close. */
+static void send_expect_error_then_close(fixture_t *f, const rg_buf_t *frame, const char *code,
+                                         const char *message) {
+  rg_client_t *c = rg_test_connect(&f->srv);
+  assert_int_equal(rg_client_send(c, frame->data, frame->len), RG_OK);
+  expect_error_then_close(c, code, message);
+  rg_client_close(c);
 }
 
 static void ping(rg_client_t *c, int id) {
@@ -196,8 +198,8 @@ static uint64_t stat_of(rg_client_t *c, const char *path) {
 
 /* Asks for stats until `path` reaches at least `want` (at most WAIT_MS); returns it. */
 static uint64_t wait_stat(rg_client_t *c, const char *path, uint64_t want) {
-  uint64_t deadline = now_ms() + WAIT_MS, v;
-  while ((v = stat_of(c, path)) < want && now_ms() < deadline) {
+  uint64_t deadline = rg_test_now_ms() + WAIT_MS, v;
+  while ((v = stat_of(c, path)) < want && rg_test_now_ms() < deadline) {
     struct timespec ts = {0, 20 * 1000000};
     nanosleep(&ts, NULL); /* polling the server's counters, bounded by the deadline */
   }
@@ -280,14 +282,29 @@ static void test_server_flood_of_connections_is_refused_past_the_limit(void **st
 }
 
 static int setup_slow_reader(void **state) {
-  static const char *const extra[] = {"--set", "limits.max_output_bytes=4M", NULL};
+  static const char *const extra[] = {"--set", "limits.max_output_bytes=4M", "--set",
+                                      "limits.output_stall=1s", NULL};
   fixture_t *f = fixture_new();
   start(f, extra);
   *state = f;
   return 0;
 }
 
-static void test_server_slow_reader_is_dropped_when_its_output_passes_the_limit(void **state) {
+/* Counts the lines of the server's log that contain `text`. */
+static int log_lines_with(fixture_t *f, const char *text) {
+  FILE *log = fopen(f->srv.log, "r");
+  assert_non_null(log);
+  char line[1024];
+  int n = 0;
+  while (fgets(line, sizeof line, log)) {
+    assert_null(strstr(line, "token-")); /* no token is ever logged */
+    n += strstr(line, text) != NULL;
+  }
+  fclose(log);
+  return n;
+}
+
+static void test_server_slow_reader_is_paused_then_dropped_when_its_output_stalls(void **state) {
   fixture_t *f = *state;
   enum { ACTORS = 2000, REQUESTS = 400 };
   rg_client_t *good = rg_test_connect(&f->srv);
@@ -312,7 +329,8 @@ static void test_server_slow_reader_is_dropped_when_its_output_passes_the_limit(
       frame.len, reply_bytes, REQUESTS, REQUESTS * (double)reply_bytes / MiB);
 
   /* The slow reader pipelines and never reads; a tiny receive window makes the kernel hold
-   * little for it, so the replies pile up in the server. */
+   * little for it, so the replies pile up in the server until they pass the soft limit
+   * (2 MiB): then the server stops reading it, and drops it limits.output_stall later. */
   int slow = connect_raw(f, 4096);
   int sent = 0;
   while (sent < REQUESTS && send_all(slow, frame.data, frame.len)) {
@@ -320,13 +338,14 @@ static void test_server_slow_reader_is_dropped_when_its_output_passes_the_limit(
   }
   assert_true(wait_stat(good, "connections.dropped", 1) >= 1);
   printf("the slow reader sent %d requests before the server dropped it\n", sent);
-  assert_true(sent < REQUESTS || closed_by_server(slow));
   assert_true(closed_by_server(slow));
+  assert_int_equal(log_lines_with(f, "made no progress for limits.output_stall"), 1);
+  assert_int_equal(stat_of(good, "connections.dropped"), 1);
   ping(good, 77777);
-  /* Held for it: the queued replies (at most the limit plus the reply that passed it) and
-   * one partial request in its input buffer. */
-  assert_peak_growth(f, "slow reader, limits.max_output_bytes 4 MiB",
-                     4 * MiB + reply_bytes + frame.len + READ_CHUNK + SLACK);
+  /* Held for it: the queued replies (at most the soft limit plus the reply that passed it)
+   * and what one read brought into its input buffer. */
+  assert_peak_growth(f, "slow reader, limits.max_output_bytes 4 MiB (soft 2 MiB)",
+                     2 * MiB + reply_bytes + frame.len + READ_CHUNK + SLACK);
   close(slow);
   rg_buf_free(&frame);
   rg_client_close(good);
@@ -445,8 +464,12 @@ static void test_server_refuses_a_key_file_others_can_read(void **state) {
   char args[700], *out;
   snprintf(args, sizeof args, "--set auth.key_file=%s", f->keys);
   assert_int_equal(run_server_expecting_exit(f, args, &out), 1);
-  assert_non_null(strstr(out, "others may read or write it (mode 0644)"));
+  assert_non_null(strstr(out, "others may read or write it (mode 0644"));
   assert_null(strstr(out, "token-"));
+  free(out);
+  write_keys(f, 0660); /* the group could replace the tokens */
+  assert_int_equal(run_server_expecting_exit(f, args, &out), 1);
+  assert_non_null(strstr(out, "its group may write or execute it (mode 0660"));
   free(out);
 }
 
@@ -477,52 +500,44 @@ static void test_server_requires_auth_as_the_first_request(void **state) {
   rg_buf_t frame;
   rg_buf_init(&frame, 0);
   /* Any other first request: unauthorized, closed. */
-  rg_client_t *c = rg_test_connect(&f->srv);
   rg_test_frame_json(&frame, "{\"id\": 1, \"op\": \"ping\"}");
-  assert_int_equal(rg_client_send(c, frame.data, frame.len), RG_OK);
-  expect_error_then_close(c, "unauthorized");
-  rg_client_close(c);
+  send_expect_error_then_close(f, &frame, "unauthorized", "the first request must be auth");
   /* An unknown op first: the same. */
-  c = rg_test_connect(&f->srv);
   frame.len = 0;
   rg_test_frame_json(&frame, "{\"id\": 1, \"op\": \"explode\"}");
-  assert_int_equal(rg_client_send(c, frame.data, frame.len), RG_OK);
-  expect_error_then_close(c, "unauthorized");
-  rg_client_close(c);
+  send_expect_error_then_close(f, &frame, "unauthorized", "the first request must be auth");
+  /* An auth request without a token: said to be malformed. */
+  frame.len = 0;
+  rg_test_frame_json(&frame, "{\"id\": 1, \"op\": \"auth\", \"tokn\": \"%s\"}", ADMIN_TOKEN);
+  send_expect_error_then_close(f, &frame, "bad_request", "malformed auth request: ");
   /* A wrong token: unauthorized, closed; the requests pipelined after it are not run. */
-  c = rg_test_connect(&f->srv);
   frame.len = 0;
   rg_test_frame_json(&frame, "{\"id\": 1, \"op\": \"auth\", \"token\": \"%sX\"}", ADMIN_TOKEN);
   rg_test_frame_json(&frame, "{\"id\": 2, \"op\": \"forget\", \"actors\": [\"ip:192.0.2.1\"]}");
-  assert_int_equal(rg_client_send(c, frame.data, frame.len), RG_OK);
-  expect_error_then_close(c, "unauthorized");
-  rg_client_close(c);
+  send_expect_error_then_close(f, &frame, "unauthorized", "wrong token");
   /* Before auth a frame may not be large: a 64 KiB header is refused at once. */
-  c = rg_test_connect(&f->srv);
-  assert_int_equal(rg_client_send(c, "\x00\x01\x00\x00", 4), RG_OK);
-  expect_error_then_close(c, "too_large");
-  rg_client_close(c);
+  send_expect_error_then_close(f, &(rg_buf_t){(uint8_t *)"\x00\x01\x00\x00", 4, 4, 4}, "too_large",
+                               "the limit before auth");
+  /* Silence, or half an auth frame: after auth.timeout (2 s; limits.frame_timeout is 30 s),
+   * a timeout error and the end of the connection (an unauthenticated client cannot hold
+   * a connection slot for long). */
+  send_expect_error_then_close(f, &(rg_buf_t){(uint8_t *)"", 0, 0, 0}, "timeout",
+                               "no auth request within auth.timeout (2 s)");
+  frame.len = 0;
+  rg_test_frame_json(&frame, "{\"id\": 1, \"op\": \"auth\", \"token\": \"%s\"}", ADMIN_TOKEN);
+  frame.len -= 8;
+  send_expect_error_then_close(f, &frame, "timeout", "auth.timeout");
   rg_buf_free(&frame);
-  /* Silence: after limits.frame_timeout, a timeout error and the end of the connection
-   * (an unauthenticated client cannot hold a connection slot for long). */
-  c = rg_test_connect(&f->srv);
-  expect_error_then_close(c, "timeout");
-  rg_client_close(c);
 
-  c = connect_as(f, ADMIN_TOKEN, "admin");
-  assert_int_equal(stat_of(c, "connections.auth_failures"), 3);
+  rg_client_t *c = connect_as(f, ADMIN_TOKEN, "admin");
+  assert_int_equal(stat_of(c, "connections.auth_failures"), 4);
   assert_int_equal(stat_of(c, "errors.unauthorized"), 3);
+  assert_int_equal(stat_of(c, "errors.bad_request"), 1);
+  assert_int_equal(stat_of(c, "connections.dropped"), 2); /* the two timeouts */
   rg_client_close(c);
-  /* Failures are logged with the peer, never with the token. */
-  FILE *log = fopen(f->srv.log, "r");
-  char line[1024];
-  int logged = 0;
-  while (fgets(line, sizeof line, log)) {
-    assert_null(strstr(line, "token-"));
-    if (strstr(line, "authentication failed from 127.0.0.1")) logged++;
-  }
-  fclose(log);
-  assert_int_equal(logged, 3);
+  /* Failures are logged with the peer, never with the token; so are successes. */
+  assert_int_equal(log_lines_with(f, "authentication failed from 127.0.0.1"), 4);
+  assert_int_equal(log_lines_with(f, "authenticated ops (role admin) from 127.0.0.1 port"), 1);
 }
 
 static void test_server_roles_allow_their_ops_and_forbid_the_rest(void **state) {
@@ -569,6 +584,32 @@ static void test_server_roles_allow_their_ops_and_forbid_the_rest(void **state) 
   assert_true(rg_test_str_is(&reply.data, "name", "milter"));
   msgpack_unpacked_destroy(&reply);
   expect_code(a, "forbidden", "%s", forget);
+  /* A wrong token on an authenticated connection: unauthorized, and the connection ends
+   * (it keeps no role: each guess costs a connection, as before auth). */
+  rg_buf_t frame;
+  rg_buf_init(&frame, 0);
+  rg_test_frame_json(&frame, "{\"id\": 1, \"op\": \"auth\", \"token\": \"%sX\"}", ADMIN_TOKEN);
+  assert_int_equal(rg_client_send(a, frame.data, frame.len), RG_OK);
+  expect_error_then_close(a, "unauthorized", "wrong token");
+  /* A good auth and an op above its role in the same write: the op is forbidden, and the
+   * connection goes on. */
+  rg_client_t *p = rg_test_connect(&f->srv);
+  frame.len = 0;
+  rg_test_frame_json(&frame, "{\"id\": 1, \"op\": \"auth\", \"token\": \"%s\"}", WRITE_TOKEN);
+  rg_test_frame_json(&frame, "%s", forget);
+  assert_int_equal(rg_client_send(p, frame.data, frame.len), RG_OK);
+  msgpack_unpacked m;
+  rg_test_recv(p, "auth", &m);
+  assert_true(rg_test_str_is(&m.data, "role", "write"));
+  msgpack_unpacked_destroy(&m);
+  rg_test_recv(p, "forget", &m);
+  char buf[64];
+  assert_string_equal(code_of(&m, buf), "forbidden");
+  assert_int_equal(rg_test_uint(&m.data, "id"), 5);
+  msgpack_unpacked_destroy(&m);
+  expect_code(p, "(no error)", "%s", lookup);
+  rg_buf_free(&frame);
+  rg_client_close(p);
   rg_client_close(r);
   rg_client_close(w);
   rg_client_close(a);
@@ -586,7 +627,7 @@ static void test_server_unix_socket_needs_auth_too_and_has_mode_0660(void **stat
   rg_buf_init(&frame, 0);
   rg_test_frame_json(&frame, "{\"id\": 1, \"op\": \"lookup\", \"actors\": [\"ip:192.0.2.1\"]}");
   assert_int_equal(rg_client_send(c, frame.data, frame.len), RG_OK);
-  expect_error_then_close(c, "unauthorized");
+  expect_error_then_close(c, "unauthorized", NULL);
   rg_client_close(c);
   assert_int_equal(rg_client_connect(NULL, 0, f->srv.sock, 5000, &c, err, sizeof err), RG_OK);
   expect_code(c, "(no error)", "{\"id\": 1, \"op\": \"auth\", \"token\": \"%s\"}", READ_TOKEN);
@@ -616,9 +657,7 @@ static void test_server_cli_authenticates_with_a_token(void **state) {
   fixture_t *f = *state;
   char *out, args[700], tokfile[600];
   snprintf(tokfile, sizeof tokfile, "%s/read.token", f->dir);
-  FILE *t = fopen(tokfile, "w");
-  fprintf(t, "%s\n", READ_TOKEN);
-  fclose(t);
+  rg_test_write_file(tokfile, 0600, READ_TOKEN "\n");
 
   assert_int_equal(run_cli(f, NULL, "ping", &out), 1); /* no token */
   assert_non_null(strstr(out, "unauthorized"));
@@ -648,7 +687,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_server_flood_of_connections_is_refused_past_the_limit,
                                       setup_open, teardown),
       cmocka_unit_test_setup_teardown(
-          test_server_slow_reader_is_dropped_when_its_output_passes_the_limit, setup_slow_reader,
+          test_server_slow_reader_is_paused_then_dropped_when_its_output_stalls, setup_slow_reader,
           teardown),
       cmocka_unit_test_setup_teardown(test_server_half_frames_hold_bounded_memory_and_time_out,
                                       setup_half_frames, teardown),

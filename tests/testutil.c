@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,20 +49,28 @@ unsigned rg_test_free_port(void) {
   return ntohs(sa.sin_port);
 }
 
-static uint64_t now_ms(void) {
+uint64_t rg_test_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+void rg_test_write_file(const char *path, mode_t mode, const char *text) {
+  FILE *out = fopen(path, "w");
+  assert_non_null(out);
+  assert_true(fputs(text, out) >= 0);
+  assert_int_equal(fclose(out), 0);
+  assert_int_equal(chmod(path, mode), 0);
+}
+
 /* Waits up to `ms` for the child to exit; returns its status or -1 if it did not. */
 static int wait_exit(pid_t pid, int ms) {
-  uint64_t deadline = now_ms() + (uint64_t)ms;
+  uint64_t deadline = rg_test_now_ms() + (uint64_t)ms;
   int status;
   for (;;) {
     pid_t r = waitpid(pid, &status, WNOHANG);
     if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (now_ms() > deadline) return -1;
+    if (rg_test_now_ms() > deadline) return -1;
     struct timespec ts = {0, 5 * 1000000};
     nanosleep(&ts, NULL); /* polling a child's exit, bounded by the deadline */
   }
@@ -97,7 +106,7 @@ void rg_test_server_start(rg_test_server_t *s, const char *dir, const char *cons
     _exit(127);
   }
   /* Ready when the TCP port accepts; bounded, and fails fast if the server exits. */
-  uint64_t deadline = now_ms() + 10000;
+  uint64_t deadline = rg_test_now_ms() + 10000;
   for (;;) {
     rg_client_t *c;
     char err[128];
@@ -110,7 +119,7 @@ void rg_test_server_start(rg_test_server_t *s, const char *dir, const char *cons
       fprintf(stderr, "repgraphd exited during start-up; see %s\n", s->log);
       fail();
     }
-    if (now_ms() > deadline) {
+    if (rg_test_now_ms() > deadline) {
       kill(s->pid, SIGKILL);
       fail_msg("repgraphd did not accept connections within 10 s");
     }
@@ -128,6 +137,12 @@ int rg_test_server_stop(rg_test_server_t *s) {
     fail_msg("repgraphd did not stop within 30 s of SIGTERM");
   }
   return status;
+}
+
+void rg_test_teardown_server(rg_test_server_t *s, char *dir) {
+  if (s->pid) assert_int_equal(rg_test_server_stop(s), 0);
+  rg_test_rmtree(dir);
+  free(dir);
 }
 
 int rg_test_run(const char *cmd, char **out) {

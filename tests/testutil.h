@@ -22,6 +22,13 @@ char *rg_test_mkdtemp(void);
 /* Removes a directory tree (rm -rf). */
 void rg_test_rmtree(const char *path);
 
+/* Monotonic milliseconds, for the tests' bounded waits. */
+uint64_t rg_test_now_ms(void);
+
+/* Writes `text` to a new or truncated file at `path`, then sets its mode (chmod, so the
+ * umask does not apply). Fails the test on error. */
+void rg_test_write_file(const char *path, mode_t mode, const char *text);
+
 /* A TCP port that was free a moment ago. */
 unsigned rg_test_free_port(void);
 
@@ -40,6 +47,10 @@ void rg_test_server_start(rg_test_server_t *s, const char *dir, const char *cons
 
 /* Sends SIGTERM and waits at most 30 s; returns the exit status (fails the test on timeout). */
 int rg_test_server_stop(rg_test_server_t *s);
+
+/* Fixture teardown: stops the server if it was started (asserting a clean exit on
+ * SIGTERM), removes `dir` and frees it. */
+void rg_test_teardown_server(rg_test_server_t *s, char *dir);
 
 /* Runs a shell command to completion; its stdout (and whatever the command redirects
  * there) goes to *out (malloc'd, NUL-terminated). Returns its exit code, -1 if killed. */

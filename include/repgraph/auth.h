@@ -14,16 +14,18 @@
 
 typedef struct rg_auth rg_auth_t;
 
-/* Reads the key file at `path`. It must be a regular file that others cannot read or write
- * (mode 0600 or 0640). 0 with *out owned by the caller (rg_auth_free); RG_EIO (cannot open
- * or read), RG_ECONFIG (permissions, a malformed line, a duplicate name or token, no
- * tokens), RG_ENOMEM or RG_EINTERNAL (libsodium failed to start), with a message naming
- * the file and line in err. Messages never contain a token. */
+/* Reads the key file at `path`. It must be a regular file owned by the effective user or
+ * root that others cannot access and its group cannot write (mode 0600 or 0640). 0 with
+ * *out owned by the caller (rg_auth_free); RG_EIO (cannot open or read), RG_ECONFIG
+ * (permissions, owner, a malformed line, a duplicate name or token, no tokens), RG_ENOMEM
+ * or RG_EINTERNAL (libsodium failed), with a message naming the file and line in err.
+ * Messages never contain a token. */
 int rg_auth_load(const char *path, rg_auth_t **out, char *err, size_t errlen);
 
 /* Checks a presented token against every entry, in time that does not depend on which
  * entry (if any) matches or how much of it does. 0 with *role and *name (borrowed, valid
- * until rg_auth_free) set; RG_EUNAUTHORIZED when no entry matches. */
+ * until rg_auth_free) set; RG_EUNAUTHORIZED when no entry matches, RG_EINTERNAL when the
+ * token could not be hashed. */
 int rg_auth_check(const rg_auth_t *a, const char *token, size_t len, rg_role_t *role,
                   const char **name);
 

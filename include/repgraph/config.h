@@ -9,6 +9,7 @@
 
 #define RG_CONFIG_PATH_MAX 512
 #define RG_DEFAULT_PORT    7411
+#define RG_PROTO_DEPTH_MAX 64 /* highest limits.max_depth; the msgpack check's stack size */
 
 typedef struct {
   char data_dir[RG_CONFIG_PATH_MAX];    /* LMDB environment directory */
@@ -17,6 +18,7 @@ typedef struct {
   char unix_socket[RG_CONFIG_PATH_MAX]; /* "" = <data_dir>/repgraphd.sock, "none" = off */
   uint32_t unix_mode;                   /* permission bits of the Unix socket (0660) */
   char key_file[RG_CONFIG_PATH_MAX];    /* "name role token" lines; "" = no authentication */
+  uint64_t auth_timeout_s;              /* with a key file: auth must arrive this soon, s */
   char log_level[16];                   /* error | warn | info | debug */
   uint64_t map_size_bytes;              /* initial LMDB map size */
   uint64_t map_max_bytes;               /* the map never grows past this: storage_full */
@@ -27,7 +29,9 @@ typedef struct {
   uint32_t max_batch_items;             /* edges+observations+labels+actors per request */
   uint32_t max_recipients;              /* recipients per observation */
   uint32_t max_connections;             /* concurrent client connections */
-  uint64_t max_output_bytes;            /* queued reply bytes per connection before drop */
+  uint64_t max_output_bytes;            /* queued reply bytes per connection before drop;
+                                           past half of it the connection is not read */
+  uint64_t output_stall_s;              /* above that half with no write progress: drop, s */
   uint32_t max_pending_writes;          /* queued writes per connection before it pauses */
   uint64_t idle_timeout_s;              /* close connections idle this long; 0 = never */
   uint64_t frame_timeout_s;             /* a started frame must be complete within; 0 = never */

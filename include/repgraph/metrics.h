@@ -19,8 +19,10 @@ typedef struct {
   atomic_uint_fast64_t requests[RG_METRICS_SLOTS]; /* by rg_op_t */
   atomic_uint_fast64_t errors[RG_METRICS_SLOTS];   /* by -(code - RG__ERR_FIRST) */
   rg_hist_t latency[RG_METRICS_SLOTS];             /* by rg_op_t: decode to reply queued */
-  atomic_uint_fast64_t conns_current, conns_total, conns_refused, conns_dropped;
-  atomic_uint_fast64_t auth_failures; /* wrong tokens and connections that did not auth */
+  atomic_uint_fast64_t conns_current, conns_total, conns_refused;
+  atomic_uint_fast64_t conns_dropped; /* connections ended by a limit or timeout, once each */
+  atomic_uint_fast64_t auth_failures; /* wrong or malformed auth requests, other requests
+                                         before auth (not silent connections: timeouts) */
   atomic_uint_fast64_t commits, committed_writes, write_queue_depth;
   rg_hist_t commit_latency; /* one group commit, µs */
   int64_t started_at;       /* epoch seconds */

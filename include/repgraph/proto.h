@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "repgraph/buf.h"
+#include "repgraph/config.h" /* RG_PROTO_DEPTH_MAX */
 
 #define RG_PROTO_VERSION 1
 #define RG_FRAME_HEADER  4
@@ -112,7 +113,6 @@ typedef struct {
   uint32_t max_string_bytes; /* longest string field; 0 = RG_PROTO_STRING_DEFAULT */
 } rg_proto_limits_t;
 
-#define RG_PROTO_DEPTH_MAX      64   /* the highest max_depth the structural check supports */
 #define RG_PROTO_DEPTH_DEFAULT  16   /* requests nest 4 deep; leave room, refuse abuse */
 #define RG_PROTO_STRING_DEFAULT 1024 /* notes and tokens; actors have their own, smaller cap */
 
