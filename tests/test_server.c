@@ -304,21 +304,26 @@ static int log_lines_with(fixture_t *f, const char *text) {
   return n;
 }
 
+/* Appends a lookup of n unknown addresses to frame (its reply is about 250 bytes each). */
+static void lookup_frame(rg_buf_t *frame, int n) {
+  char *actors = NULL;
+  size_t len = 0;
+  FILE *m = open_memstream(&actors, &len);
+  for (int i = 0; i < n; i++) fprintf(m, "%s\"address:u%d@slow.example\"", i ? "," : "", i);
+  fclose(m);
+  rg_test_frame_json(frame, "{\"id\": 1, \"op\": \"lookup\", \"actors\": [%s]}", actors);
+  free(actors);
+}
+
 static void test_server_slow_reader_is_paused_then_dropped_when_its_output_stalls(void **state) {
   fixture_t *f = *state;
   enum { ACTORS = 2000, REQUESTS = 400 };
   rg_client_t *good = rg_test_connect(&f->srv);
   /* One lookup of ACTORS unknown addresses; measure its reply once. */
-  char *actors = NULL;
-  size_t len = 0;
-  FILE *m = open_memstream(&actors, &len);
-  for (int i = 0; i < ACTORS; i++) fprintf(m, "%s\"address:u%d@slow.example\"", i ? "," : "", i);
-  fclose(m);
   rg_buf_t frame, reply;
   rg_buf_init(&frame, 0);
   rg_buf_init(&reply, 0);
-  rg_test_frame_json(&frame, "{\"id\": 1, \"op\": \"lookup\", \"actors\": [%s]}", actors);
-  free(actors);
+  lookup_frame(&frame, ACTORS);
   assert_int_equal(rg_client_send(good, frame.data, frame.len), RG_OK);
   assert_int_equal(rg_client_recv(good, &reply, 64 * MiB), RG_OK);
   size_t reply_bytes = reply.len + RG_FRAME_HEADER;
@@ -347,6 +352,16 @@ static void test_server_slow_reader_is_paused_then_dropped_when_its_output_stall
   assert_peak_growth(f, "slow reader, limits.max_output_bytes 4 MiB (soft 2 MiB)",
                      2 * MiB + reply_bytes + frame.len + READ_CHUNK + SLACK);
   close(slow);
+  /* One reply larger than the hard limit (about 5 MB): dropped at once, read or not. */
+  rg_client_t *big = rg_test_connect(&f->srv);
+  frame.len = 0;
+  lookup_frame(&frame, 10 * ACTORS);
+  assert_int_equal(rg_client_send(big, frame.data, frame.len), RG_OK);
+  assert_true(closed_by_server(rg_client_fd(big)));
+  assert_int_equal(log_lines_with(f, "unread replies passed limits.max_output_bytes"), 1);
+  assert_int_equal(stat_of(good, "connections.dropped"), 2);
+  ping(good, 88888);
+  rg_client_close(big);
   rg_buf_free(&frame);
   rg_client_close(good);
 }
