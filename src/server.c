@@ -49,11 +49,11 @@ typedef struct conn {
   rg_buf_t sending; /* replies the kernel is taking */
   uv_write_t wreq;
   uint32_t pending_writes;
-  uint64_t last_active_ms;   /* last read or write progress */
+  uint64_t last_active_ms;   /* last read or write progress (seen at least each sweep) */
   uint64_t frame_started_ms; /* when the partial frame in `in` began; 0 = none */
   uint64_t accepted_ms;      /* auth is due auth.timeout after this */
   uint64_t stall_since_ms;   /* past the soft output limit, without write progress since; 0 */
-  size_t stall_queue;        /* bytes libuv still had to write when last checked */
+  size_t write_queue_seen;   /* bytes libuv still had to write when last looked at */
   rg_role_t role;            /* RG_ROLE_NONE until authenticated (auth configured) */
   bool reading, writing, blocked, close_after_flush, closing, handle_closed;
   bool drop_counted; /* conns_dropped counts each connection once */
@@ -188,7 +188,7 @@ static void conn_flush(conn_t *c) {
     c->stall_since_ms = 0;
   } else if (!c->stall_since_ms) {
     c->stall_since_ms = uv_now(c->srv->loop);
-    c->stall_queue = uv_stream_get_write_queue_size(&c->h.stream);
+    c->write_queue_seen = uv_stream_get_write_queue_size(&c->h.stream);
   }
   conn_update_reading(c);
 }
@@ -448,14 +448,13 @@ static void on_idle_timer(uv_timer_t *t) {
     next = c->next;
     if (c->closing || c->pending_writes) continue;
     size_t queued = uv_stream_get_write_queue_size(&c->h.stream);
-    if (c->stall_since_ms && queued != c->stall_queue) { /* the kernel took some bytes */
-      c->stall_since_ms = now;
-      c->stall_queue = queued;
+    if (queued != c->write_queue_seen) { /* the kernel took part of a write: progress */
+      c->write_queue_seen = queued;
+      c->last_active_ms = now;
+      if (c->stall_since_ms) c->stall_since_ms = now;
     }
     if (c->close_after_flush) {
-      uint64_t since =
-          c->stall_since_ms > c->last_active_ms ? c->stall_since_ms : c->last_active_ms;
-      if (now - since >= stall) conn_drop(c, "its last reply was not taken");
+      if (now - c->last_active_ms >= stall) conn_drop(c, "its last reply was not taken");
     } else if (c->role == RG_ROLE_NONE && now - c->accepted_ms >= s->cfg.auth_timeout_s * 1000) {
       conn_timeout(c, "no auth request", "auth.timeout", s->cfg.auth_timeout_s);
     } else if (frame && c->reading && c->frame_started_ms && now - c->frame_started_ms >= frame) {

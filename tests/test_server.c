@@ -366,6 +366,40 @@ static void test_server_slow_reader_is_paused_then_dropped_when_its_output_stall
   rg_client_close(good);
 }
 
+static int setup_no_frame_timeout(void **state) {
+  static const char *const extra[] = {"--set", "limits.max_output_bytes=32M", "--set",
+                                      "limits.output_stall=1s",    "--set",
+                                      "limits.frame_timeout=0",    "--set",
+                                      "limits.idle_timeout=1h",    NULL};
+  fixture_t *f = fixture_new();
+  start(f, extra);
+  *state = f;
+  return 0;
+}
+
+static void test_server_closing_connection_that_never_takes_its_last_reply_is_dropped(
+    void **state) {
+  fixture_t *f = *state;
+  rg_client_t *good = rg_test_connect(&f->srv);
+  /* A lookup with a 10 MB reply (below the soft limit, more than the socket buffers hold),
+   * then a frame that is not msgpack: error, close after the replies — which the client,
+   * never reading, does not take. No frame timeout, a long idle timeout: output_stall
+   * ends it. */
+  rg_buf_t frame;
+  rg_buf_init(&frame, 0);
+  lookup_frame(&frame, 40000);
+  assert_int_equal(rg_buf_append(&frame, "\x00\x00\x00\x01\xc1", 5), RG_OK);
+  int fd = connect_raw(f, 4096);
+  assert_true(send_all(fd, frame.data, frame.len));
+  assert_true(wait_stat(good, "connections.dropped", 1) >= 1);
+  assert_int_equal(log_lines_with(f, "its last reply was not taken"), 1);
+  assert_true(closed_by_server(fd));
+  ping(good, 1);
+  close(fd);
+  rg_buf_free(&frame);
+  rg_client_close(good);
+}
+
 static int setup_half_frames(void **state) {
   static const char *const extra[] = {
       "--set", "limits.max_frame_bytes=256K", "--set", "limits.max_connections=64",
@@ -704,6 +738,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(
           test_server_slow_reader_is_paused_then_dropped_when_its_output_stalls, setup_slow_reader,
           teardown),
+      cmocka_unit_test_setup_teardown(
+          test_server_closing_connection_that_never_takes_its_last_reply_is_dropped,
+          setup_no_frame_timeout, teardown),
       cmocka_unit_test_setup_teardown(test_server_half_frames_hold_bounded_memory_and_time_out,
                                       setup_half_frames, teardown),
       cmocka_unit_test_setup_teardown(test_server_idle_connections_are_closed, setup_idle,
