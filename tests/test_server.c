@@ -369,7 +369,8 @@ static void test_server_slow_reader_is_paused_then_dropped_when_its_output_stall
 static int setup_no_frame_timeout(void **state) {
   static const char *const extra[] = {
       "--set", "limits.max_output_bytes=32M", "--set", "limits.output_stall=1s",
-      "--set", "limits.frame_timeout=0",      "--set", "limits.idle_timeout=1h", NULL};
+      "--set", "limits.frame_timeout=0",      "--set", "limits.idle_timeout=1h",
+      NULL};
   fixture_t *f = fixture_new();
   start(f, extra);
   *state = f;
