@@ -250,10 +250,11 @@ static int conn_auth(conn_t *c, const rg_request_t *req) {
                      rc == RG_EUNAUTHORIZED ? "wrong token" : "the token could not be checked");
     return RG_OK;
   }
-  char peer[96];
-  conn_peer(c, peer, sizeof peer);
-  if (c->srv->auth)
+  if (c->srv->auth) {
+    char peer[96];
+    conn_peer(c, peer, sizeof peer);
     rg_log_info("authenticated %s (role %s) from %s", name, rg_role_name(role), peer);
+  }
   c->role = role;
   rg_wr_t w;
   rg_wr_begin(&w, &c->out);
@@ -596,13 +597,17 @@ int rg_server_open(const rg_config_t *cfg, uv_loop_t *loop, rg_server_t **out, c
   s->metrics = rg_engine_metrics(s->engine);
   char path[RG_CONFIG_PATH_MAX];
   const char *unix_path = rg_config_unix_path(cfg, path, sizeof path);
-  if (cfg->port) rc = listen_tcp(s, err, errlen);
-  if (!rc && unix_path) rc = listen_unix(s, unix_path, err, errlen);
   uv_signal_init(loop, &s->sigint);
   uv_signal_init(loop, &s->sigterm);
   uv_timer_init(loop, &s->idle_timer);
   uv_timer_init(loop, &s->grace_timer);
   s->sigint.data = s->sigterm.data = s->idle_timer.data = s->grace_timer.data = s;
+  /* Signals are caught before anyone can connect, and TCP (what clients and tests wait
+   * for) opens last: once it accepts, the Unix socket is there and SIGTERM stops cleanly. */
+  uv_signal_start(&s->sigint, on_signal, SIGINT);
+  uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+  if (unix_path) rc = listen_unix(s, unix_path, err, errlen);
+  if (!rc && cfg->port) rc = listen_tcp(s, err, errlen);
   if (rc) {
     rg_server_shutdown(s);
     uv_close((uv_handle_t *)&s->grace_timer, NULL);
@@ -610,8 +615,6 @@ int rg_server_open(const rg_config_t *cfg, uv_loop_t *loop, rg_server_t **out, c
     rg_server_close(s);
     return rc;
   }
-  uv_signal_start(&s->sigint, on_signal, SIGINT);
-  uv_signal_start(&s->sigterm, on_signal, SIGTERM);
   uv_timer_start(&s->idle_timer, on_idle_timer, SWEEP_MS, SWEEP_MS); /* output_stall is never 0 */
   *out = s;
   return RG_OK;

@@ -93,12 +93,17 @@ static void start(fixture_t *f, const char *const *extra) {
   f->hwm_start_kib = proc_kib(f->srv.pid, "VmHWM");
 }
 
-static int setup_open(void **state) {
-  static const char *const extra[] = {"--set", "limits.max_connections=32", NULL};
+/* A fixture with the server started with `extra` arguments. */
+static int setup_with(void **state, const char *const *extra) {
   fixture_t *f = fixture_new();
   start(f, extra);
   *state = f;
   return 0;
+}
+
+static int setup_open(void **state) {
+  static const char *const extra[] = {"--set", "limits.max_connections=32", NULL};
+  return setup_with(state, extra);
 }
 
 static int setup_auth(void **state) {
@@ -284,10 +289,7 @@ static void test_server_flood_of_connections_is_refused_past_the_limit(void **st
 static int setup_slow_reader(void **state) {
   static const char *const extra[] = {"--set", "limits.max_output_bytes=4M", "--set",
                                       "limits.output_stall=1s", NULL};
-  fixture_t *f = fixture_new();
-  start(f, extra);
-  *state = f;
-  return 0;
+  return setup_with(state, extra);
 }
 
 /* Counts the lines of the server's log that contain `text`. */
@@ -371,10 +373,7 @@ static int setup_no_frame_timeout(void **state) {
       "--set", "limits.max_output_bytes=32M", "--set", "limits.output_stall=1s",
       "--set", "limits.frame_timeout=0",      "--set", "limits.idle_timeout=1h",
       NULL};
-  fixture_t *f = fixture_new();
-  start(f, extra);
-  *state = f;
-  return 0;
+  return setup_with(state, extra);
 }
 
 static void test_server_closing_connection_that_never_takes_its_last_reply_is_dropped(
@@ -404,10 +403,7 @@ static int setup_half_frames(void **state) {
   static const char *const extra[] = {
       "--set", "limits.max_frame_bytes=256K", "--set", "limits.max_connections=64",
       "--set", "limits.frame_timeout=2s",     NULL};
-  fixture_t *f = fixture_new();
-  start(f, extra);
-  *state = f;
-  return 0;
+  return setup_with(state, extra);
 }
 
 static void test_server_half_frames_hold_bounded_memory_and_time_out(void **state) {
@@ -455,10 +451,7 @@ static void test_server_half_frames_hold_bounded_memory_and_time_out(void **stat
 
 static int setup_idle(void **state) {
   static const char *const extra[] = {"--set", "limits.idle_timeout=1s", NULL};
-  fixture_t *f = fixture_new();
-  start(f, extra);
-  *state = f;
-  return 0;
+  return setup_with(state, extra);
 }
 
 static void test_server_idle_connections_are_closed(void **state) {
