@@ -89,6 +89,8 @@ static void conn_free(conn_t *c) {
   else
     s->conns = c->next;
   if (c->next) c->next->prev = c->prev;
+  if (c->role == RG_ROLE_NONE && c->in.data)
+    rg_auth_wipe(c->in.data, c->in.cap); /* a partial auth */
   rg_buf_free(&c->in);
   rg_buf_free(&c->out);
   rg_buf_free(&c->sending);
