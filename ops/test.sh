@@ -4,11 +4,12 @@
 #   - builds and runs it again under AddressSanitizer + UndefinedBehaviorSanitizer (with
 #     LeakSanitizer);
 #   - builds it under ThreadSanitizer and runs the tests that involve the writer and
-#     recompute threads (store, compute, end to end, crash), the server itself sanitized;
+#     recompute threads (store, compute, end to end, crash, faults), the server itself sanitized;
 #   - builds the libFuzzer targets and fuzzes each for RG_FUZZ_SECONDS (default 30).
 # RG_SKIP_SANITIZERS=1 skips all three; RG_SKIP_TSAN=1 or RG_SKIP_FUZZ=1 one of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$(pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 
 echo "== build (RelWithDebInfo, -Werror)"
@@ -35,8 +36,8 @@ if [ "${RG_SKIP_TSAN:-0}" != 1 ]; then
   # Reports of the tests and of every repgraphd they start go to build-tsan/tsan-report.PID.
   status=0
   (cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 \
-     suppressions=$PWD/ops/tsan.supp log_path=$PWD/build-tsan/tsan-report" \
-     ctest --output-on-failure -j"$jobs" -R '^test_(store|compute|e2e|crash)$') || status=$?
+     suppressions=$root/ops/tsan.supp log_path=$root/build-tsan/tsan-report" RG_TEST_RECV_TIMEOUT_MS=120000 \
+     ctest --output-on-failure -j"$jobs" -R '^test_(store|compute|e2e|crash|faults)$') || status=$?
   if compgen -G "build-tsan/tsan-report.*" >/dev/null; then
     cat build-tsan/tsan-report.*
     status=1
