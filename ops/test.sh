@@ -25,7 +25,7 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRG_WERROR=ON -DRG_SANITIZE=O
 cmake --build build-asan -j"$jobs"
 echo "== tests under ASan + UBSan"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
-   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j"$jobs")
+   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 RG_TEST_RECV_TIMEOUT_MS=60000 ctest --output-on-failure -j"$jobs")
 
 if [ "${RG_SKIP_TSAN:-0}" != 1 ]; then
   echo "== build (TSan)"

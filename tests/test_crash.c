@@ -24,7 +24,7 @@
 #define EDGES_PER_INGEST   20 /* each ingest: one fresh sender mails 20 recipients */
 #define LABELS_PER_LABEL   5  /* each label request: 5 fresh actors */
 #define WINDOW             32 /* requests in flight */
-#define MAX_ACKS_PER_ROUND 150
+#define MAX_ACKS_PER_ROUND 100
 #define LOOKUP_BATCH       100
 #define FULL_CHECK_EVERY   50
 
