@@ -79,8 +79,11 @@ static json_t *to_json(const msgpack_object *o) {
     case MSGPACK_OBJECT_NEGATIVE_INTEGER: return json_integer(o->via.i64);
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64: return json_real(o->via.f64);
-    case MSGPACK_OBJECT_STR: return json_stringn_nocheck(o->via.str.ptr, o->via.str.size);
-    case MSGPACK_OBJECT_BIN: return json_stringn_nocheck(o->via.bin.ptr, o->via.bin.size);
+    /* msgpack-c leaves ptr NULL for an empty string, which jansson would refuse. */
+    case MSGPACK_OBJECT_STR:
+      return json_stringn_nocheck(o->via.str.size ? o->via.str.ptr : "", o->via.str.size);
+    case MSGPACK_OBJECT_BIN:
+      return json_stringn_nocheck(o->via.bin.size ? o->via.bin.ptr : "", o->via.bin.size);
     case MSGPACK_OBJECT_ARRAY: {
       json_t *a = json_array();
       for (uint32_t i = 0; a && i < o->via.array.size; i++)
@@ -91,12 +94,15 @@ static json_t *to_json(const msgpack_object *o) {
       json_t *m = json_object();
       for (uint32_t i = 0; m && i < o->via.map.size; i++) {
         const msgpack_object *k = &o->via.map.ptr[i].key;
-        char key[256];
-        if (k->type == MSGPACK_OBJECT_STR)
-          snprintf(key, sizeof key, "%.*s", (int)k->via.str.size, k->via.str.ptr);
-        else
+        char key[16];
+        json_t *v = to_json(&o->via.map.ptr[i].val);
+        if (k->type == MSGPACK_OBJECT_STR) { /* whole, however long */
+          json_object_setn_new_nocheck(m, k->via.str.size ? k->via.str.ptr : "", k->via.str.size,
+                                       v);
+        } else {
           snprintf(key, sizeof key, "#%u", i);
-        json_object_set_new(m, key, to_json(&o->via.map.ptr[i].val));
+          json_object_set_new(m, key, v);
+        }
       }
       return m;
     }

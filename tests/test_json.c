@@ -39,6 +39,26 @@ static void test_json_roundtrip_keeps_types_and_order(void **state) {
   rg_json_free(j);
 }
 
+/* Found by fuzz/fuzz_transcode: empty strings vanished (msgpack-c gives them a NULL
+ * pointer) and map keys were cut at 255 bytes. */
+static void test_json_roundtrip_keeps_empty_strings_and_long_keys(void **state) {
+  (void)state;
+  char text[1024], key[301];
+  memset(key, 'k', 300);
+  key[300] = '\0';
+  snprintf(text, sizeof text, "{\"note\": \"\", \"a\": [\"\"], \"%s\": 1, \"\": 2}", key);
+  rg_json_t *j = roundtrip(text);
+  assert_string_equal(rg_json_str(rg_json_get(j, "note")), "");
+  assert_non_null(rg_json_get(j, "note"));
+  assert_int_equal(rg_json_size(rg_json_get(j, "a")), 1);
+  assert_int_equal(rg_json_int(rg_json_get(j, key)), 1);
+  assert_int_equal(rg_json_int(rg_json_get(j, "")), 2);
+  rg_json_free(j);
+  j = roundtrip("\"\"");
+  assert_string_equal(rg_json_str(j), "");
+  rg_json_free(j);
+}
+
 static void test_json_parse_error_names_column(void **state) {
   (void)state;
   rg_json_t *j = NULL;
@@ -87,6 +107,7 @@ static void test_from_msgpack_rejects_garbage(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_json_roundtrip_keeps_types_and_order),
+      cmocka_unit_test(test_json_roundtrip_keeps_empty_strings_and_long_keys),
       cmocka_unit_test(test_json_parse_error_names_column),
       cmocka_unit_test(test_json_has_finds_object_keys_only),
       cmocka_unit_test(test_text_output_indents_and_hides_id),

@@ -11,7 +11,6 @@
 
 #include <fcntl.h>
 #include <ftw.h>
-#include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 #include "repgraph/err.h"
 #include "repgraph/log.h"
 #include "repgraph/store.h"
+#include "testutil.h"
 
 #define MiB (UINT64_C(1) << 20)
 #define T0  INT64_C(1700000000) /* a fixed "now"; no test reads the wall clock */
@@ -177,27 +177,6 @@ static void assert_degrees(const rg_actor_rec_t *r, const uint32_t out[RG_EDGE_K
   }
 }
 
-/* Writes schema_version (or deletes it when version is 0) with the LMDB API directly. */
-static void poke_schema_version(const char *dir, uint64_t version) {
-  MDB_env *env;
-  MDB_txn *txn;
-  MDB_dbi dbi;
-  assert_int_equal(mdb_env_create(&env), 0);
-  assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
-  assert_int_equal(mdb_env_open(env, dir, 0, 0640), 0);
-  assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-  assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
-  uint8_t buf[8];
-  rg_put_u64be(buf, version);
-  MDB_val k = {strlen("schema_version"), (void *)"schema_version"}, v = {8, buf};
-  if (version)
-    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
-  else
-    assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
-  assert_int_equal(mdb_txn_commit(txn), 0);
-  mdb_env_close(env);
-}
-
 static void write_file(const char *path, const void *data, size_t n) {
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0640);
   assert_true(fd >= 0);
@@ -326,7 +305,7 @@ static void test_store_refuses_other_schema_version(void **state) {
   rg_store_close(f->s);
   f->s = NULL;
 
-  poke_schema_version(f->dir, RG_STORE_SCHEMA_VERSION + 1);
+  rg_test_set_schema_version(f->dir, RG_STORE_SCHEMA_VERSION + 1);
   rg_store_opts_t o = {.dir = f->dir, .map_size = 4 * MiB, .map_max = 64 * MiB, .half_life_s = H};
   rg_store_t *s = NULL;
   char err[512] = "";
@@ -338,7 +317,7 @@ static void test_store_refuses_other_schema_version(void **state) {
   assert_non_null(strstr(err, want));
 
   /* The refusal changed nothing: with the right version back, the data is there. */
-  poke_schema_version(f->dir, RG_STORE_SCHEMA_VERSION);
+  rg_test_set_schema_version(f->dir, RG_STORE_SCHEMA_VERSION);
   assert_int_equal(open_store(f, 4 * MiB, 64 * MiB), RG_OK);
   t = rbegin(f);
   rg_actor_t aa = actor(RG_ACTOR_ADDRESS, "a@x.org");
@@ -355,7 +334,7 @@ static void test_store_refuses_store_with_actors_but_no_schema_version(void **st
   assert_int_equal(rg_txn_commit(t), RG_OK);
   rg_store_close(f->s);
   f->s = NULL;
-  poke_schema_version(f->dir, 0);
+  rg_test_set_schema_version(f->dir, 0);
   rg_store_opts_t o = {.dir = f->dir, .map_size = 4 * MiB, .map_max = 64 * MiB, .half_life_s = H};
   rg_store_t *s = NULL;
   char err[512] = "";
@@ -404,18 +383,7 @@ static void test_store_refuses_foreign_lmdb_environment_and_leaves_it_unchanged(
   char sub[128], path[160];
   snprintf(sub, sizeof sub, "%s/other-app", f->dir);
   assert_int_equal(mkdir(sub, 0750), 0);
-  /* Another program's LMDB environment: one record in the main database. */
-  MDB_env *env;
-  MDB_txn *txn;
-  MDB_dbi dbi;
-  assert_int_equal(mdb_env_create(&env), 0);
-  assert_int_equal(mdb_env_open(env, sub, 0, 0640), 0);
-  assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-  assert_int_equal(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
-  MDB_val k = {5, (void *)"hello"}, v = {5, (void *)"world"};
-  assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
-  assert_int_equal(mdb_txn_commit(txn), 0);
-  mdb_env_close(env);
+  rg_test_make_foreign_lmdb(sub);
 
   snprintf(path, sizeof path, "%s/data.mdb", sub);
   static uint8_t before[1 << 16], after[1 << 16];

@@ -56,7 +56,7 @@ void rg_test_teardown_server(rg_test_server_t *s, char *dir);
  * there) goes to *out (malloc'd, NUL-terminated). Returns its exit code, -1 if killed. */
 int rg_test_run(const char *cmd, char **out);
 
-/* Connects to the server over TCP (5 s receive timeout). */
+/* Connects to the server over TCP (5 s receive timeout, or $RG_TEST_RECV_TIMEOUT_MS). */
 rg_client_t *rg_test_connect(const rg_test_server_t *s);
 
 /* Appends one request frame written as JSON text (e.g. {"id":1,"op":"ping"}) to frame. */
@@ -83,6 +83,17 @@ const char *rg_test_error_code(const msgpack_object *reply, char *buf, size_t ca
 /* Checks a decoded reply against schemas/protocol.json; returns NULL when valid or a
  * description of the first violation (static buffer). */
 const char *rg_test_schema_violation(const char *op, const msgpack_object *reply);
+
+/* Sets the schema_version meta record of the store in `dir` (deletes it when version is
+ * 0) with the LMDB API directly, as another release would have left it. */
+void rg_test_set_schema_version(const char *dir, uint64_t version);
+
+/* Creates in `dir` (which must exist) another program's LMDB environment: one record in
+ * its main database and no repgraph sub-databases. */
+void rg_test_make_foreign_lmdb(const char *dir);
+
+/* Reads a whole file into a malloc'd buffer (*len set); fails the test if unreadable. */
+uint8_t *rg_test_read_file(const char *path, size_t *len);
 
 /* The ops and error codes listed in the schema (for drift tests). */
 size_t rg_test_schema_ops(const char **names, size_t cap);

@@ -1,0 +1,99 @@
+/* make_seeds.c — writes the fuzzers' seed corpus from the small committed seed lists:
+ * fuzz/seeds/requests.ndjson (a request of every op, written as JSON) becomes framed
+ * msgpack for fuzz_frame (one file per request and one pipelined stream of them all) and
+ * JSON lines for fuzz_transcode; fuzz/seeds/actors.txt becomes fuzz_actor inputs (parse
+ * and normalise entry points). Usage: make_seeds SEED_DIR CORPUS_DIR (its subdirectories
+ * frame/, transcode/, actor/ must exist). Exit 0 or 1. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "repgraph/actor.h"
+#include "repgraph/err.h"
+#include "repgraph/transcode.h"
+
+static int write_file(const char *dir, const char *sub, const char *name, int n, const void *data,
+                      size_t len) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s/%s-%d", dir, sub, name, n);
+  FILE *f = fopen(path, "wb");
+  if (!f || fwrite(data, 1, len, f) != len || fclose(f) != 0) {
+    fprintf(stderr, "make_seeds: cannot write %s\n", path);
+    return 1;
+  }
+  return 0;
+}
+
+static FILE *open_seed(const char *dir, const char *name) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "r");
+  if (!f) fprintf(stderr, "make_seeds: cannot read %s\n", path);
+  return f;
+}
+
+static int requests(const char *seeds, const char *out) {
+  FILE *in = open_seed(seeds, "requests.ndjson");
+  if (!in) return 1;
+  char line[8192], err[200];
+  rg_buf_t stream;
+  rg_buf_init(&stream, 0);
+  int n = 0, rc = 0;
+  while (!rc && fgets(line, sizeof line, in)) {
+    size_t len = strcspn(line, "\n");
+    if (!len) continue;
+    rg_json_t *j;
+    if (rg_json_parse(line, len, &j, err, sizeof err)) {
+      fprintf(stderr, "make_seeds: requests.ndjson: %s\n", err);
+      rc = 1;
+      break;
+    }
+    rg_buf_t frame;
+    rg_buf_init(&frame, 0);
+    rg_wr_t w;
+    rg_wr_begin(&w, &frame);
+    rg_json_write_msgpack(j, &w);
+    rc = rg_wr_end(&w) || rg_buf_append(&stream, frame.data, frame.len);
+    rg_json_free(j);
+    n++;
+    if (!rc) rc = write_file(out, "frame", "request", n, frame.data, frame.len);
+    if (!rc) rc = write_file(out, "transcode", "line", n, line, len);
+    rg_buf_free(&frame);
+  }
+  if (!rc) rc = write_file(out, "frame", "pipelined", n, stream.data, stream.len);
+  rg_buf_free(&stream);
+  fclose(in);
+  return rc;
+}
+
+static int actors(const char *seeds, const char *out) {
+  FILE *in = open_seed(seeds, "actors.txt");
+  if (!in) return 1;
+  char line[1024], input[1024];
+  int n = 0, rc = 0;
+  while (!rc && fgets(line, sizeof line, in)) {
+    size_t len = strcspn(line, "\n");
+    char *colon = memchr(line, ':', len);
+    rg_actor_type_t type;
+    if (!len || !colon) continue;
+    input[0] = 0; /* rg_actor_parse of the whole text */
+    memcpy(input + 1, line, len);
+    rc = write_file(out, "actor", "parse", ++n, input, len + 1);
+    if (!rc && rg_actor_type_parse(line, (size_t)(colon - line), &type) == RG_OK) {
+      size_t ident = len - (size_t)(colon + 1 - line);
+      input[0] = (char)type; /* rg_actor_normalize of the identifier as that type */
+      memcpy(input + 1, colon + 1, ident);
+      rc = write_file(out, "actor", "normalize", n, input, ident + 1);
+    }
+  }
+  fclose(in);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  if (argc != 3) {
+    fprintf(stderr, "usage: make_seeds SEED_DIR CORPUS_DIR\n");
+    return 1;
+  }
+  return requests(argv[1], argv[2]) || actors(argv[1], argv[2]);
+}
