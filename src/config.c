@@ -60,6 +60,10 @@ static const opt_t options[] = {
         "unread reply bytes queued for one connection before it is dropped"),
     NUM(OPT_U32, max_pending_writes, "limits.max_pending_writes", 1, 100000, "64",
         "write requests of one connection queued for the writer before it stops reading"),
+    NUM(OPT_U32, max_page_items, "limits.max_page_items", 1, 1000000, "10000",
+        "rows (clusters, actors, nodes + edges) in one reply of clusters, top, neighbors, export"),
+    NUM(OPT_U32, max_scan_edges, "limits.max_scan_edges", 1, 100000000, "100000",
+        "edges one neighbors or export request examines per actor (a hub's rest is skipped)"),
     NUM(OPT_DURATION, idle_timeout_s, "limits.idle_timeout", 0, 86400 * 30, "0",
         "close connections idle this long; 0 = never"),
     NUM(OPT_DURATION, recompute_interval_s, "recompute.interval", 0, 86400 * 30, "1h",
@@ -82,6 +86,16 @@ static const opt_t options[] = {
         "combined score from which check says tempfail (greylist)"),
     NUM(OPT_U32, commit_max_requests, "writer.commit_max_requests", 1, 100000, "256",
         "write requests grouped into one commit"),
+    NUM(OPT_RATIO, label_weight[1], "label.weight_analyst", 0, 1, "1.0",
+        "seed weight of an analyst's verdict (unless the label gives one)"),
+    NUM(OPT_RATIO, label_weight[2], "label.weight_user_report", 0, 1, "0.3",
+        "seed weight of a user report (e.g. a Junk / Not-Junk move)"),
+    NUM(OPT_RATIO, label_weight[3], "label.weight_spam_trap", 0, 1, "0.8",
+        "seed weight of a spam trap hit"),
+    NUM(OPT_RATIO, label_weight[4], "label.weight_allowlist", 0, 1, "1.0",
+        "seed weight of an allowlist entry"),
+    NUM(OPT_RATIO, label_weight[5], "label.weight_feed", 0, 1, "0.5",
+        "seed weight of a reputation feed entry"),
 };
 #define N_OPTIONS (sizeof options / sizeof options[0])
 

@@ -116,7 +116,9 @@ int rg__recompute_apply(rg_txn_t *t, rg_write_t *w) {
     case RG__PUBLISH_ROWS:
       if (job->failed) return RG_OK;
       for (uint64_t i = w->from; i < w->to && !rc; i++) {
-        if (i < g->n) rc = rg_store_put_score(t, job->generation, g->actor_id[i], &r->scores[i]);
+        if (i < g->n)
+          rc = rg_store_put_score(t, job->generation, g->actor_id[i], (rg_actor_type_t)g->type[i],
+                                  &r->scores[i]);
         else rc = rg_store_put_cluster(t, job->generation, &r->clusters[i - g->n]);
       }
       return rc;

@@ -27,6 +27,8 @@ typedef struct {
   uint32_t max_connections;             /* concurrent client connections */
   uint64_t max_output_bytes;            /* queued reply bytes per connection before drop */
   uint32_t max_pending_writes;          /* queued writes per connection before it pauses */
+  uint32_t max_page_items;              /* rows in one reply of the analyst reads */
+  uint32_t max_scan_edges;              /* edges a neighbors/export request reads per actor */
   uint64_t idle_timeout_s;              /* close connections idle this long; 0 = never */
   uint32_t commit_max_requests;         /* write requests grouped into one commit */
   uint64_t recompute_interval_s;        /* timer; 0 = only on request */
@@ -36,6 +38,7 @@ typedef struct {
   double band_bad, band_suspicious, band_good; /* reputation thresholds of the bands */
   double prior;                         /* reputation with no path to any label */
   double check_reject, check_quarantine, check_tempfail; /* verdict thresholds of check */
+  double label_weight[6]; /* seed weight per label source, indexed by rg_label_source_t 1..5 */
 } rg_config_t;
 
 /* Fills *c with the documented defaults. */

@@ -11,6 +11,7 @@
 #include "repgraph/buf.h"
 
 #define RG_PROTO_VERSION 1
+#define RG_EXPORT_CLUSTERS_MAX 64 /* clusters in one export request */
 #define RG_FRAME_HEADER  4
 
 /* Ops: X(NAME, "wire name", writes?). Write ops go through the writer thread. */
@@ -23,7 +24,14 @@
   X(STATS, "stats", false)                                                               \
   X(RECOMPUTE, "recompute", false)                                                       \
   X(STATUS, "status", false)                                                             \
-  X(CHECK, "check", false)
+  X(CHECK, "check", false)                                                               \
+  X(CLUSTERS, "clusters", false)                                                         \
+  X(TOP, "top", false)                                                                   \
+  X(NEIGHBORS, "neighbors", false)                                                       \
+  X(EXPORT, "export", false)                                                             \
+  X(HISTORY, "history", false)                                                           \
+  X(LABEL_CLUSTER, "label_cluster", true)                                                \
+  X(UNLABEL, "unlabel", true)
 
 typedef enum {
 #define RG__OP_ENUM(name, text, writes) RG_OP_##name,
@@ -79,6 +87,15 @@ typedef struct {
   uint32_t n_actors;
   rg_wire_observation_t check; /* check: the message's sender, client_ip, helo, recipients */
   bool wait;                   /* recompute: reply when done rather than at once */
+  /* analyst ops (clusters, top, neighbors, export, label_cluster, unlabel); 0 / empty when
+   * absent */
+  uint64_t limit, offset, min_size, depth, generation, cluster;
+  int64_t first_seen_after;
+  double min_suspicion; /* < 0 when absent */
+  rg_str_t sort, type, metric, order, actor, cursor;
+  uint64_t *clusters; /* export */
+  uint32_t n_clusters;
+  rg_wire_label_t label; /* label_cluster: verdict, source, note, weight, ts; unlabel: note */
   void *mem; /* decoder state; owned */
 } rg_request_t;
 
