@@ -249,21 +249,25 @@ int rg__cmd_neighbors(cli_t *cli, int argc, char **argv) {
 /* ---- export -------------------------------------------------------------------------------- */
 
 typedef struct {
-  rg_json_t *nodes, *edges;
+  rg_export_t *out;
+  size_t nodes, edges;
   uint64_t total;
   bool progress;
 } graph_t;
 
-/* Appends a reply's nodes and edges to g. */
+/* Writes a reply's nodes and edges to the export. */
 static int take_page(graph_t *g, const rg_json_t *reply) {
-  if (rg_json_array_extend(g->nodes, rg_json_get(reply, "nodes")) ||
-      rg_json_array_extend(g->edges, rg_json_get(reply, "edges"))) {
-    fprintf(stderr, "repgraph: out of memory\n");
+  const rg_json_t *nodes = rg_json_get(reply, "nodes"), *edges = rg_json_get(reply, "edges");
+  char err[512];
+  if (rg_export_page(g->out, nodes, edges, err, sizeof err) != RG_OK) {
+    fprintf(stderr, "repgraph: %s\n", err);
     return EXIT_REJECTED;
   }
+  g->nodes += rg_json_size(nodes);
+  g->edges += rg_json_size(edges);
   if (g->progress)
-    fprintf(stderr, "\rexport: %zu of %llu nodes, %zu edges", rg_json_size(g->nodes),
-            (unsigned long long)g->total, rg_json_size(g->edges));
+    fprintf(stderr, "\rexport: %zu of %llu nodes, %zu edges", g->nodes,
+            (unsigned long long)g->total, g->edges);
   return 0;
 }
 
@@ -315,33 +319,31 @@ int rg__cmd_export(cli_t *cli, int argc, char **argv) {
     else if (ego_options(&ego, opt)) return EXIT_USAGE;
   }
   if (optind != argc || !out || (n_ids == 0) == (actor == NULL)) return EXIT_USAGE;
-  g.nodes = rg_json_array_new();
-  g.edges = rg_json_array_new();
-  int rc = g.nodes && g.edges ? 0 : EXIT_REJECTED;
-  if (!rc && actor) { /* an ego network: one bounded neighbors reply */
+  char err[512];
+  if (rg_export_open(fmt, out, &g.out, err, sizeof err) != RG_OK) {
+    fprintf(stderr, "repgraph: %s\n", err);
+    return EXIT_REJECTED;
+  }
+  int rc = 0;
+  if (actor) { /* an ego network: one bounded neighbors reply */
     rg_json_t *reply = NULL;
     add_str(&ego, "actor", actor);
     rc = call(cli, "neighbors", &ego, &reply);
     if (!rc) rc = reply_error(reply);
     if (!rc) rc = take_page(&g, reply);
     rg_json_free(reply);
-  } else if (!rc) {
+  } else {
     rc = fetch_clusters(cli, ids, n_ids, page, &g);
   }
   if (g.progress) fprintf(stderr, "\n");
-  char err[512];
-  if (!rc && rg_export_write(fmt, g.nodes, g.edges, out, err, sizeof err) != RG_OK) {
+  if (rg_export_finish(g.out, rc ? NULL : err, sizeof err) != RG_OK && !rc) {
     fprintf(stderr, "repgraph: %s\n", err);
     rc = EXIT_REJECTED;
   }
   if (!rc && cli->json)
-    printf("{\"nodes\":%zu,\"edges\":%zu,\"path\":\"%s\"}\n", rg_json_size(g.nodes),
-           rg_json_size(g.edges), out);
+    printf("{\"nodes\":%zu,\"edges\":%zu,\"path\":\"%s\"}\n", g.nodes, g.edges, out);
   else if (!rc)
-    printf("exported %zu nodes and %zu edges to %s\n", rg_json_size(g.nodes),
-           rg_json_size(g.edges), out);
-  rg_json_free(g.nodes);
-  rg_json_free(g.edges);
+    printf("exported %zu nodes and %zu edges to %s\n", g.nodes, g.edges, out);
   return rc;
 }
 

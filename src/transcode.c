@@ -151,14 +151,6 @@ bool rg_json_is_str(const rg_json_t *j) {
   return json_is_string(J(j));
 }
 
-rg_json_t *rg_json_array_new(void) {
-  return (rg_json_t *)json_array();
-}
-
-int rg_json_array_extend(rg_json_t *dst, const rg_json_t *src) {
-  return json_array_extend(J(dst), J(src)) == 0 ? RG_OK : RG_ENOMEM;
-}
-
 /* ---- JSON → text for people ---------------------------------------------------------- */
 
 static void put(rg_buf_t *out, const char *s) {

@@ -131,6 +131,13 @@ def run(w, tmp):
     ego = w.json("neighbors", chosen["top"][0]["actor"], "--depth", "2", "--limit", "50")
     assert 1 < len(ego["nodes"]) <= 50 and ego["nodes"][0]["depth"] == 0
     w.repgraph("top", "address", "--limit", "5")
+    ego_gml = os.path.join(tmp, "ego.graphml")
+    w.repgraph("export", "--actor", chosen["top"][0]["actor"], "--depth", "2", "--limit", "50",
+               "--out", ego_gml)
+    ego_g = nx.read_graphml(ego_gml)
+    assert ego_g.number_of_nodes() == len(ego["nodes"])
+    assert ego_g.number_of_edges() == len(ego["edges"])
+    assert sorted(d for _, d in ego_g.nodes(data="depth"))[0] == 0
 
     # 3. Export it: GraphML (igraph and networkx read it back), CSV and JSON.
     gml = os.path.join(tmp, f"cluster-{cid}.graphml")

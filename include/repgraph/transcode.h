@@ -49,10 +49,4 @@ const char *rg_json_str(const rg_json_t *j);
 double rg_json_num(const rg_json_t *j);
 bool rg_json_is_str(const rg_json_t *j);
 
-/* A new empty array owned by the caller (rg_json_free); NULL when out of memory. */
-rg_json_t *rg_json_array_new(void);
-/* Appends every element of the array src to the array dst (shared, not copied).
- * 0 or RG_ENOMEM. */
-int rg_json_array_extend(rg_json_t *dst, const rg_json_t *src);
-
 #endif
