@@ -41,3 +41,11 @@ for fmt in csv graphml; do
     "$(echo "$end - $start" | bc)" "$(cat "$dir/client_rss")" "$(cat "$dir/anon")" "$(field VmHWM)"
 done
 echo "(VmHWM counts the LMDB pages the export read, which are file-backed and reclaimable; RssAnon is the server's own memory)"
+echo "store on disk: $(du -sh "$dir/store" | cut -f1)"
+"$bin/repgraph" -p "$port" --json stats | python3 -c '
+import json, sys
+h = json.load(sys.stdin)["requests"]["export"]
+l = h["latency"]
+print("export pages: %d, latency on the loop p50 %d us, p99 %d us, max %d us"
+      % (h["count"], l["p50_us"], l["p99_us"], l["max_us"]))'
+
