@@ -44,7 +44,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: make_big_cluster DIR [MEMBERS] [EDGES_PER_MEMBER]\n");
     return 2;
   }
-  uint64_t n = argc > 2 ? strtoull(argv[2], NULL, 10) : 100000, k = argc > 3 ? strtoull(argv[3], NULL, 10) : 4;
+  uint64_t n = argc > 2 ? strtoull(argv[2], NULL, 10) : 100000,
+           k = argc > 3 ? strtoull(argv[3], NULL, 10) : 4;
   uint64_t n_ips = n / 1000 + 1, ts = 1800000000;
   rg_store_opts_t o = {argv[1], UINT64_C(4) << 30, UINT64_C(4) << 30, 7 * 86400.0};
   char err[512];
@@ -61,7 +62,8 @@ int main(int argc, char **argv) {
     if (i % BATCH == 0 && (rc = check(rg_store_write_begin(s, &t), "begin"))) break;
     rg_actor_t a = i < n ? address(i) : ip(i - n);
     rc = check(rg_store_upsert_actor(t, &a, (int64_t)ts, 1, &ids[i]), "actor");
-    if (!rc && (i % BATCH == BATCH - 1 || i == n + n_ips - 1)) rc = check(rg_txn_commit(t), "commit"), t = NULL;
+    if (!rc && (i % BATCH == BATCH - 1 || i == n + n_ips - 1))
+      rc = check(rg_txn_commit(t), "commit"), t = NULL;
   }
   /* edges and scores, member by member */
   for (uint64_t i = 0; i < n && !rc; i++) {
@@ -69,19 +71,28 @@ int main(int argc, char **argv) {
     rc = rg_store_add_edge(t, ids[i], RG_EDGE_SENT_FROM, ids[n + i % n_ips], (int64_t)ts, 1, 1);
     for (uint64_t j = 0; j < k && !rc; j++) {
       uint64_t other = next_rand() % n;
-      if (other != i) rc = rg_store_add_edge(t, ids[i], RG_EDGE_MAILED, ids[other], (int64_t)ts, 1, 1);
+      if (other != i)
+        rc = rg_store_add_edge(t, ids[i], RG_EDGE_MAILED, ids[other], (int64_t)ts, 1, 1);
     }
-    rg_score_t sc = {.reputation = (double)(next_rand() % 1000) / 1000, .anomaly = 0.1, .cluster = 1,
-                     .propagated = RG_VERDICT_BAD, .band = RG_BAND_SUSPICIOUS};
+    rg_score_t sc = {.reputation = (double)(next_rand() % 1000) / 1000,
+                     .anomaly = 0.1,
+                     .cluster = 1,
+                     .propagated = RG_VERDICT_BAD,
+                     .band = RG_BAND_SUSPICIOUS};
     if (!rc) rc = rg_store_put_score(t, 1, ids[i], RG_ACTOR_ADDRESS, &sc);
     if (i < n_ips && !rc) rc = rg_store_put_score(t, 1, ids[n + i], RG_ACTOR_IP, &sc);
     check(rc, "edges and scores");
-    if (!rc && (i % BATCH == BATCH - 1 || i == n - 1)) rc = check(rg_txn_commit(t), "commit"), t = NULL;
+    if (!rc && (i % BATCH == BATCH - 1 || i == n - 1))
+      rc = check(rg_txn_commit(t), "commit"), t = NULL;
   }
   if (!rc) rc = check(rg_store_write_begin(s, &t), "begin");
   if (!rc) {
-    rg_cluster_t c = {.id = 1, .size = n + n_ips, .suspicion = 0.9, .mean_reputation = 0.5,
-                      .first_seen = (int64_t)ts, .last_seen = (int64_t)ts};
+    rg_cluster_t c = {.id = 1,
+                      .size = n + n_ips,
+                      .suspicion = 0.9,
+                      .mean_reputation = 0.5,
+                      .first_seen = (int64_t)ts,
+                      .last_seen = (int64_t)ts};
     c.by_type[RG_ACTOR_ADDRESS] = (uint32_t)n;
     c.by_type[RG_ACTOR_IP] = (uint32_t)n_ips;
     rg_generation_t g = {1, (int64_t)ts, 0, n + n_ips, n * (k + 1), 1, 0, 0};

@@ -77,8 +77,10 @@ static int keep_existing(actx_t *a, uint64_t *ids, uint32_t *n) {
   char text[RG_ACTOR_TEXT_MAX];
   for (uint32_t i = 0; i < *n; i++) {
     int rc = actor_text(a, ids[i], text, sizeof text);
-    if (rc == RG_OK) ids[k++] = ids[i];
-    else if (rc != RG_ENOT_FOUND) return rc;
+    if (rc == RG_OK)
+      ids[k++] = ids[i];
+    else if (rc != RG_ENOT_FOUND)
+      return rc;
   }
   *n = k;
   return RG_OK;
@@ -143,8 +145,10 @@ static int write_edges(actx_t *a, edge_t *v, uint32_t n, rg_wr_t *wr) {
   for (uint32_t i = 0; i < n; i++) {
     int rc = actor_text(a, v[i].src, s, sizeof s);
     if (!rc) rc = actor_text(a, v[i].dst, d, sizeof d);
-    if (rc == RG_OK) v[k++] = v[i];
-    else if (rc != RG_ENOT_FOUND) return rc;
+    if (rc == RG_OK)
+      v[k++] = v[i];
+    else if (rc != RG_ENOT_FOUND)
+      return rc;
   }
   rg_wr_array(wr, k);
   for (uint32_t i = 0; i < k; i++) {
@@ -199,7 +203,7 @@ static int write_cluster(actx_t *a, const rg_cluster_t *c, rg_wr_t *wr) {
 
 /* ---- clusters: ranked, filtered, sorted, paged ----------------------------------------- */
 
-static const char *const cluster_sorts[] = {"suspicion", "size", "bad_seed_share",
+static const char *const cluster_sorts[] = {"suspicion",       "size",      "bad_seed_share",
                                             "mean_reputation", "last_seen", "first_seen"};
 #define N_CLUSTER_SORTS (sizeof cluster_sorts / sizeof cluster_sorts[0])
 
@@ -361,13 +365,13 @@ static int handle_top(actx_t *a, const rg_request_t *req, rg_wr_t *wr) {
     return fail(a, RG_EBAD_REQUEST, "metric: expected reputation or anomaly");
   if (req->order.len && !best && !str_is(req->order, "worst"))
     return fail(a, RG_EBAD_REQUEST, "order: expected worst or best");
-  if (req->offset > MAX_OFFSET)
-    return fail(a, RG_EBAD_REQUEST, "offset: at most %d", MAX_OFFSET);
+  if (req->offset > MAX_OFFSET) return fail(a, RG_EBAD_REQUEST, "offset: at most %d", MAX_OFFSET);
   uint32_t limit = page_size(a, req->limit, DEFAULT_ROWS);
   collect_t c = {req->offset, calloc((size_t)limit + 1, sizeof(uint64_t)), 0, limit + 1};
   if (!c.ids) return RG_ENOMEM;
-  rc = rg_store_scan_ranking(a->t, a->gen->generation, anomaly ? RG_RANK_ANOMALY : RG_RANK_REPUTATION,
-                             type, !best, visit_ranked, &c);
+  rc = rg_store_scan_ranking(a->t, a->gen->generation,
+                             anomaly ? RG_RANK_ANOMALY : RG_RANK_REPUTATION, type, !best,
+                             visit_ranked, &c);
   if (rc == STOP) rc = RG_OK;
   if (!rc) {
     bool more = c.n > limit;
@@ -618,8 +622,8 @@ static int export_member_edges(void *ctx, uint64_t actor, double value) {
   x->pos.actor = actor;
   x->pos.kind = resume ? x->pos.kind : 0;
   x->pos.dst = resume ? x->pos.dst : 0;
-  return rg_store_scan_out_after(x->a->t, actor, (rg_edge_kind_t)x->pos.kind, x->pos.dst,
-                                 x->a->now, export_edge, x);
+  return rg_store_scan_out_after(x->a->t, actor, (rg_edge_kind_t)x->pos.kind, x->pos.dst, x->a->now,
+                                 export_edge, x);
 }
 
 static int parse_cursor(actx_t *a, const rg_request_t *req, xpos_t *p) {
@@ -657,7 +661,8 @@ static int handle_export(actx_t *a, const rg_request_t *req, rg_wr_t *wr) {
     if (rc) return rc;
     total += c.size;
   }
-  xscan_t x = {.a = a, .req = req, .pos = {.gen = gen}, .limit = page_size(a, req->limit, DEFAULT_PAGE)};
+  xscan_t x = {
+      .a = a, .req = req, .pos = {.gen = gen}, .limit = page_size(a, req->limit, DEFAULT_PAGE)};
   if (req->cursor.len && (rc = parse_cursor(a, req, &x.pos))) return rc;
   x.edges.budget = x.limit;
   if (!(x.nodes = malloc((size_t)x.limit * sizeof *x.nodes))) return RG_ENOMEM;
@@ -685,8 +690,9 @@ static int handle_export(actx_t *a, const rg_request_t *req, rg_wr_t *wr) {
     rg_wr_str(wr, "cursor");
     if (x.paused) {
       char cur[160];
-      snprintf(cur, sizeof cur, "%" PRIu64 ".%" PRIu32 ".%" PRIu32 ".%" PRIu64 ".%" PRIu32 ".%" PRIu64,
-               x.pos.gen, x.pos.ci, x.pos.phase, x.pos.actor, x.pos.kind, x.pos.dst);
+      snprintf(cur, sizeof cur,
+               "%" PRIu64 ".%" PRIu32 ".%" PRIu32 ".%" PRIu64 ".%" PRIu32 ".%" PRIu64, x.pos.gen,
+               x.pos.ci, x.pos.phase, x.pos.actor, x.pos.kind, x.pos.dst);
       rg_wr_str(wr, cur);
     } else {
       rg_wr_nil(wr);

@@ -194,7 +194,8 @@ static int prepare_observation(rg_engine_t *e, rg_write_t *w, const rg_wire_obse
   for (uint32_t j = 0; j < o->n_recipients; j++) {
     char field[32];
     snprintf(field, sizeof field, "recipients[%u]", j);
-    if (rg__actor_from_wire(o->recipients[j], false, RG_ACTOR_ADDRESS, field, &rcpt, msg, sizeof msg)) {
+    if (rg__actor_from_wire(o->recipients[j], false, RG_ACTOR_ADDRESS, field, &rcpt, msg,
+                            sizeof msg)) {
       reject(w, ITEM_OBSERVATIONS, i, RG_EINVALID_ACTOR, "%s", msg);
       return RG_OK;
     }
@@ -292,8 +293,8 @@ static int prepare_label_cluster(rg_engine_t *e, rg_write_t *w, const rg_request
     rc = RG_ENOT_FOUND;
     snprintf(msg, cap, "generation %llu is no longer current (now %llu): list clusters again",
              (unsigned long long)req->generation, (unsigned long long)gen->generation);
-  } else if (!rc && (rc = rg_store_get_cluster(t, gen->generation, req->cluster, &c)) ==
-                        RG_ENOT_FOUND) {
+  } else if (!rc &&
+             (rc = rg_store_get_cluster(t, gen->generation, req->cluster, &c)) == RG_ENOT_FOUND) {
     snprintf(msg, cap, "cluster %llu does not exist in generation %llu",
              (unsigned long long)req->cluster, (unsigned long long)gen->generation);
   }
@@ -301,7 +302,6 @@ static int prepare_label_cluster(rg_engine_t *e, rg_write_t *w, const rg_request
   rg_txn_end(t);
   return rc;
 }
-
 
 static int prepare_forget(rg_write_t *w, rg_str_t s, uint32_t i) {
   rg_actor_t a;
@@ -319,8 +319,8 @@ static int prepare_forget(rg_write_t *w, rg_str_t s, uint32_t i) {
 static int prepare_unlabel(rg_write_t *w, const rg_request_t *req, int64_t now) {
   w->unlabel_ts = req->label.ts ? req->label.ts : now;
   w->note_off = (uint32_t)w->keys.len;
-  w->note_len = (uint16_t)(req->label.note.len > RG_LABEL_NOTE_MAX ? RG_LABEL_NOTE_MAX
-                                                                     : req->label.note.len);
+  w->note_len =
+      (uint16_t)(req->label.note.len > RG_LABEL_NOTE_MAX ? RG_LABEL_NOTE_MAX : req->label.note.len);
   int rc = rg_buf_append(&w->keys, req->label.note.ptr, w->note_len);
   for (uint32_t i = 0; i < req->n_actors && !rc; i++) rc = prepare_forget(w, req->actors[i], i);
   return rc;
@@ -397,8 +397,10 @@ static int apply_label_cluster(rg_txn_t *t, rg_write_t *w, const rg_label_t *l) 
   w->accepted = 0;
   for (uint32_t i = 0; i < members.n && !rc; i++) {
     rc = rg_store_put_label(t, members.ids[i], l);
-    if (rc == RG_ENOT_FOUND) rc = RG_OK; /* forgotten since the recomputation */
-    else if (!rc) w->accepted++;
+    if (rc == RG_ENOT_FOUND)
+      rc = RG_OK; /* forgotten since the recomputation */
+    else if (!rc)
+      w->accepted++;
   }
   free(members.ids);
   return rc;
@@ -414,8 +416,9 @@ static int apply_write(rg_txn_t *t, rg_write_t *w) {
       uint64_t id;
       job_actor(w, i, &a);
       rc = rg_store_find_actor(t, &a, &id);
-      if (!rc) rc = rg_store_unlabel(t, id, w->unlabel_ts, (const char *)w->keys.data + w->note_off,
-                                       w->note_len);
+      if (!rc)
+        rc = rg_store_unlabel(t, id, w->unlabel_ts, (const char *)w->keys.data + w->note_off,
+                              w->note_len);
       if (!rc) w->forgotten++;
       if (rc == RG_ENOT_FOUND) rc = RG_OK; /* unknown or unlabelled: nothing to retract */
     }
@@ -811,12 +814,15 @@ static int handle_check(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr, ch
                         size_t msglen) {
   const rg_wire_observation_t *o = &req->check;
   role_t roles[N_ROLES] = {{0}};
-  if (rg__actor_from_wire(o->sender, false, RG_ACTOR_ADDRESS, "sender", &roles[ROLE_SENDER].actor, msg, msglen) ||
-      rg__actor_from_wire(o->client_ip, false, RG_ACTOR_IP, "client_ip", &roles[ROLE_CLIENT_IP].actor, msg, msglen))
+  if (rg__actor_from_wire(o->sender, false, RG_ACTOR_ADDRESS, "sender", &roles[ROLE_SENDER].actor,
+                          msg, msglen) ||
+      rg__actor_from_wire(o->client_ip, false, RG_ACTOR_IP, "client_ip",
+                          &roles[ROLE_CLIENT_IP].actor, msg, msglen))
     return RG_EINVALID_ACTOR;
   for (uint32_t j = 0; j < o->n_recipients; j++) {
     rg_actor_t rcpt;
-    if (rg__actor_from_wire(o->recipients[j], false, RG_ACTOR_ADDRESS, "recipients", &rcpt, msg, msglen))
+    if (rg__actor_from_wire(o->recipients[j], false, RG_ACTOR_ADDRESS, "recipients", &rcpt, msg,
+                            msglen))
       return RG_EINVALID_ACTOR;
   }
   roles[ROLE_SENDER].present = roles[ROLE_CLIENT_IP].present = true;

@@ -106,8 +106,7 @@ const rg_generation_t *rg__current_generation(rg_txn_t *t, rg_generation_t *g, i
 /* Answers clusters, top, neighbors, export and history into wr from one read transaction.
  * 0, or an error with a message in msg (RG_EBAD_REQUEST, RG_EINVALID_ACTOR, RG_ENOT_FOUND,
  * store errors). */
-int rg__analyst_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr, char *msg,
-                       size_t cap);
+int rg__analyst_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr, char *msg, size_t cap);
 
 /* recompute.c ------------------------------------------------------------------------ */
 

@@ -23,12 +23,12 @@ typedef struct {
 
 /* The node and edge fields of the export and neighbors replies (schemas/protocol.json). */
 static const column_t node_cols[] = {
-    {"actor", false},    {"type", false},     {"reputation", true}, {"anomaly", true},
-    {"band", false},     {"propagated", false}, {"cluster", true},  {"messages", true},
-    {"first_seen", true}, {"last_seen", true}, {"label", false},    {"label_source", false},
+    {"actor", false},     {"type", false},       {"reputation", true}, {"anomaly", true},
+    {"band", false},      {"propagated", false}, {"cluster", true},    {"messages", true},
+    {"first_seen", true}, {"last_seen", true},   {"label", false},     {"label_source", false},
     {"depth", true}};
-static const column_t edge_cols[] = {{"src", false},  {"dst", false},        {"kind", false},
-                                     {"weight", true}, {"count", true},      {"first_seen", true},
+static const column_t edge_cols[] = {{"src", false},     {"dst", false},  {"kind", false},
+                                     {"weight", true},   {"count", true}, {"first_seen", true},
                                      {"last_seen", true}};
 #define N_NODE_COLS (sizeof node_cols / sizeof node_cols[0])
 #define N_EDGE_COLS (sizeof edge_cols / sizeof edge_cols[0])
@@ -109,8 +109,10 @@ static int col_push(col_t *c, const rg_json_t *v, bool numeric) {
     void *p = realloc(numeric ? (void *)c->num : (void *)c->str,
                       cap * (numeric ? sizeof *c->num : sizeof *c->str));
     if (!p) return RG_ENOMEM;
-    if (numeric) c->num = p;
-    else c->str = p;
+    if (numeric)
+      c->num = p;
+    else
+      c->str = p;
     c->cap = cap;
   }
   if (numeric) {
@@ -205,15 +207,19 @@ int rg_export_page(rg_export_t *x, const rg_json_t *nodes, const rg_json_t *edge
   }
   for (size_t i = 0; i < nn && !rc; i++, x->n_nodes++) {
     const rg_json_t *row = rg_json_at(nodes, i);
-    if (x->fmt == RG_EXPORT_CSV) csv_row(x->nodes, row, node_cols, ncols);
-    else if (x->fmt == RG_EXPORT_JSON) rc = json_row(x->nodes, row, x->n_nodes);
+    if (x->fmt == RG_EXPORT_CSV)
+      csv_row(x->nodes, row, node_cols, ncols);
+    else if (x->fmt == RG_EXPORT_JSON)
+      rc = json_row(x->nodes, row, x->n_nodes);
     for (size_t c = 0; x->fmt == RG_EXPORT_GRAPHML && c < ncols && !rc; c++)
       rc = col_push(&x->vcol[c], rg_json_get(row, node_cols[c].name), node_cols[c].numeric);
   }
   for (size_t i = 0; i < ne && !rc; i++, x->n_edges++) {
     const rg_json_t *row = rg_json_at(edges, i);
-    if (x->fmt == RG_EXPORT_CSV) csv_row(x->edges, row, edge_cols, N_EDGE_COLS);
-    else if (x->fmt == RG_EXPORT_JSON) rc = json_row(x->edges, row, x->n_edges);
+    if (x->fmt == RG_EXPORT_CSV)
+      csv_row(x->edges, row, edge_cols, N_EDGE_COLS);
+    else if (x->fmt == RG_EXPORT_JSON)
+      rc = json_row(x->edges, row, x->n_edges);
     for (size_t c = 0; x->fmt == RG_EXPORT_GRAPHML && c < N_EDGE_COLS && !rc; c++)
       rc = col_push(&x->ecol[c], rg_json_get(row, edge_cols[c].name), edge_cols[c].numeric);
   }
@@ -239,9 +245,11 @@ static igraph_error_t set_column(igraph_t *g, bool vertex, const col_t *col, boo
   }
   igraph_strvector_t sv;
   if ((rc = igraph_strvector_init(&sv, n))) return rc;
-  for (igraph_integer_t i = 0; i < n && !rc; i++) rc = igraph_strvector_set(&sv, i, col->str[row_of[i]]);
+  for (igraph_integer_t i = 0; i < n && !rc; i++)
+    rc = igraph_strvector_set(&sv, i, col->str[row_of[i]]);
   if (!rc)
-    rc = vertex ? igraph_cattribute_VAS_setv(g, attr, &sv) : igraph_cattribute_EAS_setv(g, attr, &sv);
+    rc = vertex ? igraph_cattribute_VAS_setv(g, attr, &sv)
+                : igraph_cattribute_EAS_setv(g, attr, &sv);
   igraph_strvector_destroy(&sv);
   return rc;
 }
@@ -292,7 +300,8 @@ static int write_graphml(rg_export_t *x, char *err, size_t errlen) {
     rc = fail(err, errlen, RG_EIO, "%s: %s", x->path, strerror(errno));
     goto done;
   }
-  igraph_error_t wrc = igraph_write_graph_graphml(&g, f, true); /* v_ / e_ key ids: both have first_seen */
+  igraph_error_t wrc =
+      igraph_write_graph_graphml(&g, f, true); /* v_ / e_ key ids: both have first_seen */
   if ((fclose(f) != 0) | (wrc != IGRAPH_SUCCESS))
     rc = fail(err, errlen, RG_EIO, "%s: writing GraphML failed", x->path);
   goto done;

@@ -63,8 +63,7 @@ int rg__cli_print(cli_t *cli, const rg_json_t *reply) {
 }
 
 /* Starts a request frame {id, op, …n_fields more}. */
-void rg__cli_begin(cli_t *cli, rg_wr_t *w, rg_buf_t *frame, const char *op,
-                          uint32_t n_fields) {
+void rg__cli_begin(cli_t *cli, rg_wr_t *w, rg_buf_t *frame, const char *op, uint32_t n_fields) {
   rg_wr_begin(w, frame);
   rg_wr_map(w, 2 + n_fields);
   rg_wr_str(w, "id");

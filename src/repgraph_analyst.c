@@ -107,7 +107,8 @@ static bool parse_u64(const char *s, uint64_t *out) {
 static const char *date_text(const rg_json_t *ts, char *buf, size_t cap) {
   time_t t = (time_t)rg_json_int(ts);
   struct tm tm;
-  if (!t || !gmtime_r(&t, &tm) || !strftime(buf, cap, "%Y-%m-%d %H:%M", &tm)) snprintf(buf, cap, "-");
+  if (!t || !gmtime_r(&t, &tm) || !strftime(buf, cap, "%Y-%m-%d %H:%M", &tm))
+    snprintf(buf, cap, "-");
   return buf;
 }
 
@@ -140,19 +141,25 @@ static void print_clusters(const rg_json_t *reply) {
 }
 
 int rg__cmd_clusters(cli_t *cli, int argc, char **argv) {
-  static const struct option opts[] = {
-      {"limit", required_argument, NULL, 'l'},         {"offset", required_argument, NULL, 'o'},
-      {"min-size", required_argument, NULL, 'm'},      {"min-suspicion", required_argument, NULL, 's'},
-      {"type", required_argument, NULL, 't'},          {"after", required_argument, NULL, 'a'},
-      {"actor", required_argument, NULL, 'c'},         {"sort", required_argument, NULL, 'S'},
-      {NULL, 0, NULL, 0}};
+  static const struct option opts[] = {{"limit", required_argument, NULL, 'l'},
+                                       {"offset", required_argument, NULL, 'o'},
+                                       {"min-size", required_argument, NULL, 'm'},
+                                       {"min-suspicion", required_argument, NULL, 's'},
+                                       {"type", required_argument, NULL, 't'},
+                                       {"after", required_argument, NULL, 'a'},
+                                       {"actor", required_argument, NULL, 'c'},
+                                       {"sort", required_argument, NULL, 'S'},
+                                       {NULL, 0, NULL, 0}};
   fields_t r = {0};
   int opt;
   uint64_t u;
   optind = 0;
   while ((opt = getopt_long(argc, argv, "l:o:m:s:t:a:c:S:", opts, NULL)) != -1) {
-    const char *key = opt == 'l' ? "limit" : opt == 'o' ? "offset" : opt == 'm' ? "min_size"
-                                          : opt == 'a' ? "first_seen_after" : NULL;
+    const char *key = opt == 'l'   ? "limit"
+                      : opt == 'o' ? "offset"
+                      : opt == 'm' ? "min_size"
+                      : opt == 'a' ? "first_seen_after"
+                                   : NULL;
     if (key) {
       if (!parse_u64(optarg, &u)) return EXIT_USAGE;
       add_uint(&r, key, u);
@@ -167,8 +174,10 @@ int rg__cmd_clusters(cli_t *cli, int argc, char **argv) {
   if (optind != argc) return EXIT_USAGE;
   rg_json_t *reply = NULL;
   int rc = call(cli, "clusters", &r, &reply);
-  if (!rc && (cli->json || reply_error(reply))) rc = rg__cli_print(cli, reply);
-  else if (!rc) print_clusters(reply);
+  if (!rc && (cli->json || reply_error(reply)))
+    rc = rg__cli_print(cli, reply);
+  else if (!rc)
+    print_clusters(reply);
   rg_json_free(reply);
   return rc;
 }
@@ -294,12 +303,15 @@ static int fetch_clusters(cli_t *cli, const uint64_t *ids, uint32_t n, uint64_t 
 }
 
 int rg__cmd_export(cli_t *cli, int argc, char **argv) {
-  static const struct option opts[] = {
-      {"cluster", required_argument, NULL, 'c'}, {"actor", required_argument, NULL, 'a'},
-      {"depth", required_argument, NULL, 'd'},   {"limit", required_argument, NULL, 'l'},
-      {"format", required_argument, NULL, 'f'},  {"out", required_argument, NULL, 'o'},
-      {"page", required_argument, NULL, 'P'},    {"progress", no_argument, NULL, 'p'},
-      {NULL, 0, NULL, 0}};
+  static const struct option opts[] = {{"cluster", required_argument, NULL, 'c'},
+                                       {"actor", required_argument, NULL, 'a'},
+                                       {"depth", required_argument, NULL, 'd'},
+                                       {"limit", required_argument, NULL, 'l'},
+                                       {"format", required_argument, NULL, 'f'},
+                                       {"out", required_argument, NULL, 'o'},
+                                       {"page", required_argument, NULL, 'P'},
+                                       {"progress", no_argument, NULL, 'p'},
+                                       {NULL, 0, NULL, 0}};
   uint64_t ids[MAX_CLUSTERS], page = 0;
   uint32_t n_ids = 0;
   const char *actor = NULL, *out = NULL;
@@ -309,14 +321,22 @@ int rg__cmd_export(cli_t *cli, int argc, char **argv) {
   int opt;
   optind = 0;
   while ((opt = getopt_long(argc, argv, "c:a:d:l:f:o:P:p", opts, NULL)) != -1) {
-    if (opt == 'c' && n_ids < MAX_CLUSTERS && parse_u64(optarg, &ids[n_ids])) n_ids++;
-    else if (opt == 'a') actor = optarg;
-    else if (opt == 'f' && rg_export_format_parse(optarg, &fmt) == RG_OK) continue;
-    else if (opt == 'o') out = optarg;
-    else if (opt == 'P' && parse_u64(optarg, &page)) continue;
-    else if (opt == 'p') g.progress = true;
-    else if (opt != 'd' && opt != 'l') return EXIT_USAGE;
-    else if (ego_options(&ego, opt)) return EXIT_USAGE;
+    if (opt == 'c' && n_ids < MAX_CLUSTERS && parse_u64(optarg, &ids[n_ids]))
+      n_ids++;
+    else if (opt == 'a')
+      actor = optarg;
+    else if (opt == 'f' && rg_export_format_parse(optarg, &fmt) == RG_OK)
+      continue;
+    else if (opt == 'o')
+      out = optarg;
+    else if (opt == 'P' && parse_u64(optarg, &page))
+      continue;
+    else if (opt == 'p')
+      g.progress = true;
+    else if (opt != 'd' && opt != 'l')
+      return EXIT_USAGE;
+    else if (ego_options(&ego, opt))
+      return EXIT_USAGE;
   }
   if (optind != argc || !out || (n_ids == 0) == (actor == NULL)) return EXIT_USAGE;
   char err[512];
@@ -359,9 +379,12 @@ static int csv_split(char *line, char **fields, int max) {
     if (*p == '"') {
       for (p++;; p++) {
         if (!*p) return -1;
-        if (*p == '"' && p[1] == '"') *w++ = '"', p++;
-        else if (*p == '"') break;
-        else *w++ = *p;
+        if (*p == '"' && p[1] == '"')
+          *w++ = '"', p++;
+        else if (*p == '"')
+          break;
+        else
+          *w++ = *p;
       }
       p++;
     } else {
@@ -497,10 +520,14 @@ int rg__cmd_label_cluster(cli_t *cli, int argc, char **argv) {
   int opt;
   optind = 0;
   while ((opt = getopt_long(argc, argv, "s:n:w:g:", opts, NULL)) != -1) {
-    if (opt == 's' || opt == 'n') add_str(&r, opt == 's' ? "source" : "note", optarg);
-    else if (opt == 'w') add_num(&r, "weight", strtod(optarg, NULL));
-    else if (opt == 'g' && parse_u64(optarg, &gen)) add_uint(&r, "generation", gen);
-    else return EXIT_USAGE;
+    if (opt == 's' || opt == 'n')
+      add_str(&r, opt == 's' ? "source" : "note", optarg);
+    else if (opt == 'w')
+      add_num(&r, "weight", strtod(optarg, NULL));
+    else if (opt == 'g' && parse_u64(optarg, &gen))
+      add_uint(&r, "generation", gen);
+    else
+      return EXIT_USAGE;
   }
   if (argc - optind != 2 || !parse_u64(argv[optind], &cluster)) return EXIT_USAGE;
   add_uint(&r, "cluster", cluster);
@@ -510,8 +537,7 @@ int rg__cmd_label_cluster(cli_t *cli, int argc, char **argv) {
 
 /* Sends {op, actors: the remaining arguments, note?}. */
 static int actors_request(cli_t *cli, const char *op, int argc, char **argv) {
-  static const struct option opts[] = {{"note", required_argument, NULL, 'n'},
-                                       {NULL, 0, NULL, 0}};
+  static const struct option opts[] = {{"note", required_argument, NULL, 'n'}, {NULL, 0, NULL, 0}};
   fields_t r = {0};
   int opt;
   optind = 0;
@@ -520,8 +546,8 @@ static int actors_request(cli_t *cli, const char *op, int argc, char **argv) {
     add_str(&r, "note", optarg);
   }
   if (optind >= argc) return EXIT_USAGE;
-  r.f[r.n++] = (field_t){.key = "actors", .kind = 'A', .strs = argv + optind,
-                         .n = (uint32_t)(argc - optind)};
+  r.f[r.n++] = (field_t){
+      .key = "actors", .kind = 'A', .strs = argv + optind, .n = (uint32_t)(argc - optind)};
   return call_and_print(cli, op, &r);
 }
 

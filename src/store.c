@@ -33,9 +33,9 @@ enum {
   DB_LABEL_LOG,
   DB_COUNT
 };
-static const char *const db_names[DB_COUNT] = {
-    "actor_key", "actor",  "out",  "in",           "label",    "meta",
-    "score",     "cluster", "member", "rank", "cluster_rank", "label_log"};
+static const char *const db_names[DB_COUNT] = {"actor_key", "actor", "out",          "in",
+                                               "label",     "meta",  "score",        "cluster",
+                                               "member",    "rank",  "cluster_rank", "label_log"};
 
 #define EDGE_KEY_LEN  17 /* u64 id | u8 kind | u64 id */
 #define EDGE_VAL_LEN  40 /* count, weight, as_of, first, last */
@@ -229,9 +229,10 @@ static int check_schema(rg_txn_t *t, char *err, size_t errlen) {
     return meta_put_u64(t, "schema_version", RG_STORE_SCHEMA_VERSION);
   }
   if (version == 1 || version == 2) { /* 2 and 3 only added sub-databases, created at open */
-    rg_log_info("%s: upgrading store schema %llu to %d (analyst indexes fill at the next "
-                "recomputation)",
-                t->s->dir, (unsigned long long)version, RG_STORE_SCHEMA_VERSION);
+    rg_log_info(
+        "%s: upgrading store schema %llu to %d (analyst indexes fill at the next "
+        "recomputation)",
+        t->s->dir, (unsigned long long)version, RG_STORE_SCHEMA_VERSION);
     return meta_put_u64(t, "schema_version", RG_STORE_SCHEMA_VERSION);
   }
   if (version != RG_STORE_SCHEMA_VERSION) {
@@ -1204,9 +1205,8 @@ static int visit_rank(void *ctx, const uint8_t *k, size_t len) {
   return a->member_fn(a->ctx, rg_get_u64be(k + 18), bits_score(k + 10));
 }
 
-int rg_store_scan_ranking(rg_txn_t *t, uint64_t gen, rg_rank_metric_t metric,
-                          rg_actor_type_t type, bool worst_first, rg_member_visit_fn fn,
-                          void *ctx) {
+int rg_store_scan_ranking(rg_txn_t *t, uint64_t gen, rg_rank_metric_t metric, rg_actor_type_t type,
+                          bool worst_first, rg_member_visit_fn fn, void *ctx) {
   index_scan_t a = {t, gen, NULL, fn, ctx};
   uint8_t p[10];
   rg_put_u64be(p, gen);

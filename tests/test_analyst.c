@@ -19,8 +19,8 @@
 
 /* ---- the graph: a spam campaign and an honest group ------------------------------------ */
 
-#define N_SPAM   6
-#define N_HONEST 4
+#define N_SPAM    6
+#define N_HONEST  4
 #define MAX_EDGES 64
 
 typedef struct {
@@ -97,10 +97,11 @@ static int setup_scored(void **state) {
   fixture_t *f = *state;
   build_graph(f);
   msgpack_unpacked r;
-  rg_test_call(f->c, &r,
-               "{\"id\": 3, \"op\": \"label\", \"labels\": [{\"actor\": \"address:s0@spam.example\", "
-               "\"verdict\": \"bad\", \"source\": \"spam_trap\"}, {\"actor\": "
-               "\"address:h3@good.example\", \"verdict\": \"good\"}]}");
+  rg_test_call(
+      f->c, &r,
+      "{\"id\": 3, \"op\": \"label\", \"labels\": [{\"actor\": \"address:s0@spam.example\", "
+      "\"verdict\": \"bad\", \"source\": \"spam_trap\"}, {\"actor\": "
+      "\"address:h3@good.example\", \"verdict\": \"good\"}]}");
   assert_int_equal(rg_test_uint(&r.data, "accepted"), 2);
   msgpack_unpacked_destroy(&r);
   recompute(f);
@@ -245,8 +246,9 @@ static void test_clusters_filter_and_sort(void **state) {
   assert_true(rows->via.array.size >= 1);
   for (uint32_t i = 0; i < rows->via.array.size; i++) {
     assert_true(rg_test_uint(&rows->via.array.ptr[i], "size") >= 2);
-    if (i) assert_true(rg_test_uint(&rows->via.array.ptr[i], "size") <=
-                       rg_test_uint(&rows->via.array.ptr[i - 1], "size"));
+    if (i)
+      assert_true(rg_test_uint(&rows->via.array.ptr[i], "size") <=
+                  rg_test_uint(&rows->via.array.ptr[i - 1], "size"));
   }
   msgpack_unpacked_destroy(&r);
 
@@ -255,8 +257,10 @@ static void test_clusters_filter_and_sort(void **state) {
   assert_int_equal(array(&r.data, "clusters")->via.array.size, 0);
   msgpack_unpacked_destroy(&r);
 
-  expect_error(f, "bad_request", "sort: expected", "{\"id\": 13, \"op\": \"clusters\", \"sort\": \"x\"}");
-  expect_error(f, "bad_request", "type: expected", "{\"id\": 13, \"op\": \"clusters\", \"type\": \"x\"}");
+  expect_error(f, "bad_request", "sort: expected",
+               "{\"id\": 13, \"op\": \"clusters\", \"sort\": \"x\"}");
+  expect_error(f, "bad_request", "type: expected",
+               "{\"id\": 13, \"op\": \"clusters\", \"type\": \"x\"}");
   expect_error(f, "not_found", "not in the store",
                "{\"id\": 13, \"op\": \"clusters\", \"actor\": \"ip:192.0.2.99\"}");
 }
@@ -278,21 +282,26 @@ static void test_top_ranks_actors_of_one_type_and_pages(void **state) {
   }
   assert_true(strstr(str(&r.data, "actors.0.actor", buf, sizeof buf), "spam.example") != NULL);
   msgpack_unpacked_destroy(&r);
-  rg_test_call(f->c, &r, "{\"id\": 15, \"op\": \"top\", \"type\": \"address\", \"offset\": 3, \"limit\": 100}");
+  rg_test_call(
+      f->c, &r,
+      "{\"id\": 15, \"op\": \"top\", \"type\": \"address\", \"offset\": 3, \"limit\": 100}");
   rows = array(&r.data, "actors");
   assert_int_equal(rows->via.array.size, N_SPAM + N_HONEST - 3);
   assert_true(num(&rows->via.array.ptr[0], "reputation") <= prev);
   assert_int_equal(rg_test_get(&r.data, "next_offset")->type, MSGPACK_OBJECT_NIL);
   msgpack_unpacked_destroy(&r);
   rg_test_call(f->c, &r,
-               "{\"id\": 16, \"op\": \"top\", \"type\": \"ip\", \"order\": \"best\", \"metric\": \"anomaly\"}");
+               "{\"id\": 16, \"op\": \"top\", \"type\": \"ip\", \"order\": \"best\", \"metric\": "
+               "\"anomaly\"}");
   rows = array(&r.data, "actors");
   assert_int_equal(rows->via.array.size, 3);
   for (uint32_t i = 1; i < rows->via.array.size; i++)
-    assert_true(num(&rows->via.array.ptr[i], "anomaly") >= num(&rows->via.array.ptr[i - 1], "anomaly"));
+    assert_true(num(&rows->via.array.ptr[i], "anomaly") >=
+                num(&rows->via.array.ptr[i - 1], "anomaly"));
   msgpack_unpacked_destroy(&r);
   expect_error(f, "bad_request", "type", "{\"id\": 17, \"op\": \"top\"}");
-  expect_error(f, "bad_request", "metric", "{\"id\": 17, \"op\": \"top\", \"type\": \"ip\", \"metric\": \"x\"}");
+  expect_error(f, "bad_request", "metric",
+               "{\"id\": 17, \"op\": \"top\", \"type\": \"ip\", \"metric\": \"x\"}");
 }
 
 /* Index of a node by actor in a nodes array, or -1. */
@@ -307,7 +316,8 @@ static void test_neighbors_heaviest_first_with_limits_and_depth(void **state) {
   fixture_t *f = *state;
   msgpack_unpacked r;
   char a[128], b[128];
-  rg_test_call(f->c, &r, "{\"id\": 18, \"op\": \"neighbors\", \"actor\": \"address:s0@spam.example\"}");
+  rg_test_call(f->c, &r,
+               "{\"id\": 18, \"op\": \"neighbors\", \"actor\": \"address:s0@spam.example\"}");
   const msgpack_object *nodes = array(&r.data, "nodes"), *edges = array(&r.data, "edges");
   assert_int_equal(nodes->via.array.size, 4); /* itself, its IP, its domain, h0 */
   assert_true(rg_test_str_is(&r.data, "nodes.0.actor", "address:s0@spam.example"));
@@ -322,13 +332,15 @@ static void test_neighbors_heaviest_first_with_limits_and_depth(void **state) {
   }
   msgpack_unpacked_destroy(&r);
 
-  rg_test_call(f->c, &r, "{\"id\": 19, \"op\": \"neighbors\", \"actor\": \"ip:203.0.113.1\", \"limit\": 2}");
+  rg_test_call(f->c, &r,
+               "{\"id\": 19, \"op\": \"neighbors\", \"actor\": \"ip:203.0.113.1\", \"limit\": 2}");
   assert_int_equal(array(&r.data, "nodes")->via.array.size, 2);
   assert_true(rg_test_get(&r.data, "truncated")->via.boolean);
   msgpack_unpacked_destroy(&r);
 
   rg_test_call(f->c, &r,
-               "{\"id\": 20, \"op\": \"neighbors\", \"actor\": \"address:s0@spam.example\", \"depth\": 2, \"limit\": 100}");
+               "{\"id\": 20, \"op\": \"neighbors\", \"actor\": \"address:s0@spam.example\", "
+               "\"depth\": 2, \"limit\": 100}");
   nodes = array(&r.data, "nodes");
   int s2 = node_index(nodes, "address:s2@spam.example"); /* shares s0's IP */
   assert_true(s2 > 0);
@@ -338,8 +350,10 @@ static void test_neighbors_heaviest_first_with_limits_and_depth(void **state) {
 
   expect_error(f, "not_found", "not in the store",
                "{\"id\": 21, \"op\": \"neighbors\", \"actor\": \"ip:192.0.2.200\"}");
-  expect_error(f, "invalid_actor", NULL, "{\"id\": 21, \"op\": \"neighbors\", \"actor\": \"ip:999\"}");
-  expect_error(f, "bad_request", "depth", "{\"id\": 21, \"op\": \"neighbors\", \"actor\": \"ip:203.0.113.1\", \"depth\": 3}");
+  expect_error(f, "invalid_actor", NULL,
+               "{\"id\": 21, \"op\": \"neighbors\", \"actor\": \"ip:999\"}");
+  expect_error(f, "bad_request", "depth",
+               "{\"id\": 21, \"op\": \"neighbors\", \"actor\": \"ip:203.0.113.1\", \"depth\": 3}");
 }
 
 /* ---- export ---------------------------------------------------------------------------------- */
@@ -398,7 +412,8 @@ static void test_export_pages_reassemble_members_and_the_edges_among_them(void *
   assert_true(paged.pages > 3);
   assert_int_equal(paged.n_nodes, whole.n_nodes);
   assert_int_equal(paged.n_edges, whole.n_edges);
-  for (int i = 0; i < whole.n_nodes; i++) assert_true(has(paged.actor, paged.n_nodes, whole.actor[i]));
+  for (int i = 0; i < whole.n_nodes; i++)
+    assert_true(has(paged.actor, paged.n_nodes, whole.actor[i]));
   for (int i = 0; i < whole.n_edges; i++) assert_string_equal(paged.edge[i], whole.edge[i]);
   /* Every node is in the cluster; the edges are exactly the ingested ones among them. */
   for (int i = 0; i < whole.n_nodes; i++) assert_int_equal(cluster_of(f, whole.actor[i]), spam);
@@ -422,7 +437,8 @@ static void test_export_pages_reassemble_members_and_the_edges_among_them(void *
   }
   expect_error(f, "not_found", "is not in generation",
                "{\"id\": 23, \"op\": \"export\", \"clusters\": [987654]}");
-  expect_error(f, "bad_request", "cursor", "{\"id\": 23, \"op\": \"export\", \"clusters\": [%s], \"cursor\": \"x\"}", ids);
+  expect_error(f, "bad_request", "cursor",
+               "{\"id\": 23, \"op\": \"export\", \"clusters\": [%s], \"cursor\": \"x\"}", ids);
 }
 
 static void test_export_cursor_of_a_replaced_generation_is_refused(void **state) {
@@ -483,18 +499,21 @@ static void test_label_cluster_then_recompute_raises_members_reputation(void **s
                "{\"id\": 29, \"op\": \"label_cluster\", \"cluster\": %s, \"verdict\": \"bad\", "
                "\"generation\": %llu}",
                ids, (unsigned long long)gen);
-  expect_error(f, "not_found", "does not exist",
-               "{\"id\": 29, \"op\": \"label_cluster\", \"cluster\": 987654, \"verdict\": \"bad\"}");
+  expect_error(
+      f, "not_found", "does not exist",
+      "{\"id\": 29, \"op\": \"label_cluster\", \"cluster\": 987654, \"verdict\": \"bad\"}");
   expect_error(f, "invalid_label", "verdict",
-               "{\"id\": 29, \"op\": \"label_cluster\", \"cluster\": %s, \"verdict\": \"meh\"}", ids);
+               "{\"id\": 29, \"op\": \"label_cluster\", \"cluster\": %s, \"verdict\": \"meh\"}",
+               ids);
 }
 
 static void test_unlabel_retracts_and_history_keeps_every_verdict(void **state) {
   fixture_t *f = *state;
   msgpack_unpacked r;
-  rg_test_call(f->c, &r,
-               "{\"id\": 30, \"op\": \"label\", \"labels\": [{\"actor\": \"address:s0@spam.example\", "
-               "\"verdict\": \"good\", \"source\": \"user_report\", \"note\": \"Not-Junk\"}]}");
+  rg_test_call(
+      f->c, &r,
+      "{\"id\": 30, \"op\": \"label\", \"labels\": [{\"actor\": \"address:s0@spam.example\", "
+      "\"verdict\": \"good\", \"source\": \"user_report\", \"note\": \"Not-Junk\"}]}");
   msgpack_unpacked_destroy(&r);
   rg_test_call(f->c, &r,
                "{\"id\": 31, \"op\": \"unlabel\", \"actors\": [\"address:s0@spam.example\", "
@@ -502,7 +521,8 @@ static void test_unlabel_retracts_and_history_keeps_every_verdict(void **state) 
   assert_int_equal(rg_test_uint(&r.data, "accepted"), 3);
   assert_int_equal(rg_test_uint(&r.data, "retracted"), 1); /* h0 had none, the IP is unknown */
   msgpack_unpacked_destroy(&r);
-  rg_test_call(f->c, &r, "{\"id\": 32, \"op\": \"lookup\", \"actors\": [\"address:s0@spam.example\"]}");
+  rg_test_call(f->c, &r,
+               "{\"id\": 32, \"op\": \"lookup\", \"actors\": [\"address:s0@spam.example\"]}");
   assert_int_equal(rg_test_get(&r.data, "results.0.label")->type, MSGPACK_OBJECT_NIL);
   msgpack_unpacked_destroy(&r);
   rg_test_call(f->c, &r,
@@ -518,11 +538,13 @@ static void test_unlabel_retracts_and_history_keeps_every_verdict(void **state) 
   assert_int_equal(array(&r.data, "results.1.labels")->via.array.size, 0);
   msgpack_unpacked_destroy(&r);
   /* a label's weight defaults to its source's configured weight */
-  rg_test_call(f->c, &r,
-               "{\"id\": 34, \"op\": \"label\", \"labels\": [{\"actor\": \"address:h1@good.example\", "
-               "\"verdict\": \"good\", \"source\": \"user_report\"}]}");
+  rg_test_call(
+      f->c, &r,
+      "{\"id\": 34, \"op\": \"label\", \"labels\": [{\"actor\": \"address:h1@good.example\", "
+      "\"verdict\": \"good\", \"source\": \"user_report\"}]}");
   msgpack_unpacked_destroy(&r);
-  rg_test_call(f->c, &r, "{\"id\": 35, \"op\": \"lookup\", \"actors\": [\"address:h1@good.example\"]}");
+  rg_test_call(f->c, &r,
+               "{\"id\": 35, \"op\": \"lookup\", \"actors\": [\"address:h1@good.example\"]}");
   assert_float_equal(num(&r.data, "results.0.label.weight"), 0.25, 1e-12);
   msgpack_unpacked_destroy(&r);
 }
@@ -537,9 +559,10 @@ static int setup_scored_weights(void **state) {
   *state = f;
   build_graph(f);
   msgpack_unpacked r;
-  rg_test_call(f->c, &r,
-               "{\"id\": 3, \"op\": \"label\", \"labels\": [{\"actor\": \"address:s0@spam.example\", "
-               "\"verdict\": \"bad\", \"source\": \"spam_trap\"}]}");
+  rg_test_call(
+      f->c, &r,
+      "{\"id\": 3, \"op\": \"label\", \"labels\": [{\"actor\": \"address:s0@spam.example\", "
+      "\"verdict\": \"bad\", \"source\": \"spam_trap\"}]}");
   msgpack_unpacked_destroy(&r);
   recompute(f);
   return 0;

@@ -926,7 +926,7 @@ static void test_store_label_history_keeps_every_verdict_and_retraction(void **s
   assert_int_equal(rg_store_unlabel(t, a, T0 + 30, "", 0), RG_ENOT_FOUND); /* nothing left */
   rg_label_t got;
   assert_int_equal(rg_store_get_label(t, a, &got), RG_ENOT_FOUND); /* no longer a seed */
-  assert_int_equal(counts(t).labels, 1);                            /* only b */
+  assert_int_equal(counts(t).labels, 1);                           /* only b */
   hist_t h = {.n = 0};
   assert_int_equal(rg_store_scan_label_history(t, a, collect_label, &h), RG_OK);
   assert_int_equal(h.n, 3);
@@ -977,10 +977,12 @@ static void put_generation(rg_txn_t *t, uint64_t gen) {
   static const uint64_t cl[] = {10, 20, 10, 10};
   for (int i = 0; i < 4; i++) {
     rg_score_t sc = {.reputation = rep[i], .anomaly = anom[i], .cluster = cl[i]};
-    assert_int_equal(rg_store_put_score(t, gen, (uint64_t)i + 1, i == 2 ? RG_ACTOR_IP : RG_ACTOR_ADDRESS, &sc),
-                     RG_OK);
+    assert_int_equal(
+        rg_store_put_score(t, gen, (uint64_t)i + 1, i == 2 ? RG_ACTOR_IP : RG_ACTOR_ADDRESS, &sc),
+        RG_OK);
   }
-  rg_cluster_t a = {.id = 10, .size = 3, .suspicion = 0.7}, b = {.id = 20, .size = 1, .suspicion = 0.2};
+  rg_cluster_t a = {.id = 10, .size = 3, .suspicion = 0.7},
+               b = {.id = 20, .size = 1, .suspicion = 0.2};
   assert_int_equal(rg_store_put_cluster(t, gen, &b), RG_OK);
   assert_int_equal(rg_store_put_cluster(t, gen, &a), RG_OK);
 }
@@ -1003,19 +1005,21 @@ static void test_store_indexes_members_rankings_and_clusters_of_a_generation(voi
   assert_int_equal(c.n, 0);
 
   c.n = 0; /* worst addresses by reputation: 1 (0.9), 4 (0.5), 2 (0.2); the ip is elsewhere */
-  assert_int_equal(rg_store_scan_ranking(t, 5, RG_RANK_REPUTATION, RG_ACTOR_ADDRESS, true,
-                                         collect_member, &c), RG_OK);
+  assert_int_equal(
+      rg_store_scan_ranking(t, 5, RG_RANK_REPUTATION, RG_ACTOR_ADDRESS, true, collect_member, &c),
+      RG_OK);
   assert_int_equal(c.n, 3);
   assert_int_equal(c.id[0], 1), assert_int_equal(c.id[1], 4), assert_int_equal(c.id[2], 2);
   assert_float_equal(c.value[0], 0.9, EPS);
   c.n = 0; /* best first by anomaly, stopped by the visitor after one */
   c.stop_after = 1;
-  assert_int_equal(rg_store_scan_ranking(t, 5, RG_RANK_ANOMALY, RG_ACTOR_ADDRESS, false,
-                                         collect_member, &c), 7);
+  assert_int_equal(
+      rg_store_scan_ranking(t, 5, RG_RANK_ANOMALY, RG_ACTOR_ADDRESS, false, collect_member, &c), 7);
   assert_int_equal(c.id[0], 1);
   c = (ids_t){.n = 0};
-  assert_int_equal(rg_store_scan_ranking(t, 5, RG_RANK_REPUTATION, RG_ACTOR_IP, true,
-                                         collect_member, &c), RG_OK);
+  assert_int_equal(
+      rg_store_scan_ranking(t, 5, RG_RANK_REPUTATION, RG_ACTOR_IP, true, collect_member, &c),
+      RG_OK);
   assert_int_equal(c.n, 1);
   assert_int_equal(c.id[0], 3);
 
@@ -1031,8 +1035,9 @@ static void test_store_indexes_members_rankings_and_clusters_of_a_generation(voi
   }
   c.n = 0;
   assert_int_equal(rg_store_scan_members(t, 5, 10, 0, collect_member, &c), RG_OK);
-  assert_int_equal(rg_store_scan_ranking(t, 5, RG_RANK_REPUTATION, RG_ACTOR_ADDRESS, true,
-                                         collect_member, &c), RG_OK);
+  assert_int_equal(
+      rg_store_scan_ranking(t, 5, RG_RANK_REPUTATION, RG_ACTOR_ADDRESS, true, collect_member, &c),
+      RG_OK);
   assert_int_equal(rg_store_scan_clusters_by_suspicion(t, 5, collect_cluster, &c), RG_OK);
   assert_int_equal(c.n, 0);
   assert_int_equal(rg_store_scan_members(t, 6, 10, 0, collect_member, &c), RG_OK);

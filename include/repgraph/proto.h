@@ -15,22 +15,22 @@
 #define RG_FRAME_HEADER  4
 
 /* Ops: X(NAME, "wire name", writes?). Write ops go through the writer thread. */
-#define RG_OP_MAP(X)         \
-  X(PING, "ping", false)     \
-  X(INGEST, "ingest", true)  \
-  X(LOOKUP, "lookup", false) \
-  X(LABEL, "label", true)    \
-  X(FORGET, "forget", true)  \
-  X(STATS, "stats", false)                                                               \
-  X(RECOMPUTE, "recompute", false)                                                       \
-  X(STATUS, "status", false)                                                             \
-  X(CHECK, "check", false)                                                               \
-  X(CLUSTERS, "clusters", false)                                                         \
-  X(TOP, "top", false)                                                                   \
-  X(NEIGHBORS, "neighbors", false)                                                       \
-  X(EXPORT, "export", false)                                                             \
-  X(HISTORY, "history", false)                                                           \
-  X(LABEL_CLUSTER, "label_cluster", true)                                                \
+#define RG_OP_MAP(X)                      \
+  X(PING, "ping", false)                  \
+  X(INGEST, "ingest", true)               \
+  X(LOOKUP, "lookup", false)              \
+  X(LABEL, "label", true)                 \
+  X(FORGET, "forget", true)               \
+  X(STATS, "stats", false)                \
+  X(RECOMPUTE, "recompute", false)        \
+  X(STATUS, "status", false)              \
+  X(CHECK, "check", false)                \
+  X(CLUSTERS, "clusters", false)          \
+  X(TOP, "top", false)                    \
+  X(NEIGHBORS, "neighbors", false)        \
+  X(EXPORT, "export", false)              \
+  X(HISTORY, "history", false)            \
+  X(LABEL_CLUSTER, "label_cluster", true) \
   X(UNLABEL, "unlabel", true)
 
 typedef enum {

@@ -293,9 +293,8 @@ int rg_store_scan_clusters_by_suspicion(rg_txn_t *t, uint64_t gen, rg_cluster_vi
 
 /* Visits the actors of `type` in generation gen ranked by `metric`, highest first when
  * worst_first, else lowest first. Same returns. */
-int rg_store_scan_ranking(rg_txn_t *t, uint64_t gen, rg_rank_metric_t metric,
-                          rg_actor_type_t type, bool worst_first, rg_member_visit_fn fn,
-                          void *ctx);
+int rg_store_scan_ranking(rg_txn_t *t, uint64_t gen, rg_rank_metric_t metric, rg_actor_type_t type,
+                          bool worst_first, rg_member_visit_fn fn, void *ctx);
 
 /* Visits the members of cluster `cluster` of generation gen with ids above `after` (0 =
  * from the first), in id order. Same returns. */
