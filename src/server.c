@@ -434,13 +434,17 @@ int rg_server_open(const rg_config_t *cfg, uv_loop_t *loop, rg_server_t **out, c
   s->metrics = rg_engine_metrics(s->engine);
   char path[RG_CONFIG_PATH_MAX];
   const char *unix_path = rg_config_unix_path(cfg, path, sizeof path);
-  if (cfg->port) rc = listen_tcp(s, err, errlen);
-  if (!rc && unix_path) rc = listen_unix(s, unix_path, err, errlen);
   uv_signal_init(loop, &s->sigint);
   uv_signal_init(loop, &s->sigterm);
   uv_timer_init(loop, &s->idle_timer);
   uv_timer_init(loop, &s->grace_timer);
   s->sigint.data = s->sigterm.data = s->idle_timer.data = s->grace_timer.data = s;
+  /* Signals first and TCP last: once a client can connect over TCP, the Unix socket is
+   * bound too and SIGTERM already means a clean shutdown. */
+  uv_signal_start(&s->sigint, on_signal, SIGINT);
+  uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+  if (unix_path) rc = listen_unix(s, unix_path, err, errlen);
+  if (!rc && cfg->port) rc = listen_tcp(s, err, errlen);
   if (rc) {
     rg_server_shutdown(s);
     uv_close((uv_handle_t *)&s->grace_timer, NULL);
@@ -448,8 +452,6 @@ int rg_server_open(const rg_config_t *cfg, uv_loop_t *loop, rg_server_t **out, c
     rg_server_close(s);
     return rc;
   }
-  uv_signal_start(&s->sigint, on_signal, SIGINT);
-  uv_signal_start(&s->sigterm, on_signal, SIGTERM);
   if (cfg->idle_timeout_s) uv_timer_start(&s->idle_timer, on_idle_timer, 1000, 1000);
   *out = s;
   return RG_OK;
