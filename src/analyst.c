@@ -2,7 +2,7 @@
  * of a type, an actor's ego network, clusters exported page by page with the edges among
  * their members, and label histories. Loop thread: each request reads one short read
  * transaction and is bounded by limits.max_page_items (rows in a reply) and
- * limits.max_scan_edges (edges read per actor or per export page). */
+ * limits.max_scan_edges (edges read per export page, or per step of a neighbors request). */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -457,8 +457,8 @@ typedef struct {
 } ego_t;
 
 /* Adds the neighbours of `id` at `depth`, heaviest edges first, until the node limit. */
-static int expand(ego_t *g, uint64_t id, uint8_t depth) {
-  edges_t l = {.budget = g->a->e->cfg.max_scan_edges};
+static int expand(ego_t *g, uint64_t id, uint8_t depth, uint64_t budget) {
+  edges_t l = {.budget = budget};
   int rc = rg_store_scan_out(g->a->t, id, g->a->now, collect_edge, &l);
   if (rc == STOP) rc = RG_OK;
   if (!rc) rc = rg_store_scan_in(g->a->t, id, g->a->now, collect_edge, &l);
@@ -482,7 +482,7 @@ static int expand(ego_t *g, uint64_t id, uint8_t depth) {
   return rc;
 }
 
-/* Keeps the edges that end inside the ego network; reads at most `budget` per actor. */
+/* Keeps the edges that end inside the ego network; reads at most `budget` per node. */
 typedef struct {
   idset_t *set;
   edges_t *out;
@@ -521,10 +521,13 @@ static int handle_neighbors(actx_t *a, const rg_request_t *req, rg_wr_t *wr) {
   g.ids[0] = center;
   g.depth[0] = 0;
   g.n = 1;
-  rc = expand(&g, center, 1);
+  /* Edges read: the actor's up to max_scan_edges; at depth 2 as many again, shared by its
+   * neighbours; as many again for the edges among the nodes, shared by them. */
+  uint64_t budget = a->e->cfg.max_scan_edges;
+  rc = expand(&g, center, 1, budget);
   for (uint32_t i = 1, n1 = g.n; !rc && req->depth == 2 && i < n1 && g.n < g.limit; i++)
-    rc = expand(&g, g.ids[i], 2);
-  among_t m = {&g.set, &edges, 0, a->e->cfg.max_scan_edges, false};
+    rc = expand(&g, g.ids[i], 2, budget / (n1 - 1) + 1);
+  among_t m = {&g.set, &edges, 0, budget / g.n + 1, false};
   for (uint32_t i = 0; i < g.n && !rc && !edges.truncated; i++) {
     m.read = 0;
     rc = rg_store_scan_out(a->t, g.ids[i], a->now, edge_among, &m);

@@ -195,34 +195,34 @@ int rg_export_open(rg_export_format_t fmt, const char *path, rg_export_t **out, 
   return RG_OK;
 }
 
+/* Writes (CSV, JSON) or keeps (GraphML) one page's rows of nodes or edges; *count is the
+ * number of rows so far. */
+static int add_rows(rg_export_t *x, const rg_json_t *rows, const column_t *cols, size_t ncols,
+                    FILE *f, col_t *kept, size_t *count) {
+  int rc = RG_OK;
+  for (size_t i = 0; i < rg_json_size(rows) && !rc; i++, (*count)++) {
+    const rg_json_t *row = rg_json_at(rows, i);
+    if (x->fmt == RG_EXPORT_CSV)
+      csv_row(f, row, cols, ncols);
+    else if (x->fmt == RG_EXPORT_JSON)
+      rc = json_row(f, row, *count);
+    for (size_t c = 0; x->fmt == RG_EXPORT_GRAPHML && c < ncols && !rc; c++)
+      rc = col_push(&kept[c], rg_json_get(row, cols[c].name), cols[c].numeric);
+  }
+  return rc;
+}
+
 int rg_export_page(rg_export_t *x, const rg_json_t *nodes, const rg_json_t *edges, char *err,
                    size_t errlen) {
-  size_t nn = rg_json_size(nodes), ne = rg_json_size(edges);
+  size_t nn = rg_json_size(nodes);
   if (nn && !x->n_nodes) x->depth = rg_json_has(rg_json_at(nodes, 0), "depth");
   size_t ncols = x->depth ? N_NODE_COLS : N_NODE_COLS - 1;
-  int rc = RG_OK;
   if (x->fmt == RG_EXPORT_CSV && nn && !x->header) {
     csv_header(x->nodes, node_cols, ncols);
     x->header = true;
   }
-  for (size_t i = 0; i < nn && !rc; i++, x->n_nodes++) {
-    const rg_json_t *row = rg_json_at(nodes, i);
-    if (x->fmt == RG_EXPORT_CSV)
-      csv_row(x->nodes, row, node_cols, ncols);
-    else if (x->fmt == RG_EXPORT_JSON)
-      rc = json_row(x->nodes, row, x->n_nodes);
-    for (size_t c = 0; x->fmt == RG_EXPORT_GRAPHML && c < ncols && !rc; c++)
-      rc = col_push(&x->vcol[c], rg_json_get(row, node_cols[c].name), node_cols[c].numeric);
-  }
-  for (size_t i = 0; i < ne && !rc; i++, x->n_edges++) {
-    const rg_json_t *row = rg_json_at(edges, i);
-    if (x->fmt == RG_EXPORT_CSV)
-      csv_row(x->edges, row, edge_cols, N_EDGE_COLS);
-    else if (x->fmt == RG_EXPORT_JSON)
-      rc = json_row(x->edges, row, x->n_edges);
-    for (size_t c = 0; x->fmt == RG_EXPORT_GRAPHML && c < N_EDGE_COLS && !rc; c++)
-      rc = col_push(&x->ecol[c], rg_json_get(row, edge_cols[c].name), edge_cols[c].numeric);
-  }
+  int rc = add_rows(x, nodes, node_cols, ncols, x->nodes, x->vcol, &x->n_nodes);
+  if (!rc) rc = add_rows(x, edges, edge_cols, N_EDGE_COLS, x->edges, x->ecol, &x->n_edges);
   if (rc) return fail(err, errlen, rc, "out of memory");
   if ((x->nodes && ferror(x->nodes)) || (x->edges && ferror(x->edges)))
     return fail(err, errlen, RG_EIO, "%s: write failed", x->path);

@@ -161,12 +161,17 @@ static void expect_error(fixture_t *f, const char *code, const char *want, const
   msgpack_unpacked_destroy(&r);
 }
 
-static uint64_t cluster_of(fixture_t *f, const char *actor) {
+/* A number from the lookup of one actor, e.g. "results.0.cluster". */
+static double looked_up(fixture_t *f, const char *actor, const char *path) {
   msgpack_unpacked r;
   rg_test_call(f->c, &r, "{\"id\": 4, \"op\": \"lookup\", \"actors\": [\"%s\"]}", actor);
-  uint64_t c = rg_test_uint(&r.data, "results.0.cluster");
+  double v = num(&r.data, path);
   msgpack_unpacked_destroy(&r);
-  return c;
+  return v;
+}
+
+static uint64_t cluster_of(fixture_t *f, const char *actor) {
+  return (uint64_t)looked_up(f, actor, "results.0.cluster");
 }
 
 /* ---- clusters, top, neighbors ------------------------------------------------------------- */
@@ -459,11 +464,7 @@ static void test_export_cursor_of_a_replaced_generation_is_refused(void **state)
 /* ---- verdicts back -------------------------------------------------------------------------- */
 
 static double reputation(fixture_t *f, const char *actor) {
-  msgpack_unpacked r;
-  rg_test_call(f->c, &r, "{\"id\": 26, \"op\": \"lookup\", \"actors\": [\"%s\"]}", actor);
-  double v = num(&r.data, "results.0.reputation");
-  msgpack_unpacked_destroy(&r);
-  return v;
+  return looked_up(f, actor, "results.0.reputation");
 }
 
 static void test_label_cluster_then_recompute_raises_members_reputation(void **state) {

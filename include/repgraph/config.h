@@ -28,7 +28,7 @@ typedef struct {
   uint64_t max_output_bytes;            /* queued reply bytes per connection before drop */
   uint32_t max_pending_writes;          /* queued writes per connection before it pauses */
   uint32_t max_page_items;              /* rows in one reply of the analyst reads */
-  uint32_t max_scan_edges;              /* edges a neighbors/export request reads per actor */
+  uint32_t max_scan_edges;              /* edges an export page / a neighbors step reads */
   uint64_t idle_timeout_s;              /* close connections idle this long; 0 = never */
   uint32_t commit_max_requests;         /* write requests grouped into one commit */
   uint64_t recompute_interval_s;        /* timer; 0 = only on request */
