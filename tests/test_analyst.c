@@ -81,9 +81,12 @@ static void recompute(fixture_t *f) {
   msgpack_unpacked_destroy(&r);
 }
 
-static int setup(void **state) {
+/* Starts the server with the extra options (after recompute.interval=0). */
+static int start(void **state, const char *set1, const char *set2) {
   fixture_t *f = calloc(1, sizeof *f);
-  static const char *const extra[] = {"--set", "recompute.interval=0", NULL};
+  const char *extra[] = {"--set", "recompute.interval=0", set1 ? "--set" : NULL,
+                         set1,    set2 ? "--set" : NULL,  set2,
+                         NULL};
   f->dir = rg_test_mkdtemp();
   rg_test_server_start(&f->srv, f->dir, extra);
   f->c = rg_test_connect(&f->srv);
@@ -91,10 +94,12 @@ static int setup(void **state) {
   return 0;
 }
 
+static int setup(void **state) {
+  return start(state, NULL, NULL);
+}
+
 /* The graph, seeds s0 bad and h3 good, and one recomputation. */
-static int setup_scored(void **state) {
-  setup(state);
-  fixture_t *f = *state;
+static void score(fixture_t *f) {
   build_graph(f);
   msgpack_unpacked r;
   rg_test_call(
@@ -105,6 +110,18 @@ static int setup_scored(void **state) {
   assert_int_equal(rg_test_uint(&r.data, "accepted"), 2);
   msgpack_unpacked_destroy(&r);
   recompute(f);
+}
+
+static int setup_scored(void **state) {
+  start(state, NULL, NULL);
+  score(*state);
+  return 0;
+}
+
+/* Label weights from the config; tiny edge budgets (pages end after each edge read). */
+static int setup_scored_tight(void **state) {
+  start(state, "label.weight_user_report=0.25", "limits.max_scan_edges=1");
+  score(*state);
   return 0;
 }
 
@@ -550,23 +567,24 @@ static void test_unlabel_retracts_and_history_keeps_every_verdict(void **state) 
   msgpack_unpacked_destroy(&r);
 }
 
-static int setup_scored_weights(void **state) {
-  fixture_t *f = calloc(1, sizeof *f);
-  static const char *const extra[] = {"--set", "recompute.interval=0", "--set",
-                                      "label.weight_user_report=0.25", NULL};
-  f->dir = rg_test_mkdtemp();
-  rg_test_server_start(&f->srv, f->dir, extra);
-  f->c = rg_test_connect(&f->srv);
-  *state = f;
-  build_graph(f);
-  msgpack_unpacked r;
-  rg_test_call(
-      f->c, &r,
-      "{\"id\": 3, \"op\": \"label\", \"labels\": [{\"actor\": \"address:s0@spam.example\", "
-      "\"verdict\": \"bad\", \"source\": \"spam_trap\"}]}");
+static void test_edge_budgets_end_pages_early_without_losing_edges(void **state) {
+  fixture_t *f = *state; /* limits.max_scan_edges=1 */
+  uint64_t spam = cluster_of(f, "address:s0@spam.example");
+  char ids[32];
+  snprintf(ids, sizeof ids, "%llu", (unsigned long long)spam);
+  export_t x;
+  export_all(f, ids, 1000, &x); /* one edge read per page: resumes inside every member */
+  assert_int_equal(x.n_nodes, x.total);
+  int among = 0;
+  for (int i = 0; i < f->n_edges; i++)
+    among += has(x.actor, x.n_nodes, f->edges[i].src) && has(x.actor, x.n_nodes, f->edges[i].dst);
+  assert_int_equal(x.n_edges, among);
+  assert_true(x.pages >= (uint64_t)among);
+  msgpack_unpacked r; /* neighbors: reads 1 edge of the IP, so one neighbour and truncated */
+  rg_test_call(f->c, &r, "{\"id\": 40, \"op\": \"neighbors\", \"actor\": \"ip:203.0.113.1\"}");
+  assert_int_equal(array(&r.data, "nodes")->via.array.size, 2);
+  assert_true(rg_test_get(&r.data, "truncated")->via.boolean);
   msgpack_unpacked_destroy(&r);
-  recompute(f);
-  return 0;
 }
 
 int main(void) {
@@ -585,8 +603,10 @@ int main(void) {
                                       setup_scored, teardown),
       cmocka_unit_test_setup_teardown(test_label_cluster_then_recompute_raises_members_reputation,
                                       setup_scored, teardown),
+      cmocka_unit_test_setup_teardown(test_edge_budgets_end_pages_early_without_losing_edges,
+                                      setup_scored_tight, teardown),
       cmocka_unit_test_setup_teardown(test_unlabel_retracts_and_history_keeps_every_verdict,
-                                      setup_scored_weights, teardown),
+                                      setup_scored_tight, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
