@@ -13,13 +13,13 @@
 #include "repgraph/clock.h"
 #include "repgraph/err.h"
 
-#define DEFAULT_ROWS    20      /* clusters, top */
-#define DEFAULT_NODES   100     /* neighbors */
-#define DEFAULT_PAGE    1000    /* export: nodes + edges per page */
-#define MAX_OFFSET      1000000 /* top: deeper pages are not worth a scan; filter instead */
-#define MAX_CLUSTER_OFF 100000  /* clusters: rows kept for sorting is offset + limit */
-#define HISTORY_MAX     1000    /* history entries per actor in one reply */
-#define STOP            1       /* a visitor's "enough"; never an RG_E… code */
+#define DEFAULT_ROWS    20     /* clusters, top */
+#define DEFAULT_NODES   100    /* neighbors */
+#define DEFAULT_PAGE    1000   /* export: nodes + edges per page */
+#define MAX_OFFSET      100000 /* top: a deeper page costs a longer index walk on the loop */
+#define MAX_CLUSTER_OFF 10000  /* clusters: offset + limit rows are kept while sorting */
+#define HISTORY_MAX     1000   /* history entries per actor in one reply */
+#define STOP            1      /* a visitor's "enough"; never an RG_E… code */
 
 typedef struct {
   rg_engine_t *e;

@@ -474,9 +474,9 @@ static const command_t commands[] = {
     {"label", cmd_label,
      "[--source S] [--weight W] [--note TEXT] TYPE:ID bad|good\n"
      "       repgraph label --file verdicts.csv [--source S]",
-     "record a verdict (sources: analyst, user_report, spam_trap, allowlist, feed); --file\n"
-     "  reads CSV lines actor,verdict[,source[,note]] (- for stdin) and reports each rejected\n"
-     "  line as FILE:LINE"},
+     "record a verdict, or many from a CSV file\n"
+     "  sources: analyst, user_report, spam_trap, allowlist, feed; --file reads CSV lines\n"
+     "  actor,verdict[,source[,note]] (- for stdin) and reports each rejected line as FILE:LINE"},
     {"label-cluster", rg__cmd_label_cluster,
      "[--source S] [--note TEXT] [--weight W] [--generation G] CLUSTER bad|good",
      "label every member of a cluster of the current generation"},
@@ -495,8 +495,9 @@ static const command_t commands[] = {
     {"export", rg__cmd_export,
      "(--cluster ID... | --actor TYPE:ID [--depth N] [--limit N]) --out PATH\n"
      "       [--format graphml|csv|json] [--page N] [--progress]",
-     "write clusters (or an ego network) with scores and edges as GraphML, CSV\n"
-     "  (PATH/nodes.csv + PATH/edges.csv) or JSON; large clusters stream in pages"},
+     "write clusters or an ego network, with scores and edges, to a file\n"
+     "  GraphML (igraph's writer), CSV (PATH/nodes.csv + PATH/edges.csv) or JSON; large\n"
+     "  clusters stream in pages"},
     {"forget", cmd_forget, "TYPE:ID...", "delete actors with all their edges and labels"},
     {"stats", cmd_stats, "", "counts, store size, request counters and latencies"},
     {"recompute", cmd_recompute, "[--wait]",
