@@ -79,10 +79,17 @@ int main(int argc, char **argv) {
                      .cluster = 1,
                      .propagated = RG_VERDICT_BAD,
                      .band = RG_BAND_SUSPICIOUS};
-    if (!rc) rc = rg_store_put_score(t, 1, ids[i], RG_ACTOR_ADDRESS, &sc);
-    if (i < n_ips && !rc) rc = rg_store_put_score(t, 1, ids[n + i], RG_ACTOR_IP, &sc);
+    if (!rc) rc = rg_store_put_score(t, 1, ids[i], &sc);
+    if (i < n_ips && !rc) rc = rg_store_put_score(t, 1, ids[n + i], &sc);
     check(rc, "edges and scores");
     if (!rc && (i % BATCH == BATCH - 1 || i == n - 1))
+      rc = check(rg_txn_commit(t), "commit"), t = NULL;
+  }
+  /* the member index, in id order (ids were handed out in order); no rankings: not exported */
+  for (uint64_t i = 0; i < n + n_ips && !rc; i++) {
+    if (i % BATCH == 0 && (rc = check(rg_store_write_begin(s, &t), "begin"))) break;
+    rc = check(rg_store_append_member(t, 1, 1, ids[i]), "member");
+    if (!rc && (i % BATCH == BATCH - 1 || i == n + n_ips - 1))
       rc = check(rg_txn_commit(t), "commit"), t = NULL;
   }
   if (!rc) rc = check(rg_store_write_begin(s, &t), "begin");

@@ -15,10 +15,11 @@ typedef struct rg_recompute rg_recompute_t;
 /* What a publishing step of a recomputation does (rg_write_t.publish). */
 typedef enum {
   RG__PUBLISH_NONE = 0,
-  RG__PUBLISH_CLEAR,  /* delete leftovers of the generation being written */
-  RG__PUBLISH_ROWS,   /* write scores and clusters [from, to) */
-  RG__PUBLISH_FLIP,   /* make the generation current */
-  RG__PUBLISH_DROP    /* delete the generation before last */
+  RG__PUBLISH_CLEAR, /* delete leftovers of the generation being written */
+  RG__PUBLISH_ROWS,  /* write scores and clusters [from, to) */
+  RG__PUBLISH_INDEX, /* append member and ranking index rows [from, to), in key order */
+  RG__PUBLISH_FLIP,  /* make the generation current */
+  RG__PUBLISH_DROP   /* delete the generation before last */
 } rg__publish_t;
 
 /* Outcome of the last finished recomputation, for status and replies. */

@@ -964,44 +964,41 @@ static double bits_score(const uint8_t *p) {
   return get_f64(p);
 }
 
-/* Puts a key with an empty value into an index sub-database. */
-static int put_index(rg_txn_t *t, int dbi, const uint8_t *key, size_t len) {
+/* Puts a key with an empty value into an index sub-database (MDB_APPEND: at the end). */
+static int put_index(rg_txn_t *t, int dbi, const uint8_t *key, size_t len, unsigned flags) {
   MDB_val k = {len, (void *)key}, v = {0, NULL};
-  return from_mdb(mdb_put(t->txn, t->s->dbi[dbi], &k, &v, 0), "put index");
+  int rc = mdb_put(t->txn, t->s->dbi[dbi], &k, &v, flags);
+  if (rc == MDB_KEYEXIST && (flags & MDB_APPEND)) {
+    rg_log_error("store: %s index row appended out of order", db_names[dbi]);
+    return RG_EINTERNAL;
+  }
+  return from_mdb(rc, "put index");
 }
 
 #define MEMBER_KEY_LEN 24 /* gen, cluster, actor */
 #define RANK_KEY_LEN   26 /* gen, metric, type, score, actor */
 #define CRANK_KEY_LEN  24 /* gen, suspicion, cluster */
 
-static void rank_key(uint8_t k[RANK_KEY_LEN], uint64_t gen, rg_rank_metric_t m,
-                     rg_actor_type_t type, uint64_t bits, uint64_t actor) {
+int rg_store_append_member(rg_txn_t *t, uint64_t gen, uint64_t cluster, uint64_t actor) {
+  uint8_t k[MEMBER_KEY_LEN];
   rg_put_u64be(k, gen);
-  k[8] = (uint8_t)m;
+  rg_put_u64be(k + 8, cluster);
+  rg_put_u64be(k + 16, actor);
+  return put_index(t, DB_MEMBER, k, sizeof k, MDB_APPEND);
+}
+
+int rg_store_append_rank(rg_txn_t *t, uint64_t gen, rg_rank_metric_t metric, rg_actor_type_t type,
+                         double value, uint64_t actor) {
+  uint8_t k[RANK_KEY_LEN];
+  rg_put_u64be(k, gen);
+  k[8] = (uint8_t)metric;
   k[9] = (uint8_t)type;
-  rg_put_u64be(k + 10, bits);
+  rg_put_u64be(k + 10, score_bits(value));
   rg_put_u64be(k + 18, actor);
+  return put_index(t, DB_RANK, k, sizeof k, MDB_APPEND);
 }
 
-/* Writes the member and ranking index rows of one score. */
-static int index_score(rg_txn_t *t, uint64_t gen, uint64_t actor, rg_actor_type_t type,
-                       const rg_score_t *sc) {
-  uint8_t mk[MEMBER_KEY_LEN], rk[RANK_KEY_LEN];
-  rg_put_u64be(mk, gen);
-  rg_put_u64be(mk + 8, sc->cluster);
-  rg_put_u64be(mk + 16, actor);
-  int rc = put_index(t, DB_MEMBER, mk, sizeof mk);
-  rank_key(rk, gen, RG_RANK_REPUTATION, type, score_bits(sc->reputation), actor);
-  if (!rc) rc = put_index(t, DB_RANK, rk, sizeof rk);
-  rank_key(rk, gen, RG_RANK_ANOMALY, type, score_bits(sc->anomaly), actor);
-  if (!rc) rc = put_index(t, DB_RANK, rk, sizeof rk);
-  return rc;
-}
-
-int rg_store_put_score(rg_txn_t *t, uint64_t gen, uint64_t actor, rg_actor_type_t type,
-                       const rg_score_t *sc) {
-  int irc = index_score(t, gen, actor, type, sc);
-  if (irc) return irc;
+int rg_store_put_score(rg_txn_t *t, uint64_t gen, uint64_t actor, const rg_score_t *sc) {
   uint8_t kb[16], vb[SCORE_HDR_LEN + REASON_LEN * RG_REASONS_MAX];
   unsigned n = sc->n_reasons > RG_REASONS_MAX ? RG_REASONS_MAX : sc->n_reasons;
   gen_key(kb, gen, actor);
@@ -1064,7 +1061,7 @@ int rg_store_put_cluster(rg_txn_t *t, uint64_t gen, const rg_cluster_t *c) {
   rg_put_u64be(rk, gen);
   rg_put_u64be(rk + 8, score_bits(c->suspicion));
   rg_put_u64be(rk + 16, c->id);
-  int rc = put_index(t, DB_CLUSTER_RANK, rk, sizeof rk);
+  int rc = put_index(t, DB_CLUSTER_RANK, rk, sizeof rk, 0);
   if (rc) return rc;
   return from_mdb(mdb_put(t->txn, t->s->dbi[DB_CLUSTER], &k, &v, 0), "put cluster");
 }

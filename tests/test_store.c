@@ -971,16 +971,35 @@ static int collect_cluster(void *ctx, const rg_cluster_t *cl) {
   return collect_member(ctx, cl->id, cl->suspicion);
 }
 
-/* Generation 5: actors 1..4 (address, address, ip, address) in clusters 10 and 20. */
+/* Generation gen: actors 1..4 (address, address, ip, address) in clusters 10 and 20, with
+ * their index rows appended in key order as recomputation publishes them. */
 static void put_generation(rg_txn_t *t, uint64_t gen) {
   static const double rep[] = {0.9, 0.2, 0.7, 0.5}, anom[] = {0.1, 0.8, 0.3, 0.2};
   static const uint64_t cl[] = {10, 20, 10, 10};
   for (int i = 0; i < 4; i++) {
     rg_score_t sc = {.reputation = rep[i], .anomaly = anom[i], .cluster = cl[i]};
-    assert_int_equal(
-        rg_store_put_score(t, gen, (uint64_t)i + 1, i == 2 ? RG_ACTOR_IP : RG_ACTOR_ADDRESS, &sc),
-        RG_OK);
+    assert_int_equal(rg_store_put_score(t, gen, (uint64_t)i + 1, &sc), RG_OK);
   }
+  static const uint64_t members[][2] = {{10, 1}, {10, 3}, {10, 4}, {20, 2}};
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(rg_store_append_member(t, gen, members[i][0], members[i][1]), RG_OK);
+  static const struct {
+    rg_rank_metric_t m;
+    rg_actor_type_t type;
+    double value;
+    uint64_t actor;
+  } ranks[] = {{RG_RANK_REPUTATION, RG_ACTOR_ADDRESS, 0.2, 2},
+               {RG_RANK_REPUTATION, RG_ACTOR_ADDRESS, 0.5, 4},
+               {RG_RANK_REPUTATION, RG_ACTOR_ADDRESS, 0.9, 1},
+               {RG_RANK_REPUTATION, RG_ACTOR_IP, 0.7, 3},
+               {RG_RANK_ANOMALY, RG_ACTOR_ADDRESS, 0.1, 1},
+               {RG_RANK_ANOMALY, RG_ACTOR_ADDRESS, 0.2, 4},
+               {RG_RANK_ANOMALY, RG_ACTOR_ADDRESS, 0.8, 2},
+               {RG_RANK_ANOMALY, RG_ACTOR_IP, 0.3, 3}};
+  for (size_t i = 0; i < sizeof ranks / sizeof ranks[0]; i++)
+    assert_int_equal(
+        rg_store_append_rank(t, gen, ranks[i].m, ranks[i].type, ranks[i].value, ranks[i].actor),
+        RG_OK);
   rg_cluster_t a = {.id = 10, .size = 3, .suspicion = 0.7},
                b = {.id = 20, .size = 1, .suspicion = 0.2};
   assert_int_equal(rg_store_put_cluster(t, gen, &b), RG_OK);
@@ -1042,6 +1061,10 @@ static void test_store_indexes_members_rankings_and_clusters_of_a_generation(voi
   assert_int_equal(c.n, 0);
   assert_int_equal(rg_store_scan_members(t, 6, 10, 0, collect_member, &c), RG_OK);
   assert_int_equal(c.n, 3); /* generation 6 untouched */
+  /* Appends must come in key order: behind generation 6, a row of 5 is refused. */
+  assert_int_equal(rg_store_append_member(t, 5, 10, 9), RG_EINTERNAL);
+  assert_int_equal(rg_store_append_rank(t, 6, RG_RANK_REPUTATION, RG_ACTOR_ADDRESS, 0.1, 9),
+                   RG_EINTERNAL);
   assert_int_equal(rg_txn_commit(t), RG_OK);
 }
 

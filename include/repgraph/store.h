@@ -246,11 +246,9 @@ int rg_store_scan_labels(rg_txn_t *t, rg_label_visit_fn fn, void *ctx);
 /* The largest actor id ever handed out (0 if none). 0 or RG_EIO. */
 int rg_store_max_actor_id(rg_txn_t *t, uint64_t *max_id);
 
-/* Writes / reads an actor's scores in generation `gen`. Writing also indexes the actor
- * under its cluster (member) and, by `type`, in the reputation and anomaly rankings.
- * 0, RG_ENOT_FOUND (get), RG_ESTORAGE_FULL, RG_EIO. */
-int rg_store_put_score(rg_txn_t *t, uint64_t gen, uint64_t actor, rg_actor_type_t type,
-                       const rg_score_t *s);
+/* Writes / reads an actor's scores in generation `gen`. 0, RG_ENOT_FOUND (get),
+ * RG_ESTORAGE_FULL, RG_EIO. */
+int rg_store_put_score(rg_txn_t *t, uint64_t gen, uint64_t actor, const rg_score_t *s);
 int rg_store_get_score(rg_txn_t *t, uint64_t gen, uint64_t actor, rg_score_t *s);
 
 /* Writes / reads a cluster summary of generation `gen` (writing also ranks it by
@@ -280,6 +278,15 @@ int rg_store_scan_label_history(rg_txn_t *t, uint64_t id, rg_label_visit_fn fn, 
 
 /* Rankings kept per generation and actor type. */
 typedef enum { RG_RANK_REPUTATION = 0, RG_RANK_ANOMALY = 1 } rg_rank_metric_t;
+
+/* Appends a row to generation gen's member index (cluster → actor) or ranking (actors of a
+ * type by a metric; value in [0,1], negative and NaN count as 0). Rows must come in key
+ * order — members by (cluster, actor), rankings by (metric, type, value, actor) — after
+ * every row of earlier generations, which makes each append a cheap write at the end of the
+ * tree. 0, RG_EINTERNAL for a row out of order, RG_ESTORAGE_FULL, RG_EIO. */
+int rg_store_append_member(rg_txn_t *t, uint64_t gen, uint64_t cluster, uint64_t actor);
+int rg_store_append_rank(rg_txn_t *t, uint64_t gen, rg_rank_metric_t metric, rg_actor_type_t type,
+                         double value, uint64_t actor);
 
 /* Called with each cluster of a ranking scan; non-zero stops the scan and is returned. */
 typedef int (*rg_cluster_visit_fn)(void *ctx, const rg_cluster_t *c);
