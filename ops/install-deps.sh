@@ -5,7 +5,8 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config
       liblmdb-dev lmdb-utils libigraph-dev libuv1-dev libmsgpack-dev libinih-dev libjansson-dev
       libcmocka-dev libsodium-dev
-      clang libclang-rt-14-dev)  # libFuzzer and the sanitizer runtimes for ops/fuzz.sh
+      clang libclang-rt-14-dev  # libFuzzer and the sanitizer runtimes for ops/fuzz.sh
+      python3-msgpack python3-networkx python3-igraph)  # the analyst walkthrough and example
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

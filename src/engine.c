@@ -138,8 +138,8 @@ static void reject(rg_write_t *w, uint8_t item, uint32_t index, int code, const 
 
 /* Normalises a "type:identifier" (typed = false) or a bare identifier of `type`. On failure
  * writes "<field>: <reason>" into msg. */
-static int actor_from_wire(rg_str_t s, bool typed, rg_actor_type_t type, const char *field,
-                           rg_actor_t *out, char *msg, size_t cap) {
+int rg__actor_from_wire(rg_str_t s, bool typed, rg_actor_type_t type, const char *field,
+                        rg_actor_t *out, char *msg, size_t cap) {
   const char *reason = NULL;
   int rc = typed ? rg_actor_parse(s.ptr, s.len, out, &reason)
                  : rg_actor_normalize(type, s.ptr, s.len, out, &reason);
@@ -159,8 +159,8 @@ static int prepare_edge(rg_engine_t *e, rg_write_t *w, const rg_wire_edge_t *we,
            (int)(we->kind.len > 40 ? 40 : we->kind.len), we->kind.ptr);
     return RG_OK;
   }
-  if (actor_from_wire(we->src, true, 0, "src", &src, msg, sizeof msg) ||
-      actor_from_wire(we->dst, true, 0, "dst", &dst, msg, sizeof msg)) {
+  if (rg__actor_from_wire(we->src, true, 0, "src", &src, msg, sizeof msg) ||
+      rg__actor_from_wire(we->dst, true, 0, "dst", &dst, msg, sizeof msg)) {
     reject(w, ITEM_EDGES, i, RG_EINVALID_ACTOR, "%s", msg);
     return RG_OK;
   }
@@ -186,15 +186,16 @@ static int prepare_observation(rg_engine_t *e, rg_write_t *w, const rg_wire_obse
                                uint32_t i, int64_t now) {
   rg_actor_t sender, ip, net, domain, helo, rcpt;
   char msg[160];
-  if (actor_from_wire(o->sender, false, RG_ACTOR_ADDRESS, "sender", &sender, msg, sizeof msg) ||
-      actor_from_wire(o->client_ip, false, RG_ACTOR_IP, "client_ip", &ip, msg, sizeof msg)) {
+  if (rg__actor_from_wire(o->sender, false, RG_ACTOR_ADDRESS, "sender", &sender, msg, sizeof msg) ||
+      rg__actor_from_wire(o->client_ip, false, RG_ACTOR_IP, "client_ip", &ip, msg, sizeof msg)) {
     reject(w, ITEM_OBSERVATIONS, i, RG_EINVALID_ACTOR, "%s", msg);
     return RG_OK;
   }
   for (uint32_t j = 0; j < o->n_recipients; j++) {
     char field[32];
     snprintf(field, sizeof field, "recipients[%u]", j);
-    if (actor_from_wire(o->recipients[j], false, RG_ACTOR_ADDRESS, field, &rcpt, msg, sizeof msg)) {
+    if (rg__actor_from_wire(o->recipients[j], false, RG_ACTOR_ADDRESS, field, &rcpt, msg,
+                            sizeof msg)) {
       reject(w, ITEM_OBSERVATIONS, i, RG_EINVALID_ACTOR, "%s", msg);
       return RG_OK;
     }
@@ -218,7 +219,7 @@ static int prepare_observation(rg_engine_t *e, rg_write_t *w, const rg_wire_obse
   if (!rc) rc = add_edge(w, si, RG_EDGE_USES_DOMAIN, di, ts, 1, 1);
   if (!rc && has_helo) rc = add_edge(w, ii, RG_EDGE_HELO, hi, ts, 1, 1);
   for (uint32_t j = 0; j < o->n_recipients && !rc; j++) {
-    actor_from_wire(o->recipients[j], false, RG_ACTOR_ADDRESS, "", &rcpt, msg, sizeof msg);
+    rg__actor_from_wire(o->recipients[j], false, RG_ACTOR_ADDRESS, "", &rcpt, msg, sizeof msg);
     rc = add_actor(w, &rcpt, ts, 1, &ri);
     if (!rc) rc = add_edge(w, si, RG_EDGE_MAILED, ri, ts, 1, 1);
   }
@@ -226,29 +227,40 @@ static int prepare_observation(rg_engine_t *e, rg_write_t *w, const rg_wire_obse
   return rc;
 }
 
-static int prepare_label(rg_write_t *w, const rg_wire_label_t *wl, uint32_t i, int64_t now) {
+/* Fills the verdict, source, weight, time and note of a label; the note goes to the write's
+ * key buffer. RG_EINVALID_LABEL with a message in msg, or a buffer error. */
+static int label_from_wire(rg_engine_t *e, rg_write_t *w, const rg_wire_label_t *wl, int64_t now,
+                           job_label_t *l, char *msg, size_t cap) {
+  if (rg_verdict_parse(wl->verdict.ptr, wl->verdict.len, &l->verdict)) {
+    snprintf(msg, cap, "verdict: expected bad or good");
+    return RG_EINVALID_LABEL;
+  }
+  l->source = RG_SOURCE_ANALYST;
+  if (wl->source.len && rg_label_source_parse(wl->source.ptr, wl->source.len, &l->source)) {
+    snprintf(msg, cap, "source: expected analyst, user_report, spam_trap, allowlist or feed");
+    return RG_EINVALID_LABEL;
+  }
+  l->weight = wl->weight >= 0 ? wl->weight : e->cfg.label_weight[l->source];
+  l->ts = wl->ts ? wl->ts : now;
+  l->note_off = (uint32_t)w->keys.len;
+  l->note_len = (uint16_t)(wl->note.len > RG_LABEL_NOTE_MAX ? RG_LABEL_NOTE_MAX : wl->note.len);
+  return rg_buf_append(&w->keys, wl->note.ptr, l->note_len);
+}
+
+static int prepare_label(rg_engine_t *e, rg_write_t *w, const rg_wire_label_t *wl, uint32_t i,
+                         int64_t now) {
   rg_actor_t a;
   char msg[160];
   job_label_t l = {0};
-  if (actor_from_wire(wl->actor, true, 0, "actor", &a, msg, sizeof msg)) {
+  if (rg__actor_from_wire(wl->actor, true, 0, "actor", &a, msg, sizeof msg)) {
     reject(w, ITEM_LABELS, i, RG_EINVALID_ACTOR, "%s", msg);
     return RG_OK;
   }
-  if (rg_verdict_parse(wl->verdict.ptr, wl->verdict.len, &l.verdict)) {
-    reject(w, ITEM_LABELS, i, RG_EINVALID_LABEL, "verdict: expected bad or good");
+  int rc = label_from_wire(e, w, wl, now, &l, msg, sizeof msg);
+  if (rc == RG_EINVALID_LABEL) {
+    reject(w, ITEM_LABELS, i, RG_EINVALID_LABEL, "%s", msg);
     return RG_OK;
   }
-  l.source = RG_SOURCE_ANALYST;
-  if (wl->source.len && rg_label_source_parse(wl->source.ptr, wl->source.len, &l.source)) {
-    reject(w, ITEM_LABELS, i, RG_EINVALID_LABEL,
-           "source: expected analyst, user_report, spam_trap, allowlist or feed");
-    return RG_OK;
-  }
-  l.weight = wl->weight >= 0 ? wl->weight : rg_label_source_weight(l.source);
-  l.ts = wl->ts ? wl->ts : now;
-  l.note_off = (uint32_t)w->keys.len;
-  l.note_len = (uint16_t)(wl->note.len > RG_LABEL_NOTE_MAX ? RG_LABEL_NOTE_MAX : wl->note.len);
-  int rc = rg_buf_append(&w->keys, wl->note.ptr, l.note_len);
   if (!rc) rc = add_actor(w, &a, l.ts, 0, &l.actor);
   if (rc) return rc;
   w->labels[w->n_labels++] = l;
@@ -256,11 +268,46 @@ static int prepare_label(rg_write_t *w, const rg_wire_label_t *wl, uint32_t i, i
   return RG_OK;
 }
 
+/* label_cluster: one label for every member of a cluster of the current generation; the
+ * writer finds the members. Errors reject the request as a whole, with a message. */
+static int prepare_label_cluster(rg_engine_t *e, rg_write_t *w, const rg_request_t *req,
+                                 int64_t now, char *msg, size_t cap) {
+  job_label_t l = {0};
+  int rc = label_from_wire(e, w, &req->label, now, &l, msg, cap);
+  if (rc) return rc;
+  if (!(w->labels = calloc(1, sizeof *w->labels))) return RG_ENOMEM;
+  w->labels[w->n_labels++] = l;
+  w->cluster = req->cluster;
+  w->generation = req->generation;
+  w->solo = true; /* a large cluster makes a large transaction */
+  rg_txn_t *t;
+  rg_generation_t g;
+  rc = rg_store_read_begin(e->store, &t);
+  if (rc) return rc;
+  const rg_generation_t *gen = rg__current_generation(t, &g, &rc);
+  rg_cluster_t c;
+  if (!rc && !gen) {
+    rc = RG_ENOT_FOUND;
+    snprintf(msg, cap, "no clusters yet: recompute first");
+  } else if (!rc && req->generation && req->generation != gen->generation) {
+    rc = RG_ENOT_FOUND;
+    snprintf(msg, cap, "generation %llu is no longer current (now %llu): list clusters again",
+             (unsigned long long)req->generation, (unsigned long long)gen->generation);
+  } else if (!rc &&
+             (rc = rg_store_get_cluster(t, gen->generation, req->cluster, &c)) == RG_ENOT_FOUND) {
+    snprintf(msg, cap, "cluster %llu does not exist in generation %llu",
+             (unsigned long long)req->cluster, (unsigned long long)gen->generation);
+  }
+  if (!rc) w->generation = gen->generation;
+  rg_txn_end(t);
+  return rc;
+}
+
 static int prepare_forget(rg_write_t *w, rg_str_t s, uint32_t i) {
   rg_actor_t a;
   char msg[160];
   uint32_t index;
-  if (actor_from_wire(s, true, 0, "actor", &a, msg, sizeof msg)) {
+  if (rg__actor_from_wire(s, true, 0, "actor", &a, msg, sizeof msg)) {
     reject(w, ITEM_ACTORS, i, RG_EINVALID_ACTOR, "%s", msg);
     return RG_OK;
   }
@@ -269,8 +316,20 @@ static int prepare_forget(rg_write_t *w, rg_str_t s, uint32_t i) {
   return rc;
 }
 
-/* Builds the write for a request; items that fail validation are recorded as rejects. */
-static int prepare_write(rg_engine_t *e, const rg_request_t *req, rg_write_t **out) {
+static int prepare_unlabel(rg_write_t *w, const rg_request_t *req, int64_t now) {
+  w->unlabel_ts = req->label.ts ? req->label.ts : now;
+  w->note_off = (uint32_t)w->keys.len;
+  w->note_len =
+      (uint16_t)(req->label.note.len > RG_LABEL_NOTE_MAX ? RG_LABEL_NOTE_MAX : req->label.note.len);
+  int rc = rg_buf_append(&w->keys, req->label.note.ptr, w->note_len);
+  for (uint32_t i = 0; i < req->n_actors && !rc; i++) rc = prepare_forget(w, req->actors[i], i);
+  return rc;
+}
+
+/* Builds the write for a request; items that fail validation are recorded as rejects. A
+ * request rejected as a whole gets its reason in msg. */
+static int prepare_write(rg_engine_t *e, const rg_request_t *req, rg_write_t **out, char *msg,
+                         size_t cap) {
   rg_write_t *w = rg__write_new(e, req->op);
   if (!w) return RG_ENOMEM;
   w->has_id = req->has_id;
@@ -287,11 +346,13 @@ static int prepare_write(rg_engine_t *e, const rg_request_t *req, rg_write_t **o
       break;
     case RG_OP_LABEL:
       for (uint32_t i = 0; i < req->n_labels && !rc; i++)
-        rc = prepare_label(w, &req->labels[i], i, now);
+        rc = prepare_label(e, w, &req->labels[i], i, now);
       break;
     case RG_OP_FORGET:
       for (uint32_t i = 0; i < req->n_actors && !rc; i++) rc = prepare_forget(w, req->actors[i], i);
       break;
+    case RG_OP_LABEL_CLUSTER: rc = prepare_label_cluster(e, w, req, now, msg, cap); break;
+    case RG_OP_UNLABEL: rc = prepare_unlabel(w, req, now); break;
     default: rc = RG_EINTERNAL;
   }
   if (rc) {
@@ -312,11 +373,57 @@ static void job_actor(const rg_write_t *w, uint32_t i, rg_actor_t *a) {
   a->key[ja->key_len] = '\0';
 }
 
+/* Collects member ids into a growable array (label_cluster). */
+typedef struct {
+  uint64_t *ids;
+  uint32_t n, cap;
+} id_list_t;
+
+static int collect_member(void *ctx, uint64_t actor, double value) {
+  id_list_t *l = ctx;
+  (void)value;
+  int rc = grow_array((void **)&l->ids, &l->cap, l->n + 1, sizeof *l->ids);
+  if (!rc) l->ids[l->n++] = actor;
+  return rc;
+}
+
+/* Labels every member of the cluster; the generation must still be current. */
+static int apply_label_cluster(rg_txn_t *t, rg_write_t *w, const rg_label_t *l) {
+  rg_generation_t g;
+  int rc = rg_store_get_generation(t, &g);
+  if (!rc && g.generation != w->generation) rc = RG_ENOT_FOUND; /* a recompute came between */
+  id_list_t members = {0};
+  if (!rc) rc = rg_store_scan_members(t, g.generation, w->cluster, 0, collect_member, &members);
+  w->accepted = 0;
+  for (uint32_t i = 0; i < members.n && !rc; i++) {
+    rc = rg_store_put_label(t, members.ids[i], l);
+    if (rc == RG_ENOT_FOUND)
+      rc = RG_OK; /* forgotten since the recomputation */
+    else if (!rc)
+      w->accepted++;
+  }
+  free(members.ids);
+  return rc;
+}
+
 static int apply_write(rg_txn_t *t, rg_write_t *w) {
   if (w->publish) return rg__recompute_apply(t, w);
   rg_actor_t a;
   int rc = RG_OK;
   w->forgotten = 0;
+  if (w->op == RG_OP_UNLABEL) {
+    for (uint32_t i = 0; i < w->n_actors && !rc; i++) {
+      uint64_t id;
+      job_actor(w, i, &a);
+      rc = rg_store_find_actor(t, &a, &id);
+      if (!rc)
+        rc = rg_store_unlabel(t, id, w->unlabel_ts, (const char *)w->keys.data + w->note_off,
+                              w->note_len);
+      if (!rc) w->forgotten++;
+      if (rc == RG_ENOT_FOUND) rc = RG_OK; /* unknown or unlabelled: nothing to retract */
+    }
+    return rc;
+  }
   if (w->op == RG_OP_FORGET) {
     for (uint32_t i = 0; i < w->n_actors && !rc; i++) {
       uint64_t id;
@@ -349,6 +456,7 @@ static int apply_write(rg_txn_t *t, rg_write_t *w) {
                     .note_len = jl->note_len};
     memcpy(l.note, w->keys.data + jl->note_off, jl->note_len);
     l.note[jl->note_len] = '\0';
+    if (w->op == RG_OP_LABEL_CLUSTER) return apply_label_cluster(t, w, &l);
     rc = rg_store_put_label(t, w->actors[jl->actor].id, &l);
   }
   return rc;
@@ -491,13 +599,14 @@ int rg_engine_finish_write(rg_write_t *w, rg_buf_t *out) {
   } else if (out) {
     rg_wr_t wr;
     rg_wr_begin(&wr, out);
-    rg_wr_reply(&wr, w->has_id, w->id, w->op == RG_OP_FORGET ? 4 : 3);
+    bool counted = w->op == RG_OP_FORGET || w->op == RG_OP_UNLABEL;
+    rg_wr_reply(&wr, w->has_id, w->id, counted ? 4 : 3);
     rg_wr_str(&wr, "accepted");
     rg_wr_uint(&wr, w->accepted);
     rg_wr_str(&wr, "rejected_count");
     rg_wr_uint(&wr, w->n_rejected);
-    if (w->op == RG_OP_FORGET) {
-      rg_wr_str(&wr, "forgotten");
+    if (counted) {
+      rg_wr_str(&wr, w->op == RG_OP_FORGET ? "forgotten" : "retracted");
       rg_wr_uint(&wr, w->forgotten);
     }
     write_rejects(&wr, w);
@@ -594,7 +703,7 @@ static int lookup_one(rg_txn_t *t, const rg_generation_t *gen, rg_str_t s, int64
                       rg_wr_t *wr) {
   rg_actor_t a;
   char msg[160], text[RG_ACTOR_TEXT_MAX];
-  if (actor_from_wire(s, true, 0, "actor", &a, msg, sizeof msg)) {
+  if (rg__actor_from_wire(s, true, 0, "actor", &a, msg, sizeof msg)) {
     rg_wr_map(wr, 2);
     rg_wr_str(wr, "actor");
     rg_wr_strn(wr, s.ptr, s.len);
@@ -655,8 +764,7 @@ static int lookup_one(rg_txn_t *t, const rg_generation_t *gen, rg_str_t s, int64
   return write_scores(t, gen, known, known ? id : 0, now, wr);
 }
 
-/* The current generation, or NULL before the first recomputation. */
-static const rg_generation_t *current_generation(rg_txn_t *t, rg_generation_t *g, int *rc) {
+const rg_generation_t *rg__current_generation(rg_txn_t *t, rg_generation_t *g, int *rc) {
   *rc = rg_store_get_generation(t, g);
   if (*rc == RG_ENOT_FOUND) {
     *rc = RG_OK;
@@ -670,7 +778,7 @@ static int handle_lookup(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   rg_generation_t g;
   int rc = rg_store_read_begin(e->store, &t);
   if (rc) return rc;
-  const rg_generation_t *gen = current_generation(t, &g, &rc);
+  const rg_generation_t *gen = rg__current_generation(t, &g, &rc);
   int64_t now = rg_clock_now();
   rg_wr_reply(wr, req->has_id, req->id, 1);
   rg_wr_str(wr, "results");
@@ -706,12 +814,15 @@ static int handle_check(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr, ch
                         size_t msglen) {
   const rg_wire_observation_t *o = &req->check;
   role_t roles[N_ROLES] = {{0}};
-  if (actor_from_wire(o->sender, false, RG_ACTOR_ADDRESS, "sender", &roles[ROLE_SENDER].actor, msg, msglen) ||
-      actor_from_wire(o->client_ip, false, RG_ACTOR_IP, "client_ip", &roles[ROLE_CLIENT_IP].actor, msg, msglen))
+  if (rg__actor_from_wire(o->sender, false, RG_ACTOR_ADDRESS, "sender", &roles[ROLE_SENDER].actor,
+                          msg, msglen) ||
+      rg__actor_from_wire(o->client_ip, false, RG_ACTOR_IP, "client_ip",
+                          &roles[ROLE_CLIENT_IP].actor, msg, msglen))
     return RG_EINVALID_ACTOR;
   for (uint32_t j = 0; j < o->n_recipients; j++) {
     rg_actor_t rcpt;
-    if (actor_from_wire(o->recipients[j], false, RG_ACTOR_ADDRESS, "recipients", &rcpt, msg, msglen))
+    if (rg__actor_from_wire(o->recipients[j], false, RG_ACTOR_ADDRESS, "recipients", &rcpt, msg,
+                            msglen))
       return RG_EINVALID_ACTOR;
   }
   roles[ROLE_SENDER].present = roles[ROLE_CLIENT_IP].present = true;
@@ -728,7 +839,7 @@ static int handle_check(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr, ch
   rg_generation_t g;
   int rc = rg_store_read_begin(e->store, &t);
   if (rc) return rc;
-  const rg_generation_t *gen = current_generation(t, &g, &rc);
+  const rg_generation_t *gen = rg__current_generation(t, &g, &rc);
   int64_t now = rg_clock_now();
   /* The message's score: the worst actor with enough evidence; none → the prior. */
   double combined = e->cfg.prior;
@@ -897,10 +1008,11 @@ int rg_engine_handle(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out, rg_
   int rc;
   if (rg_op_writes(req->op)) {
     rg_write_t *w = NULL;
-    rc = e->stopping ? RG_ESHUTTING_DOWN : prepare_write(e, req, &w);
+    char msg[200] = "";
+    rc = e->stopping ? RG_ESHUTTING_DOWN : prepare_write(e, req, &w, msg, sizeof msg);
     if (rc) {
       rg_metrics_error(&e->metrics, rc);
-      return rg_proto_write_error(out, req->has_id, req->id, rc, NULL);
+      return rg_proto_write_error(out, req->has_id, req->id, rc, msg[0] ? msg : NULL);
     }
     w->done = done;
     w->ctx = ctx;
@@ -926,6 +1038,11 @@ int rg_engine_handle(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out, rg_
       rc = RG_OK;
       break;
     case RG_OP_CHECK: rc = handle_check(e, req, &wr, msg, sizeof msg); break;
+    case RG_OP_CLUSTERS:
+    case RG_OP_TOP:
+    case RG_OP_NEIGHBORS:
+    case RG_OP_EXPORT:
+    case RG_OP_HISTORY: rc = rg__analyst_handle(e, req, &wr, msg, sizeof msg); break;
     default: rc = RG_EUNKNOWN_OP; break;
   }
   int wrc = rg_wr_end(&wr);

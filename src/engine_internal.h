@@ -15,10 +15,11 @@ typedef struct rg_recompute rg_recompute_t;
 /* What a publishing step of a recomputation does (rg_write_t.publish). */
 typedef enum {
   RG__PUBLISH_NONE = 0,
-  RG__PUBLISH_CLEAR,  /* delete leftovers of the generation being written */
-  RG__PUBLISH_ROWS,   /* write scores and clusters [from, to) */
-  RG__PUBLISH_FLIP,   /* make the generation current */
-  RG__PUBLISH_DROP    /* delete the generation before last */
+  RG__PUBLISH_CLEAR, /* delete leftovers of the generation being written */
+  RG__PUBLISH_ROWS,  /* write scores and clusters [from, to) */
+  RG__PUBLISH_INDEX, /* append member and ranking index rows [from, to), in key order */
+  RG__PUBLISH_FLIP,  /* make the generation current */
+  RG__PUBLISH_DROP   /* delete the generation before last */
 } rg__publish_t;
 
 /* Outcome of the last finished recomputation, for status and replies. */
@@ -47,7 +48,11 @@ struct rg_write {
   struct reject *rejects;
   uint32_t n_rejects, n_rejected;
   uint32_t accepted;  /* items accepted */
-  uint32_t forgotten; /* forget: actors that existed */
+  uint32_t forgotten; /* forget: actors that existed; unlabel: labels retracted */
+  uint64_t cluster, generation; /* label_cluster */
+  int64_t unlabel_ts;           /* unlabel: time and note of the retraction */
+  uint32_t note_off;
+  uint16_t note_len;
   int result;         /* commit outcome: 0 or RG_E… */
   uint64_t queued_us;
   bool solo;          /* committed in a transaction of its own (large publishing steps) */
@@ -87,6 +92,22 @@ void rg__write_free(rg_write_t *w);
 
 /* Queues a write for the writer thread (loop thread). */
 void rg__engine_enqueue(rg_engine_t *e, rg_write_t *w);
+
+/* Normalises a "type:identifier" (typed) or a bare identifier of `type`. 0, or
+ * RG_EINVALID_ACTOR with "<field>: <reason>" in msg. */
+int rg__actor_from_wire(rg_str_t s, bool typed, rg_actor_type_t type, const char *field,
+                        rg_actor_t *out, char *msg, size_t cap);
+
+/* The current generation (in *g, returned), or NULL before the first recomputation or on a
+ * store error (*rc set). */
+const rg_generation_t *rg__current_generation(rg_txn_t *t, rg_generation_t *g, int *rc);
+
+/* analyst.c -------------------------------------------------------------------------- */
+
+/* Answers clusters, top, neighbors, export and history into wr from one read transaction.
+ * 0, or an error with a message in msg (RG_EBAD_REQUEST, RG_EINVALID_ACTOR, RG_ENOT_FOUND,
+ * store errors). */
+int rg__analyst_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr, char *msg, size_t cap);
 
 /* recompute.c ------------------------------------------------------------------------ */
 

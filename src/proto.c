@@ -216,9 +216,10 @@ static int get_ts(dctx_t *c, const msgpack_object *map, const char *path, int64_
   return RG_OK;
 }
 
-/* Reads a finite non-negative number (integer or float). */
-static int get_weight(dctx_t *c, const msgpack_object *map, const char *path, double *out) {
-  const msgpack_object *v = field(map, "weight");
+/* Reads a finite number in [0, max] (integer or float); absent leaves *out unchanged. */
+static int get_number(dctx_t *c, const msgpack_object *map, const char *path, const char *name,
+                      double max, double *out) {
+  const msgpack_object *v = field(map, name);
   if (!v || v->type == MSGPACK_OBJECT_NIL) return RG_OK;
   double w;
   if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
@@ -226,10 +227,15 @@ static int get_weight(dctx_t *c, const msgpack_object *map, const char *path, do
   else if (v->type == MSGPACK_OBJECT_FLOAT32 || v->type == MSGPACK_OBJECT_FLOAT64)
     w = v->via.f64;
   else
-    return fail(c, RG_EBAD_REQUEST, "%s.weight: expected a number", path);
-  if (!(w >= 0 && w <= 1e9)) return fail(c, RG_EBAD_REQUEST, "%s.weight: not in [0, 1e9]", path);
+    return fail(c, RG_EBAD_REQUEST, "%s.%s: expected a number", path, name);
+  if (!(w >= 0 && w <= max))
+    return fail(c, RG_EBAD_REQUEST, "%s.%s: not in [0, %g]", path, name, max);
   *out = w;
   return RG_OK;
+}
+
+static int get_weight(dctx_t *c, const msgpack_object *map, const char *path, double *out) {
+  return get_number(c, map, path, "weight", 1e9, out);
 }
 
 /* Finds an optional array field of the map at `path` (NULL at the top level); *n = 0 when
@@ -343,6 +349,51 @@ static int decode_labels(dctx_t *c, const msgpack_object *items, rg_request_t *r
   return RG_OK;
 }
 
+/* The optional fields of the analyst ops, all at the top level of the request. */
+static int decode_analyst(dctx_t *c, const msgpack_object *root, rg_request_t *r) {
+  static const char *const p = "request";
+  const msgpack_object *ids;
+  uint32_t n = 0;
+  r->min_suspicion = -1;
+  r->label.weight = -1;
+  int rc = get_uint(c, root, p, "limit", &r->limit);
+  if (!rc) rc = get_uint(c, root, p, "offset", &r->offset);
+  if (!rc) rc = get_uint(c, root, p, "min_size", &r->min_size);
+  if (!rc) rc = get_uint(c, root, p, "depth", &r->depth);
+  if (!rc) rc = get_uint(c, root, p, "generation", &r->generation);
+  if (!rc) rc = get_uint(c, root, p, "cluster", &r->cluster);
+  uint64_t after = 0;
+  if (!rc) rc = get_uint(c, root, p, "first_seen_after", &after);
+  if (!rc && after >= (UINT64_C(1) << 62))
+    rc = fail(c, RG_EBAD_REQUEST, "request.first_seen_after: out of range");
+  r->first_seen_after = (int64_t)after;
+  if (!rc) rc = get_number(c, root, p, "min_suspicion", 1, &r->min_suspicion);
+  if (!rc) rc = get_str(c, root, p, "sort", false, 32, &r->sort);
+  if (!rc) rc = get_str(c, root, p, "type", false, 32, &r->type);
+  if (!rc) rc = get_str(c, root, p, "metric", false, 32, &r->metric);
+  if (!rc) rc = get_str(c, root, p, "order", false, 32, &r->order);
+  if (!rc) rc = get_str(c, root, p, "actor", false, ACTOR_TEXT_MAX, &r->actor);
+  if (!rc) rc = get_str(c, root, p, "cursor", false, 256, &r->cursor);
+  if (!rc) rc = get_str(c, root, p, "verdict", r->op == RG_OP_LABEL_CLUSTER, 32, &r->label.verdict);
+  if (!rc) rc = get_str(c, root, p, "source", false, 32, &r->label.source);
+  if (!rc) rc = get_str(c, root, p, "note", false, 1024, &r->label.note);
+  if (!rc) rc = get_weight(c, root, p, &r->label.weight);
+  if (!rc) rc = get_ts(c, root, p, &r->label.ts);
+  if (!rc) rc = get_array(c, root, NULL, "clusters", &ids, &n);
+  if (rc) return rc;
+  if (n > RG_EXPORT_CLUSTERS_MAX)
+    return fail(c, RG_ETOO_LARGE, "clusters: %u clusters, the limit is %u", n,
+                RG_EXPORT_CLUSTERS_MAX);
+  if (n && !(r->clusters = calloc(n, sizeof *r->clusters))) return RG_ENOMEM;
+  r->n_clusters = n;
+  for (uint32_t i = 0; i < n; i++) {
+    if (ids[i].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+      return fail(c, RG_EBAD_REQUEST, "clusters[%u]: expected a cluster id", i);
+    r->clusters[i] = ids[i].via.u64;
+  }
+  return RG_OK;
+}
+
 static int decode_actors(dctx_t *c, const msgpack_object *items, rg_request_t *r) {
   for (uint32_t i = 0; i < r->n_actors; i++) {
     if (items[i].type != MSGPACK_OBJECT_STR || items[i].via.str.size > ACTOR_TEXT_MAX)
@@ -405,6 +456,7 @@ static int decode_body(dctx_t *c, const msgpack_object *root, rg_request_t *r, d
     rc = get_str(c, root, "request", "token", true, UINT32_MAX, &r->token);
   if (!rc) rc = decode_labels(c, labels, r);
   if (!rc) rc = decode_actors(c, actors, r);
+  if (!rc) rc = decode_analyst(c, root, r);
   return rc;
 }
 
@@ -444,6 +496,7 @@ void rg_request_free(rg_request_t *req) {
   free(req->observations);
   free(req->labels);
   free(req->actors);
+  free(req->clusters);
   memset(req, 0, sizeof *req);
 }
 

@@ -14,6 +14,15 @@
 
 #define ROWS_PER_STEP 20000 /* scores or clusters written per transaction */
 #define DROP_PER_STEP 50000 /* old rows deleted per transaction */
+#define INDEX_PER_STEP 60000 /* index rows appended per transaction (cheap: at the tree's end) */
+
+/* A row of the member index (key = cluster) or of a ranking (key = the score), sorted on the
+ * worker so that publishing only appends. */
+typedef struct {
+  double value;
+  uint64_t cluster, actor;
+  uint8_t type;
+} index_row_t;
 
 struct rg_recompute {
   rg_engine_t *engine;
@@ -23,6 +32,7 @@ struct rg_recompute {
   uint64_t started_us, publish_started_us;
   rg_graph_t graph;
   rg_result_t result;
+  index_row_t *index; /* [3 n]: members, then the reputation, then the anomaly ranking */
   int rc;
   char err[200];
   double load_ms;
@@ -63,6 +73,7 @@ static void finish(rg_recompute_t *job, int rc) {
   e->running = NULL;
   rg_graph_free(&job->graph);
   rg_result_free(&job->result);
+  free(job->index);
   for (rg_write_t *w = job->waiters, *next; w; w = next) {
     next = w->next;
     w->next = NULL;
@@ -116,8 +127,21 @@ int rg__recompute_apply(rg_txn_t *t, rg_write_t *w) {
     case RG__PUBLISH_ROWS:
       if (job->failed) return RG_OK;
       for (uint64_t i = w->from; i < w->to && !rc; i++) {
-        if (i < g->n) rc = rg_store_put_score(t, job->generation, g->actor_id[i], &r->scores[i]);
+        if (i < g->n)
+          rc = rg_store_put_score(t, job->generation, g->actor_id[i], &r->scores[i]);
         else rc = rg_store_put_cluster(t, job->generation, &r->clusters[i - g->n]);
+      }
+      return rc;
+    case RG__PUBLISH_INDEX:
+      if (job->failed) return RG_OK;
+      for (uint64_t i = w->from; i < w->to && !rc; i++) {
+        const index_row_t *x = &job->index[i];
+        if (i < g->n)
+          rc = rg_store_append_member(t, job->generation, x->cluster, x->actor);
+        else
+          rc = rg_store_append_rank(t, job->generation,
+                                    i < 2 * (uint64_t)g->n ? RG_RANK_REPUTATION : RG_RANK_ANOMALY,
+                                    (rg_actor_type_t)x->type, x->value, x->actor);
       }
       return rc;
     case RG__PUBLISH_FLIP: {
@@ -137,6 +161,30 @@ int rg__recompute_apply(rg_txn_t *t, rg_write_t *w) {
 
 /* ---- the computation (thread pool) ---------------------------------------------------- */
 
+static int cmp_index_row(const void *pa, const void *pb) {
+  const index_row_t *a = pa, *b = pb;
+  if (a->cluster != b->cluster) return a->cluster < b->cluster ? -1 : 1;
+  if (a->type != b->type) return a->type < b->type ? -1 : 1;
+  if (a->value != b->value) return a->value < b->value ? -1 : 1;
+  return a->actor < b->actor ? -1 : a->actor > b->actor;
+}
+
+/* Builds the index rows of the result in the store's key order (worker thread). */
+static int build_index(rg_recompute_t *job) {
+  const rg_graph_t *g = &job->graph;
+  if (!(job->index = calloc(3 * (size_t)g->n + 1, sizeof *job->index))) return RG_ENOMEM;
+  for (uint32_t v = 0; v < g->n; v++) {
+    const rg_score_t *sc = &job->result.scores[v];
+    double rep = sc->reputation > 0 ? sc->reputation : 0, anom = sc->anomaly > 0 ? sc->anomaly : 0;
+    job->index[v] = (index_row_t){0, sc->cluster, g->actor_id[v], 0};
+    job->index[g->n + v] = (index_row_t){rep, 0, g->actor_id[v], g->type[v]};
+    job->index[2 * (size_t)g->n + v] = (index_row_t){anom, 0, g->actor_id[v], g->type[v]};
+  }
+  for (int part = 0; part < 3; part++)
+    qsort(job->index + (size_t)part * g->n, g->n, sizeof *job->index, cmp_index_row);
+  return RG_OK;
+}
+
 static void work(uv_work_t *req) {
   rg_recompute_t *job = req->data;
   rg_engine_t *e = job->engine;
@@ -151,6 +199,8 @@ static void work(uv_work_t *req) {
   rg_compute_opts_init(&opts, &e->cfg);
   opts.cancel = &job->cancel;
   job->rc = rg_compute_run(&job->graph, &opts, &job->result, job->err, sizeof job->err);
+  if (!job->rc && (job->rc = build_index(job)))
+    snprintf(job->err, sizeof job->err, "sorting the index rows: %s", rg_strerror(job->rc));
 }
 
 static void after_work(uv_work_t *req, int status) {
@@ -167,6 +217,10 @@ static void after_work(uv_work_t *req, int status) {
   rc = queue_step(job, RG__PUBLISH_CLEAR, 0, 0);
   for (uint64_t from = 0; !rc && from < rows; from += ROWS_PER_STEP)
     rc = queue_step(job, RG__PUBLISH_ROWS, from, from + ROWS_PER_STEP < rows ? from + ROWS_PER_STEP : rows);
+  uint64_t index_rows = 3 * (uint64_t)job->graph.n;
+  for (uint64_t from = 0; !rc && from < index_rows; from += INDEX_PER_STEP)
+    rc = queue_step(job, RG__PUBLISH_INDEX, from,
+                    from + INDEX_PER_STEP < index_rows ? from + INDEX_PER_STEP : index_rows);
   if (!rc) rc = queue_step(job, RG__PUBLISH_FLIP, 0, 0);
   if (!rc) rc = queue_step(job, RG__PUBLISH_DROP, 0, 0);
   if (rc) { /* out of memory mid-way: the queued steps still run; make them no-ops */

@@ -16,32 +16,9 @@
 #include "repgraph/proto.h"
 #include "repgraph/transcode.h"
 
-#define EXIT_REJECTED    1
-#define EXIT_USAGE       2
-#define EXIT_UNREACHABLE 3
-#define REPLY_MAX        (256u << 20)
+#include "cli.h"
 
-typedef struct {
-  const char *host;
-  unsigned port;
-  const char *unix_path;
-  char *token; /* authenticate with it after connecting; NULL = don't */
-  bool json;
-  int timeout_ms;
-  rg_client_t *conn;
-  uint64_t next_id;
-} cli_t;
-
-typedef struct {
-  const char *name;
-  int (*run)(cli_t *cli, int argc, char **argv);
-  const char *args;
-  const char *help;
-} command_t;
-
-static int roundtrip(cli_t *cli, rg_buf_t *frame, rg_json_t **reply);
-static void begin_request(cli_t *cli, rg_wr_t *w, rg_buf_t *frame, const char *op,
-                          uint32_t n_fields);
+#define REPLY_MAX (256u << 20)
 
 /* Sends {op: auth, token} as the connection's first request. 0, EXIT_REJECTED when the
  * server refuses the token, EXIT_UNREACHABLE when it does not answer. */
@@ -55,9 +32,9 @@ static int authenticate(cli_t *cli) {
     fprintf(stderr, "repgraph: out of memory for the auth request\n");
     return EXIT_USAGE;
   }
-  begin_request(cli, &w, &frame, "auth", 1);
+  rg__cli_begin(cli, &w, &frame, "auth", 1);
   rg_wr_str(&w, "token"), rg_wr_str(&w, cli->token);
-  int rc = rg_wr_end(&w) ? EXIT_USAGE : roundtrip(cli, &frame, &reply);
+  int rc = rg_wr_end(&w) ? EXIT_USAGE : rg__cli_roundtrip(cli, &frame, &reply);
   const rg_json_t *error = rg_json_get(reply, "error");
   if (!rc && error) {
     fprintf(stderr, "repgraph: authentication refused: %s: %s\n",
@@ -83,8 +60,9 @@ static int set_token(cli_t *cli, const char *token) {
   return 0;
 }
 
-static int connect_server(cli_t *cli) {
+int rg__cli_connect(cli_t *cli) {
   char err[256];
+  if (cli->conn) return 0;
   if (rg_client_connect(cli->host, cli->port, cli->unix_path, cli->timeout_ms, &cli->conn, err,
                         sizeof err) != RG_OK) {
     fprintf(stderr, "repgraph: %s\n", err);
@@ -111,7 +89,7 @@ static int read_token_file(cli_t *cli, const char *path) {
 }
 
 /* Sends one framed request and decodes its reply into *reply (caller frees). */
-static int roundtrip(cli_t *cli, rg_buf_t *frame, rg_json_t **reply) {
+int rg__cli_roundtrip(cli_t *cli, rg_buf_t *frame, rg_json_t **reply) {
   rg_buf_t body;
   rg_buf_init(&body, 0);
   int rc = rg_client_send(cli->conn, frame->data, frame->len);
@@ -123,7 +101,7 @@ static int roundtrip(cli_t *cli, rg_buf_t *frame, rg_json_t **reply) {
 }
 
 /* Prints a reply; an error reply goes to stderr and gives exit code 1. */
-static int print_reply(cli_t *cli, const rg_json_t *reply) {
+int rg__cli_print(cli_t *cli, const rg_json_t *reply) {
   const rg_json_t *error = rg_json_get(reply, "error");
   rg_buf_t out;
   rg_buf_init(&out, 0);
@@ -142,8 +120,7 @@ static int print_reply(cli_t *cli, const rg_json_t *reply) {
 }
 
 /* Starts a request frame {id, op, …n_fields more}. */
-static void begin_request(cli_t *cli, rg_wr_t *w, rg_buf_t *frame, const char *op,
-                          uint32_t n_fields) {
+void rg__cli_begin(cli_t *cli, rg_wr_t *w, rg_buf_t *frame, const char *op, uint32_t n_fields) {
   rg_wr_begin(w, frame);
   rg_wr_map(w, 2 + n_fields);
   rg_wr_str(w, "id");
@@ -158,7 +135,7 @@ static int simple_request(cli_t *cli, const char *op, int n, char **actors) {
   rg_wr_t w;
   rg_json_t *reply = NULL;
   rg_buf_init(&frame, 0);
-  begin_request(cli, &w, &frame, op, actors ? 1 : 0);
+  rg__cli_begin(cli, &w, &frame, op, actors ? 1 : 0);
   if (actors) {
     rg_wr_str(&w, "actors");
     rg_wr_array(&w, (uint32_t)n);
@@ -170,8 +147,8 @@ static int simple_request(cli_t *cli, const char *op, int n, char **actors) {
     rg_buf_free(&frame);
     return EXIT_USAGE;
   }
-  if (!(rc = connect_server(cli)) && !(rc = roundtrip(cli, &frame, &reply)))
-    rc = print_reply(cli, reply);
+  if (!(rc = rg__cli_connect(cli)) && !(rc = rg__cli_roundtrip(cli, &frame, &reply)))
+    rc = rg__cli_print(cli, reply);
   rg_json_free(reply);
   rg_buf_free(&frame);
   return rc;
@@ -203,27 +180,31 @@ static int cmd_label(cli_t *cli, int argc, char **argv) {
   static const struct option opts[] = {{"source", required_argument, NULL, 's'},
                                        {"weight", required_argument, NULL, 'w'},
                                        {"note", required_argument, NULL, 'n'},
+                                       {"file", required_argument, NULL, 'f'},
                                        {NULL, 0, NULL, 0}};
-  const char *source = NULL, *note = NULL;
+  const char *source = NULL, *note = NULL, *file = NULL;
   double weight = -1;
   int opt;
   optind = 0; /* GNU getopt: restart on the sub-command's arguments */
-  while ((opt = getopt_long(argc, argv, "s:w:n:", opts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, "s:w:n:f:", opts, NULL)) != -1) {
     if (opt == 's')
       source = optarg;
     else if (opt == 'n')
       note = optarg;
     else if (opt == 'w')
       weight = strtod(optarg, NULL);
+    else if (opt == 'f')
+      file = optarg;
     else
       return EXIT_USAGE;
   }
+  if (file) return argc == optind ? rg__cmd_label_file(cli, file, source) : EXIT_USAGE;
   if (argc - optind != 2) return EXIT_USAGE;
   rg_buf_t frame;
   rg_wr_t w;
   rg_json_t *reply = NULL;
   rg_buf_init(&frame, 0);
-  begin_request(cli, &w, &frame, "label", 1);
+  rg__cli_begin(cli, &w, &frame, "label", 1);
   rg_wr_str(&w, "labels");
   rg_wr_array(&w, 1);
   rg_wr_map(&w, 2 + (source != NULL) + (note != NULL) + (weight >= 0));
@@ -235,8 +216,8 @@ static int cmd_label(cli_t *cli, int argc, char **argv) {
   if (note) rg_wr_str(&w, "note"), rg_wr_str(&w, note);
   if (weight >= 0) rg_wr_str(&w, "weight"), rg_wr_double(&w, weight);
   int rc = rg_wr_end(&w);
-  if (!rc && !(rc = connect_server(cli)) && !(rc = roundtrip(cli, &frame, &reply))) {
-    rc = print_reply(cli, reply);
+  if (!rc && !(rc = rg__cli_connect(cli)) && !(rc = rg__cli_roundtrip(cli, &frame, &reply))) {
+    rc = rg__cli_print(cli, reply);
     const rg_json_t *rejected = rg_json_get(reply, "rejected");
     for (size_t i = 0; i < rg_json_size(rejected); i++) {
       fprintf(stderr, "repgraph: rejected: %s\n",
@@ -265,11 +246,11 @@ static int cmd_recompute(cli_t *cli, int argc, char **argv) {
   rg_wr_t w;
   rg_json_t *reply = NULL;
   rg_buf_init(&frame, 0);
-  begin_request(cli, &w, &frame, "recompute", 1);
+  rg__cli_begin(cli, &w, &frame, "recompute", 1);
   rg_wr_str(&w, "wait"), rg_wr_bool(&w, wait);
   int rc = rg_wr_end(&w);
-  if (!rc && !(rc = connect_server(cli)) && !(rc = roundtrip(cli, &frame, &reply)))
-    rc = print_reply(cli, reply);
+  if (!rc && !(rc = rg__cli_connect(cli)) && !(rc = rg__cli_roundtrip(cli, &frame, &reply)))
+    rc = rg__cli_print(cli, reply);
   rg_json_free(reply);
   rg_buf_free(&frame);
   return rc;
@@ -292,7 +273,7 @@ static int cmd_check(cli_t *cli, int argc, char **argv) {
   rg_wr_t w;
   rg_json_t *reply = NULL;
   rg_buf_init(&frame, 0);
-  begin_request(cli, &w, &frame, "check", 3 + (helo != NULL));
+  rg__cli_begin(cli, &w, &frame, "check", 3 + (helo != NULL));
   rg_wr_str(&w, "sender"), rg_wr_str(&w, argv[optind]);
   rg_wr_str(&w, "client_ip"), rg_wr_str(&w, argv[optind + 1]);
   if (helo) rg_wr_str(&w, "helo"), rg_wr_str(&w, helo);
@@ -300,8 +281,8 @@ static int cmd_check(cli_t *cli, int argc, char **argv) {
   rg_wr_array(&w, (uint32_t)n_rcpts);
   for (int i = 0; i < n_rcpts; i++) rg_wr_str(&w, rcpts[i]);
   int rc = rg_wr_end(&w);
-  if (!rc && !(rc = connect_server(cli)) && !(rc = roundtrip(cli, &frame, &reply)))
-    rc = print_reply(cli, reply);
+  if (!rc && !(rc = rg__cli_connect(cli)) && !(rc = rg__cli_roundtrip(cli, &frame, &reply)))
+    rc = rg__cli_print(cli, reply);
   rg_json_free(reply);
   rg_buf_free(&frame);
   return rc;
@@ -500,7 +481,7 @@ static int cmd_ingest(cli_t *cli, int argc, char **argv) {
     perror(in.path);
     return EXIT_USAGE;
   }
-  int rc = connect_server(cli);
+  int rc = rg__cli_connect(cli);
   in.slots = calloc(in.window, sizeof *in.slots);
   if (!in.slots) rc = EXIT_USAGE;
   for (uint32_t i = 0; !rc && i < in.window; i++) {
@@ -547,8 +528,33 @@ static const command_t commands[] = {
      "  {ts?,sender,recipients[],client_ip,helo?} in pipelined batches; rejected lines are\n"
      "  reported with their line number and the rest is ingested"},
     {"lookup", cmd_lookup, "TYPE:ID...", "show what the store knows of actors (e.g. ip:192.0.2.1)"},
-    {"label", cmd_label, "[--source S] [--weight W] [--note TEXT] TYPE:ID bad|good",
-     "record a verdict (sources: analyst, user_report, spam_trap, allowlist, feed)"},
+    {"label", cmd_label,
+     "[--source S] [--weight W] [--note TEXT] TYPE:ID bad|good\n"
+     "       repgraph label --file verdicts.csv [--source S]",
+     "record a verdict, or many from a CSV file\n"
+     "  sources: analyst, user_report, spam_trap, allowlist, feed; --file reads CSV lines\n"
+     "  actor,verdict[,source[,note]] (- for stdin) and reports each rejected line as FILE:LINE"},
+    {"label-cluster", rg__cmd_label_cluster,
+     "[--source S] [--note TEXT] [--weight W] [--generation G] CLUSTER bad|good",
+     "label every member of a cluster of the current generation"},
+    {"unlabel", rg__cmd_unlabel, "[--note TEXT] TYPE:ID...",
+     "retract actors' labels (they stop being seeds; the history keeps the retraction)"},
+    {"history", rg__cmd_history, "TYPE:ID...", "every label an actor was given, oldest first"},
+    {"clusters", rg__cmd_clusters,
+     "[--limit N] [--offset N] [--min-size N] [--min-suspicion X] [--type T]\n"
+     "       [--after EPOCH] [--actor TYPE:ID] [--sort suspicion|size|bad_seed_share|"
+     "mean_reputation|last_seen|first_seen]",
+     "the most suspicious clusters of the current generation"},
+    {"top", rg__cmd_top, "[--metric reputation|anomaly] [--best] [--limit N] [--offset N] TYPE",
+     "the worst (or best) actors of a type"},
+    {"neighbors", rg__cmd_neighbors, "[--depth 1|2] [--limit N] TYPE:ID",
+     "an actor's ego network, heaviest edges first, with every neighbour's scores"},
+    {"export", rg__cmd_export,
+     "(--cluster ID... | --actor TYPE:ID [--depth N] [--limit N]) --out PATH\n"
+     "       [--format graphml|csv|json] [--page N] [--progress]",
+     "write clusters or an ego network, with scores and edges, to a file\n"
+     "  GraphML (igraph's writer), CSV (PATH/nodes.csv + PATH/edges.csv) or JSON; large\n"
+     "  clusters stream in pages"},
     {"forget", cmd_forget, "TYPE:ID...", "delete actors with all their edges and labels"},
     {"stats", cmd_stats, "", "counts, store size, request counters and latencies"},
     {"recompute", cmd_recompute, "[--wait]",
@@ -574,7 +580,8 @@ static void usage(FILE *f) {
           "commands (repgraph COMMAND --help for one):\n",
           RG_DEFAULT_PORT);
   for (size_t i = 0; i < N_COMMANDS; i++)
-    fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "  %-13s %.*s\n", commands[i].name, (int)strcspn(commands[i].help, "\n"),
+            commands[i].help);
   fprintf(f,
           "\nexit codes: 0 ok, 1 error reply or rejected input, 2 usage, 3 server unreachable\n");
 }

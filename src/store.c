@@ -18,9 +18,24 @@
 #include "repgraph/err.h"
 #include "repgraph/log.h"
 
-enum { DB_ACTOR_KEY, DB_ACTOR, DB_OUT, DB_IN, DB_LABEL, DB_META, DB_SCORE, DB_CLUSTER, DB_COUNT };
-static const char *const db_names[DB_COUNT] = {"actor_key", "actor", "out",   "in",
-                                               "label",     "meta",  "score", "cluster"};
+enum {
+  DB_ACTOR_KEY,
+  DB_ACTOR,
+  DB_OUT,
+  DB_IN,
+  DB_LABEL,
+  DB_META,
+  DB_SCORE,
+  DB_CLUSTER,
+  DB_MEMBER,
+  DB_RANK,
+  DB_CLUSTER_RANK,
+  DB_LABEL_LOG,
+  DB_COUNT
+};
+static const char *const db_names[DB_COUNT] = {"actor_key", "actor", "out",          "in",
+                                               "label",     "meta",  "score",        "cluster",
+                                               "member",    "rank",  "cluster_rank", "label_log"};
 
 #define EDGE_KEY_LEN  17 /* u64 id | u8 kind | u64 id */
 #define EDGE_VAL_LEN  40 /* count, weight, as_of, first, last */
@@ -213,8 +228,11 @@ static int check_schema(rg_txn_t *t, char *err, size_t errlen) {
     }
     return meta_put_u64(t, "schema_version", RG_STORE_SCHEMA_VERSION);
   }
-  if (version == 1) { /* version 2 only added sub-databases, created at open */
-    rg_log_info("%s: upgrading store schema 1 to %d", t->s->dir, RG_STORE_SCHEMA_VERSION);
+  if (version == 1 || version == 2) { /* 2 and 3 only added sub-databases, created at open */
+    rg_log_info(
+        "%s: upgrading store schema %llu to %d (analyst indexes fill at the next "
+        "recomputation)",
+        t->s->dir, (unsigned long long)version, RG_STORE_SCHEMA_VERSION);
     return meta_put_u64(t, "schema_version", RG_STORE_SCHEMA_VERSION);
   }
   if (version != RG_STORE_SCHEMA_VERSION) {
@@ -550,17 +568,26 @@ int rg_store_get_edge(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t d
 
 /* ---- scans ------------------------------------------------------------------------- */
 
-static int scan(rg_txn_t *t, int dbi, uint64_t id, bool reverse, int64_t now, rg_edge_visit_fn fn,
-                void *ctx) {
+/* Visits the edges of `id` (all edges when 0) in one index, starting after (kind, after)
+ * when `after` is non-zero. */
+static int scan(rg_txn_t *t, int dbi, uint64_t id, rg_edge_kind_t after_kind, uint64_t after,
+                bool reverse, int64_t now, rg_edge_visit_fn fn, void *ctx) {
   MDB_cursor *c;
   int rc = mdb_cursor_open(t->txn, t->s->dbi[dbi], &c);
   if (rc) return from_mdb(rc, "cursor");
-  uint8_t kb[EDGE_KEY_LEN] = {0};
+  uint8_t kb[EDGE_KEY_LEN] = {0}, start[EDGE_KEY_LEN];
+  edge_key(start, id, after_kind, after);
   rg_put_u64be(kb, id);
   MDB_val k = {id ? 8 : 0, kb}, v;
+  if (id && after) k = (MDB_val){EDGE_KEY_LEN, kb}, memcpy(kb, start, EDGE_KEY_LEN);
   MDB_cursor_op op = id ? MDB_SET_RANGE : MDB_FIRST;
   int out = RG_OK;
   while ((rc = mdb_cursor_get(c, &k, &v, op)) == 0) {
+    if (op == MDB_SET_RANGE && after && k.mv_size == EDGE_KEY_LEN &&
+        memcmp(k.mv_data, start, EDGE_KEY_LEN) == 0) {
+      op = MDB_NEXT; /* exclusive start */
+      continue;
+    }
     op = MDB_NEXT;
     if (k.mv_size != EDGE_KEY_LEN) {
       out = RG_EIO;
@@ -590,11 +617,16 @@ static int scan(rg_txn_t *t, int dbi, uint64_t id, bool reverse, int64_t now, rg
 }
 
 int rg_store_scan_out(rg_txn_t *t, uint64_t src, int64_t now, rg_edge_visit_fn fn, void *ctx) {
-  return scan(t, DB_OUT, src, false, now, fn, ctx);
+  return scan(t, DB_OUT, src, 0, 0, false, now, fn, ctx);
+}
+
+int rg_store_scan_out_after(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t dst,
+                            int64_t now, rg_edge_visit_fn fn, void *ctx) {
+  return scan(t, DB_OUT, src, kind, dst, false, now, fn, ctx);
 }
 
 int rg_store_scan_in(rg_txn_t *t, uint64_t dst, int64_t now, rg_edge_visit_fn fn, void *ctx) {
-  return scan(t, DB_IN, dst, true, now, fn, ctx);
+  return scan(t, DB_IN, dst, 0, 0, true, now, fn, ctx);
 }
 
 /* ---- forget ------------------------------------------------------------------------ */
@@ -656,6 +688,8 @@ static int first_edge(rg_txn_t *t, int dbi, uint64_t id, uint64_t *src, rg_edge_
   return out;
 }
 
+static int log_delete(rg_txn_t *t, uint64_t id);
+
 int rg_store_forget(rg_txn_t *t, uint64_t id) {
   rg_actor_rec_t r;
   int rc = read_actor(t, id, &r);
@@ -674,6 +708,7 @@ int rg_store_forget(rg_txn_t *t, uint64_t id) {
   rc = mdb_del(t->txn, t->s->dbi[DB_LABEL], &idk, NULL);
   if (rc == 0 && (rc = meta_add(t, "count.labels", -1))) return rc;
   if (rc && rc != MDB_NOTFOUND) return from_mdb(rc, "del label");
+  if ((rc = log_delete(t, id))) return rc;
   if ((rc = from_mdb(mdb_del(t->txn, t->s->dbi[DB_ACTOR], &idk, NULL), "del actor"))) return rc;
   if ((rc = from_mdb(mdb_del(t->txn, t->s->dbi[DB_ACTOR_KEY], &key, NULL), "del key"))) return rc;
   return count_actor(t, r.actor.type, -1);
@@ -707,15 +742,8 @@ int rg_store_get_label(rg_txn_t *t, uint64_t id, rg_label_t *l) {
   return decode_label(&v, l);
 }
 
-int rg_store_put_label(rg_txn_t *t, uint64_t id, const rg_label_t *l) {
-  rg_label_t old;
-  int rc = rg_store_get_label(t, id, &old);
-  if (rc && rc != RG_ENOT_FOUND) return rc;
-  uint32_t count = rc == RG_ENOT_FOUND ? 1 : old.count + 1;
-  if (rc == RG_ENOT_FOUND && (rc = meta_add(t, "count.labels", 1))) return rc;
+static size_t encode_label(uint8_t *vb, const rg_label_t *l, uint32_t count) {
   uint16_t note_len = l->note_len > RG_LABEL_NOTE_MAX ? RG_LABEL_NOTE_MAX : l->note_len;
-  uint8_t kb[8], vb[LABEL_HDR_LEN + RG_LABEL_NOTE_MAX];
-  rg_put_u64be(kb, id);
   vb[0] = (uint8_t)l->verdict;
   vb[1] = (uint8_t)l->source;
   rg_put_u16be(vb + 2, note_len);
@@ -723,8 +751,105 @@ int rg_store_put_label(rg_txn_t *t, uint64_t id, const rg_label_t *l) {
   rg_put_u64be(vb + 12, (uint64_t)l->ts);
   rg_put_u32be(vb + 20, count);
   memcpy(vb + LABEL_HDR_LEN, l->note, note_len);
-  MDB_val k = {8, kb}, v = {LABEL_HDR_LEN + (size_t)note_len, vb};
+  return LABEL_HDR_LEN + (size_t)note_len;
+}
+
+/* label_log key: actor id, then the entry's 1-based position. */
+static void log_key(uint8_t k[12], uint64_t id, uint32_t n) {
+  rg_put_u64be(k, id);
+  rg_put_u32be(k + 8, n);
+}
+
+/* Number of entries in an actor's label history (the position of its last one). */
+static int log_length(rg_txn_t *t, uint64_t id, uint32_t *n) {
+  MDB_cursor *c;
+  int rc = mdb_cursor_open(t->txn, t->s->dbi[DB_LABEL_LOG], &c);
+  if (rc) return from_mdb(rc, "cursor");
+  uint8_t kb[12];
+  log_key(kb, id, UINT32_MAX);
+  MDB_val k = {12, kb}, v;
+  rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+  rc = mdb_cursor_get(c, &k, &v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
+  *n = 0;
+  if (rc == 0 && k.mv_size == 12 && rg_get_u64be(k.mv_data) == id)
+    *n = rg_get_u32be((const uint8_t *)k.mv_data + 8);
+  mdb_cursor_close(c);
+  return rc == 0 || rc == MDB_NOTFOUND ? RG_OK : from_mdb(rc, "label log");
+}
+
+/* Appends l to the actor's history; *count receives its position. */
+static int log_append(rg_txn_t *t, uint64_t id, const rg_label_t *l, uint32_t *count) {
+  uint32_t n;
+  int rc = log_length(t, id, &n);
+  if (rc) return rc;
+  uint8_t kb[12], vb[LABEL_HDR_LEN + RG_LABEL_NOTE_MAX];
+  *count = n + 1;
+  log_key(kb, id, *count);
+  MDB_val k = {12, kb}, v = {encode_label(vb, l, *count), vb};
+  return from_mdb(mdb_put(t->txn, t->s->dbi[DB_LABEL_LOG], &k, &v, 0), "put label log");
+}
+
+int rg_store_put_label(rg_txn_t *t, uint64_t id, const rg_label_t *l) {
+  rg_label_t old;
+  int rc = rg_store_get_label(t, id, &old);
+  if (rc && rc != RG_ENOT_FOUND) return rc;
+  if (rc == RG_ENOT_FOUND && (rc = meta_add(t, "count.labels", 1))) return rc;
+  uint32_t count;
+  if ((rc = log_append(t, id, l, &count))) return rc;
+  uint8_t kb[8], vb[LABEL_HDR_LEN + RG_LABEL_NOTE_MAX];
+  rg_put_u64be(kb, id);
+  MDB_val k = {8, kb}, v = {encode_label(vb, l, count), vb};
   return from_mdb(mdb_put(t->txn, t->s->dbi[DB_LABEL], &k, &v, 0), "put label");
+}
+
+int rg_store_unlabel(rg_txn_t *t, uint64_t id, int64_t ts, const char *note, uint16_t note_len) {
+  rg_label_t l;
+  int rc = rg_store_get_label(t, id, &l);
+  if (rc) return rc;
+  uint8_t kb[8];
+  rg_put_u64be(kb, id);
+  MDB_val k = {8, kb};
+  if ((rc = from_mdb(mdb_del(t->txn, t->s->dbi[DB_LABEL], &k, NULL), "del label"))) return rc;
+  if ((rc = meta_add(t, "count.labels", -1))) return rc;
+  l.verdict = RG_VERDICT_RETRACTED;
+  l.ts = ts;
+  l.note_len = note_len > RG_LABEL_NOTE_MAX ? RG_LABEL_NOTE_MAX : note_len;
+  memcpy(l.note, note, l.note_len);
+  uint32_t count;
+  return log_append(t, id, &l, &count);
+}
+
+int rg_store_scan_label_history(rg_txn_t *t, uint64_t id, rg_label_visit_fn fn, void *ctx) {
+  MDB_cursor *c;
+  int rc = mdb_cursor_open(t->txn, t->s->dbi[DB_LABEL_LOG], &c);
+  if (rc) return from_mdb(rc, "cursor");
+  uint8_t kb[12];
+  log_key(kb, id, 0);
+  MDB_val k = {12, kb}, v;
+  int out = RG_OK;
+  rg_label_t l;
+  for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && !out;
+       rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    if (k.mv_size != 12 || rg_get_u64be(k.mv_data) != id) break;
+    if (!(out = decode_label(&v, &l))) out = fn(ctx, id, &l);
+  }
+  if (!out && rc && rc != MDB_NOTFOUND) out = from_mdb(rc, "label log");
+  mdb_cursor_close(c);
+  return out;
+}
+
+/* Deletes an actor's whole label history (forget). */
+static int log_delete(rg_txn_t *t, uint64_t id) {
+  uint32_t n;
+  int rc = log_length(t, id, &n);
+  for (uint32_t i = 1; i <= n && !rc; i++) {
+    uint8_t kb[12];
+    log_key(kb, id, i);
+    MDB_val k = {12, kb};
+    rc = mdb_del(t->txn, t->s->dbi[DB_LABEL_LOG], &k, NULL);
+    rc = rc == MDB_NOTFOUND ? RG_OK : from_mdb(rc, "del label log");
+  }
+  return rc;
 }
 
 int rg_store_counts(rg_txn_t *t, rg_store_counts_t *out) {
@@ -827,6 +952,52 @@ static void gen_key(uint8_t k[16], uint64_t gen, uint64_t id) {
   rg_put_u64be(k + 8, id);
 }
 
+/* A score in [0,1] as a key part: non-negative doubles sort like their IEEE bits. */
+static uint64_t score_bits(double v) {
+  if (!(v > 0)) v = 0;
+  uint64_t u;
+  memcpy(&u, &v, sizeof u);
+  return u;
+}
+
+static double bits_score(const uint8_t *p) {
+  return get_f64(p);
+}
+
+/* Puts a key with an empty value into an index sub-database (MDB_APPEND: at the end). */
+static int put_index(rg_txn_t *t, int dbi, const uint8_t *key, size_t len, unsigned flags) {
+  MDB_val k = {len, (void *)key}, v = {0, NULL};
+  int rc = mdb_put(t->txn, t->s->dbi[dbi], &k, &v, flags);
+  if (rc == MDB_KEYEXIST && (flags & MDB_APPEND)) {
+    rg_log_error("store: %s index row appended out of order", db_names[dbi]);
+    return RG_EINTERNAL;
+  }
+  return from_mdb(rc, "put index");
+}
+
+#define MEMBER_KEY_LEN 24 /* gen, cluster, actor */
+#define RANK_KEY_LEN   26 /* gen, metric, type, score, actor */
+#define CRANK_KEY_LEN  24 /* gen, suspicion, cluster */
+
+int rg_store_append_member(rg_txn_t *t, uint64_t gen, uint64_t cluster, uint64_t actor) {
+  uint8_t k[MEMBER_KEY_LEN];
+  rg_put_u64be(k, gen);
+  rg_put_u64be(k + 8, cluster);
+  rg_put_u64be(k + 16, actor);
+  return put_index(t, DB_MEMBER, k, sizeof k, MDB_APPEND);
+}
+
+int rg_store_append_rank(rg_txn_t *t, uint64_t gen, rg_rank_metric_t metric, rg_actor_type_t type,
+                         double value, uint64_t actor) {
+  uint8_t k[RANK_KEY_LEN];
+  rg_put_u64be(k, gen);
+  k[8] = (uint8_t)metric;
+  k[9] = (uint8_t)type;
+  rg_put_u64be(k + 10, score_bits(value));
+  rg_put_u64be(k + 18, actor);
+  return put_index(t, DB_RANK, k, sizeof k, MDB_APPEND);
+}
+
 int rg_store_put_score(rg_txn_t *t, uint64_t gen, uint64_t actor, const rg_score_t *sc) {
   uint8_t kb[16], vb[SCORE_HDR_LEN + REASON_LEN * RG_REASONS_MAX];
   unsigned n = sc->n_reasons > RG_REASONS_MAX ? RG_REASONS_MAX : sc->n_reasons;
@@ -886,6 +1057,12 @@ int rg_store_put_cluster(rg_txn_t *t, uint64_t gen, const rg_cluster_t *c) {
   *p++ = (uint8_t)n;
   for (unsigned i = 0; i < n; i++) rg_put_u64be(p, c->top[i]), p += 8;
   MDB_val k = {16, kb}, v = {(size_t)(p - vb), vb};
+  uint8_t rk[CRANK_KEY_LEN];
+  rg_put_u64be(rk, gen);
+  rg_put_u64be(rk + 8, score_bits(c->suspicion));
+  rg_put_u64be(rk + 16, c->id);
+  int rc = put_index(t, DB_CLUSTER_RANK, rk, sizeof rk, 0);
+  if (rc) return rc;
   return from_mdb(mdb_put(t->txn, t->s->dbi[DB_CLUSTER], &k, &v, 0), "put cluster");
 }
 
@@ -945,13 +1122,14 @@ static int drop_prefix(rg_txn_t *t, int dbi, uint64_t gen, uint64_t *budget, boo
   MDB_val k = {8, kb}, v;
   *done = false;
   rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-  while (rc == 0 && k.mv_size == 16 && rg_get_u64be(k.mv_data) == gen) {
+  while (rc == 0 && k.mv_size >= 16 && rg_get_u64be(k.mv_data) == gen) {
     if (*budget == 0) break;
     if ((rc = mdb_cursor_del(c, 0))) break;
     (*budget)--;
     rc = mdb_cursor_get(c, &k, &v, MDB_GET_CURRENT);
   }
-  if (rc == MDB_NOTFOUND || rc == EINVAL || (rc == 0 && (k.mv_size != 16 || rg_get_u64be(k.mv_data) != gen))) {
+  if (rc == MDB_NOTFOUND || rc == EINVAL ||
+      (rc == 0 && (k.mv_size < 16 || rg_get_u64be(k.mv_data) != gen))) {
     *done = true;
     rc = 0;
   }
@@ -960,11 +1138,110 @@ static int drop_prefix(rg_txn_t *t, int dbi, uint64_t gen, uint64_t *budget, boo
 }
 
 int rg_store_drop_generation(rg_txn_t *t, uint64_t gen, uint64_t max_rows, bool *done) {
-  bool scores_done, clusters_done = false;
-  int rc = drop_prefix(t, DB_SCORE, gen, &max_rows, &scores_done);
-  if (!rc && scores_done) rc = drop_prefix(t, DB_CLUSTER, gen, &max_rows, &clusters_done);
-  *done = scores_done && clusters_done;
+  static const int dbs[] = {DB_SCORE, DB_CLUSTER, DB_MEMBER, DB_RANK, DB_CLUSTER_RANK};
+  int rc = RG_OK;
+  *done = true;
+  for (size_t i = 0; i < sizeof dbs / sizeof dbs[0] && !rc && *done; i++)
+    rc = drop_prefix(t, dbs[i], gen, &max_rows, done);
   return rc;
+}
+
+/* ---- index scans ---------------------------------------------------------------------- */
+
+/* Visits the keys of sub-database dbi that start with prefix[0..plen), in key order or in
+ * reverse; visit gets each whole key. Keys are at most 32 bytes. */
+static int scan_prefix(rg_txn_t *t, int dbi, const uint8_t *prefix, size_t plen, bool reverse,
+                       int (*visit)(void *, const uint8_t *, size_t), void *ctx) {
+  MDB_cursor *c;
+  int rc = mdb_cursor_open(t->txn, t->s->dbi[dbi], &c);
+  if (rc) return from_mdb(rc, "cursor");
+  uint8_t kb[32];
+  memcpy(kb, prefix, plen);
+  memset(kb + plen, 0xff, sizeof kb - plen); /* past every key with the prefix */
+  MDB_val k = {reverse ? sizeof kb : plen, kb}, v;
+  rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+  if (reverse) rc = mdb_cursor_get(c, &k, &v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
+  int out = RG_OK;
+  while (rc == 0 && !out) {
+    if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0) break;
+    out = visit(ctx, k.mv_data, k.mv_size);
+    if (!out) rc = mdb_cursor_get(c, &k, &v, reverse ? MDB_PREV : MDB_NEXT);
+  }
+  if (!out && rc && rc != MDB_NOTFOUND) out = from_mdb(rc, "index scan");
+  mdb_cursor_close(c);
+  return out;
+}
+
+typedef struct {
+  rg_txn_t *t;
+  uint64_t gen;
+  rg_cluster_visit_fn cluster_fn;
+  rg_member_visit_fn member_fn;
+  void *ctx;
+} index_scan_t;
+
+static int visit_cluster_rank(void *ctx, const uint8_t *k, size_t len) {
+  index_scan_t *a = ctx;
+  rg_cluster_t c;
+  if (len != CRANK_KEY_LEN) return RG_EIO;
+  int rc = rg_store_get_cluster(a->t, a->gen, rg_get_u64be(k + 16), &c);
+  return rc ? rc : a->cluster_fn(a->ctx, &c);
+}
+
+int rg_store_scan_clusters_by_suspicion(rg_txn_t *t, uint64_t gen, rg_cluster_visit_fn fn,
+                                        void *ctx) {
+  index_scan_t a = {t, gen, fn, NULL, ctx};
+  uint8_t p[8];
+  rg_put_u64be(p, gen);
+  return scan_prefix(t, DB_CLUSTER_RANK, p, sizeof p, true, visit_cluster_rank, &a);
+}
+
+static int visit_rank(void *ctx, const uint8_t *k, size_t len) {
+  index_scan_t *a = ctx;
+  if (len != RANK_KEY_LEN) return RG_EIO;
+  return a->member_fn(a->ctx, rg_get_u64be(k + 18), bits_score(k + 10));
+}
+
+int rg_store_scan_ranking(rg_txn_t *t, uint64_t gen, rg_rank_metric_t metric, rg_actor_type_t type,
+                          bool worst_first, rg_member_visit_fn fn, void *ctx) {
+  index_scan_t a = {t, gen, NULL, fn, ctx};
+  uint8_t p[10];
+  rg_put_u64be(p, gen);
+  p[8] = (uint8_t)metric;
+  p[9] = (uint8_t)type;
+  return scan_prefix(t, DB_RANK, p, sizeof p, worst_first, visit_rank, &a);
+}
+
+static int visit_member(void *ctx, const uint8_t *k, size_t len) {
+  index_scan_t *a = ctx;
+  if (len != MEMBER_KEY_LEN) return RG_EIO;
+  return a->member_fn(a->ctx, rg_get_u64be(k + 16), 0);
+}
+
+int rg_store_scan_members(rg_txn_t *t, uint64_t gen, uint64_t cluster, uint64_t after,
+                          rg_member_visit_fn fn, void *ctx) {
+  index_scan_t a = {t, gen, NULL, fn, ctx};
+  uint8_t p[MEMBER_KEY_LEN];
+  rg_put_u64be(p, gen);
+  rg_put_u64be(p + 8, cluster);
+  if (!after) return scan_prefix(t, DB_MEMBER, p, 16, false, visit_member, &a);
+  /* Resume after `after`: position with a cursor, then walk while the prefix holds. */
+  MDB_cursor *c;
+  int rc = mdb_cursor_open(t->txn, t->s->dbi[DB_MEMBER], &c);
+  if (rc) return from_mdb(rc, "cursor");
+  rg_put_u64be(p + 16, after == UINT64_MAX ? after : after + 1);
+  MDB_val k = {sizeof p, p}, v;
+  int out = RG_OK;
+  for (rc = after == UINT64_MAX ? MDB_NOTFOUND : mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+       rc == 0 && !out; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    const uint8_t *q = k.mv_data;
+    if (k.mv_size != MEMBER_KEY_LEN || rg_get_u64be(q) != gen || rg_get_u64be(q + 8) != cluster)
+      break;
+    out = fn(ctx, rg_get_u64be(q + 16), 0);
+  }
+  if (!out && rc && rc != MDB_NOTFOUND) out = from_mdb(rc, "member scan");
+  mdb_cursor_close(c);
+  return out;
 }
 
 /* ---- label vocabulary -------------------------------------------------------------- */

@@ -3,6 +3,7 @@
 
 #include <inttypes.h>
 #include <jansson.h>
+#include <math.h>
 #include <msgpack.h>
 #include <stdio.h>
 #include <string.h>
@@ -148,6 +149,12 @@ long long rg_json_int(const rg_json_t *j) {
 const char *rg_json_str(const rg_json_t *j) {
   const char *s = json_string_value(J(j));
   return s ? s : "";
+}
+double rg_json_num(const rg_json_t *j) {
+  return json_is_number(J(j)) ? json_number_value(J(j)) : NAN;
+}
+bool rg_json_is_str(const rg_json_t *j) {
+  return json_is_string(J(j));
 }
 
 /* ---- JSON → text for people ---------------------------------------------------------- */

@@ -407,6 +407,86 @@ static void test_proto_decodes_forget(void **state) {
   mp_free(&m);
 }
 
+static void test_proto_decodes_analyst_fields(void **state) {
+  (void)state;
+  mp_t m;
+  req_begin(&m, 6, "clusters", 7);
+  kv_u(&m, "limit", 25);
+  kv_u(&m, "offset", 50);
+  kv_u(&m, "min_size", 3);
+  ps(&m, "min_suspicion"), pd(&m, 0.75);
+  kv_s(&m, "type", "ip");
+  kv_u(&m, "first_seen_after", 1800000000);
+  kv_s(&m, "sort", "size");
+  rg_request_t req;
+  char err[ERRLEN] = "";
+  assert_int_equal(decode(&m, &LIM, &req, err), RG_OK);
+  assert_int_equal(req.op, RG_OP_CLUSTERS);
+  assert_int_equal(req.limit, 25);
+  assert_int_equal(req.offset, 50);
+  assert_int_equal(req.min_size, 3);
+  assert_float_equal(req.min_suspicion, 0.75, 1e-12);
+  assert_str(req.type, "ip");
+  assert_int_equal(req.first_seen_after, 1800000000);
+  assert_str(req.sort, "size");
+  assert_int_equal(req.actor.len, 0);
+  rg_request_free(&req);
+  mp_free(&m);
+
+  req_begin(&m, 7, "export", 3); /* absent optional fields keep their "not given" values */
+  ps(&m, "clusters");
+  parr(&m, 2);
+  pu(&m, 4), pu(&m, 9);
+  kv_s(&m, "cursor", "1.0.0.5.0.0");
+  kv_u(&m, "limit", 100);
+  assert_int_equal(decode(&m, &LIM, &req, err), RG_OK);
+  assert_int_equal(req.n_clusters, 2);
+  assert_int_equal(req.clusters[1], 9);
+  assert_str(req.cursor, "1.0.0.5.0.0");
+  assert_true(req.min_suspicion < 0);
+  assert_true(req.label.weight < 0);
+  rg_request_free(&req);
+  mp_free(&m);
+
+  req_begin(&m, 8, "label_cluster", 4);
+  kv_u(&m, "cluster", 12);
+  kv_s(&m, "verdict", "bad");
+  kv_s(&m, "source", "user_report");
+  kv_s(&m, "note", "Junk folder");
+  assert_int_equal(decode(&m, &LIM, &req, err), RG_OK);
+  assert_true(rg_op_writes(req.op));
+  assert_int_equal(req.cluster, 12);
+  assert_str(req.label.verdict, "bad");
+  assert_str(req.label.source, "user_report");
+  assert_str(req.label.note, "Junk folder");
+  rg_request_free(&req);
+  mp_free(&m);
+}
+
+static void test_proto_rejects_bad_analyst_fields(void **state) {
+  (void)state;
+  mp_t m;
+  req_begin(&m, 1, "label_cluster", 1); /* a verdict is required */
+  kv_u(&m, "cluster", 1);
+  expect_error(&m, RG_EBAD_REQUEST, "request.verdict: missing");
+  req_begin(&m, 1, "clusters", 1);
+  ps(&m, "min_suspicion"), pd(&m, 1.5);
+  expect_error(&m, RG_EBAD_REQUEST, "min_suspicion: not in [0, 1]");
+  req_begin(&m, 1, "top", 1);
+  kv_s(&m, "limit", "ten");
+  expect_error(&m, RG_EBAD_REQUEST, "request.limit: expected a non-negative integer");
+  req_begin(&m, 1, "export", 1);
+  ps(&m, "clusters");
+  parr(&m, 1);
+  ps(&m, "seven");
+  expect_error(&m, RG_EBAD_REQUEST, "clusters[0]: expected a cluster id");
+  req_begin(&m, 1, "export", 1);
+  ps(&m, "clusters");
+  parr(&m, RG_EXPORT_CLUSTERS_MAX + 1);
+  for (int i = 0; i <= RG_EXPORT_CLUSTERS_MAX; i++) pu(&m, (uint64_t)i);
+  expect_error(&m, RG_ETOO_LARGE, "the limit is 64");
+}
+
 static void test_proto_request_free_accepts_null_and_zeroed(void **state) {
   (void)state;
   rg_request_free(NULL);
@@ -1294,6 +1374,8 @@ int main(void) {
       cmocka_unit_test(test_proto_decodes_lookup),
       cmocka_unit_test(test_proto_decodes_label),
       cmocka_unit_test(test_proto_decodes_forget),
+      cmocka_unit_test(test_proto_decodes_analyst_fields),
+      cmocka_unit_test(test_proto_rejects_bad_analyst_fields),
       cmocka_unit_test(test_proto_request_free_accepts_null_and_zeroed),
       cmocka_unit_test(test_proto_unknown_op_keeps_id),
       cmocka_unit_test(test_proto_rejects_missing_or_mistyped_op),

@@ -859,6 +859,210 @@ static void test_store_label_vocabulary(void **state) {
   assert_float_equal(rg_label_source_weight((rg_label_source_t)0), 0, 0);
 }
 
+/* ---- label history and unlabel ------------------------------------------------------- */
+
+typedef struct {
+  rg_label_t v[8];
+  int n;
+} hist_t;
+
+static int collect_label(void *ctx, uint64_t id, const rg_label_t *l) {
+  hist_t *h = ctx;
+  (void)id;
+  if (h->n < 8) h->v[h->n++] = *l;
+  return RG_OK;
+}
+
+static rg_label_t make_label(rg_verdict_t v, rg_label_source_t src, int64_t ts, const char *note) {
+  rg_label_t l = {.verdict = v, .source = src, .weight = 0.5, .ts = ts};
+  l.note_len = (uint16_t)strlen(note);
+  memcpy(l.note, note, l.note_len);
+  return l;
+}
+
+static void test_store_label_history_keeps_every_verdict_and_retraction(void **state) {
+  fx_t *f = *state;
+  rg_txn_t *t = wbegin(f);
+  uint64_t a = upsert(t, RG_ACTOR_ADDRESS, "a@x.org", T0);
+  uint64_t b = upsert(t, RG_ACTOR_ADDRESS, "b@x.org", T0);
+  rg_label_t bad = make_label(RG_VERDICT_BAD, RG_SOURCE_USER_REPORT, T0, "junk");
+  rg_label_t good = make_label(RG_VERDICT_GOOD, RG_SOURCE_ANALYST, T0 + 10, "not junk");
+  assert_int_equal(rg_store_put_label(t, a, &bad), RG_OK);
+  assert_int_equal(rg_store_put_label(t, b, &bad), RG_OK); /* b's history is separate */
+  assert_int_equal(rg_store_put_label(t, a, &good), RG_OK);
+  assert_int_equal(rg_store_unlabel(t, a, T0 + 20, "wrong", 5), RG_OK);
+  assert_int_equal(rg_store_unlabel(t, a, T0 + 30, "", 0), RG_ENOT_FOUND); /* nothing left */
+  rg_label_t got;
+  assert_int_equal(rg_store_get_label(t, a, &got), RG_ENOT_FOUND); /* no longer a seed */
+  assert_int_equal(counts(t).labels, 1);                           /* only b */
+  hist_t h = {.n = 0};
+  assert_int_equal(rg_store_scan_label_history(t, a, collect_label, &h), RG_OK);
+  assert_int_equal(h.n, 3);
+  assert_int_equal(h.v[0].verdict, RG_VERDICT_BAD);
+  assert_int_equal(h.v[0].source, RG_SOURCE_USER_REPORT);
+  assert_string_equal(h.v[0].note, "junk");
+  assert_int_equal(h.v[1].verdict, RG_VERDICT_GOOD);
+  assert_int_equal(h.v[1].count, 2);
+  assert_int_equal(h.v[2].verdict, RG_VERDICT_RETRACTED);
+  assert_int_equal(h.v[2].ts, T0 + 20);
+  assert_string_equal(h.v[2].note, "wrong");
+  /* A new verdict after the retraction counts on from the history. */
+  assert_int_equal(rg_store_put_label(t, a, &bad), RG_OK);
+  assert_int_equal(rg_store_get_label(t, a, &got), RG_OK);
+  assert_int_equal(got.count, 4);
+  /* forget takes the history with the actor. */
+  assert_int_equal(rg_store_forget(t, a), RG_OK);
+  h.n = 0;
+  assert_int_equal(rg_store_scan_label_history(t, a, collect_label, &h), RG_OK);
+  assert_int_equal(h.n, 0);
+  h.n = 0;
+  assert_int_equal(rg_store_scan_label_history(t, b, collect_label, &h), RG_OK);
+  assert_int_equal(h.n, 1);
+  assert_int_equal(rg_txn_commit(t), RG_OK);
+}
+
+/* ---- generation indexes: members, rankings, clusters by suspicion ---------------------- */
+
+typedef struct {
+  uint64_t id[16];
+  double value[16];
+  int n, stop_after;
+} ids_t;
+
+static int collect_member(void *ctx, uint64_t actor, double value) {
+  ids_t *c = ctx;
+  if (c->n < 16) c->id[c->n] = actor, c->value[c->n++] = value;
+  return c->stop_after && c->n == c->stop_after ? 7 : RG_OK;
+}
+
+static int collect_cluster(void *ctx, const rg_cluster_t *cl) {
+  return collect_member(ctx, cl->id, cl->suspicion);
+}
+
+/* Generation gen: actors 1..4 (address, address, ip, address) in clusters 10 and 20, with
+ * their index rows appended in key order as recomputation publishes them. */
+static void put_generation(rg_txn_t *t, uint64_t gen) {
+  static const double rep[] = {0.9, 0.2, 0.7, 0.5}, anom[] = {0.1, 0.8, 0.3, 0.2};
+  static const uint64_t cl[] = {10, 20, 10, 10};
+  for (int i = 0; i < 4; i++) {
+    rg_score_t sc = {.reputation = rep[i], .anomaly = anom[i], .cluster = cl[i]};
+    assert_int_equal(rg_store_put_score(t, gen, (uint64_t)i + 1, &sc), RG_OK);
+  }
+  static const uint64_t members[][2] = {{10, 1}, {10, 3}, {10, 4}, {20, 2}};
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(rg_store_append_member(t, gen, members[i][0], members[i][1]), RG_OK);
+  static const struct {
+    rg_rank_metric_t m;
+    rg_actor_type_t type;
+    double value;
+    uint64_t actor;
+  } ranks[] = {{RG_RANK_REPUTATION, RG_ACTOR_ADDRESS, 0.2, 2},
+               {RG_RANK_REPUTATION, RG_ACTOR_ADDRESS, 0.5, 4},
+               {RG_RANK_REPUTATION, RG_ACTOR_ADDRESS, 0.9, 1},
+               {RG_RANK_REPUTATION, RG_ACTOR_IP, 0.7, 3},
+               {RG_RANK_ANOMALY, RG_ACTOR_ADDRESS, 0.1, 1},
+               {RG_RANK_ANOMALY, RG_ACTOR_ADDRESS, 0.2, 4},
+               {RG_RANK_ANOMALY, RG_ACTOR_ADDRESS, 0.8, 2},
+               {RG_RANK_ANOMALY, RG_ACTOR_IP, 0.3, 3}};
+  for (size_t i = 0; i < sizeof ranks / sizeof ranks[0]; i++)
+    assert_int_equal(
+        rg_store_append_rank(t, gen, ranks[i].m, ranks[i].type, ranks[i].value, ranks[i].actor),
+        RG_OK);
+  rg_cluster_t a = {.id = 10, .size = 3, .suspicion = 0.7},
+               b = {.id = 20, .size = 1, .suspicion = 0.2};
+  assert_int_equal(rg_store_put_cluster(t, gen, &b), RG_OK);
+  assert_int_equal(rg_store_put_cluster(t, gen, &a), RG_OK);
+}
+
+static void test_store_indexes_members_rankings_and_clusters_of_a_generation(void **state) {
+  fx_t *f = *state;
+  rg_txn_t *t = wbegin(f);
+  put_generation(t, 5);
+  put_generation(t, 6); /* another generation must not leak into scans of 5 */
+  ids_t c = {.n = 0};
+  assert_int_equal(rg_store_scan_members(t, 5, 10, 0, collect_member, &c), RG_OK);
+  assert_int_equal(c.n, 3);
+  assert_int_equal(c.id[0], 1), assert_int_equal(c.id[1], 3), assert_int_equal(c.id[2], 4);
+  c.n = 0; /* resuming after a member */
+  assert_int_equal(rg_store_scan_members(t, 5, 10, 1, collect_member, &c), RG_OK);
+  assert_int_equal(c.n, 2);
+  assert_int_equal(c.id[0], 3);
+  c.n = 0;
+  assert_int_equal(rg_store_scan_members(t, 5, 10, 4, collect_member, &c), RG_OK);
+  assert_int_equal(c.n, 0);
+
+  c.n = 0; /* worst addresses by reputation: 1 (0.9), 4 (0.5), 2 (0.2); the ip is elsewhere */
+  assert_int_equal(
+      rg_store_scan_ranking(t, 5, RG_RANK_REPUTATION, RG_ACTOR_ADDRESS, true, collect_member, &c),
+      RG_OK);
+  assert_int_equal(c.n, 3);
+  assert_int_equal(c.id[0], 1), assert_int_equal(c.id[1], 4), assert_int_equal(c.id[2], 2);
+  assert_float_equal(c.value[0], 0.9, EPS);
+  c.n = 0; /* best first by anomaly, stopped by the visitor after one */
+  c.stop_after = 1;
+  assert_int_equal(
+      rg_store_scan_ranking(t, 5, RG_RANK_ANOMALY, RG_ACTOR_ADDRESS, false, collect_member, &c), 7);
+  assert_int_equal(c.id[0], 1);
+  c = (ids_t){.n = 0};
+  assert_int_equal(
+      rg_store_scan_ranking(t, 5, RG_RANK_REPUTATION, RG_ACTOR_IP, true, collect_member, &c),
+      RG_OK);
+  assert_int_equal(c.n, 1);
+  assert_int_equal(c.id[0], 3);
+
+  c.n = 0;
+  assert_int_equal(rg_store_scan_clusters_by_suspicion(t, 5, collect_cluster, &c), RG_OK);
+  assert_int_equal(c.n, 2);
+  assert_int_equal(c.id[0], 10), assert_int_equal(c.id[1], 20);
+
+  bool done = false; /* dropping generation 5 takes its indexes, in small steps */
+  for (int steps = 0; !done; steps++) {
+    assert_true(steps < 100);
+    assert_int_equal(rg_store_drop_generation(t, 5, 3, &done), RG_OK);
+  }
+  c.n = 0;
+  assert_int_equal(rg_store_scan_members(t, 5, 10, 0, collect_member, &c), RG_OK);
+  assert_int_equal(
+      rg_store_scan_ranking(t, 5, RG_RANK_REPUTATION, RG_ACTOR_ADDRESS, true, collect_member, &c),
+      RG_OK);
+  assert_int_equal(rg_store_scan_clusters_by_suspicion(t, 5, collect_cluster, &c), RG_OK);
+  assert_int_equal(c.n, 0);
+  assert_int_equal(rg_store_scan_members(t, 6, 10, 0, collect_member, &c), RG_OK);
+  assert_int_equal(c.n, 3); /* generation 6 untouched */
+  /* Appends must come in key order: behind generation 6, a row of 5 is refused. */
+  assert_int_equal(rg_store_append_member(t, 5, 10, 9), RG_EINTERNAL);
+  assert_int_equal(rg_store_append_rank(t, 6, RG_RANK_REPUTATION, RG_ACTOR_ADDRESS, 0.1, 9),
+                   RG_EINTERNAL);
+  assert_int_equal(rg_txn_commit(t), RG_OK);
+}
+
+static void test_store_scan_out_after_resumes_exclusively(void **state) {
+  fx_t *f = *state;
+  rg_txn_t *t = wbegin(f);
+  uint64_t a = upsert(t, RG_ACTOR_ADDRESS, "a@x.org", T0);
+  uint64_t b = upsert(t, RG_ACTOR_ADDRESS, "b@x.org", T0);
+  uint64_t c = upsert(t, RG_ACTOR_ADDRESS, "c@x.org", T0);
+  uint64_t ip = upsert(t, RG_ACTOR_IP, "192.0.2.1", T0);
+  assert_int_equal(rg_store_add_edge(t, a, RG_EDGE_MAILED, b, T0, 1, 1), RG_OK);
+  assert_int_equal(rg_store_add_edge(t, a, RG_EDGE_MAILED, c, T0, 1, 1), RG_OK);
+  assert_int_equal(rg_store_add_edge(t, a, RG_EDGE_SENT_FROM, ip, T0, 1, 1), RG_OK);
+  assert_int_equal(rg_store_add_edge(t, b, RG_EDGE_MAILED, a, T0, 1, 1), RG_OK);
+  seen_t all = scan_out(t, a, T0);
+  assert_int_equal(all.n, 3);
+  seen_t s = {0};
+  assert_int_equal(rg_store_scan_out_after(t, a, RG_EDGE_MAILED, b, T0, collect, &s), RG_OK);
+  assert_int_equal(s.n, 2); /* (mailed, c) and (sent_from, ip); b's own edge is not a's */
+  assert_int_equal(s.e[0].dst, c);
+  assert_int_equal(s.e[1].dst, ip);
+  s.n = 0;
+  assert_int_equal(rg_store_scan_out_after(t, a, RG_EDGE_SENT_FROM, ip, T0, collect, &s), RG_OK);
+  assert_int_equal(s.n, 0);
+  s.n = 0;
+  assert_int_equal(rg_store_scan_out_after(t, a, RG_EDGE_MAILED, 0, T0, collect, &s), RG_OK);
+  assert_int_equal(s.n, 3); /* dst 0: from the start */
+  assert_int_equal(rg_txn_commit(t), RG_OK);
+}
+
 /* ---- forget ------------------------------------------------------------------------- */
 
 static void test_store_forget_removes_actor_key_label_and_edges(void **state) {
@@ -1162,6 +1366,9 @@ int main(void) {
       T(test_store_actor_sums_match_edges_across_times),
       T(test_store_label_put_get_counts_and_note),
       cmocka_unit_test(test_store_label_vocabulary),
+      T(test_store_label_history_keeps_every_verdict_and_retraction),
+      T(test_store_indexes_members_rankings_and_clusters_of_a_generation),
+      T(test_store_scan_out_after_resumes_exclusively),
       T(test_store_forget_removes_actor_key_label_and_edges),
       T(test_store_forget_fixes_neighbour_degrees_and_weights),
       T(test_store_forget_self_loop),

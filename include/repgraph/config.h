@@ -33,6 +33,8 @@ typedef struct {
                                            past half of it the connection is not read */
   uint64_t output_stall_s;              /* above that half with no write progress: drop, s */
   uint32_t max_pending_writes;          /* queued writes per connection before it pauses */
+  uint32_t max_page_items;              /* rows in one reply of the analyst reads */
+  uint32_t max_scan_edges;              /* edges an export page / a neighbors step reads */
   uint64_t idle_timeout_s;              /* close connections idle this long; 0 = never */
   uint64_t frame_timeout_s;             /* a started frame must be complete within; 0 = never */
   uint32_t max_depth;                   /* msgpack container nesting in a request */
@@ -45,6 +47,7 @@ typedef struct {
   double band_bad, band_suspicious, band_good; /* reputation thresholds of the bands */
   double prior;                         /* reputation with no path to any label */
   double check_reject, check_quarantine, check_tempfail; /* verdict thresholds of check */
+  double label_weight[6]; /* seed weight per label source, indexed by rg_label_source_t 1..5 */
 } rg_config_t;
 
 /* Fills *c with the documented defaults. */

@@ -12,6 +12,7 @@
 #include "repgraph/config.h" /* RG_PROTO_DEPTH_MAX */
 
 #define RG_PROTO_VERSION 1
+#define RG_EXPORT_CLUSTERS_MAX 64 /* clusters in one export request */
 #define RG_FRAME_HEADER  4
 
 /* Roles, weakest first: a connection may run an op when its role is at least the op's.
@@ -41,6 +42,13 @@ typedef enum {
   X(RECOMPUTE, "recompute", false, ADMIN) \
   X(STATUS, "status", false, READ)        \
   X(CHECK, "check", false, READ)          \
+  X(CLUSTERS, "clusters", false, READ)    \
+  X(TOP, "top", false, READ)              \
+  X(NEIGHBORS, "neighbors", false, READ)  \
+  X(EXPORT, "export", false, ADMIN)       \
+  X(HISTORY, "history", false, READ)      \
+  X(LABEL_CLUSTER, "label_cluster", true, WRITE) \
+  X(UNLABEL, "unlabel", true, WRITE)      \
   X(AUTH, "auth", false, NONE)
 
 typedef enum {
@@ -102,6 +110,15 @@ typedef struct {
   rg_wire_observation_t check; /* check: the message's sender, client_ip, helo, recipients */
   bool wait;                   /* recompute: reply when done rather than at once */
   rg_str_t token;              /* auth: the secret presented */
+  /* analyst ops (clusters, top, neighbors, export, label_cluster, unlabel); 0 / empty when
+   * absent */
+  uint64_t limit, offset, min_size, depth, generation, cluster;
+  int64_t first_seen_after;
+  double min_suspicion; /* < 0 when absent */
+  rg_str_t sort, type, metric, order, actor, cursor;
+  uint64_t *clusters; /* export */
+  uint32_t n_clusters;
+  rg_wire_label_t label; /* label_cluster: verdict, source, note, weight, ts; unlabel: note */
   void *mem; /* decoder state; owned */
 } rg_request_t;
 

@@ -12,7 +12,7 @@
 #include "repgraph/actor.h"
 
 /* Version of the key layout in schemas/store.json; a store of another version is refused. */
-#define RG_STORE_SCHEMA_VERSION 2 /* 2: score, cluster sub-databases and generations */
+#define RG_STORE_SCHEMA_VERSION 3 /* 3: member, rank, cluster_rank indexes; label history */
 
 /* Label verdicts. Stored as numbers: append only. */
 #define RG_VERDICT_MAP(X) X(BAD, 1, "bad") X(GOOD, 2, "good")
@@ -118,7 +118,9 @@ typedef struct {
   int64_t first_seen, last_seen;
 } rg_edge_rec_t;
 
-/* The latest label of an actor and how many were applied in all. */
+/* The latest label of an actor and how many entries its history holds. In the history a
+ * verdict of 0 (RG_VERDICT_RETRACTED) records an unlabel. */
+#define RG_VERDICT_RETRACTED 0
 typedef struct {
   rg_verdict_t verdict;
   rg_label_source_t source;
@@ -249,7 +251,8 @@ int rg_store_max_actor_id(rg_txn_t *t, uint64_t *max_id);
 int rg_store_put_score(rg_txn_t *t, uint64_t gen, uint64_t actor, const rg_score_t *s);
 int rg_store_get_score(rg_txn_t *t, uint64_t gen, uint64_t actor, rg_score_t *s);
 
-/* Writes / reads a cluster summary of generation `gen`. Same returns. */
+/* Writes / reads a cluster summary of generation `gen` (writing also ranks it by
+ * suspicion). Same returns. */
 int rg_store_put_cluster(rg_txn_t *t, uint64_t gen, const rg_cluster_t *c);
 int rg_store_get_cluster(rg_txn_t *t, uint64_t gen, uint64_t id, rg_cluster_t *c);
 
@@ -262,6 +265,53 @@ int rg_store_publish_generation(rg_txn_t *t, const rg_generation_t *g);
 /* Deletes at most `max_rows` score and cluster rows of generation `gen`; *done is set when
  * none are left. Lets a large generation be dropped in several short transactions. */
 int rg_store_drop_generation(rg_txn_t *t, uint64_t gen, uint64_t max_rows, bool *done);
+
+/* Removes the actor's label (it is no longer a seed) and appends a retraction with `ts` and
+ * `note` to its history. 0, RG_ENOT_FOUND (no label), RG_ESTORAGE_FULL, RG_EIO. */
+int rg_store_unlabel(rg_txn_t *t, uint64_t id, int64_t ts, const char *note, uint16_t note_len);
+
+/* Visits an actor's label history, oldest first (verdict 0 = a retraction; `count` is the
+ * entry's 1-based position). A non-zero return stops the scan and is returned. */
+int rg_store_scan_label_history(rg_txn_t *t, uint64_t id, rg_label_visit_fn fn, void *ctx);
+
+/* ---- indexes of a generation, for analysts ------------------------------------------ */
+
+/* Rankings kept per generation and actor type. */
+typedef enum { RG_RANK_REPUTATION = 0, RG_RANK_ANOMALY = 1 } rg_rank_metric_t;
+
+/* Appends a row to generation gen's member index (cluster → actor) or ranking (actors of a
+ * type by a metric; value in [0,1], negative and NaN count as 0). Rows must come in key
+ * order — members by (cluster, actor), rankings by (metric, type, value, actor) — after
+ * every row of earlier generations, which makes each append a cheap write at the end of the
+ * tree. 0, RG_EINTERNAL for a row out of order, RG_ESTORAGE_FULL, RG_EIO. */
+int rg_store_append_member(rg_txn_t *t, uint64_t gen, uint64_t cluster, uint64_t actor);
+int rg_store_append_rank(rg_txn_t *t, uint64_t gen, rg_rank_metric_t metric, rg_actor_type_t type,
+                         double value, uint64_t actor);
+
+/* Called with each cluster of a ranking scan; non-zero stops the scan and is returned. */
+typedef int (*rg_cluster_visit_fn)(void *ctx, const rg_cluster_t *c);
+/* Called with each actor of a member or ranking scan (value: the ranking's score, or 0). */
+typedef int (*rg_member_visit_fn)(void *ctx, uint64_t actor, double value);
+
+/* Visits the clusters of generation gen, most suspicious first (ties: higher id first).
+ * 0, the visitor's return, or RG_EIO. */
+int rg_store_scan_clusters_by_suspicion(rg_txn_t *t, uint64_t gen, rg_cluster_visit_fn fn,
+                                        void *ctx);
+
+/* Visits the actors of `type` in generation gen ranked by `metric`, highest first when
+ * worst_first, else lowest first. Same returns. */
+int rg_store_scan_ranking(rg_txn_t *t, uint64_t gen, rg_rank_metric_t metric, rg_actor_type_t type,
+                          bool worst_first, rg_member_visit_fn fn, void *ctx);
+
+/* Visits the members of cluster `cluster` of generation gen with ids above `after` (0 =
+ * from the first), in id order. Same returns. */
+int rg_store_scan_members(rg_txn_t *t, uint64_t gen, uint64_t cluster, uint64_t after,
+                          rg_member_visit_fn fn, void *ctx);
+
+/* Visits the out-edges of `src` that come after (kind, dst) in key order — all of them when
+ * dst is 0. Same returns as rg_store_scan_out. */
+int rg_store_scan_out_after(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t dst,
+                            int64_t now, rg_edge_visit_fn fn, void *ctx);
 
 /* Vocabulary of labels: names and parsing. Name functions return NULL when out of range;
  * parse functions return 0 or RG_EINVALID_LABEL. */

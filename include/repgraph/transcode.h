@@ -45,5 +45,8 @@ const rg_json_t *rg_json_at(const rg_json_t *array, size_t i);
 size_t rg_json_size(const rg_json_t *array);
 long long rg_json_int(const rg_json_t *j);
 const char *rg_json_str(const rg_json_t *j);
+/* A number's value (integer or real); NAN when j is not a number (e.g. null). */
+double rg_json_num(const rg_json_t *j);
+bool rg_json_is_str(const rg_json_t *j);
 
 #endif

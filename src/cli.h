@@ -1,0 +1,59 @@
+/* cli.h — what the repgraph client's command modules share (repgraph.c: the connection,
+ * requests and replies; repgraph_analyst.c: the analysts' commands). Not a public header. */
+#ifndef RG_CLI_H
+#define RG_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "repgraph/client.h"
+#include "repgraph/proto.h"
+#include "repgraph/transcode.h"
+
+#define EXIT_REJECTED    1
+#define EXIT_USAGE       2
+#define EXIT_UNREACHABLE 3
+
+typedef struct {
+  const char *host;
+  unsigned port;
+  const char *unix_path;
+  char *token; /* authenticate with it after connecting; NULL = don't */
+  bool json;
+  int timeout_ms;
+  rg_client_t *conn;
+  uint64_t next_id;
+} cli_t;
+
+typedef struct {
+  const char *name;
+  int (*run)(cli_t *cli, int argc, char **argv);
+  const char *args;
+  const char *help;
+} command_t;
+
+/* Connects (once). 0 or EXIT_UNREACHABLE after printing why. */
+int rg__cli_connect(cli_t *cli);
+
+/* Sends one framed request and decodes its reply into *reply (caller frees). 0 or
+ * EXIT_UNREACHABLE after printing why. */
+int rg__cli_roundtrip(cli_t *cli, rg_buf_t *frame, rg_json_t **reply);
+
+/* Prints a reply (JSON with --json, else text); an error reply goes to stderr and gives
+ * EXIT_REJECTED. */
+int rg__cli_print(cli_t *cli, const rg_json_t *reply);
+
+/* Starts a request frame {id, op, …n_fields more}. */
+void rg__cli_begin(cli_t *cli, rg_wr_t *w, rg_buf_t *frame, const char *op, uint32_t n_fields);
+
+/* The analysts' commands (repgraph_analyst.c), for the command table. */
+int rg__cmd_clusters(cli_t *cli, int argc, char **argv);
+int rg__cmd_top(cli_t *cli, int argc, char **argv);
+int rg__cmd_neighbors(cli_t *cli, int argc, char **argv);
+int rg__cmd_export(cli_t *cli, int argc, char **argv);
+int rg__cmd_label_file(cli_t *cli, const char *path, const char *source);
+int rg__cmd_label_cluster(cli_t *cli, int argc, char **argv);
+int rg__cmd_unlabel(cli_t *cli, int argc, char **argv);
+int rg__cmd_history(cli_t *cli, int argc, char **argv);
+
+#endif
