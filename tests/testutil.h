@@ -41,6 +41,10 @@ void rg_test_server_start(rg_test_server_t *s, const char *dir, const char *cons
 /* Sends SIGTERM and waits at most 30 s; returns the exit status (fails the test on timeout). */
 int rg_test_server_stop(rg_test_server_t *s);
 
+/* Kills the server with SIGKILL and reaps it if it still runs (teardowns of tests that
+ * failed midway). */
+void rg_test_server_kill(rg_test_server_t *s);
+
 /* Connects to the server over TCP (5 s receive timeout, or $RG_TEST_RECV_TIMEOUT_MS). */
 rg_client_t *rg_test_connect(const rg_test_server_t *s);
 
