@@ -220,12 +220,19 @@ static void verify_counts(run_t *run, rg_client_t *c) {
              (unsigned long long)run->acked_labels, (unsigned long long)run->sent_labels);
 }
 
+static rg_test_server_t srv;
+
+static int teardown(void **state) {
+  (void)state;
+  rg_test_server_kill(&srv); /* when the test failed midway */
+  return 0;
+}
+
 static void test_acknowledged_writes_survive_sigkill(void **state) {
   (void)state;
   unsigned rounds = env_uint("RG_CRASH_ROUNDS", 20);
   run_t run = {.rng = env_uint("RG_CRASH_SEED", 1) * 2654435761u | 1u};
   char *dir = rg_test_mkdtemp();
-  rg_test_server_t srv;
   uint64_t verified = 0;
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -279,7 +286,7 @@ static void test_acknowledged_writes_survive_sigkill(void **state) {
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_acknowledged_writes_survive_sigkill),
+      cmocka_unit_test_teardown(test_acknowledged_writes_survive_sigkill, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

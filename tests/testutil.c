@@ -159,6 +159,13 @@ int rg_test_run(const char *cmd, char **out) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+void rg_test_server_kill(rg_test_server_t *s) {
+  if (s->pid > 0 && waitpid(s->pid, NULL, WNOHANG) == 0) {
+    kill(s->pid, SIGKILL);
+    waitpid(s->pid, NULL, 0);
+  }
+}
+
 rg_client_t *rg_test_connect(const rg_test_server_t *s) {
   rg_client_t *c;
   char err[128];

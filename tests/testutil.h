@@ -56,6 +56,10 @@ void rg_test_teardown_server(rg_test_server_t *s, char *dir);
  * there) goes to *out (malloc'd, NUL-terminated). Returns its exit code, -1 if killed. */
 int rg_test_run(const char *cmd, char **out);
 
+/* Kills the server with SIGKILL and reaps it if it still runs (teardowns of tests that
+ * failed midway). */
+void rg_test_server_kill(rg_test_server_t *s);
+
 /* Connects to the server over TCP (5 s receive timeout, or $RG_TEST_RECV_TIMEOUT_MS). */
 rg_client_t *rg_test_connect(const rg_test_server_t *s);
 
