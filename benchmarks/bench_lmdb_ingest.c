@@ -84,8 +84,10 @@ static void add_edge(bare_t *b, MDB_txn *t, uint64_t e) {
   MDB_val k = {17, kb}, v;
   uint64_t count = 0;
   int rc = mdb_get(t, b->dbi[DB_OUT], &k, &v);
-  if (rc == 0) count = rg_get_u64be(v.mv_data);
-  else check(rc == MDB_NOTFOUND ? 0 : rc, "get edge");
+  if (rc == 0)
+    count = rg_get_u64be(v.mv_data);
+  else
+    check(rc == MDB_NOTFOUND ? 0 : rc, "get edge");
   rg_put_u64be(vb, count + 1);
   double w = 1;
   uint64_t wbits;
@@ -126,7 +128,8 @@ int main(int argc, char **argv) {
   check(mdb_env_open(b.env, dir, MDB_NOTLS, 0640), "env open");
   MDB_txn *t;
   check(mdb_txn_begin(b.env, NULL, 0, &t), "begin");
-  for (int i = 0; i < DB_COUNT; i++) check(mdb_dbi_open(t, db_names[i], MDB_CREATE, &b.dbi[i]), "dbi");
+  for (int i = 0; i < DB_COUNT; i++)
+    check(mdb_dbi_open(t, db_names[i], MDB_CREATE, &b.dbi[i]), "dbi");
   check(mdb_txn_commit(t), "commit");
 
   double t0 = now_s();
@@ -142,7 +145,8 @@ int main(int argc, char **argv) {
   MDB_envinfo info;
   check(mdb_env_stat(b.env, &st), "stat");
   check(mdb_env_info(b.env, &info), "info");
-  printf("edges=%" PRIu64 " per_txn=%" PRIu64 " commits=%" PRIu64 " seconds=%.3f edges_s=%.0f"
+  printf("edges=%" PRIu64 " per_txn=%" PRIu64 " commits=%" PRIu64
+         " seconds=%.3f edges_s=%.0f"
          " used_bytes=%" PRIu64 "\n",
          edges, per_txn, commits, secs, (double)edges / secs,
          (uint64_t)(info.me_last_pgno + 1) * st.ms_psize);

@@ -19,8 +19,8 @@
 #include "repgraph/buf.h"
 #include "repgraph/proto.h"
 
-#define FANOUT      10      /* ingest edges per sender */
-#define SUB_BITS    6       /* histogram: 2^6 sub-buckets per power of two */
+#define FANOUT      10 /* ingest edges per sender */
+#define SUB_BITS    6  /* histogram: 2^6 sub-buckets per power of two */
 #define HIST_SIZE   (64 << SUB_BITS)
 #define READ_CHUNK  (256 * 1024)
 #define TS_BASE     1800000000
@@ -99,7 +99,8 @@ static uint64_t rnd(uint64_t *s) {
 static unsigned hist_index(uint64_t v) {
   if (v < (1u << SUB_BITS)) return (unsigned)v;
   unsigned e = 63 - (unsigned)__builtin_clzll(v); /* >= SUB_BITS */
-  return ((e - SUB_BITS + 1) << SUB_BITS) + (unsigned)((v >> (e - SUB_BITS)) & ((1u << SUB_BITS) - 1));
+  return ((e - SUB_BITS + 1) << SUB_BITS) +
+         (unsigned)((v >> (e - SUB_BITS)) & ((1u << SUB_BITS) - 1));
 }
 
 static uint64_t hist_value(unsigned i) { /* middle of bucket i */
@@ -250,13 +251,22 @@ static void check_reply(conn_t *c, const uint8_t *p, size_t n, op_stats_t *s) {
   off += 3;
   uint64_t id = 0;
   uint8_t t = p[off++];
-  if (t < 0x80) id = t;
-  else if (t == 0xcc) id = p[off], off += 1;
-  else if (t == 0xcd) id = rg_get_u16be(p + off), off += 2;
-  else if (t == 0xce) id = rg_get_u32be(p + off), off += 4;
-  else if (t == 0xcf) id = rg_get_u64be(p + off), off += 8;
+  if (t < 0x80)
+    id = t;
+  else if (t == 0xcc)
+    id = p[off], off += 1;
+  else if (t == 0xcd)
+    id = rg_get_u16be(p + off), off += 2;
+  else if (t == 0xce)
+    id = rg_get_u32be(p + off), off += 4;
+  else if (t == 0xcf)
+    id = rg_get_u64be(p + off), off += 8;
   if (id != c->expect_id++) die("reply out of order");
-  if (off + 6 <= n && memcmp(p + off, "\xa5" "error", 6) == 0) s->errors++;
+  if (off + 6 <= n && memcmp(p + off,
+                             "\xa5"
+                             "error",
+                             6) == 0)
+    s->errors++;
   static const char unknown[] = "\xa5known\xc2";
   for (const uint8_t *q = p + off; (q = memmem(q, n - (size_t)(q - p), unknown, 7)); q += 7)
     s->misses++;
@@ -412,7 +422,8 @@ static void usage(void) {
       "  -h HOST -p PORT | -u SOCKET   target (default 127.0.0.1:7411)\n"
       "  --resp                        speak RESP to Redis: lookup = GET/MGET, ingest = SET/MSET\n"
       "  -c N   connections (default 16)      -d D   requests in flight per connection (1)\n"
-      "  -b B   items per request (1)         --mix L:I:C  weights of lookup, ingest, check (1:0:0)\n"
+      "  -b B   items per request (1)         --mix L:I:C  weights of lookup, ingest, check "
+      "(1:0:0)\n"
       "  -n N   requests in all               -t S   seconds (default 5 when -n and -e unset)\n"
       "  -e E   ingest E items in all (edges; keys for --resp), then stop\n"
       "  -k K   lookups pick actors s0..s(K-1) (default 1000)\n"
@@ -423,8 +434,15 @@ static void usage(void) {
 }
 
 int main(int argc, char **argv) {
-  static bench_t b = {.host = "127.0.0.1", .port = 7411, .conns = 16, .depth = 1, .batch = 1,
-                      .keys = 1000, .seed = 1, .value_size = 400, .mix = {1, 0, 0}};
+  static bench_t b = {.host = "127.0.0.1",
+                      .port = 7411,
+                      .conns = 16,
+                      .depth = 1,
+                      .batch = 1,
+                      .keys = 1000,
+                      .seed = 1,
+                      .value_size = 400,
+                      .mix = {1, 0, 0}};
   static const struct option longopts[] = {{"resp", no_argument, NULL, 'R'},
                                            {"mix", required_argument, NULL, 'm'},
                                            {"help", no_argument, NULL, '?'},
@@ -455,8 +473,7 @@ int main(int argc, char **argv) {
   b.mix_total = b.mix[0] + b.mix[1] + b.mix[2];
   if (b.items_max && b.mix_total == b.mix[OP_LOOKUP]) b.mix[OP_LOOKUP] = 0, b.mix[OP_INGEST] = 1;
   b.mix_total = b.mix[0] + b.mix[1] + b.mix[2];
-  if (!b.conns || !b.depth || b.depth > MAX_PENDING || !b.batch || !b.keys || !b.mix_total)
-    usage();
+  if (!b.conns || !b.depth || b.depth > MAX_PENDING || !b.batch || !b.keys || !b.mix_total) usage();
   if (b.mix[OP_INGEST] && !b.items_max) b.items_max = UINT64_MAX;
   if (b.resp && b.mix[OP_CHECK]) die("--resp has no check");
   if (!b.requests && !b.duration && b.items_max == 0) b.duration = 5;
@@ -505,15 +522,17 @@ int main(int argc, char **argv) {
     all->n += s->lat.n;
     if (s->lat.max > all->max) all->max = s->lat.max;
   }
-  printf("proto=%s conns=%u depth=%u batch=%u seconds=%.3f requests=%" PRIu64 " items=%" PRIu64
-         " req_s=%.0f items_s=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f errors=%" PRIu64,
-         b.resp ? "resp" : "repgraph", b.conns, b.depth, b.batch, secs, reqs, items, reqs / secs,
-         items / secs, hist_quantile(all, 0.5) / 1e3, hist_quantile(all, 0.99) / 1e3,
-         hist_quantile(all, 0.999) / 1e3, all->max / 1e3, errors);
+  printf(
+      "proto=%s conns=%u depth=%u batch=%u seconds=%.3f requests=%" PRIu64 " items=%" PRIu64
+      " req_s=%.0f items_s=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f errors=%" PRIu64,
+      b.resp ? "resp" : "repgraph", b.conns, b.depth, b.batch, secs, reqs, items, reqs / secs,
+      items / secs, hist_quantile(all, 0.5) / 1e3, hist_quantile(all, 0.99) / 1e3,
+      hist_quantile(all, 0.999) / 1e3, all->max / 1e3, errors);
   for (int op = 0; op < N_OPS; op++) {
     op_stats_t *s = &b.st[op];
     if (!s->requests) continue;
-    printf(" %s_requests=%" PRIu64 " %s_items=%" PRIu64 " %s_p50_us=%.1f %s_p99_us=%.1f"
+    printf(" %s_requests=%" PRIu64 " %s_items=%" PRIu64
+           " %s_p50_us=%.1f %s_p99_us=%.1f"
            " %s_misses=%" PRIu64 " %s_reply_bytes=%.0f",
            op_names[op], s->requests, op_names[op], s->items, op_names[op],
            hist_quantile(&s->lat, 0.5) / 1e3, op_names[op], hist_quantile(&s->lat, 0.99) / 1e3,

@@ -226,9 +226,9 @@ static void parse(graph_t *g, const char *obs_path, const char *labels_path) {
 
 /* ---- the igraph work -------------------------------------------------------------------- */
 
-#define IG(call)                                                       \
-  do {                                                                 \
-    if ((call) != IGRAPH_SUCCESS) die("igraph failed in " #call);      \
+#define IG(call)                                                  \
+  do {                                                            \
+    if ((call) != IGRAPH_SUCCESS) die("igraph failed in " #call); \
   } while (0)
 
 typedef struct {
@@ -357,7 +357,8 @@ int main(int argc, char **argv) {
 
   uint32_t seeds = 0;
   for (uint32_t v = 0; v < g.n; v++) seeds += g.seed[v] != 0;
-  printf("vertices=%" PRIu32 " edges=%" PRIu64 " seeds=%" PRIu32 " parse_s=%.3f graph_s=%.3f"
+  printf("vertices=%" PRIu32 " edges=%" PRIu64 " seeds=%" PRIu32
+         " parse_s=%.3f graph_s=%.3f"
          " ppr_s=%.3f louvain_s=%.3f features_s=%.3f total_s=%.3f mailed=%" PRId64 "\n",
          g.n, g.m, seeds, parse_s, t_graph, t_ppr, t_louvain, t_features, total, (int64_t)j);
 
@@ -371,6 +372,7 @@ int main(int argc, char **argv) {
   return 0;
 usage:
   fprintf(stderr,
-          "usage: bench_recompute_bare OBS.ndjson LABELS.tsv [--now TS] [--edges-out F --seeds-out F]\n");
+          "usage: bench_recompute_bare OBS.ndjson LABELS.tsv [--now TS] [--edges-out F --seeds-out "
+          "F]\n");
   return 2;
 }

@@ -354,13 +354,26 @@ static int apply_write(rg_txn_t *t, rg_write_t *w) {
   return rc;
 }
 
-/* Applies writes [first..] in one transaction, each in a nested one so a failing write is
- * undone alone. Returns RG_ESTORAGE_FULL if the map filled (nothing committed). */
-static int commit_group(rg_engine_t *e, rg_write_t *first) {
+/* Applies writes [first..] in one transaction. With `nested`, each write runs in a nested
+ * transaction so a failing write is undone alone. Without, all run in the one transaction
+ * (nested transactions copy every page they touch: the common case should not pay that);
+ * if a write fails other than by a full map, nothing is committed and *redo asks for the
+ * nested way. Returns RG_ESTORAGE_FULL if the map filled (nothing committed). */
+static int commit_group(rg_engine_t *e, rg_write_t *first, bool nested, bool *redo) {
   rg_txn_t *t, *sub;
+  *redo = false;
   int rc = rg_store_write_begin(e->store, &t);
   if (rc) return rc;
   for (rg_write_t *w = first; w; w = w->next) {
+    if (!nested) {
+      w->result = apply_write(t, w);
+      if (w->result == RG_ESTORAGE_FULL)
+        rc = RG_ESTORAGE_FULL;
+      else if (w->result)
+        *redo = true;
+      if (w->result) break;
+      continue;
+    }
     if ((rc = rg_store_nested_begin(t, &sub))) break;
     w->result = apply_write(sub, w);
     if (w->result == RG_OK) {
@@ -375,7 +388,7 @@ static int commit_group(rg_engine_t *e, rg_write_t *first) {
     if (w->result)
       rg_log_error("writer: %s request failed: %s", rg_op_name(w->op), rg_strerror(w->result));
   }
-  if (rc) {
+  if (rc || *redo) {
     rg_txn_end(t);
     return rc;
   }
@@ -384,9 +397,17 @@ static int commit_group(rg_engine_t *e, rg_write_t *first) {
 
 /* Commits a group, growing the map when it fills. When the map cannot grow any more, each
  * write is retried alone so the ones that still fit are kept; the rest get storage_full. */
+/* One try at a group: the fast way, then the nested way if a write failed. */
+static int commit_attempt(rg_engine_t *e, rg_write_t *group) {
+  bool redo;
+  int rc = commit_group(e, group, false, &redo);
+  if (rc == RG_OK && redo) rc = commit_group(e, group, true, &redo);
+  return rc;
+}
+
 static void commit_with_growth(rg_engine_t *e, rg_write_t *group) {
   int rc;
-  while ((rc = commit_group(e, group)) == RG_ESTORAGE_FULL) {
+  while ((rc = commit_attempt(e, group)) == RG_ESTORAGE_FULL) {
     if (rg_store_grow(e->store) == RG_OK) continue;
     if (!group->next) break;
     for (rg_write_t *w = group, *next; w; w = next) {
@@ -440,8 +461,41 @@ static void *writer_main(void *arg) {
   return NULL;
 }
 
+/* ---- reads: one transaction per batch of requests ---------------------------------- */
+
+static void drop_batch_txn(rg_engine_t *e) {
+  if (!e->batch_txn) return;
+  rg_txn_end(e->batch_txn);
+  e->batch_txn = NULL;
+}
+
+void rg_engine_batch_begin(rg_engine_t *e) {
+  e->batch_depth++;
+}
+
+void rg_engine_batch_end(rg_engine_t *e) {
+  if (e->batch_depth && --e->batch_depth == 0) drop_batch_txn(e);
+}
+
+/* A read transaction: the batch's (opened now if needed) or, outside a batch, a new one.
+ * End it with read_end. 0 or the store's error. */
+static int read_begin(rg_engine_t *e, rg_txn_t **t) {
+  if (!e->batch_depth) return rg_store_read_begin(e->store, t);
+  if (!e->batch_txn) {
+    int rc = rg_store_read_begin(e->store, &e->batch_txn);
+    if (rc) return rc;
+  }
+  *t = e->batch_txn;
+  return RG_OK;
+}
+
+static void read_end(rg_engine_t *e, rg_txn_t *t) {
+  if (t != e->batch_txn) rg_txn_end(t);
+}
+
 /* Loop thread: hands committed writes to their owners, in commit order. */
 static void deliver_done(rg_engine_t *e) {
+  drop_batch_txn(e); /* reads from now on must see these writes */
   pthread_mutex_lock(&e->lock);
   rg_write_t *w = e->done_head;
   e->done_head = e->done_tail = NULL;
@@ -668,7 +722,7 @@ static const rg_generation_t *current_generation(rg_txn_t *t, rg_generation_t *g
 static int handle_lookup(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   rg_txn_t *t;
   rg_generation_t g;
-  int rc = rg_store_read_begin(e->store, &t);
+  int rc = read_begin(e, &t);
   if (rc) return rc;
   const rg_generation_t *gen = current_generation(t, &g, &rc);
   int64_t now = rg_clock_now();
@@ -677,7 +731,7 @@ static int handle_lookup(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   rg_wr_array(wr, req->n_actors);
   for (uint32_t i = 0; i < req->n_actors && !rc; i++)
     rc = lookup_one(t, gen, req->actors[i], now, wr);
-  rg_txn_end(t);
+  read_end(e, t);
   return rc;
 }
 
@@ -726,7 +780,7 @@ static int handle_check(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr, ch
 
   rg_txn_t *t;
   rg_generation_t g;
-  int rc = rg_store_read_begin(e->store, &t);
+  int rc = read_begin(e, &t);
   if (rc) return rc;
   const rg_generation_t *gen = current_generation(t, &g, &rc);
   int64_t now = rg_clock_now();
@@ -776,7 +830,7 @@ static int handle_check(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr, ch
       rc = write_scores(t, gen, r->known, r->id, now, wr);
     }
   }
-  rg_txn_end(t);
+  read_end(e, t);
   return rc;
 }
 
@@ -1008,6 +1062,7 @@ rg_store_t *rg_engine_store(rg_engine_t *e) {
 void rg_engine_close(rg_engine_t *e) {
   if (!e) return;
   rg_engine_stop(e);
+  drop_batch_txn(e);
   rg_store_close(e->store);
   pthread_mutex_destroy(&e->lock);
   pthread_cond_destroy(&e->wake);

@@ -73,6 +73,9 @@ struct rg_engine {
   rg_write_t *queue_head, *queue_tail; /* waiting for the writer */
   rg_write_t *done_head, *done_tail;   /* committed, waiting for the loop */
   bool stopping, stopped, writer_started;
+  /* reads between rg_engine_batch_begin and _end share this transaction (loop thread) */
+  rg_txn_t *batch_txn;
+  unsigned batch_depth;
   /* recomputation (loop thread) */
   uv_timer_t recompute_timer;
   rg_recompute_t *running;
