@@ -127,8 +127,7 @@ static void write_truth(const opts_t *o) {
   }
   for (uint64_t p = 0; p < 3; p++) {
     fprintf(f, "domain:freemail%" PRIu64 ".example\tgood\n", p);
-    for (uint64_t k = 0; k < 4; k++)
-      fprintf(f, "ip:10.200.%" PRIu64 ".%" PRIu64 "\tgood\n", p, 10 + k);
+    for (uint64_t k = 0; k < 4; k++) fprintf(f, "ip:10.200.%" PRIu64 ".%" PRIu64 "\tgood\n", p, 10 + k);
   }
   for (uint64_t n = 0; n < 4; n++) fprintf(f, "net:172.16.%" PRIu64 ".0/24\tbad\n", 100 + n);
   fprintf(f, "net:10.200.0.0/24\tgood\nnet:10.200.1.0/24\tgood\nnet:10.200.2.0/24\tgood\n");
@@ -158,28 +157,26 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
-  opts_t o = {.messages = 10000,
-              .users = 2000,
-              .communities = 40,
-              .spammers = 20,
-              .spam_ips = 64,
-              .compromised = 5,
-              .attack_edges = 20,
-              .spam_freemail = 0.1,
-              .spam_share = 0.2,
-              .reply_rate = 0.3,
-              .seed = 1,
-              .start_ts = 1800000000,
+  opts_t o = {.messages = 10000, .users = 2000, .communities = 40, .spammers = 20,
+              .spam_ips = 64, .compromised = 5, .attack_edges = 20, .spam_freemail = 0.1,
+              .spam_share = 0.2, .reply_rate = 0.3, .seed = 1, .start_ts = 1800000000,
               .span_s = 7 * 86400};
-  static const struct option longopts[] = {
-      {"messages", 1, NULL, 'm'},      {"users", 1, NULL, 'u'},
-      {"communities", 1, NULL, 'c'},   {"spammers", 1, NULL, 's'},
-      {"spam-ips", 1, NULL, 'i'},      {"spam-share", 1, NULL, 'S'},
-      {"reply-rate", 1, NULL, 'r'},    {"seed", 1, NULL, 'x'},
-      {"start-ts", 1, NULL, 't'},      {"span-days", 1, NULL, 'd'},
-      {"compromised", 1, NULL, 'C'},   {"attack-edges", 1, NULL, 'A'},
-      {"spam-freemail", 1, NULL, 'F'}, {"truth", 1, NULL, 'T'},
-      {"help", 0, NULL, 'h'},          {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {{"messages", 1, NULL, 'm'},
+                                           {"users", 1, NULL, 'u'},
+                                           {"communities", 1, NULL, 'c'},
+                                           {"spammers", 1, NULL, 's'},
+                                           {"spam-ips", 1, NULL, 'i'},
+                                           {"spam-share", 1, NULL, 'S'},
+                                           {"reply-rate", 1, NULL, 'r'},
+                                           {"seed", 1, NULL, 'x'},
+                                           {"start-ts", 1, NULL, 't'},
+                                           {"span-days", 1, NULL, 'd'},
+                                           {"compromised", 1, NULL, 'C'},
+                                           {"attack-edges", 1, NULL, 'A'},
+                                           {"spam-freemail", 1, NULL, 'F'},
+                                           {"truth", 1, NULL, 'T'},
+                                           {"help", 0, NULL, 'h'},
+                                           {NULL, 0, NULL, 0}};
   int opt;
   while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
     switch (opt) {
@@ -215,8 +212,7 @@ int main(int argc, char **argv) {
     int64_t ts =
         o.start_ts - (int64_t)o.span_s + (int64_t)(o.span_s * m / (o.messages ? o.messages : 1));
     bool late = m >= o.messages * 4 / 7; /* abuse is fresh: the last 3 of 7 days */
-    if (attack_every &&
-        m % attack_every == attack_every / 2) { /* an honest user writes to a spammer */
+    if (attack_every && m % attack_every == attack_every / 2) { /* an honest user writes to a spammer */
       uint64_t u = below(o.users);
       honest_address(&o, u, sender, sizeof sender);
       honest_ip(&o, u, ip, sizeof ip);
@@ -248,8 +244,7 @@ int main(int argc, char **argv) {
       honest_ip(&o, u, ip, sizeof ip);
       honest_helo(&o, u, helo, sizeof helo);
       n = 4 + below(5);
-      for (uint64_t i = 0; i < n; i++)
-        honest_address(&o, below(o.users), rcpts[i], sizeof rcpts[i]);
+      for (uint64_t i = 0; i < n; i++) honest_address(&o, below(o.users), rcpts[i], sizeof rcpts[i]);
       print_observation(ts, sender, ip, helo, rcpts, (int)n);
       continue;
     }

@@ -3,7 +3,7 @@
 # benchmarks/suite.py, which starts repgraphd, redis-server and the bare programs itself on
 # loopback and prints one Markdown table with ratios (also written with plots to
 # benchmarks/results/). Options go to suite.py (--help); --big adds the 10M-edge recompute.
-# Needs ops/install-deps.sh and ops/install-bench-deps.sh first, and 2 CPUs (taskset pins
+# Needs `bash ops/install-deps.sh --bench` first, and 2 CPUs (taskset pins
 # the servers to CPU 1, the load generators to CPU 0).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)

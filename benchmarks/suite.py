@@ -20,9 +20,9 @@ The server and every bare program run on CPU 1, the load generators on CPU 0 (ta
 Writes results/performance.md (the table), results/performance.json, results/latency.png
 and results/recompute.png (gnuplot).
 """
-import argparse, json, os, shutil, socket, struct, subprocess, sys, tempfile, time
+import argparse, json, os, shutil, socket, subprocess, sys, tempfile, time
 
-import msgpack
+from quality import Client, free_port  # the quality harness's socket client
 
 SERVER_CPU, CLIENT_CPU = "1", "0"
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -43,14 +43,6 @@ def parse_args():
 
 
 # ---- processes ---------------------------------------------------------------------------
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
 
 def pinned(cpu, argv):
     return ["taskset", "-c", cpu] + argv
@@ -114,31 +106,6 @@ class Proc:
         if self.p.poll() is None:
             self.p.terminate()
             self.p.wait(timeout=60)
-
-
-class Client:
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=3600)
-        self.next_id = 0
-
-    def call(self, op, **fields):
-        self.next_id += 1
-        body = msgpack.packb(dict(id=self.next_id, op=op, **fields), use_bin_type=True)
-        self.sock.sendall(struct.pack(">I", len(body)) + body)
-        n = struct.unpack(">I", self._read(4))[0]
-        reply = msgpack.unpackb(self._read(n), raw=False)
-        if "error" in reply:
-            raise RuntimeError(f"repgraphd: {reply['error']}")
-        return reply
-
-    def _read(self, n):
-        buf = bytearray()
-        while len(buf) < n:
-            chunk = self.sock.recv(n - len(buf))
-            if not chunk:
-                raise RuntimeError("repgraphd closed the connection")
-            buf += chunk
-        return bytes(buf)
 
 
 def start_repgraphd(a, work, name):
@@ -217,6 +184,7 @@ def phase_serving(a, work, results):
               f"{results['lookup_repgraph']['batch16']['items_s']:.0f} actors/s in 16s", flush=True)
     finally:
         rg.stop()
+    shutil.rmtree(os.path.join(work, "serve"), ignore_errors=True)
 
     bare_dir = os.path.join(work, "bare-lmdb")
     per_txn = max(1, round(results["ingest"]["edges_per_commit"]))
@@ -346,6 +314,9 @@ def table(a, r):
                  ratio_cell(nxs / rs, 10, True) + " faster"))
         add(("  server memory in recompute", "", f"peak {mib(row['recompute_peak_rss'])}; "
              f"{row['recompute_extra_rss'] / b['edges']:.0f} B/edge above idle", "", ""))
+        add(("  building that graph: observations through `repgraph ingest`", "batches of 2000",
+             f"{row['ingest_s']:.0f} s, {b['edges'] / row['ingest_s']:,.0f} edges/s; "
+             f"{row['used_bytes'] / b['edges']:.0f} B/edge on disk", "", ""))
     add(("server peak RSS: ingest / lookups (1M edges)", "", f"{mib(ing['peak_rss'])} / {mib(lr['peak_rss'])}",
          f"Redis: {mib(ld['peak_rss'])}", ""))
     lines = ["| measure | setting | repgraph | peer | ratio |", "|---|---|---:|---:|---|"]
