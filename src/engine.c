@@ -28,8 +28,8 @@ typedef struct job_actor {
   uint16_t key_len;
   uint8_t type;
   uint64_t messages;
-  int64_t ts;
-  uint64_t id; /* set by the writer */
+  int64_t ts, ts_last; /* earliest and latest time the write names it */
+  uint64_t id;         /* set by the writer */
 } job_actor_t;
 
 typedef struct job_edge {
@@ -63,6 +63,7 @@ void rg__write_free(rg_write_t *w) {
   if (!w) return;
   rg_buf_free(&w->keys);
   free(w->actors);
+  free(w->actor_slots);
   free(w->edges);
   free(w->labels);
   free(w->rejects);
@@ -100,15 +101,66 @@ static int grow_array(void **p, uint32_t *cap, uint32_t need, size_t size) {
   return RG_OK;
 }
 
-/* Adds a normalised actor to the write; *index receives its position. */
+static uint32_t actor_hash(uint8_t type, const uint8_t *key, size_t len) {
+  uint32_t h = 2166136261u ^ type; /* FNV-1a */
+  for (size_t i = 0; i < len; i++) h = (h ^ key[i]) * 16777619u;
+  return h;
+}
+
+/* The slot of the actor (type, key) in the write's hash: its index + 1, or 0 where it
+ * would go. */
+static uint32_t *actor_slot(rg_write_t *w, uint8_t type, const uint8_t *key, size_t len) {
+  uint32_t mask = w->n_slots - 1, i = actor_hash(type, key, len) & mask;
+  for (;; i = (i + 1) & mask) {
+    uint32_t s = w->actor_slots[i];
+    if (!s) return &w->actor_slots[i];
+    const job_actor_t *ja = &w->actors[s - 1];
+    if (ja->type == type && ja->key_len == len && memcmp(w->keys.data + ja->key_off, key, len) == 0)
+      return &w->actor_slots[i];
+  }
+}
+
+/* Keeps the hash at most half full. */
+static int grow_slots(rg_write_t *w) {
+  if (2 * (w->n_actors + 1) <= w->n_slots) return RG_OK;
+  uint32_t n = w->n_slots ? 2 * w->n_slots : 64;
+  uint32_t *old = w->actor_slots;
+  if (!(w->actor_slots = calloc(n, sizeof *w->actor_slots))) {
+    w->actor_slots = old;
+    return RG_ENOMEM;
+  }
+  w->n_slots = n;
+  free(old);
+  for (uint32_t i = 0; i < w->n_actors; i++) {
+    const job_actor_t *ja = &w->actors[i];
+    *actor_slot(w, ja->type, w->keys.data + ja->key_off, ja->key_len) = i + 1;
+  }
+  return RG_OK;
+}
+
+/* Adds a normalised actor to the write, once: an actor named again has its messages added
+ * and its time span widened, so the writer updates each actor once per write. *index
+ * receives its position. */
 static int add_actor(rg_write_t *w, const rg_actor_t *a, int64_t ts, uint64_t messages,
                      uint32_t *index) {
-  int rc = grow_array((void **)&w->actors, &w->cap_actors, w->n_actors + 1, sizeof *w->actors);
+  int rc = grow_slots(w);
   if (rc) return rc;
+  uint32_t *slot = actor_slot(w, (uint8_t)a->type, (const uint8_t *)a->key, a->len);
+  if (*slot) {
+    job_actor_t *ja = &w->actors[*slot - 1];
+    ja->messages += messages;
+    if (ts < ja->ts) ja->ts = ts;
+    if (ts > ja->ts_last) ja->ts_last = ts;
+    *index = *slot - 1;
+    return RG_OK;
+  }
+  if ((rc = grow_array((void **)&w->actors, &w->cap_actors, w->n_actors + 1, sizeof *w->actors)))
+    return rc;
   uint32_t off = (uint32_t)w->keys.len;
   if ((rc = rg_buf_append(&w->keys, a->key, a->len))) return rc;
-  w->actors[w->n_actors] = (job_actor_t){off, a->len, (uint8_t)a->type, messages, ts, 0};
+  w->actors[w->n_actors] = (job_actor_t){off, a->len, (uint8_t)a->type, messages, ts, ts, 0};
   *index = w->n_actors++;
+  *slot = w->n_actors;
   return RG_OK;
 }
 
@@ -332,8 +384,11 @@ static int apply_write(rg_txn_t *t, rg_write_t *w) {
     return rc;
   }
   for (uint32_t i = 0; i < w->n_actors && !rc; i++) {
+    job_actor_t *ja = &w->actors[i];
     job_actor(w, i, &a);
-    rc = rg_store_upsert_actor(t, &a, w->actors[i].ts, w->actors[i].messages, &w->actors[i].id);
+    rc = rg_store_upsert_actor(t, &a, ja->ts, ja->messages, &ja->id);
+    if (!rc && ja->ts_last != ja->ts) /* named at several times: widen last_seen */
+      rc = rg_store_upsert_actor(t, &a, ja->ts_last, 0, &ja->id);
   }
   for (uint32_t i = 0; i < w->n_edges && !rc; i++) {
     const job_edge_t *je = &w->edges[i];

@@ -40,6 +40,8 @@ struct rg_write {
   rg_buf_t keys; /* packed identifiers and notes */
   struct job_actor *actors;
   uint32_t n_actors, cap_actors;
+  uint32_t *actor_slots; /* hash of actors (index + 1, 0 free): each is stored once */
+  uint32_t n_slots;
   struct job_edge *edges;
   uint32_t n_edges, cap_edges;
   struct job_label *labels;
