@@ -140,8 +140,16 @@ def machine():
 
 # ---- phases ----------------------------------------------------------------------------
 
+def round_trips(a, load, target, resp):
+    """One connection, one request in flight: the round trip with the client on the other
+    core (a cross-core wake-up each way) and on the server's own core."""
+    argv = [load, "-c", "1", "-d", "1", "-k", str(a.edges // 10), "-t", str(max(2.0, a.seconds / 2)), "-b", "1"]
+    argv += target + (["--resp"] if resp else [])
+    return {"other_core": run_kv(argv), "same_core": run_kv(argv, cpu=SERVER_CPU)}
+
+
 def lookup_runs(a, load, target, resp, extra=()):
-    """Peak runs (single, batch of 16) and a rate sweep of single lookups."""
+    """Peak runs (single, batch of 16), a rate sweep of single lookups, round trips."""
     base = [load, "-c", str(a.conns), "-d", str(a.depth), "-k", str(a.edges // 10)]
     base += target + (["--resp"] if resp else []) + list(extra)
     full = ["-t", str(a.seconds)]
@@ -152,6 +160,7 @@ def lookup_runs(a, load, target, resp, extra=()):
         r = run_kv(base + ["-t", str(max(2.0, a.seconds / 2)), "-b", "1", "-r", str(int(peak * f))])
         r["fraction"] = f
         out["sweep"].append(r)
+    out["round_trip"] = round_trips(a, load, target, resp)
     return out
 
 
@@ -292,6 +301,11 @@ def table(a, r):
     hr, hd = half(lr), half(ld)
     add(("p99 of single lookups at half of peak", f"{hr['req_s']:,.0f} vs {hd['req_s']:,.0f} /s", f"{hr['p99_us']:.0f} µs",
          f"{hd['p99_us']:.0f} µs", f"{'met' if hr['p99_us'] < 1000 else 'not met'}: < 1000 µs"))
+    for where, what in (("other_core", "client on CPU 0"), ("same_core", "client on CPU 1 with the server")):
+        x, y = lr["round_trip"][where], ld["round_trip"][where]
+        add((f"round trip, 1 connection × 1 in flight, {what}", "p50 / p99 (µs); requests/s",
+             f"{x['p50_us']:.0f} / {x['p99_us']:.0f}; {x['req_s']:,.0f}", f"{y['p50_us']:.0f} / {y['p99_us']:.0f}; {y['req_s']:,.0f}",
+             f"{x['req_s'] / y['req_s']:.2f}×"))
     add(("lookup over the Unix socket, 1 per request", cd, f"{lr['unix']['req_s']:,.0f} /s", f"{ld['unix']['req_s']:,.0f} /s",
          f"{lr['unix']['req_s'] / ld['unix']['req_s']:.2f}×"))
     add(("check (sender + IP → verdict)", cd, f"{r['check']['req_s']:,.0f} /s", "—", ""))
