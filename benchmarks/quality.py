@@ -167,26 +167,6 @@ def plain_ppr(n, src, dst, seeds):
     return (b + 1e-12) / (b + gd + 2e-12)
 
 
-def bare_igraph_seconds(n, src, dst, seeds):
-    """The igraph work of one recomputation without repgraph: the two walk graphs, two
-    weighted personalized PageRanks, Louvain, simplify + triangles. Python list building is
-    done before the clock starts; what is timed is igraph's C core."""
-    fwd = list(zip(src.tolist(), dst.tolist()))
-    both = fwd + [(d, s) for s, d in fwd]
-    w = [1.0] * len(both)
-    bad = [v for v, x in seeds.items() if x == "bad"]
-    good = [v for v, x in seeds.items() if x == "good"]
-    t0 = time.time()
-    for reset, nv in ((bad, 2 * n), (good, n)):
-        g = igraph.Graph(n=nv, edges=both, directed=True)
-        g.personalized_pagerank(directed=True, reset_vertices=reset, weights=w, implementation="prpack")
-    u = igraph.Graph(n=n, edges=fwd, directed=False)
-    u.community_multilevel(weights=[1.0] * len(fwd))
-    u.simplify()
-    u.transitivity_local_undirected(mode="zero")
-    return time.time() - t0
-
-
 def unseeded_lp(n, src, dst, seeds, seed):
     random.seed(seed)
     g = igraph.Graph(n=n, edges=list(zip(src.tolist(), dst.tolist())), directed=False)
@@ -302,7 +282,6 @@ def main():
         sr = sybilrank(n, src, dst, [v for v, x in seed_v.items() if x == "good"])
         lp = unseeded_lp(n, src, dst, seed_v, a.seed)
         ppr = plain_ppr(n, src, dst, seed_v)
-        bare_s = bare_igraph_seconds(n, src, dst, seed_v)
         methods = {
             "repgraph": lambda k: rep[k],
             "degree only": lambda k: deg[index[k]],
@@ -324,7 +303,7 @@ def main():
               f"({a.seed_share:.0%} of each type and verdict); held out: {len(held)}")
         print(f"ingest {ingest_s:.1f} s; recompute {recompute_s:.2f} s (server: {result['total_ms']:.0f} ms, "
               f"phases {json.dumps({k: round(v) for k, v in result['phases_ms'].items()})}); "
-              f"server peak RSS {rss / 1024:.0f} MiB; bare igraph, same calls: {bare_s:.2f} s\n")
+              f"server peak RSS {rss / 1024:.0f} MiB (timings against peers: benchmarks/run.sh)\n")
         print("| type | held out (bad) | method | ROC AUC | precision@k | recall@1% FPR |")
         print("|---|---|---|---:|---:|---:|")
         for t in types:

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages repgraph needs to build, test and run. Idempotent: when
 # everything is installed already it changes nothing; otherwise `apt-get update` first.
+# With --bench, also what benchmarks/run.sh needs: the peers it measures repgraph against
+# (Redis; networkx, with scipy for its PageRank), the drivers' Python modules, gnuplot.
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config
       liblmdb-dev lmdb-utils libigraph-dev libuv1-dev libmsgpack-dev libinih-dev libjansson-dev
       libcmocka-dev libsodium-dev
       clang libclang-rt-14-dev  # libFuzzer and the sanitizer runtimes for ops/fuzz.sh
       python3-msgpack python3-networkx python3-igraph)  # the analyst walkthrough and example
+if [ "${1:-}" = "--bench" ]; then
+  PKGS+=(redis-server redis-tools python3-scipy python3-numpy gnuplot-nox util-linux)
+fi
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

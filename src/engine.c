@@ -28,8 +28,8 @@ typedef struct job_actor {
   uint16_t key_len;
   uint8_t type;
   uint64_t messages;
-  int64_t ts;
-  uint64_t id; /* set by the writer */
+  int64_t ts, ts_last; /* earliest and latest time the write names it */
+  uint64_t id;         /* set by the writer */
 } job_actor_t;
 
 typedef struct job_edge {
@@ -63,6 +63,7 @@ void rg__write_free(rg_write_t *w) {
   if (!w) return;
   rg_buf_free(&w->keys);
   free(w->actors);
+  free(w->actor_slots);
   free(w->edges);
   free(w->labels);
   free(w->rejects);
@@ -100,15 +101,66 @@ static int grow_array(void **p, uint32_t *cap, uint32_t need, size_t size) {
   return RG_OK;
 }
 
-/* Adds a normalised actor to the write; *index receives its position. */
+static uint32_t actor_hash(uint8_t type, const uint8_t *key, size_t len) {
+  uint32_t h = 2166136261u ^ type; /* FNV-1a */
+  for (size_t i = 0; i < len; i++) h = (h ^ key[i]) * 16777619u;
+  return h;
+}
+
+/* The slot of the actor (type, key) in the write's hash: its index + 1, or 0 where it
+ * would go. */
+static uint32_t *actor_slot(rg_write_t *w, uint8_t type, const uint8_t *key, size_t len) {
+  uint32_t mask = w->n_slots - 1, i = actor_hash(type, key, len) & mask;
+  for (;; i = (i + 1) & mask) {
+    uint32_t s = w->actor_slots[i];
+    if (!s) return &w->actor_slots[i];
+    const job_actor_t *ja = &w->actors[s - 1];
+    if (ja->type == type && ja->key_len == len && memcmp(w->keys.data + ja->key_off, key, len) == 0)
+      return &w->actor_slots[i];
+  }
+}
+
+/* Keeps the hash at most half full. */
+static int grow_slots(rg_write_t *w) {
+  if (2 * (w->n_actors + 1) <= w->n_slots) return RG_OK;
+  uint32_t n = w->n_slots ? 2 * w->n_slots : 64;
+  uint32_t *old = w->actor_slots;
+  if (!(w->actor_slots = calloc(n, sizeof *w->actor_slots))) {
+    w->actor_slots = old;
+    return RG_ENOMEM;
+  }
+  w->n_slots = n;
+  free(old);
+  for (uint32_t i = 0; i < w->n_actors; i++) {
+    const job_actor_t *ja = &w->actors[i];
+    *actor_slot(w, ja->type, w->keys.data + ja->key_off, ja->key_len) = i + 1;
+  }
+  return RG_OK;
+}
+
+/* Adds a normalised actor to the write, once: an actor named again has its messages added
+ * and its time span widened, so the writer updates each actor once per write. *index
+ * receives its position. */
 static int add_actor(rg_write_t *w, const rg_actor_t *a, int64_t ts, uint64_t messages,
                      uint32_t *index) {
-  int rc = grow_array((void **)&w->actors, &w->cap_actors, w->n_actors + 1, sizeof *w->actors);
+  int rc = grow_slots(w);
   if (rc) return rc;
+  uint32_t *slot = actor_slot(w, (uint8_t)a->type, (const uint8_t *)a->key, a->len);
+  if (*slot) {
+    job_actor_t *ja = &w->actors[*slot - 1];
+    ja->messages += messages;
+    if (ts < ja->ts) ja->ts = ts;
+    if (ts > ja->ts_last) ja->ts_last = ts;
+    *index = *slot - 1;
+    return RG_OK;
+  }
+  if ((rc = grow_array((void **)&w->actors, &w->cap_actors, w->n_actors + 1, sizeof *w->actors)))
+    return rc;
   uint32_t off = (uint32_t)w->keys.len;
   if ((rc = rg_buf_append(&w->keys, a->key, a->len))) return rc;
-  w->actors[w->n_actors] = (job_actor_t){off, a->len, (uint8_t)a->type, messages, ts, 0};
+  w->actors[w->n_actors] = (job_actor_t){off, a->len, (uint8_t)a->type, messages, ts, ts, 0};
   *index = w->n_actors++;
+  *slot = w->n_actors;
   return RG_OK;
 }
 
@@ -439,8 +491,11 @@ static int apply_write(rg_txn_t *t, rg_write_t *w) {
     return rc;
   }
   for (uint32_t i = 0; i < w->n_actors && !rc; i++) {
+    job_actor_t *ja = &w->actors[i];
     job_actor(w, i, &a);
-    rc = rg_store_upsert_actor(t, &a, w->actors[i].ts, w->actors[i].messages, &w->actors[i].id);
+    rc = rg_store_upsert_actor(t, &a, ja->ts, ja->messages, &ja->id);
+    if (!rc && ja->ts_last != ja->ts) /* named at several times: widen last_seen */
+      rc = rg_store_upsert_actor(t, &a, ja->ts_last, 0, &ja->id);
   }
   for (uint32_t i = 0; i < w->n_edges && !rc; i++) {
     const job_edge_t *je = &w->edges[i];
@@ -462,13 +517,26 @@ static int apply_write(rg_txn_t *t, rg_write_t *w) {
   return rc;
 }
 
-/* Applies writes [first..] in one transaction, each in a nested one so a failing write is
- * undone alone. Returns RG_ESTORAGE_FULL if the map filled (nothing committed). */
-static int commit_group(rg_engine_t *e, rg_write_t *first) {
+/* Applies writes [first..] in one transaction. With `nested`, each write runs in a nested
+ * transaction so a failing write is undone alone. Without, all run in the one transaction
+ * (nested transactions copy every page they touch: the common case should not pay that);
+ * if a write fails other than by a full map, nothing is committed and *redo asks for the
+ * nested way. Returns RG_ESTORAGE_FULL if the map filled (nothing committed). */
+static int commit_group(rg_engine_t *e, rg_write_t *first, bool nested, bool *redo) {
   rg_txn_t *t, *sub;
+  *redo = false;
   int rc = rg_store_write_begin(e->store, &t);
   if (rc) return rc;
   for (rg_write_t *w = first; w; w = w->next) {
+    if (!nested) {
+      w->result = apply_write(t, w);
+      if (w->result == RG_ESTORAGE_FULL)
+        rc = RG_ESTORAGE_FULL;
+      else if (w->result)
+        *redo = true;
+      if (w->result) break;
+      continue;
+    }
     if ((rc = rg_store_nested_begin(t, &sub))) break;
     w->result = apply_write(sub, w);
     if (w->result == RG_OK) {
@@ -483,7 +551,7 @@ static int commit_group(rg_engine_t *e, rg_write_t *first) {
     if (w->result)
       rg_log_error("writer: %s request failed: %s", rg_op_name(w->op), rg_strerror(w->result));
   }
-  if (rc) {
+  if (rc || *redo) {
     rg_txn_end(t);
     return rc;
   }
@@ -492,9 +560,17 @@ static int commit_group(rg_engine_t *e, rg_write_t *first) {
 
 /* Commits a group, growing the map when it fills. When the map cannot grow any more, each
  * write is retried alone so the ones that still fit are kept; the rest get storage_full. */
+/* One try at a group: the fast way, then the nested way if a write failed. */
+static int commit_attempt(rg_engine_t *e, rg_write_t *group) {
+  bool redo;
+  int rc = commit_group(e, group, false, &redo);
+  if (rc == RG_OK && redo) rc = commit_group(e, group, true, &redo);
+  return rc;
+}
+
 static void commit_with_growth(rg_engine_t *e, rg_write_t *group) {
   int rc;
-  while ((rc = commit_group(e, group)) == RG_ESTORAGE_FULL) {
+  while ((rc = commit_attempt(e, group)) == RG_ESTORAGE_FULL) {
     if (rg_store_grow(e->store) == RG_OK) continue;
     if (!group->next) break;
     for (rg_write_t *w = group, *next; w; w = next) {
@@ -548,8 +624,41 @@ static void *writer_main(void *arg) {
   return NULL;
 }
 
+/* ---- reads: one transaction per batch of requests ---------------------------------- */
+
+static void drop_batch_txn(rg_engine_t *e) {
+  if (!e->batch_txn) return;
+  rg_txn_end(e->batch_txn);
+  e->batch_txn = NULL;
+}
+
+void rg_engine_batch_begin(rg_engine_t *e) {
+  e->batch_depth++;
+}
+
+void rg_engine_batch_end(rg_engine_t *e) {
+  if (e->batch_depth && --e->batch_depth == 0) drop_batch_txn(e);
+}
+
+/* A read transaction: the batch's (opened now if needed) or, outside a batch, a new one.
+ * End it with read_end. 0 or the store's error. */
+static int read_begin(rg_engine_t *e, rg_txn_t **t) {
+  if (!e->batch_depth) return rg_store_read_begin(e->store, t);
+  if (!e->batch_txn) {
+    int rc = rg_store_read_begin(e->store, &e->batch_txn);
+    if (rc) return rc;
+  }
+  *t = e->batch_txn;
+  return RG_OK;
+}
+
+static void read_end(rg_engine_t *e, rg_txn_t *t) {
+  if (t != e->batch_txn) rg_txn_end(t);
+}
+
 /* Loop thread: hands committed writes to their owners, in commit order. */
 static void deliver_done(rg_engine_t *e) {
+  drop_batch_txn(e); /* reads from now on must see these writes */
   pthread_mutex_lock(&e->lock);
   rg_write_t *w = e->done_head;
   e->done_head = e->done_tail = NULL;
@@ -776,7 +885,7 @@ const rg_generation_t *rg__current_generation(rg_txn_t *t, rg_generation_t *g, i
 static int handle_lookup(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   rg_txn_t *t;
   rg_generation_t g;
-  int rc = rg_store_read_begin(e->store, &t);
+  int rc = read_begin(e, &t);
   if (rc) return rc;
   const rg_generation_t *gen = rg__current_generation(t, &g, &rc);
   int64_t now = rg_clock_now();
@@ -785,7 +894,7 @@ static int handle_lookup(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   rg_wr_array(wr, req->n_actors);
   for (uint32_t i = 0; i < req->n_actors && !rc; i++)
     rc = lookup_one(t, gen, req->actors[i], now, wr);
-  rg_txn_end(t);
+  read_end(e, t);
   return rc;
 }
 
@@ -837,7 +946,7 @@ static int handle_check(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr, ch
 
   rg_txn_t *t;
   rg_generation_t g;
-  int rc = rg_store_read_begin(e->store, &t);
+  int rc = read_begin(e, &t);
   if (rc) return rc;
   const rg_generation_t *gen = rg__current_generation(t, &g, &rc);
   int64_t now = rg_clock_now();
@@ -887,7 +996,7 @@ static int handle_check(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr, ch
       rc = write_scores(t, gen, r->known, r->id, now, wr);
     }
   }
-  rg_txn_end(t);
+  read_end(e, t);
   return rc;
 }
 
@@ -1127,6 +1236,7 @@ rg_store_t *rg_engine_store(rg_engine_t *e) {
 void rg_engine_close(rg_engine_t *e) {
   if (!e) return;
   rg_engine_stop(e);
+  drop_batch_txn(e);
   rg_store_close(e->store);
   pthread_mutex_destroy(&e->lock);
   pthread_cond_destroy(&e->wake);

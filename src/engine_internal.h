@@ -41,6 +41,8 @@ struct rg_write {
   rg_buf_t keys; /* packed identifiers and notes */
   struct job_actor *actors;
   uint32_t n_actors, cap_actors;
+  uint32_t *actor_slots; /* hash of actors (index + 1, 0 free): each is stored once */
+  uint32_t n_slots;
   struct job_edge *edges;
   uint32_t n_edges, cap_edges;
   struct job_label *labels;
@@ -78,6 +80,9 @@ struct rg_engine {
   rg_write_t *queue_head, *queue_tail; /* waiting for the writer */
   rg_write_t *done_head, *done_tail;   /* committed, waiting for the loop */
   bool stopping, stopped, writer_started;
+  /* reads between rg_engine_batch_begin and _end share this transaction (loop thread) */
+  rg_txn_t *batch_txn;
+  unsigned batch_depth;
   /* recomputation (loop thread) */
   uv_timer_t recompute_timer;
   rg_recompute_t *running;

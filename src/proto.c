@@ -505,6 +505,13 @@ void rg_request_free(rg_request_t *req) {
 static int wr_write(void *data, const char *buf, size_t len) {
   rg_wr_t *w = data;
   if (w->err) return -1;
+  rg_buf_t *b = w->out;
+  if (b->data &&
+      len <= b->cap - b->len) { /* fast path: fits (cap never exceeds the buffer's max) */
+    memcpy(b->data + b->len, buf, len);
+    b->len += len;
+    return 0;
+  }
   int rc = rg_buf_append(w->out, buf, len);
   if (rc) w->err = rc;
   return rc ? -1 : 0;
@@ -545,14 +552,37 @@ int rg_wr_end(rg_wr_t *w) {
   return RG_OK;
 }
 
+/* Lookup replies are mostly small maps, short strings and small integers: those are
+ * written as their one-byte msgpack header (+ body) in one step; the rest go through
+ * msgpack's packer. */
+static void wr_small(rg_wr_t *w, uint8_t header, const char *body, size_t n) {
+  rg_buf_t *b = w->out;
+  if (w->err) return;
+  if (!b->data || n + 1 > b->cap - b->len) {
+    if ((w->err = rg_buf_reserve(b, n + 1))) return;
+  }
+  b->data[b->len] = header;
+  if (n) memcpy(b->data + b->len + 1, body, n);
+  b->len += n + 1;
+}
+
 void rg_wr_map(rg_wr_t *w, uint32_t n) {
-  WITH_PACKER(w, msgpack_pack_map(&pk, n));
+  if (n < 16)
+    wr_small(w, (uint8_t)(0x80 | n), NULL, 0); /* fixmap */
+  else
+    WITH_PACKER(w, msgpack_pack_map(&pk, n));
 }
 void rg_wr_array(rg_wr_t *w, uint32_t n) {
-  WITH_PACKER(w, msgpack_pack_array(&pk, n));
+  if (n < 16)
+    wr_small(w, (uint8_t)(0x90 | n), NULL, 0); /* fixarray */
+  else
+    WITH_PACKER(w, msgpack_pack_array(&pk, n));
 }
 void rg_wr_strn(rg_wr_t *w, const char *s, size_t n) {
-  WITH_PACKER(w, msgpack_pack_str_with_body(&pk, s, n));
+  if (n < 32)
+    wr_small(w, (uint8_t)(0xa0 | n), s, n); /* fixstr */
+  else
+    WITH_PACKER(w, msgpack_pack_str_with_body(&pk, s, n));
 }
 void rg_wr_str(rg_wr_t *w, const char *s) {
   if (s)
@@ -561,7 +591,10 @@ void rg_wr_str(rg_wr_t *w, const char *s) {
     rg_wr_nil(w);
 }
 void rg_wr_uint(rg_wr_t *w, uint64_t v) {
-  WITH_PACKER(w, msgpack_pack_uint64(&pk, v));
+  if (v < 128)
+    wr_small(w, (uint8_t)v, NULL, 0); /* positive fixint */
+  else
+    WITH_PACKER(w, msgpack_pack_uint64(&pk, v));
 }
 void rg_wr_int(rg_wr_t *w, int64_t v) {
   WITH_PACKER(w, msgpack_pack_int64(&pk, v));
@@ -570,10 +603,10 @@ void rg_wr_double(rg_wr_t *w, double v) {
   WITH_PACKER(w, msgpack_pack_double(&pk, v));
 }
 void rg_wr_bool(rg_wr_t *w, bool v) {
-  WITH_PACKER(w, v ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk));
+  wr_small(w, v ? 0xc3 : 0xc2, NULL, 0);
 }
 void rg_wr_nil(rg_wr_t *w) {
-  WITH_PACKER(w, msgpack_pack_nil(&pk));
+  wr_small(w, 0xc0, NULL, 0);
 }
 
 void rg_wr_reply(rg_wr_t *w, bool has_id, uint64_t id, uint32_t n_fields) {

@@ -294,6 +294,7 @@ static void on_write_done(rg_write_t *w, void *ctx) {
 static void conn_process(conn_t *c) {
   rg_server_t *s = c->srv;
   size_t off = 0;
+  rg_engine_batch_begin(s->engine); /* the reads below share one snapshot */
   while (!c->closing && !c->close_after_flush && !c->blocked && !s->shutting_down &&
          conn_output(c) <= s->cfg.max_output_bytes) {
     size_t avail = c->in.len - off;
@@ -350,10 +351,12 @@ static void conn_process(conn_t *c) {
     if (unauth) rg_auth_wipe(body, len); /* whether or not it decoded */
     off += RG_FRAME_HEADER + (size_t)len;
     if (rc) {
+      rg_engine_batch_end(s->engine);
       conn_drop(c, "reply does not fit the output buffer");
       return;
     }
   }
+  rg_engine_batch_end(s->engine);
   rg_buf_consume(&c->in, off);
   if (off || !c->frame_started_ms) c->frame_started_ms = c->in.len ? uv_now(s->loop) : 0;
   if (c->in.len == 0 && c->in.cap > IDLE_BUF_KEEP) rg_buf_reset(&c->in, IDLE_BUF_KEEP);

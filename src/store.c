@@ -43,6 +43,8 @@ static const char *const db_names[DB_COUNT] = {"actor_key", "actor", "out",     
 #define ACTOR_REC_MAX (ACTOR_HDR_LEN + 8 * 255 + RG_ACTOR_KEY_MAX)
 #define LABEL_HDR_LEN 24 /* verdict, source, notelen, w, ts, n */
 
+#define READ_TXN_SPARES 8 /* reset read transactions kept for reuse */
+
 struct rg_store {
   MDB_env *env;
   MDB_dbi dbi[DB_COUNT];
@@ -51,12 +53,32 @@ struct rg_store {
   uint32_t map_grows;
   double half_life_s;
   char dir[512];
+  /* Read transactions that ended, kept reset (reader slot held, no snapshot) so the next
+   * read renews one instead of taking LMDB's reader-table lock (MDB_NOTLS allows any
+   * thread to renew them). Dropped when the map grows and at close. */
+  pthread_mutex_t spare_lock;
+  rg_txn_t *spare[READ_TXN_SPARES];
+  unsigned n_spare;
+};
+
+/* Counters in meta that writes keep as deltas in the transaction and write once, at the
+ * top-level commit (a nested commit hands them to its parent, an abort drops them): one
+ * meta update per commit instead of one per edge or actor. */
+enum {
+  CNT_ACTOR = 0,
+  CNT_EDGE = CNT_ACTOR + RG_ACTOR_TYPE_MAX + 1,
+  CNT_LABELS = CNT_EDGE + RG_EDGE_KIND_COUNT,
+  CNT_COUNT
 };
 
 struct rg_txn {
   rg_store_t *s;
   MDB_txn *txn;
-  bool read; /* holds the shared resize lock */
+  rg_txn_t *parent; /* of a nested write transaction */
+  bool read;        /* holds the shared resize lock */
+  bool dirty;       /* has counter deltas or a next actor id to write */
+  int64_t delta[CNT_COUNT];
+  uint64_t next_id; /* next actor id, 0 until this transaction allocated one */
 };
 
 /* Translates an LMDB code into an RG_E… code, logging the unexpected ones. */
@@ -199,16 +221,61 @@ static void counter_name(char *buf, size_t cap, const char *group, const char *n
   snprintf(buf, cap, "count.%s.%s", group, name);
 }
 
+/* The meta key of counter i (CNT_…). */
+static void counter_key(int i, char *buf, size_t cap) {
+  if (i >= CNT_LABELS)
+    snprintf(buf, cap, "count.labels");
+  else if (i >= CNT_EDGE)
+    counter_name(buf, cap, "edge", rg_edge_kind_name(i - CNT_EDGE));
+  else
+    counter_name(buf, cap, "actor", rg_actor_type_name(i - CNT_ACTOR));
+}
+
+static int count_add(rg_txn_t *t, int counter, int64_t delta) {
+  t->delta[counter] += delta;
+  t->dirty = true;
+  return RG_OK;
+}
+
 static int count_actor(rg_txn_t *t, rg_actor_type_t type, int64_t delta) {
-  char name[64];
-  counter_name(name, sizeof name, "actor", rg_actor_type_name(type));
-  return meta_add(t, name, delta);
+  return count_add(t, CNT_ACTOR + (int)type, delta);
 }
 
 static int count_edge(rg_txn_t *t, rg_edge_kind_t kind, int64_t delta) {
-  char name[64];
-  counter_name(name, sizeof name, "edge", rg_edge_kind_name(kind));
-  return meta_add(t, name, delta);
+  return count_add(t, CNT_EDGE + (int)kind, delta);
+}
+
+/* The next actor id as this transaction sees it: its own, a parent's, or meta's. */
+static int peek_next_id(rg_txn_t *t, uint64_t *next) {
+  for (rg_txn_t *p = t; p; p = p->parent)
+    if (p->next_id) {
+      *next = p->next_id;
+      return RG_OK;
+    }
+  int rc = meta_get_u64(t, "next_actor_id", next);
+  if (!rc && !*next) *next = 1;
+  return rc;
+}
+
+/* Writes the transaction's counter deltas and next actor id: into its parent if nested,
+ * else into meta. 0 or the store's error (RG_ESTORAGE_FULL). */
+static int flush_counters(rg_txn_t *t) {
+  if (!t->dirty) return RG_OK;
+  if (t->parent) {
+    for (int i = 0; i < CNT_COUNT; i++) t->parent->delta[i] += t->delta[i];
+    if (t->next_id) t->parent->next_id = t->next_id;
+    t->parent->dirty = true;
+    return RG_OK;
+  }
+  int rc = RG_OK;
+  for (int i = 0; i < CNT_COUNT && !rc; i++) {
+    char name[64];
+    if (!t->delta[i]) continue;
+    counter_key(i, name, sizeof name);
+    rc = meta_add(t, name, t->delta[i]);
+  }
+  if (!rc && t->next_id) rc = meta_put_u64(t, "next_actor_id", t->next_id);
+  return rc;
 }
 
 /* ---- open / close ------------------------------------------------------------------ */
@@ -265,6 +332,7 @@ int rg_store_open(const rg_store_opts_t *o, rg_store_t **out, char *err, size_t 
   pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
   pthread_rwlock_init(&s->resize_lock, &attr);
   pthread_rwlockattr_destroy(&attr);
+  pthread_mutex_init(&s->spare_lock, NULL);
 
   int rc = mdb_env_create(&s->env);
   if (rc == 0) rc = mdb_env_set_maxdbs(s->env, DB_COUNT);
@@ -333,10 +401,23 @@ fail:
   return rc;
 }
 
+/* Aborts the spare read transactions. */
+static void drop_spares(rg_store_t *s) {
+  pthread_mutex_lock(&s->spare_lock);
+  while (s->n_spare) {
+    rg_txn_t *t = s->spare[--s->n_spare];
+    mdb_txn_abort(t->txn);
+    free(t);
+  }
+  pthread_mutex_unlock(&s->spare_lock);
+}
+
 void rg_store_close(rg_store_t *s) {
   if (!s) return;
+  drop_spares(s);
   if (s->env) mdb_env_close(s->env);
   pthread_rwlock_destroy(&s->resize_lock);
+  pthread_mutex_destroy(&s->spare_lock);
   free(s);
 }
 
@@ -362,6 +443,7 @@ int rg_store_grow(rg_store_t *s) {
   if (s->map_size >= s->map_max) return RG_ESTORAGE_FULL;
   uint64_t next = s->map_size * 2 > s->map_max ? s->map_max : s->map_size * 2;
   pthread_rwlock_wrlock(&s->resize_lock);
+  drop_spares(s); /* no transaction of this process may outlive the old map */
   int rc = mdb_env_set_mapsize(s->env, (size_t)next);
   pthread_rwlock_unlock(&s->resize_lock);
   if (rc) return from_mdb(rc, "set mapsize");
@@ -375,7 +457,7 @@ int rg_store_grow(rg_store_t *s) {
 /* ---- transactions ------------------------------------------------------------------ */
 
 static int txn_begin(rg_store_t *s, MDB_txn *parent, unsigned flags, rg_txn_t **out) {
-  rg_txn_t *t = malloc(sizeof *t);
+  rg_txn_t *t = calloc(1, sizeof *t);
   if (!t) return RG_ENOMEM;
   t->s = s;
   t->read = (flags & MDB_RDONLY) != 0;
@@ -391,7 +473,23 @@ static int txn_begin(rg_store_t *s, MDB_txn *parent, unsigned flags, rg_txn_t **
 }
 
 int rg_store_read_begin(rg_store_t *s, rg_txn_t **out) {
-  return txn_begin(s, NULL, MDB_RDONLY, out);
+  pthread_rwlock_rdlock(&s->resize_lock); /* lock order: resize_lock, then spare_lock */
+  pthread_mutex_lock(&s->spare_lock);
+  rg_txn_t *t = s->n_spare ? s->spare[--s->n_spare] : NULL;
+  pthread_mutex_unlock(&s->spare_lock);
+  if (!t) {
+    pthread_rwlock_unlock(&s->resize_lock);
+    return txn_begin(s, NULL, MDB_RDONLY, out);
+  }
+  int rc = mdb_txn_renew(t->txn);
+  if (rc) {
+    pthread_rwlock_unlock(&s->resize_lock);
+    mdb_txn_abort(t->txn);
+    free(t);
+    return from_mdb(rc, "txn renew");
+  }
+  *out = t;
+  return RG_OK;
 }
 
 int rg_store_write_begin(rg_store_t *s, rg_txn_t **out) {
@@ -399,11 +497,20 @@ int rg_store_write_begin(rg_store_t *s, rg_txn_t **out) {
 }
 
 int rg_store_nested_begin(rg_txn_t *parent, rg_txn_t **out) {
-  return txn_begin(parent->s, parent->txn, 0, out);
+  int rc = txn_begin(parent->s, parent->txn, 0, out);
+  if (!rc) (*out)->parent = parent;
+  return rc;
 }
 
 int rg_txn_commit(rg_txn_t *t) {
+  int frc = t->read || t->parent ? RG_OK : flush_counters(t); /* into meta, before commit */
+  if (frc) {
+    mdb_txn_abort(t->txn);
+    free(t);
+    return frc;
+  }
   int rc = mdb_txn_commit(t->txn);
+  if (rc == MDB_SUCCESS && t->parent) flush_counters(t); /* into the parent, after commit */
   if (t->read) pthread_rwlock_unlock(&t->s->resize_lock);
   free(t);
   return from_mdb(rc, "commit");
@@ -411,8 +518,20 @@ int rg_txn_commit(rg_txn_t *t) {
 
 void rg_txn_end(rg_txn_t *t) {
   if (!t) return;
+  if (t->read) {
+    rg_store_t *s = t->s;
+    mdb_txn_reset(t->txn);
+    pthread_mutex_lock(&s->spare_lock);
+    bool kept = s->n_spare < READ_TXN_SPARES;
+    if (kept) s->spare[s->n_spare++] = t;
+    pthread_mutex_unlock(&s->spare_lock);
+    pthread_rwlock_unlock(&s->resize_lock);
+    if (kept) return;
+    mdb_txn_abort(t->txn);
+    free(t);
+    return;
+  }
   mdb_txn_abort(t->txn);
-  if (t->read) pthread_rwlock_unlock(&t->s->resize_lock);
   free(t);
 }
 
@@ -467,10 +586,9 @@ int rg_store_upsert_actor(rg_txn_t *t, const rg_actor_t *a, int64_t ts, uint64_t
   }
   if (rc != RG_ENOT_FOUND) return rc;
 
-  uint64_t next;
-  if ((rc = meta_get_u64(t, "next_actor_id", &next))) return rc;
-  *id = next ? next : 1;
-  if ((rc = meta_put_u64(t, "next_actor_id", *id + 1))) return rc;
+  if ((rc = peek_next_id(t, id))) return rc;
+  t->next_id = *id + 1;
+  t->dirty = true;
   uint8_t kb[1 + RG_ACTOR_KEY_MAX], ib[8];
   rg_put_u64be(ib, *id);
   MDB_val k = {actor_key(kb, a), kb}, v = {8, ib};
@@ -706,7 +824,7 @@ int rg_store_forget(rg_txn_t *t, uint64_t id) {
   rg_put_u64be(ib, id);
   MDB_val idk = {8, ib}, key = {actor_key(kb, &r.actor), kb};
   rc = mdb_del(t->txn, t->s->dbi[DB_LABEL], &idk, NULL);
-  if (rc == 0 && (rc = meta_add(t, "count.labels", -1))) return rc;
+  if (rc == 0 && (rc = count_add(t, CNT_LABELS, -1))) return rc;
   if (rc && rc != MDB_NOTFOUND) return from_mdb(rc, "del label");
   if ((rc = log_delete(t, id))) return rc;
   if ((rc = from_mdb(mdb_del(t->txn, t->s->dbi[DB_ACTOR], &idk, NULL), "del actor"))) return rc;
@@ -793,7 +911,7 @@ int rg_store_put_label(rg_txn_t *t, uint64_t id, const rg_label_t *l) {
   rg_label_t old;
   int rc = rg_store_get_label(t, id, &old);
   if (rc && rc != RG_ENOT_FOUND) return rc;
-  if (rc == RG_ENOT_FOUND && (rc = meta_add(t, "count.labels", 1))) return rc;
+  if (rc == RG_ENOT_FOUND && (rc = count_add(t, CNT_LABELS, 1))) return rc;
   uint32_t count;
   if ((rc = log_append(t, id, l, &count))) return rc;
   uint8_t kb[8], vb[LABEL_HDR_LEN + RG_LABEL_NOTE_MAX];
@@ -810,7 +928,7 @@ int rg_store_unlabel(rg_txn_t *t, uint64_t id, int64_t ts, const char *note, uin
   rg_put_u64be(kb, id);
   MDB_val k = {8, kb};
   if ((rc = from_mdb(mdb_del(t->txn, t->s->dbi[DB_LABEL], &k, NULL), "del label"))) return rc;
-  if ((rc = meta_add(t, "count.labels", -1))) return rc;
+  if ((rc = count_add(t, CNT_LABELS, -1))) return rc;
   l.verdict = RG_VERDICT_RETRACTED;
   l.ts = ts;
   l.note_len = note_len > RG_LABEL_NOTE_MAX ? RG_LABEL_NOTE_MAX : note_len;
@@ -852,19 +970,25 @@ static int log_delete(rg_txn_t *t, uint64_t id) {
   return rc;
 }
 
+/* Counter i as transaction t sees it: meta plus the deltas of t and its parents. */
+static int counter_get(rg_txn_t *t, int i, uint64_t *out) {
+  char name[64];
+  counter_key(i, name, sizeof name);
+  int rc = meta_get_u64(t, name, out);
+  int64_t delta = 0;
+  for (rg_txn_t *p = t; p; p = p->parent) delta += p->delta[i];
+  *out = delta < 0 && (uint64_t)-delta > *out ? 0 : *out + (uint64_t)delta;
+  return rc;
+}
+
 int rg_store_counts(rg_txn_t *t, rg_store_counts_t *out) {
   memset(out, 0, sizeof *out);
-  char name[64];
   int rc = RG_OK;
-  for (int ty = RG_ACTOR_TYPE_MIN; ty <= RG_ACTOR_TYPE_MAX && !rc; ty++) {
-    counter_name(name, sizeof name, "actor", rg_actor_type_name(ty));
-    rc = meta_get_u64(t, name, &out->actors[ty]);
-  }
-  for (int k = 0; k < RG_EDGE_KIND_COUNT && !rc; k++) {
-    counter_name(name, sizeof name, "edge", rg_edge_kind_name(k));
-    rc = meta_get_u64(t, name, &out->edges[k]);
-  }
-  if (!rc) rc = meta_get_u64(t, "count.labels", &out->labels);
+  for (int ty = RG_ACTOR_TYPE_MIN; ty <= RG_ACTOR_TYPE_MAX && !rc; ty++)
+    rc = counter_get(t, CNT_ACTOR + ty, &out->actors[ty]);
+  for (int k = 0; k < RG_EDGE_KIND_COUNT && !rc; k++)
+    rc = counter_get(t, CNT_EDGE + k, &out->edges[k]);
+  if (!rc) rc = counter_get(t, CNT_LABELS, &out->labels);
   return rc;
 }
 
@@ -934,9 +1058,9 @@ int rg_store_scan_labels(rg_txn_t *t, rg_label_visit_fn fn, void *ctx) {
 
 int rg_store_max_actor_id(rg_txn_t *t, uint64_t *max_id) {
   uint64_t next;
-  int rc = meta_get_u64(t, "next_actor_id", &next);
+  int rc = peek_next_id(t, &next);
   if (rc) return rc;
-  *max_id = next ? next - 1 : 0;
+  *max_id = next - 1;
   return RG_OK;
 }
 

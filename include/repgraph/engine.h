@@ -43,6 +43,13 @@ void rg_engine_close(rg_engine_t *e);
 int rg_engine_handle(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out, rg_write_done_fn done,
                      void *ctx, rg_write_t **pending);
 
+/* Lets the reads handled until the matching rg_engine_batch_end share one LMDB read
+ * transaction (one snapshot), opened at the first read: the server brackets the requests
+ * it decodes from one read of a connection. Committed writes delivered meanwhile end the
+ * shared snapshot, so a read after a write still sees it. Calls may nest. */
+void rg_engine_batch_begin(rg_engine_t *e);
+void rg_engine_batch_end(rg_engine_t *e);
+
 /* Writes the reply of a completed write into `out` (if non-NULL) and frees it. Returns 0 or
  * the buffer's error. */
 int rg_engine_finish_write(rg_write_t *w, rg_buf_t *out);
