@@ -83,8 +83,10 @@ void rg__engine_enqueue(rg_engine_t *e, rg_write_t *w) {
   w->queued_us = rg_clock_mono_us();
   atomic_fetch_add(&e->metrics.write_queue_depth, 1);
   pthread_mutex_lock(&e->lock);
-  if (e->queue_tail) e->queue_tail->next = w;
-  else e->queue_head = w;
+  if (e->queue_tail)
+    e->queue_tail->next = w;
+  else
+    e->queue_head = w;
   e->queue_tail = w;
   pthread_cond_signal(&e->wake);
   pthread_mutex_unlock(&e->lock);
@@ -101,16 +103,20 @@ static int grow_array(void **p, uint32_t *cap, uint32_t need, size_t size) {
   return RG_OK;
 }
 
-static uint32_t actor_hash(uint8_t type, const uint8_t *key, size_t len) {
-  uint32_t h = 2166136261u ^ type; /* FNV-1a */
-  for (size_t i = 0; i < len; i++) h = (h ^ key[i]) * 16777619u;
-  return h;
+/* SipHash (libsodium) under the engine's random key: a client cannot craft actors that
+ * all land in one slot of a write's hash and stall the loop thread. */
+static uint32_t actor_hash(const rg_engine_t *e, uint8_t type, const uint8_t *key, size_t len) {
+  uint8_t h[crypto_shorthash_BYTES];
+  crypto_shorthash(h, key, len, e->actor_hash_key);
+  uint64_t v;
+  memcpy(&v, h, sizeof v);
+  return (uint32_t)((v + type * UINT64_C(0x9E3779B97F4A7C15)) >> 32);
 }
 
 /* The slot of the actor (type, key) in the write's hash: its index + 1, or 0 where it
  * would go. */
 static uint32_t *actor_slot(rg_write_t *w, uint8_t type, const uint8_t *key, size_t len) {
-  uint32_t mask = w->n_slots - 1, i = actor_hash(type, key, len) & mask;
+  uint32_t mask = w->n_slots - 1, i = actor_hash(w->engine, type, key, len) & mask;
   for (;; i = (i + 1) & mask) {
     uint32_t s = w->actor_slots[i];
     if (!s) return &w->actor_slots[i];
@@ -753,9 +759,9 @@ static void write_label(rg_wr_t *wr, const rg_label_t *l) {
 
 /* The score fields of a lookup or check entry, from generation `gen` (NULL before the
  * first recomputation, or for an unknown actor: all nil). */
-static const char *const score_fields[] = {"reputation", "band",    "propagated",
-                                           "cluster",    "cluster_suspicion", "anomaly",
-                                           "reasons",    "generation", "computed_at"};
+static const char *const score_fields[] = {
+    "reputation", "band",    "propagated", "cluster",    "cluster_suspicion",
+    "anomaly",    "reasons", "generation", "computed_at"};
 #define N_SCORE_FIELDS (sizeof score_fields / sizeof score_fields[0])
 #define LOOKUP_FIELDS  (12 + N_SCORE_FIELDS)
 
@@ -770,7 +776,8 @@ static void write_reasons(rg_txn_t *t, const rg_score_t *sc, int64_t now, rg_wr_
       has_actor = rg_actor_format(&rec.actor, actor, sizeof actor) > 0;
     rg_wr_map(wr, 4);
     rg_wr_str(wr, "code"), rg_wr_str(wr, rg_reason_name(r->code));
-    rg_wr_str(wr, "text"), rg_wr_str(wr, rg_reason_text(r, has_actor ? actor : NULL, text, sizeof text));
+    rg_wr_str(wr, "text"),
+        rg_wr_str(wr, rg_reason_text(r, has_actor ? actor : NULL, text, sizeof text));
     rg_wr_str(wr, "value"), rg_wr_double(wr, r->value);
     rg_wr_str(wr, "actor"), has_actor ? rg_wr_str(wr, actor) : rg_wr_nil(wr);
   }
@@ -798,7 +805,8 @@ static int write_scores(rg_txn_t *t, const rg_generation_t *gen, bool known, uin
   if (crc && crc != RG_ENOT_FOUND) return crc;
   rg_wr_str(wr, "reputation"), rg_wr_double(wr, sc.reputation);
   rg_wr_str(wr, "band"), rg_wr_str(wr, rg_band_name(sc.band));
-  rg_wr_str(wr, "propagated"), rg_wr_str(wr, sc.propagated ? rg_verdict_name(sc.propagated) : "none");
+  rg_wr_str(wr, "propagated"),
+      rg_wr_str(wr, sc.propagated ? rg_verdict_name(sc.propagated) : "none");
   rg_wr_str(wr, "cluster"), rg_wr_uint(wr, sc.cluster);
   rg_wr_str(wr, "cluster_suspicion"), crc ? rg_wr_nil(wr) : rg_wr_double(wr, c.suspicion);
   rg_wr_str(wr, "anomaly"), rg_wr_double(wr, sc.anomaly);
@@ -978,7 +986,8 @@ static int handle_check(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr, ch
     rg_wr_str(wr, "verdict"), rg_wr_str(wr, verdict_for(&e->cfg, combined));
     rg_wr_str(wr, "score"), rg_wr_double(wr, combined);
     rg_wr_str(wr, "known"), rg_wr_bool(wr, decided_by >= 0);
-    rg_wr_str(wr, "decided_by"), decided_by >= 0 ? rg_wr_str(wr, role_names[decided_by]) : rg_wr_nil(wr);
+    rg_wr_str(wr, "decided_by"),
+        decided_by >= 0 ? rg_wr_str(wr, role_names[decided_by]) : rg_wr_nil(wr);
     rg_wr_str(wr, "generation"), gen ? rg_wr_uint(wr, gen->generation) : rg_wr_nil(wr);
     rg_wr_str(wr, "actors");
     rg_wr_array(wr, n_present);
@@ -1171,8 +1180,13 @@ int rg_engine_handle(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out, rg_
 int rg_engine_open(const rg_config_t *cfg, uv_loop_t *loop, rg_engine_t **out, char *err,
                    size_t errlen) {
   *out = NULL;
+  if (sodium_init() < 0) {
+    snprintf(err, errlen, "libsodium failed to initialise");
+    return RG_EINTERNAL;
+  }
   rg_engine_t *e = calloc(1, sizeof *e);
   if (!e) return RG_ENOMEM;
+  crypto_shorthash_keygen(e->actor_hash_key);
   e->cfg = *cfg;
   e->loop = loop;
   e->metrics.started_at = rg_clock_now();

@@ -4,6 +4,7 @@
 #define RG_ENGINE_INTERNAL_H
 
 #include <pthread.h>
+#include <sodium.h>
 #include <stdatomic.h>
 
 #include "repgraph/compute.h"
@@ -70,6 +71,7 @@ struct rg_write {
 
 struct rg_engine {
   rg_config_t cfg;
+  uint8_t actor_hash_key[crypto_shorthash_KEYBYTES]; /* random per engine (actor_hash) */
   rg_store_t *store;
   rg_metrics_t metrics;
   uv_loop_t *loop;

@@ -327,11 +327,11 @@ int rg_store_open(const rg_store_opts_t *o, rg_store_t **out, char *err, size_t 
   snprintf(s->dir, sizeof s->dir, "%s", o->dir);
   s->map_max = o->map_max;
   s->half_life_s = o->half_life_s;
-  pthread_rwlockattr_t attr;
-  pthread_rwlockattr_init(&attr);
-  pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-  pthread_rwlock_init(&s->resize_lock, &attr);
-  pthread_rwlockattr_destroy(&attr);
+  /* Readers first (glibc's default kind): one thread may hold several read transactions
+   * (the loop thread's shared snapshot and a stats read, say), and a writer-preferring lock
+   * would deadlock it behind a waiting map growth. Growth waits until no read transaction
+   * is open, which loop-thread reads never keep for long. */
+  pthread_rwlock_init(&s->resize_lock, NULL);
   pthread_mutex_init(&s->spare_lock, NULL);
 
   int rc = mdb_env_create(&s->env);
@@ -838,8 +838,7 @@ static int decode_label(const MDB_val *v, rg_label_t *l) {
   const uint8_t *p = v->mv_data;
   if (v->mv_size < LABEL_HDR_LEN) return RG_EIO;
   uint16_t note_len = rg_get_u16be(p + 2);
-  if (note_len > RG_LABEL_NOTE_MAX || v->mv_size != LABEL_HDR_LEN + (size_t)note_len)
-    return RG_EIO;
+  if (note_len > RG_LABEL_NOTE_MAX || v->mv_size != LABEL_HDR_LEN + (size_t)note_len) return RG_EIO;
   l->verdict = (rg_verdict_t)p[0];
   l->source = (rg_label_source_t)p[1];
   l->note_len = note_len;
@@ -1066,9 +1065,9 @@ int rg_store_max_actor_id(rg_txn_t *t, uint64_t *max_id) {
 
 /* ---- generations: scores and clusters ------------------------------------------------ */
 
-#define SCORE_HDR_LEN 27 /* reputation, anomaly, cluster, propagated, band, n_reasons */
-#define REASON_LEN 17    /* code, value, aux */
-#define CLUSTER_LEN (8 + 8 + 4 * RG_ACTOR_TYPE_MAX + 4 + 4 + 8 + 8 + 8 + 8 + 1)
+#define SCORE_HDR_LEN  27 /* reputation, anomaly, cluster, propagated, band, n_reasons */
+#define REASON_LEN     17 /* code, value, aux */
+#define CLUSTER_LEN    (8 + 8 + 4 * RG_ACTOR_TYPE_MAX + 4 + 4 + 8 + 8 + 8 + 8 + 1)
 #define GENERATION_LEN (8 * 8)
 
 static void gen_key(uint8_t k[16], uint64_t gen, uint64_t id) {
@@ -1228,8 +1227,10 @@ int rg_store_get_generation(rg_txn_t *t, rg_generation_t *g) {
 }
 
 int rg_store_publish_generation(rg_txn_t *t, const rg_generation_t *g) {
-  uint64_t f[8] = {g->generation, (uint64_t)g->computed_at, g->duration_ms, g->vertices,
-                   g->edges,      g->clusters,              g->bad_seeds,   g->good_seeds};
+  uint64_t f[8] = {g->generation,  (uint64_t)g->computed_at,
+                   g->duration_ms, g->vertices,
+                   g->edges,       g->clusters,
+                   g->bad_seeds,   g->good_seeds};
   uint8_t vb[GENERATION_LEN];
   for (int i = 0; i < 8; i++) rg_put_u64be(vb + 8 * i, f[i]);
   MDB_val k = {10, "generation"}, v = {GENERATION_LEN, vb};

@@ -11,6 +11,9 @@
 
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1338,11 +1341,56 @@ static void test_store_full_at_map_max_refuses_growth_and_keeps_committed_data(v
   rg_txn_end(t);
 }
 
+typedef struct {
+  rg_store_t *s;
+  atomic_int started;
+  int rc;
+} grower_t;
+
+static void *grow_map(void *arg) {
+  grower_t *g = arg;
+  atomic_store(&g->started, 1);
+  g->rc = rg_store_grow(g->s); /* waits until no read transaction is open */
+  return NULL;
+}
+
+/* The loop thread holds a shared read snapshot and may open another read (stats) while the
+ * writer waits to grow the map: the second read must not queue behind the growth — with a
+ * writer-preferring lock it did, and the server froze. A watchdog turns a hang into a
+ * failure of this program instead of a ctest timeout. */
+static void test_store_nested_read_does_not_wait_behind_map_growth(void **state) {
+  fx_t *f = *state;
+  rg_txn_t *outer;
+  assert_int_equal(rg_store_read_begin(f->s, &outer), RG_OK);
+  grower_t g = {.s = f->s};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, grow_map, &g), 0);
+  while (!atomic_load(&g.started)) sched_yield();
+  alarm(10);
+  for (int i = 0; i < 2000; i++) { /* the grower is soon waiting for the write side */
+    rg_txn_t *inner;
+    assert_int_equal(rg_store_read_begin(f->s, &inner), RG_OK);
+    rg_store_info_t info;
+    rg_store_info(f->s, &info);
+    assert_int_equal(info.map_grows, 0); /* no growth while `outer` is open */
+    rg_txn_end(inner);
+  }
+  rg_txn_end(outer);
+  assert_int_equal(pthread_join(th, NULL), 0);
+  alarm(0);
+  assert_int_equal(g.rc, RG_OK);
+  rg_store_info_t info;
+  rg_store_info(f->s, &info);
+  assert_int_equal(info.map_grows, 1);
+  assert_true(info.map_size == 8 * MiB);
+}
+
 int main(void) {
   rg_log_set_level(RG_LOG_WARN); /* map growth logs at info */
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
   const struct CMUnitTest tests[] = {
       T(test_store_reopen_keeps_actors_edges_and_labels),
+      T(test_store_nested_read_does_not_wait_behind_map_growth),
       T(test_store_open_creates_missing_directory),
       T(test_store_open_rejects_bad_options),
       T(test_store_open_reports_unusable_directory),
