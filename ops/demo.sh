@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: builds repgraph, starts repgraphd on its default store (./repgraph-data under
 # the current directory), ingests a generated sample of mail traffic with planted spam,
-# records a few verdicts, recomputes reputation, shows lookups, a filter's check and stats,
+# records a few verdicts, recomputes reputation, shows lookups, a filter's check, the most
+# suspicious clusters and stats,
 # and stops the server. RG_PORT overrides the port (default 7411).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,6 +41,9 @@ rg lookup address:promo15@deals1.example address:user13@org13.example address:us
 echo "== check: a filter asks about the next message of the spammer, then of the honest user"
 rg check promo15@deals1.example 172.16.101.11 --rcpt user2@org2.example | sed -n '1,4p'
 rg check user21@org21.example 10.1.21.25 --rcpt user2@org2.example | sed -n '1,4p'
+
+echo "== clusters: the three most suspicious communities, for an analyst"
+rg clusters --limit 3 --min-size 5
 
 echo "== stats"
 rg stats | sed -n '1,/^requests:/p' | sed '$d'
