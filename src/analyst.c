@@ -622,6 +622,14 @@ static int export_member_edges(void *ctx, uint64_t actor, double value) {
   xscan_t *x = ctx;
   (void)value;
   bool resume = actor == x->resume;
+  if (!resume) { /* each member visited counts as an edge read: no free walk of edgeless ones */
+    if (x->examined >= x->a->e->cfg.max_scan_edges) {
+      x->pos = (xpos_t){.gen = x->pos.gen, .ci = x->pos.ci, .phase = 1, .actor = actor};
+      x->paused = true;
+      return STOP;
+    }
+    x->examined++;
+  }
   x->pos.actor = actor;
   x->pos.kind = resume ? x->pos.kind : 0;
   x->pos.dst = resume ? x->pos.dst : 0;

@@ -791,7 +791,12 @@ static int log_append(rg_txn_t *t, uint64_t id, const rg_label_t *l, uint32_t *c
 
 int rg_store_put_label(rg_txn_t *t, uint64_t id, const rg_label_t *l) {
   rg_label_t old;
-  int rc = rg_store_get_label(t, id, &old);
+  uint8_t ak[8];
+  rg_put_u64be(ak, id);
+  MDB_val akey = {8, ak}, aval;
+  int rc = from_mdb(mdb_get(t->txn, t->s->dbi[DB_ACTOR], &akey, &aval), "get actor");
+  if (rc) return rc; /* RG_ENOT_FOUND: no such actor (forgotten) */
+  rc = rg_store_get_label(t, id, &old);
   if (rc && rc != RG_ENOT_FOUND) return rc;
   if (rc == RG_ENOT_FOUND && (rc = meta_add(t, "count.labels", 1))) return rc;
   uint32_t count;

@@ -125,6 +125,12 @@ static int setup_scored_tight(void **state) {
   return 0;
 }
 
+static int setup_scored_capped(void **state) {
+  start(state, "limits.max_label_cluster=2", NULL);
+  score(*state);
+  return 0;
+}
+
 static int teardown(void **state) {
   fixture_t *f = *state;
   rg_client_close(f->c);
@@ -447,16 +453,15 @@ static void test_export_pages_reassemble_members_and_the_edges_among_them(void *
   assert_true(among > 0);
 
   /* Two clusters at once: their members, and edges between them too. */
-  uint64_t honest = cluster_of(f, "address:h0@good.example");
-  if (honest != spam) {
-    char both[64];
-    snprintf(both, sizeof both, "%llu, %llu", (unsigned long long)spam, (unsigned long long)honest);
-    export_t two;
-    export_all(f, both, 3, &two);
-    assert_true(two.n_nodes > whole.n_nodes);
-    assert_int_equal(two.n_nodes, two.total);
-    assert_true(two.n_edges > whole.n_edges);
-  }
+  uint64_t honest = cluster_of(f, "address:h3@good.example");
+  assert_true(honest != spam);
+  char both[64];
+  snprintf(both, sizeof both, "%llu, %llu", (unsigned long long)spam, (unsigned long long)honest);
+  export_t two;
+  export_all(f, both, 3, &two);
+  assert_true(two.n_nodes > whole.n_nodes);
+  assert_int_equal(two.n_nodes, two.total);
+  assert_true(two.n_edges > whole.n_edges);
   expect_error(f, "not_found", "is not in generation",
                "{\"id\": 23, \"op\": \"export\", \"clusters\": [987654]}");
   expect_error(f, "bad_request", "cursor",
@@ -525,6 +530,53 @@ static void test_label_cluster_then_recompute_raises_members_reputation(void **s
                ids);
 }
 
+static uint64_t stats_labels(fixture_t *f) {
+  msgpack_unpacked r;
+  rg_test_call(f->c, &r, "{\"id\": 26, \"op\": \"stats\"}");
+  uint64_t n = rg_test_uint(&r.data, "labels");
+  msgpack_unpacked_destroy(&r);
+  return n;
+}
+
+static void test_label_cluster_skips_members_forgotten_since_the_recomputation(void **state) {
+  fixture_t *f = *state;
+  uint64_t spam = cluster_of(f, "address:s0@spam.example");
+  assert_int_equal(cluster_of(f, "address:s1@spam.example"), spam);
+  char ids[32];
+  snprintf(ids, sizeof ids, "%llu", (unsigned long long)spam);
+  export_t x;
+  export_all(f, ids, 1000, &x);
+  int unlabelled = 0; /* members that will get their first label */
+  msgpack_unpacked r;
+  for (int i = 0; i < x.n_nodes; i++) {
+    rg_test_call(f->c, &r, "{\"id\": 4, \"op\": \"lookup\", \"actors\": [\"%s\"]}", x.actor[i]);
+    unlabelled += strcmp(x.actor[i], "address:s1@spam.example") != 0 &&
+                  rg_test_get(&r.data, "results.0.label")->type == MSGPACK_OBJECT_NIL;
+    msgpack_unpacked_destroy(&r);
+  }
+  rg_test_call(f->c, &r,
+               "{\"id\": 27, \"op\": \"forget\", \"actors\": [\"address:s1@spam.example\"]}");
+  assert_int_equal(rg_test_uint(&r.data, "forgotten"), 1);
+  msgpack_unpacked_destroy(&r);
+  uint64_t before = stats_labels(f);
+  rg_test_call(f->c, &r,
+               "{\"id\": 28, \"op\": \"label_cluster\", \"cluster\": %s, \"verdict\": \"bad\"}",
+               ids);
+  assert_int_equal(rg_test_uint(&r.data, "accepted"), x.n_nodes - 1);
+  msgpack_unpacked_destroy(&r);
+  assert_int_equal(stats_labels(f), before + (uint64_t)unlabelled);
+}
+
+static void test_label_cluster_refuses_a_cluster_above_the_cap(void **state) {
+  fixture_t *f = *state; /* limits.max_label_cluster=2 */
+  uint64_t spam = cluster_of(f, "address:s0@spam.example");
+  uint64_t before = stats_labels(f);
+  expect_error(f, "too_large", "repgraph label --file",
+               "{\"id\": 29, \"op\": \"label_cluster\", \"cluster\": %llu, \"verdict\": \"bad\"}",
+               (unsigned long long)spam);
+  assert_int_equal(stats_labels(f), before);
+}
+
 static void test_unlabel_retracts_and_history_keeps_every_verdict(void **state) {
   fixture_t *f = *state;
   msgpack_unpacked r;
@@ -579,7 +631,17 @@ static void test_edge_budgets_end_pages_early_without_losing_edges(void **state)
   for (int i = 0; i < f->n_edges; i++)
     among += has(x.actor, x.n_nodes, f->edges[i].src) && has(x.actor, x.n_nodes, f->edges[i].dst);
   assert_int_equal(x.n_edges, among);
-  assert_true(x.pages >= (uint64_t)among);
+  /* Every member visited counts as an edge read too: the members with no out-edges (the
+   * domain, the net) each end a page as well, so a cluster of edgeless members still pages. */
+  int out = 0, edgeless = 0;
+  for (int i = 0; i < f->n_edges; i++) out += has(x.actor, x.n_nodes, f->edges[i].src);
+  for (int i = 0; i < x.n_nodes; i++) {
+    int n = 0;
+    for (int j = 0; j < f->n_edges; j++) n += strcmp(f->edges[j].src, x.actor[i]) == 0;
+    edgeless += n == 0;
+  }
+  assert_true(edgeless >= 2);
+  assert_true(x.pages >= (uint64_t)(1 + out + edgeless));
   msgpack_unpacked r; /* neighbors: reads 1 edge of the IP, so one neighbour and truncated */
   rg_test_call(f->c, &r, "{\"id\": 40, \"op\": \"neighbors\", \"actor\": \"ip:203.0.113.1\"}");
   assert_int_equal(array(&r.data, "nodes")->via.array.size, 2);
@@ -603,6 +665,11 @@ int main(void) {
                                       setup_scored, teardown),
       cmocka_unit_test_setup_teardown(test_label_cluster_then_recompute_raises_members_reputation,
                                       setup_scored, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_label_cluster_skips_members_forgotten_since_the_recomputation, setup_scored,
+          teardown),
+      cmocka_unit_test_setup_teardown(test_label_cluster_refuses_a_cluster_above_the_cap,
+                                      setup_scored_capped, teardown),
       cmocka_unit_test_setup_teardown(test_edge_budgets_end_pages_early_without_losing_edges,
                                       setup_scored_tight, teardown),
       cmocka_unit_test_setup_teardown(test_unlabel_retracts_and_history_keeps_every_verdict,
