@@ -18,7 +18,7 @@
 #define DEFAULT_PAGE    1000   /* export: nodes + edges per page */
 #define MAX_OFFSET      100000 /* top: a deeper page costs a longer index walk on the loop */
 #define MAX_CLUSTER_OFF 10000  /* clusters: offset + limit rows are kept while sorting */
-#define HISTORY_MAX     1000   /* history entries per actor in one reply */
+#define HISTORY_MAX     1000   /* history entries per actor in one reply (newest) */
 #define STOP            1      /* a visitor's "enough"; never an RG_E… code */
 
 typedef struct {
@@ -719,23 +719,29 @@ static int handle_export(actx_t *a, const rg_request_t *req, rg_wr_t *wr) {
   return rc;
 }
 
-/* ---- history: every label an actor was given --------------------------------------------- */
+/* ---- history: the labels an actor was given, newest first
+ * --------------------------------------------- */
 
 typedef struct {
   rg_label_t *v;
-  uint32_t n;
+  uint32_t n, limit;
+  bool truncated;
 } history_t;
 
 static int visit_history(void *ctx, uint64_t id, const rg_label_t *l) {
   history_t *h = ctx;
   (void)id;
-  if (h->n == HISTORY_MAX) return STOP;
+  if (h->n == h->limit) {
+    h->truncated = true;
+    return STOP;
+  }
   h->v[h->n++] = *l;
   return RG_OK;
 }
 
 static int handle_history(actx_t *a, const rg_request_t *req, rg_wr_t *wr) {
-  history_t h = {malloc(HISTORY_MAX * sizeof(rg_label_t)), 0};
+  uint32_t limit = req->limit && req->limit < HISTORY_MAX ? (uint32_t)req->limit : HISTORY_MAX;
+  history_t h = {malloc(limit * sizeof(rg_label_t)), 0, limit, false};
   if (!h.v) return RG_ENOMEM;
   int rc = RG_OK;
   rg_wr_reply(wr, req->has_id, req->id, 1);
@@ -744,13 +750,15 @@ static int handle_history(actx_t *a, const rg_request_t *req, rg_wr_t *wr) {
   for (uint32_t i = 0; i < req->n_actors && !rc; i++) {
     uint64_t id;
     h.n = 0;
+    h.truncated = false;
     a->msg[0] = '\0';
     rc = find_actor(a, req->actors[i], &id);
     if (rc == RG_OK) rc = rg_store_scan_label_history(a->t, id, visit_history, &h);
     if (rc == STOP || rc == RG_ENOT_FOUND) rc = RG_OK;
     if (rc) break;
-    rg_wr_map(wr, 2);
+    rg_wr_map(wr, 3);
     rg_wr_str(wr, "actor"), rg_wr_strn(wr, req->actors[i].ptr, req->actors[i].len);
+    rg_wr_str(wr, "truncated"), rg_wr_bool(wr, h.truncated);
     rg_wr_str(wr, "labels");
     rg_wr_array(wr, h.n);
     for (uint32_t j = 0; j < h.n; j++) {

@@ -829,12 +829,13 @@ int rg_store_scan_label_history(rg_txn_t *t, uint64_t id, rg_label_visit_fn fn, 
   int rc = mdb_cursor_open(t->txn, t->s->dbi[DB_LABEL_LOG], &c);
   if (rc) return from_mdb(rc, "cursor");
   uint8_t kb[12];
-  log_key(kb, id, 0);
+  log_key(kb, id, UINT32_MAX);
   MDB_val k = {12, kb}, v;
   int out = RG_OK;
   rg_label_t l;
-  for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && !out;
-       rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+  rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); /* past the actor's newest entry */
+  for (rc = mdb_cursor_get(c, &k, &v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV); rc == 0 && !out;
+       rc = mdb_cursor_get(c, &k, &v, MDB_PREV)) {
     if (k.mv_size != 12 || rg_get_u64be(k.mv_data) != id) break;
     if (!(out = decode_label(&v, &l))) out = fn(ctx, id, &l);
   }

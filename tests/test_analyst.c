@@ -598,14 +598,24 @@ static void test_unlabel_retracts_and_history_keeps_every_verdict(void **state) 
   rg_test_call(f->c, &r,
                "{\"id\": 33, \"op\": \"history\", \"actors\": [\"address:s0@spam.example\", "
                "\"address:h0@good.example\"]}");
-  assert_int_equal(array(&r.data, "results.0.labels")->via.array.size, 3);
-  assert_true(rg_test_str_is(&r.data, "results.0.labels.0.verdict", "bad"));
-  assert_true(rg_test_str_is(&r.data, "results.0.labels.0.source", "spam_trap"));
+  assert_int_equal(array(&r.data, "results.0.labels")->via.array.size, 3); /* newest first */
+  assert_false(rg_test_get(&r.data, "results.0.truncated")->via.boolean);
+  assert_true(rg_test_str_is(&r.data, "results.0.labels.2.verdict", "bad"));
+  assert_true(rg_test_str_is(&r.data, "results.0.labels.2.source", "spam_trap"));
   assert_true(rg_test_str_is(&r.data, "results.0.labels.1.source", "user_report"));
   assert_true(rg_test_str_is(&r.data, "results.0.labels.1.note", "Not-Junk"));
-  assert_true(rg_test_str_is(&r.data, "results.0.labels.2.verdict", "retracted"));
-  assert_true(rg_test_str_is(&r.data, "results.0.labels.2.note", "wrong"));
+  assert_true(rg_test_str_is(&r.data, "results.0.labels.0.verdict", "retracted"));
+  assert_true(rg_test_str_is(&r.data, "results.0.labels.0.note", "wrong"));
   assert_int_equal(array(&r.data, "results.1.labels")->via.array.size, 0);
+  msgpack_unpacked_destroy(&r);
+  /* a limit keeps the newest entries and says older ones exist */
+  rg_test_call(f->c, &r,
+               "{\"id\": 33, \"op\": \"history\", \"actors\": [\"address:s0@spam.example\"], "
+               "\"limit\": 2}");
+  assert_int_equal(array(&r.data, "results.0.labels")->via.array.size, 2);
+  assert_true(rg_test_get(&r.data, "results.0.truncated")->via.boolean);
+  assert_true(rg_test_str_is(&r.data, "results.0.labels.0.verdict", "retracted"));
+  assert_true(rg_test_str_is(&r.data, "results.0.labels.1.note", "Not-Junk"));
   msgpack_unpacked_destroy(&r);
   /* a label's weight defaults to its source's configured weight */
   rg_test_call(

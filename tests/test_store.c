@@ -889,6 +889,7 @@ static void test_store_label_history_keeps_every_verdict_and_retraction(void **s
   rg_label_t good = make_label(RG_VERDICT_GOOD, RG_SOURCE_ANALYST, T0 + 10, "not junk");
   assert_int_equal(rg_store_put_label(t, a, &bad), RG_OK);
   assert_int_equal(rg_store_put_label(t, b, &bad), RG_OK); /* b's history is separate */
+  assert_int_equal(rg_store_put_label(t, 987654, &bad), RG_ENOT_FOUND); /* no such actor */
   assert_int_equal(rg_store_put_label(t, a, &good), RG_OK);
   assert_int_equal(rg_store_unlabel(t, a, T0 + 20, "wrong", 5), RG_OK);
   assert_int_equal(rg_store_unlabel(t, a, T0 + 30, "", 0), RG_ENOT_FOUND); /* nothing left */
@@ -897,15 +898,15 @@ static void test_store_label_history_keeps_every_verdict_and_retraction(void **s
   assert_int_equal(counts(t).labels, 1);                           /* only b */
   hist_t h = {.n = 0};
   assert_int_equal(rg_store_scan_label_history(t, a, collect_label, &h), RG_OK);
-  assert_int_equal(h.n, 3);
-  assert_int_equal(h.v[0].verdict, RG_VERDICT_BAD);
-  assert_int_equal(h.v[0].source, RG_SOURCE_USER_REPORT);
-  assert_string_equal(h.v[0].note, "junk");
+  assert_int_equal(h.n, 3); /* newest first */
+  assert_int_equal(h.v[2].verdict, RG_VERDICT_BAD);
+  assert_int_equal(h.v[2].source, RG_SOURCE_USER_REPORT);
+  assert_string_equal(h.v[2].note, "junk");
   assert_int_equal(h.v[1].verdict, RG_VERDICT_GOOD);
   assert_int_equal(h.v[1].count, 2);
-  assert_int_equal(h.v[2].verdict, RG_VERDICT_RETRACTED);
-  assert_int_equal(h.v[2].ts, T0 + 20);
-  assert_string_equal(h.v[2].note, "wrong");
+  assert_int_equal(h.v[0].verdict, RG_VERDICT_RETRACTED);
+  assert_int_equal(h.v[0].ts, T0 + 20);
+  assert_string_equal(h.v[0].note, "wrong");
   /* A new verdict after the retraction counts on from the history. */
   assert_int_equal(rg_store_put_label(t, a, &bad), RG_OK);
   assert_int_equal(rg_store_get_label(t, a, &got), RG_OK);

@@ -200,7 +200,7 @@ def run(w, tmp):
         assert f"verdicts.csv:{line}: rejected: {code}" in w.stderr, w.stderr
     w.repgraph("unlabel", actors[0], "--note", "wrong cluster")
     hist = w.json("history", actors[0])["results"][0]["labels"]
-    assert [h["verdict"] for h in hist] == ["bad", "good", "retracted"], hist
+    assert [h["verdict"] for h in hist] == ["retracted", "good", "bad"], hist  # newest first
     assert hist[1]["note"] == "moved to Inbox, says the user"
 
     # The analyst script no one on the team wrote, against the same server.

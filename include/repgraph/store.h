@@ -270,7 +270,7 @@ int rg_store_drop_generation(rg_txn_t *t, uint64_t gen, uint64_t max_rows, bool 
  * `note` to its history. 0, RG_ENOT_FOUND (no label), RG_ESTORAGE_FULL, RG_EIO. */
 int rg_store_unlabel(rg_txn_t *t, uint64_t id, int64_t ts, const char *note, uint16_t note_len);
 
-/* Visits an actor's label history, oldest first (verdict 0 = a retraction; `count` is the
+/* Visits an actor's label history, newest first (verdict 0 = a retraction; `count` is the
  * entry's 1-based position). A non-zero return stops the scan and is returned. */
 int rg_store_scan_label_history(rg_txn_t *t, uint64_t id, rg_label_visit_fn fn, void *ctx);
 
