@@ -1,8 +1,9 @@
 /* analyst.c — the analysts' reads: the most suspicious clusters, the worst (or best) actors
  * of a type, an actor's ego network, clusters exported page by page with the edges among
  * their members, and label histories. Loop thread: each request reads one short read
- * transaction and is bounded by limits.max_page_items (rows in a reply) and
- * limits.max_scan_edges (edges read per export page, or per step of a neighbors request). */
+ * transaction and is bounded by limits.max_page_items (rows in a reply),
+ * limits.max_scan_edges (edges read per export page, or per step of a neighbors request) and
+ * limits.max_scan_clusters (clusters read by a clusters request). */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -231,6 +232,8 @@ typedef struct {
   unsigned sort;
   rg_cluster_t *heap;
   uint32_t n, cap;
+  uint64_t read, max_read; /* clusters read; limits.max_scan_clusters */
+  bool truncated;
 } cscan_t;
 
 static void sift_down(cscan_t *s, uint32_t i) {
@@ -266,6 +269,11 @@ static int visit_cluster(void *ctx, const rg_cluster_t *c) {
   cscan_t *s = ctx;
   const rg_request_t *q = s->req;
   if (q->min_suspicion >= 0 && c->suspicion < q->min_suspicion) return STOP; /* ranked */
+  if (s->read == s->max_read) {
+    s->truncated = true;
+    return STOP;
+  }
+  s->read++;
   if (c->size < q->min_size || (s->type && c->by_type[s->type] == 0) ||
       c->first_seen < q->first_seen_after)
     return RG_OK;
@@ -288,7 +296,7 @@ static void heap_sort(cscan_t *s) {
 static int handle_clusters(actx_t *a, const rg_request_t *req, rg_wr_t *wr) {
   int rc = need_generation(a);
   if (rc) return rc;
-  cscan_t s = {.req = req};
+  cscan_t s = {.req = req, .max_read = a->e->cfg.max_scan_clusters};
   rg_actor_type_t type;
   if (req->type.len) {
     if (rg_actor_type_parse(req->type.ptr, req->type.len, &type))
@@ -316,17 +324,21 @@ static int handle_clusters(actx_t *a, const rg_request_t *req, rg_wr_t *wr) {
     if (!rc) rc = rg_store_get_cluster(a->t, a->gen->generation, sc.cluster, &c);
     if (!rc) rc = visit_cluster(&s, &c);
   } else {
-    rc = rg_store_scan_clusters_by_suspicion(a->t, a->gen->generation, visit_cluster, &s);
+    rc = rg_store_scan_clusters_by_suspicion(a->t, a->gen->generation, req->scan_from,
+                                             visit_cluster, &s);
   }
   if (rc == STOP) rc = RG_OK;
   if (!rc) {
     heap_sort(&s);
     uint32_t from = s.n < req->offset ? s.n : (uint32_t)req->offset;
     uint32_t rows = s.n - from > limit ? limit : s.n - from;
-    rg_wr_reply(wr, req->has_id, req->id, 3);
+    rg_wr_reply(wr, req->has_id, req->id, 5);
     rg_wr_str(wr, "generation"), rg_wr_uint(wr, a->gen->generation);
     rg_wr_str(wr, "next_offset");
     s.n > from + rows ? rg_wr_uint(wr, from + rows) : rg_wr_nil(wr);
+    rg_wr_str(wr, "truncated"), rg_wr_bool(wr, s.truncated);
+    rg_wr_str(wr, "next_scan");
+    s.truncated ? rg_wr_uint(wr, req->scan_from + s.read) : rg_wr_nil(wr);
     rg_wr_str(wr, "clusters");
     rg_wr_array(wr, rows);
     for (uint32_t i = 0; i < rows && !rc; i++) rc = write_cluster(a, &s.heap[from + i], wr);
@@ -719,8 +731,7 @@ static int handle_export(actx_t *a, const rg_request_t *req, rg_wr_t *wr) {
   return rc;
 }
 
-/* ---- history: the labels an actor was given, newest first
- * --------------------------------------------- */
+/* ---- history: the labels an actor was given, newest first ------------------------------- */
 
 typedef struct {
   rg_label_t *v;

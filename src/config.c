@@ -83,6 +83,9 @@ static const opt_t options[] = {
         "rows (clusters, actors, nodes + edges) in one reply of clusters, top, neighbors, export"),
     NUM(OPT_U32, max_scan_edges, "limits.max_scan_edges", 1, 100000000, "20000",
         "edges one export page reads, and a neighbors request per step (a hub's rest is skipped)"),
+    NUM(OPT_U32, max_scan_clusters, "limits.max_scan_clusters", 1, 100000000, "10000",
+        "clusters one clusters request reads (other sorts than suspicion, selective filters); "
+        "past it the reply says truncated and where to continue (scan_from)"),
     NUM(OPT_U32, max_label_cluster, "limits.max_label_cluster", 1, 100000000, "100000",
         "members of a cluster label_cluster labels in one transaction; a larger one is "
         "refused (too_large): label it with `repgraph label --file` in batches"),

@@ -136,8 +136,13 @@ static void print_clusters(const rg_json_t *reply) {
       printf(" %s", rg_json_str(rg_json_get(rg_json_at(top, j), "actor")));
     printf("\n");
   }
-  const rg_json_t *next = rg_json_get(reply, "next_offset");
+  const rg_json_t *next = rg_json_get(reply, "next_offset"),
+                  *scan = rg_json_get(reply, "next_scan");
   if (rg_json_int(next)) printf("more: --offset %lld\n", rg_json_int(next));
+  if (rg_json_int(scan))
+    printf("scan cut at limits.max_scan_clusters (rows: the best of the clusters read); "
+           "more: --scan-from %lld\n",
+           rg_json_int(scan));
 }
 
 int rg__cmd_clusters(cli_t *cli, int argc, char **argv) {
@@ -149,16 +154,18 @@ int rg__cmd_clusters(cli_t *cli, int argc, char **argv) {
                                        {"after", required_argument, NULL, 'a'},
                                        {"actor", required_argument, NULL, 'c'},
                                        {"sort", required_argument, NULL, 'S'},
+                                       {"scan-from", required_argument, NULL, 'F'},
                                        {NULL, 0, NULL, 0}};
   fields_t r = {0};
   int opt;
   uint64_t u;
   optind = 0;
-  while ((opt = getopt_long(argc, argv, "l:o:m:s:t:a:c:S:", opts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, "l:o:m:s:t:a:c:S:F:", opts, NULL)) != -1) {
     const char *key = opt == 'l'   ? "limit"
                       : opt == 'o' ? "offset"
                       : opt == 'm' ? "min_size"
                       : opt == 'a' ? "first_seen_after"
+                      : opt == 'F' ? "scan_from"
                                    : NULL;
     if (key) {
       if (!parse_u64(optarg, &u)) return EXIT_USAGE;

@@ -1184,19 +1184,24 @@ typedef struct {
   rg_cluster_visit_fn cluster_fn;
   rg_member_visit_fn member_fn;
   void *ctx;
+  uint64_t skip; /* index rows passed over before the first visit */
 } index_scan_t;
 
 static int visit_cluster_rank(void *ctx, const uint8_t *k, size_t len) {
   index_scan_t *a = ctx;
   rg_cluster_t c;
   if (len != CRANK_KEY_LEN) return RG_EIO;
+  if (a->skip) {
+    a->skip--;
+    return RG_OK;
+  }
   int rc = rg_store_get_cluster(a->t, a->gen, rg_get_u64be(k + 16), &c);
   return rc ? rc : a->cluster_fn(a->ctx, &c);
 }
 
-int rg_store_scan_clusters_by_suspicion(rg_txn_t *t, uint64_t gen, rg_cluster_visit_fn fn,
-                                        void *ctx) {
-  index_scan_t a = {t, gen, fn, NULL, ctx};
+int rg_store_scan_clusters_by_suspicion(rg_txn_t *t, uint64_t gen, uint64_t skip,
+                                        rg_cluster_visit_fn fn, void *ctx) {
+  index_scan_t a = {t, gen, fn, NULL, ctx, skip};
   uint8_t p[8];
   rg_put_u64be(p, gen);
   return scan_prefix(t, DB_CLUSTER_RANK, p, sizeof p, true, visit_cluster_rank, &a);
@@ -1210,7 +1215,7 @@ static int visit_rank(void *ctx, const uint8_t *k, size_t len) {
 
 int rg_store_scan_ranking(rg_txn_t *t, uint64_t gen, rg_rank_metric_t metric, rg_actor_type_t type,
                           bool worst_first, rg_member_visit_fn fn, void *ctx) {
-  index_scan_t a = {t, gen, NULL, fn, ctx};
+  index_scan_t a = {t, gen, NULL, fn, ctx, 0};
   uint8_t p[10];
   rg_put_u64be(p, gen);
   p[8] = (uint8_t)metric;
@@ -1226,7 +1231,7 @@ static int visit_member(void *ctx, const uint8_t *k, size_t len) {
 
 int rg_store_scan_members(rg_txn_t *t, uint64_t gen, uint64_t cluster, uint64_t after,
                           rg_member_visit_fn fn, void *ctx) {
-  index_scan_t a = {t, gen, NULL, fn, ctx};
+  index_scan_t a = {t, gen, NULL, fn, ctx, 0};
   uint8_t p[MEMBER_KEY_LEN];
   rg_put_u64be(p, gen);
   rg_put_u64be(p + 8, cluster);

@@ -126,7 +126,7 @@ static int setup_scored_tight(void **state) {
 }
 
 static int setup_scored_capped(void **state) {
-  start(state, "limits.max_label_cluster=2", NULL);
+  start(state, "limits.max_label_cluster=2", "limits.max_scan_clusters=1");
   score(*state);
   return 0;
 }
@@ -291,6 +291,39 @@ static void test_clusters_filter_and_sort(void **state) {
                "{\"id\": 13, \"op\": \"clusters\", \"type\": \"x\"}");
   expect_error(f, "not_found", "not in the store",
                "{\"id\": 13, \"op\": \"clusters\", \"actor\": \"ip:192.0.2.99\"}");
+}
+
+/* A scan capped at one cluster per request: each reply reads one, says truncated and where
+ * to go on; walking scan_from to the end finds every cluster once, and the one net. */
+static void test_clusters_scan_is_capped_and_continues(void **state) {
+  fixture_t *f = *state; /* limits.max_scan_clusters=1 */
+  uint64_t sizes = 0, from = 0, replies = 0, nets = 0;
+  for (;;) {
+    msgpack_unpacked r;
+    uint64_t cur = from;
+    rg_test_call(f->c, &r,
+                 "{\"id\": 14, \"op\": \"clusters\", \"sort\": \"size\", \"scan_from\": %llu}",
+                 (unsigned long long)cur);
+    const msgpack_object *rows = array(&r.data, "clusters");
+    assert_true(rows->via.array.size <= 1);
+    if (rows->via.array.size) sizes += rg_test_uint(&r.data, "clusters.0.size");
+    const msgpack_object *next = rg_test_get(&r.data, "next_scan");
+    bool more = next->type != MSGPACK_OBJECT_NIL;
+    assert_int_equal(rg_test_get(&r.data, "truncated")->via.boolean, more);
+    if (more) assert_int_equal(next->via.u64, cur + 1);
+    if (more) from = next->via.u64;
+    replies++;
+    msgpack_unpacked_destroy(&r);
+    rg_test_call(f->c, &r,
+                 "{\"id\": 15, \"op\": \"clusters\", \"type\": \"net\", \"scan_from\": %llu}",
+                 (unsigned long long)cur);
+    nets += array(&r.data, "clusters")->via.array.size;
+    msgpack_unpacked_destroy(&r);
+    if (!more) break;
+  }
+  assert_int_equal(sizes, N_SPAM + 2 + 1 + 1 + N_HONEST + 1 + 1);
+  assert_true(replies >= 2);
+  assert_int_equal(nets, 1);
 }
 
 static void test_top_ranks_actors_of_one_type_and_pages(void **state) {
@@ -665,6 +698,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_clusters_pages_cover_every_actor_once_in_suspicion_order,
                                       setup_scored, teardown),
       cmocka_unit_test_setup_teardown(test_clusters_filter_and_sort, setup_scored, teardown),
+      cmocka_unit_test_setup_teardown(test_clusters_scan_is_capped_and_continues,
+                                      setup_scored_capped, teardown),
       cmocka_unit_test_setup_teardown(test_top_ranks_actors_of_one_type_and_pages, setup_scored,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_neighbors_heaviest_first_with_limits_and_depth,

@@ -1012,7 +1012,7 @@ static void test_store_indexes_members_rankings_and_clusters_of_a_generation(voi
   assert_int_equal(c.id[0], 3);
 
   c.n = 0;
-  assert_int_equal(rg_store_scan_clusters_by_suspicion(t, 5, collect_cluster, &c), RG_OK);
+  assert_int_equal(rg_store_scan_clusters_by_suspicion(t, 5, 0, collect_cluster, &c), RG_OK);
   assert_int_equal(c.n, 2);
   assert_int_equal(c.id[0], 10), assert_int_equal(c.id[1], 20);
 
@@ -1026,7 +1026,7 @@ static void test_store_indexes_members_rankings_and_clusters_of_a_generation(voi
   assert_int_equal(
       rg_store_scan_ranking(t, 5, RG_RANK_REPUTATION, RG_ACTOR_ADDRESS, true, collect_member, &c),
       RG_OK);
-  assert_int_equal(rg_store_scan_clusters_by_suspicion(t, 5, collect_cluster, &c), RG_OK);
+  assert_int_equal(rg_store_scan_clusters_by_suspicion(t, 5, 0, collect_cluster, &c), RG_OK);
   assert_int_equal(c.n, 0);
   assert_int_equal(rg_store_scan_members(t, 6, 10, 0, collect_member, &c), RG_OK);
   assert_int_equal(c.n, 3); /* generation 6 untouched */

@@ -293,10 +293,11 @@ typedef int (*rg_cluster_visit_fn)(void *ctx, const rg_cluster_t *c);
 /* Called with each actor of a member or ranking scan (value: the ranking's score, or 0). */
 typedef int (*rg_member_visit_fn)(void *ctx, uint64_t actor, double value);
 
-/* Visits the clusters of generation gen, most suspicious first (ties: higher id first).
+/* Visits the clusters of generation gen, most suspicious first (ties: higher id first),
+ * passing over the first `skip` of them (index rows only, no cluster read).
  * 0, the visitor's return, or RG_EIO. */
-int rg_store_scan_clusters_by_suspicion(rg_txn_t *t, uint64_t gen, rg_cluster_visit_fn fn,
-                                        void *ctx);
+int rg_store_scan_clusters_by_suspicion(rg_txn_t *t, uint64_t gen, uint64_t skip,
+                                        rg_cluster_visit_fn fn, void *ctx);
 
 /* Visits the actors of `type` in generation gen ranked by `metric`, highest first when
  * worst_first, else lowest first. Same returns. */
