@@ -4,6 +4,7 @@
  * transaction and is bounded by limits.max_page_items (rows in a reply),
  * limits.max_scan_edges (edges read per export page, or per step of a neighbors request) and
  * limits.max_scan_clusters (clusters read by a clusters request). */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -649,16 +650,51 @@ static int export_member_edges(void *ctx, uint64_t actor, double value) {
                                  export_edge, x);
 }
 
+/* FNV-1a of the requested cluster ids: ties a cursor to its export's cluster list. */
+static uint64_t clusters_hash(const rg_request_t *req) {
+  uint64_t h = UINT64_C(0xcbf29ce484222325);
+  for (uint32_t i = 0; i < req->n_clusters; i++)
+    for (int b = 0; b < 64; b += 8)
+      h = (h ^ ((req->clusters[i] >> b) & 0xff)) * UINT64_C(0x100000001b3);
+  return h;
+}
+
+/* One decimal field of a cursor, digits only, at most max; advances *s past it and a '.'
+ * (none after the last field). False if malformed. */
+static bool cursor_field(const char **s, uint64_t max, bool last, uint64_t *out) {
+  const char *p = *s;
+  if (*p < '0' || *p > '9') return false;
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(p, &end, 10);
+  if (errno || v > max || (last ? *end != '\0' : *end != '.')) return false;
+  *out = v;
+  *s = last ? end : end + 1;
+  return true;
+}
+
 static int parse_cursor(actx_t *a, const rg_request_t *req, xpos_t *p) {
   char buf[257];
-  int used = 0;
   memcpy(buf, req->cursor.ptr, req->cursor.len);
   buf[req->cursor.len] = '\0';
-  if (sscanf(buf, "%" SCNu64 ".%" SCNu32 ".%" SCNu32 ".%" SCNu64 ".%" SCNu32 ".%" SCNu64 "%n",
-             &p->gen, &p->ci, &p->phase, &p->actor, &p->kind, &p->dst, &used) != 6 ||
-      (size_t)used != req->cursor.len || p->ci >= req->n_clusters || p->phase > 1 ||
-      p->kind >= RG_EDGE_KIND_COUNT)
+  const char *s = buf;
+  uint64_t f[7];
+  static const uint64_t max[7] = {UINT64_MAX, UINT32_MAX, 1, UINT64_MAX, RG_EDGE_KIND_COUNT - 1,
+                                  UINT64_MAX, UINT64_MAX};
+  bool ok = true;
+  for (int i = 0; i < 7 && ok; i++) ok = cursor_field(&s, max[i], i == 6, &f[i]);
+  if (!ok || f[1] >= req->n_clusters)
     return fail(a, RG_EBAD_REQUEST, "cursor: not one this export handed out");
+  if (f[6] != clusters_hash(req))
+    return fail(a, RG_EBAD_REQUEST,
+                "cursor: handed out for another list of clusters; pass the same clusters, in the "
+                "same order, as the request that returned it");
+  *p = (xpos_t){.gen = f[0],
+                .ci = (uint32_t)f[1],
+                .phase = (uint32_t)f[2],
+                .actor = f[3],
+                .kind = (uint32_t)f[4],
+                .dst = f[5]};
   if (p->gen != a->gen->generation)
     return fail(a, RG_ENOT_FOUND,
                 "cursor: generation %" PRIu64 " is no longer current (now %" PRIu64
@@ -714,8 +750,9 @@ static int handle_export(actx_t *a, const rg_request_t *req, rg_wr_t *wr) {
     if (x.paused) {
       char cur[160];
       snprintf(cur, sizeof cur,
-               "%" PRIu64 ".%" PRIu32 ".%" PRIu32 ".%" PRIu64 ".%" PRIu32 ".%" PRIu64, x.pos.gen,
-               x.pos.ci, x.pos.phase, x.pos.actor, x.pos.kind, x.pos.dst);
+               "%" PRIu64 ".%" PRIu32 ".%" PRIu32 ".%" PRIu64 ".%" PRIu32 ".%" PRIu64 ".%" PRIu64,
+               x.pos.gen, x.pos.ci, x.pos.phase, x.pos.actor, x.pos.kind, x.pos.dst,
+               clusters_hash(req));
       rg_wr_str(wr, cur);
     } else {
       rg_wr_nil(wr);

@@ -499,6 +499,29 @@ static void test_export_pages_reassemble_members_and_the_edges_among_them(void *
                "{\"id\": 23, \"op\": \"export\", \"clusters\": [987654]}");
   expect_error(f, "bad_request", "cursor",
                "{\"id\": 23, \"op\": \"export\", \"clusters\": [%s], \"cursor\": \"x\"}", ids);
+  /* a handed-out cursor: refused when tampered with or passed with other clusters */
+  msgpack_unpacked r;
+  char cur[256], bad[300];
+  rg_test_call(f->c, &r, "{\"id\": 23, \"op\": \"export\", \"clusters\": [%s], \"limit\": 1}",
+               both);
+  str(&r.data, "cursor", cur, sizeof cur);
+  msgpack_unpacked_destroy(&r);
+  assert_true(strlen(cur) > 0);
+  expect_error(f, "bad_request", "another list of clusters",
+               "{\"id\": 23, \"op\": \"export\", \"clusters\": [%s], \"cursor\": \"%s\"}", ids,
+               cur);
+  snprintf(bad, sizeof bad, "%s ", cur); /* trailing space */
+  expect_error(f, "bad_request", "not one this export handed out",
+               "{\"id\": 23, \"op\": \"export\", \"clusters\": [%s], \"cursor\": \"%s\"}", both,
+               bad);
+  snprintf(bad, sizeof bad, "99999999999999999999999%s", cur); /* overflows the generation */
+  expect_error(f, "bad_request", "not one this export handed out",
+               "{\"id\": 23, \"op\": \"export\", \"clusters\": [%s], \"cursor\": \"%s\"}", both,
+               bad);
+  snprintf(bad, sizeof bad, "-%s", cur);
+  expect_error(f, "bad_request", "not one this export handed out",
+               "{\"id\": 23, \"op\": \"export\", \"clusters\": [%s], \"cursor\": \"%s\"}", both,
+               bad);
 }
 
 static void test_export_cursor_of_a_replaced_generation_is_refused(void **state) {
