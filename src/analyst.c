@@ -50,6 +50,26 @@ static int need_generation(actx_t *a) {
   return a->gen ? RG_OK : fail(a, RG_ENOT_FOUND, "no scores yet: run a recomputation first");
 }
 
+static int first_cluster(void *ctx, const rg_cluster_t *c) {
+  (void)ctx, (void)c;
+  return STOP;
+}
+
+/* need_generation, and its analyst indexes: a generation published before the store's
+ * upgrade to schema 3 has none (they are written by the next recomputation). */
+static int need_indexes(actx_t *a) {
+  int rc = need_generation(a);
+  if (rc || !a->gen->clusters) return rc;
+  rc = rg_store_scan_clusters_by_suspicion(a->t, a->gen->generation, 0, first_cluster, NULL);
+  if (rc == RG_OK)
+    return fail(a, RG_ENOT_FOUND,
+                "generation %" PRIu64
+                " has no analyst indexes (computed before the store "
+                "upgrade): recompute to build analyst indexes",
+                a->gen->generation);
+  return rc == STOP ? RG_OK : rc;
+}
+
 static bool str_is(rg_str_t s, const char *text) {
   return s.len == strlen(text) && memcmp(s.ptr, text, s.len) == 0;
 }
@@ -295,7 +315,7 @@ static void heap_sort(cscan_t *s) {
 }
 
 static int handle_clusters(actx_t *a, const rg_request_t *req, rg_wr_t *wr) {
-  int rc = need_generation(a);
+  int rc = need_indexes(a);
   if (rc) return rc;
   cscan_t s = {.req = req, .max_read = a->e->cfg.max_scan_clusters};
   rg_actor_type_t type;
@@ -368,7 +388,7 @@ static int visit_ranked(void *ctx, uint64_t actor, double value) {
 }
 
 static int handle_top(actx_t *a, const rg_request_t *req, rg_wr_t *wr) {
-  int rc = need_generation(a);
+  int rc = need_indexes(a);
   if (rc) return rc;
   rg_actor_type_t type;
   if (!req->type.len || rg_actor_type_parse(req->type.ptr, req->type.len, &type))
@@ -704,7 +724,7 @@ static int parse_cursor(actx_t *a, const rg_request_t *req, xpos_t *p) {
 }
 
 static int handle_export(actx_t *a, const rg_request_t *req, rg_wr_t *wr) {
-  int rc = need_generation(a);
+  int rc = need_indexes(a);
   if (rc) return rc;
   if (!req->n_clusters) return fail(a, RG_EBAD_REQUEST, "clusters: give at least one cluster id");
   uint64_t gen = a->gen->generation, total = 0;

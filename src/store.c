@@ -213,6 +213,32 @@ static int count_edge(rg_txn_t *t, rg_edge_kind_t kind, int64_t delta) {
 
 /* ---- open / close ------------------------------------------------------------------ */
 
+static int decode_label(const MDB_val *v, rg_label_t *l);
+static void log_key(uint8_t k[12], uint64_t id, uint32_t n);
+
+/* Schema 3 upgrade: each existing label becomes its actor's history entry at the position
+ * of its count (so history shows it and the next label counts on). */
+static int seed_label_log(rg_txn_t *t) {
+  MDB_cursor *c;
+  int rc = mdb_cursor_open(t->txn, t->s->dbi[DB_LABEL], &c);
+  if (rc) return from_mdb(rc, "cursor");
+  MDB_val k, v;
+  int out = RG_OK;
+  for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && !out;
+       rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    rg_label_t l;
+    out = k.mv_size == 8 ? decode_label(&v, &l) : RG_EIO;
+    if (out) break;
+    uint8_t kb[12];
+    log_key(kb, rg_get_u64be(k.mv_data), l.count ? l.count : 1);
+    MDB_val lk = {12, kb};
+    out = from_mdb(mdb_put(t->txn, t->s->dbi[DB_LABEL_LOG], &lk, &v, 0), "put label log");
+  }
+  if (!out && rc && rc != MDB_NOTFOUND) out = from_mdb(rc, "label scan");
+  mdb_cursor_close(c);
+  return out;
+}
+
 static int check_schema(rg_txn_t *t, char *err, size_t errlen) {
   uint64_t version;
   int rc = meta_get_u64(t, "schema_version", &version);
@@ -229,6 +255,11 @@ static int check_schema(rg_txn_t *t, char *err, size_t errlen) {
     return meta_put_u64(t, "schema_version", RG_STORE_SCHEMA_VERSION);
   }
   if (version == 1 || version == 2) { /* 2 and 3 only added sub-databases, created at open */
+    int lrc = seed_label_log(t);
+    if (lrc) {
+      snprintf(err, errlen, "%s: upgrading the label history: %s", t->s->dir, rg_strerror(lrc));
+      return lrc;
+    }
     rg_log_info(
         "%s: upgrading store schema %llu to %d (analyst indexes fill at the next "
         "recomputation)",

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <lmdb.h>
 
 #include "testutil.h"
 
@@ -324,6 +325,45 @@ static void test_clusters_scan_is_capped_and_continues(void **state) {
   assert_int_equal(sizes, N_SPAM + 2 + 1 + 1 + N_HONEST + 1 + 1);
   assert_true(replies >= 2);
   assert_int_equal(nets, 1);
+}
+
+/* A generation computed before the store's upgrade to schema 3 has no analyst indexes: the
+ * reads say so rather than answering empty, and a recomputation builds them. */
+static void test_reads_of_a_generation_without_indexes_ask_for_a_recompute(void **state) {
+  fixture_t *f = *state;
+  rg_client_close(f->c);
+  assert_int_equal(rg_test_server_stop(&f->srv), 0);
+  MDB_env *env; /* what the schema 2 store had: generations, no index rows */
+  MDB_txn *txn;
+  MDB_dbi dbi;
+  char store[512];
+  snprintf(store, sizeof store, "%s/store", f->dir);
+  assert_int_equal(mdb_env_create(&env), 0);
+  assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+  assert_int_equal(mdb_env_open(env, store, 0, 0640), 0);
+  assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+  static const char *const indexes[] = {"member", "rank", "cluster_rank"};
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(mdb_dbi_open(txn, indexes[i], 0, &dbi), 0);
+    assert_int_equal(mdb_drop(txn, dbi, 0), 0);
+  }
+  assert_int_equal(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+  rg_test_set_schema_version(store, 2);
+  const char *extra[] = {"--set", "recompute.interval=0", NULL};
+  rg_test_server_start(&f->srv, f->dir, extra);
+  f->c = rg_test_connect(&f->srv);
+  expect_error(f, "not_found", "recompute to build analyst indexes",
+               "{\"id\": 16, \"op\": \"clusters\"}");
+  expect_error(f, "not_found", "recompute to build analyst indexes",
+               "{\"id\": 16, \"op\": \"top\", \"type\": \"address\"}");
+  expect_error(f, "not_found", "recompute to build analyst indexes",
+               "{\"id\": 16, \"op\": \"export\", \"clusters\": [1]}");
+  recompute(f);
+  msgpack_unpacked r;
+  rg_test_call(f->c, &r, "{\"id\": 17, \"op\": \"clusters\"}");
+  assert_true(array(&r.data, "clusters")->via.array.size > 0);
+  msgpack_unpacked_destroy(&r);
 }
 
 static void test_top_ranks_actors_of_one_type_and_pages(void **state) {
@@ -721,6 +761,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_clusters_pages_cover_every_actor_once_in_suspicion_order,
                                       setup_scored, teardown),
       cmocka_unit_test_setup_teardown(test_clusters_filter_and_sort, setup_scored, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_reads_of_a_generation_without_indexes_ask_for_a_recompute, setup_scored, teardown),
       cmocka_unit_test_setup_teardown(test_clusters_scan_is_capped_and_continues,
                                       setup_scored_capped, teardown),
       cmocka_unit_test_setup_teardown(test_top_ranks_actors_of_one_type_and_pages, setup_scored,

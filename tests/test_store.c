@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <lmdb.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -922,6 +923,48 @@ static void test_store_label_history_keeps_every_verdict_and_retraction(void **s
   assert_int_equal(rg_txn_commit(t), RG_OK);
 }
 
+/* A schema 2 store had labels but no label history: the upgrade gives each label a history
+ * entry at its count, so history shows it and the next label counts on. */
+static void test_store_upgrade_from_schema_2_keeps_labels_in_history(void **state) {
+  fx_t *f = *state;
+  rg_txn_t *t = wbegin(f);
+  uint64_t a = upsert(t, RG_ACTOR_ADDRESS, "a@x.org", T0);
+  rg_label_t bad = make_label(RG_VERDICT_BAD, RG_SOURCE_USER_REPORT, T0, "junk");
+  rg_label_t good = make_label(RG_VERDICT_GOOD, RG_SOURCE_ANALYST, T0 + 10, "not junk");
+  assert_int_equal(rg_store_put_label(t, a, &bad), RG_OK);
+  assert_int_equal(rg_store_put_label(t, a, &good), RG_OK);
+  assert_int_equal(rg_txn_commit(t), RG_OK);
+  rg_store_close(f->s);
+  f->s = NULL;
+  /* what schema 2 had: the label (count 2), no history */
+  MDB_env *env;
+  MDB_txn *txn;
+  MDB_dbi dbi;
+  assert_int_equal(mdb_env_create(&env), 0);
+  assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+  assert_int_equal(mdb_env_open(env, f->dir, 0, 0640), 0);
+  assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+  assert_int_equal(mdb_dbi_open(txn, "label_log", 0, &dbi), 0);
+  assert_int_equal(mdb_drop(txn, dbi, 0), 0);
+  assert_int_equal(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+  rg_test_set_schema_version(f->dir, 2);
+
+  assert_int_equal(open_store(f, 4 * MiB, 64 * MiB), RG_OK);
+  t = wbegin(f);
+  hist_t h = {.n = 0};
+  assert_int_equal(rg_store_scan_label_history(t, a, collect_label, &h), RG_OK);
+  assert_int_equal(h.n, 1);
+  assert_int_equal(h.v[0].verdict, RG_VERDICT_GOOD);
+  assert_int_equal(h.v[0].count, 2);
+  assert_int_equal(rg_store_put_label(t, a, &bad), RG_OK);
+  rg_label_t got;
+  assert_int_equal(rg_store_get_label(t, a, &got), RG_OK);
+  assert_int_equal(got.count, 3); /* counts on, never backwards */
+  assert_int_equal(counts(t).labels, 1);
+  assert_int_equal(rg_txn_commit(t), RG_OK);
+}
+
 /* ---- generation indexes: members, rankings, clusters by suspicion ---------------------- */
 
 typedef struct {
@@ -1349,6 +1392,7 @@ int main(void) {
       T(test_store_open_reports_unusable_directory),
       T(test_store_refuses_other_schema_version),
       T(test_store_refuses_store_with_actors_but_no_schema_version),
+      T(test_store_upgrade_from_schema_2_keeps_labels_in_history),
       T(test_store_refuses_foreign_data_file_and_leaves_it_unchanged),
       T(test_store_refuses_foreign_lmdb_environment_and_leaves_it_unchanged),
       T(test_store_upsert_actor_creates_id_once),
