@@ -172,6 +172,13 @@ def run(w, tmp):
     assert all(0 <= float(n["reputation"]) <= 1 for n in nodes)
     names = {n["actor"] for n in nodes}
     assert all(e["src"] in names and e["dst"] in names for e in edges)
+    assert sorted(os.listdir(csv_dir)) == ["edges.csv", "nodes.csv"], os.listdir(csv_dir)
+    # A failed export leaves no partial output (files are renamed only when complete).
+    for fmt in ("graphml", "csv", "json"):
+        bad = os.path.join(tmp, f"missing-{fmt}")
+        w.repgraph("export", "--cluster", "987654", "--format", fmt, "--out", bad, expect=1)
+        assert not os.path.exists(bad) or os.listdir(bad) == [], bad
+        assert not [n for n in os.listdir(tmp) if n.startswith(f"missing-{fmt}.")], os.listdir(tmp)
 
     # 4. Label it bad, 5. recompute, 6. its members' reputations rise.
     actors = [n["actor"] for n in exported["nodes"]]
