@@ -466,7 +466,8 @@ static int apply_write(rg_txn_t *t, rg_write_t *w) {
                     .weight = jl->weight,
                     .ts = jl->ts,
                     .note_len = jl->note_len};
-    memcpy(l.note, w->keys.data + jl->note_off, jl->note_len);
+    if (jl->note_len)
+      memcpy(l.note, w->keys.data + jl->note_off, jl->note_len); /* keys may be empty */
     l.note[jl->note_len] = '\0';
     if (w->op == RG_OP_LABEL_CLUSTER) return apply_label_cluster(t, w, &l);
     rc = rg_store_put_label(t, w->actors[jl->actor].id, &l);
