@@ -1,8 +1,10 @@
 /* analyst.c — the analysts' reads: the most suspicious clusters, the worst (or best) actors
  * of a type, an actor's ego network, clusters exported page by page with the edges among
  * their members, and label histories. Loop thread: each request reads one short read
- * transaction and is bounded by limits.max_page_items (rows in a reply) and
- * limits.max_scan_edges (edges read per export page, or per step of a neighbors request). */
+ * transaction and is bounded by limits.max_page_items (rows in a reply),
+ * limits.max_scan_edges (edges read per export page, or per step of a neighbors request) and
+ * limits.max_scan_clusters (clusters read by a clusters request). */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,7 +20,7 @@
 #define DEFAULT_PAGE    1000   /* export: nodes + edges per page */
 #define MAX_OFFSET      100000 /* top: a deeper page costs a longer index walk on the loop */
 #define MAX_CLUSTER_OFF 10000  /* clusters: offset + limit rows are kept while sorting */
-#define HISTORY_MAX     1000   /* history entries per actor in one reply */
+#define HISTORY_MAX     1000   /* history entries per actor in one reply (newest) */
 #define STOP            1      /* a visitor's "enough"; never an RG_E… code */
 
 typedef struct {
@@ -46,6 +48,26 @@ static uint32_t page_size(const actx_t *a, uint64_t asked, uint32_t def) {
 
 static int need_generation(actx_t *a) {
   return a->gen ? RG_OK : fail(a, RG_ENOT_FOUND, "no scores yet: run a recomputation first");
+}
+
+static int first_cluster(void *ctx, const rg_cluster_t *c) {
+  (void)ctx, (void)c;
+  return STOP;
+}
+
+/* need_generation, and its analyst indexes: a generation published before the store's
+ * upgrade to schema 3 has none (they are written by the next recomputation). */
+static int need_indexes(actx_t *a) {
+  int rc = need_generation(a);
+  if (rc || !a->gen->clusters) return rc;
+  rc = rg_store_scan_clusters_by_suspicion(a->t, a->gen->generation, 0, first_cluster, NULL);
+  if (rc == RG_OK)
+    return fail(a, RG_ENOT_FOUND,
+                "generation %" PRIu64
+                " has no analyst indexes (computed before the store "
+                "upgrade): recompute to build analyst indexes",
+                a->gen->generation);
+  return rc == STOP ? RG_OK : rc;
 }
 
 static bool str_is(rg_str_t s, const char *text) {
@@ -231,6 +253,8 @@ typedef struct {
   unsigned sort;
   rg_cluster_t *heap;
   uint32_t n, cap;
+  uint64_t read, max_read; /* clusters read; limits.max_scan_clusters */
+  bool truncated;
 } cscan_t;
 
 static void sift_down(cscan_t *s, uint32_t i) {
@@ -266,6 +290,11 @@ static int visit_cluster(void *ctx, const rg_cluster_t *c) {
   cscan_t *s = ctx;
   const rg_request_t *q = s->req;
   if (q->min_suspicion >= 0 && c->suspicion < q->min_suspicion) return STOP; /* ranked */
+  if (s->read == s->max_read) {
+    s->truncated = true;
+    return STOP;
+  }
+  s->read++;
   if (c->size < q->min_size || (s->type && c->by_type[s->type] == 0) ||
       c->first_seen < q->first_seen_after)
     return RG_OK;
@@ -286,9 +315,9 @@ static void heap_sort(cscan_t *s) {
 }
 
 static int handle_clusters(actx_t *a, const rg_request_t *req, rg_wr_t *wr) {
-  int rc = need_generation(a);
+  int rc = need_indexes(a);
   if (rc) return rc;
-  cscan_t s = {.req = req};
+  cscan_t s = {.req = req, .max_read = a->e->cfg.max_scan_clusters};
   rg_actor_type_t type;
   if (req->type.len) {
     if (rg_actor_type_parse(req->type.ptr, req->type.len, &type))
@@ -316,17 +345,21 @@ static int handle_clusters(actx_t *a, const rg_request_t *req, rg_wr_t *wr) {
     if (!rc) rc = rg_store_get_cluster(a->t, a->gen->generation, sc.cluster, &c);
     if (!rc) rc = visit_cluster(&s, &c);
   } else {
-    rc = rg_store_scan_clusters_by_suspicion(a->t, a->gen->generation, visit_cluster, &s);
+    rc = rg_store_scan_clusters_by_suspicion(a->t, a->gen->generation, req->scan_from,
+                                             visit_cluster, &s);
   }
   if (rc == STOP) rc = RG_OK;
   if (!rc) {
     heap_sort(&s);
     uint32_t from = s.n < req->offset ? s.n : (uint32_t)req->offset;
     uint32_t rows = s.n - from > limit ? limit : s.n - from;
-    rg_wr_reply(wr, req->has_id, req->id, 3);
+    rg_wr_reply(wr, req->has_id, req->id, 5);
     rg_wr_str(wr, "generation"), rg_wr_uint(wr, a->gen->generation);
     rg_wr_str(wr, "next_offset");
     s.n > from + rows ? rg_wr_uint(wr, from + rows) : rg_wr_nil(wr);
+    rg_wr_str(wr, "truncated"), rg_wr_bool(wr, s.truncated);
+    rg_wr_str(wr, "next_scan");
+    s.truncated ? rg_wr_uint(wr, req->scan_from + s.read) : rg_wr_nil(wr);
     rg_wr_str(wr, "clusters");
     rg_wr_array(wr, rows);
     for (uint32_t i = 0; i < rows && !rc; i++) rc = write_cluster(a, &s.heap[from + i], wr);
@@ -355,7 +388,7 @@ static int visit_ranked(void *ctx, uint64_t actor, double value) {
 }
 
 static int handle_top(actx_t *a, const rg_request_t *req, rg_wr_t *wr) {
-  int rc = need_generation(a);
+  int rc = need_indexes(a);
   if (rc) return rc;
   rg_actor_type_t type;
   if (!req->type.len || rg_actor_type_parse(req->type.ptr, req->type.len, &type))
@@ -622,6 +655,14 @@ static int export_member_edges(void *ctx, uint64_t actor, double value) {
   xscan_t *x = ctx;
   (void)value;
   bool resume = actor == x->resume;
+  if (!resume) { /* each member visited counts as an edge read: no free walk of edgeless ones */
+    if (x->examined >= x->a->e->cfg.max_scan_edges) {
+      x->pos = (xpos_t){.gen = x->pos.gen, .ci = x->pos.ci, .phase = 1, .actor = actor};
+      x->paused = true;
+      return STOP;
+    }
+    x->examined++;
+  }
   x->pos.actor = actor;
   x->pos.kind = resume ? x->pos.kind : 0;
   x->pos.dst = resume ? x->pos.dst : 0;
@@ -629,16 +670,51 @@ static int export_member_edges(void *ctx, uint64_t actor, double value) {
                                  export_edge, x);
 }
 
+/* FNV-1a of the requested cluster ids: ties a cursor to its export's cluster list. */
+static uint64_t clusters_hash(const rg_request_t *req) {
+  uint64_t h = UINT64_C(0xcbf29ce484222325);
+  for (uint32_t i = 0; i < req->n_clusters; i++)
+    for (int b = 0; b < 64; b += 8)
+      h = (h ^ ((req->clusters[i] >> b) & 0xff)) * UINT64_C(0x100000001b3);
+  return h;
+}
+
+/* One decimal field of a cursor, digits only, at most max; advances *s past it and a '.'
+ * (none after the last field). False if malformed. */
+static bool cursor_field(const char **s, uint64_t max, bool last, uint64_t *out) {
+  const char *p = *s;
+  if (*p < '0' || *p > '9') return false;
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(p, &end, 10);
+  if (errno || v > max || (last ? *end != '\0' : *end != '.')) return false;
+  *out = v;
+  *s = last ? end : end + 1;
+  return true;
+}
+
 static int parse_cursor(actx_t *a, const rg_request_t *req, xpos_t *p) {
   char buf[257];
-  int used = 0;
   memcpy(buf, req->cursor.ptr, req->cursor.len);
   buf[req->cursor.len] = '\0';
-  if (sscanf(buf, "%" SCNu64 ".%" SCNu32 ".%" SCNu32 ".%" SCNu64 ".%" SCNu32 ".%" SCNu64 "%n",
-             &p->gen, &p->ci, &p->phase, &p->actor, &p->kind, &p->dst, &used) != 6 ||
-      (size_t)used != req->cursor.len || p->ci >= req->n_clusters || p->phase > 1 ||
-      p->kind >= RG_EDGE_KIND_COUNT)
+  const char *s = buf;
+  uint64_t f[7];
+  static const uint64_t max[7] = {UINT64_MAX, UINT32_MAX, 1, UINT64_MAX, RG_EDGE_KIND_COUNT - 1,
+                                  UINT64_MAX, UINT64_MAX};
+  bool ok = true;
+  for (int i = 0; i < 7 && ok; i++) ok = cursor_field(&s, max[i], i == 6, &f[i]);
+  if (!ok || f[1] >= req->n_clusters)
     return fail(a, RG_EBAD_REQUEST, "cursor: not one this export handed out");
+  if (f[6] != clusters_hash(req))
+    return fail(a, RG_EBAD_REQUEST,
+                "cursor: handed out for another list of clusters; pass the same clusters, in the "
+                "same order, as the request that returned it");
+  *p = (xpos_t){.gen = f[0],
+                .ci = (uint32_t)f[1],
+                .phase = (uint32_t)f[2],
+                .actor = f[3],
+                .kind = (uint32_t)f[4],
+                .dst = f[5]};
   if (p->gen != a->gen->generation)
     return fail(a, RG_ENOT_FOUND,
                 "cursor: generation %" PRIu64 " is no longer current (now %" PRIu64
@@ -648,7 +724,7 @@ static int parse_cursor(actx_t *a, const rg_request_t *req, xpos_t *p) {
 }
 
 static int handle_export(actx_t *a, const rg_request_t *req, rg_wr_t *wr) {
-  int rc = need_generation(a);
+  int rc = need_indexes(a);
   if (rc) return rc;
   if (!req->n_clusters) return fail(a, RG_EBAD_REQUEST, "clusters: give at least one cluster id");
   uint64_t gen = a->gen->generation, total = 0;
@@ -694,8 +770,9 @@ static int handle_export(actx_t *a, const rg_request_t *req, rg_wr_t *wr) {
     if (x.paused) {
       char cur[160];
       snprintf(cur, sizeof cur,
-               "%" PRIu64 ".%" PRIu32 ".%" PRIu32 ".%" PRIu64 ".%" PRIu32 ".%" PRIu64, x.pos.gen,
-               x.pos.ci, x.pos.phase, x.pos.actor, x.pos.kind, x.pos.dst);
+               "%" PRIu64 ".%" PRIu32 ".%" PRIu32 ".%" PRIu64 ".%" PRIu32 ".%" PRIu64 ".%" PRIu64,
+               x.pos.gen, x.pos.ci, x.pos.phase, x.pos.actor, x.pos.kind, x.pos.dst,
+               clusters_hash(req));
       rg_wr_str(wr, cur);
     } else {
       rg_wr_nil(wr);
@@ -711,23 +788,28 @@ static int handle_export(actx_t *a, const rg_request_t *req, rg_wr_t *wr) {
   return rc;
 }
 
-/* ---- history: every label an actor was given --------------------------------------------- */
+/* ---- history: the labels an actor was given, newest first ------------------------------- */
 
 typedef struct {
   rg_label_t *v;
-  uint32_t n;
+  uint32_t n, limit;
+  bool truncated;
 } history_t;
 
 static int visit_history(void *ctx, uint64_t id, const rg_label_t *l) {
   history_t *h = ctx;
   (void)id;
-  if (h->n == HISTORY_MAX) return STOP;
+  if (h->n == h->limit) {
+    h->truncated = true;
+    return STOP;
+  }
   h->v[h->n++] = *l;
   return RG_OK;
 }
 
 static int handle_history(actx_t *a, const rg_request_t *req, rg_wr_t *wr) {
-  history_t h = {malloc(HISTORY_MAX * sizeof(rg_label_t)), 0};
+  uint32_t limit = req->limit && req->limit < HISTORY_MAX ? (uint32_t)req->limit : HISTORY_MAX;
+  history_t h = {malloc(limit * sizeof(rg_label_t)), 0, limit, false};
   if (!h.v) return RG_ENOMEM;
   int rc = RG_OK;
   rg_wr_reply(wr, req->has_id, req->id, 1);
@@ -736,13 +818,15 @@ static int handle_history(actx_t *a, const rg_request_t *req, rg_wr_t *wr) {
   for (uint32_t i = 0; i < req->n_actors && !rc; i++) {
     uint64_t id;
     h.n = 0;
+    h.truncated = false;
     a->msg[0] = '\0';
     rc = find_actor(a, req->actors[i], &id);
     if (rc == RG_OK) rc = rg_store_scan_label_history(a->t, id, visit_history, &h);
     if (rc == STOP || rc == RG_ENOT_FOUND) rc = RG_OK;
     if (rc) break;
-    rg_wr_map(wr, 2);
+    rg_wr_map(wr, 3);
     rg_wr_str(wr, "actor"), rg_wr_strn(wr, req->actors[i].ptr, req->actors[i].len);
+    rg_wr_str(wr, "truncated"), rg_wr_bool(wr, h.truncated);
     rg_wr_str(wr, "labels");
     rg_wr_array(wr, h.n);
     for (uint32_t j = 0; j < h.n; j++) {

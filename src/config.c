@@ -13,6 +13,7 @@
 
 #include "repgraph/err.h"
 #include "repgraph/log.h"
+#include "repgraph/store.h"
 
 typedef enum {
   OPT_STR,
@@ -83,6 +84,12 @@ static const opt_t options[] = {
         "rows (clusters, actors, nodes + edges) in one reply of clusters, top, neighbors, export"),
     NUM(OPT_U32, max_scan_edges, "limits.max_scan_edges", 1, 100000000, "20000",
         "edges one export page reads, and a neighbors request per step (a hub's rest is skipped)"),
+    NUM(OPT_U32, max_scan_clusters, "limits.max_scan_clusters", 1, 100000000, "10000",
+        "clusters one clusters request reads (other sorts than suspicion, selective filters); "
+        "past it the reply says truncated and where to continue (scan_from)"),
+    NUM(OPT_U32, max_label_cluster, "limits.max_label_cluster", 1, 100000000, "100000",
+        "members of a cluster label_cluster labels in one transaction; a larger one is "
+        "refused (too_large): label it with `repgraph label --file` in batches"),
     NUM(OPT_DURATION, idle_timeout_s, "limits.idle_timeout", 0, 86400 * 30, "0",
         "close connections idle this long; 0 = never"),
     NUM(OPT_DURATION, frame_timeout_s, "limits.frame_timeout", 0, 86400, "30s",
@@ -115,17 +122,18 @@ static const opt_t options[] = {
         "combined score from which check says tempfail (greylist)"),
     NUM(OPT_U32, commit_max_requests, "writer.commit_max_requests", 1, 100000, "256",
         "write requests grouped into one commit"),
-    NUM(OPT_RATIO, label_weight[1], "label.weight_analyst", 0, 1, "1.0",
-        "seed weight of an analyst's verdict (unless the label gives one)"),
-    NUM(OPT_RATIO, label_weight[2], "label.weight_user_report", 0, 1, "0.3",
-        "seed weight of a user report (e.g. a Junk / Not-Junk move)"),
-    NUM(OPT_RATIO, label_weight[3], "label.weight_spam_trap", 0, 1, "0.8",
-        "seed weight of a spam trap hit"),
-    NUM(OPT_RATIO, label_weight[4], "label.weight_allowlist", 0, 1, "1.0",
-        "seed weight of an allowlist entry"),
-    NUM(OPT_RATIO, label_weight[5], "label.weight_feed", 0, 1, "0.5",
-        "seed weight of a reputation feed entry"),
+/* label.weight_<source>, defaults from RG_LABEL_SOURCE_MAP: a new source gets its option. */
+#define RG__WEIGHT_OPTION(name, num, text, weight)                       \
+  NUM(OPT_RATIO, label_weight[num], "label.weight_" text, 0, 1, #weight, \
+      "seed weight of a label from source " text " (unless the label gives one)"),
+    RG_LABEL_SOURCE_MAP(RG__WEIGHT_OPTION)
+#undef RG__WEIGHT_OPTION
 };
+#define RG__WEIGHT_FITS(name, num, text, weight)                                  \
+  _Static_assert(num < sizeof(((rg_config_t *)0)->label_weight) / sizeof(double), \
+                 "rg_config_t.label_weight has no slot for source " text);
+RG_LABEL_SOURCE_MAP(RG__WEIGHT_FITS)
+#undef RG__WEIGHT_FITS
 #define N_OPTIONS (sizeof options / sizeof options[0])
 
 static const opt_t *find_option(const char *name) {

@@ -355,6 +355,13 @@ static int prepare_label_cluster(rg_engine_t *e, rg_write_t *w, const rg_request
              (rc = rg_store_get_cluster(t, gen->generation, req->cluster, &c)) == RG_ENOT_FOUND) {
     snprintf(msg, cap, "cluster %llu does not exist in generation %llu",
              (unsigned long long)req->cluster, (unsigned long long)gen->generation);
+  } else if (!rc && c.size > e->cfg.max_label_cluster) {
+    rc = RG_ETOO_LARGE;
+    snprintf(msg, cap,
+             "cluster %llu has %llu members, more than limits.max_label_cluster (%u): export it "
+             "and label it with `repgraph label --file` in batches",
+             (unsigned long long)req->cluster, (unsigned long long)c.size,
+             e->cfg.max_label_cluster);
   }
   if (!rc) w->generation = gen->generation;
   rg_txn_end(t);
@@ -449,7 +456,12 @@ static int collect_member(void *ctx, uint64_t actor, double value) {
 static int apply_label_cluster(rg_txn_t *t, rg_write_t *w, const rg_label_t *l) {
   rg_generation_t g;
   int rc = rg_store_get_generation(t, &g);
-  if (!rc && g.generation != w->generation) rc = RG_ENOT_FOUND; /* a recompute came between */
+  if (!rc && g.generation != w->generation) { /* a recompute came between */
+    rc = RG_ENOT_FOUND;
+    snprintf(w->summary.error, sizeof w->summary.error,
+             "generation %llu is no longer current (now %llu): list clusters again",
+             (unsigned long long)w->generation, (unsigned long long)g.generation);
+  }
   id_list_t members = {0};
   if (!rc) rc = rg_store_scan_members(t, g.generation, w->cluster, 0, collect_member, &members);
   w->accepted = 0;
@@ -515,7 +527,8 @@ static int apply_write(rg_txn_t *t, rg_write_t *w) {
                     .weight = jl->weight,
                     .ts = jl->ts,
                     .note_len = jl->note_len};
-    memcpy(l.note, w->keys.data + jl->note_off, jl->note_len);
+    if (jl->note_len)
+      memcpy(l.note, w->keys.data + jl->note_off, jl->note_len); /* keys may be empty */
     l.note[jl->note_len] = '\0';
     if (w->op == RG_OP_LABEL_CLUSTER) return apply_label_cluster(t, w, &l);
     rc = rg_store_put_label(t, w->actors[jl->actor].id, &l);
@@ -704,8 +717,9 @@ static void write_rejects(rg_wr_t *wr, const rg_write_t *w) {
 int rg_engine_finish_write(rg_write_t *w, rg_buf_t *out) {
   int rc = RG_OK;
   if (out && w->result) {
-    rc = rg_proto_write_error(out, w->has_id, w->id, w->result,
-                              w->op == RG_OP_RECOMPUTE ? w->summary.error : NULL);
+    rc = rg_proto_write_error(
+        out, w->has_id, w->id, w->result,
+        w->op == RG_OP_RECOMPUTE || w->summary.error[0] ? w->summary.error : NULL);
   } else if (out && w->op == RG_OP_RECOMPUTE) {
     rg_wr_t wr;
     rg_wr_begin(&wr, out);

@@ -97,6 +97,7 @@ typedef struct {
 struct rg_export {
   rg_export_format_t fmt;
   char path[1024], tmp[1040];
+  char final[2][1100], part[2][1100]; /* output files (CSV: nodes, edges) and their temp names */
   bool depth, header; /* nodes carry depth (ego networks); the nodes header is written */
   FILE *nodes, *edges;
   size_t n_nodes, n_edges;
@@ -169,22 +170,25 @@ int rg_export_open(rg_export_format_t fmt, const char *path, rg_export_t **out, 
   if (!x) return fail(err, errlen, RG_ENOMEM, "out of memory");
   x->fmt = fmt;
   snprintf(x->path, sizeof x->path, "%s", path);
-  char file[1100];
   int rc = RG_OK;
+  /* Everything is written under temporary names, renamed by a successful finish. */
+  for (int i = 0; i < (fmt == RG_EXPORT_CSV ? 2 : 1); i++) {
+    const char *name = fmt != RG_EXPORT_CSV ? "" : i ? "/edges.csv" : "/nodes.csv";
+    snprintf(x->final[i], sizeof x->final[i], "%s%s", path, name);
+    snprintf(x->part[i], sizeof x->part[i], "%s%s.partial", path, name);
+  }
   if (fmt == RG_EXPORT_CSV) {
     if (mkdir(path, 0755) != 0 && errno != EEXIST)
       rc = fail(err, errlen, RG_EIO, "%s: %s", path, strerror(errno));
-    snprintf(file, sizeof file, "%s/nodes.csv", path);
-    if (!rc && !(x->nodes = open_file(file, "w", err, errlen))) rc = RG_EIO;
-    snprintf(file, sizeof file, "%s/edges.csv", path);
-    if (!rc && !(x->edges = open_file(file, "w", err, errlen))) rc = RG_EIO;
+    if (!rc && !(x->nodes = open_file(x->part[0], "w", err, errlen))) rc = RG_EIO;
+    if (!rc && !(x->edges = open_file(x->part[1], "w", err, errlen))) rc = RG_EIO;
     if (!rc) csv_header(x->edges, edge_cols, N_EDGE_COLS);
   } else if (fmt == RG_EXPORT_JSON) { /* edges wait in a temporary file next to the output */
     snprintf(x->tmp, sizeof x->tmp, "%s.edges-XXXXXX", path);
     int fd = mkstemp(x->tmp);
     if (fd < 0 || !(x->edges = fdopen(fd, "w+")))
       rc = fail(err, errlen, RG_EIO, "%s: %s", x->tmp, strerror(errno));
-    if (!rc && !(x->nodes = open_file(path, "w", err, errlen))) rc = RG_EIO;
+    if (!rc && !(x->nodes = open_file(x->part[0], "w", err, errlen))) rc = RG_EIO;
     if (!rc) fputs("{\"nodes\": [", x->nodes);
   }
   if (rc) {
@@ -295,9 +299,9 @@ static int write_graphml(rg_export_t *x, char *err, size_t errlen) {
     if (set_column(&g, false, &x->ecol[c], edge_cols[c].numeric, edge_row, (igraph_integer_t)m,
                    edge_cols[c].name))
       goto igraph_failed;
-  FILE *f = fopen(x->path, "w");
+  FILE *f = fopen(x->part[0], "w");
   if (!f) {
-    rc = fail(err, errlen, RG_EIO, "%s: %s", x->path, strerror(errno));
+    rc = fail(err, errlen, RG_EIO, "%s: %s", x->part[0], strerror(errno));
     goto done;
   }
   igraph_error_t wrc =
@@ -343,9 +347,15 @@ int rg_export_finish(rg_export_t *x, char *err, size_t errlen) {
   if (err && x->fmt == RG_EXPORT_JSON && x->nodes && x->edges && finish_json(x))
     rc = fail(err, errlen, RG_EIO, "%s: write failed", x->tmp);
   if (err && x->fmt == RG_EXPORT_GRAPHML) rc = write_graphml(x, err, errlen);
-  rc = close_file(x->nodes, x->path, rc, err, errlen);
-  rc = close_file(x->edges, x->tmp[0] ? x->tmp : x->path, rc, err, errlen);
+  rc = close_file(x->nodes, x->part[0], rc, err, errlen);
+  rc = close_file(x->edges, x->tmp[0] ? x->tmp : x->part[1], rc, err, errlen);
   if (x->tmp[0]) unlink(x->tmp);
+  for (int i = 0; i < 2; i++) { /* complete: the real names; failed or abandoned: nothing */
+    if (!x->part[i][0]) continue;
+    if (err && !rc && rename(x->part[i], x->final[i]) != 0)
+      rc = fail(err, errlen, RG_EIO, "%s: %s", x->final[i], strerror(errno));
+    if (!err || rc) unlink(x->part[i]);
+  }
   for (size_t c = 0; c < N_NODE_COLS; c++) col_free(&x->vcol[c]);
   for (size_t c = 0; c < N_EDGE_COLS; c++) col_free(&x->ecol[c]);
   free(x);

@@ -362,6 +362,7 @@ static int decode_analyst(dctx_t *c, const msgpack_object *root, rg_request_t *r
   if (!rc) rc = get_uint(c, root, p, "depth", &r->depth);
   if (!rc) rc = get_uint(c, root, p, "generation", &r->generation);
   if (!rc) rc = get_uint(c, root, p, "cluster", &r->cluster);
+  if (!rc) rc = get_uint(c, root, p, "scan_from", &r->scan_from);
   uint64_t after = 0;
   if (!rc) rc = get_uint(c, root, p, "first_seen_after", &after);
   if (!rc && after >= (UINT64_C(1) << 62))

@@ -539,11 +539,12 @@ static const command_t commands[] = {
      "label every member of a cluster of the current generation"},
     {"unlabel", rg__cmd_unlabel, "[--note TEXT] TYPE:ID...",
      "retract actors' labels (they stop being seeds; the history keeps the retraction)"},
-    {"history", rg__cmd_history, "TYPE:ID...", "every label an actor was given, oldest first"},
+    {"history", rg__cmd_history, "TYPE:ID...", "the labels an actor was given, newest first"},
     {"clusters", rg__cmd_clusters,
      "[--limit N] [--offset N] [--min-size N] [--min-suspicion X] [--type T]\n"
      "       [--after EPOCH] [--actor TYPE:ID] [--sort suspicion|size|bad_seed_share|"
-     "mean_reputation|last_seen|first_seen]",
+     "mean_reputation|last_seen|first_seen]\n"
+     "       [--scan-from N]",
      "the most suspicious clusters of the current generation"},
     {"top", rg__cmd_top, "[--metric reputation|anomaly] [--best] [--limit N] [--offset N] TYPE",
      "the worst (or best) actors of a type"},

@@ -136,8 +136,13 @@ static void print_clusters(const rg_json_t *reply) {
       printf(" %s", rg_json_str(rg_json_get(rg_json_at(top, j), "actor")));
     printf("\n");
   }
-  const rg_json_t *next = rg_json_get(reply, "next_offset");
+  const rg_json_t *next = rg_json_get(reply, "next_offset"),
+                  *scan = rg_json_get(reply, "next_scan");
   if (rg_json_int(next)) printf("more: --offset %lld\n", rg_json_int(next));
+  if (rg_json_int(scan))
+    printf("scan cut at limits.max_scan_clusters (rows: the best of the clusters read); "
+           "more: --scan-from %lld\n",
+           rg_json_int(scan));
 }
 
 int rg__cmd_clusters(cli_t *cli, int argc, char **argv) {
@@ -149,16 +154,18 @@ int rg__cmd_clusters(cli_t *cli, int argc, char **argv) {
                                        {"after", required_argument, NULL, 'a'},
                                        {"actor", required_argument, NULL, 'c'},
                                        {"sort", required_argument, NULL, 'S'},
+                                       {"scan-from", required_argument, NULL, 'F'},
                                        {NULL, 0, NULL, 0}};
   fields_t r = {0};
   int opt;
   uint64_t u;
   optind = 0;
-  while ((opt = getopt_long(argc, argv, "l:o:m:s:t:a:c:S:", opts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, "l:o:m:s:t:a:c:S:F:", opts, NULL)) != -1) {
     const char *key = opt == 'l'   ? "limit"
                       : opt == 'o' ? "offset"
                       : opt == 'm' ? "min_size"
                       : opt == 'a' ? "first_seen_after"
+                      : opt == 'F' ? "scan_from"
                                    : NULL;
     if (key) {
       if (!parse_u64(optarg, &u)) return EXIT_USAGE;
@@ -440,6 +447,12 @@ static int send_labels(label_file_t *L) {
   if (!rc) rc = rg__cli_connect(L->cli);
   if (!rc) rc = rg__cli_roundtrip(L->cli, &frame, &reply);
   if (!rc) rc = reply_error(reply);
+  if (rc) /* the whole batch failed: nothing of it is committed, the batches before are */
+    fprintf(stderr,
+            "%s: lines %zu-%zu were not labelled (their batch failed as a whole); the lines "
+            "before %zu are labelled: fix and resume from line %zu (tail -n +%zu)\n",
+            L->path, L->line_of[0], L->line_of[L->n - 1], L->line_of[0], L->line_of[0],
+            L->line_of[0]);
   if (!rc) {
     const rg_json_t *rejected = rg_json_get(reply, "rejected");
     L->accepted += (size_t)rg_json_int(rg_json_get(reply, "accepted"));
@@ -489,12 +502,19 @@ int rg__cmd_label_file(cli_t *cli, const char *path, const char *source) {
       L.rejected++;
       continue;
     }
+    const char *src = n > 2 && *f[2] ? f[2] : source, *note = n > 3 ? f[3] : NULL;
     L.actor[L.n] = strdup(f[0]);
     L.verdict[L.n] = strdup(f[1]);
-    L.src[L.n] = dup_or_null(n > 2 && *f[2] ? f[2] : source);
-    L.note[L.n] = dup_or_null(n > 3 ? f[3] : NULL);
+    L.src[L.n] = dup_or_null(src);
+    L.note[L.n] = dup_or_null(note);
     L.line_of[L.n++] = L.lines;
-    if (L.n == LABEL_BATCH) rc = send_labels(&L);
+    if (!L.actor[L.n - 1] || !L.verdict[L.n - 1] || (src && *src && !L.src[L.n - 1]) ||
+        (note && *note && !L.note[L.n - 1])) {
+      fprintf(stderr, "repgraph: out of memory at %s:%zu\n", path, L.lines);
+      rc = EXIT_REJECTED;
+    } else if (L.n == LABEL_BATCH) {
+      rc = send_labels(&L);
+    }
   }
   if (!rc) rc = send_labels(&L);
   batch_free(&L);

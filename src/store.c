@@ -280,6 +280,32 @@ static int flush_counters(rg_txn_t *t) {
 
 /* ---- open / close ------------------------------------------------------------------ */
 
+static int decode_label(const MDB_val *v, rg_label_t *l);
+static void log_key(uint8_t k[12], uint64_t id, uint32_t n);
+
+/* Schema 3 upgrade: each existing label becomes its actor's history entry at the position
+ * of its count (so history shows it and the next label counts on). */
+static int seed_label_log(rg_txn_t *t) {
+  MDB_cursor *c;
+  int rc = mdb_cursor_open(t->txn, t->s->dbi[DB_LABEL], &c);
+  if (rc) return from_mdb(rc, "cursor");
+  MDB_val k, v;
+  int out = RG_OK;
+  for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && !out;
+       rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    rg_label_t l;
+    out = k.mv_size == 8 ? decode_label(&v, &l) : RG_EIO;
+    if (out) break;
+    uint8_t kb[12];
+    log_key(kb, rg_get_u64be(k.mv_data), l.count ? l.count : 1);
+    MDB_val lk = {12, kb};
+    out = from_mdb(mdb_put(t->txn, t->s->dbi[DB_LABEL_LOG], &lk, &v, 0), "put label log");
+  }
+  if (!out && rc && rc != MDB_NOTFOUND) out = from_mdb(rc, "label scan");
+  mdb_cursor_close(c);
+  return out;
+}
+
 static int check_schema(rg_txn_t *t, char *err, size_t errlen) {
   uint64_t version;
   int rc = meta_get_u64(t, "schema_version", &version);
@@ -296,6 +322,11 @@ static int check_schema(rg_txn_t *t, char *err, size_t errlen) {
     return meta_put_u64(t, "schema_version", RG_STORE_SCHEMA_VERSION);
   }
   if (version == 1 || version == 2) { /* 2 and 3 only added sub-databases, created at open */
+    int lrc = seed_label_log(t);
+    if (lrc) {
+      snprintf(err, errlen, "%s: upgrading the label history: %s", t->s->dir, rg_strerror(lrc));
+      return lrc;
+    }
     rg_log_info(
         "%s: upgrading store schema %llu to %d (analyst indexes fill at the next "
         "recomputation)",
@@ -908,7 +939,12 @@ static int log_append(rg_txn_t *t, uint64_t id, const rg_label_t *l, uint32_t *c
 
 int rg_store_put_label(rg_txn_t *t, uint64_t id, const rg_label_t *l) {
   rg_label_t old;
-  int rc = rg_store_get_label(t, id, &old);
+  uint8_t ak[8];
+  rg_put_u64be(ak, id);
+  MDB_val akey = {8, ak}, aval;
+  int rc = from_mdb(mdb_get(t->txn, t->s->dbi[DB_ACTOR], &akey, &aval), "get actor");
+  if (rc) return rc; /* RG_ENOT_FOUND: no such actor (forgotten) */
+  rc = rg_store_get_label(t, id, &old);
   if (rc && rc != RG_ENOT_FOUND) return rc;
   if (rc == RG_ENOT_FOUND && (rc = count_add(t, CNT_LABELS, 1))) return rc;
   uint32_t count;
@@ -941,12 +977,13 @@ int rg_store_scan_label_history(rg_txn_t *t, uint64_t id, rg_label_visit_fn fn, 
   int rc = mdb_cursor_open(t->txn, t->s->dbi[DB_LABEL_LOG], &c);
   if (rc) return from_mdb(rc, "cursor");
   uint8_t kb[12];
-  log_key(kb, id, 0);
+  log_key(kb, id, UINT32_MAX);
   MDB_val k = {12, kb}, v;
   int out = RG_OK;
   rg_label_t l;
-  for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && !out;
-       rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+  rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); /* past the actor's newest entry */
+  for (rc = mdb_cursor_get(c, &k, &v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV); rc == 0 && !out;
+       rc = mdb_cursor_get(c, &k, &v, MDB_PREV)) {
     if (k.mv_size != 12 || rg_get_u64be(k.mv_data) != id) break;
     if (!(out = decode_label(&v, &l))) out = fn(ctx, id, &l);
   }
@@ -1303,19 +1340,24 @@ typedef struct {
   rg_cluster_visit_fn cluster_fn;
   rg_member_visit_fn member_fn;
   void *ctx;
+  uint64_t skip; /* index rows passed over before the first visit */
 } index_scan_t;
 
 static int visit_cluster_rank(void *ctx, const uint8_t *k, size_t len) {
   index_scan_t *a = ctx;
   rg_cluster_t c;
   if (len != CRANK_KEY_LEN) return RG_EIO;
+  if (a->skip) {
+    a->skip--;
+    return RG_OK;
+  }
   int rc = rg_store_get_cluster(a->t, a->gen, rg_get_u64be(k + 16), &c);
   return rc ? rc : a->cluster_fn(a->ctx, &c);
 }
 
-int rg_store_scan_clusters_by_suspicion(rg_txn_t *t, uint64_t gen, rg_cluster_visit_fn fn,
-                                        void *ctx) {
-  index_scan_t a = {t, gen, fn, NULL, ctx};
+int rg_store_scan_clusters_by_suspicion(rg_txn_t *t, uint64_t gen, uint64_t skip,
+                                        rg_cluster_visit_fn fn, void *ctx) {
+  index_scan_t a = {t, gen, fn, NULL, ctx, skip};
   uint8_t p[8];
   rg_put_u64be(p, gen);
   return scan_prefix(t, DB_CLUSTER_RANK, p, sizeof p, true, visit_cluster_rank, &a);
@@ -1329,7 +1371,7 @@ static int visit_rank(void *ctx, const uint8_t *k, size_t len) {
 
 int rg_store_scan_ranking(rg_txn_t *t, uint64_t gen, rg_rank_metric_t metric, rg_actor_type_t type,
                           bool worst_first, rg_member_visit_fn fn, void *ctx) {
-  index_scan_t a = {t, gen, NULL, fn, ctx};
+  index_scan_t a = {t, gen, NULL, fn, ctx, 0};
   uint8_t p[10];
   rg_put_u64be(p, gen);
   p[8] = (uint8_t)metric;
@@ -1345,7 +1387,7 @@ static int visit_member(void *ctx, const uint8_t *k, size_t len) {
 
 int rg_store_scan_members(rg_txn_t *t, uint64_t gen, uint64_t cluster, uint64_t after,
                           rg_member_visit_fn fn, void *ctx) {
-  index_scan_t a = {t, gen, NULL, fn, ctx};
+  index_scan_t a = {t, gen, NULL, fn, ctx, 0};
   uint8_t p[MEMBER_KEY_LEN];
   rg_put_u64be(p, gen);
   rg_put_u64be(p + 8, cluster);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <lmdb.h>
 
 #include "testutil.h"
 
@@ -121,6 +122,12 @@ static int setup_scored(void **state) {
 /* Label weights from the config; tiny edge budgets (pages end after each edge read). */
 static int setup_scored_tight(void **state) {
   start(state, "label.weight_user_report=0.25", "limits.max_scan_edges=1");
+  score(*state);
+  return 0;
+}
+
+static int setup_scored_capped(void **state) {
+  start(state, "limits.max_label_cluster=2", "limits.max_scan_clusters=1");
   score(*state);
   return 0;
 }
@@ -287,6 +294,78 @@ static void test_clusters_filter_and_sort(void **state) {
                "{\"id\": 13, \"op\": \"clusters\", \"actor\": \"ip:192.0.2.99\"}");
 }
 
+/* A scan capped at one cluster per request: each reply reads one, says truncated and where
+ * to go on; walking scan_from to the end finds every cluster once, and the one net. */
+static void test_clusters_scan_is_capped_and_continues(void **state) {
+  fixture_t *f = *state; /* limits.max_scan_clusters=1 */
+  uint64_t sizes = 0, from = 0, replies = 0, nets = 0;
+  for (;;) {
+    msgpack_unpacked r;
+    uint64_t cur = from;
+    rg_test_call(f->c, &r,
+                 "{\"id\": 14, \"op\": \"clusters\", \"sort\": \"size\", \"scan_from\": %llu}",
+                 (unsigned long long)cur);
+    const msgpack_object *rows = array(&r.data, "clusters");
+    assert_true(rows->via.array.size <= 1);
+    if (rows->via.array.size) sizes += rg_test_uint(&r.data, "clusters.0.size");
+    const msgpack_object *next = rg_test_get(&r.data, "next_scan");
+    bool more = next->type != MSGPACK_OBJECT_NIL;
+    assert_int_equal(rg_test_get(&r.data, "truncated")->via.boolean, more);
+    if (more) assert_int_equal(next->via.u64, cur + 1);
+    if (more) from = next->via.u64;
+    replies++;
+    msgpack_unpacked_destroy(&r);
+    rg_test_call(f->c, &r,
+                 "{\"id\": 15, \"op\": \"clusters\", \"type\": \"net\", \"scan_from\": %llu}",
+                 (unsigned long long)cur);
+    nets += array(&r.data, "clusters")->via.array.size;
+    msgpack_unpacked_destroy(&r);
+    if (!more) break;
+  }
+  assert_int_equal(sizes, N_SPAM + 2 + 1 + 1 + N_HONEST + 1 + 1);
+  assert_true(replies >= 2);
+  assert_int_equal(nets, 1);
+}
+
+/* A generation computed before the store's upgrade to schema 3 has no analyst indexes: the
+ * reads say so rather than answering empty, and a recomputation builds them. */
+static void test_reads_of_a_generation_without_indexes_ask_for_a_recompute(void **state) {
+  fixture_t *f = *state;
+  rg_client_close(f->c);
+  assert_int_equal(rg_test_server_stop(&f->srv), 0);
+  MDB_env *env; /* what the schema 2 store had: generations, no index rows */
+  MDB_txn *txn;
+  MDB_dbi dbi;
+  char store[512];
+  snprintf(store, sizeof store, "%s/store", f->dir);
+  assert_int_equal(mdb_env_create(&env), 0);
+  assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+  assert_int_equal(mdb_env_open(env, store, 0, 0640), 0);
+  assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+  static const char *const indexes[] = {"member", "rank", "cluster_rank"};
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(mdb_dbi_open(txn, indexes[i], 0, &dbi), 0);
+    assert_int_equal(mdb_drop(txn, dbi, 0), 0);
+  }
+  assert_int_equal(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+  rg_test_set_schema_version(store, 2);
+  const char *extra[] = {"--set", "recompute.interval=0", NULL};
+  rg_test_server_start(&f->srv, f->dir, extra);
+  f->c = rg_test_connect(&f->srv);
+  expect_error(f, "not_found", "recompute to build analyst indexes",
+               "{\"id\": 16, \"op\": \"clusters\"}");
+  expect_error(f, "not_found", "recompute to build analyst indexes",
+               "{\"id\": 16, \"op\": \"top\", \"type\": \"address\"}");
+  expect_error(f, "not_found", "recompute to build analyst indexes",
+               "{\"id\": 16, \"op\": \"export\", \"clusters\": [1]}");
+  recompute(f);
+  msgpack_unpacked r;
+  rg_test_call(f->c, &r, "{\"id\": 17, \"op\": \"clusters\"}");
+  assert_true(array(&r.data, "clusters")->via.array.size > 0);
+  msgpack_unpacked_destroy(&r);
+}
+
 static void test_top_ranks_actors_of_one_type_and_pages(void **state) {
   fixture_t *f = *state;
   msgpack_unpacked r;
@@ -447,20 +526,42 @@ static void test_export_pages_reassemble_members_and_the_edges_among_them(void *
   assert_true(among > 0);
 
   /* Two clusters at once: their members, and edges between them too. */
-  uint64_t honest = cluster_of(f, "address:h0@good.example");
-  if (honest != spam) {
-    char both[64];
-    snprintf(both, sizeof both, "%llu, %llu", (unsigned long long)spam, (unsigned long long)honest);
-    export_t two;
-    export_all(f, both, 3, &two);
-    assert_true(two.n_nodes > whole.n_nodes);
-    assert_int_equal(two.n_nodes, two.total);
-    assert_true(two.n_edges > whole.n_edges);
-  }
+  uint64_t honest = cluster_of(f, "address:h3@good.example");
+  assert_true(honest != spam);
+  char both[64];
+  snprintf(both, sizeof both, "%llu, %llu", (unsigned long long)spam, (unsigned long long)honest);
+  export_t two;
+  export_all(f, both, 3, &two);
+  assert_true(two.n_nodes > whole.n_nodes);
+  assert_int_equal(two.n_nodes, two.total);
+  assert_true(two.n_edges > whole.n_edges);
   expect_error(f, "not_found", "is not in generation",
                "{\"id\": 23, \"op\": \"export\", \"clusters\": [987654]}");
   expect_error(f, "bad_request", "cursor",
                "{\"id\": 23, \"op\": \"export\", \"clusters\": [%s], \"cursor\": \"x\"}", ids);
+  /* a handed-out cursor: refused when tampered with or passed with other clusters */
+  msgpack_unpacked r;
+  char cur[256], bad[300];
+  rg_test_call(f->c, &r, "{\"id\": 23, \"op\": \"export\", \"clusters\": [%s], \"limit\": 1}",
+               both);
+  str(&r.data, "cursor", cur, sizeof cur);
+  msgpack_unpacked_destroy(&r);
+  assert_true(strlen(cur) > 0);
+  expect_error(f, "bad_request", "another list of clusters",
+               "{\"id\": 23, \"op\": \"export\", \"clusters\": [%s], \"cursor\": \"%s\"}", ids,
+               cur);
+  snprintf(bad, sizeof bad, "%s ", cur); /* trailing space */
+  expect_error(f, "bad_request", "not one this export handed out",
+               "{\"id\": 23, \"op\": \"export\", \"clusters\": [%s], \"cursor\": \"%s\"}", both,
+               bad);
+  snprintf(bad, sizeof bad, "99999999999999999999999%s", cur); /* overflows the generation */
+  expect_error(f, "bad_request", "not one this export handed out",
+               "{\"id\": 23, \"op\": \"export\", \"clusters\": [%s], \"cursor\": \"%s\"}", both,
+               bad);
+  snprintf(bad, sizeof bad, "-%s", cur);
+  expect_error(f, "bad_request", "not one this export handed out",
+               "{\"id\": 23, \"op\": \"export\", \"clusters\": [%s], \"cursor\": \"%s\"}", both,
+               bad);
 }
 
 static void test_export_cursor_of_a_replaced_generation_is_refused(void **state) {
@@ -525,6 +626,53 @@ static void test_label_cluster_then_recompute_raises_members_reputation(void **s
                ids);
 }
 
+static uint64_t stats_labels(fixture_t *f) {
+  msgpack_unpacked r;
+  rg_test_call(f->c, &r, "{\"id\": 26, \"op\": \"stats\"}");
+  uint64_t n = rg_test_uint(&r.data, "labels");
+  msgpack_unpacked_destroy(&r);
+  return n;
+}
+
+static void test_label_cluster_skips_members_forgotten_since_the_recomputation(void **state) {
+  fixture_t *f = *state;
+  uint64_t spam = cluster_of(f, "address:s0@spam.example");
+  assert_int_equal(cluster_of(f, "address:s1@spam.example"), spam);
+  char ids[32];
+  snprintf(ids, sizeof ids, "%llu", (unsigned long long)spam);
+  export_t x;
+  export_all(f, ids, 1000, &x);
+  int unlabelled = 0; /* members that will get their first label */
+  msgpack_unpacked r;
+  for (int i = 0; i < x.n_nodes; i++) {
+    rg_test_call(f->c, &r, "{\"id\": 4, \"op\": \"lookup\", \"actors\": [\"%s\"]}", x.actor[i]);
+    unlabelled += strcmp(x.actor[i], "address:s1@spam.example") != 0 &&
+                  rg_test_get(&r.data, "results.0.label")->type == MSGPACK_OBJECT_NIL;
+    msgpack_unpacked_destroy(&r);
+  }
+  rg_test_call(f->c, &r,
+               "{\"id\": 27, \"op\": \"forget\", \"actors\": [\"address:s1@spam.example\"]}");
+  assert_int_equal(rg_test_uint(&r.data, "forgotten"), 1);
+  msgpack_unpacked_destroy(&r);
+  uint64_t before = stats_labels(f);
+  rg_test_call(f->c, &r,
+               "{\"id\": 28, \"op\": \"label_cluster\", \"cluster\": %s, \"verdict\": \"bad\"}",
+               ids);
+  assert_int_equal(rg_test_uint(&r.data, "accepted"), x.n_nodes - 1);
+  msgpack_unpacked_destroy(&r);
+  assert_int_equal(stats_labels(f), before + (uint64_t)unlabelled);
+}
+
+static void test_label_cluster_refuses_a_cluster_above_the_cap(void **state) {
+  fixture_t *f = *state; /* limits.max_label_cluster=2 */
+  uint64_t spam = cluster_of(f, "address:s0@spam.example");
+  uint64_t before = stats_labels(f);
+  expect_error(f, "too_large", "repgraph label --file",
+               "{\"id\": 29, \"op\": \"label_cluster\", \"cluster\": %llu, \"verdict\": \"bad\"}",
+               (unsigned long long)spam);
+  assert_int_equal(stats_labels(f), before);
+}
+
 static void test_unlabel_retracts_and_history_keeps_every_verdict(void **state) {
   fixture_t *f = *state;
   msgpack_unpacked r;
@@ -546,14 +694,24 @@ static void test_unlabel_retracts_and_history_keeps_every_verdict(void **state) 
   rg_test_call(f->c, &r,
                "{\"id\": 33, \"op\": \"history\", \"actors\": [\"address:s0@spam.example\", "
                "\"address:h0@good.example\"]}");
-  assert_int_equal(array(&r.data, "results.0.labels")->via.array.size, 3);
-  assert_true(rg_test_str_is(&r.data, "results.0.labels.0.verdict", "bad"));
-  assert_true(rg_test_str_is(&r.data, "results.0.labels.0.source", "spam_trap"));
+  assert_int_equal(array(&r.data, "results.0.labels")->via.array.size, 3); /* newest first */
+  assert_false(rg_test_get(&r.data, "results.0.truncated")->via.boolean);
+  assert_true(rg_test_str_is(&r.data, "results.0.labels.2.verdict", "bad"));
+  assert_true(rg_test_str_is(&r.data, "results.0.labels.2.source", "spam_trap"));
   assert_true(rg_test_str_is(&r.data, "results.0.labels.1.source", "user_report"));
   assert_true(rg_test_str_is(&r.data, "results.0.labels.1.note", "Not-Junk"));
-  assert_true(rg_test_str_is(&r.data, "results.0.labels.2.verdict", "retracted"));
-  assert_true(rg_test_str_is(&r.data, "results.0.labels.2.note", "wrong"));
+  assert_true(rg_test_str_is(&r.data, "results.0.labels.0.verdict", "retracted"));
+  assert_true(rg_test_str_is(&r.data, "results.0.labels.0.note", "wrong"));
   assert_int_equal(array(&r.data, "results.1.labels")->via.array.size, 0);
+  msgpack_unpacked_destroy(&r);
+  /* a limit keeps the newest entries and says older ones exist */
+  rg_test_call(f->c, &r,
+               "{\"id\": 33, \"op\": \"history\", \"actors\": [\"address:s0@spam.example\"], "
+               "\"limit\": 2}");
+  assert_int_equal(array(&r.data, "results.0.labels")->via.array.size, 2);
+  assert_true(rg_test_get(&r.data, "results.0.truncated")->via.boolean);
+  assert_true(rg_test_str_is(&r.data, "results.0.labels.0.verdict", "retracted"));
+  assert_true(rg_test_str_is(&r.data, "results.0.labels.1.note", "Not-Junk"));
   msgpack_unpacked_destroy(&r);
   /* a label's weight defaults to its source's configured weight */
   rg_test_call(
@@ -579,7 +737,17 @@ static void test_edge_budgets_end_pages_early_without_losing_edges(void **state)
   for (int i = 0; i < f->n_edges; i++)
     among += has(x.actor, x.n_nodes, f->edges[i].src) && has(x.actor, x.n_nodes, f->edges[i].dst);
   assert_int_equal(x.n_edges, among);
-  assert_true(x.pages >= (uint64_t)among);
+  /* Every member visited counts as an edge read too: the members with no out-edges (the
+   * domain, the net) each end a page as well, so a cluster of edgeless members still pages. */
+  int out = 0, edgeless = 0;
+  for (int i = 0; i < f->n_edges; i++) out += has(x.actor, x.n_nodes, f->edges[i].src);
+  for (int i = 0; i < x.n_nodes; i++) {
+    int n = 0;
+    for (int j = 0; j < f->n_edges; j++) n += strcmp(f->edges[j].src, x.actor[i]) == 0;
+    edgeless += n == 0;
+  }
+  assert_true(edgeless >= 2);
+  assert_true(x.pages >= (uint64_t)(1 + out + edgeless));
   msgpack_unpacked r; /* neighbors: reads 1 edge of the IP, so one neighbour and truncated */
   rg_test_call(f->c, &r, "{\"id\": 40, \"op\": \"neighbors\", \"actor\": \"ip:203.0.113.1\"}");
   assert_int_equal(array(&r.data, "nodes")->via.array.size, 2);
@@ -593,6 +761,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_clusters_pages_cover_every_actor_once_in_suspicion_order,
                                       setup_scored, teardown),
       cmocka_unit_test_setup_teardown(test_clusters_filter_and_sort, setup_scored, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_reads_of_a_generation_without_indexes_ask_for_a_recompute, setup_scored, teardown),
+      cmocka_unit_test_setup_teardown(test_clusters_scan_is_capped_and_continues,
+                                      setup_scored_capped, teardown),
       cmocka_unit_test_setup_teardown(test_top_ranks_actors_of_one_type_and_pages, setup_scored,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_neighbors_heaviest_first_with_limits_and_depth,
@@ -603,6 +775,11 @@ int main(void) {
                                       setup_scored, teardown),
       cmocka_unit_test_setup_teardown(test_label_cluster_then_recompute_raises_members_reputation,
                                       setup_scored, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_label_cluster_skips_members_forgotten_since_the_recomputation, setup_scored,
+          teardown),
+      cmocka_unit_test_setup_teardown(test_label_cluster_refuses_a_cluster_above_the_cap,
+                                      setup_scored_capped, teardown),
       cmocka_unit_test_setup_teardown(test_edge_budgets_end_pages_early_without_losing_edges,
                                       setup_scored_tight, teardown),
       cmocka_unit_test_setup_teardown(test_unlabel_retracts_and_history_keeps_every_verdict,

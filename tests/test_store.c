@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <lmdb.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <sched.h>
@@ -892,6 +893,7 @@ static void test_store_label_history_keeps_every_verdict_and_retraction(void **s
   rg_label_t good = make_label(RG_VERDICT_GOOD, RG_SOURCE_ANALYST, T0 + 10, "not junk");
   assert_int_equal(rg_store_put_label(t, a, &bad), RG_OK);
   assert_int_equal(rg_store_put_label(t, b, &bad), RG_OK); /* b's history is separate */
+  assert_int_equal(rg_store_put_label(t, 987654, &bad), RG_ENOT_FOUND); /* no such actor */
   assert_int_equal(rg_store_put_label(t, a, &good), RG_OK);
   assert_int_equal(rg_store_unlabel(t, a, T0 + 20, "wrong", 5), RG_OK);
   assert_int_equal(rg_store_unlabel(t, a, T0 + 30, "", 0), RG_ENOT_FOUND); /* nothing left */
@@ -900,15 +902,15 @@ static void test_store_label_history_keeps_every_verdict_and_retraction(void **s
   assert_int_equal(counts(t).labels, 1);                           /* only b */
   hist_t h = {.n = 0};
   assert_int_equal(rg_store_scan_label_history(t, a, collect_label, &h), RG_OK);
-  assert_int_equal(h.n, 3);
-  assert_int_equal(h.v[0].verdict, RG_VERDICT_BAD);
-  assert_int_equal(h.v[0].source, RG_SOURCE_USER_REPORT);
-  assert_string_equal(h.v[0].note, "junk");
+  assert_int_equal(h.n, 3); /* newest first */
+  assert_int_equal(h.v[2].verdict, RG_VERDICT_BAD);
+  assert_int_equal(h.v[2].source, RG_SOURCE_USER_REPORT);
+  assert_string_equal(h.v[2].note, "junk");
   assert_int_equal(h.v[1].verdict, RG_VERDICT_GOOD);
   assert_int_equal(h.v[1].count, 2);
-  assert_int_equal(h.v[2].verdict, RG_VERDICT_RETRACTED);
-  assert_int_equal(h.v[2].ts, T0 + 20);
-  assert_string_equal(h.v[2].note, "wrong");
+  assert_int_equal(h.v[0].verdict, RG_VERDICT_RETRACTED);
+  assert_int_equal(h.v[0].ts, T0 + 20);
+  assert_string_equal(h.v[0].note, "wrong");
   /* A new verdict after the retraction counts on from the history. */
   assert_int_equal(rg_store_put_label(t, a, &bad), RG_OK);
   assert_int_equal(rg_store_get_label(t, a, &got), RG_OK);
@@ -921,6 +923,48 @@ static void test_store_label_history_keeps_every_verdict_and_retraction(void **s
   h.n = 0;
   assert_int_equal(rg_store_scan_label_history(t, b, collect_label, &h), RG_OK);
   assert_int_equal(h.n, 1);
+  assert_int_equal(rg_txn_commit(t), RG_OK);
+}
+
+/* A schema 2 store had labels but no label history: the upgrade gives each label a history
+ * entry at its count, so history shows it and the next label counts on. */
+static void test_store_upgrade_from_schema_2_keeps_labels_in_history(void **state) {
+  fx_t *f = *state;
+  rg_txn_t *t = wbegin(f);
+  uint64_t a = upsert(t, RG_ACTOR_ADDRESS, "a@x.org", T0);
+  rg_label_t bad = make_label(RG_VERDICT_BAD, RG_SOURCE_USER_REPORT, T0, "junk");
+  rg_label_t good = make_label(RG_VERDICT_GOOD, RG_SOURCE_ANALYST, T0 + 10, "not junk");
+  assert_int_equal(rg_store_put_label(t, a, &bad), RG_OK);
+  assert_int_equal(rg_store_put_label(t, a, &good), RG_OK);
+  assert_int_equal(rg_txn_commit(t), RG_OK);
+  rg_store_close(f->s);
+  f->s = NULL;
+  /* what schema 2 had: the label (count 2), no history */
+  MDB_env *env;
+  MDB_txn *txn;
+  MDB_dbi dbi;
+  assert_int_equal(mdb_env_create(&env), 0);
+  assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+  assert_int_equal(mdb_env_open(env, f->dir, 0, 0640), 0);
+  assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+  assert_int_equal(mdb_dbi_open(txn, "label_log", 0, &dbi), 0);
+  assert_int_equal(mdb_drop(txn, dbi, 0), 0);
+  assert_int_equal(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+  rg_test_set_schema_version(f->dir, 2);
+
+  assert_int_equal(open_store(f, 4 * MiB, 64 * MiB), RG_OK);
+  t = wbegin(f);
+  hist_t h = {.n = 0};
+  assert_int_equal(rg_store_scan_label_history(t, a, collect_label, &h), RG_OK);
+  assert_int_equal(h.n, 1);
+  assert_int_equal(h.v[0].verdict, RG_VERDICT_GOOD);
+  assert_int_equal(h.v[0].count, 2);
+  assert_int_equal(rg_store_put_label(t, a, &bad), RG_OK);
+  rg_label_t got;
+  assert_int_equal(rg_store_get_label(t, a, &got), RG_OK);
+  assert_int_equal(got.count, 3); /* counts on, never backwards */
+  assert_int_equal(counts(t).labels, 1);
   assert_int_equal(rg_txn_commit(t), RG_OK);
 }
 
@@ -1014,7 +1058,7 @@ static void test_store_indexes_members_rankings_and_clusters_of_a_generation(voi
   assert_int_equal(c.id[0], 3);
 
   c.n = 0;
-  assert_int_equal(rg_store_scan_clusters_by_suspicion(t, 5, collect_cluster, &c), RG_OK);
+  assert_int_equal(rg_store_scan_clusters_by_suspicion(t, 5, 0, collect_cluster, &c), RG_OK);
   assert_int_equal(c.n, 2);
   assert_int_equal(c.id[0], 10), assert_int_equal(c.id[1], 20);
 
@@ -1028,7 +1072,7 @@ static void test_store_indexes_members_rankings_and_clusters_of_a_generation(voi
   assert_int_equal(
       rg_store_scan_ranking(t, 5, RG_RANK_REPUTATION, RG_ACTOR_ADDRESS, true, collect_member, &c),
       RG_OK);
-  assert_int_equal(rg_store_scan_clusters_by_suspicion(t, 5, collect_cluster, &c), RG_OK);
+  assert_int_equal(rg_store_scan_clusters_by_suspicion(t, 5, 0, collect_cluster, &c), RG_OK);
   assert_int_equal(c.n, 0);
   assert_int_equal(rg_store_scan_members(t, 6, 10, 0, collect_member, &c), RG_OK);
   assert_int_equal(c.n, 3); /* generation 6 untouched */
@@ -1396,6 +1440,7 @@ int main(void) {
       T(test_store_open_reports_unusable_directory),
       T(test_store_refuses_other_schema_version),
       T(test_store_refuses_store_with_actors_but_no_schema_version),
+      T(test_store_upgrade_from_schema_2_keeps_labels_in_history),
       T(test_store_refuses_foreign_data_file_and_leaves_it_unchanged),
       T(test_store_refuses_foreign_lmdb_environment_and_leaves_it_unchanged),
       T(test_store_upsert_actor_creates_id_once),

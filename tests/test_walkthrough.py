@@ -172,6 +172,13 @@ def run(w, tmp):
     assert all(0 <= float(n["reputation"]) <= 1 for n in nodes)
     names = {n["actor"] for n in nodes}
     assert all(e["src"] in names and e["dst"] in names for e in edges)
+    assert sorted(os.listdir(csv_dir)) == ["edges.csv", "nodes.csv"], os.listdir(csv_dir)
+    # A failed export leaves no partial output (files are renamed only when complete).
+    for fmt in ("graphml", "csv", "json"):
+        bad = os.path.join(tmp, f"missing-{fmt}")
+        w.repgraph("export", "--cluster", "987654", "--format", fmt, "--out", bad, expect=1)
+        assert not os.path.exists(bad) or os.listdir(bad) == [], bad
+        assert not [n for n in os.listdir(tmp) if n.startswith(f"missing-{fmt}.")], os.listdir(tmp)
 
     # 4. Label it bad, 5. recompute, 6. its members' reputations rise.
     actors = [n["actor"] for n in exported["nodes"]]
@@ -198,9 +205,16 @@ def run(w, tmp):
     assert "labelled 1 actors from 5 lines (3 rejected)" in out, out
     for line, code in ((3, "invalid_label"), (4, "bad_request"), (5, "invalid_actor")):
         assert f"verdicts.csv:{line}: rejected: {code}" in w.stderr, w.stderr
+    # A batch refused as a whole names its lines and where to resume.
+    toolong = os.path.join(tmp, "toolong.csv")
+    with open(toolong, "w") as f:
+        f.write(f"{actors[1]},bad,analyst,fine\n{actors[1]},bad,analyst,{'x' * 5000}\n")
+    w.repgraph("label", "--file", toolong, expect=1)
+    assert "toolong.csv: lines 1-2 were not labelled" in w.stderr, w.stderr
+    assert "resume from line 1" in w.stderr, w.stderr
     w.repgraph("unlabel", actors[0], "--note", "wrong cluster")
     hist = w.json("history", actors[0])["results"][0]["labels"]
-    assert [h["verdict"] for h in hist] == ["bad", "good", "retracted"], hist
+    assert [h["verdict"] for h in hist] == ["retracted", "good", "bad"], hist  # newest first
     assert hist[1]["note"] == "moved to Inbox, says the user"
 
     # The analyst script no one on the team wrote, against the same server.

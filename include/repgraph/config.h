@@ -35,6 +35,8 @@ typedef struct {
   uint32_t max_pending_writes;          /* queued writes per connection before it pauses */
   uint32_t max_page_items;              /* rows in one reply of the analyst reads */
   uint32_t max_scan_edges;              /* edges an export page / a neighbors step reads */
+  uint32_t max_label_cluster;           /* members label_cluster labels at most */
+  uint32_t max_scan_clusters;           /* clusters one clusters request reads */
   uint64_t idle_timeout_s;              /* close connections idle this long; 0 = never */
   uint64_t frame_timeout_s;             /* a started frame must be complete within; 0 = never */
   uint32_t max_depth;                   /* msgpack container nesting in a request */

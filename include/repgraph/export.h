@@ -32,8 +32,9 @@ int rg_export_page(rg_export_t *x, const rg_json_t *nodes, const rg_json_t *edge
                    size_t errlen);
 
 /* Completes the files (GraphML: builds the graph with igraph and writes it; edges whose
- * ends are not among the nodes are left out) and frees x, also on error. With err NULL it
- * abandons the export (after an error) and only closes. 0, or RG_EIO / RG_ENOMEM /
+ * ends are not among the nodes are left out) and frees x, also on error. Files are written
+ * as NAME.partial and renamed only when complete. With err NULL it abandons the export
+ * (after an error): closes and removes the partial files. 0, or RG_EIO / RG_ENOMEM /
  * RG_EINTERNAL with a message. Accepts NULL. */
 int rg_export_finish(rg_export_t *x, char *err, size_t errlen);
 

@@ -113,6 +113,7 @@ typedef struct {
   /* analyst ops (clusters, top, neighbors, export, label_cluster, unlabel); 0 / empty when
    * absent */
   uint64_t limit, offset, min_size, depth, generation, cluster;
+  uint64_t scan_from; /* clusters: position in the suspicion order where the scan starts */
   int64_t first_seen_after;
   double min_suspicion; /* < 0 when absent */
   rg_str_t sort, type, metric, order, actor, cursor;

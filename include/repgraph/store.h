@@ -270,7 +270,7 @@ int rg_store_drop_generation(rg_txn_t *t, uint64_t gen, uint64_t max_rows, bool 
  * `note` to its history. 0, RG_ENOT_FOUND (no label), RG_ESTORAGE_FULL, RG_EIO. */
 int rg_store_unlabel(rg_txn_t *t, uint64_t id, int64_t ts, const char *note, uint16_t note_len);
 
-/* Visits an actor's label history, oldest first (verdict 0 = a retraction; `count` is the
+/* Visits an actor's label history, newest first (verdict 0 = a retraction; `count` is the
  * entry's 1-based position). A non-zero return stops the scan and is returned. */
 int rg_store_scan_label_history(rg_txn_t *t, uint64_t id, rg_label_visit_fn fn, void *ctx);
 
@@ -293,10 +293,11 @@ typedef int (*rg_cluster_visit_fn)(void *ctx, const rg_cluster_t *c);
 /* Called with each actor of a member or ranking scan (value: the ranking's score, or 0). */
 typedef int (*rg_member_visit_fn)(void *ctx, uint64_t actor, double value);
 
-/* Visits the clusters of generation gen, most suspicious first (ties: higher id first).
+/* Visits the clusters of generation gen, most suspicious first (ties: higher id first),
+ * passing over the first `skip` of them (index rows only, no cluster read).
  * 0, the visitor's return, or RG_EIO. */
-int rg_store_scan_clusters_by_suspicion(rg_txn_t *t, uint64_t gen, rg_cluster_visit_fn fn,
-                                        void *ctx);
+int rg_store_scan_clusters_by_suspicion(rg_txn_t *t, uint64_t gen, uint64_t skip,
+                                        rg_cluster_visit_fn fn, void *ctx);
 
 /* Visits the actors of `type` in generation gen ranked by `metric`, highest first when
  * worst_first, else lowest first. Same returns. */
