@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Peak server memory while exporting one very large cluster (issue 4): writes a store with
+# Peak server memory while exporting one very large cluster: writes a store with
 # a single cluster of MEMBERS addresses (benchmarks/make_big_cluster), starts repgraphd on
 # it, exports the cluster through the paged export op with the CLI (GraphML via igraph and
 # CSV), and prints the server's memory before and after, sampled every 20 ms during the

@@ -37,7 +37,7 @@ def parse_args():
     p.add_argument("--conns", type=int, default=16)
     p.add_argument("--depth", type=int, default=8, help="requests in flight per connection")
     p.add_argument("--sizes", default="100000,1000000", help="recompute graph sizes in edges")
-    p.add_argument("--big", action="store_true", help="add the 10M-edge recompute (about 6 more minutes)")
+    p.add_argument("--big", action="store_true", help="add the 10M-edge recompute (about 40 more minutes here, most of it building the store)")
     p.add_argument("--networkx-max", type=int, default=1000000, help="largest graph networkx runs on")
     return p.parse_args()
 
