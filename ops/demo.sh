@@ -25,8 +25,8 @@ rg ingest "$sample"
 rm -f "$sample"
 
 echo "== verdicts: spam-trap hits, an analyst's verdict, allowlisted senders and domains"
-rg label address:promo0@deals0.example bad --source spam_trap --note "trap hit" >/dev/null
-rg label address:promo7@deals3.example bad --source spam_trap >/dev/null
+rg label address:promo18@deals4.example bad --source spam_trap --note "trap hit" >/dev/null
+rg label address:promo7@freemail1.example bad --source spam_trap >/dev/null
 rg label ip:172.16.101.8 bad --source analyst --note "botnet" >/dev/null
 for u in 1 2 3 4 6 7 8 9 11 12; do rg label "address:user$u@org$u.example" good --source allowlist >/dev/null; done
 rg label domain:org1.example good --source allowlist >/dev/null
