@@ -11,9 +11,9 @@
 #include "repgraph/buf.h"
 #include "repgraph/config.h" /* RG_PROTO_DEPTH_MAX */
 
-#define RG_PROTO_VERSION 1
+#define RG_PROTO_VERSION       1
 #define RG_EXPORT_CLUSTERS_MAX 64 /* clusters in one export request */
-#define RG_FRAME_HEADER  4
+#define RG_FRAME_HEADER        4
 
 /* Roles, weakest first: a connection may run an op when its role is at least the op's.
  * NONE is what a connection has before it authenticates (when auth is configured). */
@@ -32,23 +32,23 @@ typedef enum {
 
 /* Ops: X(NAME, "wire name", writes?, role needed). Write ops go through the writer thread.
  * Every op names the weakest role that may run it (schemas/protocol.json: "role"). */
-#define RG_OP_MAP(X)                      \
-  X(PING, "ping", false, NONE)            \
-  X(INGEST, "ingest", true, WRITE)        \
-  X(LOOKUP, "lookup", false, READ)        \
-  X(LABEL, "label", true, WRITE)          \
-  X(FORGET, "forget", true, ADMIN)        \
-  X(STATS, "stats", false, READ)          \
-  X(RECOMPUTE, "recompute", false, ADMIN) \
-  X(STATUS, "status", false, READ)        \
-  X(CHECK, "check", false, READ)          \
-  X(CLUSTERS, "clusters", false, READ)    \
-  X(TOP, "top", false, READ)              \
-  X(NEIGHBORS, "neighbors", false, READ)  \
-  X(EXPORT, "export", false, ADMIN)       \
-  X(HISTORY, "history", false, READ)      \
+#define RG_OP_MAP(X)                             \
+  X(PING, "ping", false, NONE)                   \
+  X(INGEST, "ingest", true, WRITE)               \
+  X(LOOKUP, "lookup", false, READ)               \
+  X(LABEL, "label", true, WRITE)                 \
+  X(FORGET, "forget", true, ADMIN)               \
+  X(STATS, "stats", false, READ)                 \
+  X(RECOMPUTE, "recompute", false, ADMIN)        \
+  X(STATUS, "status", false, READ)               \
+  X(CHECK, "check", false, READ)                 \
+  X(CLUSTERS, "clusters", false, READ)           \
+  X(TOP, "top", false, READ)                     \
+  X(NEIGHBORS, "neighbors", false, READ)         \
+  X(EXPORT, "export", false, ADMIN)              \
+  X(HISTORY, "history", false, READ)             \
   X(LABEL_CLUSTER, "label_cluster", true, WRITE) \
-  X(UNLABEL, "unlabel", true, WRITE)      \
+  X(UNLABEL, "unlabel", true, WRITE)             \
   X(AUTH, "auth", false, NONE)
 
 typedef enum {
@@ -120,14 +120,14 @@ typedef struct {
   uint64_t *clusters; /* export */
   uint32_t n_clusters;
   rg_wire_label_t label; /* label_cluster: verdict, source, note, weight, ts; unlabel: note */
-  void *mem; /* decoder state; owned */
+  void *mem;             /* decoder state; owned */
 } rg_request_t;
 
 typedef struct {
-  uint32_t max_frame_bytes; /* body bytes */
-  uint32_t max_batch_items; /* edges + observations + labels + actors */
-  uint32_t max_recipients;  /* per observation */
-  uint32_t max_depth;       /* container nesting; 0 = RG_PROTO_DEPTH_DEFAULT */
+  uint32_t max_frame_bytes;  /* body bytes */
+  uint32_t max_batch_items;  /* edges + observations + labels + actors */
+  uint32_t max_recipients;   /* per observation */
+  uint32_t max_depth;        /* container nesting; 0 = RG_PROTO_DEPTH_DEFAULT */
   uint32_t max_string_bytes; /* longest string field; 0 = RG_PROTO_STRING_DEFAULT */
 } rg_proto_limits_t;
 
