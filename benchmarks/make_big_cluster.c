@@ -61,7 +61,7 @@ int main(int argc, char **argv) {
   for (uint64_t i = 0; i < n + n_ips && !rc; i++) {
     if (i % BATCH == 0 && (rc = check(rg_store_write_begin(s, &t), "begin"))) break;
     rg_actor_t a = i < n ? address(i) : ip(i - n);
-    rc = check(rg_store_upsert_actor(t, &a, (int64_t)ts, 1, &ids[i]), "actor");
+    rc = check(rg_store_upsert_actor(t, &a, (int64_t)ts, (int64_t)ts, 1, &ids[i]), "actor");
     if (!rc && (i % BATCH == BATCH - 1 || i == n + n_ips - 1))
       rc = check(rg_txn_commit(t), "commit"), t = NULL;
   }

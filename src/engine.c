@@ -511,9 +511,7 @@ static int apply_write(rg_txn_t *t, rg_write_t *w) {
   for (uint32_t i = 0; i < w->n_actors && !rc; i++) {
     job_actor_t *ja = &w->actors[i];
     job_actor(w, i, &a);
-    rc = rg_store_upsert_actor(t, &a, ja->ts, ja->messages, &ja->id);
-    if (!rc && ja->ts_last != ja->ts) /* named at several times: widen last_seen */
-      rc = rg_store_upsert_actor(t, &a, ja->ts_last, 0, &ja->id);
+    rc = rg_store_upsert_actor(t, &a, ja->ts, ja->ts_last, ja->messages, &ja->id);
   }
   for (uint32_t i = 0; i < w->n_edges && !rc; i++) {
     const job_edge_t *je = &w->edges[i];

@@ -603,15 +603,15 @@ int rg_store_get_actor(rg_txn_t *t, uint64_t id, int64_t now, rg_actor_rec_t *r)
   return RG_OK;
 }
 
-int rg_store_upsert_actor(rg_txn_t *t, const rg_actor_t *a, int64_t ts, uint64_t messages,
-                          uint64_t *id) {
+int rg_store_upsert_actor(rg_txn_t *t, const rg_actor_t *a, int64_t first_ts, int64_t last_ts,
+                          uint64_t messages, uint64_t *id) {
   int rc = rg_store_find_actor(t, a, id);
   rg_actor_rec_t r;
   if (rc == RG_OK) {
     rc = read_actor(t, *id, &r);
     if (rc) return rc;
-    if (ts < r.first_seen) r.first_seen = ts;
-    if (ts > r.last_seen) r.last_seen = ts;
+    if (first_ts < r.first_seen) r.first_seen = first_ts;
+    if (last_ts > r.last_seen) r.last_seen = last_ts;
     r.messages += messages;
     return write_actor(t, *id, &r);
   }
@@ -626,7 +626,8 @@ int rg_store_upsert_actor(rg_txn_t *t, const rg_actor_t *a, int64_t ts, uint64_t
   if ((rc = from_mdb(mdb_put(t->txn, t->s->dbi[DB_ACTOR_KEY], &k, &v, 0), "put key"))) return rc;
   memset(&r, 0, sizeof r);
   r.actor = *a;
-  r.first_seen = r.last_seen = r.as_of = ts;
+  r.first_seen = r.as_of = first_ts;
+  r.last_seen = last_ts;
   r.messages = messages;
   if ((rc = write_actor(t, *id, &r))) return rc;
   return count_actor(t, a->type, 1);

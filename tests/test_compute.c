@@ -318,7 +318,6 @@ static void test_compute_actor_between_opposite_seeds_is_undecided(void **state)
   assert_float_equal(between(3, 3), 0.5, 1e-9);
 }
 
-
 /* Two addresses a and b share a bad-seed IP and a good-seed IP with crossed weights:
  * a sits mostly on the bad IP, b mostly on the good one. */
 static void crossed(double w_heavy, double w_light, double *rep_a, double *rep_b) {
@@ -831,7 +830,7 @@ static uint64_t upsert(rg_txn_t *t, rg_actor_type_t type, const char *raw, int64
   rg_actor_t a;
   assert_int_equal(rg_actor_normalize(type, raw, strlen(raw), &a, NULL), RG_OK);
   uint64_t id = 0;
-  assert_int_equal(rg_store_upsert_actor(t, &a, ts, 1, &id), RG_OK);
+  assert_int_equal(rg_store_upsert_actor(t, &a, ts, ts, 1, &id), RG_OK);
   return id;
 }
 

@@ -106,7 +106,7 @@ static rg_txn_t *rbegin(fx_t *f) {
 static uint64_t upsert(rg_txn_t *t, rg_actor_type_t type, const char *key, int64_t ts) {
   rg_actor_t a = actor(type, key);
   uint64_t id = 0;
-  assert_int_equal(rg_store_upsert_actor(t, &a, ts, 1, &id), RG_OK);
+  assert_int_equal(rg_store_upsert_actor(t, &a, ts, ts, 1, &id), RG_OK);
   assert_true(id != 0);
   return id;
 }
@@ -414,16 +414,16 @@ static void test_store_upsert_actor_creates_id_once(void **state) {
   rg_txn_t *t = wbegin(f);
   rg_actor_t a = actor(RG_ACTOR_ADDRESS, "a@x.org");
   uint64_t id1 = 0, id2 = 0, id3 = 0;
-  assert_int_equal(rg_store_upsert_actor(t, &a, T0, 1, &id1), RG_OK);
+  assert_int_equal(rg_store_upsert_actor(t, &a, T0, T0, 1, &id1), RG_OK);
   assert_int_equal(id1, 1);
   uint64_t b = upsert(t, RG_ACTOR_ADDRESS, "b@x.org", T0);
   assert_int_equal(b, 2);
-  assert_int_equal(rg_store_upsert_actor(t, &a, T0 + 10, 1, &id2), RG_OK);
+  assert_int_equal(rg_store_upsert_actor(t, &a, T0 + 10, T0 + 10, 1, &id2), RG_OK);
   assert_int_equal(id2, id1);
   assert_int_equal(rg_txn_commit(t), RG_OK);
 
   t = wbegin(f);
-  assert_int_equal(rg_store_upsert_actor(t, &a, T0 + 20, 5, &id3), RG_OK);
+  assert_int_equal(rg_store_upsert_actor(t, &a, T0 + 20, T0 + 20, 5, &id3), RG_OK);
   assert_int_equal(id3, id1);
   /* The same text under another type is another actor. */
   uint64_t d = upsert(t, RG_ACTOR_DOMAIN, "a@x.org", T0);
@@ -448,7 +448,7 @@ static void test_store_upsert_actor_tracks_first_and_last_seen(void **state) {
   rg_txn_t *t = wbegin(f);
   rg_actor_t a = actor(RG_ACTOR_IP, "198.51.100.7");
   uint64_t id = 0;
-  assert_int_equal(rg_store_upsert_actor(t, &a, T0, 2, &id), RG_OK);
+  assert_int_equal(rg_store_upsert_actor(t, &a, T0, T0, 2, &id), RG_OK);
   rg_actor_rec_t r = get_actor(t, id, T0);
   assert_int_equal(r.first_seen, T0);
   assert_int_equal(r.last_seen, T0);
@@ -459,13 +459,20 @@ static void test_store_upsert_actor_tracks_first_and_last_seen(void **state) {
   const uint32_t none[RG_EDGE_KIND_COUNT] = {0};
   assert_degrees(&r, none, none);
 
-  assert_int_equal(rg_store_upsert_actor(t, &a, T0 + 500, 1, &id), RG_OK);
-  assert_int_equal(rg_store_upsert_actor(t, &a, T0 - 300, 1, &id), RG_OK); /* older news */
-  assert_int_equal(rg_store_upsert_actor(t, &a, T0 + 100, 0, &id), RG_OK);
+  assert_int_equal(rg_store_upsert_actor(t, &a, T0 + 500, T0 + 500, 1, &id), RG_OK);
+  assert_int_equal(rg_store_upsert_actor(t, &a, T0 - 300, T0 - 300, 1, &id),
+                   RG_OK); /* older news */
+  assert_int_equal(rg_store_upsert_actor(t, &a, T0 + 100, T0 + 100, 0, &id), RG_OK);
   r = get_actor(t, id, T0 + 500);
   assert_int_equal(r.first_seen, T0 - 300);
   assert_int_equal(r.last_seen, T0 + 500);
   assert_int_equal(r.messages, 4);
+  /* One call for a write that names the actor at several times: the whole span. */
+  assert_int_equal(rg_store_upsert_actor(t, &a, T0 - 900, T0 + 900, 3, &id), RG_OK);
+  r = get_actor(t, id, T0 + 900);
+  assert_int_equal(r.first_seen, T0 - 900);
+  assert_int_equal(r.last_seen, T0 + 900);
+  assert_int_equal(r.messages, 7);
   assert_int_equal(rg_txn_commit(t), RG_OK);
 }
 
@@ -1294,7 +1301,7 @@ static int write_batch(fx_t *f, int from, int to) {
     snprintf(key, sizeof key, "user%06d@a-rather-long-domain-name.example.org", i);
     rg_actor_t a = actor(RG_ACTOR_ADDRESS, key);
     uint64_t id;
-    rc = rg_store_upsert_actor(t, &a, T0 + i, 1, &id);
+    rc = rg_store_upsert_actor(t, &a, T0 + i, T0 + i, 1, &id);
     if (rc) {
       rg_txn_end(t);
       return rc;

@@ -54,7 +54,7 @@ typedef struct {
   uint64_t aux;
 } rg_reason_t;
 
-#define RG_REASONS_MAX 4
+#define RG_REASONS_MAX     4
 #define RG_CLUSTER_TOP_MAX 8
 
 /* An actor's scores in one generation. */
@@ -188,10 +188,10 @@ void rg_txn_end(rg_txn_t *t);
  * open. 0 on success; RG_ESTORAGE_FULL when already at map_max; RG_EIO otherwise. */
 int rg_store_grow(rg_store_t *s);
 
-/* Finds or creates the actor, updating first/last seen by `ts` and adding `messages`.
- * 0 with *id set; RG_ESTORAGE_FULL or RG_EIO. Write transaction. */
-int rg_store_upsert_actor(rg_txn_t *t, const rg_actor_t *a, int64_t ts, uint64_t messages,
-                          uint64_t *id);
+/* Finds or creates the actor, widening first/last seen to cover [first_ts, last_ts] and
+ * adding `messages`. 0 with *id set; RG_ESTORAGE_FULL or RG_EIO. Write transaction. */
+int rg_store_upsert_actor(rg_txn_t *t, const rg_actor_t *a, int64_t first_ts, int64_t last_ts,
+                          uint64_t messages, uint64_t *id);
 
 /* Adds one observation of edge src -kind-> dst at `ts` with weight w and count n:
  * creates it if new, decays and adds its weight, updates both actors' degrees and weight
