@@ -1311,9 +1311,11 @@ int rg_store_drop_generation(rg_txn_t *t, uint64_t gen, uint64_t max_rows, bool 
 
 /* ---- index scans ---------------------------------------------------------------------- */
 
-/* Visits the keys of sub-database dbi that start with prefix[0..plen), in key order or in
- * reverse; visit gets each whole key. Keys are at most 32 bytes. */
-static int scan_prefix(rg_txn_t *t, int dbi, const uint8_t *prefix, size_t plen, bool reverse,
+/* Visits the keys of sub-database dbi that start with prefix[0..plen), in key order from
+ * the first key at or after from[0..flen) (from = NULL: from the first with the prefix) or in
+ * reverse from the last; visit gets each whole key. Keys are at most 32 bytes. */
+static int scan_prefix(rg_txn_t *t, int dbi, const uint8_t *prefix, size_t plen,
+                       const uint8_t *from, size_t flen, bool reverse,
                        int (*visit)(void *, const uint8_t *, size_t), void *ctx) {
   MDB_cursor *c;
   int rc = mdb_cursor_open(t->txn, t->s->dbi[dbi], &c);
@@ -1322,6 +1324,7 @@ static int scan_prefix(rg_txn_t *t, int dbi, const uint8_t *prefix, size_t plen,
   memcpy(kb, prefix, plen);
   memset(kb + plen, 0xff, sizeof kb - plen); /* past every key with the prefix */
   MDB_val k = {reverse ? sizeof kb : plen, kb}, v;
+  if (from) memcpy(kb, from, flen), k.mv_size = flen;
   rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
   if (reverse) rc = mdb_cursor_get(c, &k, &v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
   int out = RG_OK;
@@ -1361,7 +1364,7 @@ int rg_store_scan_clusters_by_suspicion(rg_txn_t *t, uint64_t gen, uint64_t skip
   index_scan_t a = {t, gen, fn, NULL, ctx, skip};
   uint8_t p[8];
   rg_put_u64be(p, gen);
-  return scan_prefix(t, DB_CLUSTER_RANK, p, sizeof p, true, visit_cluster_rank, &a);
+  return scan_prefix(t, DB_CLUSTER_RANK, p, sizeof p, NULL, 0, true, visit_cluster_rank, &a);
 }
 
 static int visit_rank(void *ctx, const uint8_t *k, size_t len) {
@@ -1377,7 +1380,7 @@ int rg_store_scan_ranking(rg_txn_t *t, uint64_t gen, rg_rank_metric_t metric, rg
   rg_put_u64be(p, gen);
   p[8] = (uint8_t)metric;
   p[9] = (uint8_t)type;
-  return scan_prefix(t, DB_RANK, p, sizeof p, worst_first, visit_rank, &a);
+  return scan_prefix(t, DB_RANK, p, sizeof p, NULL, 0, worst_first, visit_rank, &a);
 }
 
 static int visit_member(void *ctx, const uint8_t *k, size_t len) {
@@ -1392,24 +1395,10 @@ int rg_store_scan_members(rg_txn_t *t, uint64_t gen, uint64_t cluster, uint64_t 
   uint8_t p[MEMBER_KEY_LEN];
   rg_put_u64be(p, gen);
   rg_put_u64be(p + 8, cluster);
-  if (!after) return scan_prefix(t, DB_MEMBER, p, 16, false, visit_member, &a);
-  /* Resume after `after`: position with a cursor, then walk while the prefix holds. */
-  MDB_cursor *c;
-  int rc = mdb_cursor_open(t->txn, t->s->dbi[DB_MEMBER], &c);
-  if (rc) return from_mdb(rc, "cursor");
-  rg_put_u64be(p + 16, after == UINT64_MAX ? after : after + 1);
-  MDB_val k = {sizeof p, p}, v;
-  int out = RG_OK;
-  for (rc = after == UINT64_MAX ? MDB_NOTFOUND : mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-       rc == 0 && !out; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-    const uint8_t *q = k.mv_data;
-    if (k.mv_size != MEMBER_KEY_LEN || rg_get_u64be(q) != gen || rg_get_u64be(q + 8) != cluster)
-      break;
-    out = fn(ctx, rg_get_u64be(q + 16), 0);
-  }
-  if (!out && rc && rc != MDB_NOTFOUND) out = from_mdb(rc, "member scan");
-  mdb_cursor_close(c);
-  return out;
+  if (!after) return scan_prefix(t, DB_MEMBER, p, 16, NULL, 0, false, visit_member, &a);
+  if (after == UINT64_MAX) return RG_OK; /* nothing can follow */
+  rg_put_u64be(p + 16, after + 1);       /* resume just past `after` */
+  return scan_prefix(t, DB_MEMBER, p, 16, p, sizeof p, false, visit_member, &a);
 }
 
 /* ---- label vocabulary -------------------------------------------------------------- */
