@@ -285,6 +285,14 @@ static int prepare_observation(rg_engine_t *e, rg_write_t *w, const rg_wire_obse
   return rc;
 }
 
+/* Copies a note, cut at RG_LABEL_NOTE_MAX, to the write's key buffer: *off and *len say
+ * where. 0 or the buffer's error. */
+static int append_note(rg_write_t *w, rg_str_t note, uint32_t *off, uint16_t *len) {
+  *off = (uint32_t)w->keys.len;
+  *len = (uint16_t)(note.len > RG_LABEL_NOTE_MAX ? RG_LABEL_NOTE_MAX : note.len);
+  return rg_buf_append(&w->keys, note.ptr, *len);
+}
+
 /* Fills the verdict, source, weight, time and note of a label; the note goes to the write's
  * key buffer. RG_EINVALID_LABEL with a message in msg, or a buffer error. */
 static int label_from_wire(rg_engine_t *e, rg_write_t *w, const rg_wire_label_t *wl, int64_t now,
@@ -300,9 +308,7 @@ static int label_from_wire(rg_engine_t *e, rg_write_t *w, const rg_wire_label_t 
   }
   l->weight = wl->weight >= 0 ? wl->weight : e->cfg.label_weight[l->source];
   l->ts = wl->ts ? wl->ts : now;
-  l->note_off = (uint32_t)w->keys.len;
-  l->note_len = (uint16_t)(wl->note.len > RG_LABEL_NOTE_MAX ? RG_LABEL_NOTE_MAX : wl->note.len);
-  return rg_buf_append(&w->keys, wl->note.ptr, l->note_len);
+  return append_note(w, wl->note, &l->note_off, &l->note_len);
 }
 
 static int prepare_label(rg_engine_t *e, rg_write_t *w, const rg_wire_label_t *wl, uint32_t i,
@@ -383,10 +389,7 @@ static int prepare_forget(rg_write_t *w, rg_str_t s, uint32_t i) {
 
 static int prepare_unlabel(rg_write_t *w, const rg_request_t *req, int64_t now) {
   w->unlabel_ts = req->label.ts ? req->label.ts : now;
-  w->note_off = (uint32_t)w->keys.len;
-  w->note_len =
-      (uint16_t)(req->label.note.len > RG_LABEL_NOTE_MAX ? RG_LABEL_NOTE_MAX : req->label.note.len);
-  int rc = rg_buf_append(&w->keys, req->label.note.ptr, w->note_len);
+  int rc = append_note(w, req->label.note, &w->note_off, &w->note_len);
   for (uint32_t i = 0; i < req->n_actors && !rc; i++) rc = prepare_forget(w, req->actors[i], i);
   return rc;
 }
