@@ -59,11 +59,6 @@ static int teardown(void **state) {
   return 0;
 }
 
-static const char *code_of(const msgpack_unpacked *r, char *buf) {
-  const char *c = rg_test_error_code(&r->data, buf, 64);
-  return c ? c : "(no error)";
-}
-
 /* A client that is not the one being tested still gets answers. */
 static void assert_server_serves_others(fixture_t *f) {
   rg_client_t *c = rg_test_connect(&f->srv);
@@ -90,7 +85,7 @@ static void ingest_sample(rg_client_t *c, long long ts) {
                " \"kind\": \"sent_from\", \"ts\": %lld, \"weight\": 2.5, \"count\": 3}]}",
                obs, obs, ts);
   char code[64];
-  assert_string_equal(code_of(&r, code), "(no error)");
+  assert_string_equal(rg_test_code_of(&r, code), "(no error)");
   assert_int_equal(rg_test_uint(&r.data, "accepted"), 3);
   assert_int_equal(rg_test_uint(&r.data, "rejected_count"), 0);
   msgpack_unpacked_destroy(&r);
@@ -216,7 +211,7 @@ static void expect_fatal(fixture_t *f, const void *bytes, size_t n, const char *
   msgpack_unpacked r;
   rg_test_recv(c, "?", &r);
   char buf[64];
-  assert_string_equal(code_of(&r, buf), code);
+  assert_string_equal(rg_test_code_of(&r, buf), code);
   assert_int_equal(rg_test_get(&r.data, "id")->type, MSGPACK_OBJECT_NIL);
   msgpack_unpacked_destroy(&r);
   char byte;
@@ -257,7 +252,7 @@ static void test_oversized_frame_gets_too_large_and_close(void **state) {
   msgpack_unpacked r;
   rg_test_recv(c, "lookup", &r);
   char buf[64];
-  assert_string_equal(code_of(&r, buf), "too_large");
+  assert_string_equal(rg_test_code_of(&r, buf), "too_large");
   assert_int_equal(rg_test_uint(&r.data, "id"), 9);
   msgpack_unpacked_destroy(&r);
   rg_test_call(c, &r, "{\"id\": 10, \"op\": \"ping\"}");
@@ -273,13 +268,13 @@ static void test_unknown_op_and_bad_fields_keep_connection(void **state) {
   msgpack_unpacked r;
   char buf[64];
   rg_test_call(c, &r, "{\"id\": 1, \"op\": \"explode\"}");
-  assert_string_equal(code_of(&r, buf), "unknown_op");
+  assert_string_equal(rg_test_code_of(&r, buf), "unknown_op");
   assert_int_equal(rg_test_uint(&r.data, "id"), 1);
   msgpack_unpacked_destroy(&r);
   rg_test_call(c, &r,
                "{\"id\": 2, \"op\": \"ingest\", \"edges\": [{\"src\": 5, \"dst\": \"ip:1.2.3.4\", "
                "\"kind\": \"sent_from\"}]}");
-  assert_string_equal(code_of(&r, buf), "bad_request");
+  assert_string_equal(rg_test_code_of(&r, buf), "bad_request");
   const msgpack_object *msg = rg_test_get(&r.data, "error.message");
   assert_non_null(memmem(msg->via.str.ptr, msg->via.str.size, "edges[0].src", 12));
   msgpack_unpacked_destroy(&r);
@@ -506,7 +501,6 @@ static void test_cli_reports_unreachable_server(void **state) {
   assert_int_equal(WEXITSTATUS(status), 3);
 }
 
-
 /* ---- recomputation ------------------------------------------------------------------- */
 
 /* Generates traffic with planted truth into dir/traffic.ndjson and dir/truth.tsv. */
@@ -642,7 +636,7 @@ static void recompute_and_wait(rg_client_t *c, uint64_t *generation) {
   msgpack_unpacked r;
   rg_test_call(c, &r, "{\"id\": 3, \"op\": \"recompute\", \"wait\": true}");
   char code[64];
-  assert_string_equal(code_of(&r, code), "(no error)");
+  assert_string_equal(rg_test_code_of(&r, code), "(no error)");
   assert_true(rg_test_str_is(&r.data, "state", "done"));
   assert_true(rg_test_get(&r.data, "result.ok")->via.boolean);
   if (generation) *generation = rg_test_uint(&r.data, "result.generation");
@@ -672,14 +666,16 @@ static void test_recompute_ranks_held_out_abusers_above_honest(void **state) {
   /* check: a seeded spammer's next message is refused; an unknown sender gets the neutral
    * answer. */
   msgpack_unpacked r;
-  rg_test_call(c, &r, "{\"id\": 4, \"op\": \"check\", \"sender\": \"promo0@deals0.example\","
-                      " \"client_ip\": \"172.16.100.1\", \"recipients\": [\"user1@org1.example\"]}");
+  rg_test_call(c, &r,
+               "{\"id\": 4, \"op\": \"check\", \"sender\": \"promo0@deals0.example\","
+               " \"client_ip\": \"172.16.100.1\", \"recipients\": [\"user1@org1.example\"]}");
   assert_true(rg_test_str_is(&r.data, "verdict", "reject") ||
               rg_test_str_is(&r.data, "verdict", "quarantine"));
   assert_true(rg_test_get(&r.data, "known")->via.boolean);
   msgpack_unpacked_destroy(&r);
-  rg_test_call(c, &r, "{\"id\": 5, \"op\": \"check\", \"sender\": \"nobody@unseen.example\","
-                      " \"client_ip\": \"198.18.0.1\"}");
+  rg_test_call(c, &r,
+               "{\"id\": 5, \"op\": \"check\", \"sender\": \"nobody@unseen.example\","
+               " \"client_ip\": \"198.18.0.1\"}");
   assert_true(rg_test_str_is(&r.data, "verdict", "accept"));
   assert_false(rg_test_get(&r.data, "known")->via.boolean);
   assert_int_equal(rg_test_get(&r.data, "decided_by")->type, MSGPACK_OBJECT_NIL);
@@ -698,7 +694,9 @@ static void test_ingest_and_lookups_go_on_during_recompute(void **state) {
   generate(f, 100000, 20000, 2); /* large enough that a recompute takes a while */
   rg_client_t *a = rg_test_connect(&f->srv), *b = rg_test_connect(&f->srv);
   msgpack_unpacked r;
-  rg_test_call(a, &r, "{\"id\": 1, \"op\": \"label\", \"labels\": [{\"actor\": \"address:promo1@deals1.example\", \"verdict\": \"bad\"}]}");
+  rg_test_call(a, &r,
+               "{\"id\": 1, \"op\": \"label\", \"labels\": [{\"actor\": "
+               "\"address:promo1@deals1.example\", \"verdict\": \"bad\"}]}");
   msgpack_unpacked_destroy(&r);
   rg_buf_t frame;
   rg_buf_init(&frame, 0);
@@ -706,14 +704,21 @@ static void test_ingest_and_lookups_go_on_during_recompute(void **state) {
   assert_int_equal(rg_client_send(a, frame.data, frame.len), RG_OK);
   int served_meanwhile = 0;
   for (int i = 0; !readable(a); i++) { /* until the recompute's reply arrives */
-    rg_test_call(b, &r, "{\"id\": %d, \"op\": \"ingest\", \"edges\": [{\"src\": \"address:during%d@x.example\", \"dst\": \"ip:192.0.2.1\", \"kind\": \"sent_from\"}]}", i, i);
+    rg_test_call(
+        b, &r,
+        "{\"id\": %d, \"op\": \"ingest\", \"edges\": [{\"src\": \"address:during%d@x.example\", "
+        "\"dst\": \"ip:192.0.2.1\", \"kind\": \"sent_from\"}]}",
+        i, i);
     assert_int_equal(rg_test_uint(&r.data, "accepted"), 1);
     msgpack_unpacked_destroy(&r);
-    rg_test_call(b, &r, "{\"id\": %d, \"op\": \"lookup\", \"actors\": [\"address:during%d@x.example\"]}", i, i);
+    rg_test_call(b, &r,
+                 "{\"id\": %d, \"op\": \"lookup\", \"actors\": [\"address:during%d@x.example\"]}",
+                 i, i);
     assert_true(rg_test_get(&r.data, "results.0.known")->via.boolean);
     msgpack_unpacked_destroy(&r);
     rg_test_call(b, &r, "{\"id\": %d, \"op\": \"status\"}", i);
-    if (!readable(a) && rg_test_get(&r.data, "running")->type == MSGPACK_OBJECT_MAP) served_meanwhile++;
+    if (!readable(a) && rg_test_get(&r.data, "running")->type == MSGPACK_OBJECT_MAP)
+      served_meanwhile++;
     msgpack_unpacked_destroy(&r);
   }
   printf("%d ingest + lookup rounds answered while the recompute ran\n", served_meanwhile);
@@ -745,14 +750,16 @@ static void test_generations_swap_and_the_one_before_last_is_dropped(void **stat
   rg_client_t *c = rg_test_connect(&f->srv);
   ingest_sample(c, time(NULL) - 86400);
   msgpack_unpacked r;
-  rg_test_call(c, &r, "{\"id\": 1, \"op\": \"lookup\", \"actors\": [\"address:spammer@bad.example\"]}");
+  rg_test_call(c, &r,
+               "{\"id\": 1, \"op\": \"lookup\", \"actors\": [\"address:spammer@bad.example\"]}");
   assert_int_equal(rg_test_get(&r.data, "results.0.generation")->type, MSGPACK_OBJECT_NIL);
   msgpack_unpacked_destroy(&r);
   uint64_t gen = 0;
   for (int i = 1; i <= 3; i++) {
     recompute_and_wait(c, &gen);
     assert_int_equal(gen, i);
-    rg_test_call(c, &r, "{\"id\": 2, \"op\": \"lookup\", \"actors\": [\"address:spammer@bad.example\"]}");
+    rg_test_call(c, &r,
+                 "{\"id\": 2, \"op\": \"lookup\", \"actors\": [\"address:spammer@bad.example\"]}");
     assert_int_equal(rg_test_uint(&r.data, "results.0.generation"), i);
     assert_true(rg_test_get(&r.data, "results.0.reputation")->type == MSGPACK_OBJECT_FLOAT64);
     msgpack_unpacked_destroy(&r);
@@ -826,9 +833,12 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_cli_ingests_ndjson_and_reports_bad_lines, setup,
                                       teardown),
       cmocka_unit_test(test_cli_reports_unreachable_server),
-      cmocka_unit_test_setup_teardown(test_recompute_ranks_held_out_abusers_above_honest, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_ingest_and_lookups_go_on_during_recompute, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_generations_swap_and_the_one_before_last_is_dropped, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_recompute_ranks_held_out_abusers_above_honest, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_ingest_and_lookups_go_on_during_recompute, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_generations_swap_and_the_one_before_last_is_dropped,
+                                      setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

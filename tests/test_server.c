@@ -128,11 +128,6 @@ static int teardown(void **state) {
   return 0;
 }
 
-static const char *code_of(const msgpack_unpacked *r, char *buf) {
-  const char *c = rg_test_error_code(&r->data, buf, 64);
-  return c ? c : "(no error)";
-}
-
 /* Sends a request and asserts the error code of its reply ("(no error)" for success). */
 static void expect_code(rg_client_t *c, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -145,7 +140,7 @@ static void expect_code(rg_client_t *c, const char *code, const char *fmt, ...) 
   msgpack_unpacked r;
   rg_test_call(c, &r, "%s", text);
   char buf[64];
-  if (strcmp(code_of(&r, buf), code) != 0) fail_msg("%s: got %s, want %s", text, buf, code);
+  if (strcmp(rg_test_code_of(&r, buf), code) != 0) fail_msg("%s: got %s, want %s", text, buf, code);
   msgpack_unpacked_destroy(&r);
   free(text);
 }
@@ -169,7 +164,7 @@ static void expect_error_then_close(rg_client_t *c, const char *code, const char
   msgpack_unpacked r;
   rg_test_recv(c, "?", &r);
   char buf[64];
-  assert_string_equal(code_of(&r, buf), code);
+  assert_string_equal(rg_test_code_of(&r, buf), code);
   const msgpack_object *m = rg_test_get(&r.data, "error.message");
   if (message && !(m && memmem(m->via.str.ptr, m->via.str.size, message, strlen(message))))
     fail_msg("error message lacks '%s'", message);
@@ -265,7 +260,7 @@ static void test_server_flood_of_connections_is_refused_past_the_limit(void **st
     msgpack_unpacked r;
     rg_test_recv(flood[i], "ping", &r);
     char buf[64];
-    const char *code = code_of(&r, buf);
+    const char *code = rg_test_code_of(&r, buf);
     if (strcmp(code, "busy") == 0) {
       busy++;
       assert_true(closed_by_server(rg_client_fd(flood[i])));
@@ -645,7 +640,7 @@ static void test_server_roles_allow_their_ops_and_forbid_the_rest(void **state) 
   msgpack_unpacked_destroy(&m);
   rg_test_recv(p, "forget", &m);
   char buf[64];
-  assert_string_equal(code_of(&m, buf), "forbidden");
+  assert_string_equal(rg_test_code_of(&m, buf), "forbidden");
   assert_int_equal(rg_test_uint(&m.data, "id"), 5);
   msgpack_unpacked_destroy(&m);
   expect_code(p, "(no error)", "%s", lookup);

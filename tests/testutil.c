@@ -329,6 +329,11 @@ const char *rg_test_error_code(const msgpack_object *reply, char *buf, size_t ca
   return buf;
 }
 
+const char *rg_test_code_of(const msgpack_unpacked *r, char *buf) {
+  const char *c = rg_test_error_code(&r->data, buf, 64);
+  return c ? c : "(no error)";
+}
+
 /* ---- schema ------------------------------------------------------------------------ */
 
 static json_t *schema(void) {

@@ -83,6 +83,9 @@ uint64_t rg_test_uint(const msgpack_object *o, const char *path);
 bool rg_test_str_is(const msgpack_object *o, const char *path, const char *s);
 /* The error code of an error reply, or NULL when the reply is not an error. */
 const char *rg_test_error_code(const msgpack_object *reply, char *buf, size_t cap);
+/* The error code of a reply, or "(no error)": for comparisons and failure messages. buf
+ * holds at least 64 bytes. */
+const char *rg_test_code_of(const msgpack_unpacked *r, char *buf);
 
 /* Checks a decoded reply against schemas/protocol.json; returns NULL when valid or a
  * description of the first violation (static buffer). */
