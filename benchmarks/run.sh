@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The performance suite in one command: builds Release into build-bench/, then runs
-# benchmarks/suite.py, which starts repgraphd, redis-server and the bare programs itself on
+# benchmarks/harness/suite.py, which starts repgraphd, redis-server and the bare programs itself on
 # loopback and prints one Markdown table with ratios (also written with plots to
 # benchmarks/results/). Options go to suite.py (--help); --big adds the 10M-edge recompute.
-# Needs `bash ops/install-deps.sh --bench` first, and 2 CPUs (taskset pins
+# Needs `bash scripts/install-deps.sh --bench` first, and 2 CPUs (taskset pins
 # the servers to CPU 1, the load generators to CPU 0).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cmake -S "$top" -B "$top/build-bench" -DCMAKE_BUILD_TYPE=Release -DRG_BUILD_TESTS=OFF >/dev/null
 cmake --build "$top/build-bench" -j"$(nproc)" >/dev/null
-exec /usr/bin/python3 "$top/benchmarks/suite.py" --build "$top/build-bench" "$@"
+exec /usr/bin/python3 "$top/benchmarks/harness/suite.py" --build "$top/build-bench" "$@"

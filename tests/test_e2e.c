@@ -644,7 +644,7 @@ static void recompute_and_wait(rg_client_t *c, uint64_t *generation) {
 }
 
 /* The floor comes from measurements: at this size, 3 seeds gave held-out AUC 0.998-1.000
- * (benchmarks/quality.py, where the best baseline reaches about 0.85). */
+ * (benchmarks/harness/quality.py, where the best baseline reaches about 0.85). */
 #define HELD_OUT_AUC_FLOOR 0.97
 
 static void test_recompute_ranks_held_out_abusers_above_honest(void **state) {

@@ -1,4 +1,4 @@
-/* test_json.c — JSON ⇄ msgpack transcoding used by the client (src/transcode.c). */
+/* test_json.c — JSON ⇄ msgpack transcoding used by the client (src/client/transcode.c). */
 #include <string.h>
 
 #include "repgraph/err.h"

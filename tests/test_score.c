@@ -19,7 +19,7 @@
 
 #define EPS 1e-12
 
-/* The configured defaults (src/config.c), spelled out so the tests do not depend on it. */
+/* The configured defaults (src/core/config.c), spelled out so the tests do not depend on it. */
 #define MIN_MESSAGES 3
 #define MIN_AGE_S    INT64_C(3600)
 #define BAND_BAD     0.8

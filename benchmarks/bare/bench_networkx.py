@@ -7,7 +7,7 @@ PageRank from the bad and from the good seeds, communities, and the anomaly feat
 graph). Communities use networkx's label propagation (asyn_lpa_communities, weighted,
 seeded): cheaper than the Louvain repgraph runs, so the comparison favours networkx.
 Prints one line of key=value timings (seconds).
-Usage: /usr/bin/python3 benchmarks/bench_networkx.py EDGES.txt SEEDS.txt
+Usage: /usr/bin/python3 benchmarks/bare/bench_networkx.py EDGES.txt SEEDS.txt
 """
 import sys, time
 

@@ -4,9 +4,9 @@
 # crash ever found), then fuzzing from build-fuzz/corpus/<target>/, which starts from the seeds
 # generated out of fuzz/seeds/ and keeps what the fuzzer finds across runs. Prints executions
 # per target; a crash leaves its input in build-fuzz/artifacts/ and fails the run.
-#   bash ops/fuzz.sh            # CI: 30 s per target
-#   bash ops/fuzz.sh 3600       # long run: an hour per target
-#   bash ops/fuzz.sh 600 frame  # one target
+#   bash scripts/fuzz.sh            # CI: 30 s per target
+#   bash scripts/fuzz.sh 3600       # long run: an hour per target
+#   bash scripts/fuzz.sh 600 frame  # one target
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}

@@ -1,7 +1,7 @@
 /* bench_recompute_bare.c — the recomputation's igraph work without repgraph: reads the
  * NDJSON observations repgraphd ingested and the same labels, expands them into the graph
  * the server stores (one edge per (src, kind, dst), weights decayed to --now), then times
- * exactly the igraph calls src/compute.c makes: the two walk graphs (bad walk with a
+ * exactly the igraph calls src/core/compute.c makes: the two walk graphs (bad walk with a
  * recipient role per actor), two weighted personalized PageRanks (PRPACK), the undirected
  * graph and Louvain, the mailed graph and igraph_is_mutual, simplify + degree + adjacent
  * triangles. Parsing is reported apart and not counted; building the igraph graphs from

@@ -15,7 +15,7 @@ and for baselines computed on the same graph:
 and the victim leak: the mean score of honest addresses that received spam, next to that of
 honest addresses that did not, for repgraph and plain PPR.
 Writes a Markdown table to stdout and a ROC plot (gnuplot PNG) with --png.
-Run with Debian's interpreter: /usr/bin/python3 benchmarks/quality.py [--help]
+Run with Debian's interpreter: /usr/bin/python3 benchmarks/harness/quality.py [--help]
 """
 import argparse, ipaddress, json, math, os, random, shutil, socket, struct, subprocess
 import sys, tempfile, time
@@ -27,7 +27,7 @@ import numpy as np
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--build", default=os.path.join(os.path.dirname(__file__), "..", "build"),
+    p.add_argument("--build", default=os.path.join(os.path.dirname(__file__), "..", "..", "build"),
                    help="build directory holding repgraphd, repgraph and benchmarks/gen_mail")
     p.add_argument("--messages", type=int, default=500000)
     p.add_argument("--users", type=int, default=90000)

@@ -1,5 +1,5 @@
 /* make_big_cluster.c — writes a store holding one generation with a single cluster of N
- * members, for measuring exports of very large clusters (benchmarks/export_memory.sh).
+ * members, for measuring exports of very large clusters (benchmarks/harness/export_memory.sh).
  * Louvain does not put 100k generated actors into one community, so the generation is
  * written directly through the store API, exactly as recomputation publishes one:
  * N addresses (cluster 1), each sending from one of N/1000 IPs and mailing K other members.

@@ -3,10 +3,10 @@
 # a single cluster of MEMBERS addresses (benchmarks/make_big_cluster), starts repgraphd on
 # it, exports the cluster through the paged export op with the CLI (GraphML via igraph and
 # CSV), and prints the server's memory before and after, sampled every 20 ms during the
-# export. Usage: benchmarks/export_memory.sh [MEMBERS] [PAGE] (defaults 100000, 1000).
+# export. Usage: benchmarks/harness/export_memory.sh [MEMBERS] [PAGE] (defaults 100000, 1000).
 # Builds Release into build-bench/.
 set -euo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
+top=$(cd "$(dirname "$0")/../.." && pwd)
 members=${1:-100000}
 page=${2:-1000}
 cmake -S "$top" -B "$top/build-bench" -DCMAKE_BUILD_TYPE=Release -DRG_BUILD_TESTS=OFF >/dev/null

@@ -30,8 +30,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--build", default=os.path.join(HERE, "..", "build-bench"))
-    p.add_argument("--out", default=os.path.join(HERE, "results"))
+    p.add_argument("--build", default=os.path.join(HERE, "..", "..", "build-bench"))
+    p.add_argument("--out", default=os.path.join(HERE, "..", "results"))
     p.add_argument("--edges", type=int, default=1000000, help="edges ingested for the ingest and lookup runs")
     p.add_argument("--seconds", type=float, default=5, help="length of each lookup run")
     p.add_argument("--conns", type=int, default=16)
@@ -264,7 +264,7 @@ def phase_recompute(a, work, edges, results):
         bare_argv += ["--edges-out", etxt, "--seeds-out", stxt]
     row["bare"] = run_kv(bare_argv, cpu=SERVER_CPU)
     if want_nx:
-        row["networkx"] = run_kv(["/usr/bin/python3", os.path.join(HERE, "bench_networkx.py"), etxt, stxt],
+        row["networkx"] = run_kv(["/usr/bin/python3", os.path.join(HERE, "..", "bare", "bench_networkx.py"), etxt, stxt],
                                  cpu=SERVER_CPU)
     for p in (obs, truth, labels, etxt, stxt):
         if os.path.exists(p):

@@ -49,5 +49,5 @@ fi
 
 if [ "${RG_SKIP_FUZZ:-0}" != 1 ]; then
   echo "== fuzzing (${RG_FUZZ_SECONDS:-30} s per target)"
-  bash ops/fuzz.sh "${RG_FUZZ_SECONDS:-30}"
+  bash scripts/fuzz.sh "${RG_FUZZ_SECONDS:-30}"
 fi
