@@ -15,9 +15,12 @@
 #include "repgraph/store.h"
 
 typedef struct rg_engine rg_engine_t;
+/* A reply that completes later: a write waiting for its commit, or a recompute request
+ * waiting for its job. */
 typedef struct rg_write rg_write_t;
 
-/* Called on the loop thread once a queued write has committed (or failed). */
+/* Called on the loop thread once a pending reply is ready (a write committed or failed, a
+ * recomputation finished). */
 typedef void (*rg_write_done_fn)(rg_write_t *w, void *ctx);
 
 /* Opens the store and starts the writer thread; completions are delivered on `loop`.
@@ -56,8 +59,5 @@ int rg_engine_finish_write(rg_write_t *w, rg_buf_t *out);
 
 /* The engine's metrics, for the server to count connections and requests. */
 rg_metrics_t *rg_engine_metrics(rg_engine_t *e);
-
-/* The store, for tests and tools. Valid until rg_engine_close. */
-rg_store_t *rg_engine_store(rg_engine_t *e);
 
 #endif

@@ -1,27 +1,37 @@
-/* engine_internal.h — what engine.c (ops, the writer) and recompute.c (recomputation)
- * share. Not a public header: names are rg__. */
+/* engine_internal.h — what the engine's modules share: the engine itself, a pending reply
+ * (rg_write_t), and each module's entry points. Calls point one way:
+ *   engine.c (dispatch, life cycle)
+ *     → ingest.c, lookup.c, check.c, stats.c, analyst.c, recompute.c (the ops)
+ *       → writer.c (the one writer thread) → store
+ * where ingest, check and analyst also use lookup.c's read helpers. Not a public header:
+ * names are rg__. Everything here runs on the loop thread unless it says otherwise. */
 #ifndef RG_ENGINE_INTERNAL_H
 #define RG_ENGINE_INTERNAL_H
 
-#include <pthread.h>
 #include <sodium.h>
-#include <stdatomic.h>
 
 #include "repgraph/compute.h"
 #include "repgraph/engine.h"
-#include "repgraph/snapshot.h"
+#include "repgraph/writer.h"
 
 typedef struct rg_recompute rg_recompute_t;
 
-/* What a publishing step of a recomputation does (rg_write_t.publish). */
-typedef enum {
-  RG__PUBLISH_NONE = 0,
-  RG__PUBLISH_CLEAR, /* delete leftovers of the generation being written */
-  RG__PUBLISH_ROWS,  /* write scores and clusters [from, to) */
-  RG__PUBLISH_INDEX, /* append member and ranking index rows [from, to), in key order */
-  RG__PUBLISH_FLIP,  /* make the generation current */
-  RG__PUBLISH_DROP   /* delete the generation before last */
-} rg__publish_t;
+/* A reply that completes later: a client write (ingest.c) going through the writer, or a
+ * recompute request waiting for its job (recompute.c). Each embeds this first and sets the
+ * callbacks; rg_engine_finish_write answers from it and frees it. */
+struct rg_write {
+  rg_writer_req_t head; /* head.result: 0 or the error the reply reports */
+  rg_engine_t *engine;
+  rg_op_t op;
+  bool has_id;
+  uint64_t id;
+  uint64_t started_us;
+  char error[200]; /* a failure's message; "" for the code's own text */
+  rg_write_done_fn done;
+  void *ctx;
+  void (*reply)(const rg_write_t *w, rg_wr_t *wr); /* the success reply */
+  void (*free)(rg_write_t *w);
+};
 
 /* Outcome of the last finished recomputation, for status and replies. */
 typedef struct {
@@ -34,58 +44,19 @@ typedef struct {
   double load_ms, publish_ms, total_ms;
 } rg__recompute_summary_t;
 
-struct rg_write {
-  rg_engine_t *engine;
-  rg_op_t op;
-  bool has_id;
-  uint64_t id;
-  rg_buf_t keys; /* packed identifiers and notes */
-  struct job_actor *actors;
-  uint32_t n_actors, cap_actors;
-  uint32_t *actor_slots; /* hash of actors (index + 1, 0 free): each is stored once */
-  uint32_t n_slots;
-  struct job_edge *edges;
-  uint32_t n_edges, cap_edges;
-  struct job_label *labels;
-  uint32_t n_labels;
-  struct reject *rejects;
-  uint32_t n_rejects, n_rejected;
-  uint32_t accepted;  /* items accepted */
-  uint32_t forgotten; /* forget: actors that existed; unlabel: labels retracted */
-  uint64_t cluster, generation; /* label_cluster */
-  int64_t unlabel_ts;           /* unlabel: time and note of the retraction */
-  uint32_t note_off;
-  uint16_t note_len;
-  int result;         /* commit outcome: 0 or RG_E… */
-  uint64_t queued_us;
-  bool solo;          /* committed in a transaction of its own (large publishing steps) */
-  rg__publish_t publish;
-  rg_recompute_t *recompute;
-  uint64_t from, to;
-  rg__recompute_summary_t summary; /* recompute replies */
-  bool started;                    /* recompute reply: a new job was started */
-  rg_write_done_fn done;
-  void *ctx;
-  rg_write_t *next;
-};
-
 struct rg_engine {
   rg_config_t cfg;
-  uint8_t actor_hash_key[crypto_shorthash_KEYBYTES]; /* random per engine (actor_hash) */
   rg_store_t *store;
   rg_metrics_t metrics;
   uv_loop_t *loop;
-  uv_async_t done_async;
-  pthread_t writer;
-  pthread_mutex_t lock;
-  pthread_cond_t wake;
-  rg_write_t *queue_head, *queue_tail; /* waiting for the writer */
-  rg_write_t *done_head, *done_tail;   /* committed, waiting for the loop */
-  bool stopping, stopped, writer_started;
-  /* reads between rg_engine_batch_begin and _end share this transaction (loop thread) */
+  rg_writer_t *writer;
+  bool stopping, stopped;
+  /* ingest.c: random per engine, keys the hash of a write's actors */
+  uint8_t actor_hash_key[crypto_shorthash_KEYBYTES];
+  /* lookup.c: reads between rg_engine_batch_begin and _end share this transaction */
   rg_txn_t *batch_txn;
   unsigned batch_depth;
-  /* recomputation (loop thread) */
+  /* recompute.c */
   uv_timer_t recompute_timer;
   rg_recompute_t *running;
   uint64_t next_job;
@@ -93,12 +64,28 @@ struct rg_engine {
   uint64_t recomputes_ok, recomputes_failed;
 };
 
-/* A zeroed write of `op` owned by the caller (rg__write_free). NULL on no memory. */
-rg_write_t *rg__write_new(rg_engine_t *e, rg_op_t op);
-void rg__write_free(rg_write_t *w);
+/* engine.c --------------------------------------------------------------------------- */
 
-/* Queues a write for the writer thread (loop thread). */
-void rg__engine_enqueue(rg_engine_t *e, rg_write_t *w);
+/* Queues a prepared client write (w->head.apply set) to the writer; w->done runs after. */
+void rg__engine_submit(rg_engine_t *e, rg_write_t *w);
+
+/* ingest.c --------------------------------------------------------------------------- */
+
+/* Builds the write of an ingest, label, forget, label_cluster or unlabel request; items that
+ * fail validation become rejects in its reply. 0 with *out owned by the caller (submit it,
+ * or w->free); a request refused as a whole gets an RG_E… code with its reason in msg. */
+int rg__ingest_prepare(rg_engine_t *e, const rg_request_t *req, rg_write_t **out, char *msg,
+                       size_t cap);
+
+/* lookup.c --------------------------------------------------------------------------- */
+
+/* A read transaction: the batch's (opened now if needed) or, outside a batch, a new one.
+ * End it with rg__read_end. 0 or the store's error. */
+int rg__read_begin(rg_engine_t *e, rg_txn_t **t);
+void rg__read_end(rg_engine_t *e, rg_txn_t *t);
+
+/* Ends the batch's shared snapshot, so later reads see what committed since. */
+void rg__read_drop_batch(rg_engine_t *e);
 
 /* Normalises a "type:identifier" (typed) or a bare identifier of `type`. 0, or
  * RG_EINVALID_ACTOR with "<field>: <reason>" in msg. */
@@ -108,6 +95,31 @@ int rg__actor_from_wire(rg_str_t s, bool typed, rg_actor_type_t type, const char
 /* The current generation (in *g, returned), or NULL before the first recomputation or on a
  * store error (*rc set). */
 const rg_generation_t *rg__current_generation(rg_txn_t *t, rg_generation_t *g, int *rc);
+
+/* Reads the actor's score of generation gen (known: the store has the actor). 0 with *sc
+ * set, RG_ENOT_FOUND (no generation or no score), or a store error. */
+int rg__read_score(rg_txn_t *t, const rg_generation_t *gen, bool known, uint64_t id,
+                   rg_score_t *sc);
+
+/* The score fields of a lookup or check entry for actor id (known: the store has it), from
+ * generation gen (NULL before the first recomputation: all nil). 0 or a store error. */
+#define RG__SCORE_FIELDS 9
+int rg__write_score_fields(rg_txn_t *t, const rg_generation_t *gen, bool known, uint64_t id,
+                           int64_t now, rg_wr_t *wr);
+
+/* Answers a lookup into wr. 0 or a store error. */
+int rg__lookup_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr);
+
+/* check.c ---------------------------------------------------------------------------- */
+
+/* Answers a check (a filter's question about one message) into wr. 0, RG_EINVALID_ACTOR with
+ * a message in msg, or a store error. */
+int rg__check_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr, char *msg, size_t cap);
+
+/* stats.c ---------------------------------------------------------------------------- */
+
+/* Answers stats into wr. 0 or a store error. */
+int rg__stats_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr);
 
 /* analyst.c -------------------------------------------------------------------------- */
 
@@ -125,20 +137,11 @@ int rg__recompute_init(rg_engine_t *e);
 void rg__recompute_stop(rg_engine_t *e);
 
 /* Handles the recompute op: starts a job (or finds the running one); with wait, *pending is
- * a write that completes when the job does. Same contract as rg_engine_handle. */
+ * a reply that completes when the job does. Same contract as rg_engine_handle. */
 int rg__recompute_request(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out,
                           rg_write_done_fn done, void *ctx, rg_write_t **pending);
 
-/* Writes the reply of a recompute request into wr. */
-void rg__recompute_reply(rg_wr_t *wr, const rg_write_t *w);
-
 /* Writes the status op's reply. */
 void rg__recompute_status(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr);
-
-/* Writer thread: applies one publishing step inside transaction t. */
-int rg__recompute_apply(rg_txn_t *t, rg_write_t *w);
-
-/* Writer thread: a publishing step failed for good; later steps must not flip. */
-void rg__recompute_step_failed(rg_write_t *w);
 
 #endif

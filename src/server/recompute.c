@@ -12,8 +12,8 @@
 #include "repgraph/err.h"
 #include "repgraph/log.h"
 
-#define ROWS_PER_STEP 20000 /* scores or clusters written per transaction */
-#define DROP_PER_STEP 50000 /* old rows deleted per transaction */
+#define ROWS_PER_STEP  20000 /* scores or clusters written per transaction */
+#define DROP_PER_STEP  50000 /* old rows deleted per transaction */
 #define INDEX_PER_STEP 60000 /* index rows appended per transaction (cheap: at the tree's end) */
 
 /* A row of the member index (key = cluster) or of a ranking (key = the score), sorted on the
@@ -23,6 +23,30 @@ typedef struct {
   uint64_t cluster, actor;
   uint8_t type;
 } index_row_t;
+
+/* What a publishing step writes (a write of the writer's own, not a client's). */
+typedef enum {
+  PUBLISH_CLEAR, /* delete leftovers of the generation being written */
+  PUBLISH_ROWS,  /* write scores and clusters [from, to) */
+  PUBLISH_INDEX, /* append member and ranking index rows [from, to), in key order */
+  PUBLISH_FLIP,  /* make the generation current */
+  PUBLISH_DROP   /* delete the generation before last */
+} publish_t;
+
+typedef struct {
+  rg_writer_req_t head;
+  rg_recompute_t *job;
+  publish_t kind;
+  uint64_t from, to;
+} publish_step_t;
+
+/* A recompute request: answered at once, or (wait) when its job finishes. */
+typedef struct {
+  rg_write_t base;
+  bool started; /* a new job was started for it */
+  bool finished;
+  rg__recompute_summary_t summary;
+} waiter_t;
 
 struct rg_recompute {
   rg_engine_t *engine;
@@ -38,7 +62,7 @@ struct rg_recompute {
   double load_ms;
   bool failed; /* writer thread: a publishing step failed */
   atomic_int cancel;
-  rg_write_t *waiters, *waiters_tail;
+  waiter_t *waiters, *waiters_tail;
 };
 
 /* ---- finishing ----------------------------------------------------------------------- */
@@ -58,83 +82,80 @@ static void finish(rg_recompute_t *job, int rc) {
   s->clusters = job->result.n_clusters;
   s->timing = job->result.timing;
   s->load_ms = job->load_ms;
-  s->publish_ms = job->publish_started_us ? (double)(rg_clock_mono_us() - job->publish_started_us) / 1000 : 0;
+  s->publish_ms =
+      job->publish_started_us ? (double)(rg_clock_mono_us() - job->publish_started_us) / 1000 : 0;
   s->total_ms = (double)(rg_clock_mono_us() - job->started_us) / 1000;
   if (rc) {
     e->recomputes_failed++;
     rg_log_error("recompute %llu failed: %s", (unsigned long long)job->job, s->error);
   } else {
     e->recomputes_ok++;
-    rg_log_info("recompute %llu: generation %llu, %llu actors, %llu edges, %llu clusters in %.0f ms",
-                (unsigned long long)job->job, (unsigned long long)job->generation,
-                (unsigned long long)s->vertices, (unsigned long long)s->edges,
-                (unsigned long long)s->clusters, s->total_ms);
+    rg_log_info(
+        "recompute %llu: generation %llu, %llu actors, %llu edges, %llu clusters in %.0f ms",
+        (unsigned long long)job->job, (unsigned long long)job->generation,
+        (unsigned long long)s->vertices, (unsigned long long)s->edges,
+        (unsigned long long)s->clusters, s->total_ms);
   }
   e->running = NULL;
   rg_graph_free(&job->graph);
   rg_result_free(&job->result);
   free(job->index);
-  for (rg_write_t *w = job->waiters, *next; w; w = next) {
-    next = w->next;
-    w->next = NULL;
+  for (waiter_t *w = job->waiters, *next; w; w = next) {
+    next = (waiter_t *)w->base.head.next;
+    w->base.head.next = NULL;
     w->summary = *s;
-    w->result = rc;
-    w->done(w, w->ctx);
+    w->finished = true;
+    w->base.head.result = rc;
+    snprintf(w->base.error, sizeof w->base.error, "%s", s->error);
+    w->base.done(&w->base, w->base.ctx);
   }
   free(job);
 }
 
 /* ---- publishing (writer thread applies, loop thread queues) ---------------------------- */
 
-static void on_step_done(rg_write_t *w, void *ctx) {
-  rg_recompute_t *job = ctx;
-  bool last = w->publish == RG__PUBLISH_DROP;
-  rg_engine_finish_write(w, NULL);
+static void on_step_done(rg_writer_req_t *head) {
+  publish_step_t *step = (publish_step_t *)head;
+  rg_recompute_t *job = step->job;
+  bool last = step->kind == PUBLISH_DROP;
+  free(step);
   if (last) finish(job, job->failed ? (job->rc ? job->rc : RG_ESTORAGE_FULL) : RG_OK);
 }
 
-void rg__recompute_step_failed(rg_write_t *w) {
-  w->recompute->failed = true;
-  if (!w->recompute->rc) w->recompute->rc = w->result;
-  snprintf(w->recompute->err, sizeof w->recompute->err, "publishing generation %llu: %s",
-           (unsigned long long)w->recompute->generation, rg_strerror(w->result));
+/* Writer thread: a publishing step failed for good; later steps must not flip. */
+static void on_step_failed(rg_writer_req_t *head) {
+  publish_step_t *step = (publish_step_t *)head;
+  rg_recompute_t *job = step->job;
+  job->failed = true;
+  if (!job->rc) job->rc = head->result;
+  snprintf(job->err, sizeof job->err, "publishing generation %llu: %s",
+           (unsigned long long)job->generation, rg_strerror(head->result));
 }
 
-static int queue_step(rg_recompute_t *job, rg__publish_t kind, uint64_t from, uint64_t to) {
-  rg_write_t *w = rg__write_new(job->engine, RG_OP_RECOMPUTE);
-  if (!w) return RG_ENOMEM;
-  w->solo = true;
-  w->publish = kind;
-  w->recompute = job;
-  w->from = from;
-  w->to = to;
-  w->done = on_step_done;
-  w->ctx = job;
-  rg__engine_enqueue(job->engine, w);
-  return RG_OK;
-}
-
-int rg__recompute_apply(rg_txn_t *t, rg_write_t *w) {
-  rg_recompute_t *job = w->recompute;
+/* Writer thread: applies one publishing step inside transaction t. */
+static int apply_step(rg_txn_t *t, rg_writer_req_t *head) {
+  const publish_step_t *step = (const publish_step_t *)head;
+  rg_recompute_t *job = step->job;
   const rg_graph_t *g = &job->graph;
   const rg_result_t *r = &job->result;
   int rc = RG_OK;
   bool done = false;
-  switch (w->publish) {
-    case RG__PUBLISH_CLEAR:
+  switch (step->kind) {
+    case PUBLISH_CLEAR:
       while (!rc && !done) rc = rg_store_drop_generation(t, job->generation, DROP_PER_STEP, &done);
       return rc;
-    case RG__PUBLISH_ROWS:
+    case PUBLISH_ROWS:
       if (job->failed) return RG_OK;
-      for (uint64_t i = w->from; i < w->to && !rc; i++) {
+      for (uint64_t i = step->from; i < step->to && !rc; i++) {
         if (i < g->n)
           rc = rg_store_put_score(t, job->generation, g->actor_id[i], &r->scores[i]);
-        else rc = rg_store_put_cluster(t, job->generation, &r->clusters[i - g->n]);
+        else
+          rc = rg_store_put_cluster(t, job->generation, &r->clusters[i - g->n]);
       }
       return rc;
-    case RG__PUBLISH_INDEX:
+    case PUBLISH_INDEX:
       if (job->failed) return RG_OK;
-      for (uint64_t i = w->from; i < w->to && !rc; i++) {
+      for (uint64_t i = step->from; i < step->to && !rc; i++) {
         const index_row_t *x = &job->index[i];
         if (i < g->n)
           rc = rg_store_append_member(t, job->generation, x->cluster, x->actor);
@@ -144,19 +165,41 @@ int rg__recompute_apply(rg_txn_t *t, rg_write_t *w) {
                                     (rg_actor_type_t)x->type, x->value, x->actor);
       }
       return rc;
-    case RG__PUBLISH_FLIP: {
+    case PUBLISH_FLIP: {
       if (job->failed) return RG_OK;
-      rg_generation_t gen = {job->generation, job->started_at,
+      rg_generation_t gen = {job->generation,
+                             job->started_at,
                              (uint64_t)((rg_clock_mono_us() - job->started_us) / 1000),
-                             g->n, g->m, r->n_clusters, g->bad_seeds, g->good_seeds};
+                             g->n,
+                             g->m,
+                             r->n_clusters,
+                             g->bad_seeds,
+                             g->good_seeds};
       return rg_store_publish_generation(t, &gen);
     }
-    case RG__PUBLISH_DROP:
+    case PUBLISH_DROP:
       if (job->failed || job->generation < 3) return RG_OK;
-      while (!rc && !done) rc = rg_store_drop_generation(t, job->generation - 2, DROP_PER_STEP, &done);
+      while (!rc && !done)
+        rc = rg_store_drop_generation(t, job->generation - 2, DROP_PER_STEP, &done);
       return rc;
-    default: return RG_EINTERNAL;
   }
+  return RG_EINTERNAL;
+}
+
+static int queue_step(rg_recompute_t *job, publish_t kind, uint64_t from, uint64_t to) {
+  publish_step_t *step = calloc(1, sizeof *step);
+  if (!step) return RG_ENOMEM;
+  step->head = (rg_writer_req_t){.apply = apply_step,
+                                 .on_failed = on_step_failed,
+                                 .done = on_step_done,
+                                 .name = "recompute publish",
+                                 .solo = true};
+  step->job = job;
+  step->kind = kind;
+  step->from = from;
+  step->to = to;
+  rg_writer_submit(job->engine->writer, &step->head);
+  return RG_OK;
 }
 
 /* ---- the computation (thread pool) ---------------------------------------------------- */
@@ -214,19 +257,20 @@ static void after_work(uv_work_t *req, int status) {
   }
   job->publish_started_us = rg_clock_mono_us();
   uint64_t rows = (uint64_t)job->graph.n + job->result.n_clusters;
-  rc = queue_step(job, RG__PUBLISH_CLEAR, 0, 0);
+  rc = queue_step(job, PUBLISH_CLEAR, 0, 0);
   for (uint64_t from = 0; !rc && from < rows; from += ROWS_PER_STEP)
-    rc = queue_step(job, RG__PUBLISH_ROWS, from, from + ROWS_PER_STEP < rows ? from + ROWS_PER_STEP : rows);
+    rc = queue_step(job, PUBLISH_ROWS, from,
+                    from + ROWS_PER_STEP < rows ? from + ROWS_PER_STEP : rows);
   uint64_t index_rows = 3 * (uint64_t)job->graph.n;
   for (uint64_t from = 0; !rc && from < index_rows; from += INDEX_PER_STEP)
-    rc = queue_step(job, RG__PUBLISH_INDEX, from,
+    rc = queue_step(job, PUBLISH_INDEX, from,
                     from + INDEX_PER_STEP < index_rows ? from + INDEX_PER_STEP : index_rows);
-  if (!rc) rc = queue_step(job, RG__PUBLISH_FLIP, 0, 0);
-  if (!rc) rc = queue_step(job, RG__PUBLISH_DROP, 0, 0);
+  if (!rc) rc = queue_step(job, PUBLISH_FLIP, 0, 0);
+  if (!rc) rc = queue_step(job, PUBLISH_DROP, 0, 0);
   if (rc) { /* out of memory mid-way: the queued steps still run; make them no-ops */
     job->failed = true;
     job->rc = rc;
-    queue_step(job, RG__PUBLISH_DROP, 0, 0);
+    queue_step(job, PUBLISH_DROP, 0, 0);
   }
 }
 
@@ -297,30 +341,40 @@ void rg__recompute_stop(rg_engine_t *e) {
 
 /* ---- the ops --------------------------------------------------------------------------- */
 
+static void waiter_free(rg_write_t *w) {
+  free(w);
+}
+
+static void waiter_reply(const rg_write_t *base, rg_wr_t *wr);
+
 int rg__recompute_request(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out,
                           rg_write_done_fn done, void *ctx, rg_write_t **pending) {
   bool started;
   int rc;
   rg_recompute_t *job = start(e, &started, &rc);
   if (!job) return rg_proto_write_error(out, req->has_id, req->id, rc, NULL);
-  rg_write_t *w = rg__write_new(e, RG_OP_RECOMPUTE);
+  waiter_t *w = calloc(1, sizeof *w);
   if (!w) return rg_proto_write_error(out, req->has_id, req->id, RG_ENOMEM, NULL);
-  w->has_id = req->has_id;
-  w->id = req->id;
+  w->base = (rg_write_t){.engine = e,
+                         .op = RG_OP_RECOMPUTE,
+                         .has_id = req->has_id,
+                         .id = req->id,
+                         .reply = waiter_reply,
+                         .free = waiter_free};
   w->started = started;
   w->summary.job = job->job;
   w->summary.generation = job->generation;
   w->summary.started_at = job->started_at;
-  if (!req->wait) { /* answer now: started, or already running */
-    int wrc = rg_engine_finish_write(w, out);
-    return wrc;
-  }
-  w->done = done;
-  w->ctx = ctx;
-  if (job->waiters_tail) job->waiters_tail->next = w;
-  else job->waiters = w;
+  if (!req->wait) /* answer now: started, or already running */
+    return rg_engine_finish_write(&w->base, out);
+  w->base.done = done;
+  w->base.ctx = ctx;
+  if (job->waiters_tail)
+    job->waiters_tail->base.head.next = &w->base.head;
+  else
+    job->waiters = w;
   job->waiters_tail = w;
-  *pending = w;
+  *pending = &w->base;
   return RG_OK;
 }
 
@@ -346,15 +400,17 @@ static void write_summary(rg_wr_t *wr, const rg__recompute_summary_t *s) {
   rg_wr_str(wr, "publish"), rg_wr_double(wr, s->publish_ms);
 }
 
-void rg__recompute_reply(rg_wr_t *wr, const rg_write_t *w) {
-  bool finished = w->done != NULL; /* a waiter: the job has finished */
-  rg_wr_reply(wr, w->has_id, w->id, 3);
+static void waiter_reply(const rg_write_t *base, rg_wr_t *wr) {
+  const waiter_t *w = (const waiter_t *)base;
+  rg_wr_reply(wr, base->has_id, base->id, 3);
   rg_wr_str(wr, "job"), rg_wr_uint(wr, w->summary.job);
   rg_wr_str(wr, "state");
-  rg_wr_str(wr, finished ? "done" : w->started ? "started" : "running");
+  rg_wr_str(wr, w->finished ? "done" : w->started ? "started" : "running");
   rg_wr_str(wr, "result");
-  if (finished) write_summary(wr, &w->summary);
-  else rg_wr_nil(wr);
+  if (w->finished)
+    write_summary(wr, &w->summary);
+  else
+    rg_wr_nil(wr);
 }
 
 void rg__recompute_status(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
@@ -390,8 +446,10 @@ void rg__recompute_status(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) 
     rg_wr_nil(wr);
   }
   rg_wr_str(wr, "last");
-  if (e->last.job) write_summary(wr, &e->last);
-  else rg_wr_nil(wr);
+  if (e->last.job)
+    write_summary(wr, &e->last);
+  else
+    rg_wr_nil(wr);
   rg_wr_str(wr, "completed"), rg_wr_uint(wr, e->recomputes_ok);
   rg_wr_str(wr, "failed"), rg_wr_uint(wr, e->recomputes_failed);
 }

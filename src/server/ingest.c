@@ -1,0 +1,590 @@
+/* ingest.c — the writes clients ask for: ingest (edges, observations), label, forget,
+ * label_cluster and unlabel. Each request is validated and normalised on the loop thread into
+ * a write of its own kind (actors once each, edges, labels, per-item rejects), applied by the
+ * writer thread through its apply function, and answered on the loop thread after commit. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_internal.h"
+#include "repgraph/actor.h"
+#include "repgraph/clock.h"
+#include "repgraph/err.h"
+
+#define REJECTS_REPORTED 1000 /* per request; the count covers the rest */
+
+enum { ITEM_EDGES, ITEM_OBSERVATIONS, ITEM_LABELS, ITEM_ACTORS };
+static const char *const item_names[] = {"edges", "observations", "labels", "actors"};
+
+/* An actor named by a write, its identifier packed in the write's key buffer. */
+typedef struct {
+  uint32_t key_off;
+  uint16_t key_len;
+  uint8_t type;
+  uint64_t messages;
+  int64_t ts, ts_last; /* earliest and latest time the write names it */
+  uint64_t id;         /* set by the writer */
+} job_actor_t;
+
+typedef struct {
+  uint32_t src, dst; /* indexes into actors */
+  rg_edge_kind_t kind;
+  int64_t ts;
+  double weight;
+  uint64_t count;
+} job_edge_t;
+
+typedef struct {
+  uint32_t actor;
+  rg_verdict_t verdict;
+  rg_label_source_t source;
+  double weight;
+  int64_t ts;
+  uint32_t note_off;
+  uint16_t note_len;
+} job_label_t;
+
+typedef struct {
+  uint8_t item;
+  uint32_t index;
+  int code;
+  char message[160];
+} reject_t;
+
+/* A client write: the common head, then what its apply needs. */
+typedef struct {
+  rg_write_t base;
+  rg_buf_t keys; /* packed identifiers and notes */
+  job_actor_t *actors;
+  uint32_t n_actors, cap_actors;
+  uint32_t *actor_slots; /* hash of actors (index + 1, 0 free): each is stored once */
+  uint32_t n_slots;
+  job_edge_t *edges;
+  uint32_t n_edges, cap_edges;
+  job_label_t *labels;
+  uint32_t n_labels;
+  reject_t *rejects;
+  uint32_t n_rejects, n_rejected;
+  uint32_t accepted;  /* items accepted */
+  uint32_t forgotten; /* forget: actors that existed; unlabel: labels retracted */
+  struct {            /* label_cluster: one label for every member of a cluster */
+    uint64_t cluster, generation;
+    job_label_t label;
+  } cluster;
+  struct { /* unlabel: time and note of the retraction */
+    int64_t ts;
+    uint32_t note_off;
+    uint16_t note_len;
+  } retraction;
+} ingest_write_t;
+
+static void ingest_free(rg_write_t *base) {
+  ingest_write_t *w = (ingest_write_t *)base;
+  rg_buf_free(&w->keys);
+  free(w->actors);
+  free(w->actor_slots);
+  free(w->edges);
+  free(w->labels);
+  free(w->rejects);
+  free(w);
+}
+
+static int grow_array(void **p, uint32_t *cap, uint32_t need, size_t size) {
+  if (need <= *cap) return RG_OK;
+  uint32_t n = *cap ? *cap : 16;
+  while (n < need) n *= 2;
+  void *q = realloc(*p, (size_t)n * size);
+  if (!q) return RG_ENOMEM;
+  *p = q;
+  *cap = n;
+  return RG_OK;
+}
+
+/* SipHash (libsodium) under the engine's random key: a client cannot craft actors that
+ * all land in one slot of a write's hash and stall the loop thread. */
+static uint32_t actor_hash(const rg_engine_t *e, uint8_t type, const uint8_t *key, size_t len) {
+  uint8_t h[crypto_shorthash_BYTES];
+  crypto_shorthash(h, key, len, e->actor_hash_key);
+  uint64_t v;
+  memcpy(&v, h, sizeof v);
+  return (uint32_t)((v + type * UINT64_C(0x9E3779B97F4A7C15)) >> 32);
+}
+
+/* The slot of the actor (type, key) in the write's hash: its index + 1, or 0 where it
+ * would go. */
+static uint32_t *actor_slot(ingest_write_t *w, uint8_t type, const uint8_t *key, size_t len) {
+  uint32_t mask = w->n_slots - 1, i = actor_hash(w->base.engine, type, key, len) & mask;
+  for (;; i = (i + 1) & mask) {
+    uint32_t s = w->actor_slots[i];
+    if (!s) return &w->actor_slots[i];
+    const job_actor_t *ja = &w->actors[s - 1];
+    if (ja->type == type && ja->key_len == len && memcmp(w->keys.data + ja->key_off, key, len) == 0)
+      return &w->actor_slots[i];
+  }
+}
+
+/* Keeps the hash at most half full. */
+static int grow_slots(ingest_write_t *w) {
+  if (2 * (w->n_actors + 1) <= w->n_slots) return RG_OK;
+  uint32_t n = w->n_slots ? 2 * w->n_slots : 64;
+  uint32_t *old = w->actor_slots;
+  if (!(w->actor_slots = calloc(n, sizeof *w->actor_slots))) {
+    w->actor_slots = old;
+    return RG_ENOMEM;
+  }
+  w->n_slots = n;
+  free(old);
+  for (uint32_t i = 0; i < w->n_actors; i++) {
+    const job_actor_t *ja = &w->actors[i];
+    *actor_slot(w, ja->type, w->keys.data + ja->key_off, ja->key_len) = i + 1;
+  }
+  return RG_OK;
+}
+
+/* Adds a normalised actor to the write, once: an actor named again has its messages added
+ * and its time span widened, so the writer updates each actor once per write. *index
+ * receives its position. */
+static int add_actor(ingest_write_t *w, const rg_actor_t *a, int64_t ts, uint64_t messages,
+                     uint32_t *index) {
+  int rc = grow_slots(w);
+  if (rc) return rc;
+  uint32_t *slot = actor_slot(w, (uint8_t)a->type, (const uint8_t *)a->key, a->len);
+  if (*slot) {
+    job_actor_t *ja = &w->actors[*slot - 1];
+    ja->messages += messages;
+    if (ts < ja->ts) ja->ts = ts;
+    if (ts > ja->ts_last) ja->ts_last = ts;
+    *index = *slot - 1;
+    return RG_OK;
+  }
+  if ((rc = grow_array((void **)&w->actors, &w->cap_actors, w->n_actors + 1, sizeof *w->actors)))
+    return rc;
+  uint32_t off = (uint32_t)w->keys.len;
+  if ((rc = rg_buf_append(&w->keys, a->key, a->len))) return rc;
+  w->actors[w->n_actors] = (job_actor_t){off, a->len, (uint8_t)a->type, messages, ts, ts, 0};
+  *index = w->n_actors++;
+  *slot = w->n_actors;
+  return RG_OK;
+}
+
+static int add_edge(ingest_write_t *w, uint32_t src, rg_edge_kind_t kind, uint32_t dst, int64_t ts,
+                    double weight, uint64_t count) {
+  int rc = grow_array((void **)&w->edges, &w->cap_edges, w->n_edges + 1, sizeof *w->edges);
+  if (rc) return rc;
+  w->edges[w->n_edges++] = (job_edge_t){src, dst, kind, ts, weight, count};
+  return RG_OK;
+}
+
+static void reject(ingest_write_t *w, uint8_t item, uint32_t index, int code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void reject(ingest_write_t *w, uint8_t item, uint32_t index, int code, const char *fmt,
+                   ...) {
+  w->n_rejected++;
+  if (w->n_rejects >= REJECTS_REPORTED) return;
+  if (!w->rejects && !(w->rejects = calloc(REJECTS_REPORTED, sizeof *w->rejects))) return;
+  reject_t *r = &w->rejects[w->n_rejects++];
+  r->item = item;
+  r->index = index;
+  r->code = code;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(r->message, sizeof r->message, fmt, ap);
+  va_end(ap);
+}
+
+static int prepare_edge(rg_engine_t *e, ingest_write_t *w, const rg_wire_edge_t *we, uint32_t i,
+                        int64_t now) {
+  rg_actor_t src, dst;
+  rg_edge_kind_t kind;
+  char msg[160];
+  if (rg_edge_kind_parse(we->kind.ptr, we->kind.len, &kind) != RG_OK) {
+    reject(w, ITEM_EDGES, i, RG_EINVALID_EDGE, "kind: unknown edge kind '%.*s'",
+           (int)(we->kind.len > 40 ? 40 : we->kind.len), we->kind.ptr);
+    return RG_OK;
+  }
+  if (rg__actor_from_wire(we->src, true, 0, "src", &src, msg, sizeof msg) ||
+      rg__actor_from_wire(we->dst, true, 0, "dst", &dst, msg, sizeof msg)) {
+    reject(w, ITEM_EDGES, i, RG_EINVALID_ACTOR, "%s", msg);
+    return RG_OK;
+  }
+  if (!rg_edge_kind_fits(kind, src.type, dst.type)) {
+    reject(w, ITEM_EDGES, i, RG_EINVALID_EDGE, "kind: %s does not connect %s to %s",
+           rg_edge_kind_name(kind), rg_actor_type_name(src.type), rg_actor_type_name(dst.type));
+    return RG_OK;
+  }
+  int64_t ts = we->ts ? we->ts : now;
+  uint32_t si, di;
+  int rc = add_actor(w, &src, ts, we->count, &si);
+  if (!rc) rc = add_actor(w, &dst, ts, we->count, &di);
+  if (!rc) rc = add_edge(w, si, kind, di, ts, we->weight, we->count);
+  if (!rc) w->accepted++;
+  (void)e;
+  return rc;
+}
+
+/* Expands one observation into actors and edges (see DESIGN.md "observation"). An invalid
+ * sender, client IP or recipient rejects the observation; an invalid HELO only drops the
+ * helo edge (HELO names are often junk and say little). */
+static int prepare_observation(rg_engine_t *e, ingest_write_t *w, const rg_wire_observation_t *o,
+                               uint32_t i, int64_t now) {
+  rg_actor_t sender, ip, net, domain, helo, rcpt;
+  char msg[160];
+  if (rg__actor_from_wire(o->sender, false, RG_ACTOR_ADDRESS, "sender", &sender, msg, sizeof msg) ||
+      rg__actor_from_wire(o->client_ip, false, RG_ACTOR_IP, "client_ip", &ip, msg, sizeof msg)) {
+    reject(w, ITEM_OBSERVATIONS, i, RG_EINVALID_ACTOR, "%s", msg);
+    return RG_OK;
+  }
+  for (uint32_t j = 0; j < o->n_recipients; j++) {
+    char field[32];
+    snprintf(field, sizeof field, "recipients[%u]", j);
+    if (rg__actor_from_wire(o->recipients[j], false, RG_ACTOR_ADDRESS, field, &rcpt, msg,
+                            sizeof msg)) {
+      reject(w, ITEM_OBSERVATIONS, i, RG_EINVALID_ACTOR, "%s", msg);
+      return RG_OK;
+    }
+  }
+  if (rg_actor_net_of(&ip, e->cfg.net_prefix_v4, e->cfg.net_prefix_v6, &net) ||
+      rg_actor_domain_of(&sender, &domain)) {
+    reject(w, ITEM_OBSERVATIONS, i, RG_EINVALID_ACTOR, "sender: cannot derive net or domain");
+    return RG_OK;
+  }
+  bool has_helo = o->helo.len > 0 &&
+                  rg_actor_normalize(RG_ACTOR_DOMAIN, o->helo.ptr, o->helo.len, &helo, NULL) == 0;
+  int64_t ts = o->ts ? o->ts : now;
+  uint32_t si, ii, ni, di, hi = 0, ri;
+  int rc = add_actor(w, &sender, ts, 1, &si);
+  if (!rc) rc = add_actor(w, &ip, ts, 1, &ii);
+  if (!rc) rc = add_actor(w, &net, ts, 1, &ni);
+  if (!rc) rc = add_actor(w, &domain, ts, 1, &di);
+  if (!rc && has_helo) rc = add_actor(w, &helo, ts, 1, &hi);
+  if (!rc) rc = add_edge(w, si, RG_EDGE_SENT_FROM, ii, ts, 1, 1);
+  if (!rc) rc = add_edge(w, ii, RG_EDGE_IN_NET, ni, ts, 1, 1);
+  if (!rc) rc = add_edge(w, si, RG_EDGE_USES_DOMAIN, di, ts, 1, 1);
+  if (!rc && has_helo) rc = add_edge(w, ii, RG_EDGE_HELO, hi, ts, 1, 1);
+  for (uint32_t j = 0; j < o->n_recipients && !rc; j++) {
+    rg__actor_from_wire(o->recipients[j], false, RG_ACTOR_ADDRESS, "", &rcpt, msg, sizeof msg);
+    rc = add_actor(w, &rcpt, ts, 1, &ri);
+    if (!rc) rc = add_edge(w, si, RG_EDGE_MAILED, ri, ts, 1, 1);
+  }
+  if (!rc) w->accepted++;
+  return rc;
+}
+
+/* Copies a note, cut at RG_LABEL_NOTE_MAX, to the write's key buffer: *off and *len say
+ * where. 0 or the buffer's error. */
+static int append_note(ingest_write_t *w, rg_str_t note, uint32_t *off, uint16_t *len) {
+  *off = (uint32_t)w->keys.len;
+  *len = (uint16_t)(note.len > RG_LABEL_NOTE_MAX ? RG_LABEL_NOTE_MAX : note.len);
+  return rg_buf_append(&w->keys, note.ptr, *len);
+}
+
+/* Fills the verdict, source, weight, time and note of a label; the note goes to the write's
+ * key buffer. RG_EINVALID_LABEL with a message in msg, or a buffer error. */
+static int label_from_wire(rg_engine_t *e, ingest_write_t *w, const rg_wire_label_t *wl,
+                           int64_t now, job_label_t *l, char *msg, size_t cap) {
+  if (rg_verdict_parse(wl->verdict.ptr, wl->verdict.len, &l->verdict)) {
+    snprintf(msg, cap, "verdict: expected bad or good");
+    return RG_EINVALID_LABEL;
+  }
+  l->source = RG_SOURCE_ANALYST;
+  if (wl->source.len && rg_label_source_parse(wl->source.ptr, wl->source.len, &l->source)) {
+    snprintf(msg, cap, "source: expected analyst, user_report, spam_trap, allowlist or feed");
+    return RG_EINVALID_LABEL;
+  }
+  l->weight = wl->weight >= 0 ? wl->weight : e->cfg.label_weight[l->source];
+  l->ts = wl->ts ? wl->ts : now;
+  return append_note(w, wl->note, &l->note_off, &l->note_len);
+}
+
+static int prepare_label(rg_engine_t *e, ingest_write_t *w, const rg_wire_label_t *wl, uint32_t i,
+                         int64_t now) {
+  rg_actor_t a;
+  char msg[160];
+  job_label_t l = {0};
+  if (rg__actor_from_wire(wl->actor, true, 0, "actor", &a, msg, sizeof msg)) {
+    reject(w, ITEM_LABELS, i, RG_EINVALID_ACTOR, "%s", msg);
+    return RG_OK;
+  }
+  int rc = label_from_wire(e, w, wl, now, &l, msg, sizeof msg);
+  if (rc == RG_EINVALID_LABEL) {
+    reject(w, ITEM_LABELS, i, RG_EINVALID_LABEL, "%s", msg);
+    return RG_OK;
+  }
+  if (!rc) rc = add_actor(w, &a, l.ts, 0, &l.actor);
+  if (rc) return rc;
+  w->labels[w->n_labels++] = l;
+  w->accepted++;
+  return RG_OK;
+}
+
+/* label_cluster: one label for every member of a cluster of the current generation; the
+ * writer finds the members. Errors reject the request as a whole, with a message. */
+static int prepare_label_cluster(rg_engine_t *e, ingest_write_t *w, const rg_request_t *req,
+                                 int64_t now, char *msg, size_t cap) {
+  int rc = label_from_wire(e, w, &req->label, now, &w->cluster.label, msg, cap);
+  if (rc) return rc;
+  w->cluster.cluster = req->cluster;
+  w->base.head.solo = true; /* a large cluster makes a large transaction */
+  rg_txn_t *t;
+  rg_generation_t g;
+  rc = rg_store_read_begin(e->store, &t);
+  if (rc) return rc;
+  const rg_generation_t *gen = rg__current_generation(t, &g, &rc);
+  rg_cluster_t c;
+  if (!rc && !gen) {
+    rc = RG_ENOT_FOUND;
+    snprintf(msg, cap, "no clusters yet: recompute first");
+  } else if (!rc && req->generation && req->generation != gen->generation) {
+    rc = RG_ENOT_FOUND;
+    snprintf(msg, cap, "generation %llu is no longer current (now %llu): list clusters again",
+             (unsigned long long)req->generation, (unsigned long long)gen->generation);
+  } else if (!rc &&
+             (rc = rg_store_get_cluster(t, gen->generation, req->cluster, &c)) == RG_ENOT_FOUND) {
+    snprintf(msg, cap, "cluster %llu does not exist in generation %llu",
+             (unsigned long long)req->cluster, (unsigned long long)gen->generation);
+  } else if (!rc && c.size > e->cfg.max_label_cluster) {
+    rc = RG_ETOO_LARGE;
+    snprintf(msg, cap,
+             "cluster %llu has %llu members, more than limits.max_label_cluster (%u): export it "
+             "and label it with `repgraph label --file` in batches",
+             (unsigned long long)req->cluster, (unsigned long long)c.size,
+             e->cfg.max_label_cluster);
+  }
+  if (!rc) w->cluster.generation = gen->generation;
+  rg_txn_end(t);
+  return rc;
+}
+
+static int prepare_forget(ingest_write_t *w, rg_str_t s, uint32_t i) {
+  rg_actor_t a;
+  char msg[160];
+  uint32_t index;
+  if (rg__actor_from_wire(s, true, 0, "actor", &a, msg, sizeof msg)) {
+    reject(w, ITEM_ACTORS, i, RG_EINVALID_ACTOR, "%s", msg);
+    return RG_OK;
+  }
+  int rc = add_actor(w, &a, 0, 0, &index);
+  if (!rc) w->accepted++;
+  return rc;
+}
+
+static int prepare_unlabel(ingest_write_t *w, const rg_request_t *req, int64_t now) {
+  w->retraction.ts = req->label.ts ? req->label.ts : now;
+  int rc = append_note(w, req->label.note, &w->retraction.note_off, &w->retraction.note_len);
+  for (uint32_t i = 0; i < req->n_actors && !rc; i++) rc = prepare_forget(w, req->actors[i], i);
+  return rc;
+}
+
+/* ---- applying writes on the writer thread ------------------------------------------ */
+
+static void job_actor(const ingest_write_t *w, uint32_t i, rg_actor_t *a) {
+  const job_actor_t *ja = &w->actors[i];
+  a->type = (rg_actor_type_t)ja->type;
+  a->len = ja->key_len;
+  memcpy(a->key, w->keys.data + ja->key_off, ja->key_len);
+  a->key[ja->key_len] = '\0';
+}
+
+/* The store's form of a prepared label, its note copied out of the write's key buffer. */
+static void job_label(const ingest_write_t *w, const job_label_t *jl, rg_label_t *l) {
+  *l = (rg_label_t){.verdict = jl->verdict,
+                    .source = jl->source,
+                    .weight = jl->weight,
+                    .ts = jl->ts,
+                    .note_len = jl->note_len};
+  if (jl->note_len)
+    memcpy(l->note, w->keys.data + jl->note_off, jl->note_len); /* keys may be empty */
+  l->note[jl->note_len] = '\0';
+}
+
+/* ingest and label: every actor upserted once, then the edges, then the labels. */
+static int apply_ingest(rg_txn_t *t, rg_writer_req_t *head) {
+  ingest_write_t *w = (ingest_write_t *)head;
+  rg_actor_t a;
+  int rc = RG_OK;
+  for (uint32_t i = 0; i < w->n_actors && !rc; i++) {
+    job_actor_t *ja = &w->actors[i];
+    job_actor(w, i, &a);
+    rc = rg_store_upsert_actor(t, &a, ja->ts, ja->ts_last, ja->messages, &ja->id);
+  }
+  for (uint32_t i = 0; i < w->n_edges && !rc; i++) {
+    const job_edge_t *je = &w->edges[i];
+    rc = rg_store_add_edge(t, w->actors[je->src].id, je->kind, w->actors[je->dst].id, je->ts,
+                           je->weight, je->count);
+  }
+  for (uint32_t i = 0; i < w->n_labels && !rc; i++) {
+    rg_label_t l;
+    job_label(w, &w->labels[i], &l);
+    rc = rg_store_put_label(t, w->actors[w->labels[i].actor].id, &l);
+  }
+  return rc;
+}
+
+/* forget: actors that exist lose their edges, labels and scores. */
+static int apply_forget(rg_txn_t *t, rg_writer_req_t *head) {
+  ingest_write_t *w = (ingest_write_t *)head;
+  rg_actor_t a;
+  int rc = RG_OK;
+  w->forgotten = 0;
+  for (uint32_t i = 0; i < w->n_actors && !rc; i++) {
+    uint64_t id;
+    job_actor(w, i, &a);
+    rc = rg_store_find_actor(t, &a, &id);
+    if (rc == RG_ENOT_FOUND) {
+      rc = RG_OK;
+      continue;
+    }
+    if (!rc) rc = rg_store_forget(t, id);
+    if (!rc) w->forgotten++;
+  }
+  return rc;
+}
+
+/* unlabel: the current label of each actor is retracted (kept in its history). */
+static int apply_unlabel(rg_txn_t *t, rg_writer_req_t *head) {
+  ingest_write_t *w = (ingest_write_t *)head;
+  rg_actor_t a;
+  int rc = RG_OK;
+  w->forgotten = 0;
+  for (uint32_t i = 0; i < w->n_actors && !rc; i++) {
+    uint64_t id;
+    job_actor(w, i, &a);
+    rc = rg_store_find_actor(t, &a, &id);
+    if (!rc)
+      rc = rg_store_unlabel(t, id, w->retraction.ts,
+                            (const char *)w->keys.data + w->retraction.note_off,
+                            w->retraction.note_len);
+    if (!rc) w->forgotten++;
+    if (rc == RG_ENOT_FOUND) rc = RG_OK; /* unknown or unlabelled: nothing to retract */
+  }
+  return rc;
+}
+
+/* Collects member ids into a growable array (label_cluster). */
+typedef struct {
+  uint64_t *ids;
+  uint32_t n, cap;
+} id_list_t;
+
+static int collect_member(void *ctx, uint64_t actor, double value) {
+  id_list_t *l = ctx;
+  (void)value;
+  int rc = grow_array((void **)&l->ids, &l->cap, l->n + 1, sizeof *l->ids);
+  if (!rc) l->ids[l->n++] = actor;
+  return rc;
+}
+
+/* label_cluster: labels every member of the cluster; the generation must still be current. */
+static int apply_label_cluster(rg_txn_t *t, rg_writer_req_t *head) {
+  ingest_write_t *w = (ingest_write_t *)head;
+  rg_label_t l;
+  rg_generation_t g;
+  job_label(w, &w->cluster.label, &l);
+  int rc = rg_store_get_generation(t, &g);
+  if (!rc && g.generation != w->cluster.generation) { /* a recompute came between */
+    rc = RG_ENOT_FOUND;
+    snprintf(w->base.error, sizeof w->base.error,
+             "generation %llu is no longer current (now %llu): list clusters again",
+             (unsigned long long)w->cluster.generation, (unsigned long long)g.generation);
+  }
+  id_list_t members = {0};
+  if (!rc)
+    rc = rg_store_scan_members(t, g.generation, w->cluster.cluster, 0, collect_member, &members);
+  w->accepted = 0;
+  for (uint32_t i = 0; i < members.n && !rc; i++) {
+    rc = rg_store_put_label(t, members.ids[i], &l);
+    if (rc == RG_ENOT_FOUND)
+      rc = RG_OK; /* forgotten since the recomputation */
+    else if (!rc)
+      w->accepted++;
+  }
+  free(members.ids);
+  return rc;
+}
+
+/* ---- replies ------------------------------------------------------------------------ */
+
+static void write_rejects(rg_wr_t *wr, const ingest_write_t *w) {
+  rg_wr_str(wr, "rejected");
+  rg_wr_array(wr, w->n_rejects);
+  for (uint32_t i = 0; i < w->n_rejects; i++) {
+    const reject_t *r = &w->rejects[i];
+    rg_wr_map(wr, 4);
+    rg_wr_str(wr, "item");
+    rg_wr_str(wr, item_names[r->item]);
+    rg_wr_str(wr, "index");
+    rg_wr_uint(wr, r->index);
+    rg_wr_str(wr, "code");
+    rg_wr_str(wr, rg_err_name(r->code));
+    rg_wr_str(wr, "message");
+    rg_wr_str(wr, r->message);
+  }
+}
+
+static void ingest_reply(const rg_write_t *base, rg_wr_t *wr) {
+  const ingest_write_t *w = (const ingest_write_t *)base;
+  bool counted = base->op == RG_OP_FORGET || base->op == RG_OP_UNLABEL;
+  rg_wr_reply(wr, base->has_id, base->id, counted ? 4 : 3);
+  rg_wr_str(wr, "accepted");
+  rg_wr_uint(wr, w->accepted);
+  rg_wr_str(wr, "rejected_count");
+  rg_wr_uint(wr, w->n_rejected);
+  if (counted) {
+    rg_wr_str(wr, base->op == RG_OP_FORGET ? "forgotten" : "retracted");
+    rg_wr_uint(wr, w->forgotten);
+  }
+  write_rejects(wr, w);
+}
+
+/* ---- the entry point ---------------------------------------------------------------- */
+
+int rg__ingest_prepare(rg_engine_t *e, const rg_request_t *req, rg_write_t **out, char *msg,
+                       size_t cap) {
+  ingest_write_t *w = calloc(1, sizeof *w);
+  if (!w) return RG_ENOMEM;
+  rg_buf_init(&w->keys, UINT32_MAX);
+  w->base = (rg_write_t){.engine = e,
+                         .op = req->op,
+                         .has_id = req->has_id,
+                         .id = req->id,
+                         .reply = ingest_reply,
+                         .free = ingest_free};
+  w->base.head.name = rg_op_name(req->op);
+  int64_t now = rg_clock_now();
+  int rc = RG_OK;
+  if (req->n_labels && !(w->labels = calloc(req->n_labels, sizeof *w->labels))) rc = RG_ENOMEM;
+  switch (req->op) {
+    case RG_OP_INGEST:
+      w->base.head.apply = apply_ingest;
+      for (uint32_t i = 0; i < req->n_edges && !rc; i++)
+        rc = prepare_edge(e, w, &req->edges[i], i, now);
+      for (uint32_t i = 0; i < req->n_observations && !rc; i++)
+        rc = prepare_observation(e, w, &req->observations[i], i, now);
+      break;
+    case RG_OP_LABEL:
+      w->base.head.apply = apply_ingest;
+      for (uint32_t i = 0; i < req->n_labels && !rc; i++)
+        rc = prepare_label(e, w, &req->labels[i], i, now);
+      break;
+    case RG_OP_FORGET:
+      w->base.head.apply = apply_forget;
+      for (uint32_t i = 0; i < req->n_actors && !rc; i++) rc = prepare_forget(w, req->actors[i], i);
+      break;
+    case RG_OP_LABEL_CLUSTER:
+      w->base.head.apply = apply_label_cluster;
+      rc = prepare_label_cluster(e, w, req, now, msg, cap);
+      break;
+    case RG_OP_UNLABEL:
+      w->base.head.apply = apply_unlabel;
+      rc = prepare_unlabel(w, req, now);
+      break;
+    default: rc = RG_EINTERNAL;
+  }
+  if (rc) {
+    ingest_free(&w->base);
+    return rc;
+  }
+  *out = &w->base;
+  return RG_OK;
+}

@@ -1,0 +1,104 @@
+/* stats.c — the stats op: store counts and sizes, requests and latencies per op, errors by
+ * code, connections, the writer. Loop thread. */
+#include "engine_internal.h"
+#include "repgraph/clock.h"
+#include "repgraph/err.h"
+
+static void write_hist(rg_wr_t *wr, const rg_hist_t *h) {
+  rg_wr_map(wr, 4);
+  rg_wr_str(wr, "count");
+  rg_wr_uint(wr, atomic_load(&h->count));
+  rg_wr_str(wr, "p50_us");
+  rg_wr_uint(wr, rg_hist_quantile(h, 0.5));
+  rg_wr_str(wr, "p99_us");
+  rg_wr_uint(wr, rg_hist_quantile(h, 0.99));
+  rg_wr_str(wr, "max_us");
+  rg_wr_uint(wr, atomic_load(&h->max_us));
+}
+
+int rg__stats_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
+  rg_txn_t *t;
+  rg_store_counts_t c;
+  rg_store_info_t info;
+  rg_metrics_t *m = &e->metrics;
+  int rc = rg_store_read_begin(e->store, &t);
+  if (rc) return rc;
+  rc = rg_store_counts(t, &c);
+  rg_txn_end(t);
+  if (rc) return rc;
+  rg_store_info(e->store, &info);
+
+  rg_wr_reply(wr, req->has_id, req->id, 10);
+  rg_wr_str(wr, "version");
+  rg_wr_str(wr, RG_VERSION);
+  rg_wr_str(wr, "uptime_s");
+  rg_wr_int(wr, rg_clock_now() - m->started_at);
+  rg_wr_str(wr, "actors");
+  rg_wr_map(wr, RG_ACTOR_TYPE_MAX - RG_ACTOR_TYPE_MIN + 1);
+  for (int ty = RG_ACTOR_TYPE_MIN; ty <= RG_ACTOR_TYPE_MAX; ty++) {
+    rg_wr_str(wr, rg_actor_type_name(ty));
+    rg_wr_uint(wr, c.actors[ty]);
+  }
+  rg_wr_str(wr, "edges");
+  rg_wr_map(wr, RG_EDGE_KIND_COUNT);
+  for (int k = 0; k < RG_EDGE_KIND_COUNT; k++) {
+    rg_wr_str(wr, rg_edge_kind_name(k));
+    rg_wr_uint(wr, c.edges[k]);
+  }
+  rg_wr_str(wr, "labels");
+  rg_wr_uint(wr, c.labels);
+  rg_wr_str(wr, "store");
+  rg_wr_map(wr, 5);
+  rg_wr_str(wr, "map_size");
+  rg_wr_uint(wr, info.map_size);
+  rg_wr_str(wr, "map_max");
+  rg_wr_uint(wr, info.map_max);
+  rg_wr_str(wr, "used_bytes");
+  rg_wr_uint(wr, info.used_bytes);
+  rg_wr_str(wr, "page_size");
+  rg_wr_uint(wr, info.page_size);
+  rg_wr_str(wr, "map_grows");
+  rg_wr_uint(wr, info.map_grows);
+
+  rg_wr_str(wr, "requests");
+  rg_wr_map(wr, RG_OP_COUNT);
+  for (int op = 0; op < RG_OP_COUNT; op++) {
+    rg_wr_str(wr, rg_op_name(op));
+    rg_wr_map(wr, 2);
+    rg_wr_str(wr, "count");
+    rg_wr_uint(wr, atomic_load(&m->requests[op]));
+    rg_wr_str(wr, "latency");
+    write_hist(wr, &m->latency[op]);
+  }
+  uint32_t n_codes = 0;
+  for (int i = 1; i < RG__ERR_END - RG__ERR_FIRST && i < RG_METRICS_SLOTS; i++) n_codes++;
+  rg_wr_str(wr, "errors");
+  rg_wr_map(wr, n_codes);
+  for (int i = 1; i <= (int)n_codes; i++) {
+    rg_wr_str(wr, rg_err_name(RG__ERR_FIRST + i));
+    rg_wr_uint(wr, atomic_load(&m->errors[i]));
+  }
+  rg_wr_str(wr, "connections");
+  rg_wr_map(wr, 5);
+  rg_wr_str(wr, "current");
+  rg_wr_uint(wr, atomic_load(&m->conns_current));
+  rg_wr_str(wr, "total");
+  rg_wr_uint(wr, atomic_load(&m->conns_total));
+  rg_wr_str(wr, "refused");
+  rg_wr_uint(wr, atomic_load(&m->conns_refused));
+  rg_wr_str(wr, "dropped");
+  rg_wr_uint(wr, atomic_load(&m->conns_dropped));
+  rg_wr_str(wr, "auth_failures");
+  rg_wr_uint(wr, atomic_load(&m->auth_failures));
+  rg_wr_str(wr, "writer");
+  rg_wr_map(wr, 4);
+  rg_wr_str(wr, "commits");
+  rg_wr_uint(wr, atomic_load(&m->commits));
+  rg_wr_str(wr, "writes");
+  rg_wr_uint(wr, atomic_load(&m->committed_writes));
+  rg_wr_str(wr, "queue_depth");
+  rg_wr_uint(wr, atomic_load(&m->write_queue_depth));
+  rg_wr_str(wr, "commit_latency");
+  write_hist(wr, &m->commit_latency);
+  return RG_OK;
+}
