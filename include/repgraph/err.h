@@ -3,6 +3,8 @@
 #ifndef RG_ERR_H
 #define RG_ERR_H
 
+#include <stddef.h>
+
 /* X(NAME, wire_name, message). Codes are negative ints; 0 is success.
  * Wire names are stable: clients match on them. Append only. */
 #define RG_ERRNO_MAP(X)                                                               \
@@ -37,6 +39,11 @@ enum {
 
 /* Human message for an error code; never NULL ("unknown error" for foreign codes). */
 const char *rg_strerror(int err);
+
+/* Formats an error's message into msg (cap bytes, cut if longer; msg may be NULL when cap
+ * is 0) and returns err, so a failing path reads `return rg_fail(msg, cap, RG_E…, "…", …)`. */
+int rg_fail(char *msg, size_t cap, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Stable wire name ("bad_request", …) for an error code; never NULL. */
 const char *rg_err_name(int err);
