@@ -300,7 +300,7 @@ typedef struct {
 } reason_row_t;
 
 static const reason_row_t reason_rows[] = {
-#define ROW(name, num, doc) {num, #name},
+#define ROW(name, num, wire, doc) {num, #name},
     RG_REASON_MAP(ROW)
 #undef ROW
 };

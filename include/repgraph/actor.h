@@ -44,6 +44,8 @@ typedef enum {
 #define RG_ACTOR_KEY_MAX 255
 /* Longest "type:identifier" text form, including the terminating NUL. */
 #define RG_ACTOR_TEXT_MAX (RG_ACTOR_KEY_MAX + 16)
+/* Longest actor text accepted on the wire, before normalisation trims it. */
+#define RG_ACTOR_WIRE_MAX 300u
 
 /* A normalised actor. `key` is NUL-terminated and `len` excludes the NUL. */
 typedef struct {

@@ -60,7 +60,8 @@ typedef enum {
 
 /* Wire name of an op, or NULL if out of range. */
 const char *rg_op_name(int op);
-/* True for ops that write (ingest, label, forget). */
+/* True for ops that go through the writer (ingest, label, forget, label_cluster,
+ * unlabel: the ops RG_OP_MAP marks as writes). */
 bool rg_op_writes(rg_op_t op);
 /* The weakest role allowed to run op (RG_ROLE_ADMIN for ops out of range). */
 rg_role_t rg_op_role(rg_op_t op);

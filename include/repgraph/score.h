@@ -9,22 +9,27 @@
 
 #include "repgraph/store.h"
 
-/* Reason codes with the meaning of (value, aux). Stored as numbers: append only. */
-#define RG_REASON_MAP(X)                                                                  \
-  X(LABELLED, 1, "labelled: value = label weight, aux = rg_verdict_t")                    \
-  X(BAD_NEIGHBOUR, 2, "top contributor of bad reputation: value = share, aux = actor id") \
-  X(BAD_NEIGHBOURS, 3, "bad neighbours: value = bad count, aux = kind << 32 | total")     \
-  X(FANOUT, 4, "recipients mailed: value = count, aux = population median")               \
-  X(LOW_RECIPROCITY, 5, "recipients who wrote back: value = share, aux = recipients")     \
-  X(MANY_IPS, 6, "IPs it sends from: value = count, aux = population median")             \
-  X(MANY_SENDERS, 7, "senders on this IP: value = count, aux = population median")        \
-  X(EGONET, 8, "egonet deviation (OddBall): value = score, aux = egonet edges")            \
-  X(YOUNG, 9, "first seen recently: value = age in hours")                                \
-  X(CLUSTER, 10, "suspicious community: value = suspicion, aux = community size")         \
-  X(LITTLE_EVIDENCE, 11, "too little evidence: value = messages, aux = age in hours")
+/* X(NAME, number, wire name, meaning of (value, aux)). Stored as numbers, named on the wire
+ * by their wire name: append only. */
+#define RG_REASON_MAP(X)                                                                           \
+  X(LABELLED, 1, "labelled", "labelled: value = label weight, aux = rg_verdict_t")                 \
+  X(BAD_NEIGHBOUR, 2, "bad_neighbour",                                                             \
+    "top contributor of bad reputation: value = share, aux = actor id")                            \
+  X(BAD_NEIGHBOURS, 3, "bad_neighbours",                                                           \
+    "bad neighbours: value = bad count, aux = kind << 32 | total")                                 \
+  X(FANOUT, 4, "fanout", "recipients mailed: value = count, aux = population median")              \
+  X(LOW_RECIPROCITY, 5, "low_reciprocity",                                                         \
+    "recipients who wrote back: value = share, aux = recipients")                                  \
+  X(MANY_IPS, 6, "many_ips", "IPs it sends from: value = count, aux = population median")          \
+  X(MANY_SENDERS, 7, "many_senders", "senders on this IP: value = count, aux = population median") \
+  X(EGONET, 8, "egonet", "egonet deviation (OddBall): value = score, aux = egonet edges")          \
+  X(YOUNG, 9, "young", "first seen recently: value = age in hours")                                \
+  X(CLUSTER, 10, "cluster", "suspicious community: value = suspicion, aux = community size")       \
+  X(LITTLE_EVIDENCE, 11, "little_evidence",                                                        \
+    "too little evidence: value = messages, aux = age in hours")
 
 typedef enum {
-#define RG__REASON_ENUM(name, num, doc) RG_REASON_##name = num,
+#define RG__REASON_ENUM(name, num, wire, doc) RG_REASON_##name = num,
   RG_REASON_MAP(RG__REASON_ENUM)
 #undef RG__REASON_ENUM
 } rg_reason_code_t;
@@ -43,9 +48,9 @@ double rg_score_reputation(double bad, double good, double prior, double smoothi
 
 /* Band for people and filters: neutral when there is too little evidence (fewer than
  * min_messages messages or younger than min_age_s), else by the thresholds. */
-rg_band_t rg_score_band(double reputation, uint64_t messages, int64_t age_s,
-                        uint64_t min_messages, int64_t min_age_s, double band_bad,
-                        double band_suspicious, double band_good);
+rg_band_t rg_score_band(double reputation, uint64_t messages, int64_t age_s, uint64_t min_messages,
+                        int64_t min_age_s, double band_bad, double band_suspicious,
+                        double band_good);
 
 /* Median of n values (the array is reordered). 0 when n is 0. */
 double rg_median(double *values, size_t n);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "repgraph/actor.h"
 #include "repgraph/err.h"
 
 static const char *const op_names[] = {
@@ -259,8 +260,6 @@ static int expect_map(dctx_t *c, const msgpack_object *o, const char *path) {
                                        : fail(c, RG_EBAD_REQUEST, "%s: expected a map", path);
 }
 
-#define ACTOR_TEXT_MAX 300u
-
 static int decode_edges(dctx_t *c, const msgpack_object *items, rg_request_t *r) {
   for (uint32_t i = 0; i < r->n_edges; i++) {
     char path[32];
@@ -270,8 +269,8 @@ static int decode_edges(dctx_t *c, const msgpack_object *items, rg_request_t *r)
     e->weight = 1;
     e->count = 1;
     int rc = expect_map(c, m, path);
-    if (!rc) rc = get_str(c, m, path, "src", true, ACTOR_TEXT_MAX, &e->src);
-    if (!rc) rc = get_str(c, m, path, "dst", true, ACTOR_TEXT_MAX, &e->dst);
+    if (!rc) rc = get_str(c, m, path, "src", true, RG_ACTOR_WIRE_MAX, &e->src);
+    if (!rc) rc = get_str(c, m, path, "dst", true, RG_ACTOR_WIRE_MAX, &e->dst);
     if (!rc) rc = get_str(c, m, path, "kind", true, 64, &e->kind);
     if (!rc) rc = get_ts(c, m, path, &e->ts);
     if (!rc) rc = get_weight(c, m, path, &e->weight);
@@ -289,9 +288,9 @@ static int decode_observation(dctx_t *c, const msgpack_object *m, const char *pa
   const msgpack_object *rcpts;
   int rc = expect_map(c, m, path);
   if (!rc) rc = get_ts(c, m, path, &o->ts);
-  if (!rc) rc = get_str(c, m, path, "sender", true, ACTOR_TEXT_MAX, &o->sender);
-  if (!rc) rc = get_str(c, m, path, "client_ip", true, ACTOR_TEXT_MAX, &o->client_ip);
-  if (!rc) rc = get_str(c, m, path, "helo", false, ACTOR_TEXT_MAX, &o->helo);
+  if (!rc) rc = get_str(c, m, path, "sender", true, RG_ACTOR_WIRE_MAX, &o->sender);
+  if (!rc) rc = get_str(c, m, path, "client_ip", true, RG_ACTOR_WIRE_MAX, &o->client_ip);
+  if (!rc) rc = get_str(c, m, path, "helo", false, RG_ACTOR_WIRE_MAX, &o->helo);
   if (!rc) rc = get_array(c, m, path, "recipients", &rcpts, &o->n_recipients);
   if (rc) return rc;
   if (o->n_recipients > c->lim->max_recipients)
@@ -299,9 +298,9 @@ static int decode_observation(dctx_t *c, const msgpack_object *m, const char *pa
                 o->n_recipients, c->lim->max_recipients);
   o->recipients = *pool;
   for (uint32_t j = 0; j < o->n_recipients; j++, (*pool)++) {
-    if (rcpts[j].type != MSGPACK_OBJECT_STR || rcpts[j].via.str.size > ACTOR_TEXT_MAX)
+    if (rcpts[j].type != MSGPACK_OBJECT_STR || rcpts[j].via.str.size > RG_ACTOR_WIRE_MAX)
       return fail(c, RG_EBAD_REQUEST, "%s.recipients[%u]: expected a string of at most %u bytes",
-                  path, j, ACTOR_TEXT_MAX);
+                  path, j, RG_ACTOR_WIRE_MAX);
     **pool = (rg_str_t){rcpts[j].via.str.ptr, rcpts[j].via.str.size};
   }
   return RG_OK;
@@ -338,7 +337,7 @@ static int decode_labels(dctx_t *c, const msgpack_object *items, rg_request_t *r
     const msgpack_object *m = &items[i];
     l->weight = -1;
     int rc = expect_map(c, m, path);
-    if (!rc) rc = get_str(c, m, path, "actor", true, ACTOR_TEXT_MAX, &l->actor);
+    if (!rc) rc = get_str(c, m, path, "actor", true, RG_ACTOR_WIRE_MAX, &l->actor);
     if (!rc) rc = get_str(c, m, path, "verdict", true, 32, &l->verdict);
     if (!rc) rc = get_str(c, m, path, "source", false, 32, &l->source);
     if (!rc) rc = get_str(c, m, path, "note", false, UINT32_MAX, &l->note);
@@ -373,7 +372,7 @@ static int decode_analyst(dctx_t *c, const msgpack_object *root, rg_request_t *r
   if (!rc) rc = get_str(c, root, p, "type", false, 32, &r->type);
   if (!rc) rc = get_str(c, root, p, "metric", false, 32, &r->metric);
   if (!rc) rc = get_str(c, root, p, "order", false, 32, &r->order);
-  if (!rc) rc = get_str(c, root, p, "actor", false, ACTOR_TEXT_MAX, &r->actor);
+  if (!rc) rc = get_str(c, root, p, "actor", false, RG_ACTOR_WIRE_MAX, &r->actor);
   if (!rc) rc = get_str(c, root, p, "cursor", false, 256, &r->cursor);
   if (!rc) rc = get_str(c, root, p, "verdict", r->op == RG_OP_LABEL_CLUSTER, 32, &r->label.verdict);
   if (!rc) rc = get_str(c, root, p, "source", false, 32, &r->label.source);
@@ -397,7 +396,7 @@ static int decode_analyst(dctx_t *c, const msgpack_object *root, rg_request_t *r
 
 static int decode_actors(dctx_t *c, const msgpack_object *items, rg_request_t *r) {
   for (uint32_t i = 0; i < r->n_actors; i++) {
-    if (items[i].type != MSGPACK_OBJECT_STR || items[i].via.str.size > ACTOR_TEXT_MAX)
+    if (items[i].type != MSGPACK_OBJECT_STR || items[i].via.str.size > RG_ACTOR_WIRE_MAX)
       return fail(c, RG_EBAD_REQUEST, "actors[%u]: expected a \"type:identifier\" string", i);
     r->actors[i] = (rg_str_t){items[i].via.str.ptr, items[i].via.str.size};
   }

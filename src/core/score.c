@@ -8,17 +8,10 @@
 
 const char *rg_reason_name(int code) {
   switch (code) {
-    case RG_REASON_LABELLED: return "labelled";
-    case RG_REASON_BAD_NEIGHBOUR: return "bad_neighbour";
-    case RG_REASON_BAD_NEIGHBOURS: return "bad_neighbours";
-    case RG_REASON_FANOUT: return "fanout";
-    case RG_REASON_LOW_RECIPROCITY: return "low_reciprocity";
-    case RG_REASON_MANY_IPS: return "many_ips";
-    case RG_REASON_MANY_SENDERS: return "many_senders";
-    case RG_REASON_EGONET: return "egonet";
-    case RG_REASON_YOUNG: return "young";
-    case RG_REASON_CLUSTER: return "cluster";
-    case RG_REASON_LITTLE_EVIDENCE: return "little_evidence";
+#define RG__REASON_NAME(name, num, wire, doc) \
+  case RG_REASON_##name: return wire;
+    RG_REASON_MAP(RG__REASON_NAME)
+#undef RG__REASON_NAME
     default: return NULL;
   }
 }
@@ -27,7 +20,8 @@ const char *rg_reason_text(const rg_reason_t *r, const char *actor_text, char *b
   unsigned long long aux = (unsigned long long)r->aux;
   switch (r->code) {
     case RG_REASON_LABELLED:
-      snprintf(buf, cap, "labelled %s (weight %.2g)", rg_verdict_name((int)aux) ? rg_verdict_name((int)aux) : "?", r->value);
+      snprintf(buf, cap, "labelled %s (weight %.2g)",
+               rg_verdict_name((int)aux) ? rg_verdict_name((int)aux) : "?", r->value);
       break;
     case RG_REASON_BAD_NEIGHBOUR:
       snprintf(buf, cap, "%.0f%% of its bad reputation comes through %s", 100 * r->value,
@@ -60,7 +54,8 @@ const char *rg_reason_text(const rg_reason_t *r, const char *actor_text, char *b
       snprintf(buf, cap, "member of a community of %llu actors with suspicion %.2f", aux, r->value);
       break;
     case RG_REASON_LITTLE_EVIDENCE:
-      snprintf(buf, cap, "too little evidence (%.0f messages, %llu hours old): neutral", r->value, aux);
+      snprintf(buf, cap, "too little evidence (%.0f messages, %llu hours old): neutral", r->value,
+               aux);
       break;
     default: snprintf(buf, cap, "reason %u", r->code); break;
   }
@@ -76,9 +71,9 @@ double rg_score_reputation(double bad, double good, double prior, double smoothi
   return r < 0 ? 0 : r > 1 ? 1 : r;
 }
 
-rg_band_t rg_score_band(double reputation, uint64_t messages, int64_t age_s,
-                        uint64_t min_messages, int64_t min_age_s, double band_bad,
-                        double band_suspicious, double band_good) {
+rg_band_t rg_score_band(double reputation, uint64_t messages, int64_t age_s, uint64_t min_messages,
+                        int64_t min_age_s, double band_bad, double band_suspicious,
+                        double band_good) {
   if (messages < min_messages || age_s < min_age_s) return RG_BAND_NEUTRAL;
   if (reputation >= band_bad) return RG_BAND_BAD;
   if (reputation >= band_suspicious) return RG_BAND_SUSPICIOUS;
@@ -135,4 +130,6 @@ void rg_oddball(const double *nodes, const double *edges, size_t n, double *out)
   }
 }
 
-double rg_squash(double x, double scale) { return x <= 0 ? 0 : 1 - exp(-x / scale); }
+double rg_squash(double x, double scale) {
+  return x <= 0 ? 0 : 1 - exp(-x / scale);
+}
