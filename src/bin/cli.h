@@ -1,5 +1,6 @@
-/* cli.h — what the repgraph client's command modules share (repgraph.c: the connection,
- * requests and replies; repgraph_analyst.c: the analysts' commands). Not a public header. */
+/* cli.h — what the repgraph client's command modules share: cli.c (the connection, requests
+ * and replies), used by repgraph.c (main and the core commands) and repgraph_analyst.c (the
+ * analysts' commands). Not a public header. */
 #ifndef RG_CLI_H
 #define RG_CLI_H
 
@@ -13,6 +14,8 @@
 #define EXIT_REJECTED    1
 #define EXIT_USAGE       2
 #define EXIT_UNREACHABLE 3
+
+#define RG__CLI_REPLY_MAX (256u << 20) /* largest reply the client accepts */
 
 typedef struct {
   const char *host;
@@ -31,6 +34,14 @@ typedef struct {
   const char *args;
   const char *help;
 } command_t;
+
+/* Replaces cli->token with a copy of `token` (NULL: none), wiping the old one. 0 or
+ * EXIT_USAGE (out of memory) with a message: never carry on unauthenticated. */
+int rg__cli_set_token(cli_t *cli, const char *token);
+
+/* Reads the token from the first line of a file (trailing whitespace dropped) into
+ * cli->token. 0 or EXIT_USAGE with a message. */
+int rg__cli_read_token_file(cli_t *cli, const char *path);
 
 /* Connects (once). 0 or EXIT_UNREACHABLE after printing why. */
 int rg__cli_connect(cli_t *cli);

@@ -18,117 +18,6 @@
 
 #include "cli.h"
 
-#define REPLY_MAX (256u << 20)
-
-/* Sends {op: auth, token} as the connection's first request. 0, EXIT_REJECTED when the
- * server refuses the token, EXIT_UNREACHABLE when it does not answer. */
-static int authenticate(cli_t *cli) {
-  rg_buf_t frame;
-  rg_wr_t w;
-  rg_json_t *reply = NULL;
-  rg_buf_init(&frame, 0);
-  /* Room for the whole frame up front: no realloc leaves a copy of the token behind. */
-  if (rg_buf_reserve(&frame, strlen(cli->token) + 64) != RG_OK) {
-    fprintf(stderr, "repgraph: out of memory for the auth request\n");
-    return EXIT_USAGE;
-  }
-  rg__cli_begin(cli, &w, &frame, "auth", 1);
-  rg_wr_str(&w, "token"), rg_wr_str(&w, cli->token);
-  int rc = rg_wr_end(&w) ? EXIT_USAGE : rg__cli_roundtrip(cli, &frame, &reply);
-  const rg_json_t *error = rg_json_get(reply, "error");
-  if (!rc && error) {
-    fprintf(stderr, "repgraph: authentication refused: %s: %s\n",
-            rg_json_str(rg_json_get(error, "code")), rg_json_str(rg_json_get(error, "message")));
-    rc = EXIT_REJECTED;
-  }
-  rg_json_free(reply);
-  explicit_bzero(frame.data, frame.cap);
-  rg_buf_free(&frame);
-  return rc;
-}
-
-/* Replaces cli->token with a copy of `token` (NULL: none), wiping the old one. 0 or
- * EXIT_USAGE (out of memory) with a message: never carry on unauthenticated. */
-static int set_token(cli_t *cli, const char *token) {
-  if (cli->token) explicit_bzero(cli->token, strlen(cli->token));
-  free(cli->token);
-  cli->token = token ? strdup(token) : NULL;
-  if (token && !cli->token) {
-    fprintf(stderr, "repgraph: out of memory for the token\n");
-    return EXIT_USAGE;
-  }
-  return 0;
-}
-
-int rg__cli_connect(cli_t *cli) {
-  char err[256];
-  if (cli->conn) return 0;
-  if (rg_client_connect(cli->host, cli->port, cli->unix_path, cli->timeout_ms, &cli->conn, err,
-                        sizeof err) != RG_OK) {
-    fprintf(stderr, "repgraph: %s\n", err);
-    return EXIT_UNREACHABLE;
-  }
-  return cli->token ? authenticate(cli) : 0;
-}
-
-/* Reads the token from the first line of a file (trailing whitespace dropped). 0 or
- * EXIT_USAGE with a message. */
-static int read_token_file(cli_t *cli, const char *path) {
-  FILE *f = fopen(path, "r");
-  size_t cap = 0;
-  ssize_t n = f ? getline(&cli->token, &cap, f) : -1;
-  if (f) fclose(f);
-  if (n <= 0) {
-    free(cli->token); /* getline may have allocated it */
-    cli->token = NULL;
-    fprintf(stderr, "repgraph: %s: cannot read a token\n", path);
-    return EXIT_USAGE;
-  }
-  while (n > 0 && strchr(" \t\r\n", cli->token[n - 1])) cli->token[--n] = '\0';
-  return 0;
-}
-
-/* Sends one framed request and decodes its reply into *reply (caller frees). */
-int rg__cli_roundtrip(cli_t *cli, rg_buf_t *frame, rg_json_t **reply) {
-  rg_buf_t body;
-  rg_buf_init(&body, 0);
-  int rc = rg_client_send(cli->conn, frame->data, frame->len);
-  if (!rc) rc = rg_client_recv(cli->conn, &body, REPLY_MAX);
-  if (!rc) rc = rg_json_from_msgpack(body.data, body.len, reply);
-  rg_buf_free(&body);
-  if (rc) fprintf(stderr, "repgraph: no reply from server: %s\n", rg_strerror(rc));
-  return rc ? EXIT_UNREACHABLE : 0;
-}
-
-/* Prints a reply; an error reply goes to stderr and gives exit code 1. */
-int rg__cli_print(cli_t *cli, const rg_json_t *reply) {
-  const rg_json_t *error = rg_json_get(reply, "error");
-  rg_buf_t out;
-  rg_buf_init(&out, 0);
-  if (cli->json)
-    rg_json_dump(reply, false, &out), rg_buf_append(&out, "\n", 1);
-  else if (!error)
-    rg_json_text(reply, &out);
-  if (out.len) fwrite(out.data, 1, out.len, stdout);
-  rg_buf_free(&out);
-  if (error) {
-    fprintf(stderr, "repgraph: error %s: %s\n", rg_json_str(rg_json_get(error, "code")),
-            rg_json_str(rg_json_get(error, "message")));
-    return EXIT_REJECTED;
-  }
-  return 0;
-}
-
-/* Starts a request frame {id, op, …n_fields more}. */
-void rg__cli_begin(cli_t *cli, rg_wr_t *w, rg_buf_t *frame, const char *op, uint32_t n_fields) {
-  rg_wr_begin(w, frame);
-  rg_wr_map(w, 2 + n_fields);
-  rg_wr_str(w, "id");
-  rg_wr_uint(w, ++cli->next_id);
-  rg_wr_str(w, "op");
-  rg_wr_str(w, op);
-}
-
 /* Sends {op, actors: argv} (or just {op} if actors is NULL) and prints the reply. */
 static int simple_request(cli_t *cli, const char *op, int n, char **actors) {
   rg_buf_t frame;
@@ -239,8 +128,10 @@ static int cmd_status(cli_t *cli, int argc, char **argv) {
 static int cmd_recompute(cli_t *cli, int argc, char **argv) {
   bool wait = false;
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--wait") == 0) wait = true;
-    else return EXIT_USAGE;
+    if (strcmp(argv[i], "--wait") == 0)
+      wait = true;
+    else
+      return EXIT_USAGE;
   }
   rg_buf_t frame;
   rg_wr_t w;
@@ -264,9 +155,12 @@ static int cmd_check(cli_t *cli, int argc, char **argv) {
   int n_rcpts = 0, opt;
   optind = 0; /* GNU getopt: restart on the sub-command's arguments */
   while ((opt = getopt_long(argc, argv, "e:r:", opts, NULL)) != -1) {
-    if (opt == 'e') helo = optarg;
-    else if (opt == 'r' && n_rcpts < 64) rcpts[n_rcpts++] = optarg;
-    else return EXIT_USAGE;
+    if (opt == 'e')
+      helo = optarg;
+    else if (opt == 'r' && n_rcpts < 64)
+      rcpts[n_rcpts++] = optarg;
+    else
+      return EXIT_USAGE;
   }
   if (argc - optind != 2) return EXIT_USAGE;
   rg_buf_t frame;
@@ -356,7 +250,7 @@ static int ingest_collect(ingest_t *in) {
   rg_buf_t body;
   rg_json_t *reply = NULL;
   rg_buf_init(&body, 0);
-  int rc = rg_client_recv(in->cli->conn, &body, REPLY_MAX);
+  int rc = rg_client_recv(in->cli->conn, &body, RG__CLI_REPLY_MAX);
   if (!rc) rc = rg_json_from_msgpack(body.data, body.len, &reply);
   rg_buf_free(&body);
   if (rc) {
@@ -604,16 +498,16 @@ int main(int argc, char **argv) {
   cli_t cli = {.host = "127.0.0.1", .port = RG_DEFAULT_PORT, .timeout_ms = 60000};
   int opt, rc = 0;
   const char *env_token = getenv("RG_TOKEN");
-  if (env_token && *env_token) rc = set_token(&cli, env_token);
+  if (env_token && *env_token) rc = rg__cli_set_token(&cli, env_token);
   while (!rc && (opt = getopt_long(argc, argv, "+H:p:u:T:jt:h", opts, NULL)) != -1) {
     switch (opt) {
       case 'H': cli.host = optarg; break;
       case 'p': cli.port = (unsigned)strtoul(optarg, NULL, 10); break;
       case 'u': cli.unix_path = optarg; break;
-      case 'k': rc = set_token(&cli, optarg); break;
+      case 'k': rc = rg__cli_set_token(&cli, optarg); break;
       case 'T':
-        set_token(&cli, NULL);
-        rc = read_token_file(&cli, optarg);
+        rg__cli_set_token(&cli, NULL);
+        rc = rg__cli_read_token_file(&cli, optarg);
         break;
       case 'j': cli.json = true; break;
       case 't': cli.timeout_ms = atoi(optarg); break;
@@ -651,6 +545,6 @@ int main(int argc, char **argv) {
   if (rc == EXIT_USAGE && !cli.conn) command_usage(cmd, stderr);
 out:
   rg_client_close(cli.conn);
-  set_token(&cli, NULL);
+  rg__cli_set_token(&cli, NULL);
   return rc < 0 ? 0 : rc; /* -1: help was asked for */
 }
