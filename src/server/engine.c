@@ -13,15 +13,18 @@
 
 /* ---- writes ------------------------------------------------------------------------- */
 
-/* Loop thread: a client write has committed (or failed); its owner takes it from here. */
-static void on_committed(rg_writer_req_t *head) {
-  rg_write_t *w = (rg_write_t *)head;
+void rg__engine_complete(rg_write_t *w) {
   rg_hist_add(&w->engine->metrics.latency[w->op], rg_clock_mono_us() - w->started_us);
   w->done(w, w->ctx);
 }
 
+/* Loop thread: a client write has committed (or failed); its owner takes it from here. */
+static void on_committed(rg_writer_req_t *head) {
+  rg__engine_complete((rg_write_t *)head);
+}
+
 void rg__engine_submit(rg_engine_t *e, rg_write_t *w) {
-  w->head.done = on_committed;
+  if (!w->head.done) w->head.done = on_committed;
   rg_writer_submit(e->writer, &w->head);
 }
 

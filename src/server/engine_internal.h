@@ -66,8 +66,12 @@ struct rg_engine {
 
 /* engine.c --------------------------------------------------------------------------- */
 
-/* Queues a prepared client write (w->head.apply set) to the writer; w->done runs after. */
+/* Queues a prepared client write (w->head.apply set) to the writer. When it has committed,
+ * w->head.done runs; left NULL, that completes the write (w->done runs). */
 void rg__engine_submit(rg_engine_t *e, rg_write_t *w);
+
+/* Completes a write: counts its latency and hands it to its owner (w->done). */
+void rg__engine_complete(rg_write_t *w);
 
 /* ingest.c --------------------------------------------------------------------------- */
 

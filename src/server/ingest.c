@@ -13,6 +13,7 @@
 #include "repgraph/err.h"
 
 #define REJECTS_REPORTED 1000 /* per request; the count covers the rest */
+#define SLICE_EDGES      5000 /* edges per transaction of a large ingest */
 
 enum { ITEM_EDGES, ITEM_OBSERVATIONS, ITEM_LABELS, ITEM_ACTORS };
 static const char *const item_names[] = {"edges", "observations", "labels", "actors"};
@@ -25,6 +26,7 @@ typedef struct {
   uint64_t messages;
   int64_t ts, ts_last; /* earliest and latest time the write names it */
   uint64_t id;         /* set by the writer */
+  uint32_t mark;       /* the last observation that named it as a recipient */
 } job_actor_t;
 
 typedef struct {
@@ -52,10 +54,12 @@ typedef struct {
   char message[160];
 } reject_t;
 
-/* A client write: the common head, then what its apply needs. */
+/* One transaction's worth of a write: its actors (each once), edges and labels. A large
+ * ingest is cut into slices of at most SLICE_EDGES edges, whole observations each, so that
+ * other clients' writes commit between them. */
 typedef struct {
-  rg_write_t base;
-  rg_buf_t keys; /* packed identifiers and notes */
+  const uint8_t *hash_key; /* the engine's actor_hash_key */
+  rg_buf_t keys;           /* packed identifiers and notes */
   job_actor_t *actors;
   uint32_t n_actors, cap_actors;
   uint32_t *actor_slots; /* hash of actors (index + 1, 0 free): each is stored once */
@@ -64,6 +68,15 @@ typedef struct {
   uint32_t n_edges, cap_edges;
   job_label_t *labels;
   uint32_t n_labels;
+  uint32_t mark; /* the observation being expanded (recipients named twice count once) */
+} slice_t;
+
+/* A client write: the common head, its slices (applied one per transaction, in order), and
+ * what its reply reports. */
+typedef struct {
+  rg_write_t base;
+  slice_t *slices;
+  uint32_t n_slices, cur; /* cur: the slice the writer applies next */
   reject_t *rejects;
   uint32_t n_rejects, n_rejected;
   uint32_t accepted;  /* items accepted */
@@ -79,13 +92,18 @@ typedef struct {
   } retraction;
 } ingest_write_t;
 
+static void slice_free(slice_t *s) {
+  rg_buf_free(&s->keys);
+  free(s->actors);
+  free(s->actor_slots);
+  free(s->edges);
+  free(s->labels);
+}
+
 static void ingest_free(rg_write_t *base) {
   ingest_write_t *w = (ingest_write_t *)base;
-  rg_buf_free(&w->keys);
-  free(w->actors);
-  free(w->actor_slots);
-  free(w->edges);
-  free(w->labels);
+  for (uint32_t i = 0; i < w->n_slices; i++) slice_free(&w->slices[i]);
+  free(w->slices);
   free(w->rejects);
   free(w);
 }
@@ -103,9 +121,9 @@ static int grow_array(void **p, uint32_t *cap, uint32_t need, size_t size) {
 
 /* SipHash (libsodium) under the engine's random key: a client cannot craft actors that
  * all land in one slot of a write's hash and stall the loop thread. */
-static uint32_t actor_hash(const rg_engine_t *e, uint8_t type, const uint8_t *key, size_t len) {
+static uint32_t actor_hash(const uint8_t *hash_key, uint8_t type, const uint8_t *key, size_t len) {
   uint8_t h[crypto_shorthash_BYTES];
-  crypto_shorthash(h, key, len, e->actor_hash_key);
+  crypto_shorthash(h, key, len, hash_key);
   uint64_t v;
   memcpy(&v, h, sizeof v);
   return (uint32_t)((v + type * UINT64_C(0x9E3779B97F4A7C15)) >> 32);
@@ -113,31 +131,31 @@ static uint32_t actor_hash(const rg_engine_t *e, uint8_t type, const uint8_t *ke
 
 /* The slot of the actor (type, key) in the write's hash: its index + 1, or 0 where it
  * would go. */
-static uint32_t *actor_slot(ingest_write_t *w, uint8_t type, const uint8_t *key, size_t len) {
-  uint32_t mask = w->n_slots - 1, i = actor_hash(w->base.engine, type, key, len) & mask;
+static uint32_t *actor_slot(slice_t *s, uint8_t type, const uint8_t *key, size_t len) {
+  uint32_t mask = s->n_slots - 1, i = actor_hash(s->hash_key, type, key, len) & mask;
   for (;; i = (i + 1) & mask) {
-    uint32_t s = w->actor_slots[i];
-    if (!s) return &w->actor_slots[i];
-    const job_actor_t *ja = &w->actors[s - 1];
-    if (ja->type == type && ja->key_len == len && memcmp(w->keys.data + ja->key_off, key, len) == 0)
-      return &w->actor_slots[i];
+    uint32_t slot = s->actor_slots[i];
+    if (!slot) return &s->actor_slots[i];
+    const job_actor_t *ja = &s->actors[slot - 1];
+    if (ja->type == type && ja->key_len == len && memcmp(s->keys.data + ja->key_off, key, len) == 0)
+      return &s->actor_slots[i];
   }
 }
 
 /* Keeps the hash at most half full. */
-static int grow_slots(ingest_write_t *w) {
-  if (2 * (w->n_actors + 1) <= w->n_slots) return RG_OK;
-  uint32_t n = w->n_slots ? 2 * w->n_slots : 64;
-  uint32_t *old = w->actor_slots;
-  if (!(w->actor_slots = calloc(n, sizeof *w->actor_slots))) {
-    w->actor_slots = old;
+static int grow_slots(slice_t *s) {
+  if (2 * (s->n_actors + 1) <= s->n_slots) return RG_OK;
+  uint32_t n = s->n_slots ? 2 * s->n_slots : 64;
+  uint32_t *old = s->actor_slots;
+  if (!(s->actor_slots = calloc(n, sizeof *s->actor_slots))) {
+    s->actor_slots = old;
     return RG_ENOMEM;
   }
-  w->n_slots = n;
+  s->n_slots = n;
   free(old);
-  for (uint32_t i = 0; i < w->n_actors; i++) {
-    const job_actor_t *ja = &w->actors[i];
-    *actor_slot(w, ja->type, w->keys.data + ja->key_off, ja->key_len) = i + 1;
+  for (uint32_t i = 0; i < s->n_actors; i++) {
+    const job_actor_t *ja = &s->actors[i];
+    *actor_slot(s, ja->type, s->keys.data + ja->key_off, ja->key_len) = i + 1;
   }
   return RG_OK;
 }
@@ -145,34 +163,34 @@ static int grow_slots(ingest_write_t *w) {
 /* Adds a normalised actor to the write, once: an actor named again has its messages added
  * and its time span widened, so the writer updates each actor once per write. *index
  * receives its position. */
-static int add_actor(ingest_write_t *w, const rg_actor_t *a, int64_t ts, uint64_t messages,
+static int add_actor(slice_t *s, const rg_actor_t *a, int64_t ts, uint64_t messages,
                      uint32_t *index) {
-  int rc = grow_slots(w);
+  int rc = grow_slots(s);
   if (rc) return rc;
-  uint32_t *slot = actor_slot(w, (uint8_t)a->type, (const uint8_t *)a->key, a->len);
+  uint32_t *slot = actor_slot(s, (uint8_t)a->type, (const uint8_t *)a->key, a->len);
   if (*slot) {
-    job_actor_t *ja = &w->actors[*slot - 1];
+    job_actor_t *ja = &s->actors[*slot - 1];
     ja->messages += messages;
     if (ts < ja->ts) ja->ts = ts;
     if (ts > ja->ts_last) ja->ts_last = ts;
     *index = *slot - 1;
     return RG_OK;
   }
-  if ((rc = grow_array((void **)&w->actors, &w->cap_actors, w->n_actors + 1, sizeof *w->actors)))
+  if ((rc = grow_array((void **)&s->actors, &s->cap_actors, s->n_actors + 1, sizeof *s->actors)))
     return rc;
-  uint32_t off = (uint32_t)w->keys.len;
-  if ((rc = rg_buf_append(&w->keys, a->key, a->len))) return rc;
-  w->actors[w->n_actors] = (job_actor_t){off, a->len, (uint8_t)a->type, messages, ts, ts, 0};
-  *index = w->n_actors++;
-  *slot = w->n_actors;
+  uint32_t off = (uint32_t)s->keys.len;
+  if ((rc = rg_buf_append(&s->keys, a->key, a->len))) return rc;
+  s->actors[s->n_actors] = (job_actor_t){off, a->len, (uint8_t)a->type, messages, ts, ts, 0, 0};
+  *index = s->n_actors++;
+  *slot = s->n_actors;
   return RG_OK;
 }
 
-static int add_edge(ingest_write_t *w, uint32_t src, rg_edge_kind_t kind, uint32_t dst, int64_t ts,
+static int add_edge(slice_t *s, uint32_t src, rg_edge_kind_t kind, uint32_t dst, int64_t ts,
                     double weight, uint64_t count) {
-  int rc = grow_array((void **)&w->edges, &w->cap_edges, w->n_edges + 1, sizeof *w->edges);
+  int rc = grow_array((void **)&s->edges, &s->cap_edges, s->n_edges + 1, sizeof *s->edges);
   if (rc) return rc;
-  w->edges[w->n_edges++] = (job_edge_t){src, dst, kind, ts, weight, count};
+  s->edges[s->n_edges++] = (job_edge_t){src, dst, kind, ts, weight, count};
   return RG_OK;
 }
 
@@ -191,6 +209,23 @@ static void reject(ingest_write_t *w, uint8_t item, uint32_t index, int code, co
   va_start(ap, fmt);
   vsnprintf(r->message, sizeof r->message, fmt, ap);
   va_end(ap);
+}
+
+/* The slice items are added to: the last one, or a new one when the last is full (or there
+ * is none yet). Items never straddle slices. 0 or RG_ENOMEM. */
+static int open_slice(ingest_write_t *w) {
+  if (w->n_slices && w->slices[w->n_slices - 1].n_edges < SLICE_EDGES) return RG_OK;
+  slice_t *v = realloc(w->slices, (w->n_slices + 1) * sizeof *v);
+  if (!v) return RG_ENOMEM;
+  w->slices = v;
+  slice_t *s = &v[w->n_slices++];
+  *s = (slice_t){.hash_key = w->base.engine->actor_hash_key};
+  rg_buf_init(&s->keys, UINT32_MAX);
+  return RG_OK;
+}
+
+static slice_t *current(ingest_write_t *w) {
+  return &w->slices[w->n_slices - 1];
 }
 
 static int prepare_edge(rg_engine_t *e, ingest_write_t *w, const rg_wire_edge_t *we, uint32_t i,
@@ -215,9 +250,10 @@ static int prepare_edge(rg_engine_t *e, ingest_write_t *w, const rg_wire_edge_t 
   }
   int64_t ts = we->ts ? we->ts : now;
   uint32_t si, di;
-  int rc = add_actor(w, &src, ts, we->count, &si);
-  if (!rc) rc = add_actor(w, &dst, ts, we->count, &di);
-  if (!rc) rc = add_edge(w, si, kind, di, ts, we->weight, we->count);
+  slice_t *s = current(w);
+  int rc = add_actor(s, &src, ts, we->count, &si);
+  if (!rc) rc = add_actor(s, &dst, ts, we->count, &di);
+  if (!rc) rc = add_edge(s, si, kind, di, ts, we->weight, we->count);
   if (!rc) w->accepted++;
   (void)e;
   return rc;
@@ -253,19 +289,24 @@ static int prepare_observation(rg_engine_t *e, ingest_write_t *w, const rg_wire_
                   rg_actor_normalize(RG_ACTOR_DOMAIN, o->helo.ptr, o->helo.len, &helo, NULL) == 0;
   int64_t ts = o->ts ? o->ts : now;
   uint32_t si, ii, ni, di, hi = 0, ri;
-  int rc = add_actor(w, &sender, ts, 1, &si);
-  if (!rc) rc = add_actor(w, &ip, ts, 1, &ii);
-  if (!rc) rc = add_actor(w, &net, ts, 1, &ni);
-  if (!rc) rc = add_actor(w, &domain, ts, 1, &di);
-  if (!rc && has_helo) rc = add_actor(w, &helo, ts, 1, &hi);
-  if (!rc) rc = add_edge(w, si, RG_EDGE_SENT_FROM, ii, ts, 1, 1);
-  if (!rc) rc = add_edge(w, ii, RG_EDGE_IN_NET, ni, ts, 1, 1);
-  if (!rc) rc = add_edge(w, si, RG_EDGE_USES_DOMAIN, di, ts, 1, 1);
-  if (!rc && has_helo) rc = add_edge(w, ii, RG_EDGE_HELO, hi, ts, 1, 1);
+  slice_t *s = current(w);
+  int rc = add_actor(s, &sender, ts, 1, &si);
+  if (!rc) rc = add_actor(s, &ip, ts, 1, &ii);
+  if (!rc) rc = add_actor(s, &net, ts, 1, &ni);
+  if (!rc) rc = add_actor(s, &domain, ts, 1, &di);
+  if (!rc && has_helo) rc = add_actor(s, &helo, ts, 1, &hi);
+  if (!rc) rc = add_edge(s, si, RG_EDGE_SENT_FROM, ii, ts, 1, 1);
+  if (!rc) rc = add_edge(s, ii, RG_EDGE_IN_NET, ni, ts, 1, 1);
+  if (!rc) rc = add_edge(s, si, RG_EDGE_USES_DOMAIN, di, ts, 1, 1);
+  if (!rc && has_helo) rc = add_edge(s, ii, RG_EDGE_HELO, hi, ts, 1, 1);
+  uint32_t mark = ++s->mark;
   for (uint32_t j = 0; j < o->n_recipients && !rc; j++) {
     rg__actor_from_wire(o->recipients[j], false, RG_ACTOR_ADDRESS, "", &rcpt, msg, sizeof msg);
-    rc = add_actor(w, &rcpt, ts, 1, &ri);
-    if (!rc) rc = add_edge(w, si, RG_EDGE_MAILED, ri, ts, 1, 1);
+    rc = add_actor(s, &rcpt, ts, 0, &ri);
+    if (rc || s->actors[ri].mark == mark) continue; /* named twice in one message: once */
+    s->actors[ri].mark = mark;
+    s->actors[ri].messages++;
+    rc = add_edge(s, si, RG_EDGE_MAILED, ri, ts, 1, 1);
   }
   if (!rc) w->accepted++;
   return rc;
@@ -273,10 +314,10 @@ static int prepare_observation(rg_engine_t *e, ingest_write_t *w, const rg_wire_
 
 /* Copies a note, cut at RG_LABEL_NOTE_MAX, to the write's key buffer: *off and *len say
  * where. 0 or the buffer's error. */
-static int append_note(ingest_write_t *w, rg_str_t note, uint32_t *off, uint16_t *len) {
-  *off = (uint32_t)w->keys.len;
+static int append_note(slice_t *s, rg_str_t note, uint32_t *off, uint16_t *len) {
+  *off = (uint32_t)s->keys.len;
   *len = (uint16_t)(note.len > RG_LABEL_NOTE_MAX ? RG_LABEL_NOTE_MAX : note.len);
-  return rg_buf_append(&w->keys, note.ptr, *len);
+  return rg_buf_append(&s->keys, note.ptr, *len);
 }
 
 /* Fills the verdict, source, weight, time and note of a label; the note goes to the write's
@@ -294,7 +335,7 @@ static int label_from_wire(rg_engine_t *e, ingest_write_t *w, const rg_wire_labe
   }
   l->weight = wl->weight >= 0 ? wl->weight : e->cfg.label_weight[l->source];
   l->ts = wl->ts ? wl->ts : now;
-  return append_note(w, wl->note, &l->note_off, &l->note_len);
+  return append_note(current(w), wl->note, &l->note_off, &l->note_len);
 }
 
 static int prepare_label(rg_engine_t *e, ingest_write_t *w, const rg_wire_label_t *wl, uint32_t i,
@@ -311,9 +352,10 @@ static int prepare_label(rg_engine_t *e, ingest_write_t *w, const rg_wire_label_
     reject(w, ITEM_LABELS, i, RG_EINVALID_LABEL, "%s", msg);
     return RG_OK;
   }
-  if (!rc) rc = add_actor(w, &a, l.ts, 0, &l.actor);
+  slice_t *s = current(w);
+  if (!rc) rc = add_actor(s, &a, l.ts, 0, &l.actor);
   if (rc) return rc;
-  w->labels[w->n_labels++] = l;
+  s->labels[s->n_labels++] = l;
   w->accepted++;
   return RG_OK;
 }
@@ -364,59 +406,61 @@ static int prepare_forget(ingest_write_t *w, rg_str_t s, uint32_t i) {
     reject(w, ITEM_ACTORS, i, RG_EINVALID_ACTOR, "%s", msg);
     return RG_OK;
   }
-  int rc = add_actor(w, &a, 0, 0, &index);
+  int rc = add_actor(current(w), &a, 0, 0, &index);
   if (!rc) w->accepted++;
   return rc;
 }
 
 static int prepare_unlabel(ingest_write_t *w, const rg_request_t *req, int64_t now) {
   w->retraction.ts = req->label.ts ? req->label.ts : now;
-  int rc = append_note(w, req->label.note, &w->retraction.note_off, &w->retraction.note_len);
+  int rc =
+      append_note(current(w), req->label.note, &w->retraction.note_off, &w->retraction.note_len);
   for (uint32_t i = 0; i < req->n_actors && !rc; i++) rc = prepare_forget(w, req->actors[i], i);
   return rc;
 }
 
 /* ---- applying writes on the writer thread ------------------------------------------ */
 
-static void job_actor(const ingest_write_t *w, uint32_t i, rg_actor_t *a) {
-  const job_actor_t *ja = &w->actors[i];
+static void job_actor(const slice_t *s, uint32_t i, rg_actor_t *a) {
+  const job_actor_t *ja = &s->actors[i];
   a->type = (rg_actor_type_t)ja->type;
   a->len = ja->key_len;
-  memcpy(a->key, w->keys.data + ja->key_off, ja->key_len);
+  memcpy(a->key, s->keys.data + ja->key_off, ja->key_len);
   a->key[ja->key_len] = '\0';
 }
 
 /* The store's form of a prepared label, its note copied out of the write's key buffer. */
-static void job_label(const ingest_write_t *w, const job_label_t *jl, rg_label_t *l) {
+static void job_label(const slice_t *s, const job_label_t *jl, rg_label_t *l) {
   *l = (rg_label_t){.verdict = jl->verdict,
                     .source = jl->source,
                     .weight = jl->weight,
                     .ts = jl->ts,
                     .note_len = jl->note_len};
   if (jl->note_len)
-    memcpy(l->note, w->keys.data + jl->note_off, jl->note_len); /* keys may be empty */
+    memcpy(l->note, s->keys.data + jl->note_off, jl->note_len); /* keys may be empty */
   l->note[jl->note_len] = '\0';
 }
 
 /* ingest and label: every actor upserted once, then the edges, then the labels. */
 static int apply_ingest(rg_txn_t *t, rg_writer_req_t *head) {
   ingest_write_t *w = (ingest_write_t *)head;
+  slice_t *s = &w->slices[w->cur];
   rg_actor_t a;
   int rc = RG_OK;
-  for (uint32_t i = 0; i < w->n_actors && !rc; i++) {
-    job_actor_t *ja = &w->actors[i];
-    job_actor(w, i, &a);
+  for (uint32_t i = 0; i < s->n_actors && !rc; i++) {
+    job_actor_t *ja = &s->actors[i];
+    job_actor(s, i, &a);
     rc = rg_store_upsert_actor(t, &a, ja->ts, ja->ts_last, ja->messages, &ja->id);
   }
-  for (uint32_t i = 0; i < w->n_edges && !rc; i++) {
-    const job_edge_t *je = &w->edges[i];
-    rc = rg_store_add_edge(t, w->actors[je->src].id, je->kind, w->actors[je->dst].id, je->ts,
+  for (uint32_t i = 0; i < s->n_edges && !rc; i++) {
+    const job_edge_t *je = &s->edges[i];
+    rc = rg_store_add_edge(t, s->actors[je->src].id, je->kind, s->actors[je->dst].id, je->ts,
                            je->weight, je->count);
   }
-  for (uint32_t i = 0; i < w->n_labels && !rc; i++) {
+  for (uint32_t i = 0; i < s->n_labels && !rc; i++) {
     rg_label_t l;
-    job_label(w, &w->labels[i], &l);
-    rc = rg_store_put_label(t, w->actors[w->labels[i].actor].id, &l);
+    job_label(s, &s->labels[i], &l);
+    rc = rg_store_put_label(t, s->actors[s->labels[i].actor].id, &l);
   }
   return rc;
 }
@@ -424,12 +468,13 @@ static int apply_ingest(rg_txn_t *t, rg_writer_req_t *head) {
 /* forget: actors that exist lose their edges, labels and scores. */
 static int apply_forget(rg_txn_t *t, rg_writer_req_t *head) {
   ingest_write_t *w = (ingest_write_t *)head;
+  slice_t *s = &w->slices[w->cur];
   rg_actor_t a;
   int rc = RG_OK;
   w->forgotten = 0;
-  for (uint32_t i = 0; i < w->n_actors && !rc; i++) {
+  for (uint32_t i = 0; i < s->n_actors && !rc; i++) {
     uint64_t id;
-    job_actor(w, i, &a);
+    job_actor(s, i, &a);
     rc = rg_store_find_actor(t, &a, &id);
     if (rc == RG_ENOT_FOUND) {
       rc = RG_OK;
@@ -444,16 +489,17 @@ static int apply_forget(rg_txn_t *t, rg_writer_req_t *head) {
 /* unlabel: the current label of each actor is retracted (kept in its history). */
 static int apply_unlabel(rg_txn_t *t, rg_writer_req_t *head) {
   ingest_write_t *w = (ingest_write_t *)head;
+  slice_t *s = &w->slices[w->cur];
   rg_actor_t a;
   int rc = RG_OK;
   w->forgotten = 0;
-  for (uint32_t i = 0; i < w->n_actors && !rc; i++) {
+  for (uint32_t i = 0; i < s->n_actors && !rc; i++) {
     uint64_t id;
-    job_actor(w, i, &a);
+    job_actor(s, i, &a);
     rc = rg_store_find_actor(t, &a, &id);
     if (!rc)
       rc = rg_store_unlabel(t, id, w->retraction.ts,
-                            (const char *)w->keys.data + w->retraction.note_off,
+                            (const char *)s->keys.data + w->retraction.note_off,
                             w->retraction.note_len);
     if (!rc) w->forgotten++;
     if (rc == RG_ENOT_FOUND) rc = RG_OK; /* unknown or unlabelled: nothing to retract */
@@ -478,9 +524,10 @@ static int collect_member(void *ctx, uint64_t actor, double value) {
 /* label_cluster: labels every member of the cluster; the generation must still be current. */
 static int apply_label_cluster(rg_txn_t *t, rg_writer_req_t *head) {
   ingest_write_t *w = (ingest_write_t *)head;
+  slice_t *s = &w->slices[w->cur];
   rg_label_t l;
   rg_generation_t g;
-  job_label(w, &w->cluster.label, &l);
+  job_label(s, &w->cluster.label, &l);
   int rc = rg_store_get_generation(t, &g);
   if (!rc && g.generation != w->cluster.generation) { /* a recompute came between */
     rc = RG_ENOT_FOUND;
@@ -539,11 +586,27 @@ static void ingest_reply(const rg_write_t *base, rg_wr_t *wr) {
 
 /* ---- the entry point ---------------------------------------------------------------- */
 
+/* Loop thread: a slice committed. The next one is queued behind whatever other clients
+ * queued meanwhile; after the last (or a failure, or at shutdown) the write is complete. A
+ * write that fails after some of its slices committed keeps those (it was not
+ * acknowledged; its reply is the error). */
+static void on_slice_done(rg_writer_req_t *head) {
+  ingest_write_t *w = (ingest_write_t *)head;
+  if (!head->result && w->cur + 1 < w->n_slices) {
+    if (!w->base.engine->stopping) {
+      w->cur++;
+      rg__engine_submit(w->base.engine, &w->base);
+      return;
+    }
+    head->result = RG_ESHUTTING_DOWN;
+  }
+  rg__engine_complete(&w->base);
+}
+
 int rg__ingest_prepare(rg_engine_t *e, const rg_request_t *req, rg_write_t **out, char *msg,
                        size_t cap) {
   ingest_write_t *w = calloc(1, sizeof *w);
   if (!w) return RG_ENOMEM;
-  rg_buf_init(&w->keys, UINT32_MAX);
   w->base = (rg_write_t){.engine = e,
                          .op = req->op,
                          .has_id = req->has_id,
@@ -551,16 +614,19 @@ int rg__ingest_prepare(rg_engine_t *e, const rg_request_t *req, rg_write_t **out
                          .reply = ingest_reply,
                          .free = ingest_free};
   w->base.head.name = rg_op_name(req->op);
+  w->base.head.done = on_slice_done;
   int64_t now = rg_clock_now();
-  int rc = RG_OK;
-  if (req->n_labels && !(w->labels = calloc(req->n_labels, sizeof *w->labels))) rc = RG_ENOMEM;
+  int rc = open_slice(w);
+  slice_t *first = rc ? NULL : current(w);
+  if (!rc && req->n_labels && !(first->labels = calloc(req->n_labels, sizeof *first->labels)))
+    rc = RG_ENOMEM;
   switch (req->op) {
     case RG_OP_INGEST:
       w->base.head.apply = apply_ingest;
       for (uint32_t i = 0; i < req->n_edges && !rc; i++)
-        rc = prepare_edge(e, w, &req->edges[i], i, now);
+        if (!(rc = open_slice(w))) rc = prepare_edge(e, w, &req->edges[i], i, now);
       for (uint32_t i = 0; i < req->n_observations && !rc; i++)
-        rc = prepare_observation(e, w, &req->observations[i], i, now);
+        if (!(rc = open_slice(w))) rc = prepare_observation(e, w, &req->observations[i], i, now);
       break;
     case RG_OP_LABEL:
       w->base.head.apply = apply_ingest;
