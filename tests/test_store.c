@@ -25,7 +25,7 @@
 #include "repgraph/err.h"
 #include "repgraph/log.h"
 #include "repgraph/store.h"
-#include "testutil.h"
+#include "testutil_store.h"
 
 #define MiB (UINT64_C(1) << 20)
 #define T0  INT64_C(1700000000) /* a fixed "now"; no test reads the wall clock */
@@ -847,29 +847,6 @@ static void test_store_label_put_get_counts_and_note(void **state) {
   rg_txn_end(t);
 }
 
-static void test_store_label_vocabulary(void **state) {
-  (void)state;
-  assert_string_equal(rg_verdict_name(RG_VERDICT_BAD), "bad");
-  assert_string_equal(rg_verdict_name(RG_VERDICT_GOOD), "good");
-  assert_null(rg_verdict_name(0));
-  assert_null(rg_verdict_name(3));
-  rg_verdict_t v;
-  assert_int_equal(rg_verdict_parse("good", 4, &v), RG_OK);
-  assert_int_equal(v, RG_VERDICT_GOOD);
-  assert_int_equal(rg_verdict_parse("goo", 3, &v), RG_EINVALID_LABEL);
-  assert_int_equal(rg_verdict_parse("goods", 5, &v), RG_EINVALID_LABEL);
-  assert_string_equal(rg_label_source_name(RG_SOURCE_USER_REPORT), "user_report");
-  assert_null(rg_label_source_name(6));
-  rg_label_source_t src;
-  assert_int_equal(rg_label_source_parse("spam_trap", 9, &src), RG_OK);
-  assert_int_equal(src, RG_SOURCE_SPAM_TRAP);
-  assert_int_equal(rg_label_source_parse("Spam_trap", 9, &src), RG_EINVALID_LABEL);
-  assert_float_equal(rg_label_source_weight(RG_SOURCE_ANALYST), 1.0, 0);
-  assert_float_equal(rg_label_source_weight(RG_SOURCE_USER_REPORT), 0.3, 0);
-  assert_float_equal(rg_label_source_weight(RG_SOURCE_FEED), 0.5, 0);
-  assert_float_equal(rg_label_source_weight((rg_label_source_t)0), 0, 0);
-}
-
 /* ---- label history and unlabel ------------------------------------------------------- */
 
 typedef struct {
@@ -1465,7 +1442,6 @@ int main(void) {
       T(test_store_out_of_order_observation_decays_to_latest),
       T(test_store_actor_sums_match_edges_across_times),
       T(test_store_label_put_get_counts_and_note),
-      cmocka_unit_test(test_store_label_vocabulary),
       T(test_store_label_history_keeps_every_verdict_and_retraction),
       T(test_store_indexes_members_rankings_and_clusters_of_a_generation),
       T(test_store_scan_out_after_resumes_exclusively),

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "repgraph/store.h"
+#include "repgraph/vocab.h"
 
 /* Reason codes with the meaning of (value, aux). Stored as numbers: append only. */
 #define RG_REASON_MAP(X)                                                                  \
