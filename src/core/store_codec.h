@@ -100,6 +100,10 @@ int rg__count_edge(rg_txn_t *t, rg_edge_kind_t kind, int64_t delta);
 /* The next actor id as this transaction sees it: its own, a parent's, or meta's. */
 int rg__peek_next_id(rg_txn_t *t, uint64_t *next);
 
+/* Reads the value of `id` in a sub-database keyed by 8-byte ids (valid until the transaction
+ * ends or writes there). 0, RG_ENOT_FOUND or RG_EIO; `what` names the read in the log. */
+int rg__get_by_id(rg_txn_t *t, int dbi, uint64_t id, MDB_val *v, const char *what);
+
 /* Walks a sub-database keyed by an 8-byte id, calling visit with each id and value. 0, a
  * visit's non-zero return, or RG_EIO. */
 int rg__scan_by_id(rg_txn_t *t, int dbi, int (*visit)(void *, uint64_t, const MDB_val *),

@@ -420,7 +420,14 @@ int rg_store_max_actor_id(rg_txn_t *t, uint64_t *max_id) {
   return RG_OK;
 }
 
-/* ---- cursors shared by the scans ---------------------------------------------------- */
+/* ---- reads shared by the store's files ------------------------------------------------- */
+
+int rg__get_by_id(rg_txn_t *t, int dbi, uint64_t id, MDB_val *v, const char *what) {
+  uint8_t kb[8];
+  rg_put_u64be(kb, id);
+  MDB_val k = {8, kb};
+  return rg__from_mdb(mdb_get(t->txn, t->s->dbi[dbi], &k, v), what);
+}
 
 /* Walks a sub-database keyed by an 8-byte id, handing each id and value to `visit`. */
 int rg__scan_by_id(rg_txn_t *t, int dbi, int (*visit)(void *, uint64_t, const MDB_val *),

@@ -91,12 +91,19 @@ int rg_store_put_score(rg_txn_t *t, uint64_t gen, uint64_t actor, const rg_score
   return rg__from_mdb(mdb_put(t->txn, t->s->dbi[DB_SCORE], &k, &v, 0), "put score");
 }
 
-int rg_store_get_score(rg_txn_t *t, uint64_t gen, uint64_t actor, rg_score_t *sc) {
+/* Reads row (gen, id) of a sub-database keyed by generation. 0, RG_ENOT_FOUND or RG_EIO. */
+static int get_gen_row(rg_txn_t *t, int dbi, uint64_t gen, uint64_t id, MDB_val *v,
+                       const char *what) {
   uint8_t kb[16];
-  gen_key(kb, gen, actor);
-  MDB_val k = {16, kb}, v;
-  int rc = mdb_get(t->txn, t->s->dbi[DB_SCORE], &k, &v);
-  if (rc) return rg__from_mdb(rc, "get score");
+  gen_key(kb, gen, id);
+  MDB_val k = {16, kb};
+  return rg__from_mdb(mdb_get(t->txn, t->s->dbi[dbi], &k, v), what);
+}
+
+int rg_store_get_score(rg_txn_t *t, uint64_t gen, uint64_t actor, rg_score_t *sc) {
+  MDB_val v;
+  int rc = get_gen_row(t, DB_SCORE, gen, actor, &v, "get score");
+  if (rc) return rc;
   const uint8_t *p = v.mv_data;
   if (v.mv_size < SCORE_HDR_LEN || p[26] > RG_REASONS_MAX ||
       v.mv_size != SCORE_HDR_LEN + (size_t)REASON_LEN * p[26])
@@ -140,11 +147,9 @@ int rg_store_put_cluster(rg_txn_t *t, uint64_t gen, const rg_cluster_t *c) {
 }
 
 int rg_store_get_cluster(rg_txn_t *t, uint64_t gen, uint64_t id, rg_cluster_t *c) {
-  uint8_t kb[16];
-  gen_key(kb, gen, id);
-  MDB_val k = {16, kb}, v;
-  int rc = mdb_get(t->txn, t->s->dbi[DB_CLUSTER], &k, &v);
-  if (rc) return rg__from_mdb(rc, "get cluster");
+  MDB_val v;
+  int rc = get_gen_row(t, DB_CLUSTER, gen, id, &v, "get cluster");
+  if (rc) return rc;
   const uint8_t *p = v.mv_data;
   if (v.mv_size < CLUSTER_LEN || p[CLUSTER_LEN - 1] > RG_CLUSTER_TOP_MAX ||
       v.mv_size != CLUSTER_LEN + 8u * p[CLUSTER_LEN - 1])

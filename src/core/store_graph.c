@@ -112,12 +112,9 @@ int rg_store_find_actor(rg_txn_t *t, const rg_actor_t *a, uint64_t *id) {
 }
 
 static int read_actor(rg_txn_t *t, uint64_t id, rg_actor_rec_t *r) {
-  uint8_t kb[8];
-  rg_put_u64be(kb, id);
-  MDB_val k = {8, kb}, v;
-  int rc = mdb_get(t->txn, t->s->dbi[DB_ACTOR], &k, &v);
-  if (rc) return rg__from_mdb(rc, "get actor");
-  return decode_actor(&v, r);
+  MDB_val v;
+  int rc = rg__get_by_id(t, DB_ACTOR, id, &v, "get actor");
+  return rc ? rc : decode_actor(&v, r);
 }
 
 static int write_actor(rg_txn_t *t, uint64_t id, const rg_actor_rec_t *r) {

@@ -31,12 +31,9 @@ static int decode_label(const MDB_val *v, rg_label_t *l) {
 }
 
 int rg_store_get_label(rg_txn_t *t, uint64_t id, rg_label_t *l) {
-  uint8_t kb[8];
-  rg_put_u64be(kb, id);
-  MDB_val k = {8, kb}, v;
-  int rc = mdb_get(t->txn, t->s->dbi[DB_LABEL], &k, &v);
-  if (rc) return rg__from_mdb(rc, "get label");
-  return decode_label(&v, l);
+  MDB_val v;
+  int rc = rg__get_by_id(t, DB_LABEL, id, &v, "get label");
+  return rc ? rc : decode_label(&v, l);
 }
 
 static size_t encode_label(uint8_t *vb, const rg_label_t *l, uint32_t count) {
@@ -57,16 +54,23 @@ static void log_key(uint8_t k[12], uint64_t id, uint32_t n) {
   rg_put_u32be(k + 8, n);
 }
 
+/* Moves c to the actor's newest history entry: the entry before the first key past the
+ * actor's (which may be another actor's: callers check the id). An mdb_cursor_get code. */
+static int log_seek_newest(MDB_cursor *c, uint64_t id, MDB_val *k, MDB_val *v) {
+  uint8_t kb[12];
+  log_key(kb, id, UINT32_MAX);
+  *k = (MDB_val){12, kb};
+  int rc = mdb_cursor_get(c, k, v, MDB_SET_RANGE); /* past the actor's newest entry */
+  return mdb_cursor_get(c, k, v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
+}
+
 /* Number of entries in an actor's label history (the position of its last one). */
 static int log_length(rg_txn_t *t, uint64_t id, uint32_t *n) {
   MDB_cursor *c;
   int rc = mdb_cursor_open(t->txn, t->s->dbi[DB_LABEL_LOG], &c);
   if (rc) return rg__from_mdb(rc, "cursor");
-  uint8_t kb[12];
-  log_key(kb, id, UINT32_MAX);
-  MDB_val k = {12, kb}, v;
-  rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-  rc = mdb_cursor_get(c, &k, &v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
+  MDB_val k, v;
+  rc = log_seek_newest(c, id, &k, &v);
   *n = 0;
   if (rc == 0 && k.mv_size == 12 && rg_get_u64be(k.mv_data) == id)
     *n = rg_get_u32be((const uint8_t *)k.mv_data + 8);
@@ -88,10 +92,8 @@ static int log_append(rg_txn_t *t, uint64_t id, const rg_label_t *l, uint32_t *c
 
 int rg_store_put_label(rg_txn_t *t, uint64_t id, const rg_label_t *l) {
   rg_label_t old;
-  uint8_t ak[8];
-  rg_put_u64be(ak, id);
-  MDB_val akey = {8, ak}, aval;
-  int rc = rg__from_mdb(mdb_get(t->txn, t->s->dbi[DB_ACTOR], &akey, &aval), "get actor");
+  MDB_val aval;
+  int rc = rg__get_by_id(t, DB_ACTOR, id, &aval, "get actor");
   if (rc) return rc; /* RG_ENOT_FOUND: no such actor (forgotten) */
   rc = rg_store_get_label(t, id, &old);
   if (rc && rc != RG_ENOT_FOUND) return rc;
@@ -125,13 +127,10 @@ int rg_store_scan_label_history(rg_txn_t *t, uint64_t id, rg_label_visit_fn fn, 
   MDB_cursor *c;
   int rc = mdb_cursor_open(t->txn, t->s->dbi[DB_LABEL_LOG], &c);
   if (rc) return rg__from_mdb(rc, "cursor");
-  uint8_t kb[12];
-  log_key(kb, id, UINT32_MAX);
-  MDB_val k = {12, kb}, v;
+  MDB_val k, v;
   int out = RG_OK;
   rg_label_t l;
-  rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); /* past the actor's newest entry */
-  for (rc = mdb_cursor_get(c, &k, &v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV); rc == 0 && !out;
+  for (rc = log_seek_newest(c, id, &k, &v); rc == 0 && !out;
        rc = mdb_cursor_get(c, &k, &v, MDB_PREV)) {
     if (k.mv_size != 12 || rg_get_u64be(k.mv_data) != id) break;
     if (!(out = decode_label(&v, &l))) out = fn(ctx, id, &l);
