@@ -13,7 +13,7 @@
 #include "repgraph/actor.h"
 #include "repgraph/err.h"
 #include "repgraph/proto.h"
-#include "repgraph/store.h"
+#include "repgraph/vocab.h"
 
 #define CHECK(cond)       \
   do {                    \

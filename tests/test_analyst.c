@@ -16,7 +16,7 @@
 #include <time.h>
 #include <lmdb.h>
 
-#include "testutil.h"
+#include "testutil_store.h"
 
 /* ---- the graph: a spam campaign and an honest group ------------------------------------ */
 

@@ -16,7 +16,7 @@
 
 #include "repgraph/err.h"
 #include "repgraph/store.h"
-#include "testutil.h"
+#include "testutil_store.h"
 
 #define FILL_EDGES 200 /* edges per ingest while filling: fresh sender → victim i */
 #define VICTIMS    FILL_EDGES

@@ -15,7 +15,7 @@
 
 #include "repgraph/actor.h"
 #include "repgraph/score.h"
-#include "repgraph/store.h"
+#include "repgraph/vocab.h"
 
 #define EPS 1e-12
 

@@ -91,14 +91,6 @@ const char *rg_test_code_of(const msgpack_unpacked *r, char *buf);
  * description of the first violation (static buffer). */
 const char *rg_test_schema_violation(const char *op, const msgpack_object *reply);
 
-/* Sets the schema_version meta record of the store in `dir` (deletes it when version is
- * 0) with the LMDB API directly, as another release would have left it. */
-void rg_test_set_schema_version(const char *dir, uint64_t version);
-
-/* Creates in `dir` (which must exist) another program's LMDB environment: one record in
- * its main database and no repgraph sub-databases. */
-void rg_test_make_foreign_lmdb(const char *dir);
-
 /* Reads a whole file into a malloc'd buffer (*len set); fails the test if unreadable. */
 uint8_t *rg_test_read_file(const char *path, size_t *len);
 

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "repgraph/store.h"
+#include "repgraph/vocab.h"
 
 /* X(NAME, number, wire name, meaning of (value, aux)). Stored as numbers, named on the wire
  * by their wire name: append only. */

@@ -13,6 +13,7 @@
 #include "repgraph/clock.h"
 #include "repgraph/config.h"
 #include "repgraph/err.h"
+#include "repgraph/grow.h"
 #include "repgraph/proto.h"
 #include "repgraph/transcode.h"
 
@@ -210,13 +211,8 @@ static void batch_reset(batch_t *b) {
 }
 
 static int note_line(size_t **lines, size_t *cap, uint32_t n, size_t line) {
-  if (n >= *cap) {
-    size_t c = *cap ? *cap * 2 : 256;
-    size_t *p = realloc(*lines, c * sizeof *p);
-    if (!p) return RG_ENOMEM;
-    *lines = p;
-    *cap = c;
-  }
+  int rc = rg_grow((void **)lines, cap, (size_t)n + 1, sizeof **lines);
+  if (rc) return rc;
   (*lines)[n] = line;
   return RG_OK;
 }

@@ -15,6 +15,7 @@
 
 #include "repgraph/buf.h"
 #include "repgraph/err.h"
+#include "repgraph/grow.h"
 
 typedef struct {
   const char *name;
@@ -105,17 +106,9 @@ struct rg_export {
 };
 
 static int col_push(col_t *c, const rg_json_t *v, bool numeric) {
-  if (c->n == c->cap) {
-    size_t cap = c->cap ? 2 * c->cap : 1024;
-    void *p = realloc(numeric ? (void *)c->num : (void *)c->str,
-                      cap * (numeric ? sizeof *c->num : sizeof *c->str));
-    if (!p) return RG_ENOMEM;
-    if (numeric)
-      c->num = p;
-    else
-      c->str = p;
-    c->cap = cap;
-  }
+  int rc = numeric ? rg_grow((void **)&c->num, &c->cap, c->n + 1, sizeof *c->num)
+                   : rg_grow((void **)&c->str, &c->cap, c->n + 1, sizeof *c->str);
+  if (rc) return rc;
   if (numeric) {
     c->num[c->n++] = rg_json_num(v);
     return RG_OK;

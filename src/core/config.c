@@ -13,7 +13,7 @@
 
 #include "repgraph/err.h"
 #include "repgraph/log.h"
-#include "repgraph/store.h"
+#include "repgraph/vocab.h"
 
 typedef enum {
   OPT_STR,

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "repgraph/err.h"
+#include "repgraph/grow.h"
 
 #define NO_VERTEX UINT32_MAX
 
@@ -12,44 +13,42 @@ typedef struct {
   rg_graph_t *g;
   uint32_t *vertex_of; /* actor id → vertex */
   uint64_t max_id;
-  uint64_t cap_n, cap_m;
+  size_t cap_n, cap_m; /* capacity of the per-vertex and the per-edge arrays */
 } loader_t;
 
-/* Grows the per-vertex arrays to hold `need` vertices. */
-static int reserve_vertices(loader_t *L, uint64_t need) {
-  if (need <= L->cap_n) return RG_OK;
-  uint64_t cap = L->cap_n ? L->cap_n * 2 : 1024;
-  while (cap < need) cap *= 2;
-  rg_graph_t *g = L->g;
-#define GROW(field)                                              \
-  do {                                                           \
-    void *p = realloc(g->field, (size_t)cap * sizeof *g->field); \
-    if (!p) return RG_ENOMEM;                                    \
-    g->field = p;                                                \
-  } while (0)
-  GROW(actor_id);
-  GROW(type);
-  GROW(messages);
-  GROW(first_seen);
-  GROW(last_seen);
-  GROW(seed);
-  GROW(seed_weight);
-  L->cap_n = cap;
+/* Grows parallel arrays that share the capacity *cap so that each holds `need` elements.
+ * On failure *cap is unchanged (some arrays may be larger already). */
+static int grow_all(void **const arrays[], const size_t sizes[], size_t n, size_t *cap,
+                    size_t need) {
+  size_t grown = *cap;
+  for (size_t i = 0; i < n; i++) {
+    grown = *cap;
+    int rc = rg_grow(arrays[i], &grown, need, sizes[i]);
+    if (rc) return rc;
+  }
+  *cap = grown;
   return RG_OK;
 }
 
-static int reserve_edges(loader_t *L, uint64_t need) {
-  if (need <= L->cap_m) return RG_OK;
-  uint64_t cap = L->cap_m ? L->cap_m * 2 : 4096;
-  while (cap < need) cap *= 2;
+/* Grows the per-vertex arrays to hold `need` vertices. */
+static int reserve_vertices(loader_t *L, uint64_t need) {
   rg_graph_t *g = L->g;
-  GROW(src);
-  GROW(dst);
-  GROW(kind);
-  GROW(weight);
-#undef GROW
-  L->cap_m = cap;
-  return RG_OK;
+  void **const arrays[] = {(void **)&g->actor_id,   (void **)&g->type,      (void **)&g->messages,
+                           (void **)&g->first_seen, (void **)&g->last_seen, (void **)&g->seed,
+                           (void **)&g->seed_weight};
+  const size_t sizes[] = {sizeof *g->actor_id,   sizeof *g->type,      sizeof *g->messages,
+                          sizeof *g->first_seen, sizeof *g->last_seen, sizeof *g->seed,
+                          sizeof *g->seed_weight};
+  return grow_all(arrays, sizes, sizeof sizes / sizeof sizes[0], &L->cap_n, (size_t)need);
+}
+
+/* Grows the per-edge arrays to hold `need` edges. */
+static int reserve_edges(loader_t *L, uint64_t need) {
+  rg_graph_t *g = L->g;
+  void **const arrays[] = {(void **)&g->src, (void **)&g->dst, (void **)&g->kind,
+                           (void **)&g->weight};
+  const size_t sizes[] = {sizeof *g->src, sizeof *g->dst, sizeof *g->kind, sizeof *g->weight};
+  return grow_all(arrays, sizes, sizeof sizes / sizeof sizes[0], &L->cap_m, (size_t)need);
 }
 
 static int on_actor(void *ctx, uint64_t id, const rg_actor_rec_t *r) {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "repgraph/err.h"
+#include "repgraph/grow.h"
 
 #define HASH_BYTES     crypto_generichash_BYTES /* 32: BLAKE2b-256 */
 #define LINE_MAX_BYTES 1024
@@ -108,13 +109,8 @@ static int add_line(rg_auth_t *a, char *line, char *msg, size_t msglen) {
       return RG_ECONFIG;
     }
   }
-  if (a->n == a->cap) {
-    size_t cap = a->cap ? a->cap * 2 : 8;
-    entry_t *p2 = realloc(a->entries, cap * sizeof *p2);
-    if (!p2) return RG_ENOMEM;
-    a->entries = p2;
-    a->cap = cap;
-  }
+  int rc = rg_grow((void **)&a->entries, &a->cap, a->n + 1, sizeof *a->entries);
+  if (rc) return rc;
   a->entries[a->n++] = e;
   return RG_OK;
 }

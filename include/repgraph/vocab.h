@@ -1,0 +1,114 @@
+/* vocab.h — the domain's words, with no storage in them: label verdicts and sources, bands,
+ * and the score, cluster, generation and label records that the store, the scoring and the
+ * protocol all speak. Every table is an X-macro stored as numbers (append only); vocab.c
+ * turns them into names and back. Any thread. */
+#ifndef RG_VOCAB_H
+#define RG_VOCAB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "repgraph/actor.h"
+
+/* Label verdicts. Stored as numbers: append only. */
+#define RG_VERDICT_MAP(X) X(BAD, 1, "bad") X(GOOD, 2, "good")
+typedef enum {
+#define RG__VERDICT_ENUM(name, num, text) RG_VERDICT_##name = num,
+  RG_VERDICT_MAP(RG__VERDICT_ENUM)
+#undef RG__VERDICT_ENUM
+} rg_verdict_t;
+
+/* Label sources with their default weight. Stored as numbers: append only. */
+#define RG_LABEL_SOURCE_MAP(X)          \
+  X(ANALYST, 1, "analyst", 1.0)         \
+  X(USER_REPORT, 2, "user_report", 0.3) \
+  X(SPAM_TRAP, 3, "spam_trap", 0.8)     \
+  X(ALLOWLIST, 4, "allowlist", 1.0)     \
+  X(FEED, 5, "feed", 0.5)
+typedef enum {
+#define RG__SOURCE_ENUM(name, num, text, weight) RG_SOURCE_##name = num,
+  RG_LABEL_SOURCE_MAP(RG__SOURCE_ENUM)
+#undef RG__SOURCE_ENUM
+} rg_label_source_t;
+
+#define RG_LABEL_NOTE_MAX 1024
+
+/* Reputation bands for people and filters. Stored as numbers: append only. */
+#define RG_BAND_MAP(X) \
+  X(GOOD, 1, "good") X(NEUTRAL, 2, "neutral") X(SUSPICIOUS, 3, "suspicious") X(BAD, 4, "bad")
+typedef enum {
+#define RG__BAND_ENUM(name, num, text) RG_BAND_##name = num,
+  RG_BAND_MAP(RG__BAND_ENUM)
+#undef RG__BAND_ENUM
+} rg_band_t;
+
+/* One reason behind a score: a code (see score.h), a value and a second number (a count,
+ * a median or an actor id, depending on the code). */
+typedef struct {
+  uint8_t code;
+  double value;
+  uint64_t aux;
+} rg_reason_t;
+
+#define RG_REASONS_MAX     4
+#define RG_CLUSTER_TOP_MAX 8
+
+/* An actor's scores in one generation. */
+typedef struct {
+  double reputation;  /* [0,1], 1 = certainly abusive */
+  double anomaly;     /* [0,1] */
+  uint64_t cluster;   /* community id within the generation */
+  uint8_t propagated; /* 0 = no path to a seed, else the rg_verdict_t it converged to */
+  uint8_t band;       /* rg_band_t */
+  uint8_t n_reasons;
+  rg_reason_t reasons[RG_REASONS_MAX];
+} rg_score_t;
+
+/* A community's summary in one generation. */
+typedef struct {
+  uint64_t id;
+  uint64_t size;
+  uint32_t by_type[RG_ACTOR_TYPE_MAX + 1];
+  uint32_t bad_seeds, good_seeds;
+  double mean_reputation;
+  double suspicion; /* [0,1] */
+  int64_t first_seen, last_seen;
+  uint8_t n_top;
+  uint64_t top[RG_CLUSTER_TOP_MAX]; /* most suspicious members, actor ids */
+} rg_cluster_t;
+
+/* A completed recomputation. */
+typedef struct {
+  uint64_t generation;
+  int64_t computed_at; /* epoch seconds */
+  uint64_t duration_ms;
+  uint64_t vertices, edges, clusters, bad_seeds, good_seeds;
+} rg_generation_t;
+
+/* The latest label of an actor and how many entries its history holds. In the history a
+ * verdict of 0 (RG_VERDICT_RETRACTED) records an unlabel. */
+#define RG_VERDICT_RETRACTED 0
+typedef struct {
+  rg_verdict_t verdict;
+  rg_label_source_t source;
+  double weight;
+  int64_t ts;
+  uint32_t count;
+  uint16_t note_len;
+  char note[RG_LABEL_NOTE_MAX + 1];
+} rg_label_t;
+
+/* Vocabulary of labels: names and parsing. Name functions return NULL when out of range;
+ * parse functions return 0 or RG_EINVALID_LABEL. */
+const char *rg_verdict_name(int v);
+int rg_verdict_parse(const char *s, size_t len, rg_verdict_t *out);
+const char *rg_label_source_name(int src);
+int rg_label_source_parse(const char *s, size_t len, rg_label_source_t *out);
+/* Default weight of a label source from RG_LABEL_SOURCE_MAP, 0 for an unknown one (the
+ * server seeds with the config's label.weight_<source>, whose defaults are the same). */
+double rg_label_source_weight(rg_label_source_t src);
+
+/* Name of a band ("good", …) or NULL. */
+const char *rg_band_name(int band);
+
+#endif
