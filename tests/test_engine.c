@@ -3,6 +3,7 @@
  * come back (callbacks counted, no sleeps), and every handle is closed at the end, the way
  * libuv's own tests check. Covers ingest, lookup, check, label, forget and a recomputation
  * end to end through the writer thread. */
+#define _GNU_SOURCE /* vasprintf */
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,15 +17,18 @@ typedef struct {
   rg_engine_t *engine;
   char *dir;
   rg_proto_limits_t limits;
-  unsigned done_calls; /* pending replies completed */
-  rg_buf_t out;        /* the last reply's frame */
+  unsigned done_calls;  /* pending replies completed */
+  rg_write_t *order[8]; /* the pending replies, in the order they completed */
+  rg_buf_t out;         /* the last reply's frame */
   msgpack_unpacked reply;
   bool has_reply;
 } fixture_t;
 
 static void on_done(rg_write_t *w, void *ctx) {
   fixture_t *f = ctx;
+  if (f->done_calls < sizeof f->order / sizeof f->order[0]) f->order[f->done_calls] = w;
   f->done_calls++;
+  f->out.len = 0;
   assert_int_equal(rg_engine_finish_write(w, &f->out), RG_OK);
 }
 
@@ -41,8 +45,8 @@ static int setup(void **state) {
   cfg.min_age_s = 0;
   char err[256] = "";
   assert_int_equal(rg_engine_open(&cfg, &f->loop, &f->engine, err, sizeof err), RG_OK);
-  f->limits = (rg_proto_limits_t){cfg.max_frame_bytes, cfg.max_batch_items, cfg.max_recipients,
-                                  0, 0};
+  f->limits =
+      (rg_proto_limits_t){cfg.max_frame_bytes, cfg.max_batch_items, cfg.max_recipients, 0, 0};
   rg_buf_init(&f->out, 1 << 24);
   msgpack_unpacked_init(&f->reply);
   *state = f;
@@ -64,38 +68,35 @@ static int teardown(void **state) {
   return 0;
 }
 
-/* Handles one JSON-written request; a pending reply is waited for by running the loop until
- * its callback has come (bounded by the writer, which always answers). Leaves the decoded
- * reply in f->reply, checked against the schema of its op. */
-static const msgpack_object *call(fixture_t *f, const char *op, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static const msgpack_object *call(fixture_t *f, const char *op, const char *fmt, ...) {
-  char json[4096];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(json, sizeof json, fmt, ap);
-  va_end(ap);
+/* Handles one request written as JSON (the whole text, any size). Returns the pending
+ * reply of a write (its callback comes later), or NULL when it was answered into f->out. */
+static rg_write_t *submit(fixture_t *f, const char *json) {
   rg_buf_t frame;
-  rg_buf_init(&frame, 1 << 20);
+  rg_buf_init(&frame, 1 << 26);
   rg_test_frame_json(&frame, "%s", json);
   rg_request_t req;
   char err[256] = "";
-  assert_int_equal(rg_proto_decode_request(frame.data + RG_FRAME_HEADER,
-                                           frame.len - RG_FRAME_HEADER, &f->limits, &req, err,
-                                           sizeof err),
-                   RG_OK);
+  assert_int_equal(
+      rg_proto_decode_request(frame.data + RG_FRAME_HEADER, frame.len - RG_FRAME_HEADER, &f->limits,
+                              &req, err, sizeof err),
+      RG_OK);
   f->out.len = 0;
-  unsigned before = f->done_calls;
   rg_write_t *pending = NULL;
   assert_int_equal(rg_engine_handle(f->engine, &req, &f->out, on_done, f, &pending), RG_OK);
   rg_request_free(&req);
   rg_buf_free(&frame);
-  if (pending) {
-    while (f->done_calls == before) assert_true(uv_run(&f->loop, UV_RUN_ONCE) >= 0);
-    assert_int_equal(f->done_calls, before + 1);
-  } else {
-    assert_int_equal(f->done_calls, before);
-  }
+  return pending;
+}
+
+/* Runs the loop until `calls` pending replies have completed in all (the writer always
+ * answers, so this ends). */
+static void wait_for(fixture_t *f, unsigned calls) {
+  while (f->done_calls < calls) assert_true(uv_run(&f->loop, UV_RUN_ONCE) >= 0);
+  assert_int_equal(f->done_calls, calls);
+}
+
+/* Decodes the reply in f->out into f->reply, checked against the schema of its op. */
+static const msgpack_object *reply_of(fixture_t *f, const char *op) {
   assert_true(f->out.len > RG_FRAME_HEADER);
   size_t off = 0;
   assert_int_equal(msgpack_unpack_next(&f->reply, (const char *)f->out.data + RG_FRAME_HEADER,
@@ -104,6 +105,24 @@ static const msgpack_object *call(fixture_t *f, const char *op, const char *fmt,
   const char *violation = rg_test_schema_violation(op, &f->reply.data);
   if (violation) fail_msg("%s reply: %s", op, violation);
   return &f->reply.data;
+}
+
+/* Handles one JSON-written request and waits for its reply if it is pending. */
+static const msgpack_object *call(fixture_t *f, const char *op, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static const msgpack_object *call(fixture_t *f, const char *op, const char *fmt, ...) {
+  char *json;
+  va_list ap;
+  va_start(ap, fmt);
+  assert_true(vasprintf(&json, fmt, ap) >= 0);
+  va_end(ap);
+  unsigned before = f->done_calls;
+  if (submit(f, json))
+    wait_for(f, before + 1);
+  else
+    assert_int_equal(f->done_calls, before); /* answered at once */
+  free(json);
+  return reply_of(f, op);
 }
 
 static const char *code_of(const msgpack_object *reply) {
@@ -216,6 +235,60 @@ static void test_engine_recompute_then_check(void **state) {
   assert_int_equal(rg_test_uint(r, "completed"), 1);
 }
 
+/* A recipient named three times in one message counts once: one edge, one message. */
+static void test_engine_recipient_named_twice_counts_once(void **state) {
+  fixture_t *f = *state;
+  call(f, "ingest",
+       "{\"id\":1,\"op\":\"ingest\",\"observations\":[{\"ts\":1700000000,"
+       "\"sender\":\"a@x.example\",\"recipients\":[\"b@y.example\",\"c@y.example\","
+       "\"b@y.example\",\"b@y.example\"],\"client_ip\":\"192.0.2.7\"}]}");
+  const msgpack_object *r = call(
+      f, "lookup",
+      "{\"id\":2,\"op\":\"lookup\",\"actors\":[\"address:a@x.example\",\"address:b@y.example\"]}");
+  assert_int_equal(rg_test_uint(r, "results.0.out_degree.mailed"), 2);
+  assert_int_equal(rg_test_uint(r, "results.1.messages"), 1);
+  assert_int_equal(rg_test_uint(r, "results.1.in_degree.mailed"), 1);
+}
+
+/* A large ingest is committed in slices: a small write queued after it commits before the
+ * large one has finished, and the large one is whole when it is acknowledged. */
+static void test_engine_large_ingest_lets_other_writes_commit_between_slices(void **state) {
+  fixture_t *f = *state;
+  enum { OBS = 24, RCPTS = 500 }; /* 24 x 503 edges: three slices of at most 5,000 */
+  size_t cap = (size_t)OBS * RCPTS * 40 + 4096, n = 0;
+  char *json = malloc(cap);
+  assert_non_null(json);
+  n += (size_t)snprintf(json + n, cap - n, "{\"id\":1,\"op\":\"ingest\",\"observations\":[");
+  for (int i = 0; i < OBS; i++) {
+    n += (size_t)snprintf(json + n, cap - n,
+                          "%s{\"ts\":1700000000,\"sender\":\"bulk%d@big.example\","
+                          "\"client_ip\":\"198.51.100.%d\",\"recipients\":[",
+                          i ? "," : "", i, i + 1);
+    for (int j = 0; j < RCPTS; j++)
+      n += (size_t)snprintf(json + n, cap - n, "%s\"r%d@rcpt.example\"", j ? "," : "", j);
+    n += (size_t)snprintf(json + n, cap - n, "]}");
+  }
+  snprintf(json + n, cap - n, "]}");
+  rg_write_t *large = submit(f, json);
+  free(json);
+  assert_non_null(large);
+  rg_write_t *small = submit(f,
+                             "{\"id\":2,\"op\":\"label\",\"labels\":[{\"actor\":"
+                             "\"address:x@small.example\",\"verdict\":\"good\"}]}");
+  assert_non_null(small);
+  wait_for(f, 2);
+  assert_ptr_equal(f->order[0], small);
+  assert_ptr_equal(f->order[1], large);
+  const msgpack_object *r = reply_of(f, "ingest");
+  assert_int_equal(rg_test_uint(r, "accepted"), OBS);
+  r = call(f, "lookup",
+           "{\"id\":3,\"op\":\"lookup\",\"actors\":[\"address:r7@rcpt.example\","
+           "\"address:bulk23@big.example\"]}");
+  assert_int_equal(rg_test_uint(r, "results.0.messages"), OBS);
+  assert_int_equal(rg_test_uint(r, "results.0.in_degree.mailed"), OBS);
+  assert_int_equal(rg_test_uint(r, "results.1.out_degree.mailed"), RCPTS);
+}
+
 /* Writes after stop are refused with shutting_down, and nothing is left queued. */
 static void test_engine_refuses_writes_after_stop(void **state) {
   fixture_t *f = *state;
@@ -235,6 +308,10 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_engine_label_and_forget, setup, teardown),
       cmocka_unit_test_setup_teardown(test_engine_recompute_then_check, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_engine_recipient_named_twice_counts_once, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(
+          test_engine_large_ingest_lets_other_writes_commit_between_slices, setup, teardown),
       cmocka_unit_test_setup_teardown(test_engine_refuses_writes_after_stop, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

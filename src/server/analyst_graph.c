@@ -9,6 +9,7 @@
 
 #include "analyst_internal.h"
 #include "repgraph/err.h"
+#include "repgraph/grow.h"
 
 #define DEFAULT_NODES 100  /* neighbors */
 #define DEFAULT_PAGE  1000 /* export: nodes + edges per page */
@@ -19,20 +20,16 @@
 /* Edges read into a growable array, at most `budget` of them. */
 typedef struct {
   edge_t *v;
-  uint32_t n, cap;
+  uint32_t n;
+  size_t cap;
   uint64_t budget;
   bool truncated;
 } edges_t;
 
 static int edges_push(edges_t *l, uint64_t src, rg_edge_kind_t kind, uint64_t dst,
                       const rg_edge_rec_t *rec) {
-  if (l->n == l->cap) {
-    uint32_t cap = l->cap ? l->cap * 2 : 64;
-    edge_t *v = realloc(l->v, (size_t)cap * sizeof *v);
-    if (!v) return RG_ENOMEM;
-    l->v = v;
-    l->cap = cap;
-  }
+  int rc = rg_grow((void **)&l->v, &l->cap, (size_t)l->n + 1, sizeof *l->v);
+  if (rc) return rc;
   l->v[l->n++] = (edge_t){src, dst, kind, *rec};
   return RG_OK;
 }

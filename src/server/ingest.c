@@ -11,6 +11,7 @@
 #include "repgraph/actor.h"
 #include "repgraph/clock.h"
 #include "repgraph/err.h"
+#include "repgraph/grow.h"
 
 #define REJECTS_REPORTED 1000 /* per request; the count covers the rest */
 #define SLICE_EDGES      5000 /* edges per transaction of a large ingest */
@@ -61,11 +62,13 @@ typedef struct {
   const uint8_t *hash_key; /* the engine's actor_hash_key */
   rg_buf_t keys;           /* packed identifiers and notes */
   job_actor_t *actors;
-  uint32_t n_actors, cap_actors;
+  uint32_t n_actors;
+  size_t cap_actors;
   uint32_t *actor_slots; /* hash of actors (index + 1, 0 free): each is stored once */
   uint32_t n_slots;
   job_edge_t *edges;
-  uint32_t n_edges, cap_edges;
+  uint32_t n_edges;
+  size_t cap_edges;
   job_label_t *labels;
   uint32_t n_labels;
   uint32_t mark; /* the observation being expanded (recipients named twice count once) */
@@ -77,6 +80,7 @@ typedef struct {
   rg_write_t base;
   slice_t *slices;
   uint32_t n_slices, cur; /* cur: the slice the writer applies next */
+  size_t cap_slices;
   reject_t *rejects;
   uint32_t n_rejects, n_rejected;
   uint32_t accepted;  /* items accepted */
@@ -106,17 +110,6 @@ static void ingest_free(rg_write_t *base) {
   free(w->slices);
   free(w->rejects);
   free(w);
-}
-
-static int grow_array(void **p, uint32_t *cap, uint32_t need, size_t size) {
-  if (need <= *cap) return RG_OK;
-  uint32_t n = *cap ? *cap : 16;
-  while (n < need) n *= 2;
-  void *q = realloc(*p, (size_t)n * size);
-  if (!q) return RG_ENOMEM;
-  *p = q;
-  *cap = n;
-  return RG_OK;
 }
 
 /* SipHash (libsodium) under the engine's random key: a client cannot craft actors that
@@ -176,7 +169,8 @@ static int add_actor(slice_t *s, const rg_actor_t *a, int64_t ts, uint64_t messa
     *index = *slot - 1;
     return RG_OK;
   }
-  if ((rc = grow_array((void **)&s->actors, &s->cap_actors, s->n_actors + 1, sizeof *s->actors)))
+  if ((rc = rg_grow((void **)&s->actors, &s->cap_actors, (size_t)s->n_actors + 1,
+                    sizeof *s->actors)))
     return rc;
   uint32_t off = (uint32_t)s->keys.len;
   if ((rc = rg_buf_append(&s->keys, a->key, a->len))) return rc;
@@ -188,7 +182,7 @@ static int add_actor(slice_t *s, const rg_actor_t *a, int64_t ts, uint64_t messa
 
 static int add_edge(slice_t *s, uint32_t src, rg_edge_kind_t kind, uint32_t dst, int64_t ts,
                     double weight, uint64_t count) {
-  int rc = grow_array((void **)&s->edges, &s->cap_edges, s->n_edges + 1, sizeof *s->edges);
+  int rc = rg_grow((void **)&s->edges, &s->cap_edges, (size_t)s->n_edges + 1, sizeof *s->edges);
   if (rc) return rc;
   s->edges[s->n_edges++] = (job_edge_t){src, dst, kind, ts, weight, count};
   return RG_OK;
@@ -215,10 +209,9 @@ static void reject(ingest_write_t *w, uint8_t item, uint32_t index, int code, co
  * is none yet). Items never straddle slices. 0 or RG_ENOMEM. */
 static int open_slice(ingest_write_t *w) {
   if (w->n_slices && w->slices[w->n_slices - 1].n_edges < SLICE_EDGES) return RG_OK;
-  slice_t *v = realloc(w->slices, (w->n_slices + 1) * sizeof *v);
-  if (!v) return RG_ENOMEM;
-  w->slices = v;
-  slice_t *s = &v[w->n_slices++];
+  int rc = rg_grow((void **)&w->slices, &w->cap_slices, (size_t)w->n_slices + 1, sizeof *w->slices);
+  if (rc) return rc;
+  slice_t *s = &w->slices[w->n_slices++];
   *s = (slice_t){.hash_key = w->base.engine->actor_hash_key};
   rg_buf_init(&s->keys, UINT32_MAX);
   return RG_OK;
@@ -510,13 +503,14 @@ static int apply_unlabel(rg_txn_t *t, rg_writer_req_t *head) {
 /* Collects member ids into a growable array (label_cluster). */
 typedef struct {
   uint64_t *ids;
-  uint32_t n, cap;
+  uint32_t n;
+  size_t cap;
 } id_list_t;
 
 static int collect_member(void *ctx, uint64_t actor, double value) {
   id_list_t *l = ctx;
   (void)value;
-  int rc = grow_array((void **)&l->ids, &l->cap, l->n + 1, sizeof *l->ids);
+  int rc = rg_grow((void **)&l->ids, &l->cap, (size_t)l->n + 1, sizeof *l->ids);
   if (!rc) l->ids[l->n++] = actor;
   return rc;
 }
