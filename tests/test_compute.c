@@ -3,7 +3,7 @@
  * weights and decay, label weights, communities, anomalies, determinism, cancellation and
  * the empty graph; and the snapshot loader (snapshot.c) over a temporary store.
  * Single-threaded cmocka tests. Graphs are built by hand with calloc'd arrays (freed with
- * rg_graph_free); store fixtures live in a fresh temporary directory the teardown removes.
+ * rg_snapshot_free); store fixtures live in a fresh temporary directory the teardown removes.
  * Timestamps are pinned constants; random graphs come from a fixed-seed generator. */
 #include <math.h>
 #include <stdatomic.h>
@@ -202,8 +202,8 @@ static void test_compute_bad_seed_taints_shared_infrastructure(void **state) {
   assert_int_equal(lab->aux, RG_VERDICT_BAD);
   assert_float_equal(lab->value, 1.0, 0);
   assert_null(find_reason(&r.scores[h], RG_REASON_BAD_NEIGHBOUR));
-  rg_result_free(&r);
-  rg_graph_free(&t.g);
+  rg_compute_result_free(&r);
+  rg_snapshot_free(&t.g);
 }
 
 #define VICTIMS 5
@@ -230,8 +230,8 @@ static void test_compute_victims_are_not_accomplices(void **state) {
     assert_null(find_reason(&r.scores[v[i]], RG_REASON_BAD_NEIGHBOURS));
   }
   assert_float_equal(rep(&r, s), 1.0, EPS);
-  rg_result_free(&r);
-  rg_graph_free(&t.g);
+  rg_compute_result_free(&r);
+  rg_snapshot_free(&t.g);
 }
 
 static void test_compute_co_recipients_of_a_spammer_get_bad_mass(void **state) {
@@ -256,8 +256,8 @@ static void test_compute_co_recipients_of_a_spammer_get_bad_mass(void **state) {
   const rg_reason_t *top = find_reason(&r.scores[s2], RG_REASON_BAD_NEIGHBOUR);
   assert_non_null(top);
   assert_true(top->aux >= t.g.actor_id[v[0]] && top->aux <= t.g.actor_id[v[VICTIMS - 1]]);
-  rg_result_free(&r);
-  rg_graph_free(&t.g);
+  rg_compute_result_free(&r);
+  rg_snapshot_free(&t.g);
 }
 
 static void test_compute_disconnected_actor_gets_the_prior(void **state) {
@@ -288,8 +288,8 @@ static void test_compute_disconnected_actor_gets_the_prior(void **state) {
     assert_true(isfinite(r.scores[v].anomaly));
   }
   assert_true(r.scores[lone].cluster != r.scores[b].cluster);
-  rg_result_free(&r);
-  rg_graph_free(&t.g);
+  rg_compute_result_free(&r);
+  rg_snapshot_free(&t.g);
 }
 
 /* An address between a bad-seed IP and a good-seed IP, with the two edge weights given. */
@@ -304,8 +304,8 @@ static double between(double w_bad, double w_good) {
   rg_result_t r;
   run(&t.g, &r);
   double out = rep(&r, a);
-  rg_result_free(&r);
-  rg_graph_free(&t.g);
+  rg_compute_result_free(&r);
+  rg_snapshot_free(&t.g);
   return out;
 }
 
@@ -335,8 +335,8 @@ static void crossed(double w_heavy, double w_light, double *rep_a, double *rep_b
   run(&t.g, &r);
   *rep_a = rep(&r, a);
   *rep_b = rep(&r, b);
-  rg_result_free(&r);
-  rg_graph_free(&t.g);
+  rg_compute_result_free(&r);
+  rg_snapshot_free(&t.g);
 }
 
 static void test_compute_edge_weights_steer_shared_ips(void **state) {
@@ -382,8 +382,8 @@ static void test_compute_label_weight_is_honoured(void **state) {
       assert_float_equal(rep(&r, g), 0.0, EPS);
     else
       assert_true(rep(&r, g) > 0 && rep(&r, g) < 0.5);
-    rg_result_free(&r);
-    rg_graph_free(&t.g);
+    rg_compute_result_free(&r);
+    rg_snapshot_free(&t.g);
   }
   assert_float_equal(got[0], 1.0, EPS);
   assert_true(got[1] < 1.0 && got[1] > 0.5);
@@ -458,8 +458,8 @@ static void two_groups(double w) {
     assert_true(rep(&r, prev) >= rep(&r, cur));
   }
   assert_int_equal(B->top[B->n_top - 1], t.g.actor_id[b[1]]); /* the good seed comes last */
-  rg_result_free(&r);
-  rg_graph_free(&t.g);
+  rg_compute_result_free(&r);
+  rg_snapshot_free(&t.g);
 }
 
 static void test_compute_two_dense_groups_make_two_clusters(void **state) {
@@ -505,8 +505,8 @@ static void test_compute_cluster_keeps_only_the_top_members(void **state) {
     if (!listed) assert_true(rep(&r, v) <= last);
   }
   for (unsigned i = 0; i < c->n_top; i++) assert_true(c->top[i] != t.g.actor_id[a[3]]);
-  rg_result_free(&r);
-  rg_graph_free(&t.g);
+  rg_compute_result_free(&r);
+  rg_snapshot_free(&t.g);
 }
 
 /* ---- anomalies -------------------------------------------------------------------------- */
@@ -558,8 +558,8 @@ static void test_compute_mass_mailer_without_replies_is_most_anomalous(void **st
     int code = r.scores[0].reasons[i].code;
     assert_true(code != RG_REASON_FANOUT && code != RG_REASON_LOW_RECIPROCITY);
   }
-  rg_result_free(&r);
-  rg_graph_free(&t.g);
+  rg_compute_result_free(&r);
+  rg_snapshot_free(&t.g);
 }
 
 /* Anomaly reasons report the population's typical count (aux) as an integer: with every
@@ -584,8 +584,8 @@ static void test_compute_fanout_reason_reports_the_typical_count(void **state) {
   run(&t.g, &r);
   const rg_reason_t *found = find_reason(&r.scores[x], RG_REASON_FANOUT);
   rg_reason_t fan = found ? *found : (rg_reason_t){0, 0, 0};
-  rg_result_free(&r);
-  rg_graph_free(&t.g);
+  rg_compute_result_free(&r);
+  rg_snapshot_free(&t.g);
   assert_int_equal(fan.code, RG_REASON_FANOUT);
   assert_float_equal(fan.value, BLASTED, 0);
   if (fan.aux != 2)
@@ -610,8 +610,8 @@ static void test_compute_many_ips_reason_reports_the_typical_count(void **state)
   run(&t.g, &r);
   const rg_reason_t *found = find_reason(&r.scores[x], RG_REASON_MANY_IPS);
   rg_reason_t ips = found ? *found : (rg_reason_t){0, 0, 0};
-  rg_result_free(&r);
-  rg_graph_free(&t.g);
+  rg_compute_result_free(&r);
+  rg_snapshot_free(&t.g);
   assert_int_equal(ips.code, RG_REASON_MANY_IPS);
   assert_float_equal(ips.value, MANY_IPS, 0);
   if (ips.aux != 2)
@@ -638,8 +638,8 @@ static void test_compute_little_evidence_is_neutral_with_a_reason(void **state) 
   assert_float_equal(le->value, 1, 0);
   assert_int_equal(le->aux, 2);
   assert_int_equal(r.scores[s].band, RG_BAND_BAD);
-  rg_result_free(&r);
-  rg_graph_free(&t.g);
+  rg_compute_result_free(&r);
+  rg_snapshot_free(&t.g);
 }
 
 /* ---- determinism, cancellation, edge cases ---------------------------------------------- */
@@ -714,9 +714,9 @@ static void test_compute_is_deterministic(void **state) {
     assert_int_equal(r1.clusters[c].bad_seeds, r2.clusters[c].bad_seeds);
     assert_close(r1.clusters[c].suspicion, r2.clusters[c].suspicion);
   }
-  rg_result_free(&r1);
-  rg_result_free(&r2);
-  rg_graph_free(&t.g);
+  rg_compute_result_free(&r1);
+  rg_compute_result_free(&r2);
+  rg_snapshot_free(&t.g);
 }
 
 #define CANCEL_ADDRS 2000
@@ -740,16 +740,16 @@ static void test_compute_cancelled_run_stops(void **state) {
   assert_null(r.scores); /* nothing left for the caller to free */
   assert_null(r.clusters);
   assert_int_equal(r.n, 0);
-  rg_result_free(&r);
+  rg_compute_result_free(&r);
 
   /* The flag belongs to that run only: the next run without it completes. */
   atomic_store(&cancel, 0);
   run_with(&t.g, &o, &r);
-  rg_result_free(&r);
+  rg_compute_result_free(&r);
   o.cancel = NULL;
   run_with(&t.g, &o, &r);
-  rg_result_free(&r);
-  rg_graph_free(&t.g);
+  rg_compute_result_free(&r);
+  rg_snapshot_free(&t.g);
 }
 
 static void test_compute_empty_graph(void **state) {
@@ -761,17 +761,17 @@ static void test_compute_empty_graph(void **state) {
   run(&g, &r);
   assert_int_equal(r.n, 0);
   assert_int_equal(r.n_clusters, 0);
-  rg_result_free(&r);
-  rg_result_free(&r); /* a freed (zeroed) result may be freed again */
-  rg_result_free(NULL);
+  rg_compute_result_free(&r);
+  rg_compute_result_free(&r); /* a freed (zeroed) result may be freed again */
+  rg_compute_result_free(NULL);
 
   /* allocated but empty arrays, as a snapshot of an empty store has */
   tg_t t;
   tg_init(&t, 0, 0);
   run(&t.g, &r);
   assert_int_equal(r.n, 0);
-  rg_result_free(&r);
-  rg_graph_free(&t.g);
+  rg_compute_result_free(&r);
+  rg_snapshot_free(&t.g);
 }
 
 static void test_compute_single_isolated_seed(void **state) {
@@ -784,8 +784,8 @@ static void test_compute_single_isolated_seed(void **state) {
   run(&t.g, &r);
   assert_true(rep(&r, s) > 0.5 && rep(&r, s) < 1);
   assert_int_equal(r.n_clusters, 1);
-  rg_result_free(&r);
-  rg_graph_free(&t.g);
+  rg_compute_result_free(&r);
+  rg_snapshot_free(&t.g);
 }
 
 /* ---- snapshots from a store --------------------------------------------------------------- */
@@ -880,10 +880,10 @@ static void test_snapshot_maps_ids_and_copies_labels_as_seeds(void **state) {
   put_label(t, ip, RG_VERDICT_GOOD, RG_SOURCE_ALLOWLIST, 0.7);
   put_label(t, dom, RG_VERDICT_BAD, RG_SOURCE_FEED, 0.5);
   put_label(t, gone, RG_VERDICT_BAD, RG_SOURCE_ANALYST, 1.0);
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
   t = wbegin(f);
   assert_int_equal(rg_store_forget(t, gone), RG_OK); /* leaves a hole in the ids */
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
 
   rg_graph_t g;
   assert_int_equal(rg_snapshot_load(f->s, NOW, &g), RG_OK);
@@ -922,10 +922,10 @@ static void test_snapshot_maps_ids_and_copies_labels_as_seeds(void **state) {
   rg_result_t r;
   run(&g, &r);
   assert_true(r.scores[va].reputation > 0.99);
-  rg_result_free(&r);
-  rg_graph_free(&g);
-  rg_graph_free(&g); /* zeroed by the first free */
-  rg_graph_free(NULL);
+  rg_compute_result_free(&r);
+  rg_snapshot_free(&g);
+  rg_snapshot_free(&g); /* zeroed by the first free */
+  rg_snapshot_free(NULL);
 }
 
 static void test_snapshot_decays_old_edges(void **state) {
@@ -943,7 +943,7 @@ static void test_snapshot_decays_old_edges(void **state) {
   assert_int_equal(rg_store_add_edge(t, b, RG_EDGE_SENT_FROM, ipb, old, 1.0, 1), RG_OK);
   put_label(t, ipb, RG_VERDICT_BAD, RG_SOURCE_ANALYST, 1.0);
   put_label(t, ipg, RG_VERDICT_GOOD, RG_SOURCE_ANALYST, 1.0);
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
 
   rg_graph_t g;
   assert_int_equal(rg_snapshot_load(f->s, NOW, &g), RG_OK);
@@ -958,13 +958,13 @@ static void test_snapshot_decays_old_edges(void **state) {
   double ra = r.scores[vertex_of(&g, a)].reputation, rb = r.scores[vertex_of(&g, b)].reputation;
   assert_true(ra > 0.9);
   assert_true(rb < 0.1);
-  rg_result_free(&r);
-  rg_graph_free(&g);
+  rg_compute_result_free(&r);
+  rg_snapshot_free(&g);
 
   /* Loaded ten half-lives later, the fresh edge has halved ten times. */
   assert_int_equal(rg_snapshot_load(f->s, NOW + 10 * HS, &g), RG_OK);
   assert_float_equal(snap_weight(&g, a, RG_EDGE_SENT_FROM, ipb), ldexp(1.0, -10), 1e-12);
-  rg_graph_free(&g);
+  rg_snapshot_free(&g);
 }
 
 static void test_snapshot_of_empty_store_computes(void **state) {
@@ -977,8 +977,8 @@ static void test_snapshot_of_empty_store_computes(void **state) {
   rg_result_t r;
   run(&g, &r);
   assert_int_equal(r.n, 0);
-  rg_result_free(&r);
-  rg_graph_free(&g);
+  rg_compute_result_free(&r);
+  rg_snapshot_free(&g);
 }
 
 int main(void) {

@@ -260,7 +260,7 @@ static void test_acknowledged_writes_survive_sigkill(void **state) {
   rg_store_counts_t counts;
   assert_int_equal(rg_store_read_begin(s, &t), RG_OK);
   assert_int_equal(rg_store_counts(t, &counts), RG_OK);
-  rg_txn_end(t);
+  rg_store_end(t);
   rg_store_close(s);
   assert_true(counts.edges[RG_EDGE_MAILED] >= run.acked_edges);
   assert_true(counts.labels >= run.acked_labels);

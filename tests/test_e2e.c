@@ -787,7 +787,7 @@ static void test_generations_swap_and_the_one_before_last_is_dropped(void **stat
   assert_int_equal(rg_store_get_score(t, 1, id, &sc), RG_ENOT_FOUND);
   assert_int_equal(rg_store_get_score(t, 2, id, &sc), RG_OK);
   assert_int_equal(rg_store_get_score(t, 3, id, &sc), RG_OK);
-  rg_txn_end(t);
+  rg_store_end(t);
   rg_store_close(s);
   rg_test_server_start(&f->srv, f->dir, NULL); /* for the teardown */
 }

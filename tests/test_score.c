@@ -152,17 +152,17 @@ static void test_score_band_thresholds(void **state) {
 static void test_score_median_odd_and_even(void **state) {
   (void)state;
   double odd[] = {5, 1, 3};
-  assert_float_equal(rg_median(odd, 3), 3, EPS);
+  assert_float_equal(rg_score_median(odd, 3), 3, EPS);
   double even[] = {4, 1, 3, 2};
-  assert_float_equal(rg_median(even, 4), 2.5, EPS);
+  assert_float_equal(rg_score_median(even, 4), 2.5, EPS);
   double one[] = {-7};
-  assert_float_equal(rg_median(one, 1), -7, EPS);
+  assert_float_equal(rg_score_median(one, 1), -7, EPS);
   double dup[] = {2, 2, 9, 2, 9, 9, 9};
-  assert_float_equal(rg_median(dup, 7), 9, EPS);
-  assert_float_equal(rg_median(NULL, 0), 0, EPS);
+  assert_float_equal(rg_score_median(dup, 7), 9, EPS);
+  assert_float_equal(rg_score_median(NULL, 0), 0, EPS);
   /* The array is reordered (sorted) in place. */
   double v[] = {9, -1, 4, 0, 3, 3};
-  assert_float_equal(rg_median(v, 6), 3, EPS);
+  assert_float_equal(rg_score_median(v, 6), 3, EPS);
   for (int i = 1; i < 6; i++) assert_true(v[i - 1] <= v[i]);
 }
 

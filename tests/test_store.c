@@ -63,7 +63,7 @@ static void test_store_reopen_keeps_actors_edges_and_labels(void **state) {
                   .note_len = 2,
                   .note = "hi"};
   assert_int_equal(rg_store_put_label(t, a, &l), RG_OK);
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
 
   rg_test_store_reopen(f, 4 * MiB, 64 * MiB);
   t = rg_test_rbegin(f);
@@ -85,13 +85,13 @@ static void test_store_reopen_keeps_actors_edges_and_labels(void **state) {
   assert_int_equal(c.actors[RG_ACTOR_ADDRESS], 2);
   assert_int_equal(c.edges[RG_EDGE_MAILED], 1);
   assert_int_equal(c.labels, 1);
-  rg_txn_end(t);
+  rg_store_end(t);
 
   /* New ids continue after the old ones. */
   t = rg_test_wbegin(f);
   uint64_t c3 = rg_test_upsert(t, RG_ACTOR_ADDRESS, "c@z.org", T0);
   assert_int_equal(c3, 3);
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
 }
 
 static void test_store_open_creates_missing_directory(void **state) {
@@ -156,7 +156,7 @@ static void test_store_refuses_other_schema_version(void **state) {
   rg_test_store_t *f = *state;
   rg_txn_t *t = rg_test_wbegin(f);
   uint64_t a = rg_test_upsert(t, RG_ACTOR_ADDRESS, "a@x.org", T0);
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
   rg_store_close(f->s);
   f->s = NULL;
 
@@ -179,14 +179,14 @@ static void test_store_refuses_other_schema_version(void **state) {
   uint64_t id = 0;
   assert_int_equal(rg_store_find_actor(t, &aa, &id), RG_OK);
   assert_int_equal(id, a);
-  rg_txn_end(t);
+  rg_store_end(t);
 }
 
 static void test_store_refuses_store_with_actors_but_no_schema_version(void **state) {
   rg_test_store_t *f = *state;
   rg_txn_t *t = rg_test_wbegin(f);
   rg_test_upsert(t, RG_ACTOR_IP, "192.0.2.1", T0);
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
   rg_store_close(f->s);
   f->s = NULL;
   rg_test_set_schema_version(f->dir, 0);
@@ -264,14 +264,14 @@ static void test_store_aborted_write_leaves_nothing(void **state) {
   rg_test_store_t *f = *state;
   rg_txn_t *t = rg_test_wbegin(f);
   rg_test_upsert(t, RG_ACTOR_ADDRESS, "a@x.org", T0);
-  rg_txn_end(t);
+  rg_store_end(t);
   t = rg_test_wbegin(f);
   uint64_t id = rg_test_upsert(t, RG_ACTOR_ADDRESS, "b@x.org", T0);
   assert_int_equal(id, 1); /* the aborted id was never handed out */
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
   t = rg_test_rbegin(f);
   assert_int_equal(rg_test_counts(t).actors[RG_ACTOR_ADDRESS], 1);
-  rg_txn_end(t);
+  rg_store_end(t);
 }
 
 static void test_store_nested_transaction_undoes_only_its_writes(void **state) {
@@ -282,12 +282,12 @@ static void test_store_nested_transaction_undoes_only_its_writes(void **state) {
   assert_int_equal(rg_store_nested_begin(t, &n), RG_OK);
   uint64_t b = rg_test_upsert(n, RG_ACTOR_ADDRESS, "b@x.org", T0);
   assert_int_equal(rg_store_add_edge(n, a, RG_EDGE_MAILED, b, T0, 1, 1), RG_OK);
-  rg_txn_end(n); /* undo this request */
+  rg_store_end(n); /* undo this request */
   assert_int_equal(rg_store_nested_begin(t, &n), RG_OK);
   uint64_t c = rg_test_upsert(n, RG_ACTOR_ADDRESS, "c@x.org", T0);
   assert_int_equal(c, 2);
-  assert_int_equal(rg_txn_commit(n), RG_OK);
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(n), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
 
   t = rg_test_rbegin(f);
   rg_actor_t bb = rg_test_actor(RG_ACTOR_ADDRESS, "b@x.org");
@@ -297,7 +297,7 @@ static void test_store_nested_transaction_undoes_only_its_writes(void **state) {
   assert_int_equal(cn.actors[RG_ACTOR_ADDRESS], 2);
   assert_int_equal(rg_test_total_edges(&cn), 0);
   assert_int_equal(rg_test_get_actor(t, a, T0).out_degree[RG_EDGE_MAILED], 0);
-  rg_txn_end(t);
+  rg_store_end(t);
 }
 
 static void test_store_read_snapshot_does_not_see_later_commits(void **state) {
@@ -305,12 +305,12 @@ static void test_store_read_snapshot_does_not_see_later_commits(void **state) {
   rg_txn_t *r = rg_test_rbegin(f);
   rg_txn_t *t = rg_test_wbegin(f);
   rg_test_upsert(t, RG_ACTOR_ADDRESS, "a@x.org", T0);
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
   assert_int_equal(rg_test_counts(r).actors[RG_ACTOR_ADDRESS], 0);
-  rg_txn_end(r);
+  rg_store_end(r);
   r = rg_test_rbegin(f);
   assert_int_equal(rg_test_counts(r).actors[RG_ACTOR_ADDRESS], 1);
-  rg_txn_end(r);
+  rg_store_end(r);
 }
 
 /* ---- map growth --------------------------------------------------------------------- */
@@ -330,11 +330,11 @@ static int write_batch(rg_test_store_t *f, int from, int to) {
     uint64_t id;
     rc = rg_store_upsert_actor(t, &a, T0 + i, T0 + i, 1, &id);
     if (rc) {
-      rg_txn_end(t);
+      rg_store_end(t);
       return rc;
     }
   }
-  return rg_txn_commit(t); /* frees t in every case */
+  return rg_store_commit(t); /* frees t in every case */
 }
 
 static void test_store_grows_map_when_full_and_keeps_data(void **state) {
@@ -372,13 +372,13 @@ static void test_store_grows_map_when_full_and_keeps_data(void **state) {
     assert_string_equal(r.actor.key, key);
     assert_int_equal(r.first_seen, T0 + i);
   }
-  rg_txn_end(t);
+  rg_store_end(t);
 
   /* Reopening with the original small map size still finds everything. */
   rg_test_store_reopen(f, MiB, 64 * MiB);
   t = rg_test_rbegin(f);
   assert_int_equal(rg_test_counts(t).actors[RG_ACTOR_ADDRESS], GROW_ACTORS);
-  rg_txn_end(t);
+  rg_store_end(t);
 }
 
 static void test_store_grow_is_capped_at_map_max(void **state) {
@@ -416,7 +416,7 @@ static void test_store_full_at_map_max_refuses_growth_and_keeps_committed_data(v
 
   rg_txn_t *t = rg_test_rbegin(f);
   assert_int_equal(rg_test_counts(t).actors[RG_ACTOR_ADDRESS], committed);
-  rg_txn_end(t);
+  rg_store_end(t);
 }
 
 typedef struct {
@@ -451,9 +451,9 @@ static void test_store_nested_read_does_not_wait_behind_map_growth(void **state)
     rg_store_info_t info;
     rg_store_info(f->s, &info);
     assert_int_equal(info.map_grows, 0); /* no growth while `outer` is open */
-    rg_txn_end(inner);
+    rg_store_end(inner);
   }
-  rg_txn_end(outer);
+  rg_store_end(outer);
   assert_int_equal(pthread_join(th, NULL), 0);
   alarm(0);
   assert_int_equal(g.rc, RG_OK);

@@ -129,7 +129,7 @@ static void test_store_indexes_members_rankings_and_clusters_of_a_generation(voi
   assert_int_equal(rg_store_append_member(t, 5, 10, 9), RG_EINTERNAL);
   assert_int_equal(rg_store_append_rank(t, 6, RG_RANK_REPUTATION, RG_ACTOR_ADDRESS, 0.1, 9),
                    RG_EINTERNAL);
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
 }
 
 int main(void) {

@@ -33,7 +33,7 @@ static void test_store_upsert_actor_creates_id_once(void **state) {
   assert_int_equal(b, 2);
   assert_int_equal(rg_store_upsert_actor(t, &a, T0 + 10, T0 + 10, 1, &id2), RG_OK);
   assert_int_equal(id2, id1);
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
 
   t = rg_test_wbegin(f);
   assert_int_equal(rg_store_upsert_actor(t, &a, T0 + 20, T0 + 20, 5, &id3), RG_OK);
@@ -41,7 +41,7 @@ static void test_store_upsert_actor_creates_id_once(void **state) {
   /* The same text under another type is another actor. */
   uint64_t d = rg_test_upsert(t, RG_ACTOR_DOMAIN, "a@x.org", T0);
   assert_int_equal(d, 3);
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
 
   t = rg_test_rbegin(f);
   rg_store_counts_t c = rg_test_counts(t);
@@ -53,7 +53,7 @@ static void test_store_upsert_actor_creates_id_once(void **state) {
   assert_int_equal(r.actor.len, 7);
   assert_string_equal(r.actor.key, "a@x.org");
   assert_int_equal(r.messages, 7);
-  rg_txn_end(t);
+  rg_store_end(t);
 }
 
 static void test_store_upsert_actor_tracks_first_and_last_seen(void **state) {
@@ -86,7 +86,7 @@ static void test_store_upsert_actor_tracks_first_and_last_seen(void **state) {
   assert_int_equal(r.first_seen, T0 - 900);
   assert_int_equal(r.last_seen, T0 + 900);
   assert_int_equal(r.messages, 7);
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
 }
 
 static void test_store_find_unknown_actor_is_not_found(void **state) {
@@ -97,7 +97,7 @@ static void test_store_find_unknown_actor_is_not_found(void **state) {
   assert_int_equal(rg_store_find_actor(t, &a, &id), RG_ENOT_FOUND);
   rg_actor_rec_t r;
   assert_int_equal(rg_store_get_actor(t, 1, T0, &r), RG_ENOT_FOUND);
-  rg_txn_end(t);
+  rg_store_end(t);
 }
 
 /* ---- edges -------------------------------------------------------------------------- */
@@ -108,7 +108,7 @@ static void test_store_add_edge_creates_out_and_in_entries(void **state) {
   uint64_t a = rg_test_upsert(t, RG_ACTOR_ADDRESS, "a@x.org", T0);
   uint64_t b = rg_test_upsert(t, RG_ACTOR_ADDRESS, "b@y.org", T0);
   assert_int_equal(rg_store_add_edge(t, a, RG_EDGE_MAILED, b, T0, 0.75, 3), RG_OK);
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
 
   t = rg_test_rbegin(f);
   rg_test_seen_t s = rg_test_scan_out(t, a, T0);
@@ -149,7 +149,7 @@ static void test_store_add_edge_creates_out_and_in_entries(void **state) {
   assert_float_equal(ra.weight_in, 0, EPS);
   assert_float_equal(rb.weight_out, 0, EPS);
   assert_float_equal(rb.weight_in, 0.75, EPS);
-  rg_txn_end(t);
+  rg_store_end(t);
 }
 
 static void test_store_repeated_edge_adds_count_not_degree(void **state) {
@@ -162,7 +162,7 @@ static void test_store_repeated_edge_adds_count_not_degree(void **state) {
   assert_int_equal(rg_store_add_edge(t, a, RG_EDGE_MAILED, b, T0, 2, 4), RG_OK);
   assert_int_equal(rg_store_add_edge(t, a, RG_EDGE_SENT_FROM, ip, T0, 0.5, 1), RG_OK);
   assert_int_equal(rg_store_add_edge(t, b, RG_EDGE_MAILED, a, T0, 0.25, 1), RG_OK);
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
 
   t = rg_test_rbegin(f);
   rg_edge_rec_t e = rg_test_get_edge(t, a, RG_EDGE_MAILED, b, T0);
@@ -200,7 +200,7 @@ static void test_store_repeated_edge_adds_count_not_degree(void **state) {
   assert_int_equal(rg_test_scan_out(t, 0, T0).n, 3);
   assert_int_equal(rg_test_scan_in(t, 0, T0).n, 3);
   assert_int_equal(rg_test_scan_in(t, a, T0).n, 1);
-  rg_txn_end(t);
+  rg_store_end(t);
 }
 
 static int stop_after_first(void *ctx, uint64_t src, rg_edge_kind_t kind, uint64_t dst,
@@ -224,7 +224,7 @@ static void test_store_scan_stops_on_visitor_return(void **state) {
   assert_int_equal(rg_store_scan_out(t, a, T0, stop_after_first, &calls), 42);
   assert_int_equal(calls, 1);
   assert_int_equal(rg_test_scan_out(t, a, T0).n, 5);
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
 }
 
 static void test_store_add_edge_requires_both_actors(void **state) {
@@ -239,7 +239,7 @@ static void test_store_add_edge_requires_both_actors(void **state) {
   rg_store_counts_t c = rg_test_counts(t);
   assert_int_equal(rg_test_total_edges(&c), 0);
   assert_int_equal(rg_test_get_actor(t, a, T0).out_degree[RG_EDGE_MAILED], 0);
-  rg_txn_end(t);
+  rg_store_end(t);
 }
 
 static void test_store_scan_out_after_resumes_exclusively(void **state) {
@@ -269,22 +269,22 @@ static void test_store_scan_out_after_resumes_exclusively(void **state) {
   assert_int_equal(rg_store_scan_out_after(t, a, RG_EDGE_MAILED, 0, T0, rg_test_collect, &s),
                    RG_OK);
   assert_int_equal(s.n, 3); /* dst 0: from the start */
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
 }
 
 /* ---- decay -------------------------------------------------------------------------- */
 
 static void test_store_decay_halves_at_one_half_life(void **state) {
   (void)state;
-  assert_float_equal(rg_decay(8, T0, T0 + HS, H), 4, EPS);
-  assert_float_equal(rg_decay(8, T0, T0 + 2 * HS, H), 2, EPS);
-  assert_float_equal(rg_decay(8, T0, T0 + HS / 2, H), 8 / 1.4142135623730951, EPS);
-  assert_float_equal(rg_decay(1, 0, 604800, 604800), 0.5, EPS);
+  assert_float_equal(rg_store_decay(8, T0, T0 + HS, H), 4, EPS);
+  assert_float_equal(rg_store_decay(8, T0, T0 + 2 * HS, H), 2, EPS);
+  assert_float_equal(rg_store_decay(8, T0, T0 + HS / 2, H), 8 / 1.4142135623730951, EPS);
+  assert_float_equal(rg_store_decay(1, 0, 604800, 604800), 0.5, EPS);
   /* No decay backwards, at the same time, or without a half-life. */
-  assert_float_equal(rg_decay(8, T0, T0, H), 8, 0);
-  assert_float_equal(rg_decay(8, T0, T0 - HS, H), 8, 0);
-  assert_float_equal(rg_decay(8, T0, T0 + HS, 0), 8, 0);
-  assert_float_equal(rg_decay(0, T0, T0 + HS, H), 0, 0);
+  assert_float_equal(rg_store_decay(8, T0, T0, H), 8, 0);
+  assert_float_equal(rg_store_decay(8, T0, T0 - HS, H), 8, 0);
+  assert_float_equal(rg_store_decay(8, T0, T0 + HS, 0), 8, 0);
+  assert_float_equal(rg_store_decay(0, T0, T0 + HS, H), 0, 0);
 }
 
 static void test_store_edge_weight_decays_between_observations(void **state) {
@@ -293,10 +293,10 @@ static void test_store_edge_weight_decays_between_observations(void **state) {
   uint64_t a = rg_test_upsert(t, RG_ACTOR_ADDRESS, "a@x.org", T0);
   uint64_t b = rg_test_upsert(t, RG_ACTOR_ADDRESS, "b@y.org", T0);
   assert_int_equal(rg_store_add_edge(t, a, RG_EDGE_MAILED, b, T0, 1, 1), RG_OK);
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
   t = rg_test_wbegin(f);
   assert_int_equal(rg_store_add_edge(t, a, RG_EDGE_MAILED, b, T0 + HS, 1, 1), RG_OK);
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
 
   t = rg_test_rbegin(f);
   rg_edge_rec_t e = rg_test_get_edge(t, a, RG_EDGE_MAILED, b, T0 + HS);
@@ -325,7 +325,7 @@ static void test_store_edge_weight_decays_between_observations(void **state) {
   assert_float_equal(s.e[0].rec.weight, 0.75, EPS);
   s = rg_test_scan_in(t, b, T0 + 2 * HS);
   assert_float_equal(s.e[0].rec.weight, 0.75, EPS);
-  rg_txn_end(t);
+  rg_store_end(t);
 }
 
 static void test_store_out_of_order_observation_decays_to_latest(void **state) {
@@ -335,7 +335,7 @@ static void test_store_out_of_order_observation_decays_to_latest(void **state) {
   uint64_t b = rg_test_upsert(t, RG_ACTOR_ADDRESS, "b@y.org", T0 + HS);
   assert_int_equal(rg_store_add_edge(t, a, RG_EDGE_MAILED, b, T0 + HS, 1, 1), RG_OK);
   assert_int_equal(rg_store_add_edge(t, a, RG_EDGE_MAILED, b, T0, 1, 1), RG_OK); /* late */
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
 
   t = rg_test_rbegin(f);
   rg_edge_rec_t e = rg_test_get_edge(t, a, RG_EDGE_MAILED, b, T0 + HS);
@@ -348,7 +348,7 @@ static void test_store_out_of_order_observation_decays_to_latest(void **state) {
   assert_float_equal(ra.weight_out, 1.5, EPS);
   assert_float_equal(rb.weight_in, 1.5, EPS);
   assert_int_equal(ra.as_of, T0 + HS);
-  rg_txn_end(t);
+  rg_store_end(t);
 }
 
 static void test_store_actor_sums_match_edges_across_times(void **state) {
@@ -360,7 +360,7 @@ static void test_store_actor_sums_match_edges_across_times(void **state) {
   assert_int_equal(rg_store_add_edge(t, a, RG_EDGE_MAILED, b, T0, 4, 1), RG_OK);
   assert_int_equal(rg_store_add_edge(t, a, RG_EDGE_MAILED, c, T0 + 2 * HS, 1, 1), RG_OK);
   assert_int_equal(rg_store_add_edge(t, c, RG_EDGE_MAILED, a, T0 + HS, 2, 1), RG_OK);
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
 
   t = rg_test_rbegin(f);
   int64_t now = T0 + 3 * HS;
@@ -373,7 +373,7 @@ static void test_store_actor_sums_match_edges_across_times(void **state) {
   rg_test_seen_t s = rg_test_scan_out(t, a, now);
   for (size_t i = 0; i < s.n; i++) sum += s.e[i].rec.weight;
   assert_float_equal(sum, ra.weight_out, EPS);
-  rg_txn_end(t);
+  rg_store_end(t);
 }
 
 /* ---- forget ------------------------------------------------------------------------- */
@@ -392,11 +392,11 @@ static void test_store_forget_removes_actor_key_label_and_edges(void **state) {
   rg_label_t l = {.verdict = RG_VERDICT_BAD, .source = RG_SOURCE_ANALYST, .weight = 1};
   assert_int_equal(rg_store_put_label(t, a, &l), RG_OK);
   assert_int_equal(rg_store_put_label(t, b, &l), RG_OK);
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
 
   t = rg_test_wbegin(f);
   assert_int_equal(rg_store_forget(t, a), RG_OK);
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
 
   t = rg_test_rbegin(f);
   rg_actor_t aa = rg_test_actor(RG_ACTOR_ADDRESS, "a@x.org");
@@ -431,13 +431,13 @@ static void test_store_forget_removes_actor_key_label_and_edges(void **state) {
   assert_int_equal(cn.edges[RG_EDGE_MAILED], 1);
   assert_int_equal(cn.edges[RG_EDGE_SENT_FROM], 0);
   assert_int_equal(cn.labels, 1);
-  rg_txn_end(t);
+  rg_store_end(t);
 
   t = rg_test_wbegin(f);
   assert_int_equal(rg_store_forget(t, a), RG_ENOT_FOUND);
   /* Ids are not reused. */
   assert_int_equal(rg_test_upsert(t, RG_ACTOR_ADDRESS, "a@x.org", T0), ip + 1);
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
 }
 
 static void test_store_forget_fixes_neighbour_degrees_and_weights(void **state) {
@@ -453,18 +453,18 @@ static void test_store_forget_fixes_neighbour_degrees_and_weights(void **state) 
   assert_int_equal(rg_store_add_edge(t, c, RG_EDGE_MAILED, a, T0, 4, 1), RG_OK);
   assert_int_equal(rg_store_add_edge(t, a, RG_EDGE_SENT_FROM, ip, T0, 1, 1), RG_OK);
   assert_int_equal(rg_store_add_edge(t, c, RG_EDGE_SENT_FROM, ip, T0, 3, 1), RG_OK);
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
 
   t = rg_test_rbegin(f);
   int64_t now = T0 + HS;
   rg_actor_rec_t rb = rg_test_get_actor(t, b, now), rc = rg_test_get_actor(t, c, now);
   assert_float_equal(rb.weight_in, 0.5 + 2, EPS);
   assert_float_equal(rc.weight_out, 2 + 4 * 0.5 + 3 * 0.5, EPS);
-  rg_txn_end(t);
+  rg_store_end(t);
 
   t = rg_test_wbegin(f);
   assert_int_equal(rg_store_forget(t, a), RG_OK);
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
 
   t = rg_test_rbegin(f);
   const uint32_t none[RG_EDGE_KIND_COUNT] = {0};
@@ -493,7 +493,7 @@ static void test_store_forget_fixes_neighbour_degrees_and_weights(void **state) 
   assert_int_equal(cn.edges[RG_EDGE_MAILED], 1);
   assert_int_equal(cn.edges[RG_EDGE_SENT_FROM], 1);
   assert_int_equal(cn.actors[RG_ACTOR_ADDRESS], 2);
-  rg_txn_end(t);
+  rg_store_end(t);
 }
 
 static void test_store_forget_self_loop(void **state) {
@@ -514,11 +514,11 @@ static void test_store_forget_self_loop(void **state) {
   assert_int_equal(s.e[0].src, a);
   assert_int_equal(s.e[0].rec.count, 2);
   assert_int_equal(rg_test_counts(t).edges[RG_EDGE_MAILED], 2);
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
 
   t = rg_test_wbegin(f);
   assert_int_equal(rg_store_forget(t, a), RG_OK);
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
 
   t = rg_test_rbegin(f);
   assert_int_equal(rg_test_scan_out(t, 0, T0).n, 0);
@@ -529,7 +529,7 @@ static void test_store_forget_self_loop(void **state) {
   rg_actor_rec_t rb = rg_test_get_actor(t, b, T0);
   assert_int_equal(rb.in_degree[RG_EDGE_MAILED], 0);
   assert_float_equal(rb.weight_in, 0, EPS);
-  rg_txn_end(t);
+  rg_store_end(t);
 }
 
 static void test_store_forget_lone_actor_updates_counters(void **state) {
@@ -542,7 +542,7 @@ static void test_store_forget_lone_actor_updates_counters(void **state) {
   assert_int_equal(cn.actors[RG_ACTOR_DOMAIN], 0);
   assert_int_equal(cn.labels, 0);
   assert_int_equal(rg_store_forget(t, d), RG_ENOT_FOUND);
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
 }
 
 int main(void) {

@@ -73,11 +73,11 @@ static void test_store_label_put_get_counts_and_note(void **state) {
   assert_int_equal(got.note_len, RG_LABEL_NOTE_MAX);
   assert_int_equal(strlen(got.note), RG_LABEL_NOTE_MAX);
   assert_int_equal(got.count, 1);
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
 
   t = rg_test_rbegin(f);
   assert_int_equal(rg_test_counts(t).labels, 2); /* labelled actors, not label events */
-  rg_txn_end(t);
+  rg_store_end(t);
 }
 
 /* ---- label history and unlabel ------------------------------------------------------- */
@@ -140,7 +140,7 @@ static void test_store_label_history_keeps_every_verdict_and_retraction(void **s
   h.n = 0;
   assert_int_equal(rg_store_scan_label_history(t, b, collect_label, &h), RG_OK);
   assert_int_equal(h.n, 1);
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
 }
 
 /* A schema 2 store had labels but no label history: the upgrade gives each label a history
@@ -153,7 +153,7 @@ static void test_store_upgrade_from_schema_2_keeps_labels_in_history(void **stat
   rg_label_t good = make_label(RG_VERDICT_GOOD, RG_SOURCE_ANALYST, T0 + 10, "not junk");
   assert_int_equal(rg_store_put_label(t, a, &bad), RG_OK);
   assert_int_equal(rg_store_put_label(t, a, &good), RG_OK);
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
   rg_store_close(f->s);
   f->s = NULL;
   /* what schema 2 had: the label (count 2), no history */
@@ -182,7 +182,7 @@ static void test_store_upgrade_from_schema_2_keeps_labels_in_history(void **stat
   assert_int_equal(rg_store_get_label(t, a, &got), RG_OK);
   assert_int_equal(got.count, 3); /* counts on, never backwards */
   assert_int_equal(rg_test_counts(t).labels, 1);
-  assert_int_equal(rg_txn_commit(t), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
 }
 
 int main(void) {

@@ -63,7 +63,7 @@ int main(int argc, char **argv) {
     rg_actor_t a = i < n ? address(i) : ip(i - n);
     rc = check(rg_store_upsert_actor(t, &a, (int64_t)ts, (int64_t)ts, 1, &ids[i]), "actor");
     if (!rc && (i % BATCH == BATCH - 1 || i == n + n_ips - 1))
-      rc = check(rg_txn_commit(t), "commit"), t = NULL;
+      rc = check(rg_store_commit(t), "commit"), t = NULL;
   }
   /* edges and scores, member by member */
   for (uint64_t i = 0; i < n && !rc; i++) {
@@ -83,14 +83,14 @@ int main(int argc, char **argv) {
     if (i < n_ips && !rc) rc = rg_store_put_score(t, 1, ids[n + i], &sc);
     check(rc, "edges and scores");
     if (!rc && (i % BATCH == BATCH - 1 || i == n - 1))
-      rc = check(rg_txn_commit(t), "commit"), t = NULL;
+      rc = check(rg_store_commit(t), "commit"), t = NULL;
   }
   /* the member index, in id order (ids were handed out in order); no rankings: not exported */
   for (uint64_t i = 0; i < n + n_ips && !rc; i++) {
     if (i % BATCH == 0 && (rc = check(rg_store_write_begin(s, &t), "begin"))) break;
     rc = check(rg_store_append_member(t, 1, 1, ids[i]), "member");
     if (!rc && (i % BATCH == BATCH - 1 || i == n + n_ips - 1))
-      rc = check(rg_txn_commit(t), "commit"), t = NULL;
+      rc = check(rg_store_commit(t), "commit"), t = NULL;
   }
   if (!rc) rc = check(rg_store_write_begin(s, &t), "begin");
   if (!rc) {
@@ -105,9 +105,9 @@ int main(int argc, char **argv) {
     rg_generation_t g = {1, (int64_t)ts, 0, n + n_ips, n * (k + 1), 1, 0, 0};
     rc = check(rg_store_put_cluster(t, 1, &c), "cluster");
     if (!rc) rc = check(rg_store_publish_generation(t, &g), "publish");
-    if (!rc) rc = check(rg_txn_commit(t), "commit"), t = NULL;
+    if (!rc) rc = check(rg_store_commit(t), "commit"), t = NULL;
   }
-  rg_txn_end(t); /* left open only by an error */
+  rg_store_end(t); /* left open only by an error */
   free(ids);
   rg_store_close(s);
   if (!rc) printf("make_big_cluster: cluster 1 of generation 1: %" PRIu64 " members\n", n + n_ips);

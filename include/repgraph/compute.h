@@ -41,12 +41,12 @@ typedef struct {
   rg_compute_timing_t timing;
 } rg_result_t;
 
-/* Runs the whole computation on g. 0 with *r owned by the caller (rg_result_free);
+/* Runs the whole computation on g. 0 with *r owned by the caller (rg_compute_result_free);
  * RG_ENOMEM, RG_EINTERNAL (igraph failed: message in err), RG_ESHUTTING_DOWN (cancelled). */
 int rg_compute_run(const rg_graph_t *g, const rg_compute_opts_t *opts, rg_result_t *r,
                    char *err, size_t errlen);
 
 /* Frees a result. Accepts NULL and zeroed results. */
-void rg_result_free(rg_result_t *r);
+void rg_compute_result_free(rg_result_t *r);
 
 #endif

@@ -53,7 +53,7 @@ rg_band_t rg_score_band(double reputation, uint64_t messages, int64_t age_s, uin
                         double band_good);
 
 /* Median of n values (the array is reordered). 0 when n is 0. */
-double rg_median(double *values, size_t n);
+double rg_score_median(double *values, size_t n);
 
 /* Robust z-scores: (x - median) / (1.4826 × MAD), written to z. A MAD of 0 falls back to
  * the mean absolute deviation, then to 1. `scratch` holds n doubles. */

@@ -27,11 +27,11 @@ typedef struct {
 } rg_graph_t;
 
 /* Loads the whole store into *g (zeroed first) from one read transaction, decaying edge
- * weights to `now`. 0 with *g owned by the caller (rg_graph_free); RG_ENOMEM, RG_EIO,
+ * weights to `now`. 0 with *g owned by the caller (rg_snapshot_free); RG_ENOMEM, RG_EIO,
  * RG_ETOO_LARGE (more than 2^32-1 actors) otherwise. */
 int rg_snapshot_load(rg_store_t *store, int64_t now, rg_graph_t *g);
 
 /* Frees a snapshot's arrays. Accepts NULL and zeroed graphs. */
-void rg_graph_free(rg_graph_t *g);
+void rg_snapshot_free(rg_graph_t *g);
 
 #endif

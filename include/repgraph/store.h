@@ -74,12 +74,12 @@ double rg_store_half_life(const rg_store_t *s);
 
 /* Decays weight w from time `from` to time `to` (seconds) with half-life h seconds.
  * Returns w unchanged when to <= from. */
-double rg_decay(double w, int64_t from, int64_t to, double h);
+double rg_store_decay(double w, int64_t from, int64_t to, double h);
 
 /* Fills *info. Any thread. */
 void rg_store_info(rg_store_t *s, rg_store_info_t *info);
 
-/* Starts a read-only snapshot. 0 on success (*out valid until rg_txn_end);
+/* Starts a read-only snapshot. 0 on success (*out valid until rg_store_end);
  * RG_EIO/RG_ENOMEM otherwise. Any thread; never waits for the writer. */
 int rg_store_read_begin(rg_store_t *s, rg_txn_t **out);
 
@@ -92,10 +92,10 @@ int rg_store_nested_begin(rg_txn_t *parent, rg_txn_t **out);
 
 /* Commits a write (or nested) transaction and frees it. 0 on success; RG_ESTORAGE_FULL
  * if the map filled (the transaction is gone: grow and redo it); RG_EIO otherwise. */
-int rg_txn_commit(rg_txn_t *t);
+int rg_store_commit(rg_txn_t *t);
 
 /* Ends a read transaction or aborts a write/nested one, and frees it. Accepts NULL. */
-void rg_txn_end(rg_txn_t *t);
+void rg_store_end(rg_txn_t *t);
 
 /* Doubles the map size, capped at map_max. Writer thread only, with no write transaction
  * open. 0 on success; RG_ESTORAGE_FULL when already at map_max; RG_EIO otherwise. */

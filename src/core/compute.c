@@ -267,7 +267,7 @@ static int zscore(const rg_graph_t *g, features_t *f, int i) {
   if (!rc && k) {
     rg_robust_z(vals, k, z, scratch);
     memcpy(scratch, vals, k * sizeof *vals);
-    f->median[i] = rg_median(scratch, k);
+    f->median[i] = rg_score_median(scratch, k);
     for (size_t j = 0; j < k; j++) f->z[i][where[j]] = z[j];
   }
   free(vals), free(z), free(scratch), free(where);
@@ -575,11 +575,11 @@ fail:
   free_walk(&good_walk);
   active_cancel = NULL;
   pthread_mutex_unlock(&igraph_lock);
-  if (rc) rg_result_free(r);
+  if (rc) rg_compute_result_free(r);
   return rc;
 }
 
-void rg_result_free(rg_result_t *r) {
+void rg_compute_result_free(rg_result_t *r) {
   if (!r) return;
   free(r->scores);
   free(r->bad_mass);

@@ -86,7 +86,7 @@ static int cmp_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-double rg_median(double *v, size_t n) {
+double rg_score_median(double *v, size_t n) {
   if (n == 0) return 0;
   qsort(v, n, sizeof *v, cmp_double);
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
@@ -95,12 +95,12 @@ double rg_median(double *v, size_t n) {
 void rg_robust_z(const double *x, size_t n, double *z, double *scratch) {
   if (n == 0) return;
   memcpy(scratch, x, n * sizeof *x);
-  double med = rg_median(scratch, n), mean_abs = 0;
+  double med = rg_score_median(scratch, n), mean_abs = 0;
   for (size_t i = 0; i < n; i++) {
     scratch[i] = fabs(x[i] - med);
     mean_abs += scratch[i] / (double)n;
   }
-  double scale = 1.4826 * rg_median(scratch, n);
+  double scale = 1.4826 * rg_score_median(scratch, n);
   if (scale <= 0) scale = 1.2533 * mean_abs; /* MAD of 0: most values equal the median */
   if (scale <= 0) scale = 1;
   for (size_t i = 0; i < n; i++) z[i] = (x[i] - med) / scale;

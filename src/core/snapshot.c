@@ -122,13 +122,13 @@ int rg_snapshot_load(rg_store_t *store, int64_t now, rg_graph_t *g) {
   if ((rc = rg_store_scan_out(t, 0, now, on_edge, &L))) goto done;
   rc = rg_store_scan_labels(t, on_label, &L);
 done:
-  rg_txn_end(t);
+  rg_store_end(t);
   free(L.vertex_of);
-  if (rc) rg_graph_free(g);
+  if (rc) rg_snapshot_free(g);
   return rc;
 }
 
-void rg_graph_free(rg_graph_t *g) {
+void rg_snapshot_free(rg_graph_t *g) {
   if (!g) return;
   free(g->actor_id);
   free(g->type);

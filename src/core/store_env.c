@@ -224,7 +224,7 @@ int rg_store_open(const rg_store_opts_t *o, rg_store_t **out, char *err, size_t 
       main_st.ms_entries > 0 && mdb_dbi_open(t->txn, rg__db_names[DB_META], 0, &meta_dbi) != 0) {
     snprintf(err, errlen, "%s: data.mdb holds another program's databases; refusing to touch it",
              o->dir);
-    rg_txn_end(t);
+    rg_store_end(t);
     rc = RG_ESCHEMA;
     goto fail;
   }
@@ -232,15 +232,15 @@ int rg_store_open(const rg_store_opts_t *o, rg_store_t **out, char *err, size_t 
     rc = mdb_dbi_open(t->txn, rg__db_names[i], MDB_CREATE, &s->dbi[i]);
   if (rc) {
     snprintf(err, errlen, "%s: cannot open sub-database: %s", o->dir, mdb_strerror(rc));
-    rg_txn_end(t);
+    rg_store_end(t);
     goto fail_io;
   }
   rc = check_schema(t, err, errlen);
   if (rc) {
-    rg_txn_end(t);
+    rg_store_end(t);
     goto fail;
   }
-  rc = rg_txn_commit(t);
+  rc = rg_store_commit(t);
   if (rc) {
     snprintf(err, errlen, "%s: cannot commit: %s", o->dir, rg_strerror(rc));
     goto fail;
@@ -355,7 +355,7 @@ int rg_store_nested_begin(rg_txn_t *parent, rg_txn_t **out) {
   return rc;
 }
 
-int rg_txn_commit(rg_txn_t *t) {
+int rg_store_commit(rg_txn_t *t) {
   int frc = t->read || t->parent ? RG_OK : flush_counters(t); /* into meta, before commit */
   if (frc) {
     mdb_txn_abort(t->txn);
@@ -369,7 +369,7 @@ int rg_txn_commit(rg_txn_t *t) {
   return rg__from_mdb(rc, "commit");
 }
 
-void rg_txn_end(rg_txn_t *t) {
+void rg_store_end(rg_txn_t *t) {
   if (!t) return;
   if (t->read) {
     rg_store_t *s = t->s;

@@ -16,7 +16,7 @@
 #define ACTOR_HDR_LEN 52 /* type, kinds, keylen, 6 × 8 bytes */
 #define ACTOR_REC_MAX (ACTOR_HDR_LEN + 8 * 255 + RG_ACTOR_KEY_MAX)
 
-double rg_decay(double w, int64_t from, int64_t to, double h) {
+double rg_store_decay(double w, int64_t from, int64_t to, double h) {
   if (to <= from || h <= 0) return w;
   return w * exp2(-(double)(to - from) / h);
 }
@@ -127,8 +127,8 @@ static int write_actor(rg_txn_t *t, uint64_t id, const rg_actor_rec_t *r) {
 int rg_store_get_actor(rg_txn_t *t, uint64_t id, int64_t now, rg_actor_rec_t *r) {
   int rc = read_actor(t, id, r);
   if (rc) return rc;
-  r->weight_out = rg_decay(r->weight_out, r->as_of, now, t->s->half_life_s);
-  r->weight_in = rg_decay(r->weight_in, r->as_of, now, t->s->half_life_s);
+  r->weight_out = rg_store_decay(r->weight_out, r->as_of, now, t->s->half_life_s);
+  r->weight_in = rg_store_decay(r->weight_in, r->as_of, now, t->s->half_life_s);
   if (now > r->as_of) r->as_of = now;
   return RG_OK;
 }
@@ -167,10 +167,10 @@ int rg_store_upsert_actor(rg_txn_t *t, const rg_actor_t *a, int64_t first_ts, in
 /* Adds weight w observed at ts to a sum decayed to *as_of (both move to the later time). */
 static void add_decayed(double *sum, int64_t *as_of, double w, int64_t ts, double h) {
   if (ts >= *as_of) {
-    *sum = rg_decay(*sum, *as_of, ts, h) + w;
+    *sum = rg_store_decay(*sum, *as_of, ts, h) + w;
     *as_of = ts;
   } else {
-    *sum += rg_decay(w, ts, *as_of, h);
+    *sum += rg_store_decay(w, ts, *as_of, h);
   }
 }
 
@@ -243,7 +243,7 @@ int rg_store_get_edge(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t d
   int rc = mdb_get(t->txn, t->s->dbi[DB_OUT], &k, &v);
   if (rc) return rg__from_mdb(rc, "get edge");
   if ((rc = decode_edge(&v, e))) return rc;
-  e->weight = rg_decay(e->weight, e->as_of, now, t->s->half_life_s);
+  e->weight = rg_store_decay(e->weight, e->as_of, now, t->s->half_life_s);
   if (now > e->as_of) e->as_of = now;
   return RG_OK;
 }
@@ -288,7 +288,7 @@ static int scan(rg_txn_t *t, int dbi, uint64_t id, rg_edge_kind_t after_kind, ui
     out = reverse ? rg_store_get_edge(t, src, kind, dst, now, &e) : decode_edge(&v, &e);
     if (out) break;
     if (!reverse) {
-      e.weight = rg_decay(e.weight, e.as_of, now, t->s->half_life_s);
+      e.weight = rg_store_decay(e.weight, e.as_of, now, t->s->half_life_s);
       if (now > e.as_of) e.as_of = now;
     }
     if ((out = fn(ctx, src, kind, dst, &e))) break;
@@ -333,7 +333,7 @@ static int delete_edge(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t 
   /* Bring the record's sums and the edge's weight to the same time before subtracting. */
   int64_t at = r.as_of > e.as_of ? r.as_of : e.as_of;
   actor_add_weight(&r, 0, 0, at, t->s->half_life_s);
-  double w = rg_decay(e.weight, e.as_of, at, t->s->half_life_s);
+  double w = rg_store_decay(e.weight, e.as_of, at, t->s->half_life_s);
   bool other_is_src = other == src;
   uint32_t *deg = other_is_src ? &r.out_degree[kind] : &r.in_degree[kind];
   double *sum = other_is_src ? &r.weight_out : &r.weight_in;
@@ -406,8 +406,8 @@ static int visit_actor(void *ctx, uint64_t id, const MDB_val *v) {
   rg_actor_rec_t r;
   int rc = decode_actor(v, &r);
   if (rc) return rc;
-  r.weight_out = rg_decay(r.weight_out, r.as_of, a->now, a->h);
-  r.weight_in = rg_decay(r.weight_in, r.as_of, a->now, a->h);
+  r.weight_out = rg_store_decay(r.weight_out, r.as_of, a->now, a->h);
+  r.weight_in = rg_store_decay(r.weight_in, r.as_of, a->now, a->h);
   if (a->now > r.as_of) r.as_of = a->now;
   return a->fn(a->ctx, id, &r);
 }

@@ -296,6 +296,6 @@ int rg__analyst_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr, cha
       default: rc = RG_EINTERNAL;
     }
   }
-  rg_txn_end(t);
+  rg_store_end(t);
   return rc;
 }

@@ -387,7 +387,7 @@ static int prepare_label_cluster(rg_engine_t *e, ingest_write_t *w, const rg_req
              e->cfg.max_label_cluster);
   }
   if (!rc) w->cluster.generation = gen->generation;
-  rg_txn_end(t);
+  rg_store_end(t);
   return rc;
 }
 

@@ -14,7 +14,7 @@
 
 void rg__read_drop_batch(rg_engine_t *e) {
   if (!e->batch_txn) return;
-  rg_txn_end(e->batch_txn);
+  rg_store_end(e->batch_txn);
   e->batch_txn = NULL;
 }
 
@@ -37,7 +37,7 @@ int rg__read_begin(rg_engine_t *e, rg_txn_t **t) {
 }
 
 void rg__read_end(rg_engine_t *e, rg_txn_t *t) {
-  if (t != e->batch_txn) rg_txn_end(t);
+  if (t != e->batch_txn) rg_store_end(t);
 }
 
 /* ---- actors and generations --------------------------------------------------------- */

@@ -97,8 +97,8 @@ static void finish(rg_recompute_t *job, int rc) {
         (unsigned long long)s->clusters, s->total_ms);
   }
   e->running = NULL;
-  rg_graph_free(&job->graph);
-  rg_result_free(&job->result);
+  rg_snapshot_free(&job->graph);
+  rg_compute_result_free(&job->result);
   free(job->index);
   for (waiter_t *w = job->waiters, *next; w; w = next) {
     next = (waiter_t *)w->base.head.next;
@@ -293,7 +293,7 @@ static rg_recompute_t *start(rg_engine_t *e, bool *started, int *rc) {
   if ((*rc = rg_store_read_begin(e->store, &t)) == RG_OK) {
     *rc = rg_store_get_generation(t, &cur);
     if (*rc == RG_ENOT_FOUND) *rc = RG_OK;
-    rg_txn_end(t);
+    rg_store_end(t);
   }
   if (*rc) {
     free(job);
@@ -419,7 +419,7 @@ void rg__recompute_status(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) 
   int grc = rg_store_read_begin(e->store, &t);
   if (grc == RG_OK) {
     grc = rg_store_get_generation(t, &g);
-    rg_txn_end(t);
+    rg_store_end(t);
   }
   rg_wr_reply(wr, req->has_id, req->id, 5);
   rg_wr_str(wr, "generation");

@@ -24,7 +24,7 @@ int rg__stats_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   int rc = rg_store_read_begin(e->store, &t);
   if (rc) return rc;
   rc = rg_store_counts(t, &c);
-  rg_txn_end(t);
+  rg_store_end(t);
   if (rc) return rc;
   rg_store_info(e->store, &info);
 

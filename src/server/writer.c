@@ -67,9 +67,9 @@ static int commit_group(rg_writer_t *w, rg_writer_req_t *first, bool nested, boo
     if ((rc = rg_store_nested_begin(t, &sub))) break;
     r->result = r->apply(sub, r);
     if (r->result == RG_OK)
-      r->result = rg_txn_commit(sub);
+      r->result = rg_store_commit(sub);
     else
-      rg_txn_end(sub);
+      rg_store_end(sub);
     if (r->result == RG_ESTORAGE_FULL) {
       rc = RG_ESTORAGE_FULL;
       break;
@@ -77,10 +77,10 @@ static int commit_group(rg_writer_t *w, rg_writer_req_t *first, bool nested, boo
     if (r->result) rg_log_error("writer: %s failed: %s", r->name, rg_strerror(r->result));
   }
   if (rc || *redo) {
-    rg_txn_end(t);
+    rg_store_end(t);
     return rc;
   }
-  return rg_txn_commit(t);
+  return rg_store_commit(t);
 }
 
 /* One try at a group: the fast way, then the nested way if a write failed. */
