@@ -458,8 +458,10 @@ static int apply_ingest(rg_txn_t *t, rg_writer_req_t *head) {
   return rc;
 }
 
-/* forget: actors that exist lose their edges, labels and scores. */
-static int apply_forget(rg_txn_t *t, rg_writer_req_t *head) {
+/* forget and unlabel: each named actor the store has is forgotten (its edges, labels and
+ * scores go) or has its current label retracted (kept in its history); unknown actors, and
+ * for unlabel unlabelled ones, are skipped. */
+static int apply_to_stored(rg_txn_t *t, rg_writer_req_t *head) {
   ingest_write_t *w = (ingest_write_t *)head;
   slice_t *s = &w->slices[w->cur];
   rg_actor_t a;
@@ -469,33 +471,14 @@ static int apply_forget(rg_txn_t *t, rg_writer_req_t *head) {
     uint64_t id;
     job_actor(s, i, &a);
     rc = rg_store_find_actor(t, &a, &id);
-    if (rc == RG_ENOT_FOUND) {
-      rc = RG_OK;
-      continue;
-    }
-    if (!rc) rc = rg_store_forget(t, id);
-    if (!rc) w->forgotten++;
-  }
-  return rc;
-}
-
-/* unlabel: the current label of each actor is retracted (kept in its history). */
-static int apply_unlabel(rg_txn_t *t, rg_writer_req_t *head) {
-  ingest_write_t *w = (ingest_write_t *)head;
-  slice_t *s = &w->slices[w->cur];
-  rg_actor_t a;
-  int rc = RG_OK;
-  w->forgotten = 0;
-  for (uint32_t i = 0; i < s->n_actors && !rc; i++) {
-    uint64_t id;
-    job_actor(s, i, &a);
-    rc = rg_store_find_actor(t, &a, &id);
-    if (!rc)
+    if (!rc && w->base.op == RG_OP_FORGET)
+      rc = rg_store_forget(t, id);
+    else if (!rc)
       rc = rg_store_unlabel(t, id, w->retraction.ts,
                             (const char *)s->keys.data + w->retraction.note_off,
                             w->retraction.note_len);
     if (!rc) w->forgotten++;
-    if (rc == RG_ENOT_FOUND) rc = RG_OK; /* unknown or unlabelled: nothing to retract */
+    if (rc == RG_ENOT_FOUND) rc = RG_OK;
   }
   return rc;
 }
@@ -628,7 +611,7 @@ int rg__ingest_prepare(rg_engine_t *e, const rg_request_t *req, rg_write_t **out
         rc = prepare_label(e, w, &req->labels[i], i, now);
       break;
     case RG_OP_FORGET:
-      w->base.head.apply = apply_forget;
+      w->base.head.apply = apply_to_stored;
       for (uint32_t i = 0; i < req->n_actors && !rc; i++) rc = prepare_forget(w, req->actors[i], i);
       break;
     case RG_OP_LABEL_CLUSTER:
@@ -636,7 +619,7 @@ int rg__ingest_prepare(rg_engine_t *e, const rg_request_t *req, rg_write_t **out
       rc = prepare_label_cluster(e, w, req, now, msg, cap);
       break;
     case RG_OP_UNLABEL:
-      w->base.head.apply = apply_unlabel;
+      w->base.head.apply = apply_to_stored;
       rc = prepare_unlabel(w, req, now);
       break;
     default: rc = RG_EINTERNAL;
