@@ -89,7 +89,8 @@ static void test_config_every_default_applies(void **state) {
   assert_int_equal(c.max_connections, 1024);
   assert_true(c.max_output_bytes == 64 * MiB);
   assert_int_equal(c.max_pending_writes, 64);
-  assert_true(c.idle_timeout_s == 0);
+  assert_true(c.idle_timeout_s == 300);
+  assert_true(c.evict_idle_s == 1);
   assert_true(c.frame_timeout_s == 30);
   assert_true(c.auth_timeout_s == 5);
   assert_true(c.output_stall_s == 30);
@@ -137,6 +138,7 @@ static void test_config_describe_lists_every_option(void **state) {
                          "limits.max_output_bytes",
                          "limits.max_pending_writes",
                          "limits.idle_timeout",
+                         "limits.evict_idle",
                          "writer.commit_max_requests",
                          "limits.frame_timeout",
                          "limits.max_depth",

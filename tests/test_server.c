@@ -102,7 +102,9 @@ static int setup_with(void **state, const char *const *extra) {
 }
 
 static int setup_open(void **state) {
-  static const char *const extra[] = {"--set", "limits.max_connections=32", NULL};
+  /* no connection is idle long enough to give way: past the limit, new ones are refused */
+  static const char *const extra[] = {"--set", "limits.max_connections=32", "--set",
+                                      "limits.evict_idle=1h", NULL};
   return setup_with(state, extra);
 }
 
@@ -459,6 +461,72 @@ static void test_server_idle_connections_are_closed(void **state) {
   rg_client_close(c);
 }
 
+
+static int setup_evict(void **state) {
+  static const char *const extra[] = {"--set", "limits.max_connections=8", "--set",
+                                      "limits.evict_idle=0s", NULL};
+  return setup_with(state, extra);
+}
+
+/* Idle connections cannot lock a filter out: at the limit, a new connection closes the one
+ * idle longest (with busy), and is served. */
+static void test_server_idle_connections_give_way_at_the_limit(void **state) {
+  fixture_t *f = *state;
+  enum { MAX = 8 };
+  rg_client_t *idle[MAX];
+  for (int i = 0; i < MAX; i++) {
+    idle[i] = rg_test_connect(&f->srv);
+    ping(idle[i], i + 1); /* accepted and answered, then silent */
+  }
+  rg_client_t *filter = rg_test_connect(&f->srv);
+  ping(filter, 100);
+  /* the oldest idle connection was told why and closed; the others still answer */
+  msgpack_unpacked r;
+  rg_test_recv(idle[0], "ping", &r);
+  char buf[64];
+  assert_string_equal(rg_test_code_of(&r, buf), "busy");
+  msgpack_unpacked_destroy(&r);
+  assert_true(closed_by_server(rg_client_fd(idle[0])));
+  for (int i = 2; i < MAX; i++) ping(idle[i], 200 + i);
+  assert_int_equal(stat_of(filter, "connections.evicted"), 1);
+  assert_int_equal(stat_of(filter, "connections.refused"), 0);
+  for (int i = 0; i < MAX; i++) rg_client_close(idle[i]);
+  rg_client_close(filter);
+}
+
+static int setup_busy(void **state) {
+  static const char *const extra[] = {"--set", "limits.max_connections=4", "--set",
+                                      "limits.evict_idle=1h", NULL};
+  return setup_with(state, extra);
+}
+
+/* A flood of refused connections is counted in full but logged at most 10 lines a second. */
+static void test_server_busy_refusals_are_rate_limited_in_the_log(void **state) {
+  fixture_t *f = *state;
+  enum { FLOOD = 300 };
+  rg_client_t *good = rg_test_connect(&f->srv);
+  ping(good, 1);
+  uint64_t t0 = rg_test_now_ms();
+  rg_client_t *flood[FLOOD];
+  for (int i = 0; i < FLOOD; i++) flood[i] = rg_test_connect(&f->srv);
+  assert_true(wait_stat(good, "connections.refused", FLOOD - 3) >= FLOOD - 3);
+  uint64_t secs = (rg_test_now_ms() - t0) / 1000 + 2; /* seconds the flood spanned, rounded up */
+  int lines = log_lines_with(f, "limits.max_connections reached");
+  printf("%d refusals logged in %d lines over at most %llu s\n",
+         (int)stat_of(good, "connections.refused"), lines, (unsigned long long)secs);
+  assert_true(lines >= 1);
+  assert_true((uint64_t)lines <= 10 * secs);
+  /* the next event logged after the flood's second says how many were not */
+  time_t flood_end = time(NULL);
+  while (time(NULL) == flood_end) poll(NULL, 0, 20);
+  rg_client_t *late = rg_test_connect(&f->srv);
+  assert_true(wait_stat(good, "connections.refused", FLOOD - 2) >= FLOOD - 2);
+  assert_int_equal(log_lines_with(f, "not logged since start"), 1);
+  rg_client_close(late);
+  for (int i = 0; i < FLOOD; i++) rg_client_close(flood[i]);
+  rg_client_close(good);
+}
+
 /* ---- access control ---------------------------------------------------------------- */
 
 static void test_server_schema_gives_each_op_the_role_of_the_op_table(void **state) {
@@ -732,6 +800,10 @@ int main(void) {
                                       setup_half_frames, teardown),
       cmocka_unit_test_setup_teardown(test_server_idle_connections_are_closed, setup_idle,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_server_idle_connections_give_way_at_the_limit,
+                                      setup_evict, teardown),
+      cmocka_unit_test_setup_teardown(test_server_busy_refusals_are_rate_limited_in_the_log,
+                                      setup_busy, teardown),
       cmocka_unit_test_setup_teardown(test_server_refuses_non_loopback_address_without_auth,
                                       setup_bare, teardown),
       cmocka_unit_test_setup_teardown(test_server_refuses_a_key_file_others_can_read, setup_bare,

@@ -38,6 +38,7 @@ typedef struct {
   uint32_t max_label_cluster;           /* members label_cluster labels at most */
   uint32_t max_scan_clusters;           /* clusters one clusters request reads */
   uint64_t idle_timeout_s;              /* close connections idle this long; 0 = never */
+  uint64_t evict_idle_s;                /* at the limit, the longest idle this long gives way */
   uint64_t frame_timeout_s;             /* a started frame must be complete within; 0 = never */
   uint32_t max_depth;                   /* msgpack container nesting in a request */
   uint32_t max_string_bytes;            /* longest string field (notes, tokens) */

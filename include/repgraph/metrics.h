@@ -21,6 +21,7 @@ typedef struct {
   rg_hist_t latency[RG_METRICS_SLOTS];             /* by rg_op_t: decode to reply queued */
   atomic_uint_fast64_t conns_current, conns_total, conns_refused;
   atomic_uint_fast64_t conns_dropped; /* connections ended by a limit or timeout, once each */
+  atomic_uint_fast64_t conns_evicted; /* idle ones closed to make room at the limit */
   atomic_uint_fast64_t auth_failures; /* wrong or malformed auth requests, other requests
                                          before auth (not silent connections: timeouts) */
   atomic_uint_fast64_t commits, committed_writes, write_queue_depth;

@@ -90,8 +90,11 @@ static const opt_t options[] = {
     NUM(OPT_U32, max_label_cluster, "limits.max_label_cluster", 1, 100000000, "100000",
         "members of a cluster label_cluster labels in one transaction; a larger one is "
         "refused (too_large): label it with `repgraph label --file` in batches"),
-    NUM(OPT_DURATION, idle_timeout_s, "limits.idle_timeout", 0, 86400 * 30, "0",
+    NUM(OPT_DURATION, idle_timeout_s, "limits.idle_timeout", 0, 86400 * 30, "5m",
         "close connections idle this long; 0 = never"),
+    NUM(OPT_DURATION, evict_idle_s, "limits.evict_idle", 0, 86400, "1s",
+        "at limits.max_connections, a new connection closes the longest-idle one if it has "
+        "been idle this long (else the new one is refused with busy)"),
     NUM(OPT_DURATION, frame_timeout_s, "limits.frame_timeout", 0, 86400, "30s",
         "a frame must arrive whole this long after its first byte; 0 = never"),
     NUM(OPT_U32, max_depth, "limits.max_depth", 4, RG_PROTO_DEPTH_MAX, "16",

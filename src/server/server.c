@@ -35,6 +35,7 @@
 #define AUTH_READ_MAX     (AUTH_FRAME_MAX + RG_FRAME_HEADER) /* bytes read at a time before auth */
 #define SWEEP_MS          1000 /* timeouts and output stalls are checked this often */
 #define AUTH_LOG_PER_SEC  10   /* failed authentications logged per second; the rest counted */
+#define CONN_LOG_PER_SEC  10   /* connection closes, drops and refusals logged per second */
 
 typedef struct conn {
   union {
@@ -67,6 +68,7 @@ struct rg_server {
   rg_metrics_t *metrics;
   rg_auth_t *auth;         /* NULL: no authentication, every connection is admin */
   rg_log_limit_t auth_log; /* failed authentications logged per second */
+  rg_log_limit_t conn_log; /* connection events (closed, dropped, refused) per second */
   rg_proto_limits_t limits;
   uv_tcp_t tcp;
   uv_pipe_t pipe;
@@ -79,6 +81,19 @@ struct rg_server {
 
 static void conn_process(conn_t *c);
 static void conn_flush(conn_t *c);
+
+/* Logs a connection event at most CONN_LOG_PER_SEC times a second: a flood of connections
+ * must not become a flood of log lines. A logged line says how many were not. */
+static void conn_log(rg_server_t *s, rg_log_level_t level, const char *what, const char *why)
+    __attribute__((nonnull));
+static void conn_log(rg_server_t *s, rg_log_level_t level, const char *what, const char *why) {
+  if (!rg_log_limit_take(&s->conn_log, rg_clock_now(), CONN_LOG_PER_SEC)) return;
+  if (s->conn_log.suppressed)
+    rg_log(level, "%s: %s (%llu connection events not logged since start)", what, why,
+           (unsigned long long)s->conn_log.suppressed);
+  else
+    rg_log(level, "%s: %s", what, why);
+}
 
 /* ---- connection life cycle ---------------------------------------------------------- */
 
@@ -116,7 +131,7 @@ static void conn_count_drop(conn_t *c) {
 }
 
 static void conn_drop(conn_t *c, const char *why) {
-  rg_log_warn("dropping connection: %s", why);
+  conn_log(c->srv, RG_LOG_WARN, "dropping connection", why);
   conn_count_drop(c);
   conn_close(c);
 }
@@ -198,7 +213,7 @@ static void conn_flush(conn_t *c) {
 /* Replies with an error that ends the conversation (the stream can no longer be trusted). */
 static void conn_fatal(conn_t *c, int code, const char *msg) {
   rg_metrics_error(c->srv->metrics, code);
-  rg_log_info("closing connection: %s", msg);
+  conn_log(c->srv, RG_LOG_INFO, "closing connection", msg);
   if (rg_proto_write_error(&c->out, false, 0, code, msg) != RG_OK) {
     conn_close(c);
     return;
@@ -390,6 +405,30 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
   conn_process(c);
 }
 
+/* At the connection limit: closes the connection idle longest (not `newcomer`; one that has
+ * not authenticated before one that has) if it has been idle at least limits.evict_idle —
+ * no request in progress, nothing buffered either way — so idle connections cannot hold the
+ * server hostage. True when one was closed. */
+static bool evict_idlest(rg_server_t *s, conn_t *newcomer) {
+  uint64_t now = uv_now(s->loop), min_idle = s->cfg.evict_idle_s * 1000;
+  conn_t *victim = NULL;
+  for (conn_t *c = s->conns; c; c = c->next) {
+    if (c == newcomer || c->closing || c->close_after_flush || c->pending_writes ||
+        c->writing || c->in.len || conn_output(c) || now - c->last_active_ms < min_idle)
+      continue;
+    bool better = !victim || (c->role == RG_ROLE_NONE) > (victim->role == RG_ROLE_NONE) ||
+                  ((c->role == RG_ROLE_NONE) == (victim->role == RG_ROLE_NONE) &&
+                   c->last_active_ms <= victim->last_active_ms); /* the list is newest first */
+    if (better) victim = c;
+  }
+  if (!victim) return false;
+  atomic_fetch_add(&s->metrics->conns_evicted, 1);
+  conn_count_drop(victim);
+  conn_fatal(victim, RG_EBUSY, "closed to make room: idle longest at limits.max_connections");
+  conn_flush(victim);
+  return true;
+}
+
 static void on_connection(uv_stream_t *listener, int status) {
   rg_server_t *s = listener->data;
   if (status < 0) {
@@ -421,7 +460,7 @@ static void on_connection(uv_stream_t *listener, int status) {
   }
   if (listener == (uv_stream_t *)&s->tcp) uv_tcp_nodelay(&c->h.tcp, 1);
   c->last_active_ms = c->accepted_ms = uv_now(s->loop);
-  if (atomic_load(&s->metrics->conns_current) > s->cfg.max_connections) {
+  if (atomic_load(&s->metrics->conns_current) > s->cfg.max_connections && !evict_idlest(s, c)) {
     atomic_fetch_add(&s->metrics->conns_refused, 1);
     conn_fatal(c, RG_EBUSY, "limits.max_connections reached; try again later");
     conn_flush(c);
@@ -468,7 +507,7 @@ static void on_idle_timer(uv_timer_t *t) {
     } else if (c->stall_since_ms && now - c->stall_since_ms >= stall) {
       conn_drop(c, "replies past the soft output limit made no progress for limits.output_stall");
     } else if (idle && now - c->last_active_ms >= idle) {
-      rg_log_info("closing connection: idle for limits.idle_timeout");
+      conn_log(s, RG_LOG_INFO, "closing connection", "idle for limits.idle_timeout");
       conn_close(c);
     }
   }
