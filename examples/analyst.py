@@ -70,12 +70,15 @@ class Repgraph:
             raise ValueError(f"reply id {reply.get('id')} for request {self.next_id}")
         if "error" in reply:
             raise RepgraphError(reply["error"]["code"], reply["error"]["message"])
-        declared = set(spec["reply"]["fields"]) | {"id"}
-        extra = set(reply) - declared
-        missing = declared - set(reply) - set(spec["reply"].get("optional", []))
-        if extra or missing:
-            raise ValueError(f"{op} reply does not match the schema: extra {extra}, missing {missing}")
-        return reply
+        mismatches = []
+        for alt in spec["reply"].get("one_of", [spec["reply"]]):  # a reply of one of its shapes
+            declared = set(alt["fields"]) | {"id"}
+            extra = set(reply) - declared
+            missing = declared - set(reply) - set(alt.get("optional", []))
+            if not extra and not missing:
+                return reply
+            mismatches.append(f"extra {extra}, missing {missing}")
+        raise ValueError(f"{op} reply does not match the schema: {'; or '.join(mismatches)}")
 
     def export(self, clusters, page=1000):
         """Yields the pages of an export, following the cursor until it is null."""

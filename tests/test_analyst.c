@@ -663,6 +663,58 @@ static void test_label_cluster_skips_members_forgotten_since_the_recomputation(v
   assert_int_equal(stats_labels(f), before + (uint64_t)unlabelled);
 }
 
+/* The guard: labelling a cluster bad skips a member labelled good, says so in a dry run
+ * first (labelling nothing), and labels it only with force. */
+static void test_label_cluster_skips_members_labelled_good_unless_forced(void **state) {
+  fixture_t *f = *state;
+  uint64_t spam = cluster_of(f, "address:s0@spam.example");
+  assert_int_equal(cluster_of(f, "address:s2@spam.example"), spam);
+  char ids[32];
+  snprintf(ids, sizeof ids, "%llu", (unsigned long long)spam);
+  export_t x;
+  export_all(f, ids, 1000, &x);
+  msgpack_unpacked r;
+  rg_test_call(f->c, &r,
+               "{\"id\": 40, \"op\": \"label\", \"labels\": [{\"actor\": "
+               "\"address:s2@spam.example\", \"verdict\": \"good\", \"note\": \"a customer\"}]}");
+  msgpack_unpacked_destroy(&r);
+  uint64_t before = stats_labels(f);
+  rg_test_call(f->c, &r,
+               "{\"id\": 41, \"op\": \"label_cluster\", \"cluster\": %s, \"verdict\": \"bad\", "
+               "\"dry_run\": true}",
+               ids);
+  assert_true(rg_test_get(&r.data, "dry_run")->via.boolean);
+  assert_int_equal(rg_test_uint(&r.data, "skipped_labelled"), 1);
+  uint64_t would = rg_test_uint(&r.data, "would_label");
+  assert_int_equal(would + 1 + rg_test_uint(&r.data, "skipped_reputation"), x.n_nodes);
+  assert_int_equal(rg_test_uint(&r.data, "by_type.address") + rg_test_uint(&r.data, "by_type.ip") +
+                       rg_test_uint(&r.data, "by_type.net") +
+                       rg_test_uint(&r.data, "by_type.domain"),
+                   x.n_nodes);
+  msgpack_unpacked_destroy(&r);
+  assert_int_equal(stats_labels(f), before); /* a dry run labels nothing */
+  rg_test_call(f->c, &r,
+               "{\"id\": 42, \"op\": \"label_cluster\", \"cluster\": %s, \"verdict\": \"bad\"}",
+               ids);
+  assert_int_equal(rg_test_uint(&r.data, "accepted"), would);
+  assert_int_equal(rg_test_uint(&r.data, "skipped_labelled"), 1);
+  msgpack_unpacked_destroy(&r);
+  rg_test_call(f->c, &r,
+               "{\"id\": 43, \"op\": \"lookup\", \"actors\": [\"address:s2@spam.example\"]}");
+  assert_true(rg_test_str_is(&r.data, "results.0.label.verdict", "good"));
+  msgpack_unpacked_destroy(&r);
+  rg_test_call(f->c, &r,
+               "{\"id\": 44, \"op\": \"label_cluster\", \"cluster\": %s, \"verdict\": \"bad\", "
+               "\"force\": true}",
+               ids);
+  assert_int_equal(rg_test_uint(&r.data, "accepted"), x.n_nodes);
+  msgpack_unpacked_destroy(&r);
+  rg_test_call(f->c, &r,
+               "{\"id\": 45, \"op\": \"lookup\", \"actors\": [\"address:s2@spam.example\"]}");
+  assert_true(rg_test_str_is(&r.data, "results.0.label.verdict", "bad"));
+  msgpack_unpacked_destroy(&r);
+}
+
 static void test_label_cluster_refuses_a_cluster_above_the_cap(void **state) {
   fixture_t *f = *state; /* limits.max_label_cluster=2 */
   uint64_t spam = cluster_of(f, "address:s0@spam.example");
@@ -778,6 +830,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(
           test_label_cluster_skips_members_forgotten_since_the_recomputation, setup_scored,
           teardown),
+      cmocka_unit_test_setup_teardown(test_label_cluster_skips_members_labelled_good_unless_forced,
+                                      setup_scored, teardown),
       cmocka_unit_test_setup_teardown(test_label_cluster_refuses_a_cluster_above_the_cap,
                                       setup_scored_capped, teardown),
       cmocka_unit_test_setup_teardown(test_edge_budgets_end_pages_early_without_losing_edges,

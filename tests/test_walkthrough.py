@@ -78,12 +78,16 @@ class Walkthrough:
         return json.loads(self.repgraph("--json", *args))
 
 
-def members_reputation(w, actors):
+def members_lookup(w, actors):
     out = {}
     for i in range(0, len(actors), 500):
         for r in w.json("lookup", *actors[i:i + 500])["results"]:
-            out[r["actor"]] = r["reputation"]
+            out[r["actor"]] = r
     return out
+
+
+def members_reputation(w, actors):
+    return {a: r["reputation"] for a, r in members_lookup(w, actors).items()}
 
 
 def main():
@@ -183,11 +187,19 @@ def run(w, tmp):
     # 4. Label it bad, 5. recompute, 6. its members' reputations rise.
     actors = [n["actor"] for n in exported["nodes"]]
     before = members_reputation(w, actors)
-    out = w.repgraph("label-cluster", cid, "bad", "--note", "campaign seen in the walkthrough")
-    assert f"accepted: {size}" in out, out
+    # A dry run first: the cluster's make-up and what labelling it bad would label.
+    dry = w.json("label-cluster", cid, "bad", "--dry-run")
+    assert dry["dry_run"] is True and sum(dry["by_type"].values()) == size, dry
+    assert dry["would_label"] + dry["skipped_labelled"] + dry["skipped_reputation"] == size, dry
+    out = w.json("label-cluster", cid, "bad", "--note", "campaign seen in the walkthrough")
+    assert out["accepted"] == dry["would_label"], (out, dry)
+    assert out["accepted"] + out["skipped_labelled"] + out["skipped_reputation"] == size, out
+    labelled = [a for a, r in members_lookup(w, actors).items()
+                if r["label"] and r["label"]["verdict"] == "bad"]
+    assert len(labelled) == out["accepted"], (len(labelled), out)
     w.repgraph("recompute", "--wait")
     after = members_reputation(w, actors)
-    assert all(after[a] >= before[a] - 1e-9 for a in actors)
+    assert all(after[a] >= before[a] - 1e-9 for a in labelled)
     mean_before, mean_after = sum(before.values()) / size, sum(after.values()) / size
     assert mean_after > mean_before + 0.01, (mean_before, mean_after)
     print(f"walkthrough: cluster {cid} ({size} members): mean reputation "

@@ -415,10 +415,15 @@ const char *rg_test_schema_violation(const char *op, const msgpack_object *reply
   json_t *ops = json_object_get(schema(), "ops");
   spec = json_object_get(json_object_get(ops, op), "reply");
   if (!spec) return "op not in the schema";
-  /* Every reply also carries the request id. */
-  json_t *with_id = json_deep_copy(spec);
-  json_object_set_new(json_object_get(with_id, "fields"), "id",
-                      json_pack("{s:s, s:b}", "type", "uint", "nullable", 1));
+  /* Every reply also carries the request id (each alternative of a one_of reply). */
+  json_t *with_id = json_deep_copy(spec), *alts = json_object_get(with_id, "one_of"), *alt;
+  size_t i;
+  if (!alts) alts = json_pack("[O]", with_id);
+  else json_incref(alts);
+  json_array_foreach(alts, i, alt)
+    json_object_set_new(json_object_get(alt, "fields"), "id",
+                        json_pack("{s:s, s:b}", "type", "uint", "nullable", 1));
+  json_decref(alts);
   bool ok = check(with_id, reply, "");
   json_decref(with_id);
   return ok ? NULL : violation;

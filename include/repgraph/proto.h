@@ -110,6 +110,9 @@ typedef struct {
   uint32_t n_actors;
   rg_wire_observation_t check; /* check: the message's sender, client_ip, helo, recipients */
   bool wait;                   /* recompute: reply when done rather than at once */
+  bool dry_run;                /* label_cluster: say what it would label, label nothing */
+  bool force;                  /* label_cluster: label members the guard would skip */
+  double min_reputation;       /* label_cluster: the guard's threshold; < 0 = configured */
   rg_str_t token;              /* auth: the secret presented */
   /* analyst ops (clusters, top, neighbors, export, label_cluster, unlabel); 0 / empty when
    * absent */

@@ -425,8 +425,11 @@ static const command_t commands[] = {
      "  sources: analyst, user_report, spam_trap, allowlist, feed; --file reads CSV lines\n"
      "  actor,verdict[,source[,note]] (- for stdin) and reports each rejected line as FILE:LINE"},
     {"label-cluster", rg__cmd_label_cluster,
-     "[--source S] [--note TEXT] [--weight W] [--generation G] CLUSTER bad|good",
-     "label every member of a cluster of the current generation"},
+     "[--dry-run] [--force] [--min-reputation R] [--source S] [--note TEXT] [--weight W]\n"
+     "  [--generation G] CLUSTER bad|good",
+     "label the members of a cluster of the current generation; bad skips members labelled\n"
+     "  good or scored below label.cluster_min_reputation (good: the mirror image) unless\n"
+     "  --force; --dry-run shows the cluster's make-up and what would be labelled"},
     {"unlabel", rg__cmd_unlabel, "[--note TEXT] TYPE:ID...",
      "retract actors' labels (they stop being seeds; the history keeps the retraction)"},
     {"history", rg__cmd_history, "TYPE:ID...", "the labels an actor was given, newest first"},

@@ -20,7 +20,7 @@
 /* A request's fields, written in order after {id, op}. */
 typedef struct {
   const char *key;
-  char kind; /* s string, u unsigned, d number, A array of strings, C array of unsigned */
+  char kind; /* s string, u unsigned, d number, b true, A array of strings, C array of unsigned */
   const char *s;
   uint64_t u;
   double d;
@@ -43,6 +43,9 @@ static void add_uint(fields_t *r, const char *key, uint64_t u) {
 static void add_num(fields_t *r, const char *key, double d) {
   if (r->n < MAX_FIELDS) r->f[r->n++] = (field_t){.key = key, .kind = 'd', .d = d};
 }
+static void add_true(fields_t *r, const char *key) {
+  if (r->n < MAX_FIELDS) r->f[r->n++] = (field_t){.key = key, .kind = 'b'};
+}
 
 /* Sends {op, fields…} and receives the reply (caller frees). Connects on first use. */
 static int call(cli_t *cli, const char *op, const fields_t *r, rg_json_t **reply) {
@@ -57,6 +60,7 @@ static int call(cli_t *cli, const char *op, const fields_t *r, rg_json_t **reply
       case 's': rg_wr_str(&w, f->s); break;
       case 'u': rg_wr_uint(&w, f->u); break;
       case 'd': rg_wr_double(&w, f->d); break;
+      case 'b': rg_wr_bool(&w, true); break;
       case 'A':
         rg_wr_array(&w, f->n);
         for (uint32_t j = 0; j < f->n; j++) rg_wr_str(&w, f->strs[j]);
@@ -534,16 +538,21 @@ int rg__cmd_label_cluster(cli_t *cli, int argc, char **argv) {
                                        {"note", required_argument, NULL, 'n'},
                                        {"weight", required_argument, NULL, 'w'},
                                        {"generation", required_argument, NULL, 'g'},
+                                       {"dry-run", no_argument, NULL, 'D'},
+                                       {"force", no_argument, NULL, 'F'},
+                                       {"min-reputation", required_argument, NULL, 'm'},
                                        {NULL, 0, NULL, 0}};
   fields_t r = {0};
   uint64_t cluster, gen;
   int opt;
   optind = 0;
-  while ((opt = getopt_long(argc, argv, "s:n:w:g:", opts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, "s:n:w:g:DFm:", opts, NULL)) != -1) {
     if (opt == 's' || opt == 'n')
       add_str(&r, opt == 's' ? "source" : "note", optarg);
-    else if (opt == 'w')
-      add_num(&r, "weight", strtod(optarg, NULL));
+    else if (opt == 'w' || opt == 'm')
+      add_num(&r, opt == 'w' ? "weight" : "min_reputation", strtod(optarg, NULL));
+    else if (opt == 'D' || opt == 'F')
+      add_true(&r, opt == 'D' ? "dry_run" : "force");
     else if (opt == 'g' && parse_u64(optarg, &gen))
       add_uint(&r, "generation", gen);
     else

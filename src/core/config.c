@@ -123,6 +123,9 @@ static const opt_t options[] = {
         "combined score from which check says quarantine"),
     NUM(OPT_RATIO, check_tempfail, "check.tempfail", 0, 1, "0.6",
         "combined score from which check says tempfail (greylist)"),
+    NUM(OPT_RATIO, cluster_min_reputation, "label.cluster_min_reputation", 0, 1, "0.5",
+        "label_cluster bad skips members scored below this (good: above 1 minus it), and "
+        "members labelled the other way, unless the request says force"),
     NUM(OPT_U32, commit_max_requests, "writer.commit_max_requests", 1, 100000, "256",
         "write requests grouped into one commit"),
 /* label.weight_<source>, defaults from RG_LABEL_SOURCE_MAP: a new source gets its option. */

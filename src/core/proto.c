@@ -348,12 +348,24 @@ static int decode_labels(dctx_t *c, const msgpack_object *items, rg_request_t *r
   return RG_OK;
 }
 
+/* Reads an optional boolean field (absent or nil leaves *out as it is). */
+static int get_bool(dctx_t *c, const msgpack_object *map, const char *path, const char *name,
+                    bool *out) {
+  const msgpack_object *v = field(map, name);
+  if (!v || v->type == MSGPACK_OBJECT_NIL) return RG_OK;
+  if (v->type != MSGPACK_OBJECT_BOOLEAN)
+    return fail(c, RG_EBAD_REQUEST, "%s.%s: expected a boolean", path, name);
+  *out = v->via.boolean;
+  return RG_OK;
+}
+
 /* The optional fields of the analyst ops, all at the top level of the request. */
 static int decode_analyst(dctx_t *c, const msgpack_object *root, rg_request_t *r) {
   static const char *const p = "request";
   const msgpack_object *ids;
   uint32_t n = 0;
   r->min_suspicion = -1;
+  r->min_reputation = -1;
   r->label.weight = -1;
   int rc = get_uint(c, root, p, "limit", &r->limit);
   if (!rc) rc = get_uint(c, root, p, "offset", &r->offset);
@@ -368,6 +380,9 @@ static int decode_analyst(dctx_t *c, const msgpack_object *root, rg_request_t *r
     rc = fail(c, RG_EBAD_REQUEST, "request.first_seen_after: out of range");
   r->first_seen_after = (int64_t)after;
   if (!rc) rc = get_number(c, root, p, "min_suspicion", 1, &r->min_suspicion);
+  if (!rc) rc = get_number(c, root, p, "min_reputation", 1, &r->min_reputation);
+  if (!rc) rc = get_bool(c, root, p, "dry_run", &r->dry_run);
+  if (!rc) rc = get_bool(c, root, p, "force", &r->force);
   if (!rc) rc = get_str(c, root, p, "sort", false, 32, &r->sort);
   if (!rc) rc = get_str(c, root, p, "type", false, 32, &r->type);
   if (!rc) rc = get_str(c, root, p, "metric", false, 32, &r->metric);
@@ -445,13 +460,7 @@ static int decode_body(dctx_t *c, const msgpack_object *root, rg_request_t *r, d
     return rc;
   if (!rc) rc = decode_edges(c, edges, r);
   if (!rc) rc = decode_observations(c, root, obs, r, mem);
-  if (!rc && r->op == RG_OP_RECOMPUTE) {
-    const msgpack_object *wait = field(root, "wait");
-    if (wait && wait->type != MSGPACK_OBJECT_BOOLEAN && wait->type != MSGPACK_OBJECT_NIL)
-      rc = fail(c, RG_EBAD_REQUEST, "request.wait: expected a boolean");
-    else
-      r->wait = wait && wait->type == MSGPACK_OBJECT_BOOLEAN && wait->via.boolean;
-  }
+  if (!rc && r->op == RG_OP_RECOMPUTE) rc = get_bool(c, root, "request", "wait", &r->wait);
   if (!rc && r->op == RG_OP_AUTH)
     rc = get_str(c, root, "request", "token", true, UINT32_MAX, &r->token);
   if (!rc) rc = decode_labels(c, labels, r);

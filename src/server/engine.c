@@ -61,10 +61,16 @@ int rg_engine_handle(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out, rg_
   atomic_fetch_add(&e->metrics.requests[req->op], 1);
   uint64_t t0 = rg_clock_mono_us();
   int rc;
-  if (rg_op_writes(req->op)) {
+  bool preview = req->op == RG_OP_LABEL_CLUSTER && req->dry_run; /* a read */
+  if (rg_op_writes(req->op) && !preview) {
     rg_write_t *w = NULL;
     char msg[200] = "";
-    rc = e->stopping ? RG_ESHUTTING_DOWN : rg__ingest_prepare(e, req, &w, msg, sizeof msg);
+    if (e->stopping)
+      rc = RG_ESHUTTING_DOWN;
+    else if (req->op == RG_OP_LABEL_CLUSTER)
+      rc = rg__label_cluster_prepare(e, req, &w, msg, sizeof msg);
+    else
+      rc = rg__ingest_prepare(e, req, &w, msg, sizeof msg);
     if (rc) {
       rg_metrics_error(&e->metrics, rc);
       return rg_proto_write_error(out, req->has_id, req->id, rc, msg[0] ? msg : NULL);
@@ -93,6 +99,7 @@ int rg_engine_handle(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out, rg_
       rc = RG_OK;
       break;
     case RG_OP_CHECK: rc = rg__check_handle(e, req, &wr, msg, sizeof msg); break;
+    case RG_OP_LABEL_CLUSTER: rc = rg__label_cluster_preview(e, req, &wr, msg, sizeof msg); break;
     case RG_OP_CLUSTERS:
     case RG_OP_TOP:
     case RG_OP_NEIGHBORS:

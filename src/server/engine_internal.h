@@ -75,11 +75,31 @@ void rg__engine_complete(rg_write_t *w);
 
 /* ingest.c --------------------------------------------------------------------------- */
 
-/* Builds the write of an ingest, label, forget, label_cluster or unlabel request; items that
+/* Builds the write of an ingest, label, forget or unlabel request; items that
  * fail validation become rejects in its reply. 0 with *out owned by the caller (submit it,
  * or w->free); a request refused as a whole gets an RG_E… code with its reason in msg. */
 int rg__ingest_prepare(rg_engine_t *e, const rg_request_t *req, rg_write_t **out, char *msg,
                        size_t cap);
+
+/* Reads a label's verdict, source, weight (the source's configured default when not given)
+ * and time (now when not given) from the wire; not its note. 0 or RG_EINVALID_LABEL with a
+ * message in msg. */
+int rg__label_parse(const rg_engine_t *e, const rg_wire_label_t *wl, int64_t now, rg_label_t *l,
+                    char *msg, size_t cap);
+
+/* label_cluster.c -------------------------------------------------------------------- */
+
+/* Builds the write of a label_cluster request (one label for the members of a cluster of
+ * the current generation, guarded: see label_cluster.c). Same contract as
+ * rg__ingest_prepare. */
+int rg__label_cluster_prepare(rg_engine_t *e, const rg_request_t *req, rg_write_t **out, char *msg,
+                              size_t cap);
+
+/* Answers a label_cluster dry run into wr: the cluster's composition and what the request
+ * would label, from one read transaction. 0, RG_ENOT_FOUND / RG_ETOO_LARGE with a message
+ * in msg, or a store error. */
+int rg__label_cluster_preview(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr, char *msg,
+                              size_t cap);
 
 /* lookup.c --------------------------------------------------------------------------- */
 

@@ -1,7 +1,8 @@
-/* ingest.c — the writes clients ask for: ingest (edges, observations), label, forget,
- * label_cluster and unlabel. Each request is validated and normalised on the loop thread into
- * a write of its own kind (actors once each, edges, labels, per-item rejects), applied by the
- * writer thread through its apply function, and answered on the loop thread after commit. */
+/* ingest.c — the writes clients ask for: ingest (edges, observations), label, forget and
+ * unlabel (label_cluster is in label_cluster.c). Each request is validated and normalised on the
+ * loop thread into a write of its own kind (actors once each, edges, labels, per-item rejects),
+ * applied by the writer thread through its apply function, and answered on the loop thread after
+ * commit. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,11 +86,7 @@ typedef struct {
   uint32_t n_rejects, n_rejected;
   uint32_t accepted;  /* items accepted */
   uint32_t forgotten; /* forget: actors that existed; unlabel: labels retracted */
-  struct {            /* label_cluster: one label for every member of a cluster */
-    uint64_t cluster, generation;
-    job_label_t label;
-  } cluster;
-  struct { /* unlabel: time and note of the retraction */
+  struct {            /* unlabel: time and note of the retraction */
     int64_t ts;
     uint32_t note_off;
     uint16_t note_len;
@@ -313,22 +310,28 @@ static int append_note(slice_t *s, rg_str_t note, uint32_t *off, uint16_t *len) 
   return rg_buf_append(&s->keys, note.ptr, *len);
 }
 
-/* Fills the verdict, source, weight, time and note of a label; the note goes to the write's
- * key buffer. RG_EINVALID_LABEL with a message in msg, or a buffer error. */
-static int label_from_wire(rg_engine_t *e, ingest_write_t *w, const rg_wire_label_t *wl,
-                           int64_t now, job_label_t *l, char *msg, size_t cap) {
-  if (rg_verdict_parse(wl->verdict.ptr, wl->verdict.len, &l->verdict)) {
-    snprintf(msg, cap, "verdict: expected bad or good");
-    return RG_EINVALID_LABEL;
-  }
+int rg__label_parse(const rg_engine_t *e, const rg_wire_label_t *wl, int64_t now, rg_label_t *l,
+                    char *msg, size_t cap) {
+  if (rg_verdict_parse(wl->verdict.ptr, wl->verdict.len, &l->verdict))
+    return rg_fail(msg, cap, RG_EINVALID_LABEL, "verdict: expected bad or good");
   l->source = RG_SOURCE_ANALYST;
-  if (wl->source.len && rg_label_source_parse(wl->source.ptr, wl->source.len, &l->source)) {
-    snprintf(msg, cap, "source: expected analyst, user_report, spam_trap, allowlist or feed");
-    return RG_EINVALID_LABEL;
-  }
+  if (wl->source.len && rg_label_source_parse(wl->source.ptr, wl->source.len, &l->source))
+    return rg_fail(msg, cap, RG_EINVALID_LABEL,
+                   "source: expected analyst, user_report, spam_trap, allowlist or feed");
   l->weight = wl->weight >= 0 ? wl->weight : e->cfg.label_weight[l->source];
   l->ts = wl->ts ? wl->ts : now;
-  return append_note(current(w), wl->note, &l->note_off, &l->note_len);
+  return RG_OK;
+}
+
+/* A label of the request, its note in the write's key buffer. RG_EINVALID_LABEL with a
+ * message in msg, or a buffer error. */
+static int label_from_wire(rg_engine_t *e, ingest_write_t *w, const rg_wire_label_t *wl,
+                           int64_t now, job_label_t *jl, char *msg, size_t cap) {
+  rg_label_t l;
+  int rc = rg__label_parse(e, wl, now, &l, msg, cap);
+  if (rc) return rc;
+  *jl = (job_label_t){.verdict = l.verdict, .source = l.source, .weight = l.weight, .ts = l.ts};
+  return append_note(current(w), wl->note, &jl->note_off, &jl->note_len);
 }
 
 static int prepare_label(rg_engine_t *e, ingest_write_t *w, const rg_wire_label_t *wl, uint32_t i,
@@ -351,44 +354,6 @@ static int prepare_label(rg_engine_t *e, ingest_write_t *w, const rg_wire_label_
   s->labels[s->n_labels++] = l;
   w->accepted++;
   return RG_OK;
-}
-
-/* label_cluster: one label for every member of a cluster of the current generation; the
- * writer finds the members. Errors reject the request as a whole, with a message. */
-static int prepare_label_cluster(rg_engine_t *e, ingest_write_t *w, const rg_request_t *req,
-                                 int64_t now, char *msg, size_t cap) {
-  int rc = label_from_wire(e, w, &req->label, now, &w->cluster.label, msg, cap);
-  if (rc) return rc;
-  w->cluster.cluster = req->cluster;
-  w->base.head.solo = true; /* a large cluster makes a large transaction */
-  rg_txn_t *t;
-  rg_generation_t g;
-  rc = rg_store_read_begin(e->store, &t);
-  if (rc) return rc;
-  const rg_generation_t *gen = rg__current_generation(t, &g, &rc);
-  rg_cluster_t c;
-  if (!rc && !gen) {
-    rc = RG_ENOT_FOUND;
-    snprintf(msg, cap, "no clusters yet: recompute first");
-  } else if (!rc && req->generation && req->generation != gen->generation) {
-    rc = RG_ENOT_FOUND;
-    snprintf(msg, cap, "generation %llu is no longer current (now %llu): list clusters again",
-             (unsigned long long)req->generation, (unsigned long long)gen->generation);
-  } else if (!rc &&
-             (rc = rg_store_get_cluster(t, gen->generation, req->cluster, &c)) == RG_ENOT_FOUND) {
-    snprintf(msg, cap, "cluster %llu does not exist in generation %llu",
-             (unsigned long long)req->cluster, (unsigned long long)gen->generation);
-  } else if (!rc && c.size > e->cfg.max_label_cluster) {
-    rc = RG_ETOO_LARGE;
-    snprintf(msg, cap,
-             "cluster %llu has %llu members, more than limits.max_label_cluster (%u): export it "
-             "and label it with `repgraph label --file` in batches",
-             (unsigned long long)req->cluster, (unsigned long long)c.size,
-             e->cfg.max_label_cluster);
-  }
-  if (!rc) w->cluster.generation = gen->generation;
-  rg_store_end(t);
-  return rc;
 }
 
 static int prepare_forget(ingest_write_t *w, rg_str_t s, uint32_t i) {
@@ -483,50 +448,6 @@ static int apply_to_stored(rg_txn_t *t, rg_writer_req_t *head) {
   return rc;
 }
 
-/* Collects member ids into a growable array (label_cluster). */
-typedef struct {
-  uint64_t *ids;
-  uint32_t n;
-  size_t cap;
-} id_list_t;
-
-static int collect_member(void *ctx, uint64_t actor, double value) {
-  id_list_t *l = ctx;
-  (void)value;
-  int rc = rg_grow((void **)&l->ids, &l->cap, (size_t)l->n + 1, sizeof *l->ids);
-  if (!rc) l->ids[l->n++] = actor;
-  return rc;
-}
-
-/* label_cluster: labels every member of the cluster; the generation must still be current. */
-static int apply_label_cluster(rg_txn_t *t, rg_writer_req_t *head) {
-  ingest_write_t *w = (ingest_write_t *)head;
-  slice_t *s = &w->slices[w->cur];
-  rg_label_t l;
-  rg_generation_t g;
-  job_label(s, &w->cluster.label, &l);
-  int rc = rg_store_get_generation(t, &g);
-  if (!rc && g.generation != w->cluster.generation) { /* a recompute came between */
-    rc = RG_ENOT_FOUND;
-    snprintf(w->base.error, sizeof w->base.error,
-             "generation %llu is no longer current (now %llu): list clusters again",
-             (unsigned long long)w->cluster.generation, (unsigned long long)g.generation);
-  }
-  id_list_t members = {0};
-  if (!rc)
-    rc = rg_store_scan_members(t, g.generation, w->cluster.cluster, 0, collect_member, &members);
-  w->accepted = 0;
-  for (uint32_t i = 0; i < members.n && !rc; i++) {
-    rc = rg_store_put_label(t, members.ids[i], &l);
-    if (rc == RG_ENOT_FOUND)
-      rc = RG_OK; /* forgotten since the recomputation */
-    else if (!rc)
-      w->accepted++;
-  }
-  free(members.ids);
-  return rc;
-}
-
 /* ---- replies ------------------------------------------------------------------------ */
 
 static void write_rejects(rg_wr_t *wr, const ingest_write_t *w) {
@@ -613,10 +534,6 @@ int rg__ingest_prepare(rg_engine_t *e, const rg_request_t *req, rg_write_t **out
     case RG_OP_FORGET:
       w->base.head.apply = apply_to_stored;
       for (uint32_t i = 0; i < req->n_actors && !rc; i++) rc = prepare_forget(w, req->actors[i], i);
-      break;
-    case RG_OP_LABEL_CLUSTER:
-      w->base.head.apply = apply_label_cluster;
-      rc = prepare_label_cluster(e, w, req, now, msg, cap);
       break;
     case RG_OP_UNLABEL:
       w->base.head.apply = apply_to_stored;
