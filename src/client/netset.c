@@ -85,6 +85,18 @@ static int parse_entry(const char *text, entry_t *e) {
     if (!parse_addr(tmp, e->addr, &is_v4) || !is_v4) return RG_ECONFIG;
     e->prefix = 96 + 8 * octets;
   } else {
+    char padded[24];
+    unsigned dots = 0;
+    bool v4ish = alen > 0 && alen < 12;
+    for (const char *q = addr; v4ish && *q; q++) {
+      if (*q == '.') dots++;
+      else if (!isdigit((unsigned char)*q)) v4ish = false;
+    }
+    if (v4ish && dots < 3 && prefix >= 0) { /* "127/8", "10.0.1/24" */
+      strcpy(padded, addr);
+      for (unsigned i = dots; i < 3; i++) strcat(padded, ".0");
+      addr = padded;
+    }
     if (!parse_addr(addr, e->addr, &is_v4)) return RG_ECONFIG;
     if (prefix > (is_v4 ? 32 : 128)) return RG_ECONFIG;
     e->prefix = prefix < 0 ? 128 : (unsigned)prefix + (is_v4 ? 96 : 0);
