@@ -389,11 +389,12 @@ static const command_t commands[] = {
     {"ingest-mail", rg__cmd_ingest_mail,
      "[--recursive] [--trusted CIDR,...] [--rcpt-headers H,...] [--max-size N[K|M|G]]\n"
      "       [--label bad|good [--label-ip] [--source S] [--note TEXT]] [--batch N] [--window N]\n"
-     "       [--progress] PATH...",
+     "       [--progress] [--print] PATH...",
      "read RFC 5322 files, mbox files and Maildirs: one observation per message\n"
      "  (sender from Return-Path/Sender/From, recipients from Delivered-To/X-Original-To/\n"
      "  Envelope-To else To/Cc, client IP, HELO and time from the first Received hop outside\n"
-     "  the trusted networks); skipped messages are counted per reason"},
+     "  the trusted networks); skipped messages are counted per reason; --print writes the\n"
+     "  observations as NDJSON to stdout (for `repgraph ingest`) and sends nothing"},
     {"feedback", rg__cmd_feedback,
      "--spam|--ham [--source S] [--note TEXT] [--trusted CIDR,...] [--no-ip] [FILE|-]",
      "label one message's sender and client IP bad (--spam) or good (--ham); source\n"

@@ -135,7 +135,7 @@ typedef struct {
   rg_mail_opts_t opts;
   rg_mail_obs_t obs;
   const char *label, *source, *note;
-  bool label_ip;
+  bool label_ip, print; /* print: observations as NDJSON on stdout, nothing sent */
   seen_t labelled;
   size_t read, queued, skipped, unreadable, skips[RG_MAIL_SKIP_COUNT];
   char **origins; /* ring of the origins of items that may still be in flight */
@@ -183,6 +183,34 @@ static int queue_label(mail_run_t *run, const rg_actor_t *a, size_t tag) {
   return rg__ingest_add(&run->in, RG__ITEM_LABEL, run->in.scratch.data, run->in.scratch.len, tag);
 }
 
+static void put_json_str(const char *s, size_t n) {
+  putchar('"');
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '"' || c == '\\') printf("\\%c", c);
+    else if (c < 0x20) printf("\\u%04x", c);
+    else putchar(c);
+  }
+  putchar('"');
+}
+
+/* --print: the observation as one NDJSON line, the input `repgraph ingest` takes. */
+static void print_observation(const rg_mail_obs_t *o) {
+  printf("{");
+  if (o->ts > 0) printf("\"ts\":%lld,", (long long)o->ts);
+  printf("\"sender\":");
+  put_json_str(o->sender.key, o->sender.len);
+  printf(",\"recipients\":[");
+  for (uint32_t i = 0; i < o->n_recipients; i++) {
+    if (i) putchar(',');
+    put_json_str(o->recipients[i].key, o->recipients[i].len);
+  }
+  printf("],\"client_ip\":");
+  put_json_str(o->client_ip.key, o->client_ip.len);
+  if (o->has_helo) printf(",\"helo\":"), put_json_str(o->helo, strlen(o->helo));
+  printf("}\n");
+}
+
 /* One message from a source: parse, encode, queue (and label). */
 static int on_message(void *ctx, const rg_mailsrc_msg_t *m) {
   mail_run_t *run = ctx;
@@ -197,6 +225,11 @@ static int on_message(void *ctx, const rg_mailsrc_msg_t *m) {
   if (rg_mail_parse(m->data, m->len, &run->opts, &run->obs, &skip) != RG_OK) return EXIT_USAGE;
   if (skip) {
     note_skip(run, m->origin, skip, run->obs.detail);
+    return 0;
+  }
+  if (run->print) {
+    run->queued++;
+    print_observation(&run->obs);
     return 0;
   }
   size_t tag = run->queued++;
@@ -265,6 +298,7 @@ int rg__cmd_ingest_mail(cli_t *cli, int argc, char **argv) {
                                        {"batch", required_argument, NULL, 'b'},
                                        {"window", required_argument, NULL, 'w'},
                                        {"progress", no_argument, NULL, 'P'},
+                                       {"print", no_argument, NULL, 'p'},
                                        {NULL, 0, NULL, 0}};
   mail_conf_t mc = {0};
   mail_run_t run = {.in = {.cli = cli, .batch_size = 1000, .window = 8, .path = "ingest-mail"},
@@ -272,7 +306,7 @@ int rg__cmd_ingest_mail(cli_t *cli, int argc, char **argv) {
   rg_mailsrc_opts_t src = {.max_bytes = RG_MAILSRC_MAX_DEFAULT};
   int opt, rc = 0;
   optind = 0; /* GNU getopt: restart on the sub-command's arguments */
-  while (!rc && (opt = getopt_long(argc, argv, "rt:R:m:l:Is:n:b:w:P", opts, NULL)) != -1) {
+  while (!rc && (opt = getopt_long(argc, argv, "rt:R:m:l:Is:n:b:w:Pp", opts, NULL)) != -1) {
     switch (opt) {
       case 'r': src.recursive = true; break;
       case 't': rc = add_trusted(&mc, optarg); break;
@@ -285,8 +319,13 @@ int rg__cmd_ingest_mail(cli_t *cli, int argc, char **argv) {
       case 'b': run.in.batch_size = (uint32_t)strtoul(optarg, NULL, 10); break;
       case 'w': run.in.window = (uint32_t)strtoul(optarg, NULL, 10); break;
       case 'P': run.tty = true; break;
+      case 'p': run.print = true; break;
       default: rc = EXIT_USAGE;
     }
+  }
+  if (!rc && run.print && run.label) {
+    fprintf(stderr, "repgraph: --print sends nothing: it does not go with --label\n");
+    rc = EXIT_USAGE;
   }
   if (!rc && (optind >= argc || !run.in.batch_size || !run.in.window)) rc = EXIT_USAGE;
   if (!rc && run.label && strcmp(run.label, "bad") && strcmp(run.label, "good")) {
@@ -310,7 +349,7 @@ int rg__cmd_ingest_mail(cli_t *cli, int argc, char **argv) {
   run.n_origins = (size_t)(run.in.window + 1) * run.in.batch_size;
   run.origins = calloc(run.n_origins, sizeof *run.origins);
   if (!run.origins) rc = EXIT_USAGE;
-  if (!rc) rc = rg__cli_connect(cli);
+  if (!rc && !run.print) rc = rg__cli_connect(cli);
   if (!rc) rc = rg__ingest_open(&run.in);
   run.in.last_progress_us = run.in.started_us;
   for (int i = optind; !rc && i < argc; i++) {
@@ -320,9 +359,14 @@ int rg__cmd_ingest_mail(cli_t *cli, int argc, char **argv) {
       rc = EXIT_USAGE;
     }
   }
-  if (!rc) rc = rg__ingest_finish(&run.in);
+  if (!rc && !run.print) rc = rg__ingest_finish(&run.in);
   mail_progress(&run, true);
-  if (!rc) print_mail_summary(&run, cli->json);
+  if (!rc && !run.print) print_mail_summary(&run, cli->json);
+  if (!rc && run.print) {
+    fflush(stdout);
+    fprintf(stderr, "%zu messages, %zu observations printed, %zu skipped\n", run.read,
+            run.queued, run.skipped);
+  }
   for (size_t i = 0; run.origins && i < run.n_origins; i++) free(run.origins[i]);
   free(run.origins);
   rg__ingest_close(&run.in);
