@@ -133,6 +133,9 @@ auth_mechanisms = plain
 default_internal_user = {internal}
 default_login_user = {login}
 first_valid_uid = 1
+# No address-space cap on the mail processes: the sanitizer passes run an ASan build of
+# repgraph from the pipe, and ASan reserves terabytes of shadow address space.
+default_vsz_limit = 0
 mail_location = maildir:{tmp}/mail/%n
 mail_uid = {pw.pw_uid}
 mail_gid = {pw.pw_gid}
@@ -171,6 +174,8 @@ service pop3-login {{
 }}
 !include {tmp}/90-repgraph-imapsieve.conf
 """)
+    for d in ("sieve",):  # Dovecot saves the compiled scripts beside them, as the mail user
+        os.chown(os.path.join(tmp, d), pw.pw_uid, pw.pw_gid)
     for d in ("mail", "home", "state"):
         os.makedirs(os.path.join(tmp, d))
         os.chown(os.path.join(tmp, d), pw.pw_uid, pw.pw_gid)

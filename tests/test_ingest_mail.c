@@ -51,15 +51,18 @@ static void write_message(FILE *out, int i) {
       "from unknown (HELO mail%d.example.org) (192.0.2.%d) by mx.example.net with SMTP id C%d",
       "from mail%d.example.org ([192.0.2.%d]) by mx.example.net with Microsoft SMTP Server id %d"};
   int s = i % 4, ip = 1 + i % 200;
-  fprintf(out, "Return-Path: <sender%d@example.org>\nDelivered-To: user%d@example.net\n", i,
-          i % 7);
+  fprintf(out, "Return-Path: <sender%d@example.org>\nDelivered-To: user%d@example.net\n", i, i % 7);
   fprintf(out, "Received: ");
-  if (s == 0) fprintf(out, shapes[0], i, i, ip, i);
-  else if (s == 1) fprintf(out, shapes[1], i, ip, i, i);
-  else fprintf(out, shapes[s], i, ip, i);
+  if (s == 0)
+    fprintf(out, shapes[0], i, i, ip, i);
+  else if (s == 1)
+    fprintf(out, shapes[1], i, ip, i, i);
+  else
+    fprintf(out, shapes[s], i, ip, i);
   fprintf(out, ";\n\tTue, 5 Mar 2024 10:%02d:00 +0000\n", i % 60);
-  fprintf(out, "From: =?utf-8?q?S=C3=A9nder_%d?= <sender%d@example.org>\nTo: user%d@example.net\n"
-               "Subject: message %d\n\nHello %d.\n",
+  fprintf(out,
+          "From: =?utf-8?q?S=C3=A9nder_%d?= <sender%d@example.org>\nTo: user%d@example.net\n"
+          "Subject: message %d\n\nHello %d.\n",
           i, i, i % 7, i, i);
 }
 
@@ -76,9 +79,10 @@ static void write_junk(FILE *f, int seed) {
 }
 
 static void write_null_sender(FILE *f, int i) {
-  fprintf(f, "Return-Path: <>\nReceived: from mx.example.org (mx.example.org [198.51.100.%d]) "
-             "by mx.example.net with ESMTP; Tue, 5 Mar 2024 10:00:00 +0000\n"
-             "From: MAILER-DAEMON@example.org\nTo: user1@example.net\nSubject: bounce\n\nx\n",
+  fprintf(f,
+          "Return-Path: <>\nReceived: from mx.example.org (mx.example.org [198.51.100.%d]) "
+          "by mx.example.net with ESMTP; Tue, 5 Mar 2024 10:00:00 +0000\n"
+          "From: MAILER-DAEMON@example.org\nTo: user1@example.net\nSubject: bounce\n\nx\n",
           i);
 }
 
@@ -134,8 +138,9 @@ static void generate(const char *dir, char *maildir, char *mbox, size_t cap) {
   }
   fprintf(f, "From MAILER-DAEMON Tue Mar  5 10:00:00 2024\n");
   write_null_sender(f, 2);
-  fprintf(f, "\nFrom cut@example.org Tue Mar  5 10:00:00 2024\nReturn-Path: <cut@example.org>\n"
-             "Delivered-To: user1@exa");
+  fprintf(f,
+          "\nFrom cut@example.org Tue Mar  5 10:00:00 2024\nReturn-Path: <cut@example.org>\n"
+          "Delivered-To: user1@exa");
   fclose(f);
 }
 
@@ -181,8 +186,9 @@ static void test_ingest_mail_summary_matches_what_was_generated(void **state) {
   rg_json_free(s);
 
   /* The store has them: a Maildir sender (Exim shape) and an mbox one (Postfix shape). */
-  rg_json_t *l = run_json(f, "lookup address:sender5@example.org address:sender1000@example.org "
-                             "ip:192.0.2.6",
+  rg_json_t *l = run_json(f,
+                          "lookup address:sender5@example.org address:sender1000@example.org "
+                          "ip:192.0.2.6",
                           0);
   const rg_json_t *r = rg_json_get(l, "results");
   for (size_t i = 0; i < 3; i++) {
@@ -192,8 +198,7 @@ static void test_ingest_mail_summary_matches_what_was_generated(void **state) {
     assert_string_equal(rg_json_str(rg_json_get(rg_json_get(a, "label"), "source")), "spam_trap");
   }
   /* The time is the client hop's, not the server's clock. */
-  assert_int_equal(rg_json_int(rg_json_get(rg_json_at(r, 0), "first_seen")),
-                   1709632800 + 5 * 60);
+  assert_int_equal(rg_json_int(rg_json_get(rg_json_at(r, 0), "first_seen")), 1709632800 + 5 * 60);
   rg_json_free(l);
 }
 
@@ -222,8 +227,8 @@ static void test_feedback_labels_sender_and_client_ip(void **state) {
   snprintf(path, sizeof path, "%s/bounce.eml", f->dir);
   write_path(path, write_null_sender, 3);
   char cmd[1400], *out = NULL;
-  snprintf(cmd, sizeof cmd, "%s/repgraph -p %u feedback --spam %s 2>&1", RG_BINARY_DIR,
-           f->srv.port, path);
+  snprintf(cmd, sizeof cmd, "%s/repgraph -p %u feedback --spam %s 2>&1", RG_BINARY_DIR, f->srv.port,
+           path);
   assert_int_equal(rg_test_run(cmd, &out), 1);
   assert_non_null(strstr(out, "null sender"));
   free(out);

@@ -185,14 +185,15 @@ static void put(const char *base, const char *rel, const char *text) {
 
 static void test_maildir_walks_new_and_cur_and_subfolders(void **state) {
   const char *d = *state;
-  static const char *const dirs[] = {"md", "md/new", "md/cur", "md/tmp", "md/.Junk",
-                                     "md/.Junk/new", "md/.Junk/cur", "md/.Junk/tmp", NULL};
+  static const char *const dirs[] = {"md",           "md/new",       "md/cur",
+                                     "md/tmp",       "md/.Junk",     "md/.Junk/new",
+                                     "md/.Junk/cur", "md/.Junk/tmp", NULL};
   mkdirs(d, dirs);
   put(d, "md/new/1.host", "From: new@example.org\n\n");
   put(d, "md/cur/2.host:2,S", "From: cur@example.org\n\n");
-  put(d, "md/tmp/3.host", "From: tmp@example.org\n\n");       /* being delivered */
-  put(d, "md/cur/.hidden", "From: hidden@example.org\n\n");    /* not a message file */
-  put(d, "md/dovecot-uidlist", "3 V1 N2\n");                   /* index, not mail */
+  put(d, "md/tmp/3.host", "From: tmp@example.org\n\n");     /* being delivered */
+  put(d, "md/cur/.hidden", "From: hidden@example.org\n\n"); /* not a message file */
+  put(d, "md/dovecot-uidlist", "3 V1 N2\n");                /* index, not mail */
   put(d, "md/.Junk/cur/4.host:2,", "From: junk@example.org\n\n");
   char md[512];
   snprintf(md, sizeof md, "%s/md", d);
@@ -209,7 +210,7 @@ static void test_maildir_walks_new_and_cur_and_subfolders(void **state) {
 
 static void test_plain_directories_need_recursion(void **state) {
   const char *d = *state;
-  static const char *const dirs[] = {"archive", "archive/2023", "archive/2024",
+  static const char *const dirs[] = {"archive",          "archive/2023",         "archive/2024",
                                      "archive/2024/box", "archive/2024/box/cur", NULL};
   mkdirs(d, dirs);
   put(d, "archive/2023/a.eml", "From: a@example.org\n\n");

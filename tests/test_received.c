@@ -47,8 +47,8 @@ static const shape_t shapes[] = {
      "alice)\n\tby smtp.example.net (Postfix) with ESMTPSA id 6; Tue, 5 Mar 2024 10:00:00 GMT",
      "198.51.100.20", "[192.168.1.20]", "dsl-1.isp.example", T_2024_03_05_10, true},
     {"postfix local pickup (no relay)",
-     "by mx.example.net (Postfix, from userid 1000) id 7; Tue, 5 Mar 2024 10:00:00 +0000",
-     NULL, "", "", T_2024_03_05_10, false},
+     "by mx.example.net (Postfix, from userid 1000) id 7; Tue, 5 Mar 2024 10:00:00 +0000", NULL, "",
+     "", T_2024_03_05_10, false},
     {"sendmail",
      "from helo.example.org (rdns.example.org [192.0.2.7])\n\tby mx.example.net "
      "(8.17.1/8.17.1) with ESMTP id 425A0000123; Tue, 5 Mar 2024 10:00:00 +0000",
@@ -87,8 +87,7 @@ static const shape_t shapes[] = {
      "AM0PR02MB5678.eurprd02.prod.outlook.com (2603:10a6:208:12::34) with Microsoft SMTP Server "
      "(version=TLS1_2, cipher=TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384) id 15.20.7339.38; Tue, 5 "
      "Mar 2024 10:00:00 +0000",
-     "2603:10a6:208:ac::12", "AM0PR02MB1234.eurprd02.prod.outlook.com", "", T_2024_03_05_10,
-     false},
+     "2603:10a6:208:ac::12", "AM0PR02MB1234.eurprd02.prod.outlook.com", "", T_2024_03_05_10, false},
     {"exchange on premises",
      "from mail.partner.example (192.0.2.13) by EXCH01.corp.local (10.0.0.5) with Microsoft "
      "SMTP Server id 14.3.498.0; Tue, 5 Mar 2024 10:00:00 +0000",
@@ -114,8 +113,7 @@ static const shape_t shapes[] = {
      "from mail-sor-f41.google.com (mail-sor-f41.google.com. [209.85.220.41])\n        by "
      "mx.google.com with SMTPS id a1-20020a17.2024.03.05.02.00.00\n        for <bob@gmail.com>\n "
      "       (Google Transport Security);\n        Tue, 05 Mar 2024 02:00:00 -0800 (PST)",
-     "209.85.220.41", "mail-sor-f41.google.com", "mail-sor-f41.google.com", T_2024_03_05_10,
-     false},
+     "209.85.220.41", "mail-sor-f41.google.com", "mail-sor-f41.google.com", T_2024_03_05_10, false},
     {"gmail IPv6 mx",
      "from mail-yb1-xb2f.google.com (mail-yb1-xb2f.google.com. [2607:f8b0:4864:20::b2f]) by "
      "mx.example.net (Postfix) with ESMTPS id 8; Tue, 5 Mar 2024 10:00:00 +0000",
@@ -134,17 +132,18 @@ static const shape_t shapes[] = {
      "ESMTP; Tue, 05 Mar 2024 10:00:00 +0000",
      "192.0.2.18", "mail.example.org", "mail.example.org", T_2024_03_05_10, false},
     {"dovecot lmtp by name",
-     "from mx.example.net ([10.0.0.2])\n\tby mail.example.net with LMTP\n\tid abc\n\t(envelope-from "
+     "from mx.example.net ([10.0.0.2])\n\tby mail.example.net with LMTP\n\tid "
+     "abc\n\t(envelope-from "
      "<a@example.org>)\n\tfor <bob@example.net>; Tue, 05 Mar 2024 10:00:00 +0000",
      "10.0.0.2", "mx.example.net", "", T_2024_03_05_10, false},
     {"missing date", "from a.example (a.example [192.0.2.19]) by mx.example.net", "192.0.2.19",
      "a.example", "a.example", 0, false},
     {"garbled date", "from a.example (a.example [192.0.2.20]) by mx; yesterday at noon",
      "192.0.2.20", "a.example", "a.example", 0, false},
-    {"bad address", "from x.example (x.example [999.1.2.3]) by mx; 5 Mar 2024 10:00:00 +0000",
-     NULL, "x.example", "", T_2024_03_05_10, false},
-    {"truncated", "from mail.example.org (mail.example.org [192.0.2.", NULL, "mail.example.org",
-     "", 0, false},
+    {"bad address", "from x.example (x.example [999.1.2.3]) by mx; 5 Mar 2024 10:00:00 +0000", NULL,
+     "x.example", "", T_2024_03_05_10, false},
+    {"truncated", "from mail.example.org (mail.example.org [192.0.2.", NULL, "mail.example.org", "",
+     0, false},
     {"empty", "", NULL, "", "", 0, false},
     {"garbage", ")))(((;;;[[[]]]@@@ from from by by", NULL, "", "", 0, false},
 };
@@ -156,12 +155,12 @@ static void test_received_parses_real_world_shapes(void **state) {
     rg_received_t r;
     int rc = rg_received_parse(s->header, strlen(s->header), &r);
     if ((rc == RG_OK) != (s->ip != NULL) || (s->ip && strcmp(r.ip, s->ip)) ||
-        strcmp(r.helo, s->helo) || strcmp(r.rdns, s->rdns) || r.ts != s->ts ||
-        r.auth != s->auth)
-      fail_msg("%s: got rc %d ip '%s' helo '%s' rdns '%s' ts %lld auth %d; want ip '%s' helo "
-               "'%s' rdns '%s' ts %lld auth %d",
-               s->mta, rc, r.ip, r.helo, r.rdns, (long long)r.ts, r.auth,
-               s->ip ? s->ip : "(none)", s->helo, s->rdns, (long long)s->ts, s->auth);
+        strcmp(r.helo, s->helo) || strcmp(r.rdns, s->rdns) || r.ts != s->ts || r.auth != s->auth)
+      fail_msg(
+          "%s: got rc %d ip '%s' helo '%s' rdns '%s' ts %lld auth %d; want ip '%s' helo "
+          "'%s' rdns '%s' ts %lld auth %d",
+          s->mta, rc, r.ip, r.helo, r.rdns, (long long)r.ts, r.auth, s->ip ? s->ip : "(none)",
+          s->helo, s->rdns, (long long)s->ts, s->auth);
   }
 }
 
@@ -226,8 +225,9 @@ static rg_netset_t *netset(const char *list) {
 
 static void test_netset_matches_like_trusted_networks(void **state) {
   (void)state;
-  rg_netset_t *s = netset("192.168. 10.0.1/24 !10.0.1.5, 212.17.35.15 [2001:db8::]/32 "
-                          "!2001:db8:1::/64 2001:db8:1::1");
+  rg_netset_t *s = netset(
+      "192.168. 10.0.1/24 !10.0.1.5, 212.17.35.15 [2001:db8::]/32 "
+      "!2001:db8:1::/64 2001:db8:1::1");
   assert_true(rg_netset_contains(s, "192.168.200.1"));
   assert_false(rg_netset_contains(s, "192.169.0.1"));
   assert_true(rg_netset_contains(s, "10.0.1.4"));
@@ -248,7 +248,7 @@ static void test_netset_refuses_bad_entries_whole(void **state) {
   char err[200] = "";
   rg_netset_t *s = rg_netset_new();
   static const char *const bad[] = {"10.0.0.0/33", "300.1.1.1", "10.0.0.0/", "example.com",
-                                    "1.2.3.4.", "::1/129", "!", "10.0.0.1/-1"};
+                                    "1.2.3.4.",    "::1/129",   "!",         "10.0.0.1/-1"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     char list[64];
     snprintf(list, sizeof list, "192.0.2.0/24 %s", bad[i]);

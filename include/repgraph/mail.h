@@ -19,17 +19,17 @@
 #define RG_MAIL_HOPS_MAX       64u        /* Received fields read per message */
 
 /* Why a message gives no observation. X(NAME, "reason shown in the summary"). */
-#define RG_MAIL_SKIP_MAP(X)                            \
-  X(TOO_LARGE, "over the size cap")                    \
-  X(UNREADABLE, "unreadable")                          \
-  X(NOT_MESSAGE, "not a message")                      \
-  X(BINARY, "binary data in the header section")       \
-  X(TRUNCATED, "truncated in the header section")      \
-  X(HEADER_TOO_LARGE, "header section over 1 MiB")     \
-  X(NO_SENDER, "no sender")                            \
-  X(NULL_SENDER, "null sender")                        \
-  X(BAD_SENDER, "invalid sender")                      \
-  X(NO_RECIPIENTS, "no valid recipient")               \
+#define RG_MAIL_SKIP_MAP(X)                        \
+  X(TOO_LARGE, "over the size cap")                \
+  X(UNREADABLE, "unreadable")                      \
+  X(NOT_MESSAGE, "not a message")                  \
+  X(BINARY, "binary data in the header section")   \
+  X(TRUNCATED, "truncated in the header section")  \
+  X(HEADER_TOO_LARGE, "header section over 1 MiB") \
+  X(NO_SENDER, "no sender")                        \
+  X(NULL_SENDER, "null sender")                    \
+  X(BAD_SENDER, "invalid sender")                  \
+  X(NO_RECIPIENTS, "no valid recipient")           \
   X(NO_CLIENT_IP, "no client IP in the Received chain")
 
 typedef enum {
@@ -55,7 +55,7 @@ typedef struct {
 
 /* What one message says. Reused across messages: rg_mail_parse clears it. */
 typedef struct {
-  int64_t ts; /* 0: no time found (the server's clock applies) */
+  int64_t ts;                                  /* 0: no time found (the server's clock applies) */
   bool has_sender, has_ip, has_helo, internal; /* internal: every relay was trusted */
   rg_actor_t sender, client_ip;
   char helo[RG_RECEIVED_NAME_MAX]; /* normalised domain, or the literal as written */

@@ -29,21 +29,21 @@ static int note_line(size_t **lines, size_t *cap, uint32_t n, size_t line) {
 }
 
 static void describe(rg__ingest_t *in, size_t tag, char *buf, size_t cap) {
-  if (in->describe) in->describe(in, tag, buf, cap);
-  else snprintf(buf, cap, "%s:%zu", in->path, tag);
+  if (in->describe)
+    in->describe(in, tag, buf, cap);
+  else
+    snprintf(buf, cap, "%s:%zu", in->path, tag);
 }
 
 /* Accounts for one reply; `labels` says it answers the batch's label request. */
-static void report_rejects(rg__ingest_t *in, rg__batch_t *b, const rg_json_t *reply,
-                           bool labels) {
+static void report_rejects(rg__ingest_t *in, rg__batch_t *b, const rg_json_t *reply, bool labels) {
   size_t *accepted = labels ? &in->labels_accepted : &in->accepted;
   size_t *rejected_n = labels ? &in->labels_rejected : &in->rejected;
   const rg_json_t *error = rg_json_get(reply, "error");
   if (error) {
     uint32_t n = labels ? b->n_labels : b->n_edges + b->n_observations;
-    fprintf(stderr, "%s: batch of %u %s failed: %s: %s\n", in->path, n,
-            labels ? "labels" : "lines", rg_json_str(rg_json_get(error, "code")),
-            rg_json_str(rg_json_get(error, "message")));
+    fprintf(stderr, "%s: batch of %u %s failed: %s: %s\n", in->path, n, labels ? "labels" : "lines",
+            rg_json_str(rg_json_get(error, "code")), rg_json_str(rg_json_get(error, "message")));
     *rejected_n += n;
     return;
   }
@@ -54,9 +54,12 @@ static void report_rejects(rg__ingest_t *in, rg__batch_t *b, const rg_json_t *re
     const rg_json_t *r = rg_json_at(rejected, i);
     const char *item = rg_json_str(rg_json_get(r, "item"));
     size_t idx = (size_t)rg_json_int(rg_json_get(r, "index")), line = 0;
-    if (strcmp(item, "edges") == 0) line = idx < b->n_edges ? b->edge_lines[idx] : 0;
-    else if (strcmp(item, "labels") == 0) line = idx < b->n_labels ? b->label_lines[idx] : 0;
-    else line = idx < b->n_observations ? b->obs_lines[idx] : 0;
+    if (strcmp(item, "edges") == 0)
+      line = idx < b->n_edges ? b->edge_lines[idx] : 0;
+    else if (strcmp(item, "labels") == 0)
+      line = idx < b->n_labels ? b->label_lines[idx] : 0;
+    else
+      line = idx < b->n_observations ? b->obs_lines[idx] : 0;
     char where[4200];
     describe(in, line, where, sizeof where);
     fprintf(stderr, "%s: rejected%s: %s: %s\n", where, labels ? " label" : "",
@@ -97,8 +100,7 @@ static int ingest_collect(rg__ingest_t *in) {
 
 void rg__ingest_progress(rg__ingest_t *in, bool final) {
   uint64_t now = rg_clock_mono_us();
-  if (!in->progress || in->quiet_progress ||
-      (!final && now - in->last_progress_us < 500000))
+  if (!in->progress || in->quiet_progress || (!final && now - in->last_progress_us < 500000))
     return;
   in->last_progress_us = now;
   double secs = (double)(now - in->started_us) / 1e6;
@@ -138,8 +140,10 @@ static int ingest_send(rg__ingest_t *in) {
     rg_wr_str(&w, "observations");
     rg_wr_array(&w, b->n_observations);
     rg_wr_raw(&w, b->observations.data, b->observations.len);
-    if (rg_wr_end(&w)) rg_buf_free(&frame), rc = EXIT_UNREACHABLE;
-    else rc = send_frame(in, &frame);
+    if (rg_wr_end(&w))
+      rg_buf_free(&frame), rc = EXIT_UNREACHABLE;
+    else
+      rc = send_frame(in, &frame);
   }
   if (!rc && b->n_labels) {
     rg_buf_init(&frame, 0);
@@ -148,8 +152,10 @@ static int ingest_send(rg__ingest_t *in) {
     rg_wr_str(&w, "labels");
     rg_wr_array(&w, b->n_labels);
     rg_wr_raw(&w, b->labels.data, b->labels.len);
-    if (rg_wr_end(&w)) rg_buf_free(&frame), rc = EXIT_UNREACHABLE;
-    else rc = send_frame(in, &frame);
+    if (rg_wr_end(&w))
+      rg_buf_free(&frame), rc = EXIT_UNREACHABLE;
+    else
+      rc = send_frame(in, &frame);
   }
   if (rc) return rc;
   in->head = (in->head + 1) % in->window;
@@ -159,8 +165,7 @@ static int ingest_send(rg__ingest_t *in) {
   return 0;
 }
 
-int rg__ingest_add(rg__ingest_t *in, rg__item_t kind, const void *msgpack, size_t len,
-                   size_t tag) {
+int rg__ingest_add(rg__ingest_t *in, rg__item_t kind, const void *msgpack, size_t len, size_t tag) {
   rg__batch_t *b = &in->slots[in->head];
   int rc;
   switch (kind) {

@@ -47,8 +47,7 @@ int rg__ingest_open(rg__ingest_t *in);
 
 /* Appends one item, already encoded as one msgpack value, with its tag; sends the batch
  * when it is full. 0, EXIT_USAGE (out of memory) or EXIT_UNREACHABLE. */
-int rg__ingest_add(rg__ingest_t *in, rg__item_t kind, const void *msgpack, size_t len,
-                   size_t tag);
+int rg__ingest_add(rg__ingest_t *in, rg__item_t kind, const void *msgpack, size_t len, size_t tag);
 
 /* Sends what is left and collects every reply. 0 or EXIT_UNREACHABLE. */
 int rg__ingest_finish(rg__ingest_t *in);

@@ -110,9 +110,12 @@ static size_t parse_size(const char *s) {
   char *end;
   unsigned long long v = strtoull(s, &end, 10);
   if (end == s) return 0;
-  if (*end == 'K' || *end == 'k') v <<= 10, end++;
-  else if (*end == 'M' || *end == 'm') v <<= 20, end++;
-  else if (*end == 'G' || *end == 'g') v <<= 30, end++;
+  if (*end == 'K' || *end == 'k')
+    v <<= 10, end++;
+  else if (*end == 'M' || *end == 'm')
+    v <<= 20, end++;
+  else if (*end == 'G' || *end == 'g')
+    v <<= 30, end++;
   return *end ? 0 : (size_t)v;
 }
 
@@ -155,9 +158,9 @@ static void mail_progress(mail_run_t *run, bool final) {
   if (!final && now - run->in.last_progress_us < 500000) return;
   run->in.last_progress_us = now;
   double secs = (double)(now - run->in.started_us) / 1e6;
-  fprintf(stderr, "\r%zu messages, %zu queued, %zu accepted, %zu skipped, %.0f msg/s%s",
-          run->read, run->queued, run->in.accepted, run->skipped,
-          secs > 0 ? (double)run->read / secs : 0.0, final ? "\n" : "");
+  fprintf(stderr, "\r%zu messages, %zu queued, %zu accepted, %zu skipped, %.0f msg/s%s", run->read,
+          run->queued, run->in.accepted, run->skipped, secs > 0 ? (double)run->read / secs : 0.0,
+          final ? "\n" : "");
 }
 
 static void note_skip(mail_run_t *run, const char *origin, rg_mail_skip_t skip,
@@ -187,9 +190,12 @@ static void put_json_str(const char *s, size_t n) {
   putchar('"');
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
-    if (c == '"' || c == '\\') printf("\\%c", c);
-    else if (c < 0x20) printf("\\u%04x", c);
-    else putchar(c);
+    if (c == '"' || c == '\\')
+      printf("\\%c", c);
+    else if (c < 0x20)
+      printf("\\u%04x", c);
+    else
+      putchar(c);
   }
   putchar('"');
 }
@@ -250,8 +256,8 @@ static int on_message(void *ctx, const rg_mailsrc_msg_t *m) {
   rg_wr_str(&w, "client_ip"), rg_wr_strn(&w, o->client_ip.key, o->client_ip.len);
   if (o->has_helo) rg_wr_str(&w, "helo"), rg_wr_str(&w, o->helo);
   if (w.err) return EXIT_USAGE;
-  int rc = rg__ingest_add(&run->in, RG__ITEM_OBSERVATION, run->in.scratch.data,
-                          run->in.scratch.len, tag);
+  int rc = rg__ingest_add(&run->in, RG__ITEM_OBSERVATION, run->in.scratch.data, run->in.scratch.len,
+                          tag);
   if (!rc && run->label) rc = queue_label(run, &o->sender, tag);
   if (!rc && run->label && run->label_ip) rc = queue_label(run, &o->client_ip, tag);
   return rc;
@@ -260,9 +266,10 @@ static int on_message(void *ctx, const rg_mailsrc_msg_t *m) {
 static void print_mail_summary(mail_run_t *run, bool json) {
   double secs = (double)(rg_clock_mono_us() - run->in.started_us) / 1e6;
   if (json) {
-    printf("{\"messages\":%zu,\"queued\":%zu,\"accepted\":%zu,\"rejected\":%zu,\"skipped\":%zu,"
-           "\"skips\":{",
-           run->read, run->queued, run->in.accepted, run->in.rejected, run->skipped);
+    printf(
+        "{\"messages\":%zu,\"queued\":%zu,\"accepted\":%zu,\"rejected\":%zu,\"skipped\":%zu,"
+        "\"skips\":{",
+        run->read, run->queued, run->in.accepted, run->in.rejected, run->skipped);
     bool first = true;
     for (int s = 1; s < RG_MAIL_SKIP_COUNT; s++)
       if (run->skips[s]) {
@@ -364,8 +371,8 @@ int rg__cmd_ingest_mail(cli_t *cli, int argc, char **argv) {
   if (!rc && !run.print) print_mail_summary(&run, cli->json);
   if (!rc && run.print) {
     fflush(stdout);
-    fprintf(stderr, "%zu messages, %zu observations printed, %zu skipped\n", run.read,
-            run.queued, run.skipped);
+    fprintf(stderr, "%zu messages, %zu observations printed, %zu skipped\n", run.read, run.queued,
+            run.skipped);
   }
   for (size_t i = 0; run.origins && i < run.n_origins; i++) free(run.origins[i]);
   free(run.origins);

@@ -12,8 +12,7 @@
 
 #include "repgraph/err.h"
 
-static const char *const default_rcpt_headers[] = {"Delivered-To", "X-Original-To",
-                                                   "Envelope-To"};
+static const char *const default_rcpt_headers[] = {"Delivered-To", "X-Original-To", "Envelope-To"};
 
 const char *rg_mail_skip_name(int skip) {
   static const char *const names[] = {"",
@@ -76,11 +75,16 @@ static bool is_null_path(const char *v) {
   char seen[3] = {0};
   size_t n = 0;
   for (const char *p = v; *p; p++) {
-    if (*p == '(') depth++;
-    else if (*p == ')' && depth) depth--;
-    else if (depth || *p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') continue;
-    else if (n < 2) seen[n++] = *p;
-    else return false;
+    if (*p == '(')
+      depth++;
+    else if (*p == ')' && depth)
+      depth--;
+    else if (depth || *p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+      continue;
+    else if (n < 2)
+      seen[n++] = *p;
+    else
+      return false;
   }
   return n == 2 && seen[0] == '<' && seen[1] == '>';
 }
@@ -153,12 +157,12 @@ static rg_mail_skip_t read_sender(GMimeHeaderList *hl, rg_mail_obs_t *obs) {
     InternetAddressList *list = internet_address_list_parse(NULL, raw);
     const char *addr = first_mailbox(list, 0), *reason = "no address";
     rg_mail_skip_t skip = RG_MAIL_SKIP_BAD_SENDER;
-    if (addr && rg_actor_normalize(RG_ACTOR_ADDRESS, addr, strlen(addr), &obs->sender,
-                                   &reason) == RG_OK) {
+    if (addr &&
+        rg_actor_normalize(RG_ACTOR_ADDRESS, addr, strlen(addr), &obs->sender, &reason) == RG_OK) {
       obs->has_sender = true, skip = RG_MAIL_OK;
     } else {
-      snprintf(obs->detail, sizeof obs->detail, "%s: %.80s: %s", order[k],
-               addr ? addr : raw, reason);
+      snprintf(obs->detail, sizeof obs->detail, "%s: %.80s: %s", order[k], addr ? addr : raw,
+               reason);
     }
     if (list) g_object_unref(list);
     return skip;
@@ -245,10 +249,14 @@ int rg_mail_parse(const char *data, size_t len, const rg_mail_opts_t *o, rg_mail
     }
   }
   if (!obs->ts && o->fallback_ts > 0) obs->ts = o->fallback_ts;
-  if (sender_skip) *skip = sender_skip;
-  else if (!obs->n_recipients) *skip = RG_MAIL_SKIP_NO_RECIPIENTS;
-  else if (!obs->has_ip) *skip = RG_MAIL_SKIP_NO_CLIENT_IP;
-  else *skip = RG_MAIL_OK;
+  if (sender_skip)
+    *skip = sender_skip;
+  else if (!obs->n_recipients)
+    *skip = RG_MAIL_SKIP_NO_RECIPIENTS;
+  else if (!obs->has_ip)
+    *skip = RG_MAIL_SKIP_NO_CLIENT_IP;
+  else
+    *skip = RG_MAIL_OK;
 done:
   if (msg) g_object_unref(msg);
   g_object_unref(parser);

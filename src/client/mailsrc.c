@@ -43,8 +43,11 @@ static int flush_mbox_message(walk_t *w, const char *path, size_t line_no, rg_bu
   /* The empty line before the next separator belongs to the mbox, not the message. */
   if (msg->len >= 2 && msg->data[msg->len - 1] == '\n' && msg->data[msg->len - 2] == '\n')
     msg->len--;
-  rg_mailsrc_msg_t m = {.origin = origin, .data = (const char *)msg->data, .len = msg->len,
-                        .detail = "", .from_line_ts = ts};
+  rg_mailsrc_msg_t m = {.origin = origin,
+                        .data = (const char *)msg->data,
+                        .len = msg->len,
+                        .detail = "",
+                        .from_line_ts = ts};
   return w->cb(w->ctx, &m);
 }
 
@@ -177,12 +180,13 @@ static int walk_path(walk_t *w, const char *path, int depth) {
     return rc;
   }
   if (!w->o->recursive)
-    return report(w, path, RG_MAIL_SKIP_UNREADABLE, "not a Maildir (no cur/ or new/; try --recursive)");
+    return report(w, path, RG_MAIL_SKIP_UNREADABLE,
+                  "not a Maildir (no cur/ or new/; try --recursive)");
   return walk_entries(w, path, true, true, false, depth);
 }
 
 int rg_mailsrc_walk(const char *path, const rg_mailsrc_opts_t *o, rg_mailsrc_cb cb, void *ctx) {
-  walk_t w = {.o = o, .max = o->max_bytes ? o->max_bytes : RG_MAILSRC_MAX_DEFAULT, .cb = cb,
-              .ctx = ctx};
+  walk_t w = {
+      .o = o, .max = o->max_bytes ? o->max_bytes : RG_MAILSRC_MAX_DEFAULT, .cb = cb, .ctx = ctx};
   return walk_path(&w, path, 0);
 }

@@ -76,8 +76,10 @@ static int parse_entry(const char *text, entry_t *e) {
     unsigned octets = 0;
     char tmp[24] = "";
     for (const char *q = addr; *q; q++) {
-      if (*q == '.') octets++;
-      else if (!isdigit((unsigned char)*q)) return RG_ECONFIG;
+      if (*q == '.')
+        octets++;
+      else if (!isdigit((unsigned char)*q))
+        return RG_ECONFIG;
     }
     if (octets < 1 || octets > 3 || alen > 12) return RG_ECONFIG;
     strcpy(tmp, addr);
@@ -89,8 +91,10 @@ static int parse_entry(const char *text, entry_t *e) {
     unsigned dots = 0;
     bool v4ish = alen > 0 && alen < 12;
     for (const char *q = addr; v4ish && *q; q++) {
-      if (*q == '.') dots++;
-      else if (!isdigit((unsigned char)*q)) v4ish = false;
+      if (*q == '.')
+        dots++;
+      else if (!isdigit((unsigned char)*q))
+        v4ish = false;
     }
     if (v4ish && dots < 3 && prefix >= 0) { /* "127/8", "10.0.1/24" */
       strcpy(padded, addr);

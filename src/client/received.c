@@ -77,7 +77,8 @@ static bool word_ip(span_t w, char out[RG_RECEIVED_IP_MAX]) {
     return rg_received_canon_ip(w.p + 1, (size_t)(close - w.p - 1), out) == RG_OK;
   }
   const char *colon = memchr(w.p, ':', w.n);
-  if (colon && memchr(w.p, '.', (size_t)(colon - w.p)) && !memchr(colon + 1, ':', w.n - (size_t)(colon + 1 - w.p)))
+  if (colon && memchr(w.p, '.', (size_t)(colon - w.p)) &&
+      !memchr(colon + 1, ':', w.n - (size_t)(colon + 1 - w.p)))
     w.n = (size_t)(colon - w.p); /* 192.0.2.1:25 */
   return rg_received_canon_ip(w.p, w.n, out) == RG_OK;
 }
@@ -86,9 +87,12 @@ static bool word_ip(span_t w, char out[RG_RECEIVED_IP_MAX]) {
 static size_t skip_comment(const char *s, size_t len, size_t i) {
   int depth = 0;
   for (; i < len; i++) {
-    if (s[i] == '\\' && i + 1 < len) i++;
-    else if (s[i] == '(') depth++;
-    else if (s[i] == ')' && --depth == 0) return i + 1;
+    if (s[i] == '\\' && i + 1 < len)
+      i++;
+    else if (s[i] == '(')
+      depth++;
+    else if (s[i] == ')' && --depth == 0)
+      return i + 1;
   }
   return len;
 }
@@ -98,8 +102,10 @@ static size_t comment_words(span_t c, span_t *words, size_t cap) {
   size_t n = 0, i = 0;
   while (i < c.n && n < cap) {
     unsigned char ch = (unsigned char)c.p[i];
-    if (isspace(ch)) i++;
-    else if (ch == '(') i = skip_comment(c.p, c.n, i);
+    if (isspace(ch))
+      i++;
+    else if (ch == '(')
+      i = skip_comment(c.p, c.n, i);
     else {
       size_t start = i;
       while (i < c.n && !isspace((unsigned char)c.p[i]) && c.p[i] != '(') i++;
@@ -125,8 +131,7 @@ static bool auth_protocol(span_t w) {
   const char *p = up;
   if (strncmp(p, "UTF8", 4) == 0) p += 4;
   if (*p == 'E') p++;
-  return !strcmp(p, "SMTPA") || !strcmp(p, "SMTPSA") || !strcmp(p, "LMTPA") ||
-         !strcmp(p, "LMTPSA");
+  return !strcmp(p, "SMTPA") || !strcmp(p, "SMTPSA") || !strcmp(p, "LMTPA") || !strcmp(p, "LMTPSA");
 }
 
 /* Reads the from clause: the name and the comments after it. */
@@ -296,8 +301,10 @@ int rg_received_parse_date(const char *s, size_t len, int64_t *out) {
   size_t n = 0, i = 0;
   while (i < len && n < 8) { /* words, with commas and comments left out */
     unsigned char ch = (unsigned char)s[i];
-    if (isspace(ch) || ch == ',') i++;
-    else if (ch == '(') i = skip_comment(s, len, i);
+    if (isspace(ch) || ch == ',')
+      i++;
+    else if (ch == '(')
+      i = skip_comment(s, len, i);
     else {
       size_t start = i;
       while (i < len && !isspace((unsigned char)s[i]) && s[i] != ',' && s[i] != '(') i++;
@@ -305,8 +312,10 @@ int rg_received_parse_date(const char *s, size_t len, int64_t *out) {
     }
   }
   size_t k = 0;
-  if (k < n && !all_digits(words[k]) && month_of(words[k]) < 0) k++; /* day name */
-  else if (k < n && month_of(words[k]) > 0 && k + 1 < n && month_of(words[k + 1]) > 0) k++;
+  if (k < n && !all_digits(words[k]) && month_of(words[k]) < 0)
+    k++; /* day name */
+  else if (k < n && month_of(words[k]) > 0 && k + 1 < n && month_of(words[k + 1]) > 0)
+    k++;
   long day, year, offset = 0;
   int month, h, mi, sec;
   if (k < n && month_of(words[k]) > 0) { /* asctime: Mon DD HH:MM:SS [zone] YYYY */
@@ -322,14 +331,16 @@ int rg_received_parse_date(const char *s, size_t len, int64_t *out) {
     day = number(words[k]), month = month_of(words[k + 1]);
     if (month < 0 || !all_digits(words[k + 2]) || words[k + 2].n > 4) return RG_EBAD_REQUEST;
     year = number(words[k + 2]);
-    if (words[k + 2].n <= 2) year += year < 50 ? 2000 : 1900;
-    else if (words[k + 2].n == 3) year += 1900;
+    if (words[k + 2].n <= 2)
+      year += year < 50 ? 2000 : 1900;
+    else if (words[k + 2].n == 3)
+      year += 1900;
     if (!parse_time(words[k + 3], &h, &mi, &sec)) return RG_EBAD_REQUEST;
     if (k + 4 < n && !parse_zone(words[k + 4], &offset)) offset = 0; /* unknown zone: UT */
   }
   if (day < 1 || day > 31 || year < 1970 || year > 9999) return RG_EBAD_REQUEST;
-  int64_t t = days_from_civil(year, (unsigned)month, (unsigned)day) * 86400 + h * 3600 +
-              mi * 60 + sec - offset;
+  int64_t t = days_from_civil(year, (unsigned)month, (unsigned)day) * 86400 + h * 3600 + mi * 60 +
+              sec - offset;
   if (t < 0) return RG_EBAD_REQUEST;
   *out = t;
   return RG_OK;
