@@ -12,6 +12,7 @@ saying why. Dovecot and repgraphd are stopped in every case.
 
     /usr/bin/python3 tests/test_dovecot.py BUILD_DIR
 """
+import grp
 import imaplib
 import os
 import pwd
@@ -119,6 +120,7 @@ def dovecot_config(tmp, imap_port, mail_user):
     root = os.getuid() == 0
     internal = "dovecot" if root else pw.pw_name
     login = "dovenull" if root else pw.pw_name
+    group = "dovecot" if root else grp.getgrgid(pw.pw_gid).gr_name
     conf = os.path.join(tmp, "dovecot.conf")
     with open(conf, "w") as f:
         f.write(f"""
@@ -131,6 +133,7 @@ ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain
 default_internal_user = {internal}
+default_internal_group = {group}
 default_login_user = {login}
 first_valid_uid = 1
 # No address-space cap on the mail processes: the sanitizer passes run an ASan build of
@@ -277,10 +280,14 @@ def main():
                 p = os.path.join(tmp, name)
                 if os.path.exists(p):
                     sys.stdout.write(open(p).read()[-3000:])
+            status = SKIP
             skip(f"Dovecot cannot run here: {err}")
         try:
             run(tmp, imap_port)
             status = 0
+        except SystemExit as e:  # skip() after the start: nothing to look at
+            status = e.code
+            raise
         finally:
             if status:
                 p = os.path.join(tmp, "dovecot.log")
@@ -295,7 +302,7 @@ def main():
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
-        if status == 0:
+        if status in (0, SKIP):
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             print(f"test_dovecot: kept {tmp} for a look")
