@@ -61,7 +61,8 @@ typedef struct {
   char helo[RG_RECEIVED_NAME_MAX]; /* normalised domain, or the literal as written */
   rg_actor_t *recipients;          /* owned (rg_mail_obs_free) */
   uint32_t n_recipients, cap_recipients, dropped_recipients;
-  char detail[200]; /* for a skip: what exactly was wrong */
+  char detail[200];    /* for a skip: what exactly was wrong */
+  rg_received_t *hops; /* scratch for the Received chain; owned */
 } rg_mail_obs_t;
 
 /* Initialises GMime. Call once, before threads. */
@@ -73,7 +74,7 @@ void rg_mail_init(void);
 int rg_mail_parse(const char *data, size_t len, const rg_mail_opts_t *opts, rg_mail_obs_t *obs,
                   rg_mail_skip_t *skip);
 
-/* Frees the recipients array. Accepts NULL. */
+/* Frees what the observation owns (recipients, scratch). Accepts NULL. */
 void rg_mail_obs_free(rg_mail_obs_t *obs);
 
 #endif

@@ -30,7 +30,9 @@ void rg_mail_init(void) {
 void rg_mail_obs_free(rg_mail_obs_t *obs) {
   if (!obs) return;
   free(obs->recipients);
+  free(obs->hops);
   obs->recipients = NULL;
+  obs->hops = NULL;
   obs->n_recipients = obs->cap_recipients = 0;
 }
 
@@ -170,10 +172,10 @@ static rg_mail_skip_t read_sender(GMimeHeaderList *hl, rg_mail_obs_t *obs) {
   return RG_MAIL_SKIP_NO_SENDER;
 }
 
-/* The client hop of the Received chain: ip, helo, time. */
-static void read_received(GMimeHeaderList *hl, const rg_mail_opts_t *o, rg_mail_obs_t *obs) {
-  rg_received_t *hops = malloc(RG_MAIL_HOPS_MAX * sizeof *hops);
-  if (!hops) return;
+/* The client hop of the Received chain: ip, helo, time. RG_ENOMEM. */
+static int read_received(GMimeHeaderList *hl, const rg_mail_opts_t *o, rg_mail_obs_t *obs) {
+  if (!obs->hops && !(obs->hops = malloc(RG_MAIL_HOPS_MAX * sizeof *obs->hops))) return RG_ENOMEM;
+  rg_received_t *hops = obs->hops;
   size_t n = 0;
   int count = g_mime_header_list_get_count(hl);
   int64_t newest_ts = 0;
@@ -209,15 +211,16 @@ static void read_received(GMimeHeaderList *hl, const rg_mail_opts_t *o, rg_mail_
     obs->ts = hop->ts;
   }
   if (!obs->ts) obs->ts = newest_ts;
-  free(hops);
+  return RG_OK;
 }
 
 int rg_mail_parse(const char *data, size_t len, const rg_mail_opts_t *o, rg_mail_obs_t *obs,
                   rg_mail_skip_t *skip) {
   rg_actor_t *keep = obs->recipients;
+  rg_received_t *keep_hops = obs->hops;
   uint32_t keep_cap = obs->cap_recipients;
   memset(obs, 0, sizeof *obs);
-  obs->recipients = keep, obs->cap_recipients = keep_cap;
+  obs->recipients = keep, obs->cap_recipients = keep_cap, obs->hops = keep_hops;
   bool terminated;
   size_t hlen = header_section(data, len, &terminated);
   if (hlen > RG_MAIL_HEADER_MAX) return *skip = RG_MAIL_SKIP_HEADER_TOO_LARGE, RG_OK;
@@ -236,8 +239,7 @@ int rg_mail_parse(const char *data, size_t len, const rg_mail_opts_t *o, rg_mail
     goto done;
   }
   rg_mail_skip_t sender_skip = read_sender(hl, obs);
-  if ((rc = read_recipients(hl, o, obs))) goto done;
-  read_received(hl, o, obs);
+  if ((rc = read_recipients(hl, o, obs)) || (rc = read_received(hl, o, obs))) goto done;
   if (!obs->ts) {
     GMimeHeader *h = g_mime_header_list_get_header(hl, "Date");
     const char *raw = h ? g_mime_header_get_raw_value(h) : NULL;
