@@ -1,6 +1,6 @@
 /* repgraph.c — the command-line client for people and scripts: ping, ingest (NDJSON,
- * pipelined batches with progress), ingest-mail and feedback (repgraph_mail.c), lookup, label, forget, stats. Human-readable output by
- * default, --json for scripts. Exit codes: 0 ok, 1 the server answered with an error or
+ * pipelined batches with progress, cli_ingest.c), lookup, label, forget, stats; the mail
+ * commands are in repgraph_mail.c. Human-readable output by default, --json for scripts. Exit codes: 0 ok, 1 the server answered with an error or
  * rejected input, 2 usage, 3 cannot reach the server. */
 #include <getopt.h>
 #include <stdio.h>
