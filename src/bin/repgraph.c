@@ -1,7 +1,8 @@
 /* repgraph.c — the command-line client for people and scripts: ping, ingest (NDJSON,
  * pipelined batches with progress, cli_ingest.c), lookup, label, forget, stats; the mail
- * commands are in repgraph_mail.c. Human-readable output by default, --json for scripts. Exit codes: 0 ok, 1 the server answered with an error or
- * rejected input, 2 usage, 3 cannot reach the server. */
+ * commands are in repgraph_mail.c. Human-readable output by default, --json for scripts.
+ * Exit codes: 0 ok, 1 the server answered with an error or rejected input, 2 usage, 3 cannot
+ * reach the server. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
