@@ -2,8 +2,9 @@
  * fuzz/seeds/requests.ndjson (a request of every op, written as JSON) becomes framed
  * msgpack for fuzz_frame (one file per request and one pipelined stream of them all) and
  * JSON lines for fuzz_transcode; fuzz/seeds/actors.txt becomes fuzz_actor inputs (parse
- * and normalise entry points). Usage: make_seeds SEED_DIR CORPUS_DIR (its subdirectories
- * frame/, transcode/, actor/ must exist). Exit 0 or 1. */
+ * and normalise entry points); fuzz/seeds/received.txt becomes fuzz_received inputs. Usage:
+ * make_seeds SEED_DIR CORPUS_DIR (its subdirectories frame/, transcode/, actor/, received/
+ * must exist). Exit 0 or 1. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,10 +91,45 @@ static int actors(const char *seeds, const char *out) {
   return rc;
 }
 
+/* fuzz/seeds/received.txt (headers separated by "%%" lines) becomes fuzz_received inputs:
+ * each header alone (no trusted list) and all of them as one chain under a trusted list. */
+static int received(const char *seeds, const char *out) {
+  FILE *in = open_seed(seeds, "received.txt");
+  if (!in) return 1;
+  rg_buf_t one, chain;
+  rg_buf_init(&one, 0);
+  rg_buf_init(&chain, 0);
+  static const char trusted[] = "10.0.0.0/8 192.168. !10.0.1.5 [2001:db8::]/32";
+  int rc = rg_buf_append(&chain, trusted, sizeof trusted), n = 0; /* with its NUL */
+  rc = rc || rg_buf_append(&one, "", 1);
+  char line[4096];
+  bool more = true;
+  while (!rc && more) {
+    more = fgets(line, sizeof line, in) != NULL;
+    if (more && strcmp(line, "%%\n") != 0) {
+      rc = rg_buf_append(&one, line, strlen(line));
+      continue;
+    }
+    if (one.len > 1) {
+      size_t len = one.len;
+      if (one.data[len - 1] == '\n') len--; /* the field body ends before its line break */
+      rc = write_file(out, "received", "header", ++n, one.data, len);
+      if (!rc && chain.len > sizeof trusted) rc = rg_buf_append(&chain, "", 1);
+      if (!rc) rc = rg_buf_append(&chain, one.data + 1, len - 1);
+    }
+    one.len = 1;
+  }
+  if (!rc) rc = write_file(out, "received", "chain", n, chain.data, chain.len);
+  rg_buf_free(&one);
+  rg_buf_free(&chain);
+  fclose(in);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   if (argc != 3) {
     fprintf(stderr, "usage: make_seeds SEED_DIR CORPUS_DIR\n");
     return 1;
   }
-  return requests(argv[1], argv[2]) || actors(argv[1], argv[2]);
+  return requests(argv[1], argv[2]) || actors(argv[1], argv[2]) || received(argv[1], argv[2]);
 }

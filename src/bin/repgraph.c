@@ -1,7 +1,8 @@
 /* repgraph.c — the command-line client for people and scripts: ping, ingest (NDJSON,
- * pipelined batches with progress), lookup, label, forget, stats. Human-readable output by
- * default, --json for scripts. Exit codes: 0 ok, 1 the server answered with an error or
- * rejected input, 2 usage, 3 cannot reach the server. */
+ * pipelined batches with progress, cli_ingest.c), lookup, label, forget, stats; the mail
+ * commands are in repgraph_mail.c. Human-readable output by default, --json for scripts.
+ * Exit codes: 0 ok, 1 the server answered with an error or rejected input, 2 usage, 3 cannot
+ * reach the server. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,11 +14,11 @@
 #include "repgraph/clock.h"
 #include "repgraph/config.h"
 #include "repgraph/err.h"
-#include "repgraph/grow.h"
 #include "repgraph/proto.h"
 #include "repgraph/transcode.h"
 
 #include "cli.h"
+#include "cli_ingest.h"
 
 /* Sends {op, actors: argv} (or just {op} if actors is NULL) and prints the reply. */
 static int simple_request(cli_t *cli, const char *op, int n, char **actors) {
@@ -185,130 +186,9 @@ static int cmd_check(cli_t *cli, int argc, char **argv) {
 
 /* ---- ingest -------------------------------------------------------------------------- */
 
-/* One batch in flight: its items in msgpack and the input line of each item. */
-typedef struct {
-  uint64_t id;
-  rg_buf_t edges, observations;
-  uint32_t n_edges, n_observations;
-  size_t *edge_lines, *obs_lines;
-  size_t cap_edges, cap_obs;
-} batch_t;
-
-typedef struct {
-  cli_t *cli;
-  const char *path;
-  uint32_t batch_size, window;
-  batch_t *slots; /* ring of `window` batches */
-  uint32_t head, inflight;
-  size_t lines, accepted, rejected, sent_items;
-  uint64_t started_us, last_progress_us;
-  bool progress;
-} ingest_t;
-
-static void batch_reset(batch_t *b) {
-  b->edges.len = b->observations.len = 0;
-  b->n_edges = b->n_observations = 0;
-}
-
-static int note_line(size_t **lines, size_t *cap, uint32_t n, size_t line) {
-  int rc = rg_grow((void **)lines, cap, (size_t)n + 1, sizeof **lines);
-  if (rc) return rc;
-  (*lines)[n] = line;
-  return RG_OK;
-}
-
-static void report_rejects(ingest_t *in, batch_t *b, const rg_json_t *reply) {
-  const rg_json_t *error = rg_json_get(reply, "error");
-  if (error) {
-    fprintf(stderr, "%s: batch of %u lines failed: %s: %s\n", in->path,
-            b->n_edges + b->n_observations, rg_json_str(rg_json_get(error, "code")),
-            rg_json_str(rg_json_get(error, "message")));
-    in->rejected += b->n_edges + b->n_observations;
-    return;
-  }
-  in->accepted += (size_t)rg_json_int(rg_json_get(reply, "accepted"));
-  in->rejected += (size_t)rg_json_int(rg_json_get(reply, "rejected_count"));
-  const rg_json_t *rejected = rg_json_get(reply, "rejected");
-  for (size_t i = 0; i < rg_json_size(rejected); i++) {
-    const rg_json_t *r = rg_json_at(rejected, i);
-    bool is_edge = strcmp(rg_json_str(rg_json_get(r, "item")), "edges") == 0;
-    size_t idx = (size_t)rg_json_int(rg_json_get(r, "index"));
-    size_t line = is_edge ? (idx < b->n_edges ? b->edge_lines[idx] : 0)
-                          : (idx < b->n_observations ? b->obs_lines[idx] : 0);
-    fprintf(stderr, "%s:%zu: rejected: %s: %s\n", in->path, line,
-            rg_json_str(rg_json_get(r, "code")), rg_json_str(rg_json_get(r, "message")));
-  }
-}
-
-/* Waits for the oldest batch in flight and accounts for its reply. */
-static int ingest_collect(ingest_t *in) {
-  batch_t *b = &in->slots[(in->head + in->window - in->inflight) % in->window];
-  rg_buf_t body;
-  rg_json_t *reply = NULL;
-  rg_buf_init(&body, 0);
-  int rc = rg_client_recv(in->cli->conn, &body, RG__CLI_REPLY_MAX);
-  if (!rc) rc = rg_json_from_msgpack(body.data, body.len, &reply);
-  rg_buf_free(&body);
-  if (rc) {
-    fprintf(stderr, "repgraph: lost the server while ingesting: %s\n", rg_strerror(rc));
-    return EXIT_UNREACHABLE;
-  }
-  if ((uint64_t)rg_json_int(rg_json_get(reply, "id")) != b->id)
-    fprintf(stderr, "repgraph: reply id %lld does not match batch %llu\n",
-            rg_json_int(rg_json_get(reply, "id")), (unsigned long long)b->id);
-  report_rejects(in, b, reply);
-  rg_json_free(reply);
-  batch_reset(b);
-  in->inflight--;
-  return 0;
-}
-
-static void ingest_progress(ingest_t *in, bool final) {
-  uint64_t now = rg_clock_mono_us();
-  if (!in->progress || (!final && now - in->last_progress_us < 500000)) return;
-  in->last_progress_us = now;
-  double secs = (double)(now - in->started_us) / 1e6;
-  fprintf(stderr, "\r%zu lines, %zu accepted, %zu rejected, %.0f lines/s%s", in->lines,
-          in->accepted, in->rejected, secs > 0 ? (double)in->lines / secs : 0.0, final ? "\n" : "");
-}
-
-/* Sends the batch at the head of the ring, first collecting a reply if the window is full. */
-static int ingest_send(ingest_t *in) {
-  batch_t *b = &in->slots[in->head];
-  if (b->n_edges + b->n_observations == 0) return 0;
-  rg_buf_t frame;
-  rg_wr_t w;
-  rg_buf_init(&frame, 0);
-  b->id = ++in->cli->next_id;
-  rg_wr_begin(&w, &frame);
-  rg_wr_map(&w, 4);
-  rg_wr_str(&w, "id");
-  rg_wr_uint(&w, b->id);
-  rg_wr_str(&w, "op");
-  rg_wr_str(&w, "ingest");
-  rg_wr_str(&w, "edges");
-  rg_wr_array(&w, b->n_edges);
-  rg_wr_raw(&w, b->edges.data, b->edges.len);
-  rg_wr_str(&w, "observations");
-  rg_wr_array(&w, b->n_observations);
-  rg_wr_raw(&w, b->observations.data, b->observations.len);
-  int rc = rg_wr_end(&w);
-  if (!rc) rc = rg_client_send(in->cli->conn, frame.data, frame.len);
-  rg_buf_free(&frame);
-  if (rc) {
-    fprintf(stderr, "repgraph: cannot send batch: %s\n", rg_strerror(rc));
-    return EXIT_UNREACHABLE;
-  }
-  in->head = (in->head + 1) % in->window;
-  in->inflight++;
-  ingest_progress(in, false);
-  if (in->inflight == in->window) return ingest_collect(in);
-  return 0;
-}
-
 /* Adds one NDJSON line to the current batch: an edge ({"src",…}) or an observation
  * ({"sender",…}). Lines that are neither are reported and skipped. */
-static int ingest_line(ingest_t *in, const char *text, size_t len) {
+static int ingest_line(rg__ingest_t *in, const char *text, size_t len) {
   char err[200];
   rg_json_t *j;
   in->lines++;
@@ -320,7 +200,6 @@ static int ingest_line(ingest_t *in, const char *text, size_t len) {
     in->rejected++;
     return 0;
   }
-  batch_t *b = &in->slots[in->head];
   bool edge = rg_json_has(j, "src"), obs = rg_json_has(j, "sender");
   if (edge == obs) {
     fprintf(
@@ -332,18 +211,16 @@ static int ingest_line(ingest_t *in, const char *text, size_t len) {
     return 0;
   }
   rg_wr_t w;
-  rg_wr_init(&w, edge ? &b->edges : &b->observations);
+  in->scratch.len = 0;
+  rg_wr_init(&w, &in->scratch);
   rg_json_write_msgpack(j, &w);
   rg_json_free(j);
-  int rc = w.err  ? w.err
-           : edge ? note_line(&b->edge_lines, &b->cap_edges, b->n_edges++, in->lines)
-                  : note_line(&b->obs_lines, &b->cap_obs, b->n_observations++, in->lines);
-  if (rc) {
-    fprintf(stderr, "repgraph: %s\n", rg_strerror(rc));
+  if (w.err) {
+    fprintf(stderr, "repgraph: %s\n", rg_strerror(w.err));
     return EXIT_USAGE;
   }
-  if (b->n_edges + b->n_observations >= in->batch_size) return ingest_send(in);
-  return 0;
+  return rg__ingest_add(in, edge ? RG__ITEM_EDGE : RG__ITEM_OBSERVATION, in->scratch.data,
+                        in->scratch.len, in->lines);
 }
 
 static int cmd_ingest(cli_t *cli, int argc, char **argv) {
@@ -351,7 +228,7 @@ static int cmd_ingest(cli_t *cli, int argc, char **argv) {
                                        {"window", required_argument, NULL, 'w'},
                                        {"progress", no_argument, NULL, 'P'},
                                        {NULL, 0, NULL, 0}};
-  ingest_t in = {.cli = cli, .batch_size = 1000, .window = 8, .progress = isatty(2)};
+  rg__ingest_t in = {.cli = cli, .batch_size = 1000, .window = 8, .progress = isatty(2)};
   int opt;
   optind = 0; /* GNU getopt: restart on the sub-command's arguments */
   while ((opt = getopt_long(argc, argv, "b:w:P", opts, NULL)) != -1) {
@@ -372,13 +249,7 @@ static int cmd_ingest(cli_t *cli, int argc, char **argv) {
     return EXIT_USAGE;
   }
   int rc = rg__cli_connect(cli);
-  in.slots = calloc(in.window, sizeof *in.slots);
-  if (!in.slots) rc = EXIT_USAGE;
-  for (uint32_t i = 0; !rc && i < in.window; i++) {
-    rg_buf_init(&in.slots[i].edges, 0);
-    rg_buf_init(&in.slots[i].observations, 0);
-  }
-  in.started_us = rg_clock_mono_us();
+  if (!rc) rc = rg__ingest_open(&in);
   char *line = NULL;
   size_t cap = 0;
   ssize_t n;
@@ -386,18 +257,11 @@ static int cmd_ingest(cli_t *cli, int argc, char **argv) {
     if (n > 0 && line[n - 1] == '\n') n--;
     rc = ingest_line(&in, line, (size_t)n);
   }
-  if (!rc) rc = ingest_send(&in);
-  while (!rc && in.inflight) rc = ingest_collect(&in);
-  ingest_progress(&in, true);
+  if (!rc) rc = rg__ingest_finish(&in);
+  rg__ingest_progress(&in, true);
   free(line);
   if (f != stdin) fclose(f);
-  for (uint32_t i = 0; in.slots && i < in.window; i++) {
-    rg_buf_free(&in.slots[i].edges);
-    rg_buf_free(&in.slots[i].observations);
-    free(in.slots[i].edge_lines);
-    free(in.slots[i].obs_lines);
-  }
-  free(in.slots);
+  rg__ingest_close(&in);
   if (rc) return rc;
   double secs = (double)(rg_clock_mono_us() - in.started_us) / 1e6;
   if (cli->json)
@@ -417,6 +281,19 @@ static const command_t commands[] = {
      "stream NDJSON edges {src,dst,kind,ts?,weight?,count?} and observations\n"
      "  {ts?,sender,recipients[],client_ip,helo?} in pipelined batches; rejected lines are\n"
      "  reported with their line number and the rest is ingested"},
+    {"ingest-mail", rg__cmd_ingest_mail,
+     "[--recursive] [--trusted CIDR,...] [--rcpt-headers H,...] [--max-size N[K|M|G]]\n"
+     "       [--label bad|good [--label-ip] [--source S] [--note TEXT]] [--batch N] [--window N]\n"
+     "       [--progress] [--print] PATH...",
+     "read RFC 5322 files, mbox files and Maildirs: one observation per message\n"
+     "  (sender from Return-Path/Sender/From, recipients from Delivered-To/X-Original-To/\n"
+     "  Envelope-To else To/Cc, client IP, HELO and time from the first Received hop outside\n"
+     "  the trusted networks); skipped messages are counted per reason; --print writes the\n"
+     "  observations as NDJSON to stdout (for `repgraph ingest`) and sends nothing"},
+    {"feedback", rg__cmd_feedback,
+     "--spam|--ham [--source S] [--note TEXT] [--trusted CIDR,...] [--no-ip] [FILE|-]",
+     "label one message's sender and client IP bad (--spam) or good (--ham); source\n"
+     "  user_report unless given: what a Junk / Not-Junk hook calls"},
     {"lookup", cmd_lookup, "TYPE:ID...", "show what the store knows of actors (e.g. ip:192.0.2.1)"},
     {"label", cmd_label,
      "[--source S] [--weight W] [--note TEXT] TYPE:ID bad|good\n"
