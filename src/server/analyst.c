@@ -14,6 +14,7 @@
 #include "engine_internal.h"
 #include "repgraph/clock.h"
 #include "repgraph/err.h"
+#include "repgraph/text.h"
 
 #define DEFAULT_ROWS    20     /* clusters, top */
 #define DEFAULT_NODES   100    /* neighbors */
@@ -80,8 +81,11 @@ static int find_actor(actx_t *a, rg_str_t s, uint64_t *id) {
   int rc = rg__actor_from_wire(s, true, 0, "actor", &actor, a->msg, a->cap);
   if (rc) return rc;
   rc = rg_store_find_actor(a->t, &actor, id);
-  if (rc == RG_ENOT_FOUND)
-    return fail(a, rc, "actor: %.*s is not in the store", (int)(s.len > 80 ? 80 : s.len), s.ptr);
+  if (rc == RG_ENOT_FOUND) {
+    char quoted[128];
+    return fail(a, rc, "actor: %s is not in the store",
+                rg_text_escape(quoted, sizeof quoted, s.ptr, s.len));
+  }
   return rc;
 }
 

@@ -212,6 +212,10 @@ static int prepare_edge(rg_engine_t *e, rg_write_t *w, const rg_wire_edge_t *we,
   rg_actor_t src, dst;
   rg_edge_kind_t kind;
   char msg[160];
+  if (we->invalid) { /* the decoder could not read this item */
+    reject(w, ITEM_EDGES, i, we->invalid, "%s", we->why);
+    return RG_OK;
+  }
   if (rg_edge_kind_parse(we->kind.ptr, we->kind.len, &kind) != RG_OK) {
     reject(w, ITEM_EDGES, i, RG_EINVALID_EDGE, "kind: unknown edge kind '%.*s'",
            (int)(we->kind.len > 40 ? 40 : we->kind.len), we->kind.ptr);
@@ -244,6 +248,10 @@ static int prepare_observation(rg_engine_t *e, rg_write_t *w, const rg_wire_obse
                                uint32_t i, int64_t now) {
   rg_actor_t sender, ip, net, domain, helo, rcpt;
   char msg[160];
+  if (o->invalid) { /* the decoder could not read this item */
+    reject(w, ITEM_OBSERVATIONS, i, o->invalid, "%s", o->why);
+    return RG_OK;
+  }
   if (rg__actor_from_wire(o->sender, false, RG_ACTOR_ADDRESS, "sender", &sender, msg, sizeof msg) ||
       rg__actor_from_wire(o->client_ip, false, RG_ACTOR_IP, "client_ip", &ip, msg, sizeof msg)) {
     reject(w, ITEM_OBSERVATIONS, i, RG_EINVALID_ACTOR, "%s", msg);
@@ -316,6 +324,10 @@ static int prepare_label(rg_engine_t *e, rg_write_t *w, const rg_wire_label_t *w
   rg_actor_t a;
   char msg[160];
   job_label_t l = {0};
+  if (wl->invalid) { /* the decoder could not read this item */
+    reject(w, ITEM_LABELS, i, wl->invalid, "%s", wl->why);
+    return RG_OK;
+  }
   if (rg__actor_from_wire(wl->actor, true, 0, "actor", &a, msg, sizeof msg)) {
     reject(w, ITEM_LABELS, i, RG_EINVALID_ACTOR, "%s", msg);
     return RG_OK;
