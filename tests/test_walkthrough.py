@@ -26,7 +26,7 @@ import networkx as nx
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(SRC, "build"))
-START_TS = 1800000000  # gen_mail's fixed clock: the same graph every run
+START_TS = 1700000000  # gen_mail's fixed clock: the same graph every run
 SEEDS_AWK = ('BEGIN {print "actor,verdict,source,note"} {n[$2]++} '
              'n[$2] % 20 == 1 {print $1 "," $2 "," ($2 == "bad" ? "spam_trap,trap hit" : "allowlist,")}')
 

@@ -231,7 +231,7 @@ static int prepare_edge(rg_engine_t *e, rg_write_t *w, const rg_wire_edge_t *we,
            rg_edge_kind_name(kind), rg_actor_type_name(src.type), rg_actor_type_name(dst.type));
     return RG_OK;
   }
-  int64_t ts = we->ts ? we->ts : now;
+  int64_t ts = rg__item_ts(e, we->ts, now);
   uint32_t si, di;
   int rc = add_actor(w, &src, ts, we->count, &si);
   if (!rc) rc = add_actor(w, &dst, ts, we->count, &di);
@@ -273,7 +273,7 @@ static int prepare_observation(rg_engine_t *e, rg_write_t *w, const rg_wire_obse
   }
   bool has_helo = o->helo.len > 0 &&
                   rg_actor_normalize(RG_ACTOR_DOMAIN, o->helo.ptr, o->helo.len, &helo, NULL) == 0;
-  int64_t ts = o->ts ? o->ts : now;
+  int64_t ts = rg__item_ts(e, o->ts, now);
   uint32_t si, ii, ni, di, hi = 0, ri;
   int rc = add_actor(w, &sender, ts, 1, &si);
   if (!rc) rc = add_actor(w, &ip, ts, 1, &ii);
@@ -315,7 +315,7 @@ static int label_from_wire(rg_engine_t *e, rg_write_t *w, const rg_wire_label_t 
     return RG_EINVALID_LABEL;
   }
   l->weight = wl->weight >= 0 ? wl->weight : e->cfg.label_weight[l->source];
-  l->ts = wl->ts ? wl->ts : now;
+  l->ts = rg__item_ts(e, wl->ts, now);
   return append_note(w, wl->note, &l->note_off, &l->note_len);
 }
 
@@ -984,7 +984,7 @@ static int handle_check(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr, ch
   int rc = read_begin(e, &t);
   if (rc) return rc;
   const rg_generation_t *gen = rg__current_generation(t, &g, &rc);
-  int64_t now = rg_clock_now();
+  int64_t now = rg__item_ts(e, o->ts, rg_clock_now()); /* the message's time when given */
   /* The message's score: the worst actor with enough evidence; none → the prior. */
   double combined = e->cfg.prior;
   int decided_by = -1;
@@ -1060,7 +1060,11 @@ static int handle_stats(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   if (rc) return rc;
   rg_store_info(e->store, &info);
 
-  rg_wr_reply(wr, req->has_id, req->id, 10);
+  rg_wr_reply(wr, req->has_id, req->id, 11);
+  rg_wr_str(wr, "ingest");
+  rg_wr_map(wr, 1);
+  rg_wr_str(wr, "ts_clamped");
+  rg_wr_uint(wr, atomic_load(&m->ts_clamped));
   rg_wr_str(wr, "version");
   rg_wr_str(wr, RG_VERSION);
   rg_wr_str(wr, "uptime_s");

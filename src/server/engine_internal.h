@@ -109,6 +109,19 @@ int rg__actor_from_wire(rg_str_t s, bool typed, rg_actor_type_t type, const char
  * store error (*rc set). */
 const rg_generation_t *rg__current_generation(rg_txn_t *t, rg_generation_t *g, int *rc);
 
+/* timeref.c ------------------------------------------------------------------------- */
+
+/* The time an ingested item (or a check) is taken at: `now` when ts is 0 (not given); ts when
+ * it is at most cfg.max_future_skew_s ahead of now; otherwise now, counted in
+ * metrics.ts_clamped. Any thread. */
+int64_t rg__item_ts(rg_engine_t *e, int64_t ts, int64_t now);
+
+/* The time a recomputation started at `now` decays weights and measures ages to: now with
+ * graph.reference_time = now; with newest, the newest last_seen of any actor when that is
+ * older than now (a replayed archive), else now. Store errors are logged and give now.
+ * Any thread (opens its own read transaction). */
+int64_t rg__reference_time(rg_engine_t *e, int64_t now);
+
 /* analyst.c -------------------------------------------------------------------------- */
 
 /* Answers clusters, top, neighbors, export and history into wr from one read transaction.
