@@ -79,6 +79,7 @@ struct rg_txn {
   bool dirty;       /* has counter deltas or a next actor id to write */
   int64_t delta[CNT_COUNT];
   uint64_t next_id; /* next actor id, 0 until this transaction allocated one */
+  int64_t newest;   /* latest edge time this transaction wrote, 0 if none */
 };
 
 /* Translates an LMDB code into an RG_E… code, logging the unexpected ones. */
@@ -264,6 +265,7 @@ static int flush_counters(rg_txn_t *t) {
   if (t->parent) {
     for (int i = 0; i < CNT_COUNT; i++) t->parent->delta[i] += t->delta[i];
     if (t->next_id) t->parent->next_id = t->next_id;
+    if (t->newest > t->parent->newest) t->parent->newest = t->newest;
     t->parent->dirty = true;
     return RG_OK;
   }
@@ -275,6 +277,10 @@ static int flush_counters(rg_txn_t *t) {
     rc = meta_add(t, name, t->delta[i]);
   }
   if (!rc && t->next_id) rc = meta_put_u64(t, "next_actor_id", t->next_id);
+  uint64_t newest = 0;
+  if (!rc && t->newest > 0 && !(rc = meta_get_u64(t, "newest_edge_ts", &newest)) &&
+      (uint64_t)t->newest > newest)
+    rc = meta_put_u64(t, "newest_edge_ts", (uint64_t)t->newest);
   return rc;
 }
 
@@ -677,6 +683,7 @@ int rg_store_add_edge(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t d
   add_decayed(&e.weight, &e.as_of, w, ts, h);
   if (ts < e.first_seen) e.first_seen = ts;
   if (ts > e.last_seen) e.last_seen = ts;
+  if (ts > t->newest) t->newest = ts, t->dirty = true; /* meta newest_edge_ts at commit */
   encode_edge(vb, &e);
   v = (MDB_val){EDGE_VAL_LEN, vb};
   if ((rc = from_mdb(mdb_put(t->txn, t->s->dbi[DB_OUT], &k, &v, 0), "put edge"))) return rc;
@@ -1026,6 +1033,13 @@ int rg_store_counts(rg_txn_t *t, rg_store_counts_t *out) {
   for (int k = 0; k < RG_EDGE_KIND_COUNT && !rc; k++)
     rc = counter_get(t, CNT_EDGE + k, &out->edges[k]);
   if (!rc) rc = counter_get(t, CNT_LABELS, &out->labels);
+  return rc;
+}
+
+int rg_store_newest_edge_ts(rg_txn_t *t, int64_t *out) {
+  uint64_t v = 0;
+  int rc = meta_get_u64(t, "newest_edge_ts", &v);
+  *out = rc ? 0 : (int64_t)v;
   return rc;
 }
 

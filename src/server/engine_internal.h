@@ -117,9 +117,9 @@ const rg_generation_t *rg__current_generation(rg_txn_t *t, rg_generation_t *g, i
 int64_t rg__item_ts(rg_engine_t *e, int64_t ts, int64_t now);
 
 /* The time a recomputation started at `now` decays weights and measures ages to: now with
- * graph.reference_time = now; with newest, the newest last_seen of any actor when that is
- * older than now (a replayed archive), else now. Store errors are logged and give now.
- * Any thread (opens its own read transaction). */
+ * graph.reference_time = now; with newest, the latest time an edge was written at
+ * (rg_store_newest_edge_ts: traffic, not labels) when that is older than now (a replayed
+ * archive), else now. Store errors are logged and give now. Any thread (own read txn). */
 int64_t rg__reference_time(rg_engine_t *e, int64_t now);
 
 /* analyst.c -------------------------------------------------------------------------- */

@@ -18,20 +18,13 @@ int64_t rg__item_ts(rg_engine_t *e, int64_t ts, int64_t now) {
   return ts;
 }
 
-static int newest_seen(void *ctx, uint64_t id, const rg_actor_rec_t *rec) {
-  int64_t *newest = ctx;
-  (void)id;
-  if (rec->last_seen > *newest) *newest = rec->last_seen;
-  return 0;
-}
-
 int64_t rg__reference_time(rg_engine_t *e, int64_t now) {
   if (strcmp(e->cfg.reference_time, "now") == 0) return now;
   rg_txn_t *t;
   int64_t newest = 0;
   int rc = rg_store_read_begin(e->store, &t);
   if (!rc) {
-    rc = rg_store_scan_actors(t, now, newest_seen, &newest);
+    rc = rg_store_newest_edge_ts(t, &newest);
     rg_txn_end(t);
   }
   if (rc) {
