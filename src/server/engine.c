@@ -16,6 +16,7 @@
 #include "repgraph/err.h"
 #include "repgraph/log.h"
 #include "repgraph/score.h"
+#include "repgraph/text.h"
 
 #define REJECTS_REPORTED 1000 /* per request; the count covers the rest */
 
@@ -194,16 +195,20 @@ static void reject(rg_write_t *w, uint8_t item, uint32_t index, int code, const 
   va_end(ap);
 }
 
+rg_actor_opts_t rg__actor_opts = {.fold_local_case = true};
+
 /* Normalises a "type:identifier" (typed = false) or a bare identifier of `type`. On failure
  * writes "<field>: <reason>" into msg. */
 int rg__actor_from_wire(rg_str_t s, bool typed, rg_actor_type_t type, const char *field,
                         rg_actor_t *out, char *msg, size_t cap) {
   const char *reason = NULL;
-  int rc = typed ? rg_actor_parse(s.ptr, s.len, out, &reason)
-                 : rg_actor_normalize(type, s.ptr, s.len, out, &reason);
+  char quoted[96];
+  int rc = typed ? rg_actor_parse_opts(s.ptr, s.len, &rg__actor_opts, out, &reason)
+                 : rg_actor_normalize_opts(type, s.ptr, s.len, &rg__actor_opts, out, &reason);
   if (rc)
-    snprintf(msg, cap, "%s: '%.*s' is not a valid %s: %s", field, (int)(s.len > 80 ? 80 : s.len),
-             s.ptr, typed ? "actor" : rg_actor_type_name(type), reason ? reason : "invalid");
+    snprintf(msg, cap, "%s: '%s' is not a valid %s: %s", field,
+             rg_text_escape(quoted, sizeof quoted, s.ptr, s.len),
+             typed ? "actor" : rg_actor_type_name(type), reason ? reason : "invalid");
   return rc;
 }
 
@@ -217,8 +222,9 @@ static int prepare_edge(rg_engine_t *e, rg_write_t *w, const rg_wire_edge_t *we,
     return RG_OK;
   }
   if (rg_edge_kind_parse(we->kind.ptr, we->kind.len, &kind) != RG_OK) {
-    reject(w, ITEM_EDGES, i, RG_EINVALID_EDGE, "kind: unknown edge kind '%.*s'",
-           (int)(we->kind.len > 40 ? 40 : we->kind.len), we->kind.ptr);
+    char quoted[64];
+    reject(w, ITEM_EDGES, i, RG_EINVALID_EDGE, "kind: unknown edge kind '%s'",
+           rg_text_escape(quoted, sizeof quoted, we->kind.ptr, we->kind.len));
     return RG_OK;
   }
   if (rg__actor_from_wire(we->src, true, 0, "src", &src, msg, sizeof msg) ||
@@ -266,23 +272,25 @@ static int prepare_observation(rg_engine_t *e, rg_write_t *w, const rg_wire_obse
       return RG_OK;
     }
   }
+  bool has_domain = !rg_actor_is_null_sender(&sender); /* <> has none */
   if (rg_actor_net_of(&ip, e->cfg.net_prefix_v4, e->cfg.net_prefix_v6, &net) ||
-      rg_actor_domain_of(&sender, &domain)) {
+      (has_domain && rg_actor_domain_of(&sender, &domain))) {
     reject(w, ITEM_OBSERVATIONS, i, RG_EINVALID_ACTOR, "sender: cannot derive net or domain");
     return RG_OK;
   }
-  bool has_helo = o->helo.len > 0 &&
-                  rg_actor_normalize(RG_ACTOR_DOMAIN, o->helo.ptr, o->helo.len, &helo, NULL) == 0;
+  bool has_helo = o->helo.len > 0 && /* an IP literal HELO names no domain: no helo edge */
+                  rg_actor_normalize_helo(o->helo.ptr, o->helo.len, &helo, NULL) == 0 &&
+                  helo.type == RG_ACTOR_DOMAIN;
   int64_t ts = rg__item_ts(e, o->ts, now);
-  uint32_t si, ii, ni, di, hi = 0, ri;
+  uint32_t si, ii, ni, di = 0, hi = 0, ri;
   int rc = add_actor(w, &sender, ts, 1, &si);
   if (!rc) rc = add_actor(w, &ip, ts, 1, &ii);
   if (!rc) rc = add_actor(w, &net, ts, 1, &ni);
-  if (!rc) rc = add_actor(w, &domain, ts, 1, &di);
+  if (!rc && has_domain) rc = add_actor(w, &domain, ts, 1, &di);
   if (!rc && has_helo) rc = add_actor(w, &helo, ts, 1, &hi);
   if (!rc) rc = add_edge(w, si, RG_EDGE_SENT_FROM, ii, ts, 1, 1);
   if (!rc) rc = add_edge(w, ii, RG_EDGE_IN_NET, ni, ts, 1, 1);
-  if (!rc) rc = add_edge(w, si, RG_EDGE_USES_DOMAIN, di, ts, 1, 1);
+  if (!rc && has_domain) rc = add_edge(w, si, RG_EDGE_USES_DOMAIN, di, ts, 1, 1);
   if (!rc && has_helo) rc = add_edge(w, ii, RG_EDGE_HELO, hi, ts, 1, 1);
   for (uint32_t j = 0; j < o->n_recipients && !rc; j++) {
     rg__actor_from_wire(o->recipients[j], false, RG_ACTOR_ADDRESS, "", &rcpt, msg, sizeof msg);
@@ -330,6 +338,10 @@ static int prepare_label(rg_engine_t *e, rg_write_t *w, const rg_wire_label_t *w
   }
   if (rg__actor_from_wire(wl->actor, true, 0, "actor", &a, msg, sizeof msg)) {
     reject(w, ITEM_LABELS, i, RG_EINVALID_ACTOR, "%s", msg);
+    return RG_OK;
+  }
+  if (rg_actor_is_null_sender(&a)) { /* it stands for every bouncing MTA: never a seed */
+    reject(w, ITEM_LABELS, i, RG_EINVALID_LABEL, "actor: the null sender cannot be labelled");
     return RG_OK;
   }
   int rc = label_from_wire(e, w, wl, now, &l, msg, sizeof msg);
@@ -976,8 +988,8 @@ static int handle_check(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr, ch
       rg_actor_net_of(&roles[ROLE_CLIENT_IP].actor, e->cfg.net_prefix_v4, e->cfg.net_prefix_v6,
                       &roles[ROLE_CLIENT_NET].actor) == RG_OK;
   roles[ROLE_HELO].present =
-      o->helo.len && rg_actor_normalize(RG_ACTOR_DOMAIN, o->helo.ptr, o->helo.len,
-                                        &roles[ROLE_HELO].actor, NULL) == RG_OK;
+      o->helo.len &&
+      rg_actor_normalize_helo(o->helo.ptr, o->helo.len, &roles[ROLE_HELO].actor, NULL) == RG_OK;
 
   rg_txn_t *t;
   rg_generation_t g;
@@ -1219,6 +1231,9 @@ int rg_engine_open(const rg_config_t *cfg, uv_loop_t *loop, rg_engine_t **out, c
   if (!e) return RG_ENOMEM;
   crypto_shorthash_keygen(e->actor_hash_key);
   e->cfg = *cfg;
+  rg_actor_opts_default(&rg__actor_opts); /* actor.*: one engine per process */
+  rg__actor_opts.fold_local_case = cfg->fold_local_case != 0;
+  snprintf(rg__actor_opts.subaddress_sep, sizeof rg__actor_opts.subaddress_sep, "%s", cfg->subaddress_sep);
   e->loop = loop;
   e->metrics.started_at = rg_clock_now();
   pthread_mutex_init(&e->lock, NULL);

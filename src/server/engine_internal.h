@@ -100,8 +100,12 @@ void rg__write_free(rg_write_t *w);
 /* Queues a write for the writer thread (loop thread). */
 void rg__engine_enqueue(rg_engine_t *e, rg_write_t *w);
 
-/* Normalises a "type:identifier" (typed) or a bare identifier of `type`. 0, or
- * RG_EINVALID_ACTOR with "<field>: <reason>" in msg. */
+/* The server's actor.* options (case folding, sub-address separators), set from the config
+ * by rg_engine_open before any request; read by rg__actor_from_wire. One engine per process. */
+extern rg_actor_opts_t rg__actor_opts;
+
+/* Normalises a "type:identifier" (typed) or a bare identifier of `type` with rg__actor_opts.
+ * 0, or RG_EINVALID_ACTOR with "<field>: <reason>" in msg (client bytes escaped). */
 int rg__actor_from_wire(rg_str_t s, bool typed, rg_actor_type_t type, const char *field,
                         rg_actor_t *out, char *msg, size_t cap);
 
