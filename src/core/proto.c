@@ -341,7 +341,7 @@ static int decode_observation(dctx_t *c, const msgpack_object *m, const char *pa
     return fail(c, RG_ETOO_LARGE, "%s.recipients: %u recipients, the limit is %u", path,
                 o->n_recipients, c->lim->max_recipients);
   o->recipients = *pool;
-  *pool += o->n_recipients;
+  if (o->n_recipients) *pool += o->n_recipients; /* (the pool is NULL when empty) */
   for (uint32_t j = 0; j < o->n_recipients; j++) {
     if (rcpts[j].type != MSGPACK_OBJECT_STR || rcpts[j].via.str.size > ACTOR_TEXT_MAX)
       return fail(c, RG_EBAD_REQUEST, "%s.recipients[%u]: expected a string of at most %u bytes",
