@@ -1,7 +1,9 @@
-/* test_ingest.c — ingest that never loses good lines, end to end: the real repgraphd on a
- * temporary store, fed 1,000 observations of which a handful carry a bad timestamp, address
- * or IP, once as one request and once through `repgraph ingest`. Every good one must be
- * stored; each bad one reported with its index (line) and reason. */
+/* test_ingest.c — ingest end to end, on the real repgraphd and a temporary store: 1,000
+ * observations of which a handful carry a bad timestamp, address or IP, once as one request
+ * and once through `repgraph ingest` (every good one stored, each bad one reported with its
+ * index or line and reason); real-world addresses (null sender, case, IDN, VERP, HELO
+ * literals, sub-addressing) becoming one actor each; invalid UTF-8 refused and echoed
+ * escaped. */
 #define _GNU_SOURCE
 
 #include <stdio.h>
@@ -198,12 +200,183 @@ static void test_ingest_cli_reports_bad_lines_and_keeps_the_rest(void **state) {
   rg_client_close(c);
 }
 
+
+/* ---- real-world addresses and names --------------------------------------------------- */
+
+static void test_ingest_real_world_addresses_become_one_actor_each(void **state) {
+  fixture_t *f = *state;
+  rg_client_t *c = rg_test_connect(&f->srv);
+  msgpack_unpacked r;
+  char code[64];
+  rg_test_call(c, &r,
+               "{\"id\": 1, \"op\": \"ingest\", \"observations\": ["
+               "{\"ts\": 1700000000, \"sender\": \"<>\", \"client_ip\": \"192.0.2.50\", "
+               "\"helo\": \"[192.0.2.50]\", \"recipients\": [\"Victim@Example.org\"]},"
+               "{\"ts\": 1700000001, \"sender\": \"Alice@Example.com\", \"client_ip\": "
+               "\"192.0.2.51\", \"helo\": \"192.0.2.51\", \"recipients\": [\"b@y.example\"]},"
+               "{\"ts\": 1700000002, \"sender\": \"alice@example.com\", \"client_ip\": "
+               "\"192.0.2.51\", \"recipients\": [\"b@y.example\"]},"
+               "{\"ts\": 1700000003, \"sender\": \"u@b\u00fccher.de\", \"client_ip\": "
+               "\"192.0.2.52\", \"helo\": \"MX.B\u00dcCHER.de\", \"recipients\": []},"
+               "{\"ts\": 1700000004, \"sender\": \"SRS0=HHH=TT=example.org=%s@fwd.example\", "
+               "\"client_ip\": \"192.0.2.53\", \"recipients\": []}]}",
+               "a-very-long-verp-local-part-that-is-longer-than-sixty-four-octets-as-real-ones-are");
+  assert_string_equal(rg_test_code_of(&r, code), "(no error)");
+  assert_int_equal(rg_test_uint(&r.data, "accepted"), 5);
+  msgpack_unpacked_destroy(&r);
+  rg_test_call(c, &r,
+               "{\"id\": 2, \"op\": \"lookup\", \"actors\": [\"address:<>\", "
+               "\"address:ALICE@example.COM\", \"address:u@xn--bcher-kva.de\", "
+               "\"domain:192.0.2.51\", \"ip:192.0.2.50\", \"domain:mx.xn--bcher-kva.de\", "
+               "\"address:victim@example.org\"]}");
+  const msgpack_object *d = &r.data;
+  /* the null sender: one actor, sent from its IP and mailing its victim, with no domain */
+  assert_true(rg_test_get(d, "results.0.known")->via.boolean);
+  assert_true(rg_test_str_is(d, "results.0.actor", "address:<>"));
+  assert_int_equal(rg_test_uint(d, "results.0.out_degree.mailed"), 1);
+  assert_int_equal(rg_test_uint(d, "results.0.out_degree.sent_from"), 1);
+  assert_int_equal(rg_test_uint(d, "results.0.out_degree.uses_domain"), 0);
+  /* Alice@ and alice@ are one actor with both messages */
+  assert_true(rg_test_str_is(d, "results.1.actor", "address:alice@example.com"));
+  assert_int_equal(rg_test_uint(d, "results.1.messages"), 2);
+  /* the U-label domain is stored in its A-label form */
+  assert_true(rg_test_get(d, "results.2.known")->via.boolean);
+  /* a bare-IP HELO is no domain, and an address-literal HELO makes no helo edge */
+  assert_false(rg_test_get(d, "results.3.known")->via.boolean);
+  assert_int_equal(rg_test_uint(d, "results.4.out_degree.helo"), 0);
+  assert_true(rg_test_get(d, "results.5.known")->via.boolean); /* an IDN HELO is a domain */
+  assert_true(rg_test_get(d, "results.6.known")->via.boolean);
+  msgpack_unpacked_destroy(&r);
+  /* the null sender is never a seed */
+  rg_test_call(c, &r,
+               "{\"id\": 3, \"op\": \"label\", \"labels\": [{\"actor\": \"address:<>\", "
+               "\"verdict\": \"bad\"}, {\"actor\": \"ip:192.0.2.50\", \"verdict\": \"bad\"}]}");
+  assert_int_equal(rg_test_uint(&r.data, "accepted"), 1);
+  assert_int_equal(rg_test_uint(&r.data, "rejected.0.index"), 0);
+  assert_true(rg_test_str_is(&r.data, "rejected.0.code", "invalid_label"));
+  msgpack_unpacked_destroy(&r);
+  rg_client_close(c);
+}
+
+/* True when the string object is well-formed UTF-8 without NUL bytes. */
+static bool strict_utf8(const msgpack_object *o) {
+  const unsigned char *p = (const unsigned char *)o->via.str.ptr;
+  size_t n = o->via.str.size;
+  for (size_t i = 0; i < n;) {
+    size_t k = p[i] == 0 ? 0 : p[i] < 0x80 ? 1 : (p[i] & 0xe0) == 0xc0 ? 2 : (p[i] & 0xf0) == 0xe0 ? 3 : (p[i] & 0xf8) == 0xf0 ? 4 : 0;
+    if (!k || i + k > n) return false;
+    for (size_t j = 1; j < k; j++)
+      if ((p[i + j] & 0xc0) != 0x80) return false;
+    i += k;
+  }
+  return true;
+}
+
+static void pack_str(msgpack_packer *pk, const char *s, size_t n) {
+  msgpack_pack_str_with_body(pk, s, n);
+}
+
+/* Sends a frame built with msgpack-c (bytes JSON cannot carry) and receives the reply. */
+static void call_raw(rg_client_t *c, const msgpack_sbuffer *sb, const char *op,
+                     msgpack_unpacked *r) {
+  uint8_t hdr[4] = {(uint8_t)(sb->size >> 24), (uint8_t)(sb->size >> 16), (uint8_t)(sb->size >> 8),
+                    (uint8_t)sb->size};
+  assert_int_equal(rg_client_send(c, hdr, 4), 0);
+  assert_int_equal(rg_client_send(c, sb->data, sb->size), 0);
+  rg_test_recv(c, op, r);
+}
+
+static void test_ingest_invalid_utf8_refused_at_the_door_and_echoed_escaped(void **state) {
+  fixture_t *f = *state;
+  rg_client_t *c = rg_test_connect(&f->srv);
+  msgpack_sbuffer sb;
+  msgpack_packer pk;
+  msgpack_sbuffer_init(&sb);
+  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  msgpack_pack_map(&pk, 3);
+  pack_str(&pk, "id", 2), msgpack_pack_uint64(&pk, 1);
+  pack_str(&pk, "op", 2), pack_str(&pk, "ingest", 6);
+  pack_str(&pk, "observations", 12);
+  msgpack_pack_array(&pk, 2);
+  for (int i = 0; i < 2; i++) {
+    msgpack_pack_map(&pk, 3);
+    pack_str(&pk, "sender", 6);
+    if (i == 0)
+      pack_str(&pk, "bad\xff@x.org", 10);
+    else
+      pack_str(&pk, "good@x.org", 10);
+    pack_str(&pk, "client_ip", 9), pack_str(&pk, "192.0.2.1", 9);
+    pack_str(&pk, "recipients", 10);
+    msgpack_pack_array(&pk, 0);
+  }
+  msgpack_unpacked r;
+  call_raw(c, &sb, "ingest", &r);
+  assert_int_equal(rg_test_uint(&r.data, "accepted"), 1);
+  assert_true(rg_test_str_is(&r.data, "rejected.0.code", "invalid_actor"));
+  const msgpack_object *m = rg_test_get(&r.data, "rejected.0.message");
+  assert_true(strict_utf8(m));
+  assert_non_null(memmem(m->via.str.ptr, m->via.str.size, "'bad\\xff@x.org'", 15));
+  assert_non_null(memmem(m->via.str.ptr, m->via.str.size, "invalid UTF-8", 13));
+  msgpack_unpacked_destroy(&r);
+
+  /* an unknown op with a NUL and invalid UTF-8: the error names it escaped */
+  msgpack_sbuffer_clear(&sb);
+  msgpack_pack_map(&pk, 2);
+  pack_str(&pk, "id", 2), msgpack_pack_uint64(&pk, 2);
+  pack_str(&pk, "op", 2), pack_str(&pk, "ping\0x\xc3", 7);
+  call_raw(c, &sb, "error_reply", &r);
+  char code[64];
+  assert_string_equal(rg_test_code_of(&r, code), "unknown_op");
+  m = rg_test_get(&r.data, "error.message");
+  assert_true(strict_utf8(m));
+  assert_non_null(memmem(m->via.str.ptr, m->via.str.size, "'ping\\x00x\\xc3'", 15));
+  msgpack_unpacked_destroy(&r);
+  msgpack_sbuffer_destroy(&sb);
+  rg_client_close(c);
+}
+
+static int setup_subaddress(void **state) {
+  static const char *const extra[] = {"--set", "actor.subaddress_separators=+", "--set",
+                                      "actor.fold_local_case=0", NULL};
+  fixture_t *f = calloc(1, sizeof *f);
+  f->dir = rg_test_mkdtemp();
+  rg_test_server_start(&f->srv, f->dir, extra);
+  *state = f;
+  return 0;
+}
+
+static void test_ingest_address_options_reach_the_server(void **state) {
+  fixture_t *f = *state;
+  rg_client_t *c = rg_test_connect(&f->srv);
+  msgpack_unpacked r;
+  rg_test_call(c, &r,
+               "{\"id\": 1, \"op\": \"ingest\", \"observations\": ["
+               "{\"sender\": \"Bob+news@x.org\", \"client_ip\": \"192.0.2.1\", \"recipients\": []},"
+               "{\"sender\": \"Bob+shop@x.org\", \"client_ip\": \"192.0.2.1\", \"recipients\": []}]}");
+  assert_int_equal(rg_test_uint(&r.data, "accepted"), 2);
+  msgpack_unpacked_destroy(&r);
+  rg_test_call(c, &r,
+               "{\"id\": 2, \"op\": \"lookup\", \"actors\": [\"address:Bob@x.org\", "
+               "\"address:bob@x.org\", \"address:Bob+other@x.org\"]}");
+  assert_int_equal(rg_test_uint(&r.data, "results.0.messages"), 2);
+  assert_false(rg_test_get(&r.data, "results.1.known")->via.boolean); /* case kept */
+  assert_true(rg_test_str_is(&r.data, "results.2.actor", "address:Bob@x.org"));
+  msgpack_unpacked_destroy(&r);
+  rg_client_close(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_ingest_bad_items_rejected_alone_with_index_and_reason,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_ingest_cli_reports_bad_lines_and_keeps_the_rest, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_ingest_real_world_addresses_become_one_actor_each,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_ingest_invalid_utf8_refused_at_the_door_and_echoed_escaped, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ingest_address_options_reach_the_server,
+                                      setup_subaddress, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
