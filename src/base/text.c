@@ -38,38 +38,45 @@ bool rg_utf8_valid(const char *s, size_t n) {
   return true;
 }
 
-char *rg_text_escape(char *dst, size_t cap, const char *s, size_t n) {
+/* The escaped form of the character at p[0..n) (n > 0): its bytes in tmp, their count in
+ * *w; returns how many input bytes it covers. */
+static size_t escape_one(const unsigned char *p, size_t n, char tmp[4], size_t *w) {
   static const char hex[] = "0123456789abcdef";
+  size_t k = rg_utf8_seq_len(p, n);
+  if (k > 1 || (k == 1 && p[0] >= 0x20 && p[0] != 0x7f && p[0] != '\\')) {
+    memcpy(tmp, p, k);
+    *w = k;
+    return k;
+  }
+  if (k == 1 && p[0] == '\\') {
+    tmp[0] = tmp[1] = '\\';
+    *w = 2;
+    return 1;
+  }
+  /* a control byte or a byte that starts no valid sequence */
+  tmp[0] = '\\', tmp[1] = 'x', tmp[2] = hex[p[0] >> 4], tmp[3] = hex[p[0] & 15];
+  *w = 4;
+  return 1;
+}
+
+char *rg_text_escape(char *dst, size_t cap, const char *s, size_t n) {
   const unsigned char *p = (const unsigned char *)s;
-  size_t o = 0;
+  char tmp[4];
+  size_t total = 0, w;
   if (cap == 0) return dst;
+  for (size_t i = 0; i < n; total += w) i += escape_one(p + i, n - i, tmp, &w);
+  bool cut = total + 1 > cap; /* then keep room for "..." */
+  size_t limit = cut ? (cap > 3 ? cap - 1 - 3 : 0) : cap - 1, o = 0;
   for (size_t i = 0; i < n;) {
-    char tmp[4];
-    size_t k = rg_utf8_seq_len(p + i, n - i), w;
-    if (k > 1 || (k == 1 && p[i] >= 0x20 && p[i] != 0x7f && p[i] != '\\')) {
-      w = k;
-      memcpy(tmp, p + i, k);
-    } else if (k == 1 && p[i] == '\\') {
-      w = 2;
-      k = 1;
-      tmp[0] = tmp[1] = '\\';
-    } else { /* a control byte or a byte that starts no valid sequence */
-      w = 4;
-      k = 1;
-      tmp[0] = '\\', tmp[1] = 'x', tmp[2] = hex[p[i] >> 4], tmp[3] = hex[p[i] & 15];
-    }
-    /* keep room for "..." unless this is the last character */
-    size_t reserve = i + k < n ? 3 : 0;
-    if (o + w + reserve + 1 > cap) {
-      if (cap > 3 && o + 4 <= cap) {
-        memcpy(dst + o, "...", 3);
-        o += 3;
-      }
-      break;
-    }
+    size_t k = escape_one(p + i, n - i, tmp, &w);
+    if (o + w > limit) break;
     memcpy(dst + o, tmp, w);
     o += w;
     i += k;
+  }
+  if (cut && cap > 3) {
+    memcpy(dst + o, "...", 3);
+    o += 3;
   }
   dst[o] = '\0';
   return dst;
