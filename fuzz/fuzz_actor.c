@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   o.fold_local_case = !(bits & 1);
   if (bits & 2) strcpy(o.subaddress_sep, "+");
   if (bits & 4) strcpy(o.subaddress_sep, "+-");
-  int rc = (bits & 8)   ? rg_actor_normalize_helo(text, len, &a, &reason)
+  int rc = (bits & 8)  ? rg_actor_normalize_helo(text, len, &a, &reason)
            : type == 0 ? rg_actor_parse_opts(text, len, &o, &a, &reason)
                        : rg_actor_normalize_opts((rg_actor_type_t)type, text, len, &o, &a, &reason);
   free(text);

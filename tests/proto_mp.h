@@ -81,7 +81,8 @@ static inline void req_begin(mp_t *m, uint64_t id, const char *op, size_t n_fiel
   kv_s(m, "op", op);
 }
 
-static inline int decode(const mp_t *m, const rg_proto_limits_t *lim, rg_request_t *req, char *err) {
+static inline int decode(const mp_t *m, const rg_proto_limits_t *lim, rg_request_t *req,
+                         char *err) {
   return rg_proto_decode_request((const uint8_t *)m->sb.data, m->sb.size, lim, req, err, ERRLEN);
 }
 
@@ -90,7 +91,8 @@ static inline int decode_bytes(const void *p, size_t n, rg_request_t *req, char 
 }
 
 /* Decodes m with lim; asserts `code` and, if given, that the message contains `want`. */
-static inline void expect_error_lim(mp_t *m, const rg_proto_limits_t *lim, int code, const char *want) {
+static inline void expect_error_lim(mp_t *m, const rg_proto_limits_t *lim, int code,
+                                    const char *want) {
   rg_request_t req;
   char err[ERRLEN] = "";
   int rc = decode(m, lim, &req, err);

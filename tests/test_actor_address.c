@@ -46,7 +46,9 @@ static void test_address_accepted_forms_with_default_options(void **state) {
       {"\".dot\"@example.com", "\".dot\"@example.com"},
       /* RFC 6531 UTF-8 local parts (ASCII letters folded, the rest kept), IDN domains */
       {"J\xc3\xb6rg@Example.de", "j\xc3\xb6rg@example.de"},
-      {"user@b\xc3\xbc" "cher.de", "user@xn--bcher-kva.de"},
+      {"user@b\xc3\xbc"
+       "cher.de",
+       "user@xn--bcher-kva.de"},
       {"user@xn--bcher-kva.de", "user@xn--bcher-kva.de"},
       {"\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90.example",
        "\xe7\x94\xa8\xe6\x88\xb7@xn--fsqu00a.example"},
@@ -88,7 +90,7 @@ static void test_address_options_case_and_subaddress(void **state) {
       {"a+b+c@x.org", "a@x.org"},
       {"+tag@x.org", "+tag@x.org"}, /* nothing before the separator: kept */
       {"user-list@x.org", "user-list@x.org"},
-      {"\"user+tag\"@x.org", "user@x.org"}, /* a plain quoted part is the same mailbox */
+      {"\"user+tag\"@x.org", "user@x.org"},   /* a plain quoted part is the same mailbox */
       {"\"a b+c\"@x.org", "\"a b+c\"@x.org"}, /* a truly quoted one is left alone */
       {"<>", "<>"},
   };
@@ -194,7 +196,9 @@ static void test_helo_is_what_it_is(void **state) {
       {"192.0.2.1", RG_ACTOR_IP, "192.0.2.1"},
       {"2001:db8::5", RG_ACTOR_IP, "2001:db8::5"},
       {"Mail.Example.COM.", RG_ACTOR_DOMAIN, "mail.example.com"},
-      {"mx.b\xc3\xbc" "cher.de", RG_ACTOR_DOMAIN, "mx.xn--bcher-kva.de"},
+      {"mx.b\xc3\xbc"
+       "cher.de",
+       RG_ACTOR_DOMAIN, "mx.xn--bcher-kva.de"},
       {"unknown", RG_ACTOR_DOMAIN, "unknown"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -128,8 +128,8 @@ static void test_ingest_bad_items_rejected_alone_with_index_and_reason(void **st
   rg_client_t *c = rg_test_connect(&f->srv);
   size_t cap = (size_t)N_OBS * 256, len = 0;
   char *req = malloc(cap), obs[256];
-  len += (size_t)snprintf(req + len, cap - len,
-                          "{\"id\": 1, \"op\": \"ingest\", \"observations\": [");
+  len +=
+      (size_t)snprintf(req + len, cap - len, "{\"id\": 1, \"op\": \"ingest\", \"observations\": [");
   for (int i = 0; i < N_OBS; i++) {
     observation(obs, sizeof obs, i, "one.example");
     len += (size_t)snprintf(req + len, cap - len, "%s%s", i ? ", " : "", obs);
@@ -185,7 +185,8 @@ static void test_ingest_cli_reports_bad_lines_and_keeps_the_rest(void **state) {
     char want[700];
     snprintf(want, sizeof want, "%s:%d: rejected: %s: ", path, BAD[k].index + 1, BAD[k].code);
     const char *at = strstr(out, want);
-    if (!at || !strstr(at, BAD[k].reason)) print_error("no '%s…%s' in:\n%s\n", want, BAD[k].reason, out);
+    if (!at || !strstr(at, BAD[k].reason))
+      print_error("no '%s…%s' in:\n%s\n", want, BAD[k].reason, out);
     assert_non_null(at);
     assert_non_null(strstr(at, BAD[k].reason));
   }
@@ -200,7 +201,6 @@ static void test_ingest_cli_reports_bad_lines_and_keeps_the_rest(void **state) {
   rg_client_close(c);
 }
 
-
 /* ---- real-world addresses and names --------------------------------------------------- */
 
 static void test_ingest_real_world_addresses_become_one_actor_each(void **state) {
@@ -208,19 +208,20 @@ static void test_ingest_real_world_addresses_become_one_actor_each(void **state)
   rg_client_t *c = rg_test_connect(&f->srv);
   msgpack_unpacked r;
   char code[64];
-  rg_test_call(c, &r,
-               "{\"id\": 1, \"op\": \"ingest\", \"observations\": ["
-               "{\"ts\": 1700000000, \"sender\": \"<>\", \"client_ip\": \"192.0.2.50\", "
-               "\"helo\": \"[192.0.2.50]\", \"recipients\": [\"Victim@Example.org\"]},"
-               "{\"ts\": 1700000001, \"sender\": \"Alice@Example.com\", \"client_ip\": "
-               "\"192.0.2.51\", \"helo\": \"192.0.2.51\", \"recipients\": [\"b@y.example\"]},"
-               "{\"ts\": 1700000002, \"sender\": \"alice@example.com\", \"client_ip\": "
-               "\"192.0.2.51\", \"recipients\": [\"b@y.example\"]},"
-               "{\"ts\": 1700000003, \"sender\": \"u@b\u00fccher.de\", \"client_ip\": "
-               "\"192.0.2.52\", \"helo\": \"MX.B\u00dcCHER.de\", \"recipients\": []},"
-               "{\"ts\": 1700000004, \"sender\": \"SRS0=HHH=TT=example.org=%s@fwd.example\", "
-               "\"client_ip\": \"192.0.2.53\", \"recipients\": []}]}",
-               "a-very-long-verp-local-part-that-is-longer-than-sixty-four-octets-as-real-ones-are");
+  rg_test_call(
+      c, &r,
+      "{\"id\": 1, \"op\": \"ingest\", \"observations\": ["
+      "{\"ts\": 1700000000, \"sender\": \"<>\", \"client_ip\": \"192.0.2.50\", "
+      "\"helo\": \"[192.0.2.50]\", \"recipients\": [\"Victim@Example.org\"]},"
+      "{\"ts\": 1700000001, \"sender\": \"Alice@Example.com\", \"client_ip\": "
+      "\"192.0.2.51\", \"helo\": \"192.0.2.51\", \"recipients\": [\"b@y.example\"]},"
+      "{\"ts\": 1700000002, \"sender\": \"alice@example.com\", \"client_ip\": "
+      "\"192.0.2.51\", \"recipients\": [\"b@y.example\"]},"
+      "{\"ts\": 1700000003, \"sender\": \"u@b\u00fccher.de\", \"client_ip\": "
+      "\"192.0.2.52\", \"helo\": \"MX.B\u00dcCHER.de\", \"recipients\": []},"
+      "{\"ts\": 1700000004, \"sender\": \"SRS0=HHH=TT=example.org=%s@fwd.example\", "
+      "\"client_ip\": \"192.0.2.53\", \"recipients\": []}]}",
+      "a-very-long-verp-local-part-that-is-longer-than-sixty-four-octets-as-real-ones-are");
   assert_string_equal(rg_test_code_of(&r, code), "(no error)");
   assert_int_equal(rg_test_uint(&r.data, "accepted"), 5);
   msgpack_unpacked_destroy(&r);
@@ -263,7 +264,12 @@ static bool strict_utf8(const msgpack_object *o) {
   const unsigned char *p = (const unsigned char *)o->via.str.ptr;
   size_t n = o->via.str.size;
   for (size_t i = 0; i < n;) {
-    size_t k = p[i] == 0 ? 0 : p[i] < 0x80 ? 1 : (p[i] & 0xe0) == 0xc0 ? 2 : (p[i] & 0xf0) == 0xe0 ? 3 : (p[i] & 0xf8) == 0xf0 ? 4 : 0;
+    size_t k = p[i] == 0               ? 0
+               : p[i] < 0x80           ? 1
+               : (p[i] & 0xe0) == 0xc0 ? 2
+               : (p[i] & 0xf0) == 0xe0 ? 3
+               : (p[i] & 0xf8) == 0xf0 ? 4
+                                       : 0;
     if (!k || i + k > n) return false;
     for (size_t j = 1; j < k; j++)
       if ((p[i + j] & 0xc0) != 0x80) return false;
@@ -349,10 +355,11 @@ static void test_ingest_address_options_reach_the_server(void **state) {
   fixture_t *f = *state;
   rg_client_t *c = rg_test_connect(&f->srv);
   msgpack_unpacked r;
-  rg_test_call(c, &r,
-               "{\"id\": 1, \"op\": \"ingest\", \"observations\": ["
-               "{\"sender\": \"Bob+news@x.org\", \"client_ip\": \"192.0.2.1\", \"recipients\": []},"
-               "{\"sender\": \"Bob+shop@x.org\", \"client_ip\": \"192.0.2.1\", \"recipients\": []}]}");
+  rg_test_call(
+      c, &r,
+      "{\"id\": 1, \"op\": \"ingest\", \"observations\": ["
+      "{\"sender\": \"Bob+news@x.org\", \"client_ip\": \"192.0.2.1\", \"recipients\": []},"
+      "{\"sender\": \"Bob+shop@x.org\", \"client_ip\": \"192.0.2.1\", \"recipients\": []}]}");
   assert_int_equal(rg_test_uint(&r.data, "accepted"), 2);
   msgpack_unpacked_destroy(&r);
   rg_test_call(c, &r,
@@ -371,8 +378,8 @@ int main(void) {
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_ingest_cli_reports_bad_lines_and_keeps_the_rest, setup,
                                       teardown),
-      cmocka_unit_test_setup_teardown(test_ingest_real_world_addresses_become_one_actor_each,
-                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ingest_real_world_addresses_become_one_actor_each, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(
           test_ingest_invalid_utf8_refused_at_the_door_and_echoed_escaped, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ingest_address_options_reach_the_server,

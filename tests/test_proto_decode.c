@@ -539,7 +539,6 @@ static void test_proto_rejects_oversized_batch(void **state) {
   mp_free(&m);
 }
 
-
 static void observation_with_recipients(mp_t *m, uint32_t n) {
   req_begin(m, 78, "ingest", 1);
   ps(m, "observations");
@@ -555,7 +554,6 @@ static void observation_with_recipients(mp_t *m, uint32_t n) {
     ps(m, r);
   }
 }
-
 
 static void test_proto_rejects_deeply_nested_request(void **state) {
   (void)state;

@@ -45,7 +45,6 @@ static void test_proto_op_table(void **state) {
   assert_false(rg_op_writes(RG_OP_COUNT));
 }
 
-
 static void test_proto_op_roles_rise_from_none_to_admin(void **state) {
   (void)state;
   assert_int_equal(rg_op_role(RG_OP_PING), RG_ROLE_NONE);
@@ -387,7 +386,6 @@ static void test_proto_decoded_reply_round_trips_through_decoder_check(void **st
   assert_int_equal(rg_proto_check_msgpack(b.data + RG_FRAME_HEADER, body, 16), RG_OK);
   rg_buf_free(&b);
 }
-
 
 int main(void) {
   const struct CMUnitTest tests[] = {

@@ -99,8 +99,8 @@ static void test_proto_mistyped_edge_fields_mark_that_edge_only(void **state) {
     int rc = decode(&m, &LIM, &req, err);
     const char *why = rc == RG_OK && req.n_edges == 2 ? req.edges[1].why : NULL;
     if (rc != RG_OK || !why || !strstr(why, cases[i].want))
-      print_error("case %zu: %s '%s' '%s', want '%s'\n", i, rg_err_name(rc), err,
-                  why ? why : "", cases[i].want);
+      print_error("case %zu: %s '%s' '%s', want '%s'\n", i, rg_err_name(rc), err, why ? why : "",
+                  cases[i].want);
     assert_int_equal(rc, RG_OK);
     assert_int_equal(req.edges[1].invalid, RG_EBAD_REQUEST);
     assert_non_null(why);
@@ -219,7 +219,6 @@ static void observation_with_recipients(mp_t *m, uint32_t n) {
   }
 }
 
-
 static void test_proto_too_many_recipients_mark_that_observation(void **state) {
   (void)state;
   rg_proto_limits_t lim = LIM;
@@ -291,7 +290,6 @@ static void test_proto_string_limit_is_configurable(void **state) {
   expect_error_lim(&m, &lim, RG_EBAD_REQUEST, "actors[0]");
 }
 
-
 /* A label weight must lie in (0, RG_LABEL_WEIGHT_MAX]: outside, that label alone is refused
  * with its index and the range; the labels around it decode. */
 static void test_proto_label_weight_outside_its_range_marks_that_label(void **state) {
@@ -300,8 +298,13 @@ static void test_proto_label_weight_outside_its_range_marks_that_label(void **st
     double weight;
     int code; /* 0 = accepted */
   } cases[] = {
-      {0.5, 0}, {RG_LABEL_WEIGHT_MAX, 0}, {1e-6, 0}, {0, RG_EINVALID_LABEL},
-      {10.000001, RG_EINVALID_LABEL}, {1e9, RG_EINVALID_LABEL}, {-1, RG_EBAD_REQUEST},
+      {0.5, 0},
+      {RG_LABEL_WEIGHT_MAX, 0},
+      {1e-6, 0},
+      {0, RG_EINVALID_LABEL},
+      {10.000001, RG_EINVALID_LABEL},
+      {1e9, RG_EINVALID_LABEL},
+      {-1, RG_EBAD_REQUEST},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     mp_t m;
@@ -396,7 +399,11 @@ static void test_proto_bad_check_field_refuses_the_request(void **state) {
 static int strict_utf8(const char *s) {
   const unsigned char *p = (const unsigned char *)s;
   for (size_t i = 0; p[i];) {
-    size_t k = p[i] < 0x80 ? 1 : (p[i] & 0xe0) == 0xc0 ? 2 : (p[i] & 0xf0) == 0xe0 ? 3 : (p[i] & 0xf8) == 0xf0 ? 4 : 0;
+    size_t k = p[i] < 0x80             ? 1
+               : (p[i] & 0xe0) == 0xc0 ? 2
+               : (p[i] & 0xf0) == 0xe0 ? 3
+               : (p[i] & 0xf8) == 0xf0 ? 4
+                                       : 0;
     if (!k) return 0;
     for (size_t j = 1; j < k; j++)
       if ((p[i + j] & 0xc0) != 0x80) return 0;
@@ -442,7 +449,7 @@ static void test_proto_unknown_op_message_escapes_nul_and_invalid_utf8(void **st
   unknown_op_says("\xff\xfeop", 4, "unknown op '\\xff\\xfeop'");
   unknown_op_says("p\xc3\xa9ng", 5, "unknown op 'p\xc3\xa9ng'"); /* valid UTF-8 is kept */
   unknown_op_says("a\\b", 3, "unknown op 'a\\\\b'");             /* a backslash is doubled */
-  unknown_op_says("\xed\xa0\x80", 3, "'\\xed\\xa0\\x80'");  /* a surrogate is not UTF-8 */
+  unknown_op_says("\xed\xa0\x80", 3, "'\\xed\\xa0\\x80'");       /* a surrogate is not UTF-8 */
 }
 
 int main(void) {

@@ -19,19 +19,19 @@ static void test_text_utf8_validity(void **state) {
   } cases[] = {
       {"", 0, true},
       {"plain ascii", 11, true},
-      {"a\0b", 3, true},                  /* NUL is U+0000; refused elsewhere */
-      {"\xc3\xa9", 2, true},              /* é */
-      {"\xe2\x82\xac", 3, true},          /* € */
-      {"\xf0\x9f\x98\x80", 4, true},      /* U+1F600 */
-      {"\xf4\x8f\xbf\xbf", 4, true},      /* U+10FFFF */
-      {"\xff", 1, false},                 /* never valid */
-      {"\xc3", 1, false},                 /* truncated */
-      {"\xc0\xaf", 2, false},             /* overlong '/' */
-      {"\xe0\x80\xaf", 3, false},         /* overlong */
-      {"\xed\xa0\x80", 3, false},         /* a surrogate */
-      {"\xf4\x90\x80\x80", 4, false},     /* above U+10FFFF */
-      {"\xe2\x82", 2, false},             /* truncated € */
-      {"ok\x80", 3, false},               /* a stray continuation byte */
+      {"a\0b", 3, true},              /* NUL is U+0000; refused elsewhere */
+      {"\xc3\xa9", 2, true},          /* é */
+      {"\xe2\x82\xac", 3, true},      /* € */
+      {"\xf0\x9f\x98\x80", 4, true},  /* U+1F600 */
+      {"\xf4\x8f\xbf\xbf", 4, true},  /* U+10FFFF */
+      {"\xff", 1, false},             /* never valid */
+      {"\xc3", 1, false},             /* truncated */
+      {"\xc0\xaf", 2, false},         /* overlong '/' */
+      {"\xe0\x80\xaf", 3, false},     /* overlong */
+      {"\xed\xa0\x80", 3, false},     /* a surrogate */
+      {"\xf4\x90\x80\x80", 4, false}, /* above U+10FFFF */
+      {"\xe2\x82", 2, false},         /* truncated € */
+      {"ok\x80", 3, false},           /* a stray continuation byte */
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     if (rg_utf8_valid(cases[i].s, cases[i].n) != cases[i].valid) print_error("case %zu\n", i);
@@ -52,7 +52,7 @@ static void test_text_escape_makes_printable_utf8(void **state) {
       {"a\\b", 3, "a\\\\b"},
       {"tab\there\n", 9, "tab\\x09here\\x0a"},
       {"del\x7f", 4, "del\\x7f"},
-      {"caf\xc3\xa9", 5, "caf\xc3\xa9"},   /* valid UTF-8 kept */
+      {"caf\xc3\xa9", 5, "caf\xc3\xa9"},      /* valid UTF-8 kept */
       {"\xed\xa0\x80", 3, "\\xed\\xa0\\x80"}, /* a surrogate is hexed byte by byte */
       {"\xc3", 1, "\\xc3"},
   };

@@ -117,7 +117,8 @@ static void test_time_future_traffic_cannot_freeze_an_edge(void **state) {
   observe(c, now - 14 * DAY, "s@frozen.example", "192.0.2.10", "r@y.example");
   observe(c, now + 100 * DAY, "s@frozen.example", "192.0.2.10", "r@y.example");
   msgpack_unpacked r;
-  rg_test_call(c, &r, "{\"id\": 6, \"op\": \"lookup\", \"actors\": [\"address:s@frozen.example\"]}");
+  rg_test_call(c, &r,
+               "{\"id\": 6, \"op\": \"lookup\", \"actors\": [\"address:s@frozen.example\"]}");
   const msgpack_object *w = rg_test_get(&r.data, "results.0.weight_out");
   assert_non_null(w);
   double weight = w->type == MSGPACK_OBJECT_FLOAT64 || w->type == MSGPACK_OBJECT_FLOAT32
@@ -162,8 +163,7 @@ static void test_time_future_traffic_cannot_disable_the_evidence_rule(void **sta
                "{\"id\": 8, \"op\": \"lookup\", \"actors\": [\"address:young@spam.example\", "
                "\"address:old@spam.example\"]}");
   if (!band_is(&r, 0, "neutral") || band_is(&r, 1, "neutral"))
-    print_error("young %s, old %s\n",
-                rg_test_get(&r.data, "results.0.band")->via.str.ptr,
+    print_error("young %s, old %s\n", rg_test_get(&r.data, "results.0.band")->via.str.ptr,
                 rg_test_get(&r.data, "results.1.band")->via.str.ptr);
   assert_true(band_is(&r, 0, "neutral"));  /* too young */
   assert_false(band_is(&r, 1, "neutral")); /* the control is judged */
@@ -214,8 +214,8 @@ static void score_corpus(const char *traffic, const char *seeds, const char *tru
   snprintf(cmd, sizeof cmd, "%s/repgraph -p %u ingest %s >/dev/null", RG_BINARY_DIR, srv.port,
            traffic);
   run_ok(cmd);
-  snprintf(cmd, sizeof cmd, "%s/repgraph -p %u label --file %s >/dev/null", RG_BINARY_DIR,
-           srv.port, seeds);
+  snprintf(cmd, sizeof cmd, "%s/repgraph -p %u label --file %s >/dev/null", RG_BINARY_DIR, srv.port,
+           seeds);
   run_ok(cmd);
   rg_client_t *c = rg_test_connect(&srv);
   recompute(c);
@@ -286,8 +286,8 @@ static void test_time_replayed_archive_scores_like_the_same_traffic_today(void *
   snprintf(gen, sizeof gen, "%s/benchmarks/gen_mail %s --start-ts %lld --truth %s > %s",
            RG_BINARY_DIR, shape, old, truth, old_path);
   run_ok(gen);
-  snprintf(gen, sizeof gen, "%s/benchmarks/gen_mail %s --start-ts %lld > %s", RG_BINARY_DIR,
-           shape, today, new_path);
+  snprintf(gen, sizeof gen, "%s/benchmarks/gen_mail %s --start-ts %lld > %s", RG_BINARY_DIR, shape,
+           today, new_path);
   run_ok(gen);
   /* every 10th truth line of each verdict as a seed, as the README walkthrough does */
   snprintf(gen, sizeof gen,
@@ -310,8 +310,8 @@ static void test_time_replayed_archive_scores_like_the_same_traffic_today(void *
   assert_int_equal(d, 0);
   /* the test can fail: decayed against today's clock, the same archive scores otherwise */
   size_t dn = differences(&naive, &live, 1e-6);
-  print_message("replayed = today for all %zu actors; with reference_time=now %zu differ\n",
-                live.n, dn);
+  print_message("replayed = today for all %zu actors; with reference_time=now %zu differ\n", live.n,
+                dn);
   assert_true(dn > live.n / 20);
   scores_free(&replay);
   scores_free(&live);
@@ -326,8 +326,8 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_time_future_traffic_cannot_disable_the_evidence_rule,
                                       setup, teardown),
-      cmocka_unit_test_setup_teardown(
-          test_time_replayed_archive_scores_like_the_same_traffic_today, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_time_replayed_archive_scores_like_the_same_traffic_today,
+                                      setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -157,8 +157,9 @@ int rg_proto_frame_length(const uint8_t hdr[RG_FRAME_HEADER], uint32_t max, uint
  * RG_ENOT_A_MAP (not exactly one msgpack map — the connection should be closed),
  * RG_EBAD_REQUEST (missing or mistyped field of the request itself), RG_EUNKNOWN_OP,
  * RG_ETOO_LARGE (batch over a limit), RG_ENOMEM. A bad field inside one edge, observation
- * or label only marks that item (its `invalid` and `why`) and decoding goes on. When the id could be read
- * it is set even on error, so the reply can echo it. Call rg_request_free in every case. */
+ * or label only marks that item (its `invalid` and `why`) and decoding goes on. When the id
+ * could be read it is set even on error, so the reply can echo it. Call rg_request_free in
+ * every case. */
 int rg_proto_decode_request(const uint8_t *body, size_t len, const rg_proto_limits_t *lim,
                             rg_request_t *req, char *err, size_t errlen);
 

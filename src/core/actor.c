@@ -17,9 +17,9 @@
  * addresses, so the local part has no bound of its own: the whole address is bounded by
  * the identifier cap (RG_ACTOR_KEY_MAX). Domains follow RFC 1035. */
 #define RG__ADDRESS_MAX RG_ACTOR_KEY_MAX /* whole address */
-#define RG__DOMAIN_MAX  253 /* domain without the trailing dot */
-#define RG__LABEL_MAX   63  /* one domain label */
-#define RG__IP_TEXT_MAX 63  /* longest text we hand to inet_pton (INET6_ADDRSTRLEN is 46) */
+#define RG__DOMAIN_MAX  253              /* domain without the trailing dot */
+#define RG__LABEL_MAX   63               /* one domain label */
+#define RG__IP_TEXT_MAX 63 /* longest text we hand to inet_pton (INET6_ADDRSTRLEN is 46) */
 
 /* A parsed address: family AF_INET uses bytes[0..3], AF_INET6 all 16 bytes. */
 typedef struct {
@@ -193,8 +193,8 @@ static int normalize_domain(const char *p, size_t n, rg_actor_t *a, const char *
 
 /* RFC 5322 atext, and any byte of a UTF-8 sequence (RFC 6531 local parts). */
 static bool is_atext(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c >= 0x80 || strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80 ||
+         (c != 0 && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
 }
 
 /* True when s[0..n) is a dot-atom: atext runs separated by single dots. */

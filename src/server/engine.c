@@ -1233,7 +1233,8 @@ int rg_engine_open(const rg_config_t *cfg, uv_loop_t *loop, rg_engine_t **out, c
   e->cfg = *cfg;
   rg_actor_opts_default(&rg__actor_opts); /* actor.*: one engine per process */
   rg__actor_opts.fold_local_case = cfg->fold_local_case != 0;
-  snprintf(rg__actor_opts.subaddress_sep, sizeof rg__actor_opts.subaddress_sep, "%s", cfg->subaddress_sep);
+  snprintf(rg__actor_opts.subaddress_sep, sizeof rg__actor_opts.subaddress_sep, "%s",
+           cfg->subaddress_sep);
   e->loop = loop;
   e->metrics.started_at = rg_clock_now();
   pthread_mutex_init(&e->lock, NULL);
