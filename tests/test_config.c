@@ -454,6 +454,31 @@ static void test_config_validate_rejects_bad_log_level(void **state) {
   assert_non_null(strstr(err, "verbose"));
 }
 
+static void test_config_time_and_actor_options(void **state) {
+  (void)state;
+  rg_config_t c;
+  rg_config_defaults(&c);
+  assert_int_equal(c.max_future_skew_s, 3600);
+  assert_string_equal(c.reference_time, "newest");
+  assert_int_equal(c.fold_local_case, 1);
+  assert_string_equal(c.subaddress_sep, "");
+  char err[256] = "";
+  set_ok(&c, "graph.reference_time", "now");
+  set_ok(&c, "ingest.max_future_skew", "10m");
+  set_ok(&c, "actor.subaddress_separators", "+-");
+  set_ok(&c, "actor.fold_local_case", "0");
+  assert_int_equal(c.max_future_skew_s, 600);
+  assert_int_equal(rg_config_validate(&c, err, sizeof err), RG_OK);
+  set_rejected("actor.fold_local_case", "2");
+  set_ok(&c, "graph.reference_time", "yesterday");
+  assert_int_equal(rg_config_validate(&c, err, sizeof err), RG_ECONFIG);
+  assert_non_null(strstr(err, "graph.reference_time"));
+  set_ok(&c, "graph.reference_time", "newest");
+  set_ok(&c, "actor.subaddress_separators", "+@");
+  assert_int_equal(rg_config_validate(&c, err, sizeof err), RG_ECONFIG);
+  assert_non_null(strstr(err, "actor.subaddress_separators"));
+}
+
 static void test_config_validate_requires_a_listener_and_a_data_dir(void **state) {
   (void)state;
   rg_config_t c;
@@ -567,6 +592,7 @@ int main(void) {
       cmocka_unit_test(test_config_missing_ini_file_is_io_error),
       cmocka_unit_test(test_config_validate_rejects_map_size_above_map_max),
       cmocka_unit_test(test_config_validate_rejects_bad_log_level),
+      cmocka_unit_test(test_config_time_and_actor_options),
       cmocka_unit_test(test_config_validate_requires_a_listener_and_a_data_dir),
       cmocka_unit_test(test_config_unix_path_resolves_default_and_none),
       cmocka_unit_test(test_config_unix_mode_is_octal),

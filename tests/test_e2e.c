@@ -94,7 +94,7 @@ static void ingest_sample(rg_client_t *c, long long ts) {
 static void test_ingest_then_lookup_shows_degrees_and_counts(void **state) {
   fixture_t *f = *state;
   rg_client_t *c = rg_test_connect(&f->srv);
-  long long ts = 1800000000;
+  long long ts = 1700000000;
   ingest_sample(c, ts);
   msgpack_unpacked r;
   rg_test_call(c, &r,
@@ -175,7 +175,7 @@ static void test_pipelined_requests_answered_in_order_with_ids(void **state) {
 static void test_restart_keeps_everything_acknowledged(void **state) {
   fixture_t *f = *state;
   rg_client_t *c = rg_test_connect(&f->srv);
-  ingest_sample(c, 1800000000);
+  ingest_sample(c, 1700000000);
   msgpack_unpacked r;
   rg_test_call(c, &r,
                "{\"id\": 5, \"op\": \"label\", \"labels\": [{\"actor\": \"ip:203.0.113.7\","
@@ -274,9 +274,17 @@ static void test_unknown_op_and_bad_fields_keep_connection(void **state) {
   rg_test_call(c, &r,
                "{\"id\": 2, \"op\": \"ingest\", \"edges\": [{\"src\": 5, \"dst\": \"ip:1.2.3.4\", "
                "\"kind\": \"sent_from\"}]}");
+  /* A mistyped field rejects that item, with its index and field; not the request. */
+  assert_string_equal(rg_test_code_of(&r, buf), "(no error)");
+  assert_int_equal(rg_test_uint(&r.data, "rejected_count"), 1);
+  assert_true(rg_test_str_is(&r.data, "rejected.0.item", "edges"));
+  assert_int_equal(rg_test_uint(&r.data, "rejected.0.index"), 0);
+  assert_true(rg_test_str_is(&r.data, "rejected.0.code", "bad_request"));
+  const msgpack_object *msg = rg_test_get(&r.data, "rejected.0.message");
+  assert_non_null(memmem(msg->via.str.ptr, msg->via.str.size, "src: expected a string", 22));
+  msgpack_unpacked_destroy(&r);
+  rg_test_call(c, &r, "{\"id\": 4, \"op\": \"ingest\", \"edges\": {}}"); /* the request itself */
   assert_string_equal(rg_test_code_of(&r, buf), "bad_request");
-  const msgpack_object *msg = rg_test_get(&r.data, "error.message");
-  assert_non_null(memmem(msg->via.str.ptr, msg->via.str.size, "edges[0].src", 12));
   msgpack_unpacked_destroy(&r);
   rg_test_call(c, &r, "{\"op\": \"ping\"}"); /* no id: the reply's id is nil */
   assert_int_equal(rg_test_get(&r.data, "id")->type, MSGPACK_OBJECT_NIL);
@@ -328,7 +336,7 @@ static void test_invalid_actors_rejected_one_by_one(void **state) {
 static void test_forget_removes_actor_edges_and_label(void **state) {
   fixture_t *f = *state;
   rg_client_t *c = rg_test_connect(&f->srv);
-  ingest_sample(c, 1800000000);
+  ingest_sample(c, 1700000000);
   msgpack_unpacked r;
   rg_test_call(c, &r,
                "{\"id\": 4, \"op\": \"label\", \"labels\": [{\"actor\": "

@@ -64,7 +64,7 @@ static void test_mail_maps_a_delivered_message(void **state) {
            received_mx);
   assert_int_equal(parse(msg), RG_MAIL_OK);
   assert_true(obs.has_sender);
-  assert_string_equal(obs.sender.key, "Bounce+abc@example.org"); /* domain lower-cased */
+  assert_string_equal(obs.sender.key, "bounce+abc@example.org"); /* lower-cased (actor.fold_local_case) */
   static const char *const rcpt[] = {"bob@example.net", "bob-alias@example.net"};
   want_recipients(rcpt, 2); /* Delivered-To wins over To */
   assert_true(obs.has_ip);

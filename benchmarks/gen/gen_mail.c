@@ -153,13 +153,13 @@ static void usage(FILE *f) {
           "Writes NDJSON observations for `repgraph ingest`. Defaults: 10000 messages, 2000\n"
           "users in 40 communities, 20 spammers (10%% on freemail) on 64 IPs, 20%% spam, 5\n"
           "compromised accounts, 20 attack edges, 30%% replies, seed 1; messages spread over\n"
-          "the 7 days before --start-ts (default: 1800000000), abuse in the last 3 days.\n");
+          "the 7 days before --start-ts (default: 1700000000), abuse in the last 3 days.\n");
 }
 
 int main(int argc, char **argv) {
   opts_t o = {.messages = 10000, .users = 2000, .communities = 40, .spammers = 20,
               .spam_ips = 64, .compromised = 5, .attack_edges = 20, .spam_freemail = 0.1,
-              .spam_share = 0.2, .reply_rate = 0.3, .seed = 1, .start_ts = 1800000000,
+              .spam_share = 0.2, .reply_rate = 0.3, .seed = 1, .start_ts = 1700000000,
               .span_s = 7 * 86400};
   static const struct option longopts[] = {{"messages", 1, NULL, 'm'},
                                            {"users", 1, NULL, 'u'},

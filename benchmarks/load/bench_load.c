@@ -23,7 +23,7 @@
 #define SUB_BITS    6  /* histogram: 2^6 sub-buckets per power of two */
 #define HIST_SIZE   (64 << SUB_BITS)
 #define READ_CHUNK  (256 * 1024)
-#define TS_BASE     1800000000
+#define TS_BASE     1700000000
 #define MAX_PENDING 4096
 
 enum { OP_LOOKUP, OP_INGEST, OP_CHECK, N_OPS };

@@ -54,6 +54,21 @@ typedef struct {
   char key[RG_ACTOR_KEY_MAX + 1];
 } rg_actor_t;
 
+/* How addresses become actors where operators differ (config section actor.*, passed in
+ * by the caller: this module knows no configuration). */
+typedef struct {
+  bool fold_local_case;  /* lower-case ASCII letters of the local part: Alice@ == alice@ */
+  char subaddress_sep[8]; /* "" keeps user+tag@; else the tag is cut at the first of these */
+} rg_actor_opts_t;
+
+/* Fills *o with the defaults: fold_local_case on, sub-addresses kept. */
+void rg_actor_opts_default(rg_actor_opts_t *o);
+
+/* The key of the null sender `<>` (bounces, delivery reports): the actor "address:<>". It
+ * has no domain (rg_actor_domain_of fails) and is not a label seed (the server refuses
+ * labels on it: it stands for every bouncing MTA at once). */
+#define RG_ACTOR_NULL_SENDER "<>"
+
 /* Name of an actor type ("address", …), or NULL for a value outside the table. */
 const char *rg_actor_type_name(int type);
 
@@ -61,20 +76,41 @@ const char *rg_actor_type_name(int type);
 int rg_actor_type_parse(const char *name, size_t len, rg_actor_type_t *out);
 
 /* Normalises `raw` (`len` bytes, not necessarily NUL-terminated) as an actor of `type`
- * into *out. Rules: address — trimmed, optional <> removed, local part kept as is,
- * domain normalised as below (local part at most 64 bytes, whole at most 254, address
- * literals refused); ip — canonical inet_ntop text, IPv4-mapped IPv6 becomes IPv4, optional
- * [] removed; net — "addr/prefix" with host bits cleared (a mapped IPv6 with prefix >= 96
- * becomes IPv4); domain — lower-case, no trailing dot, labels of 1..63 bytes of letters,
- * digits, '-' and '_' (for _dmarc and DKIM selectors), at most 253 bytes. Type names are
- * case-sensitive. 0 on success (*out written); RG_EINVALID_ACTOR with *reason (static
- * string; `reason` may be NULL) otherwise, *out untouched. */
+ * into *out, with `opts` (NULL = rg_actor_opts_default). Every type: trimmed, at most
+ * RG_ACTOR_KEY_MAX bytes, no NUL, valid UTF-8. Rules: address — optional <> removed; "<>"
+ * alone is the null sender RG_ACTOR_NULL_SENDER; the local part is a dot-atom of RFC 5322
+ * atext or UTF-8 (RFC 6531), or a quoted string (unquoted when its content is a dot-atom,
+ * else kept quoted with minimal escapes); no bound of its own (VERP/SRS), the whole address
+ * at most 255 bytes; ASCII letters lower-cased (opts->fold_local_case); a tag after a
+ * separator stripped (opts->subaddress_sep); the domain as below; address literals refused.
+ * ip — canonical inet_ntop text, IPv4-mapped IPv6 becomes IPv4, optional [] removed; net —
+ * "addr/prefix" with host bits cleared (a mapped IPv6 with prefix >= 96 becomes IPv4);
+ * domain — U-labels converted to A-labels (libidn2, UTS #46 non-transitional), lower-case,
+ * no trailing dot, labels of 1..63 bytes of letters, digits, '-' and '_' (for _dmarc and DKIM
+ * selectors), at most 253 bytes. 0 on success (*out written); RG_EINVALID_ACTOR with *reason
+ * (static string; `reason` may be NULL) otherwise, *out untouched. */
+int rg_actor_normalize_opts(rg_actor_type_t type, const char *raw, size_t len,
+                            const rg_actor_opts_t *opts, rg_actor_t *out, const char **reason);
+
+/* rg_actor_normalize_opts with the default options. */
 int rg_actor_normalize(rg_actor_type_t type, const char *raw, size_t len, rg_actor_t *out,
                        const char **reason);
 
-/* Parses the text form "type:identifier" and normalises it into *out.
- * 0 on success; RG_EINVALID_ACTOR with *reason (static string) otherwise. */
+/* Parses the text form "type:identifier" (type names are case-sensitive) and normalises it
+ * with `opts` (NULL = defaults). 0; RG_EINVALID_ACTOR with *reason (static string). */
+int rg_actor_parse_opts(const char *text, size_t len, const rg_actor_opts_t *opts, rg_actor_t *out,
+                        const char **reason);
+
+/* rg_actor_parse_opts with the default options. */
 int rg_actor_parse(const char *text, size_t len, rg_actor_t *out, const char **reason);
+
+/* True for the null sender actor "address:<>". */
+bool rg_actor_is_null_sender(const rg_actor_t *a);
+
+/* Normalises a HELO/EHLO argument as what it is: an address literal ("[192.0.2.1]",
+ * "[IPv6:2001:db8::1]") or a bare IP becomes an ip actor, anything else a domain actor.
+ * 0 or RG_EINVALID_ACTOR with *reason, as rg_actor_normalize. */
+int rg_actor_normalize_helo(const char *raw, size_t len, rg_actor_t *out, const char **reason);
 
 /* Writes the text form "type:identifier" of `a` into buf (capacity `cap`, NUL-terminated).
  * Returns the length written, or -1 if it does not fit. */

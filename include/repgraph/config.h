@@ -52,6 +52,10 @@ typedef struct {
   double prior;                         /* reputation with no path to any label */
   double check_reject, check_quarantine, check_tempfail; /* verdict thresholds of check */
   double label_weight[6]; /* seed weight per label source, indexed by rg_label_source_t 1..5 */
+  uint64_t max_future_skew_s; /* an item's ts further ahead of the server clock is clamped, s */
+  char reference_time[16];    /* "newest" (min(now, newest actor last_seen)) or "now" */
+  uint32_t fold_local_case;   /* address local parts lower-cased: Alice@ == alice@ (0/1) */
+  char subaddress_sep[8];     /* "" = keep user+tag@; else strip from the first of these chars */
 } rg_config_t;
 
 /* Fills *c with the documented defaults. */

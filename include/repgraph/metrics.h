@@ -26,6 +26,7 @@ typedef struct {
                                          before auth (not silent connections: timeouts) */
   atomic_uint_fast64_t commits, committed_writes, write_queue_depth;
   rg_hist_t commit_latency; /* one group commit, µs */
+  atomic_uint_fast64_t ts_clamped; /* item times clamped to the server clock (future skew) */
   int64_t started_at;       /* epoch seconds */
 } rg_metrics_t;
 

@@ -74,11 +74,17 @@ typedef struct {
   uint32_t len;
 } rg_str_t;
 
+/* Items of a batch (edges, observations, labels) that the decoder could not read are marked
+ * rather than failing the request: `invalid` is the RG_E... code for that item only and `why`
+ * a message naming the field (valid UTF-8, client bytes escaped) in memory the request owns
+ * (until rg_request_free). The other fields of a marked item are unspecified. */
 typedef struct {
   rg_str_t src, dst, kind;
   int64_t ts;     /* 0 = not given (the server's clock is used) */
   double weight;  /* default 1 */
   uint64_t count; /* default 1 */
+  int invalid;    /* 0, or why this item is refused (see above) */
+  const char *why;
 } rg_wire_edge_t;
 
 typedef struct {
@@ -86,12 +92,21 @@ typedef struct {
   rg_str_t sender, client_ip, helo; /* helo.len == 0 when absent */
   rg_str_t *recipients;
   uint32_t n_recipients;
+  int invalid; /* 0, or why this item is refused (see above) */
+  const char *why;
 } rg_wire_observation_t;
+
+/* Label weights: a given weight must lie in (0, RG_LABEL_WEIGHT_MAX]; 0 or more is refused for
+ * that label only. The bound keeps one write token from planting a seed that outweighs
+ * every other label (README "Labels"). */
+#define RG_LABEL_WEIGHT_MAX 10.0
 
 typedef struct {
   rg_str_t actor, verdict, source, note;
   double weight; /* < 0 = not given (the source's default) */
   int64_t ts;
+  int invalid; /* 0, or why this item is refused (see above) */
+  const char *why;
 } rg_wire_label_t;
 
 /* A decoded request. Arrays are owned by the request (rg_request_free); strings point into
@@ -142,10 +157,13 @@ typedef struct {
 int rg_proto_frame_length(const uint8_t hdr[RG_FRAME_HEADER], uint32_t max, uint32_t *len);
 
 /* Decodes one frame body into *req (zeroed first). 0 on success. Errors, with a message
- * naming the field in err (capacity errlen): RG_ENOT_A_MAP (not exactly one msgpack map —
- * the connection should be closed), RG_EBAD_REQUEST (missing or mistyped field),
- * RG_EUNKNOWN_OP, RG_ETOO_LARGE (batch over a limit), RG_ENOMEM. When the id could be read
- * it is set even on error, so the reply can echo it. Call rg_request_free in every case. */
+ * naming the field in err (capacity errlen; valid UTF-8, client bytes escaped):
+ * RG_ENOT_A_MAP (not exactly one msgpack map — the connection should be closed),
+ * RG_EBAD_REQUEST (missing or mistyped field of the request itself), RG_EUNKNOWN_OP,
+ * RG_ETOO_LARGE (batch over a limit), RG_ENOMEM. A bad field inside one edge, observation
+ * or label only marks that item (its `invalid` and `why`) and decoding goes on. When the id
+ * could be read it is set even on error, so the reply can echo it. Call rg_request_free in
+ * every case. */
 int rg_proto_decode_request(const uint8_t *body, size_t len, const rg_proto_limits_t *lim,
                             rg_request_t *req, char *err, size_t errlen);
 

@@ -147,6 +147,11 @@ int rg_store_scan_in(rg_txn_t *t, uint64_t dst, int64_t now, rg_edge_visit_fn fn
 /* Reads the counters. 0 or RG_EIO. */
 int rg_store_counts(rg_txn_t *t, rg_store_counts_t *out);
 
+/* The latest time any edge was written at (meta "newest_edge_ts", kept by the commits that
+ * add edges; forgetting does not lower it), 0 for a store without edges. The reference time
+ * of replays. 0 or RG_EIO. */
+int rg_store_newest_edge_ts(rg_txn_t *t, int64_t *out);
+
 /* Visits every actor (id order) with its record decayed to `now`. A non-zero return stops
  * the scan and is returned. 0, the visitor's return, or RG_EIO. */
 typedef int (*rg_actor_visit_fn)(void *ctx, uint64_t id, const rg_actor_rec_t *rec);

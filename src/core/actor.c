@@ -3,18 +3,23 @@
 #include "repgraph/actor.h"
 
 #include <arpa/inet.h>
+#include <idn2.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "repgraph/err.h"
+#include "repgraph/text.h"
 
-/* Limits from RFC 5321 / RFC 1035, in bytes. */
-#define RG__LOCAL_MAX   64  /* local part of an address */
-#define RG__ADDRESS_MAX 254 /* whole address */
-#define RG__DOMAIN_MAX  253 /* domain without the trailing dot */
-#define RG__LABEL_MAX   63  /* one domain label */
-#define RG__IP_TEXT_MAX 63  /* longest text we hand to inet_pton (INET6_ADDRSTRLEN is 46) */
+/* Limits in bytes. RFC 5321's 64-octet local part is exceeded by real VERP and SRS bounce
+ * addresses, so the local part has no bound of its own: the whole address is bounded by
+ * the identifier cap (RG_ACTOR_KEY_MAX). Domains follow RFC 1035. */
+#define RG__ADDRESS_MAX RG_ACTOR_KEY_MAX /* whole address */
+#define RG__DOMAIN_MAX  253              /* domain without the trailing dot */
+#define RG__LABEL_MAX   63               /* one domain label */
+#define RG__IP_TEXT_MAX 63 /* longest text we hand to inet_pton (INET6_ADDRSTRLEN is 46) */
 
 /* A parsed address: family AF_INET uses bytes[0..3], AF_INET6 all 16 bytes. */
 typedef struct {
@@ -111,13 +116,43 @@ bool rg_edge_kind_fits(rg_edge_kind_t kind, rg_actor_type_t src, rg_actor_type_t
 
 /* Normalises a trimmed domain p[0..n) into dst, which has room for n + 1 bytes.
  * 0 with *out_len set, or RG_EINVALID_ACTOR with *reason set. */
+static int domain_ascii(const char *p, size_t n, char *dst, size_t *out_len, const char **reason);
+
+/* Normalises a domain that may hold U-labels: converted with libidn2 (UTS #46
+ * non-transitional processing, NFC input) to its A-label (xn--) form, then checked as
+ * ASCII. p[0..n) is valid UTF-8 (checked at the door). */
 static int domain_core(const char *p, size_t n, char *dst, size_t *out_len, const char **reason) {
   if (n > 0 && p[n - 1] == '.') n--;
+  bool ascii = true;
+  for (size_t i = 0; i < n && ascii; i++) ascii = (unsigned char)p[i] < 0x80;
+  if (ascii) return domain_ascii(p, n, dst, out_len, reason);
+  char in[RG_ACTOR_KEY_MAX + 1];
+  if (n > RG_ACTOR_KEY_MAX) return fail(reason, "domain longer than 253 bytes");
+  memcpy(in, p, n);
+  in[n] = '\0';
+  char *out = NULL;
+  int rc = idn2_to_ascii_8z(in, &out, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
+  if (rc != IDN2_OK) {
+    idn2_free(out);
+    return fail(reason, "not a valid internationalised domain name (IDNA2008/UTS #46)");
+  }
+  size_t m = strlen(out);
+  char ace[RG__DOMAIN_MAX + 2];
+  if (m > RG__DOMAIN_MAX + 1) {
+    idn2_free(out);
+    return fail(reason, "domain longer than 253 bytes");
+  }
+  memcpy(ace, out, m);
+  idn2_free(out);
+  if (m > 0 && ace[m - 1] == '.') m--; /* an ideographic full stop may map to a dot */
+  return domain_ascii(ace, m, dst, out_len, reason);
+}
+
+/* The ASCII rules: lower-case, labels of letters, digits, '-' and '_'. dst has room for
+ * n + 1 bytes. */
+static int domain_ascii(const char *p, size_t n, char *dst, size_t *out_len, const char **reason) {
   if (n == 0) return fail(reason, "empty domain");
   if (n > RG__DOMAIN_MAX) return fail(reason, "domain longer than 253 bytes");
-  for (size_t i = 0; i < n; i++) {
-    if ((unsigned char)p[i] >= 0x80) return fail(reason, "non-ASCII; use the IDNA (xn--) form");
-  }
   size_t label = 0; /* bytes in the current label */
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)p[i];
@@ -146,7 +181,9 @@ static int domain_core(const char *p, size_t n, char *dst, size_t *out_len, cons
 
 static int normalize_domain(const char *p, size_t n, rg_actor_t *a, const char **reason) {
   size_t len;
-  int rc = domain_core(p, n, a->key, &len, reason);
+  char tmp[RG_ACTOR_KEY_MAX + 1];
+  int rc = domain_core(p, n, tmp, &len, reason);
+  if (!rc) memcpy(a->key, tmp, len + 1);
   if (rc) return rc;
   a->len = (uint16_t)len;
   return RG_OK;
@@ -154,7 +191,90 @@ static int normalize_domain(const char *p, size_t n, rg_actor_t *a, const char *
 
 /* ---- address --------------------------------------------------------------------- */
 
-static int normalize_address(const char *p, size_t n, rg_actor_t *a, const char **reason) {
+/* RFC 5322 atext, and any byte of a UTF-8 sequence (RFC 6531 local parts). */
+static bool is_atext(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80 ||
+         (c != 0 && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
+}
+
+/* True when s[0..n) is a dot-atom: atext runs separated by single dots. */
+static bool is_dot_atom(const char *s, size_t n) {
+  if (n == 0 || s[0] == '.' || s[n - 1] == '.') return false;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '.' ? s[i + 1] == '.' : !is_atext(c)) return false;
+  }
+  return true;
+}
+
+static void fold_ascii(char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (s[i] >= 'A' && s[i] <= 'Z') s[i] = (char)(s[i] - 'A' + 'a');
+}
+
+/* Normalises a local part p[0..n) into dst (capacity RG_ACTOR_KEY_MAX + 1): a quoted string
+ * is unquoted when its content is a dot-atom, else kept quoted with only '"' and '\' escaped;
+ * an unquoted one is checked against atext (dots anywhere: real mail has "a..b"), its tag
+ * stripped from the first separator (opts) when something remains before it. ASCII letters
+ * are lower-cased with fold_local_case. *out_len is the length. */
+static int normalize_local(const char *p, size_t n, const rg_actor_opts_t *o, char *dst,
+                           size_t *out_len, const char **reason) {
+  if (n == 0) return fail(reason, "empty local part");
+  size_t m = 0;
+  if (p[0] == '"') {
+    if (n < 2 || p[n - 1] != '"') return fail(reason, "unbalanced quote in local part");
+    char raw[RG_ACTOR_KEY_MAX + 1];
+    size_t k = 0;
+    for (size_t i = 1; i + 1 < n; i++) {
+      unsigned char c = (unsigned char)p[i];
+      if (c == '\\') {
+        if (i + 2 >= n) return fail(reason, "unbalanced quote in local part");
+        c = (unsigned char)p[++i];
+      } else if (c == '"') {
+        return fail(reason, "unescaped quote in local part");
+      }
+      if ((c < 0x20 && c != '\t') || c == 0x7f) return fail(reason, "control character");
+      raw[k++] = (char)c;
+    }
+    if (k == 0) return fail(reason, "empty local part");
+    if (is_dot_atom(raw, k)) return normalize_local(raw, k, o, dst, out_len, reason); /* "a"@ */
+    if (o->fold_local_case) fold_ascii(raw, k);
+    dst[m++] = '"';
+    for (size_t i = 0; i < k; i++) {
+      if (m + 3 > RG_ACTOR_KEY_MAX) return fail(reason, "address longer than 255 bytes");
+      if (raw[i] == '"' || raw[i] == '\\') dst[m++] = '\\';
+      dst[m++] = raw[i];
+    }
+    dst[m++] = '"';
+    *out_len = m;
+    return RG_OK;
+  }
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)p[i];
+    if (is_ctl_or_space(c)) return fail(reason, "control or space character");
+    if (c != '.' && !is_atext(c)) return fail(reason, "invalid character in local part");
+  }
+  if (o->subaddress_sep[0]) {
+    for (size_t i = 1; i < n; i++) {
+      if (strchr(o->subaddress_sep, p[i])) {
+        n = i;
+        break;
+      }
+    }
+  }
+  memcpy(dst, p, n);
+  if (o->fold_local_case) fold_ascii(dst, n);
+  *out_len = n;
+  return RG_OK;
+}
+
+static int normalize_address(const char *p, size_t n, const rg_actor_opts_t *o, rg_actor_t *a,
+                             const char **reason) {
+  if (n == 2 && p[0] == '<' && p[1] == '>') { /* the null sender (bounces, reports) */
+    memcpy(a->key, RG_ACTOR_NULL_SENDER, sizeof RG_ACTOR_NULL_SENDER);
+    a->len = (uint16_t)(sizeof RG_ACTOR_NULL_SENDER - 1);
+    return RG_OK;
+  }
   strip_pair(&p, &n, '<', '>');
   const char *at = NULL;
   for (size_t i = n; i > 0; i--) {
@@ -168,18 +288,17 @@ static int normalize_address(const char *p, size_t n, rg_actor_t *a, const char 
   const char *dom = at + 1;
   size_t dom_len = n - local - 1;
   if (local == 0) return fail(reason, "empty local part");
-  if (local > RG__LOCAL_MAX) return fail(reason, "local part longer than 64 bytes");
-  for (size_t i = 0; i < local; i++) {
-    if (is_ctl_or_space((unsigned char)p[i])) return fail(reason, "control or space character");
-  }
   if (dom_len > 0 && dom[0] == '[') return fail(reason, "address literal domain not accepted");
-  memcpy(a->key, p, local);
-  a->key[local] = '@';
-  size_t d;
-  int rc = domain_core(dom, dom_len, a->key + local + 1, &d, reason);
+  char key[2 * RG_ACTOR_KEY_MAX + 2];
+  size_t l, d;
+  int rc = normalize_local(p, local, o, key, &l, reason);
   if (rc) return rc;
-  size_t total = local + 1 + d;
-  if (total > RG__ADDRESS_MAX) return fail(reason, "address longer than 254 bytes");
+  key[l] = '@';
+  if ((rc = domain_core(dom, dom_len, key + l + 1, &d, reason))) return rc;
+  size_t total = l + 1 + d;
+  if (total > RG__ADDRESS_MAX) return fail(reason, "address longer than 255 bytes");
+  memcpy(a->key, key, total);
+  a->key[total] = '\0';
   a->len = (uint16_t)total;
   return RG_OK;
 }
@@ -279,8 +398,20 @@ static int normalize_net(const char *p, size_t n, rg_actor_t *a, const char **re
 
 /* ---- public normalisation -------------------------------------------------------- */
 
+void rg_actor_opts_default(rg_actor_opts_t *o) {
+  memset(o, 0, sizeof *o);
+  o->fold_local_case = true;
+}
+
 int rg_actor_normalize(rg_actor_type_t type, const char *raw, size_t len, rg_actor_t *out,
                        const char **reason) {
+  rg_actor_opts_t o;
+  rg_actor_opts_default(&o);
+  return rg_actor_normalize_opts(type, raw, len, &o, out, reason);
+}
+
+int rg_actor_normalize_opts(rg_actor_type_t type, const char *raw, size_t len,
+                            const rg_actor_opts_t *opts, rg_actor_t *out, const char **reason) {
   if (!out) return fail(reason, "no output actor");
   if (!raw && len > 0) return fail(reason, "no input");
   if (!rg_actor_type_name((int)type)) return fail(reason, "unknown actor type");
@@ -291,13 +422,16 @@ int rg_actor_normalize(rg_actor_type_t type, const char *raw, size_t len, rg_act
   /* Hard cap before anything is copied; the type rules below are stricter. */
   if (n > RG_ACTOR_KEY_MAX) return fail(reason, "identifier longer than 255 bytes");
   if (memchr(p, '\0', n)) return fail(reason, "embedded NUL byte");
+  if (!rg_utf8_valid(p, n)) return fail(reason, "invalid UTF-8");
+  rg_actor_opts_t defaults;
+  if (!opts) rg_actor_opts_default(&defaults), opts = &defaults;
 
   rg_actor_t a;
   memset(&a, 0, sizeof a);
   a.type = type;
   int rc;
   switch (type) {
-    case RG_ACTOR_ADDRESS: rc = normalize_address(p, n, &a, reason); break;
+    case RG_ACTOR_ADDRESS: rc = normalize_address(p, n, opts, &a, reason); break;
     case RG_ACTOR_IP: rc = normalize_ip(p, n, &a, reason); break;
     case RG_ACTOR_NET: rc = normalize_net(p, n, &a, reason); break;
     case RG_ACTOR_DOMAIN: rc = normalize_domain(p, n, &a, reason); break;
@@ -309,13 +443,40 @@ int rg_actor_normalize(rg_actor_type_t type, const char *raw, size_t len, rg_act
 }
 
 int rg_actor_parse(const char *text, size_t len, rg_actor_t *out, const char **reason) {
+  return rg_actor_parse_opts(text, len, NULL, out, reason);
+}
+
+int rg_actor_parse_opts(const char *text, size_t len, const rg_actor_opts_t *opts, rg_actor_t *out,
+                        const char **reason) {
   if (!text && len > 0) return fail(reason, "no input");
   const char *colon = text ? memchr(text, ':', len) : NULL;
   if (!colon) return fail(reason, "missing ':' after actor type");
   rg_actor_type_t type;
   size_t type_len = (size_t)(colon - text);
   if (rg_actor_type_parse(text, type_len, &type)) return fail(reason, "unknown actor type");
-  return rg_actor_normalize(type, colon + 1, len - type_len - 1, out, reason);
+  return rg_actor_normalize_opts(type, colon + 1, len - type_len - 1, opts, out, reason);
+}
+
+bool rg_actor_is_null_sender(const rg_actor_t *a) {
+  return a && a->type == RG_ACTOR_ADDRESS && a->len == sizeof RG_ACTOR_NULL_SENDER - 1 &&
+         memcmp(a->key, RG_ACTOR_NULL_SENDER, a->len) == 0;
+}
+
+int rg_actor_normalize_helo(const char *raw, size_t len, rg_actor_t *out, const char **reason) {
+  const char *p = raw;
+  size_t n = len;
+  if (!out) return fail(reason, "no output actor");
+  if (!raw && len > 0) return fail(reason, "no input");
+  trim(&p, &n);
+  if (n >= 2 && p[0] == '[' && p[n - 1] == ']') { /* an address literal (RFC 5321 4.1.3) */
+    p++, n -= 2;
+    if (n >= 5 && strncasecmp(p, "IPv6:", 5) == 0) p += 5, n -= 5;
+    return rg_actor_normalize(RG_ACTOR_IP, p, n, out, reason);
+  }
+  rg__ip_t ip;
+  if (n > 0 && n <= RG__IP_TEXT_MAX && !memchr(p, '\0', n) && ip_parse(p, n, &ip, NULL) == RG_OK)
+    return rg_actor_normalize(RG_ACTOR_IP, p, n, out, reason); /* a bare IP */
+  return rg_actor_normalize(RG_ACTOR_DOMAIN, p, n, out, reason);
 }
 
 int rg_actor_format(const rg_actor_t *a, char *buf, size_t cap) {

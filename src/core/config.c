@@ -128,6 +128,17 @@ static const opt_t options[] = {
         "members labelled the other way, unless the request says force"),
     NUM(OPT_U32, commit_max_requests, "writer.commit_max_requests", 1, 100000, "256",
         "write requests grouped into one commit"),
+    NUM(OPT_DURATION, max_future_skew_s, "ingest.max_future_skew", 0, 86400 * 365, "1h",
+        "an item's ts further ahead of the server clock than this is clamped to the server "
+        "time (counted in stats ingest.ts_clamped)"),
+    STR(reference_time, "graph.reference_time", "newest",
+        "time decay, age and the evidence rule are measured at: newest = the newest time seen "
+        "in the store if older than now (replays), now = the server clock"),
+    NUM(OPT_U32, fold_local_case, "actor.fold_local_case", 0, 1, "1",
+        "1: address local parts are lower-cased (Alice@ and alice@ are one actor); 0: kept"),
+    STR(subaddress_sep, "actor.subaddress_separators", "",
+        "empty: user+tag@ is its own actor; else characters (e.g. \"+\" or \"+-\") from "
+        "the first of which the local part's tag is stripped"),
 /* label.weight_<source>, defaults from RG_LABEL_SOURCE_MAP: a new source gets its option. */
 #define RG__WEIGHT_OPTION(name, num, text, weight)                       \
   NUM(OPT_RATIO, label_weight[num], "label.weight_" text, 0, 1, #weight, \
@@ -305,6 +316,17 @@ int rg_config_validate(const rg_config_t *c, char *err, size_t errlen) {
              "and never finish it, holding a connection slot for ever; set a frame timeout "
              "(e.g. 30s)");
     return RG_ECONFIG;
+  }
+  if (strcmp(c->reference_time, "newest") != 0 && strcmp(c->reference_time, "now") != 0) {
+    snprintf(err, errlen, "graph.reference_time: '%s' is not newest or now", c->reference_time);
+    return RG_ECONFIG;
+  }
+  for (const char *p = c->subaddress_sep; *p; p++) {
+    if (*p == '@' || *p == '"' || *p == '\\' || (unsigned char)*p <= 0x20 ||
+        (unsigned char)*p >= 0x7f) {
+      snprintf(err, errlen, "actor.subaddress_separators: '%c' cannot separate a tag", *p);
+      return RG_ECONFIG;
+    }
   }
   if (c->port == 0 && strcmp(c->unix_socket, "none") == 0) {
     snprintf(err, errlen, "no listener: server.port is 0 and server.unix_socket is none");

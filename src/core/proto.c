@@ -10,6 +10,7 @@
 
 #include "repgraph/actor.h"
 #include "repgraph/err.h"
+#include "repgraph/text.h"
 
 static const char *const op_names[] = {
 #define RG__OP_NAME(name, text, writes, role) text,
@@ -149,6 +150,8 @@ int rg_proto_check_msgpack(const uint8_t *d, size_t len, unsigned max_depth) {
 typedef struct {
   msgpack_unpacked up;
   rg_str_t *recipients; /* one pool for all observations */
+  char **whys;          /* messages of marked items, each malloc'ed */
+  uint32_t n_whys, cap_whys;
 } decoder_mem_t;
 
 typedef struct {
@@ -156,6 +159,7 @@ typedef struct {
   size_t errlen;
   const rg_proto_limits_t *lim;
   uint32_t max_string; /* lim->max_string_bytes, or its default */
+  decoder_mem_t *mem;
 } dctx_t;
 
 static int fail(dctx_t *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -239,6 +243,45 @@ static int get_weight(dctx_t *c, const msgpack_object *map, const char *path, do
   return get_number(c, map, path, "weight", 1e9, out);
 }
 
+/* A label's weight: absent leaves *out; otherwise in (0, RG_LABEL_WEIGHT_MAX] or
+ * RG_EINVALID_LABEL. */
+static int get_label_weight(dctx_t *c, const msgpack_object *map, const char *path, double *out) {
+  double w = -1;
+  int rc = get_number(c, map, path, "weight", 1e300, &w);
+  if (rc || w < 0) return rc;
+  if (!(w > 0 && w <= RG_LABEL_WEIGHT_MAX))
+    return fail(c, RG_EINVALID_LABEL, "%s.weight: %g is not in (0, %g]", path, w,
+                RG_LABEL_WEIGHT_MAX);
+  *out = w;
+  return RG_OK;
+}
+
+/* After an item at `path` failed with rc: a problem of that item alone (a missing, mistyped
+ * or out-of-range field, too many recipients) marks it — code in *invalid, the message without
+ * its "path." prefix in *why — clears the request error and returns 0; anything else (memory)
+ * is returned. */
+static int mark_item(dctx_t *c, int rc, const char *path, int *invalid, const char **why) {
+  if (rc != RG_EBAD_REQUEST && rc != RG_EINVALID_LABEL && rc != RG_ETOO_LARGE) return rc;
+  decoder_mem_t *mem = c->mem;
+  if (mem->n_whys == mem->cap_whys) {
+    uint32_t cap = mem->cap_whys ? 2 * mem->cap_whys : 16;
+    char **p = realloc(mem->whys, cap * sizeof *p);
+    if (!p) return RG_ENOMEM;
+    mem->whys = p;
+    mem->cap_whys = cap;
+  }
+  size_t skip = strlen(path);
+  const char *text = c->err;
+  if (strncmp(text, path, skip) == 0 && text[skip] == '.') text += skip + 1;
+  char *copy = strdup(text);
+  if (!copy) return RG_ENOMEM;
+  mem->whys[mem->n_whys++] = copy;
+  *invalid = rc;
+  *why = copy;
+  c->err[0] = '\0';
+  return RG_OK;
+}
+
 /* Finds an optional array field of the map at `path` (NULL at the top level); *n = 0 when
  * absent. */
 static int get_array(dctx_t *c, const msgpack_object *map, const char *path, const char *name,
@@ -277,7 +320,7 @@ static int decode_edges(dctx_t *c, const msgpack_object *items, rg_request_t *r)
     if (!rc) rc = get_uint(c, m, path, "count", &e->count);
     if (!rc && (e->count == 0 || e->count > 1000000000))
       rc = fail(c, RG_EBAD_REQUEST, "%s.count: not in [1, 1e9]", path);
-    if (rc) return rc;
+    if (rc && (rc = mark_item(c, rc, path, &e->invalid, &e->why))) return rc;
   }
   return RG_OK;
 }
@@ -297,11 +340,12 @@ static int decode_observation(dctx_t *c, const msgpack_object *m, const char *pa
     return fail(c, RG_ETOO_LARGE, "%s.recipients: %u recipients, the limit is %u", path,
                 o->n_recipients, c->lim->max_recipients);
   o->recipients = *pool;
-  for (uint32_t j = 0; j < o->n_recipients; j++, (*pool)++) {
+  if (o->n_recipients) *pool += o->n_recipients; /* (the pool is NULL when empty) */
+  for (uint32_t j = 0; j < o->n_recipients; j++) {
     if (rcpts[j].type != MSGPACK_OBJECT_STR || rcpts[j].via.str.size > RG_ACTOR_WIRE_MAX)
       return fail(c, RG_EBAD_REQUEST, "%s.recipients[%u]: expected a string of at most %u bytes",
                   path, j, RG_ACTOR_WIRE_MAX);
-    **pool = (rg_str_t){rcpts[j].via.str.ptr, rcpts[j].via.str.size};
+    o->recipients[j] = (rg_str_t){rcpts[j].via.str.ptr, rcpts[j].via.str.size};
   }
   return RG_OK;
 }
@@ -323,8 +367,9 @@ static int decode_observations(dctx_t *c, const msgpack_object *root, const msgp
   for (uint32_t i = 0; i < r->n_observations; i++) {
     char path[40];
     snprintf(path, sizeof path, "observations[%u]", i);
-    int rc = decode_observation(c, &items[i], path, &r->observations[i], &pool);
-    if (rc) return rc;
+    rg_wire_observation_t *o = &r->observations[i];
+    int rc = decode_observation(c, &items[i], path, o, &pool);
+    if (rc && (rc = mark_item(c, rc, path, &o->invalid, &o->why))) return rc;
   }
   return check ? decode_observation(c, root, "request", &r->check, &pool) : RG_OK;
 }
@@ -341,9 +386,9 @@ static int decode_labels(dctx_t *c, const msgpack_object *items, rg_request_t *r
     if (!rc) rc = get_str(c, m, path, "verdict", true, 32, &l->verdict);
     if (!rc) rc = get_str(c, m, path, "source", false, 32, &l->source);
     if (!rc) rc = get_str(c, m, path, "note", false, UINT32_MAX, &l->note);
-    if (!rc) rc = get_weight(c, m, path, &l->weight);
+    if (!rc) rc = get_label_weight(c, m, path, &l->weight);
     if (!rc) rc = get_ts(c, m, path, &l->ts);
-    if (rc) return rc;
+    if (rc && (rc = mark_item(c, rc, path, &l->invalid, &l->why))) return rc;
   }
   return RG_OK;
 }
@@ -392,7 +437,7 @@ static int decode_analyst(dctx_t *c, const msgpack_object *root, rg_request_t *r
   if (!rc) rc = get_str(c, root, p, "verdict", r->op == RG_OP_LABEL_CLUSTER, 32, &r->label.verdict);
   if (!rc) rc = get_str(c, root, p, "source", false, 32, &r->label.source);
   if (!rc) rc = get_str(c, root, p, "note", false, 1024, &r->label.note);
-  if (!rc) rc = get_weight(c, root, p, &r->label.weight);
+  if (!rc) rc = get_label_weight(c, root, p, &r->label.weight);
   if (!rc) rc = get_ts(c, root, p, &r->label.ts);
   if (!rc) rc = get_array(c, root, NULL, "clusters", &ids, &n);
   if (rc) return rc;
@@ -438,9 +483,11 @@ static int decode_body(dctx_t *c, const msgpack_object *root, rg_request_t *r, d
   int found = -1;
   for (int i = 0; i < RG_OP_COUNT; i++)
     if (key_is(op, op_names[i])) found = i;
-  if (found < 0)
-    return fail(c, RG_EUNKNOWN_OP, "unknown op '%.*s'",
-                (int)(op->via.str.size > 64 ? 64 : op->via.str.size), op->via.str.ptr);
+  if (found < 0) {
+    char quoted[96];
+    return fail(c, RG_EUNKNOWN_OP, "unknown op '%s'",
+                rg_text_escape(quoted, sizeof quoted, op->via.str.ptr, op->via.str.size));
+  }
   r->op = (rg_op_t)found;
 
   const msgpack_object *edges, *obs, *labels, *actors;
@@ -473,7 +520,7 @@ int rg_proto_decode_request(const uint8_t *body, size_t len, const rg_proto_limi
                             rg_request_t *req, char *err, size_t errlen) {
   memset(req, 0, sizeof *req);
   dctx_t c = {err, errlen, lim,
-              lim->max_string_bytes ? lim->max_string_bytes : RG_PROTO_STRING_DEFAULT};
+              lim->max_string_bytes ? lim->max_string_bytes : RG_PROTO_STRING_DEFAULT, NULL};
   unsigned depth = lim->max_depth ? lim->max_depth : RG_PROTO_DEPTH_DEFAULT;
   if (len > lim->max_frame_bytes)
     return fail(&c, RG_ETOO_LARGE, "frame of %zu bytes, the limit is %u", len,
@@ -484,6 +531,7 @@ int rg_proto_decode_request(const uint8_t *body, size_t len, const rg_proto_limi
   decoder_mem_t *mem = calloc(1, sizeof *mem);
   if (!mem) return RG_ENOMEM;
   req->mem = mem;
+  c.mem = mem;
   msgpack_unpacked_init(&mem->up);
   size_t off = 0;
   msgpack_unpack_return ur = msgpack_unpack_next(&mem->up, (const char *)body, len, &off);
@@ -499,6 +547,8 @@ void rg_request_free(rg_request_t *req) {
   if (mem) {
     msgpack_unpacked_destroy(&mem->up);
     free(mem->recipients);
+    for (uint32_t i = 0; i < mem->n_whys; i++) free(mem->whys[i]);
+    free(mem->whys);
     free(mem);
   }
   free(req->edges);

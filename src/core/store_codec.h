@@ -68,6 +68,7 @@ struct rg_txn {
   bool dirty;       /* has counter deltas or a next actor id to write */
   int64_t delta[CNT_COUNT];
   uint64_t next_id; /* next actor id, 0 until this transaction allocated one */
+  int64_t newest;   /* latest edge time this transaction wrote, 0 if none */
 };
 
 /* ---- encoding ---------------------------------------------------------------------- */

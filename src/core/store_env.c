@@ -111,6 +111,7 @@ static int flush_counters(rg_txn_t *t) {
   if (t->parent) {
     for (int i = 0; i < CNT_COUNT; i++) t->parent->delta[i] += t->delta[i];
     if (t->next_id) t->parent->next_id = t->next_id;
+    if (t->newest > t->parent->newest) t->parent->newest = t->newest;
     t->parent->dirty = true;
     return RG_OK;
   }
@@ -122,6 +123,10 @@ static int flush_counters(rg_txn_t *t) {
     rc = meta_add(t, name, t->delta[i]);
   }
   if (!rc && t->next_id) rc = meta_put_u64(t, "next_actor_id", t->next_id);
+  uint64_t newest = 0;
+  if (!rc && t->newest > 0 && !(rc = meta_get_u64(t, "newest_edge_ts", &newest)) &&
+      (uint64_t)t->newest > newest)
+    rc = meta_put_u64(t, "newest_edge_ts", (uint64_t)t->newest);
   return rc;
 }
 
@@ -398,6 +403,13 @@ static int counter_get(rg_txn_t *t, int i, uint64_t *out) {
   int64_t delta = 0;
   for (rg_txn_t *p = t; p; p = p->parent) delta += p->delta[i];
   *out = delta < 0 && (uint64_t)-delta > *out ? 0 : *out + (uint64_t)delta;
+  return rc;
+}
+
+int rg_store_newest_edge_ts(rg_txn_t *t, int64_t *out) {
+  uint64_t v = 0;
+  int rc = meta_get_u64(t, "newest_edge_ts", &v);
+  *out = rc ? 0 : (int64_t)v;
   return rc;
 }
 

@@ -208,6 +208,7 @@ int rg_store_add_edge(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t d
   add_decayed(&e.weight, &e.as_of, w, ts, h);
   if (ts < e.first_seen) e.first_seen = ts;
   if (ts > e.last_seen) e.last_seen = ts;
+  if (ts > t->newest) t->newest = ts, t->dirty = true; /* meta newest_edge_ts at commit */
   encode_edge(vb, &e);
   v = (MDB_val){EDGE_VAL_LEN, vb};
   if ((rc = rg__from_mdb(mdb_put(t->txn, t->s->dbi[DB_OUT], &k, &v, 0), "put edge"))) return rc;

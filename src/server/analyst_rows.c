@@ -5,6 +5,7 @@
 
 #include "analyst_internal.h"
 #include "repgraph/err.h"
+#include "repgraph/text.h"
 
 #define STOP RG__ANALYST_STOP
 
@@ -46,12 +47,14 @@ bool rg__analyst_str_is(rg_str_t s, const char *text) {
 /* Resolves a wire actor to its id. RG_EINVALID_ACTOR / RG_ENOT_FOUND with a message. */
 int rg__analyst_find_actor(actx_t *a, rg_str_t s, uint64_t *id) {
   rg_actor_t actor;
-  int rc = rg__actor_from_wire(s, true, 0, "actor", &actor, a->msg, a->cap);
+  int rc = rg__actor_from_wire(a->e, s, true, 0, "actor", &actor, a->msg, a->cap);
   if (rc) return rc;
   rc = rg_store_find_actor(a->t, &actor, id);
-  if (rc == RG_ENOT_FOUND)
-    return rg_fail(a->msg, a->cap, rc, "actor: %.*s is not in the store",
-                   (int)(s.len > 80 ? 80 : s.len), s.ptr);
+  if (rc == RG_ENOT_FOUND) {
+    char quoted[128];
+    return rg_fail(a->msg, a->cap, rc, "actor: %s is not in the store",
+                   rg_text_escape(quoted, sizeof quoted, s.ptr, s.len));
+  }
   return rc;
 }
 

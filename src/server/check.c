@@ -30,14 +30,14 @@ int rg__check_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr, char 
                      size_t msglen) {
   const rg_wire_observation_t *o = &req->check;
   role_t roles[N_ROLES] = {{0}};
-  if (rg__actor_from_wire(o->sender, false, RG_ACTOR_ADDRESS, "sender", &roles[ROLE_SENDER].actor,
+  if (rg__actor_from_wire(e, o->sender, false, RG_ACTOR_ADDRESS, "sender", &roles[ROLE_SENDER].actor,
                           msg, msglen) ||
-      rg__actor_from_wire(o->client_ip, false, RG_ACTOR_IP, "client_ip",
+      rg__actor_from_wire(e, o->client_ip, false, RG_ACTOR_IP, "client_ip",
                           &roles[ROLE_CLIENT_IP].actor, msg, msglen))
     return RG_EINVALID_ACTOR;
   for (uint32_t j = 0; j < o->n_recipients; j++) {
     rg_actor_t rcpt;
-    if (rg__actor_from_wire(o->recipients[j], false, RG_ACTOR_ADDRESS, "recipients", &rcpt, msg,
+    if (rg__actor_from_wire(e, o->recipients[j], false, RG_ACTOR_ADDRESS, "recipients", &rcpt, msg,
                             msglen))
       return RG_EINVALID_ACTOR;
   }
@@ -48,15 +48,15 @@ int rg__check_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr, char 
       rg_actor_net_of(&roles[ROLE_CLIENT_IP].actor, e->cfg.net_prefix_v4, e->cfg.net_prefix_v6,
                       &roles[ROLE_CLIENT_NET].actor) == RG_OK;
   roles[ROLE_HELO].present =
-      o->helo.len && rg_actor_normalize(RG_ACTOR_DOMAIN, o->helo.ptr, o->helo.len,
-                                        &roles[ROLE_HELO].actor, NULL) == RG_OK;
+      o->helo.len &&
+      rg_actor_normalize_helo(o->helo.ptr, o->helo.len, &roles[ROLE_HELO].actor, NULL) == RG_OK;
 
   rg_txn_t *t;
   rg_generation_t g;
   int rc = rg__read_begin(e, &t);
   if (rc) return rc;
   const rg_generation_t *gen = rg__current_generation(t, &g, &rc);
-  int64_t now = rg_clock_now();
+  int64_t now = rg__item_ts(e, o->ts, rg_clock_now()); /* the message's time when given */
   /* The message's score: the worst actor with enough evidence; none → the prior. */
   double combined = e->cfg.prior;
   int decided_by = -1;

@@ -136,6 +136,10 @@ int rg_engine_open(const rg_config_t *cfg, uv_loop_t *loop, rg_engine_t **out, c
   if (!e) return RG_ENOMEM;
   crypto_shorthash_keygen(e->actor_hash_key);
   e->cfg = *cfg;
+  rg_actor_opts_default(&e->actor_opts); /* actor.* */
+  e->actor_opts.fold_local_case = cfg->fold_local_case != 0;
+  snprintf(e->actor_opts.subaddress_sep, sizeof e->actor_opts.subaddress_sep, "%s",
+           cfg->subaddress_sep);
   e->loop = loop;
   e->metrics.started_at = rg_clock_now();
   rg_store_opts_t so = {cfg->data_dir, cfg->map_size_bytes, cfg->map_max_bytes,

@@ -53,6 +53,7 @@ struct rg_engine {
   bool stopping, stopped;
   /* ingest.c: random per engine, keys the hash of a write's actors */
   uint8_t actor_hash_key[crypto_shorthash_KEYBYTES];
+  rg_actor_opts_t actor_opts; /* actor.*: case folding, sub-address separators */
   /* lookup.c: reads between rg_engine_batch_begin and _end share this transaction */
   rg_txn_t *batch_txn;
   unsigned batch_depth;
@@ -84,7 +85,7 @@ int rg__ingest_prepare(rg_engine_t *e, const rg_request_t *req, rg_write_t **out
 /* Reads a label's verdict, source, weight (the source's configured default when not given)
  * and time (now when not given) from the wire; not its note. 0 or RG_EINVALID_LABEL with a
  * message in msg. */
-int rg__label_parse(const rg_engine_t *e, const rg_wire_label_t *wl, int64_t now, rg_label_t *l,
+int rg__label_parse(rg_engine_t *e, const rg_wire_label_t *wl, int64_t now, rg_label_t *l,
                     char *msg, size_t cap);
 
 /* label_cluster.c -------------------------------------------------------------------- */
@@ -111,10 +112,11 @@ void rg__read_end(rg_engine_t *e, rg_txn_t *t);
 /* Ends the batch's shared snapshot, so later reads see what committed since. */
 void rg__read_drop_batch(rg_engine_t *e);
 
-/* Normalises a "type:identifier" (typed) or a bare identifier of `type`. 0, or
- * RG_EINVALID_ACTOR with "<field>: <reason>" in msg. */
-int rg__actor_from_wire(rg_str_t s, bool typed, rg_actor_type_t type, const char *field,
-                        rg_actor_t *out, char *msg, size_t cap);
+/* Normalises a "type:identifier" (typed) or a bare identifier of `type` with the engine's
+ * actor.* options. 0, or RG_EINVALID_ACTOR with "<field>: <reason>" in msg (client bytes
+ * escaped). */
+int rg__actor_from_wire(const rg_engine_t *e, rg_str_t s, bool typed, rg_actor_type_t type,
+                        const char *field, rg_actor_t *out, char *msg, size_t cap);
 
 /* The current generation (in *g, returned), or NULL before the first recomputation or on a
  * store error (*rc set). */
@@ -144,6 +146,19 @@ int rg__check_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr, char 
 
 /* Answers stats into wr. 0 or a store error. */
 int rg__stats_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr);
+
+/* timeref.c ------------------------------------------------------------------------- */
+
+/* The time an ingested item (or a check) is taken at: `now` when ts is 0 (not given); ts when
+ * it is at most cfg.max_future_skew_s ahead of now; otherwise now, counted in
+ * metrics.ts_clamped. Any thread. */
+int64_t rg__item_ts(rg_engine_t *e, int64_t ts, int64_t now);
+
+/* The time a recomputation started at `now` decays weights and measures ages to: now with
+ * graph.reference_time = now; with newest, the latest time an edge was written at
+ * (rg_store_newest_edge_ts: traffic, not labels) when that is older than now (a replayed
+ * archive), else now. Store errors are logged and give now. Any thread (own read txn). */
+int64_t rg__reference_time(rg_engine_t *e, int64_t now);
 
 /* analyst.c -------------------------------------------------------------------------- */
 

@@ -13,6 +13,7 @@
 #include "repgraph/clock.h"
 #include "repgraph/err.h"
 #include "repgraph/grow.h"
+#include "repgraph/text.h"
 
 #define REJECTS_REPORTED 1000 /* per request; the count covers the rest */
 #define SLICE_EDGES      5000 /* edges per transaction of a large ingest */
@@ -223,13 +224,18 @@ static int prepare_edge(rg_engine_t *e, ingest_write_t *w, const rg_wire_edge_t 
   rg_actor_t src, dst;
   rg_edge_kind_t kind;
   char msg[160];
-  if (rg_edge_kind_parse(we->kind.ptr, we->kind.len, &kind) != RG_OK) {
-    reject(w, ITEM_EDGES, i, RG_EINVALID_EDGE, "kind: unknown edge kind '%.*s'",
-           (int)(we->kind.len > 40 ? 40 : we->kind.len), we->kind.ptr);
+  if (we->invalid) { /* the decoder could not read this item */
+    reject(w, ITEM_EDGES, i, we->invalid, "%s", we->why);
     return RG_OK;
   }
-  if (rg__actor_from_wire(we->src, true, 0, "src", &src, msg, sizeof msg) ||
-      rg__actor_from_wire(we->dst, true, 0, "dst", &dst, msg, sizeof msg)) {
+  if (rg_edge_kind_parse(we->kind.ptr, we->kind.len, &kind) != RG_OK) {
+    char quoted[64];
+    reject(w, ITEM_EDGES, i, RG_EINVALID_EDGE, "kind: unknown edge kind '%s'",
+           rg_text_escape(quoted, sizeof quoted, we->kind.ptr, we->kind.len));
+    return RG_OK;
+  }
+  if (rg__actor_from_wire(e, we->src, true, 0, "src", &src, msg, sizeof msg) ||
+      rg__actor_from_wire(e, we->dst, true, 0, "dst", &dst, msg, sizeof msg)) {
     reject(w, ITEM_EDGES, i, RG_EINVALID_ACTOR, "%s", msg);
     return RG_OK;
   }
@@ -238,7 +244,7 @@ static int prepare_edge(rg_engine_t *e, ingest_write_t *w, const rg_wire_edge_t 
            rg_edge_kind_name(kind), rg_actor_type_name(src.type), rg_actor_type_name(dst.type));
     return RG_OK;
   }
-  int64_t ts = we->ts ? we->ts : now;
+  int64_t ts = rg__item_ts(e, we->ts, now);
   uint32_t si, di;
   slice_t *s = current(w);
   int rc = add_actor(s, &src, ts, we->count, &si);
@@ -256,42 +262,48 @@ static int prepare_observation(rg_engine_t *e, ingest_write_t *w, const rg_wire_
                                uint32_t i, int64_t now) {
   rg_actor_t sender, ip, net, domain, helo, rcpt;
   char msg[160];
-  if (rg__actor_from_wire(o->sender, false, RG_ACTOR_ADDRESS, "sender", &sender, msg, sizeof msg) ||
-      rg__actor_from_wire(o->client_ip, false, RG_ACTOR_IP, "client_ip", &ip, msg, sizeof msg)) {
+  if (o->invalid) { /* the decoder could not read this item */
+    reject(w, ITEM_OBSERVATIONS, i, o->invalid, "%s", o->why);
+    return RG_OK;
+  }
+  if (rg__actor_from_wire(e, o->sender, false, RG_ACTOR_ADDRESS, "sender", &sender, msg, sizeof msg) ||
+      rg__actor_from_wire(e, o->client_ip, false, RG_ACTOR_IP, "client_ip", &ip, msg, sizeof msg)) {
     reject(w, ITEM_OBSERVATIONS, i, RG_EINVALID_ACTOR, "%s", msg);
     return RG_OK;
   }
   for (uint32_t j = 0; j < o->n_recipients; j++) {
     char field[32];
     snprintf(field, sizeof field, "recipients[%u]", j);
-    if (rg__actor_from_wire(o->recipients[j], false, RG_ACTOR_ADDRESS, field, &rcpt, msg,
+    if (rg__actor_from_wire(e, o->recipients[j], false, RG_ACTOR_ADDRESS, field, &rcpt, msg,
                             sizeof msg)) {
       reject(w, ITEM_OBSERVATIONS, i, RG_EINVALID_ACTOR, "%s", msg);
       return RG_OK;
     }
   }
+  bool has_domain = !rg_actor_is_null_sender(&sender); /* <> has none */
   if (rg_actor_net_of(&ip, e->cfg.net_prefix_v4, e->cfg.net_prefix_v6, &net) ||
-      rg_actor_domain_of(&sender, &domain)) {
+      (has_domain && rg_actor_domain_of(&sender, &domain))) {
     reject(w, ITEM_OBSERVATIONS, i, RG_EINVALID_ACTOR, "sender: cannot derive net or domain");
     return RG_OK;
   }
-  bool has_helo = o->helo.len > 0 &&
-                  rg_actor_normalize(RG_ACTOR_DOMAIN, o->helo.ptr, o->helo.len, &helo, NULL) == 0;
-  int64_t ts = o->ts ? o->ts : now;
-  uint32_t si, ii, ni, di, hi = 0, ri;
+  bool has_helo = o->helo.len > 0 && /* an IP literal HELO names no domain: no helo edge */
+                  rg_actor_normalize_helo(o->helo.ptr, o->helo.len, &helo, NULL) == 0 &&
+                  helo.type == RG_ACTOR_DOMAIN;
+  int64_t ts = rg__item_ts(e, o->ts, now);
+  uint32_t si, ii, ni, di = 0, hi = 0, ri;
   slice_t *s = current(w);
   int rc = add_actor(s, &sender, ts, 1, &si);
   if (!rc) rc = add_actor(s, &ip, ts, 1, &ii);
   if (!rc) rc = add_actor(s, &net, ts, 1, &ni);
-  if (!rc) rc = add_actor(s, &domain, ts, 1, &di);
+  if (!rc && has_domain) rc = add_actor(s, &domain, ts, 1, &di);
   if (!rc && has_helo) rc = add_actor(s, &helo, ts, 1, &hi);
   if (!rc) rc = add_edge(s, si, RG_EDGE_SENT_FROM, ii, ts, 1, 1);
   if (!rc) rc = add_edge(s, ii, RG_EDGE_IN_NET, ni, ts, 1, 1);
-  if (!rc) rc = add_edge(s, si, RG_EDGE_USES_DOMAIN, di, ts, 1, 1);
+  if (!rc && has_domain) rc = add_edge(s, si, RG_EDGE_USES_DOMAIN, di, ts, 1, 1);
   if (!rc && has_helo) rc = add_edge(s, ii, RG_EDGE_HELO, hi, ts, 1, 1);
   uint32_t mark = ++s->mark;
   for (uint32_t j = 0; j < o->n_recipients && !rc; j++) {
-    rg__actor_from_wire(o->recipients[j], false, RG_ACTOR_ADDRESS, "", &rcpt, msg, sizeof msg);
+    rg__actor_from_wire(e, o->recipients[j], false, RG_ACTOR_ADDRESS, "", &rcpt, msg, sizeof msg);
     rc = add_actor(s, &rcpt, ts, 0, &ri);
     if (rc || s->actors[ri].mark == mark) continue; /* named twice in one message: once */
     s->actors[ri].mark = mark;
@@ -310,7 +322,7 @@ static int append_note(slice_t *s, rg_str_t note, uint32_t *off, uint16_t *len) 
   return rg_buf_append(&s->keys, note.ptr, *len);
 }
 
-int rg__label_parse(const rg_engine_t *e, const rg_wire_label_t *wl, int64_t now, rg_label_t *l,
+int rg__label_parse(rg_engine_t *e, const rg_wire_label_t *wl, int64_t now, rg_label_t *l,
                     char *msg, size_t cap) {
   if (rg_verdict_parse(wl->verdict.ptr, wl->verdict.len, &l->verdict))
     return rg_fail(msg, cap, RG_EINVALID_LABEL, "verdict: expected bad or good");
@@ -319,7 +331,7 @@ int rg__label_parse(const rg_engine_t *e, const rg_wire_label_t *wl, int64_t now
     return rg_fail(msg, cap, RG_EINVALID_LABEL,
                    "source: expected analyst, user_report, spam_trap, allowlist or feed");
   l->weight = wl->weight >= 0 ? wl->weight : e->cfg.label_weight[l->source];
-  l->ts = wl->ts ? wl->ts : now;
+  l->ts = rg__item_ts(e, wl->ts, now);
   return RG_OK;
 }
 
@@ -339,8 +351,16 @@ static int prepare_label(rg_engine_t *e, ingest_write_t *w, const rg_wire_label_
   rg_actor_t a;
   char msg[160];
   job_label_t l = {0};
-  if (rg__actor_from_wire(wl->actor, true, 0, "actor", &a, msg, sizeof msg)) {
+  if (wl->invalid) { /* the decoder could not read this item */
+    reject(w, ITEM_LABELS, i, wl->invalid, "%s", wl->why);
+    return RG_OK;
+  }
+  if (rg__actor_from_wire(e, wl->actor, true, 0, "actor", &a, msg, sizeof msg)) {
     reject(w, ITEM_LABELS, i, RG_EINVALID_ACTOR, "%s", msg);
+    return RG_OK;
+  }
+  if (rg_actor_is_null_sender(&a)) { /* it stands for every bouncing MTA: never a seed */
+    reject(w, ITEM_LABELS, i, RG_EINVALID_LABEL, "actor: the null sender cannot be labelled");
     return RG_OK;
   }
   int rc = label_from_wire(e, w, wl, now, &l, msg, sizeof msg);
@@ -360,7 +380,7 @@ static int prepare_forget(ingest_write_t *w, rg_str_t s, uint32_t i) {
   rg_actor_t a;
   char msg[160];
   uint32_t index;
-  if (rg__actor_from_wire(s, true, 0, "actor", &a, msg, sizeof msg)) {
+  if (rg__actor_from_wire(w->base.engine, s, true, 0, "actor", &a, msg, sizeof msg)) {
     reject(w, ITEM_ACTORS, i, RG_EINVALID_ACTOR, "%s", msg);
     return RG_OK;
   }

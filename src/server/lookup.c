@@ -9,6 +9,7 @@
 #include "repgraph/clock.h"
 #include "repgraph/err.h"
 #include "repgraph/score.h"
+#include "repgraph/text.h"
 
 /* ---- reads: one transaction per batch of requests ---------------------------------- */
 
@@ -42,14 +43,16 @@ void rg__read_end(rg_engine_t *e, rg_txn_t *t) {
 
 /* ---- actors and generations --------------------------------------------------------- */
 
-int rg__actor_from_wire(rg_str_t s, bool typed, rg_actor_type_t type, const char *field,
-                        rg_actor_t *out, char *msg, size_t cap) {
+int rg__actor_from_wire(const rg_engine_t *e, rg_str_t s, bool typed, rg_actor_type_t type,
+                        const char *field, rg_actor_t *out, char *msg, size_t cap) {
   const char *reason = NULL;
-  int rc = typed ? rg_actor_parse(s.ptr, s.len, out, &reason)
-                 : rg_actor_normalize(type, s.ptr, s.len, out, &reason);
+  char quoted[96];
+  int rc = typed ? rg_actor_parse_opts(s.ptr, s.len, &e->actor_opts, out, &reason)
+                 : rg_actor_normalize_opts(type, s.ptr, s.len, &e->actor_opts, out, &reason);
   if (rc)
-    snprintf(msg, cap, "%s: '%.*s' is not a valid %s: %s", field, (int)(s.len > 80 ? 80 : s.len),
-             s.ptr, typed ? "actor" : rg_actor_type_name(type), reason ? reason : "invalid");
+    snprintf(msg, cap, "%s: '%s' is not a valid %s: %s", field,
+             rg_text_escape(quoted, sizeof quoted, s.ptr, s.len),
+             typed ? "actor" : rg_actor_type_name(type), reason ? reason : "invalid");
   return rc;
 }
 
@@ -141,11 +144,11 @@ int rg__write_score_fields(rg_txn_t *t, const rg_generation_t *gen, bool known, 
   return RG_OK;
 }
 
-static int lookup_one(rg_txn_t *t, const rg_generation_t *gen, rg_str_t s, int64_t now,
+static int lookup_one(const rg_engine_t *e, rg_txn_t *t, const rg_generation_t *gen, rg_str_t s, int64_t now,
                       rg_wr_t *wr) {
   rg_actor_t a;
   char msg[160], text[RG_ACTOR_TEXT_MAX];
-  if (rg__actor_from_wire(s, true, 0, "actor", &a, msg, sizeof msg)) {
+  if (rg__actor_from_wire(e, s, true, 0, "actor", &a, msg, sizeof msg)) {
     rg_wr_map(wr, 2);
     rg_wr_str(wr, "actor");
     rg_wr_strn(wr, s.ptr, s.len);
@@ -226,7 +229,7 @@ int rg__lookup_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   rg_wr_str(wr, "results");
   rg_wr_array(wr, req->n_actors);
   for (uint32_t i = 0; i < req->n_actors && !rc; i++)
-    rc = lookup_one(t, gen, req->actors[i], now, wr);
+    rc = lookup_one(e, t, gen, req->actors[i], now, wr);
   rg__read_end(e, t);
   return rc;
 }

@@ -232,7 +232,7 @@ static void work(uv_work_t *req) {
   rg_recompute_t *job = req->data;
   rg_engine_t *e = job->engine;
   uint64_t t0 = rg_clock_mono_us();
-  job->rc = rg_snapshot_load(e->store, job->started_at, &job->graph);
+  job->rc = rg_snapshot_load(e->store, rg__reference_time(e, job->started_at), &job->graph);
   job->load_ms = (double)(rg_clock_mono_us() - t0) / 1000;
   if (job->rc) {
     snprintf(job->err, sizeof job->err, "loading the snapshot: %s", rg_strerror(job->rc));

@@ -28,7 +28,11 @@ int rg__stats_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   if (rc) return rc;
   rg_store_info(e->store, &info);
 
-  rg_wr_reply(wr, req->has_id, req->id, 10);
+  rg_wr_reply(wr, req->has_id, req->id, 11);
+  rg_wr_str(wr, "ingest");
+  rg_wr_map(wr, 1);
+  rg_wr_str(wr, "ts_clamped");
+  rg_wr_uint(wr, atomic_load(&m->ts_clamped));
   rg_wr_str(wr, "version");
   rg_wr_str(wr, RG_VERSION);
   rg_wr_str(wr, "uptime_s");
