@@ -174,14 +174,17 @@ static void test_mail_helo_literals_pass_and_junk_helos_drop(void **state) {
   assert_string_equal(obs.client_ip.key, "203.0.113.5");
 }
 
+/* Bounces become observations of the null sender; the rest is skipped with its reason. */
 static void test_mail_skips_with_reasons(void **state) {
   (void)state;
   char msg[2048];
   snprintf(msg, sizeof msg,
            "Return-Path: <>\n%sFrom: MAILER-DAEMON@example.org\nTo: b@x.example\n\n", received_mx);
-  assert_int_equal(parse(msg), RG_MAIL_SKIP_NULL_SENDER);
+  assert_int_equal(parse(msg), RG_MAIL_OK); /* a bounce: the null sender */
+  assert_true(rg_actor_is_null_sender(&obs.sender));
   snprintf(msg, sizeof msg, "Return-Path: < (bounce) >\n%sTo: b@x.example\n\n", received_mx);
-  assert_int_equal(parse(msg), RG_MAIL_SKIP_NULL_SENDER);
+  assert_int_equal(parse(msg), RG_MAIL_OK);
+  assert_true(rg_actor_is_null_sender(&obs.sender));
   snprintf(msg, sizeof msg, "%sTo: b@x.example\nSubject: no sender\n\n", received_mx);
   assert_int_equal(parse(msg), RG_MAIL_SKIP_NO_SENDER);
   snprintf(msg, sizeof msg, "%sFrom: nobody-at-all\nTo: b@x.example\n\n", received_mx);
@@ -242,7 +245,7 @@ static void test_mail_caps_recipients(void **state) {
 static void test_mail_skip_names_are_distinct(void **state) {
   (void)state;
   assert_string_equal(rg_mail_skip_name(RG_MAIL_OK), "");
-  assert_string_equal(rg_mail_skip_name(RG_MAIL_SKIP_NULL_SENDER), "null sender");
+  assert_string_equal(rg_mail_skip_name(RG_MAIL_SKIP_NO_SENDER), "no sender");
   assert_string_equal(rg_mail_skip_name(-1), "?");
   for (int a = 1; a < RG_MAIL_SKIP_COUNT; a++)
     for (int b = a + 1; b < RG_MAIL_SKIP_COUNT; b++)

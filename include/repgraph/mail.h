@@ -27,7 +27,6 @@
   X(TRUNCATED, "truncated in the header section")  \
   X(HEADER_TOO_LARGE, "header section over 1 MiB") \
   X(NO_SENDER, "no sender")                        \
-  X(NULL_SENDER, "null sender")                    \
   X(BAD_SENDER, "invalid sender")                  \
   X(NO_RECIPIENTS, "no valid recipient")           \
   X(NO_CLIENT_IP, "no client IP in the Received chain")

@@ -258,8 +258,11 @@ static int on_message(void *ctx, const rg_mailsrc_msg_t *m) {
   if (w.err) return EXIT_USAGE;
   int rc = rg__ingest_add(&run->in, RG__ITEM_OBSERVATION, run->in.scratch.data, run->in.scratch.len,
                           tag);
-  if (!rc && run->label) rc = queue_label(run, &o->sender, tag);
-  if (!rc && run->label && run->label_ip) rc = queue_label(run, &o->client_ip, tag);
+  /* A bounce is stored but never labelled: its sender is no one, and its IP the bouncing
+   * MTA (backscatter's victim, not its author). */
+  bool bounce = rg_actor_is_null_sender(&o->sender);
+  if (!rc && run->label && !bounce) rc = queue_label(run, &o->sender, tag);
+  if (!rc && run->label && run->label_ip && !bounce) rc = queue_label(run, &o->client_ip, tag);
   return rc;
 }
 
@@ -454,6 +457,11 @@ int rg__cmd_feedback(cli_t *cli, int argc, char **argv) {
   if (!obs.has_sender) {
     fprintf(stderr, "repgraph: %s: no sender to label: %s%s%s\n", path, rg_mail_skip_name(skip),
             obs.detail[0] ? ": " : "", obs.detail);
+    rc = EXIT_REJECTED;
+    goto out;
+  }
+  if (rg_actor_is_null_sender(&obs.sender)) {
+    fprintf(stderr, "repgraph: %s: a bounce (null sender): nothing to label\n", path);
     rc = EXIT_REJECTED;
     goto out;
   }

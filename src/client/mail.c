@@ -155,7 +155,11 @@ static rg_mail_skip_t read_sender(GMimeHeaderList *hl, rg_mail_obs_t *obs) {
     GMimeHeader *h = g_mime_header_list_get_header(hl, order[k]);
     const char *raw = h ? g_mime_header_get_raw_value(h) : NULL;
     if (!raw) continue;
-    if (is_null_path(raw)) return RG_MAIL_SKIP_NULL_SENDER;
+    if (is_null_path(raw)) { /* a bounce or DSN: the null sender actor address:<> */
+      obs->has_sender =
+          rg_actor_normalize(RG_ACTOR_ADDRESS, "<>", 2, &obs->sender, NULL) == RG_OK;
+      return obs->has_sender ? RG_MAIL_OK : RG_MAIL_SKIP_BAD_SENDER;
+    }
     InternetAddressList *list = internet_address_list_parse(NULL, raw);
     const char *addr = first_mailbox(list, 0), *reason = "no address";
     rg_mail_skip_t skip = RG_MAIL_SKIP_BAD_SENDER;
