@@ -37,7 +37,7 @@ typedef struct {
   /* --hard and the truth files */
   bool hard;
   uint64_t bulk_senders, burst_s, label_seed;
-  double bulk_share, label_share, label_noise;
+  double bulk_share, label_share, label_noise, newcomers, aged;
   const char *actors, *message_truth, *labels;
 } opts_t;
 
@@ -343,15 +343,33 @@ static uint64_t bulk_audience(const opts_t *o, uint64_t b) {
   return n < o->users ? n : o->users;
 }
 
-static int bulk_message(const opts_t *o, uint64_t b, uint64_t *cursor, char *sender, char *ip,
-                        char *helo, char rcpts[][96]) {
+/* When user u first takes part in mail: the window's start, or for the share of newcomers a
+ * fixed time inside it. Bulk sender b: every fourth starts in the late window. */
+static int64_t user_joins(const opts_t *o, uint64_t u) {
+  int64_t start = o->start_ts - (int64_t)o->span_s;
+  if ((double)(mix(u, 3) % 1000) >= o->newcomers * 1000) return start;
+  return start + (int64_t)(mix(u, 4) % o->span_s);
+}
+
+static int64_t bulk_starts(const opts_t *o, uint64_t b) {
+  int64_t late_start = o->start_ts - (int64_t)o->span_s * 3 / 7;
+  if (b % 4 != 3) return o->start_ts - (int64_t)o->span_s;
+  return late_start + (int64_t)(mix(b, 5) % ((uint64_t)o->span_s * 3 / 14 + 1));
+}
+
+/* One message of bulk sender b to the next part of its audience (subscribers who have not
+ * joined by ts are skipped); returns the number of recipients, 0 if none is present. */
+static int bulk_message(const opts_t *o, int64_t ts, uint64_t b, uint64_t *cursor, char *sender,
+                        char *ip, char *helo, char rcpts[][96]) {
   snprintf(sender, 96, "%s@bulk%" PRIu64 ".example", b % 2 ? "notify" : "news", b);
   snprintf(ip, 64, "10.%" PRIu64 ".%" PRIu64 ".%" PRIu64, 100 + b / 250, b % 250, 10 + below(2));
   snprintf(helo, 96, "mta.bulk%" PRIu64 ".example", b);
-  int n = b % 2 ? 1 + (int)below(2) : 8;
+  int want = b % 2 ? 1 + (int)below(2) : 8, n = 0;
   uint64_t size = bulk_audience(o, b);
-  for (int i = 0; i < n; i++, cursor[b] = (cursor[b] + 1) % size)
-    honest_address(o, mix(b, 1000 + cursor[b]) % o->users, rcpts[i], 96);
+  for (int i = 0; i < want; i++, cursor[b] = (cursor[b] + 1) % size) {
+    uint64_t u = mix(b, 1000 + cursor[b]) % o->users;
+    if (user_joins(o, u) <= ts) honest_address(o, u, rcpts[n++], 96);
+  }
   return n;
 }
 
@@ -365,6 +383,45 @@ static int64_t burst_account(const opts_t *o, int64_t late_start, int64_t ts) {
     if (ts >= from && ts < from + (int64_t)o->burst_s && below(++hits) == 0) pick = c;
   }
   return hits ? (int64_t)pick : -1;
+}
+
+enum { PICK_SKEWED, PICK_ANY, PICK_COMMUNITY };
+
+/* A user present at ts: heavy-tailed (senders), uniform (strangers) or from community c
+ * (85% of the time; else anywhere, like an honest user's recipients). */
+static uint64_t pick_user(const opts_t *o, int64_t ts, int how, uint64_t c) {
+  uint64_t per_comm = o->users / o->communities, u = 0;
+  for (int tries = 0; tries < 32; tries++) {
+    if (how == PICK_SKEWED)
+      u = skewed(o->users);
+    else if (how == PICK_COMMUNITY && unit() < 0.85)
+      u = c + o->communities * below(per_comm);
+    else
+      u = below(o->users);
+    if (user_joins(o, u) <= ts) break;
+  }
+  return u;
+}
+
+/* Aged accounts: a share of spammer accounts that first mail one person at a time in the
+ * early window, so that their age says nothing. */
+static bool is_aged(const opts_t *o, uint64_t s) {
+  return (double)(mix(s, 6) % 1000) < o->aged * 1000;
+}
+
+/* A spammer account's sender, IP and HELO: freemail accounts through the provider's MTAs,
+ * like its users; the others from their snowshoe bots. */
+static void hard_spam_origin(const opts_t *o, uint64_t account, char *sender, char *ip,
+                             char *helo) {
+  hard_spam_address(account, sender, 96);
+  if (hard_on_freemail(account)) {
+    uint64_t p = account % 3, k = below(4);
+    snprintf(ip, 64, "10.200.%" PRIu64 ".%" PRIu64, p, 10 + k);
+    snprintf(helo, 96, "mx%" PRIu64 ".freemail%" PRIu64 ".example", k, p);
+  } else {
+    spam_ip((account * 7 + below(2)) % o->spam_ips, ip, 64);
+    snprintf(helo, 96, "host%" PRIu64 ".deals%" PRIu64 ".example", below(1000), below(7));
+  }
 }
 
 static void gen_hard(const opts_t *o) {
@@ -382,12 +439,22 @@ static void gen_hard(const opts_t *o) {
                  (int64_t)(o->span_s * m / (o->messages ? o->messages : 1));
     bool late = m >= o->messages * 4 / 7;
     if (attack_every && m % attack_every == attack_every / 2) { /* a reply to a spammer */
-      uint64_t u = below(o->users);
+      uint64_t u = pick_user(o, ts, PICK_ANY, 0);
       honest_address(o, u, sender, sizeof sender);
       honest_ip(o, u, ip, sizeof ip);
       honest_helo(o, u, helo, sizeof helo);
       hard_spam_address(below(o->spammers), rcpts[0], sizeof rcpts[0]);
       print_observation(o, false, ts, sender, ip, helo, rcpts, 1);
+    }
+    if (!late && o->aged > 0 && unit() < 0.02) { /* an aged account warms up */
+      uint64_t account = below(o->spammers);
+      for (int tries = 0; tries < 32 && !is_aged(o, account); tries++) account = below(o->spammers);
+      if (is_aged(o, account)) {
+        hard_spam_origin(o, account, sender, ip, helo);
+        honest_address(o, pick_user(o, ts, PICK_ANY, 0), rcpts[0], sizeof rcpts[0]);
+        print_observation(o, true, ts, sender, ip, helo, rcpts, 1);
+        continue;
+      }
     }
     double r = unit();
     if (late && r < o->spam_share) {
@@ -401,39 +468,34 @@ static void gen_hard(const opts_t *o) {
         n = 2 + below(7);
         for (uint64_t i = 0; i < n; i++) {
           uint64_t v = unit() < 0.5 ? u % o->communities + o->communities * below(per_comm)
-                                    : below(o->users);
+                                    : pick_user(o, ts, PICK_ANY, 0);
           honest_address(o, v, rcpts[i], sizeof rcpts[i]);
         }
       } else {
-        uint64_t account = below(o->spammers);
-        hard_spam_address(account, sender, sizeof sender);
-        if (hard_on_freemail(account)) { /* through the provider's MTAs, like its users */
-          uint64_t p = account % 3, k = below(4);
-          snprintf(ip, sizeof ip, "10.200.%" PRIu64 ".%" PRIu64, p, 10 + k);
-          snprintf(helo, sizeof helo, "mx%" PRIu64 ".freemail%" PRIu64 ".example", k, p);
-        } else {
-          spam_ip((account * 7 + below(2)) % o->spam_ips, ip, sizeof ip);
-          snprintf(helo, sizeof helo, "host%" PRIu64 ".deals%" PRIu64 ".example", below(1000),
-                   below(7));
-        }
+        hard_spam_origin(o, below(o->spammers), sender, ip, helo);
         for (uint64_t i = 0; i < n; i++)
-          honest_address(o, below(o->users), rcpts[i], sizeof rcpts[i]);
+          honest_address(o, pick_user(o, ts, PICK_ANY, 0), rcpts[i], sizeof rcpts[i]);
       }
       print_observation(o, true, ts, sender, ip, helo, rcpts, (int)n);
       continue;
     }
     if (o->bulk_senders && r < (late ? o->spam_share : 0) + o->bulk_share) {
-      int n = bulk_message(o, skewed(o->bulk_senders), cursor, sender, ip, helo, rcpts);
-      print_observation(o, false, ts, sender, ip, helo, rcpts, n);
+      uint64_t b = skewed(o->bulk_senders);
+      for (int tries = 0; tries < 32 && bulk_starts(o, b) > ts; tries++)
+        b = skewed(o->bulk_senders);
+      if (bulk_starts(o, b) > ts) b = 0;
+      int n = bulk_message(o, ts, b, cursor, sender, ip, helo, rcpts);
+      if (n) print_observation(o, false, ts, sender, ip, helo, rcpts, n);
       continue;
     }
-    uint64_t u = skewed(o->users), c = u % o->communities, n = 1 + below(3) * (unit() < 0.2);
+    uint64_t u = pick_user(o, ts, PICK_SKEWED, 0), c = u % o->communities,
+             n = 1 + below(3) * (unit() < 0.2);
     honest_address(o, u, sender, sizeof sender);
     honest_ip(o, u, ip, sizeof ip);
     honest_helo(o, u, helo, sizeof helo);
     uint64_t first_rcpt = 0;
     for (uint64_t i = 0; i < n; i++) {
-      uint64_t v = unit() < 0.85 ? c + o->communities * below(per_comm) : below(o->users);
+      uint64_t v = pick_user(o, ts, PICK_COMMUNITY, c);
       if (i == 0) first_rcpt = v;
       honest_address(o, v, rcpts[i], sizeof rcpts[i]);
     }
@@ -457,6 +519,7 @@ static void usage(FILE *f) {
           "                [--compromised N] [--attack-edges N] [--reply-rate F] [--seed N]\n"
           "                [--start-ts EPOCH] [--span-days N] [--truth FILE]\n"
           "                [--hard] [--bulk-senders N] [--bulk-share F] [--burst-hours N]\n"
+          "                [--newcomers F] [--aged-spammers F]\n"
           "                [--actors FILE] [--message-truth FILE] [--labels FILE]\n"
           "                [--label-share F] [--label-noise F] [--label-seed N]\n"
           "Writes NDJSON observations for `repgraph ingest`. Defaults: 10000 messages, 2000\n"
@@ -466,7 +529,10 @@ static void usage(FILE *f) {
           "--hard: 40%% of spammers on freemail sending through the providers' MTAs, 40 bulk\n"
           "senders (half newsletters, half notifications) with 15%% of messages, each mailing a\n"
           "fixed audience from its own domain and IPs, compromised organisation accounts sending\n"
-          "6-hour bursts from their usual server, and 5%% of user reports wrong (--label-noise).\n"
+          "6-hour bursts from their usual server, and 5%% of user reports wrong (--label-noise);\n"
+          "age tells little: 30%% of spammer accounts first mail single people in the early\n"
+          "window (--aged-spammers), 10%% of users join during it (--newcomers), and every\n"
+          "fourth bulk sender starts in the late window.\n"
           "--actors FILE: actor<TAB>good|bad<TAB>case for every actor in the traffic; cases:\n"
           "  addresses honest, freemail_user, colleague (an organisation with a compromised\n"
           "  account), bulk, compromised, spammer, freemail_spammer; infrastructure org,\n"
@@ -509,7 +575,9 @@ int main(int argc, char **argv) {
     O_LABELS,
     O_LSHARE,
     O_LNOISE,
-    O_LSEED
+    O_LSEED,
+    O_NEWCOMERS,
+    O_AGED
   };
   static const struct option longopts[] = {{"messages", 1, NULL, 'm'},
                                            {"users", 1, NULL, 'u'},
@@ -535,6 +603,8 @@ int main(int argc, char **argv) {
                                            {"label-share", 1, NULL, O_LSHARE},
                                            {"label-noise", 1, NULL, O_LNOISE},
                                            {"label-seed", 1, NULL, O_LSEED},
+                                           {"newcomers", 1, NULL, O_NEWCOMERS},
+                                           {"aged-spammers", 1, NULL, O_AGED},
                                            {"help", 0, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
   int opt;
@@ -564,6 +634,8 @@ int main(int argc, char **argv) {
       case O_LSHARE: o.label_share = strtod(optarg, NULL); break;
       case O_LNOISE: o.label_noise = strtod(optarg, NULL); break;
       case O_LSEED: o.label_seed = strtoull(optarg, NULL, 10), seed_set = true; break;
+      case O_NEWCOMERS: o.newcomers = strtod(optarg, NULL); break;
+      case O_AGED: o.aged = strtod(optarg, NULL); break;
       case 'h': usage(stdout); return 0;
       default: usage(stderr); return 2;
     }
