@@ -12,7 +12,9 @@
  * --hard adds the cases that make real abuse hard: legitimate bulk senders with
  * a stable audience on their own infrastructure, spammer accounts on the freemail providers
  * sending through the providers' MTAs, and compromised organisation accounts that send a
- * burst of spam from their usual server. --actors, --message-truth and --labels write, for
+ * burst of spam from their usual server; aged spammer accounts that first mail single people
+ * early, users who join during the window, and bulk senders that start late, so that age alone
+ * does not separate them. --actors, --message-truth and --labels write, for
  * either mode, every actor in the traffic with its truth and case, every message's truth and
  * case, and seed labels (a share of each type and verdict, optionally with wrong reports). */
 #include <getopt.h>
@@ -530,8 +532,8 @@ static void usage(FILE *f) {
           "senders (half newsletters, half notifications) with 15%% of messages, each mailing a\n"
           "fixed audience from its own domain and IPs, compromised organisation accounts sending\n"
           "6-hour bursts from their usual server, and 5%% of user reports wrong (--label-noise);\n"
-          "age tells little: 30%% of spammer accounts first mail single people in the early\n"
-          "window (--aged-spammers), 10%% of users join during it (--newcomers), and every\n"
+          "age alone is not enough: 30%% of spammer accounts first mail single people early\n"
+          "in the window (--aged-spammers), 10%% of users join during it (--newcomers), every\n"
           "fourth bulk sender starts in the late window.\n"
           "--actors FILE: actor<TAB>good|bad<TAB>case for every actor in the traffic; cases:\n"
           "  addresses honest, freemail_user, colleague (an organisation with a compromised\n"
