@@ -11,7 +11,8 @@ PKGS=(build-essential cmake pkg-config
       clang libclang-rt-14-dev  # libFuzzer and the sanitizer runtimes for scripts/fuzz.sh
       python3-msgpack python3-networkx python3-igraph)  # the analyst walkthrough and example
 if [ "${1:-}" = "--bench" ]; then
-  PKGS+=(redis-server redis-tools python3-scipy python3-numpy gnuplot-nox util-linux)
+  PKGS+=(redis-server redis-tools python3-scipy python3-numpy gnuplot-nox util-linux
+        python3-sklearn)  # the reference model of benchmarks/harness/verdicts.py
 fi
 missing=()
 for p in "${PKGS[@]}"; do

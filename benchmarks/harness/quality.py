@@ -56,6 +56,30 @@ class Client:
         self.sock.sendall(struct.pack(">I", len(body)) + body)
         return self.recv()
 
+    def call_many(self, op, requests, window=256):
+        """Pipelines one `op` request per field map in `requests` (window in flight); yields
+        the replies in order. A reply with an error raises, like call()."""
+        requests = iter(requests)
+        in_flight, done = 0, False
+        while True:
+            buf = bytearray()
+            while not done and in_flight < window:
+                fields = next(requests, None)
+                if fields is None:
+                    done = True
+                    break
+                self.next_id += 1
+                body = msgpack.packb(dict(id=self.next_id, op=op, **fields), use_bin_type=True)
+                buf += struct.pack(">I", len(body)) + body
+                in_flight += 1
+            if buf:
+                self.sock.sendall(buf)
+            if not in_flight:
+                return
+            for _ in range(in_flight // 2 if not done else in_flight):
+                yield self.recv()
+                in_flight -= 1
+
     def recv(self):
         n = struct.unpack(">I", self._read(4))[0]
         reply = msgpack.unpackb(self._read(n), raw=False)
@@ -81,12 +105,15 @@ def free_port():
     return port
 
 
-def start_server(build, workdir):
+def start_server(build, workdir, settings=()):
+    """Starts repgraphd on workdir/store and a free port (extra `--set KEY=VALUE` settings);
+    returns (process, port) once the socket accepts, within 10 s."""
     port = free_port()
     log = open(os.path.join(workdir, "repgraphd.log"), "w")
+    extra = [x for kv in settings for x in ("--set", kv)]
     proc = subprocess.Popen([os.path.join(build, "repgraphd"), "--data", os.path.join(workdir, "store"),
                              "--port", str(port), "--unix", "none", "--log-level", "warn",
-                             "--set", "recompute.interval=0"], stderr=log)
+                             "--set", "recompute.interval=0"] + extra, stderr=log)
     deadline = time.time() + 10
     while True:  # wait for the socket, bounded
         try:
@@ -113,6 +140,18 @@ def net_of(ip):
     return str(ipaddress.ip_network(f"{ip}/{24 if a.version == 4 else 64}", strict=False))
 
 
+def expand(o):
+    """The edges (src, kind, dst) repgraphd makes of one observation (a decoded NDJSON line)."""
+    s, ip = "address:" + o["sender"], "ip:" + o["client_ip"]
+    yield s, "sent_from", ip
+    yield ip, "in_net", "net:" + net_of(o["client_ip"])
+    yield s, "uses_domain", "domain:" + o["sender"].rsplit("@", 1)[1]
+    if o.get("helo"):
+        yield ip, "helo", "domain:" + o["helo"]
+    for r in o["recipients"]:
+        yield s, "mailed", "address:" + r
+
+
 def load_edges(path):
     """Expands observations the way repgraphd does; returns (names, src, dst) arrays."""
     index, names, src, dst = {}, [], [], []
@@ -135,15 +174,8 @@ def load_edges(path):
 
     with open(path) as f:
         for line in f:
-            o = json.loads(line)
-            s, ip = "address:" + o["sender"], "ip:" + o["client_ip"]
-            edge(s, "sent_from", ip)
-            edge(ip, "in_net", "net:" + net_of(o["client_ip"]))
-            edge(s, "uses_domain", "domain:" + o["sender"].rsplit("@", 1)[1])
-            if o.get("helo"):
-                edge(ip, "helo", "domain:" + o["helo"])
-            for r in o["recipients"]:
-                edge(s, "mailed", "address:" + r)
+            for a, kind, b in expand(json.loads(line)):
+                edge(a, kind, b)
     return names, index, np.array(src), np.array(dst)
 
 
@@ -210,6 +242,14 @@ def roc(scores, labels):
     fps = np.cumsum(~y)
     distinct = np.r_[np.where(np.diff(s))[0], len(s) - 1]
     return fps[distinct] / neg, tps[distinct] / pos, auc
+
+
+def recall_at(fpr, tpr, max_fpr):
+    """The best true-positive rate of a ROC curve at a false-positive rate of at most max_fpr."""
+    if fpr is None:
+        return float("nan")
+    ok = fpr <= max_fpr
+    return float(tpr[ok].max()) if ok.any() else 0.0
 
 
 def metrics(scores, labels):
