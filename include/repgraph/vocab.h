@@ -77,12 +77,33 @@ typedef struct {
   uint64_t top[RG_CLUSTER_TOP_MAX]; /* most suspicious members, actor ids */
 } rg_cluster_t;
 
+/* The operating points of check's verdicts in one generation: a message scoring at least
+ * `tempfail` (resp. quarantine, reject) gets that verdict. With `derived`, chosen at the
+ * recomputation from labels held out of the propagation so that the estimated share of
+ * legitimate (good-labelled) senders at or above each is within its budget (check.*_fpr in
+ * the config), with the estimates and the held-out counts; without, the fixed check.tempfail /
+ * quarantine / reject of the config apply (too few held-out labels to estimate a rate). */
+typedef enum {
+  RG_VERDICT_TEMPFAIL,
+  RG_VERDICT_QUARANTINE,
+  RG_VERDICT_REJECT,
+  RG_VERDICT_LEVELS
+} rg_level_t;
+typedef struct {
+  double at[RG_VERDICT_LEVELS];  /* score thresholds, ascending */
+  double fpr[RG_VERDICT_LEVELS]; /* estimated false-positive rate at each (held-out good) */
+  double tpr[RG_VERDICT_LEVELS]; /* estimated share of held-out bad at or above each */
+  uint32_t held_out_good, held_out_bad;
+  bool derived;
+} rg_thresholds_t;
+
 /* A completed recomputation. */
 typedef struct {
   uint64_t generation;
   int64_t computed_at; /* epoch seconds */
   uint64_t duration_ms;
   uint64_t vertices, edges, clusters, bad_seeds, good_seeds;
+  rg_thresholds_t thresholds; /* the verdicts' operating points, chosen at recomputation */
 } rg_generation_t;
 
 /* The latest label of an actor and how many entries its history holds. In the history a

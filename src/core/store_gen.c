@@ -177,7 +177,14 @@ int rg_store_get_generation(rg_txn_t *t, rg_generation_t *g) {
   const uint8_t *p = v.mv_data;
   uint64_t f[8];
   for (int i = 0; i < 8; i++) f[i] = rg_get_u64be(p + 8 * i);
-  *g = (rg_generation_t){f[0], (int64_t)f[1], f[2], f[3], f[4], f[5], f[6], f[7]};
+  *g = (rg_generation_t){.generation = f[0],
+                         .computed_at = (int64_t)f[1],
+                         .duration_ms = f[2],
+                         .vertices = f[3],
+                         .edges = f[4],
+                         .clusters = f[5],
+                         .bad_seeds = f[6],
+                         .good_seeds = f[7]};
   return RG_OK;
 }
 
