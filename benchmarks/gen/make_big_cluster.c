@@ -102,7 +102,11 @@ int main(int argc, char **argv) {
                       .last_seen = (int64_t)ts};
     c.by_type[RG_ACTOR_ADDRESS] = (uint32_t)n;
     c.by_type[RG_ACTOR_IP] = (uint32_t)n_ips;
-    rg_generation_t g = {1, (int64_t)ts, 0, n + n_ips, n * (k + 1), 1, 0, 0};
+    rg_generation_t g = {.generation = 1,
+                         .computed_at = (int64_t)ts,
+                         .vertices = n + n_ips,
+                         .edges = n * (k + 1),
+                         .clusters = 1};
     rc = check(rg_store_put_cluster(t, 1, &c), "cluster");
     if (!rc) rc = check(rg_store_publish_generation(t, &g), "publish");
     if (!rc) rc = check(rg_store_commit(t), "commit"), t = NULL;
