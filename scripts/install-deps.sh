@@ -6,7 +6,7 @@
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config
       liblmdb-dev lmdb-utils libigraph-dev libuv1-dev libmsgpack-dev libinih-dev libjansson-dev
-      libcmocka-dev libsodium-dev
+      libcmocka-dev libsodium-dev libssl-dev openssl  # TLS; the openssl CLI makes test_tls's CA
       clang libclang-rt-14-dev  # libFuzzer and the sanitizer runtimes for scripts/fuzz.sh
       python3-msgpack python3-networkx python3-igraph)  # the analyst walkthrough and example
 if [ "${1:-}" = "--bench" ]; then
