@@ -542,8 +542,7 @@ static void test_config_validate_allows_mutual_tls_off_loopback(void **state) {
   char err[512] = "";
   assert_string_equal(c.tls_min_version, "TLS1.2");
   assert_int_equal(rg_config_set(&c, "server.listen", "0.0.0.0", err, sizeof err), RG_OK);
-  assert_int_equal(rg_config_set(&c, "tls.cert", "/etc/repgraph/cert.pem", err, sizeof err),
-                   RG_OK);
+  assert_int_equal(rg_config_set(&c, "tls.cert", "/etc/repgraph/cert.pem", err, sizeof err), RG_OK);
   assert_int_equal(rg_config_validate(&c, err, sizeof err), RG_ECONFIG);
   assert_non_null(strstr(err, "TLS without tls.client_ca encrypts but lets anyone in"));
   assert_int_equal(rg_config_set(&c, "tls.client_ca", "/etc/repgraph/ca.pem", err, sizeof err),
@@ -564,8 +563,7 @@ static void test_config_validate_refuses_incomplete_tls(void **state) {
                    RG_OK);
   assert_int_equal(rg_config_validate(&c, err, sizeof err), RG_ECONFIG);
   assert_non_null(strstr(err, "tls.client_ca is set but tls.cert is not"));
-  assert_int_equal(rg_config_set(&c, "tls.cert", "/etc/repgraph/cert.pem", err, sizeof err),
-                   RG_OK);
+  assert_int_equal(rg_config_set(&c, "tls.cert", "/etc/repgraph/cert.pem", err, sizeof err), RG_OK);
   assert_int_equal(rg_config_validate(&c, err, sizeof err), RG_OK);
   assert_int_equal(rg_config_set(&c, "tls.min_version", "SSL3", err, sizeof err), RG_OK);
   assert_int_equal(rg_config_validate(&c, err, sizeof err), RG_ECONFIG);

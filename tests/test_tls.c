@@ -173,8 +173,7 @@ static void ingest_and_lookup(rg_client_t *c) {
 /* A TLS client the server refused: either the handshake fails, or (TLS 1.3: the server
  * checks the client's certificate after the client has finished) the first reply never
  * comes. The reason OpenSSL gives must contain `why`. */
-static void expect_refused(const fixture_t *f, const char *ca, const char *cert,
-                           const char *why) {
+static void expect_refused(const fixture_t *f, const char *ca, const char *cert, const char *why) {
   rg_client_t *c = NULL;
   char err[512];
   int rc = connect_tls(f, ca, NULL, cert, &c, err, sizeof err);
@@ -259,8 +258,7 @@ static void test_tls_client_trusting_another_ca_is_refused(void **state) {
   assert_null(c);
   assert_non_null(strstr(err, "certificate is not trusted"));
   /* the right CA, the wrong name */
-  assert_int_equal(connect_tls(f, "ca.pem", "mail.example.org", NULL, &c, err, sizeof err),
-                   RG_EIO);
+  assert_int_equal(connect_tls(f, "ca.pem", "mail.example.org", NULL, &c, err, sizeof err), RG_EIO);
   assert_non_null(strstr(err, "hostname mismatch"));
   rg_client_t *ok = connect_ok(f, NULL, NULL);
   assert_int_equal(wait_stat(ok, "connections.tls_failures", 2), 2); /* the two alerts */
@@ -312,6 +310,33 @@ static void test_mtls_serves_only_clients_with_a_certificate_from_the_ca(void **
   assert_non_null(strstr(log, "client certificate: unable to get local issuer certificate"));
 }
 
+/* With a key file too: the token goes as the first frame inside TLS; a TCP client that
+ * never starts the handshake is closed by auth.timeout. */
+static void test_tls_with_a_key_file_authenticates_inside_tls(void **state) {
+  fixture_t *f = *state;
+  char keys[600], cert[600], key[600], kf[700];
+  snprintf(keys, sizeof keys, "%s/keys", f->dir);
+  rg_test_write_file(keys, 0600, "filter read 0123456789abcdef0123456789abcdef\n");
+  snprintf(cert, sizeof cert, "tls.cert=%s", path_of("server.pem"));
+  snprintf(key, sizeof key, "tls.key=%s", path_of("server.key"));
+  snprintf(kf, sizeof kf, "auth.key_file=%s", keys);
+  const char *args[] = {"--set", cert, "--set", key, "--set", kf, "--set", "auth.timeout=1s", NULL};
+  rg_test_server_start(&f->srv, f->dir, args);
+  rg_client_t *silent = rg_test_connect(&f->srv); /* plain TCP, never says a word */
+  rg_client_t *c = connect_ok(f, NULL, NULL);
+  msgpack_unpacked r;
+  rg_test_call(c, &r,
+               "{\"id\": 1, \"op\": \"auth\", \"token\": \"0123456789abcdef0123456789abcdef\"}");
+  assert_true(rg_test_str_is(&r.data, "role", "read"));
+  msgpack_unpacked_destroy(&r);
+  rg_test_call(c, &r, "{\"id\": 2, \"op\": \"lookup\", \"actors\": [\"ip:192.0.2.1\"]}");
+  assert_false(rg_test_get(&r.data, "results.0.known")->via.boolean);
+  msgpack_unpacked_destroy(&r);
+  assert_true(closed_by_server(rg_client_fd(silent)));
+  rg_client_close(silent);
+  rg_client_close(c);
+}
+
 /* tls.min_version=TLS1.3 refuses a TLS 1.2 client (openssl s_client -tls1_2). */
 static void test_tls_min_version_refuses_older_clients(void **state) {
   fixture_t *f = *state;
@@ -341,15 +366,17 @@ static void test_tls_cli_verifies_the_server(void **state) {
   start(f, true);
   char cmd[2048], *out;
   snprintf(cmd, sizeof cmd,
-           RG_BINARY_DIR "/repgraph -p %u --tls --tls-ca '%s' --tls-cert '%s' --tls-key '%s' "
-                         "ping 2>&1",
+           RG_BINARY_DIR
+           "/repgraph -p %u --tls --tls-ca '%s' --tls-cert '%s' --tls-key '%s' "
+           "ping 2>&1",
            f->srv.port, path_of("ca.pem"), path_of("client.pem"), path_of("client.key"));
   int rc = rg_test_run(cmd, &out);
   if (rc != 0 || !strstr(out, "pong: yes")) fail_msg("repgraph --tls ping: %d: %s", rc, out);
   free(out);
   snprintf(cmd, sizeof cmd,
-           RG_BINARY_DIR "/repgraph -p %u --tls --tls-ca '%s' --tls-cert '%s' --tls-key '%s' "
-                         "ping 2>&1",
+           RG_BINARY_DIR
+           "/repgraph -p %u --tls --tls-ca '%s' --tls-cert '%s' --tls-key '%s' "
+           "ping 2>&1",
            f->srv.port, path_of("otherca.pem"), path_of("client.pem"), path_of("client.key"));
   assert_int_equal(rg_test_run(cmd, &out), 3);
   assert_non_null(strstr(out, "certificate is not trusted"));
@@ -359,8 +386,8 @@ static void test_tls_cli_verifies_the_server(void **state) {
   assert_int_equal(rg_test_run(cmd, &out), 3); /* no client certificate */
   assert_non_null(strstr(out, "certificate required"));
   free(out);
-  snprintf(cmd, sizeof cmd, RG_BINARY_DIR "/repgraph -p %u --tls-ca '%s' ping 2>&1",
-           f->srv.port, path_of("ca.pem"));
+  snprintf(cmd, sizeof cmd, RG_BINARY_DIR "/repgraph -p %u --tls-ca '%s' ping 2>&1", f->srv.port,
+           path_of("ca.pem"));
   assert_int_equal(rg_test_run(cmd, &out), 2);
   assert_non_null(strstr(out, "need --tls"));
   free(out);
@@ -375,22 +402,25 @@ static void test_tls_refuses_unsafe_configurations(void **state) {
   assert_int_equal(rg_test_run(cmd, &out), 0);
   free(out);
   snprintf(cmd, sizeof cmd,
-           RG_BINARY_DIR "/repgraphd --data '%s/store' --port %u --unix none --set tls.cert='%s'"
-                         " --set tls.key='%s' 2>&1",
+           RG_BINARY_DIR
+           "/repgraphd --data '%s/store' --port %u --unix none --set tls.cert='%s'"
+           " --set tls.key='%s' 2>&1",
            f->dir, rg_test_free_port(), path_of("server.pem"), key);
   assert_int_equal(rg_test_run(cmd, &out), 1);
   assert_non_null(strstr(out, "others may access it"));
   free(out);
   snprintf(cmd, sizeof cmd,
-           RG_BINARY_DIR "/repgraphd --data '%s/store' --listen 0.0.0.0 --port %u --unix none"
-                         " --set tls.cert='%s' --set tls.key='%s' 2>&1",
+           RG_BINARY_DIR
+           "/repgraphd --data '%s/store' --listen 0.0.0.0 --port %u --unix none"
+           " --set tls.cert='%s' --set tls.key='%s' 2>&1",
            f->dir, rg_test_free_port(), path_of("server.pem"), path_of("server.key"));
   assert_int_equal(rg_test_run(cmd, &out), 2);
   assert_non_null(strstr(out, "TLS without tls.client_ca encrypts but lets anyone in"));
   free(out);
   snprintf(cmd, sizeof cmd,
-           RG_BINARY_DIR "/repgraphd --data '%s/store' --port %u --unix none"
-                         " --set tls.cert='%s' --set tls.key='%s' 2>&1",
+           RG_BINARY_DIR
+           "/repgraphd --data '%s/store' --port %u --unix none"
+           " --set tls.cert='%s' --set tls.key='%s' 2>&1",
            f->dir, rg_test_free_port(), path_of("server.pem"), path_of("client.key"));
   assert_int_equal(rg_test_run(cmd, &out), 1);
   assert_non_null(strstr(out, "tls.key"));
@@ -401,14 +431,15 @@ static void test_tls_refuses_unsafe_configurations(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_tls_client_trusting_the_ca_is_served, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_tls_carries_large_requests_and_replies, setup,
-                                      teardown),
+      cmocka_unit_test_setup_teardown(test_tls_carries_large_requests_and_replies, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tls_client_trusting_another_ca_is_refused, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(
           test_tls_plaintext_client_is_disconnected_while_tls_clients_are_served, setup, teardown),
       cmocka_unit_test_setup_teardown(test_mtls_serves_only_clients_with_a_certificate_from_the_ca,
                                       setup, teardown),
+      cmocka_unit_test_setup_teardown(test_tls_with_a_key_file_authenticates_inside_tls, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_tls_min_version_refuses_older_clients, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tls_cli_verifies_the_server, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tls_refuses_unsafe_configurations, setup, teardown),

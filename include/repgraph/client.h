@@ -32,8 +32,7 @@ typedef struct {
  * rg_client_connect; frames are encrypted. RG_EIO with a message in err (cannot connect,
  * handshake or verification failed, unreadable certificate or key), RG_ENOMEM. */
 int rg_client_connect_tls(const char *host, unsigned port, int timeout_ms,
-                          const rg_client_tls_t *tls, rg_client_t **out, char *err,
-                          size_t errlen);
+                          const rg_client_tls_t *tls, rg_client_t **out, char *err, size_t errlen);
 
 /* Sends n bytes (one or more whole frames, header included). 0 or RG_EIO. */
 int rg_client_send(rg_client_t *c, const void *bytes, size_t n);

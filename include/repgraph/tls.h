@@ -42,8 +42,8 @@ void rg_tls_conn_free(rg_tls_conn_t *tc);
  * speaking plaintext, an untrusted or missing client certificate, a protocol error), with
  * OpenSSL's reason in err. After an error only rg_tls_conn_seal (to send the alert) and
  * rg_tls_conn_free may be called. */
-int rg_tls_conn_read(rg_tls_conn_t *tc, const uint8_t *cipher, size_t n, rg_buf_t *plain,
-                     char *err, size_t errlen);
+int rg_tls_conn_read(rg_tls_conn_t *tc, const uint8_t *cipher, size_t n, rg_buf_t *plain, char *err,
+                     size_t errlen);
 
 /* Encrypts n bytes of plaintext (none before the handshake has completed, nor after a
  * failure: they are dropped) and returns in *data / *len all ciphertext waiting to be sent,

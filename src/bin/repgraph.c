@@ -533,8 +533,9 @@ int main(int argc, char **argv) {
     usage(stderr);
     rc = EXIT_USAGE;
   }
-  if (!rc && !cli.tls && (cli.tls_opts.ca_file || cli.tls_opts.server_name ||
-                          cli.tls_opts.cert_file || cli.tls_opts.key_file)) {
+  if (!rc && !cli.tls &&
+      (cli.tls_opts.ca_file || cli.tls_opts.server_name || cli.tls_opts.cert_file ||
+       cli.tls_opts.key_file)) {
     fprintf(stderr, "repgraph: --tls-ca, --tls-name, --tls-cert and --tls-key need --tls\n");
     rc = EXIT_USAGE;
   }

@@ -117,8 +117,8 @@ static int load_client_cert(SSL_CTX *ctx, const rg_client_tls_t *t, char *err, s
 }
 
 /* The TLS handshake on connected socket c->fd, verifying the server's chain and name. */
-static int tls_handshake(rg_client_t *c, const char *host, unsigned port,
-                         const rg_client_tls_t *t, char *err, size_t errlen) {
+static int tls_handshake(rg_client_t *c, const char *host, unsigned port, const rg_client_tls_t *t,
+                         char *err, size_t errlen) {
   const char *name = t->server_name ? t->server_name : host;
   unsigned char ip[16];
   bool is_ip = inet_pton(AF_INET, name, ip) == 1 || inet_pton(AF_INET6, name, ip) == 1;
@@ -160,8 +160,7 @@ static int tls_handshake(rg_client_t *c, const char *host, unsigned port,
 }
 
 static int client_open(const char *host, unsigned port, const char *unix_path, int timeout_ms,
-                       const rg_client_tls_t *tls, rg_client_t **out, char *err,
-                       size_t errlen) {
+                       const rg_client_tls_t *tls, rg_client_t **out, char *err, size_t errlen) {
   *out = NULL;
   int fd = unix_path ? connect_unix(unix_path, err, errlen) : connect_tcp(host, port, err, errlen);
   if (fd < 0) return RG_EIO;
@@ -191,8 +190,7 @@ int rg_client_connect(const char *host, unsigned port, const char *unix_path, in
 }
 
 int rg_client_connect_tls(const char *host, unsigned port, int timeout_ms,
-                          const rg_client_tls_t *tls, rg_client_t **out, char *err,
-                          size_t errlen) {
+                          const rg_client_tls_t *tls, rg_client_t **out, char *err, size_t errlen) {
   static const rg_client_tls_t defaults = {0};
   return client_open(host, port, NULL, timeout_ms, tls ? tls : &defaults, out, err, errlen);
 }

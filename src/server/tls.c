@@ -67,8 +67,8 @@ static int load_files(SSL_CTX *ctx, const rg_config_t *cfg, char *err, size_t er
     return rg_fail(err, errlen, RG_ECONFIG, "tls.key: %s: %s", key,
                    ssl_reason(why, sizeof why, "cannot load a PEM private key"));
   if (SSL_CTX_check_private_key(ctx) != 1)
-    return rg_fail(err, errlen, RG_ECONFIG, "tls.key: %s does not match the certificate in %s",
-                   key, cfg->tls_cert);
+    return rg_fail(err, errlen, RG_ECONFIG, "tls.key: %s does not match the certificate in %s", key,
+                   cfg->tls_cert);
   if (!cfg->tls_client_ca[0]) return RG_OK;
   STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(cfg->tls_client_ca);
   if (!names || SSL_CTX_load_verify_locations(ctx, cfg->tls_client_ca, NULL) != 1) {
@@ -108,8 +108,8 @@ int rg_tls_open(const rg_config_t *cfg, rg_tls_t **out, char *err, size_t errlen
   /* No renegotiation (a client could make the server redo handshakes for free), our order
    * of ciphers, and no idle read/write buffers kept per connection. Sessions resume only
    * within this server (the context id is required once clients are verified). */
-  SSL_CTX_set_options(t->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-                                  SSL_OP_NO_COMPRESSION);
+  SSL_CTX_set_options(
+      t->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
   SSL_CTX_set_mode(t->ctx, SSL_MODE_RELEASE_BUFFERS);
   static const unsigned char sid_ctx[] = "repgraphd";
   SSL_CTX_set_session_id_context(t->ctx, sid_ctx, sizeof sid_ctx - 1);
@@ -169,10 +169,10 @@ static int conn_failed(rg_tls_conn_t *tc, int kind, char *err, size_t errlen) {
     return rg_fail(err, errlen, RG_EIO, "%s: client certificate: %s", stage,
                    X509_verify_cert_error_string(verify));
   }
-  return rg_fail(err, errlen, RG_EIO, "%s: %s", stage,
-                 ssl_reason(why, sizeof why,
-                            kind == SSL_ERROR_SYSCALL ? "unexpected end of the stream"
-                                                      : "protocol error"));
+  return rg_fail(
+      err, errlen, RG_EIO, "%s: %s", stage,
+      ssl_reason(why, sizeof why,
+                 kind == SSL_ERROR_SYSCALL ? "unexpected end of the stream" : "protocol error"));
 }
 
 /* Room for at least one byte of plaintext, up to PLAIN_CHUNK, within the buffer's cap. */
@@ -187,8 +187,8 @@ static size_t plain_room(rg_buf_t *b, int *rc) {
   return room > INT_MAX ? INT_MAX : room;
 }
 
-int rg_tls_conn_read(rg_tls_conn_t *tc, const uint8_t *cipher, size_t n, rg_buf_t *plain,
-                     char *err, size_t errlen) {
+int rg_tls_conn_read(rg_tls_conn_t *tc, const uint8_t *cipher, size_t n, rg_buf_t *plain, char *err,
+                     size_t errlen) {
   if (tc->failed) return rg_fail(err, errlen, RG_EIO, "TLS: the connection failed before");
   ERR_clear_error();
   if (n > INT_MAX || BIO_write(tc->rbio, cipher, (int)n) != (int)n) {
