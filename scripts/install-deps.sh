@@ -7,6 +7,7 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config
       liblmdb-dev lmdb-utils libigraph-dev libuv1-dev libmsgpack-dev libinih-dev libjansson-dev
       libcmocka-dev libsodium-dev libidn2-dev  # libidn2: IDN domains in one (A-label) form
+      libssl-dev openssl  # TLS; the openssl CLI makes test_tls's CA
       libgmime-3.0-dev dovecot-imapd dovecot-sieve  # ingest-mail / feedback, test_dovecot
       clang libclang-rt-14-dev  # libFuzzer and the sanitizer runtimes for scripts/fuzz.sh
       python3-msgpack python3-networkx python3-igraph)  # the analyst walkthrough and example

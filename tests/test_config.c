@@ -144,7 +144,10 @@ static void test_config_describe_lists_every_option(void **state) {
                          "limits.max_depth",
                          "limits.max_string_bytes",
                          "server.unix_mode",
-                         "auth.key_file"};
+                         "auth.key_file",
+                         "tls.cert",
+                         "tls.client_ca",
+                         "tls.min_version"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     if (!strstr(text, names[i])) print_error("describe lacks %s\n", names[i]);
     assert_non_null(strstr(text, names[i]));
@@ -555,6 +558,47 @@ static void test_config_validate_requires_auth_off_loopback(void **state) {
   assert_int_equal(rg_config_validate(&c, err, sizeof err), RG_OK);
 }
 
+/* Beyond loopback, TLS alone is not enough (it encrypts but anyone may connect): it needs
+ * tls.client_ca (clients prove themselves with a certificate) or a key file. */
+static void test_config_validate_allows_mutual_tls_off_loopback(void **state) {
+  (void)state;
+  rg_config_t c;
+  rg_config_defaults(&c);
+  char err[512] = "";
+  assert_string_equal(c.tls_min_version, "TLS1.2");
+  assert_int_equal(rg_config_set(&c, "server.listen", "0.0.0.0", err, sizeof err), RG_OK);
+  assert_int_equal(rg_config_set(&c, "tls.cert", "/etc/repgraph/cert.pem", err, sizeof err), RG_OK);
+  assert_int_equal(rg_config_validate(&c, err, sizeof err), RG_ECONFIG);
+  assert_non_null(strstr(err, "TLS without tls.client_ca encrypts but lets anyone in"));
+  assert_int_equal(rg_config_set(&c, "tls.client_ca", "/etc/repgraph/ca.pem", err, sizeof err),
+                   RG_OK);
+  assert_int_equal(rg_config_validate(&c, err, sizeof err), RG_OK);
+  assert_int_equal(rg_config_set(&c, "tls.client_ca", "", err, sizeof err), RG_OK);
+  assert_int_equal(rg_config_set(&c, "auth.key_file", "/etc/repgraph/keys", err, sizeof err),
+                   RG_OK);
+  assert_int_equal(rg_config_validate(&c, err, sizeof err), RG_OK);
+}
+
+static void test_config_validate_refuses_incomplete_tls(void **state) {
+  (void)state;
+  rg_config_t c;
+  rg_config_defaults(&c);
+  char err[512] = "";
+  assert_int_equal(rg_config_set(&c, "tls.client_ca", "/etc/repgraph/ca.pem", err, sizeof err),
+                   RG_OK);
+  assert_int_equal(rg_config_validate(&c, err, sizeof err), RG_ECONFIG);
+  assert_non_null(strstr(err, "tls.client_ca is set but tls.cert is not"));
+  assert_int_equal(rg_config_set(&c, "tls.cert", "/etc/repgraph/cert.pem", err, sizeof err), RG_OK);
+  assert_int_equal(rg_config_validate(&c, err, sizeof err), RG_OK);
+  assert_int_equal(rg_config_set(&c, "tls.min_version", "SSL3", err, sizeof err), RG_OK);
+  assert_int_equal(rg_config_validate(&c, err, sizeof err), RG_ECONFIG);
+  assert_non_null(strstr(err, "tls.min_version"));
+  assert_int_equal(rg_config_set(&c, "tls.min_version", "TLS1.3", err, sizeof err), RG_OK);
+  assert_int_equal(rg_config_set(&c, "server.port", "0", err, sizeof err), RG_OK);
+  assert_int_equal(rg_config_validate(&c, err, sizeof err), RG_ECONFIG);
+  assert_non_null(strstr(err, "TLS is for the TCP listener"));
+}
+
 static void test_config_validate_refuses_no_frame_timeout_with_auth(void **state) {
   (void)state;
   rg_config_t c;
@@ -599,6 +643,8 @@ int main(void) {
       cmocka_unit_test(test_config_validate_refuses_no_frame_timeout_with_auth),
       cmocka_unit_test(test_config_loopback_addresses),
       cmocka_unit_test(test_config_validate_requires_auth_off_loopback),
+      cmocka_unit_test(test_config_validate_allows_mutual_tls_off_loopback),
+      cmocka_unit_test(test_config_validate_refuses_incomplete_tls),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

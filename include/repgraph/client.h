@@ -16,6 +16,24 @@ typedef struct rg_client rg_client_t;
 int rg_client_connect(const char *host, unsigned port, const char *unix_path, int timeout_ms,
                       rg_client_t **out, char *err, size_t errlen);
 
+/* TLS options of a client connection. Every pointer may be NULL; strings are borrowed for
+ * the duration of rg_client_connect_tls. */
+typedef struct {
+  const char *ca_file;     /* PEM CAs the server's certificate must chain to; NULL: the
+                              system's trust store (/etc/ssl/certs) */
+  const char *server_name; /* DNS name or IP the certificate must be issued for (and the
+                              SNI name); NULL: the host connected to */
+  const char *cert_file;   /* PEM client certificate chain, for mutual TLS; NULL: none */
+  const char *key_file;    /* its PEM private key; NULL: in cert_file */
+} rg_client_tls_t;
+
+/* Connects to host:port over TCP and runs a TLS (1.2 or later) handshake that verifies the
+ * server's certificate chain and that it names server_name (or host). Then like
+ * rg_client_connect; frames are encrypted. RG_EIO with a message in err (cannot connect,
+ * handshake or verification failed, unreadable certificate or key), RG_ENOMEM. */
+int rg_client_connect_tls(const char *host, unsigned port, int timeout_ms,
+                          const rg_client_tls_t *tls, rg_client_t **out, char *err, size_t errlen);
+
 /* Sends n bytes (one or more whole frames, header included). 0 or RG_EIO. */
 int rg_client_send(rg_client_t *c, const void *bytes, size_t n);
 
@@ -23,7 +41,12 @@ int rg_client_send(rg_client_t *c, const void *bytes, size_t n);
  * 0; RG_EIO on EOF, timeout or error; RG_ETOO_LARGE for a body over `max` bytes. */
 int rg_client_recv(rg_client_t *c, rg_buf_t *body, size_t max);
 
-/* The socket, for tests that need raw access. Owned by the client. */
+/* Under TLS, why the last send or receive failed (OpenSSL's reason, e.g. the server's alert
+ * "tlsv13 alert certificate required"), or "". Owned by the client. */
+const char *rg_client_tls_error(const rg_client_t *c);
+
+/* The socket, for tests that need raw access (under TLS it carries ciphertext). Owned by
+ * the client. */
 int rg_client_fd(const rg_client_t *c);
 
 /* Closes the connection and frees the client. Accepts NULL. */

@@ -56,6 +56,11 @@ typedef struct {
   char reference_time[16];    /* "newest" (min(now, newest actor last_seen)) or "now" */
   uint32_t fold_local_case;   /* address local parts lower-cased: Alice@ == alice@ (0/1) */
   char subaddress_sep[8];     /* "" = keep user+tag@; else strip from the first of these chars */
+  char tls_cert[RG_CONFIG_PATH_MAX];      /* PEM chain: TLS on the TCP listener; "" = off */
+  char tls_key[RG_CONFIG_PATH_MAX];       /* its PEM private key; "" = in tls_cert's file */
+  char tls_client_ca[RG_CONFIG_PATH_MAX]; /* PEM CAs; set = clients need a cert (mutual TLS) */
+  char tls_min_version[16];               /* TLS1.2 | TLS1.3 */
+  char tls_ciphers[256];                  /* TLS 1.2 cipher list; "" = OpenSSL's defaults */
 } rg_config_t;
 
 /* Fills *c with the documented defaults. */
@@ -71,7 +76,8 @@ int rg_config_set(rg_config_t *c, const char *name, const char *value, char *err
 int rg_config_load_file(rg_config_t *c, const char *path, char *err, size_t errlen);
 
 /* Checks cross-field rules (e.g. initial map <= maximum; a TCP address other than loopback
- * only with auth.key_file). 0 or RG_ECONFIG with message. */
+ * only with auth.key_file, or with TLS that verifies clients (tls.cert + tls.client_ca)).
+ * 0 or RG_ECONFIG with message. */
 int rg_config_validate(const rg_config_t *c, char *err, size_t errlen);
 
 /* The Unix socket path in effect (resolving the "" default), or NULL if disabled.

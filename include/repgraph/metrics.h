@@ -24,6 +24,8 @@ typedef struct {
   atomic_uint_fast64_t conns_evicted; /* idle ones closed to make room at the limit */
   atomic_uint_fast64_t auth_failures; /* wrong or malformed auth requests, other requests
                                          before auth (not silent connections: timeouts) */
+  atomic_uint_fast64_t tls_failures;  /* TLS connections closed by a failed handshake or
+                                         record: plaintext clients, rejected certificates */
   atomic_uint_fast64_t commits, committed_writes, write_queue_depth;
   rg_hist_t commit_latency; /* one group commit, µs */
   atomic_uint_fast64_t ts_clamped; /* item times clamped to the server clock (future skew) */

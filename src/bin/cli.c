@@ -50,8 +50,12 @@ int rg__cli_set_token(cli_t *cli, const char *token) {
 int rg__cli_connect(cli_t *cli) {
   char err[256];
   if (cli->conn) return 0;
-  if (rg_client_connect(cli->host, cli->port, cli->unix_path, cli->timeout_ms, &cli->conn, err,
-                        sizeof err) != RG_OK) {
+  int rc = cli->tls && !cli->unix_path
+               ? rg_client_connect_tls(cli->host, cli->port, cli->timeout_ms, &cli->tls_opts,
+                                       &cli->conn, err, sizeof err)
+               : rg_client_connect(cli->host, cli->port, cli->unix_path, cli->timeout_ms,
+                                   &cli->conn, err, sizeof err);
+  if (rc != RG_OK) {
     fprintf(stderr, "repgraph: %s\n", err);
     return EXIT_UNREACHABLE;
   }
@@ -80,7 +84,10 @@ int rg__cli_roundtrip(cli_t *cli, rg_buf_t *frame, rg_json_t **reply) {
   if (!rc) rc = rg_client_recv(cli->conn, &body, RG__CLI_REPLY_MAX);
   if (!rc) rc = rg_json_from_msgpack(body.data, body.len, reply);
   rg_buf_free(&body);
-  if (rc) fprintf(stderr, "repgraph: no reply from server: %s\n", rg_strerror(rc));
+  const char *tls = rc ? rg_client_tls_error(cli->conn) : "";
+  if (rc)
+    fprintf(stderr, "repgraph: no reply from server: %s%s%s\n", rg_strerror(rc),
+            tls[0] ? ": TLS: " : "", tls);
   return rc ? EXIT_UNREACHABLE : 0;
 }
 

@@ -22,6 +22,8 @@ typedef struct {
   unsigned port;
   const char *unix_path;
   char *token; /* authenticate with it after connecting; NULL = don't */
+  bool tls;     /* TCP over TLS, verifying the server (--tls) */
+  rg_client_tls_t tls_opts; /* --tls-ca, --tls-name, --tls-cert, --tls-key */
   bool json;
   int timeout_ms;
   rg_client_t *conn;

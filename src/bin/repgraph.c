@@ -338,11 +338,16 @@ static const command_t commands[] = {
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: repgraph [-H HOST] [-p PORT] [-u SOCKET] [--token-file F] [--json] [-t MS] "
-          "COMMAND [ARGS]\n\n"
+          "usage: repgraph [-H HOST] [-p PORT] [-u SOCKET] [--tls [--tls-ca F] ...] "
+          "[--token-file F] [--json] [-t MS] COMMAND [ARGS]\n\n"
           "  -H, --host HOST     server address (default 127.0.0.1)\n"
           "  -p, --port PORT     server TCP port (default %d)\n"
           "  -u, --unix PATH     use this Unix socket instead of TCP\n"
+          "      --tls           TCP over TLS; the server's certificate and name are verified\n"
+          "      --tls-ca F      PEM CAs to trust for it (default: the system's store)\n"
+          "      --tls-name NAME the name its certificate must carry (default: HOST)\n"
+          "      --tls-cert F    client certificate for mutual TLS (PEM chain)\n"
+          "      --tls-key F     its private key (default: in the --tls-cert file)\n"
           "  -T, --token-file F  authenticate with the token on the first line of F\n"
           "      --token TOKEN   authenticate with TOKEN (visible to ps; prefer the file or\n"
           "                      the RG_TOKEN environment variable)\n"
@@ -370,6 +375,11 @@ int main(int argc, char **argv) {
                                        {"json", no_argument, NULL, 'j'},
                                        {"timeout", required_argument, NULL, 't'},
                                        {"help", no_argument, NULL, 'h'},
+                                       {"tls", no_argument, NULL, 'S'},
+                                       {"tls-ca", required_argument, NULL, 'A'},
+                                       {"tls-name", required_argument, NULL, 'N'},
+                                       {"tls-cert", required_argument, NULL, 'C'},
+                                       {"tls-key", required_argument, NULL, 'K'},
                                        {NULL, 0, NULL, 0}};
   cli_t cli = {.host = "127.0.0.1", .port = RG_DEFAULT_PORT, .timeout_ms = 60000};
   int opt, rc = 0;
@@ -387,6 +397,11 @@ int main(int argc, char **argv) {
         break;
       case 'j': cli.json = true; break;
       case 't': cli.timeout_ms = atoi(optarg); break;
+      case 'S': cli.tls = true; break;
+      case 'A': cli.tls_opts.ca_file = optarg; break;
+      case 'N': cli.tls_opts.server_name = optarg; break;
+      case 'C': cli.tls_opts.cert_file = optarg; break;
+      case 'K': cli.tls_opts.key_file = optarg; break;
       case 'h':
         usage(stdout);
         rc = -1;
@@ -396,6 +411,16 @@ int main(int argc, char **argv) {
   }
   if (!rc && optind >= argc) {
     usage(stderr);
+    rc = EXIT_USAGE;
+  }
+  if (!rc && !cli.tls &&
+      (cli.tls_opts.ca_file || cli.tls_opts.server_name || cli.tls_opts.cert_file ||
+       cli.tls_opts.key_file)) {
+    fprintf(stderr, "repgraph: --tls-ca, --tls-name, --tls-cert and --tls-key need --tls\n");
+    rc = EXIT_USAGE;
+  }
+  if (!rc && cli.tls && cli.unix_path) {
+    fprintf(stderr, "repgraph: --tls is for TCP; the Unix socket is plaintext\n");
     rc = EXIT_USAGE;
   }
   if (rc) goto out;

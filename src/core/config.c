@@ -62,6 +62,17 @@ static const opt_t options[] = {
     STR(log_level, "server.log_level", "info", "error | warn | info | debug"),
     STR(key_file, "auth.key_file", "",
         "\"name role token\" lines (mode 600/640); empty = no authentication"),
+    STR(tls_cert, "tls.cert", "",
+        "PEM certificate chain: TLS on the TCP listener (not the Unix socket); empty = off"),
+    STR(tls_key, "tls.key", "",
+        "PEM private key of tls.cert (mode 600/640); empty = in tls.cert's file"),
+    STR(tls_client_ca, "tls.client_ca", "",
+        "PEM CA certificates: clients must present a certificate one of them signed "
+        "(mutual TLS); empty = no client certificates"),
+    STR(tls_min_version, "tls.min_version", "TLS1.2", "oldest protocol accepted: TLS1.2 | TLS1.3"),
+    STR(tls_ciphers, "tls.ciphers", "",
+        "OpenSSL cipher list for TLS 1.2; empty = OpenSSL's defaults (TLS 1.3 suites are "
+        "OpenSSL's)"),
     NUM(OPT_DURATION, auth_timeout_s, "auth.timeout", 1, 3600, "5s",
         "with a key file, a connection that has not authenticated this long is closed"),
     NUM(OPT_SIZE32, max_frame_bytes, "limits.max_frame_bytes", 64, 1u << 30, "16M",
@@ -302,12 +313,29 @@ int rg_config_validate(const rg_config_t *c, char *err, size_t errlen) {
     snprintf(err, errlen, "store.data_dir is empty");
     return RG_ECONFIG;
   }
-  if (c->port && !rg_config_is_loopback(c->listen_host) && !c->key_file[0]) {
+  if ((c->tls_key[0] || c->tls_client_ca[0]) && !c->tls_cert[0]) {
+    snprintf(err, errlen, "%s is set but tls.cert is not: TLS needs the server's certificate",
+             c->tls_key[0] ? "tls.key" : "tls.client_ca");
+    return RG_ECONFIG;
+  }
+  if (c->tls_cert[0] && c->port == 0) {
+    snprintf(err, errlen, "tls.cert is set but server.port is 0: TLS is for the TCP listener");
+    return RG_ECONFIG;
+  }
+  if (strcmp(c->tls_min_version, "TLS1.2") != 0 && strcmp(c->tls_min_version, "TLS1.3") != 0) {
+    snprintf(err, errlen, "tls.min_version: '%s' is not TLS1.2 or TLS1.3", c->tls_min_version);
+    return RG_ECONFIG;
+  }
+  /* Beyond loopback a client must prove who it is: a token, or a certificate the CA signed. */
+  if (c->port && !rg_config_is_loopback(c->listen_host) && !c->key_file[0] &&
+      !(c->tls_cert[0] && c->tls_client_ca[0])) {
     snprintf(err, errlen,
              "server.listen is %s, not a loopback address: anyone who can reach that port could "
              "read, ingest, relabel and forget actors, so listening there requires "
-             "authentication: set auth.key_file (see README, Security), or listen on 127.0.0.1",
-             c->listen_host);
+             "authentication: set auth.key_file, or tls.cert with tls.client_ca (clients then "
+             "need a certificate) (see README, Security), or listen on 127.0.0.1%s",
+             c->listen_host,
+             c->tls_cert[0] ? "; TLS without tls.client_ca encrypts but lets anyone in" : "");
     return RG_ECONFIG;
   }
   if (c->key_file[0] && c->frame_timeout_s == 0) {

@@ -9,7 +9,10 @@
  * pipelines but never reads cannot make the server hold more than that for it.
  * With auth.key_file set, a connection's first frame must be `auth` (small: AUTH_FRAME_MAX)
  * and arrive within auth.timeout; it gets the token's role, and ops above that role are
- * answered `forbidden`. */
+ * answered `forbidden`.
+ * With tls.cert set, TCP connections speak TLS (tls.c): ciphertext is read into `in` and
+ * replaced there by its plaintext, and what is written is sealed first; the Unix socket
+ * stays plaintext. */
 #include "repgraph/server.h"
 
 #include <errno.h>
@@ -26,6 +29,7 @@
 #include "repgraph/engine.h"
 #include "repgraph/err.h"
 #include "repgraph/log.h"
+#include "repgraph/tls.h"
 
 #define READ_CHUNK        (64 * 1024) /* bytes asked of the kernel per read */
 #define IDLE_BUF_KEEP     (64 * 1024) /* buffer capacity an idle connection keeps */
@@ -56,6 +60,7 @@ typedef struct conn {
   uint64_t stall_since_ms;   /* past the soft output limit, without write progress since; 0 */
   size_t write_queue_seen;   /* bytes libuv still had to write when last looked at */
   rg_role_t role;            /* RG_ROLE_NONE until authenticated (auth configured) */
+  rg_tls_conn_t *tls;        /* NULL: plaintext (the Unix socket, or no tls.cert) */
   bool reading, writing, blocked, close_after_flush, closing, handle_closed;
   bool drop_counted; /* conns_dropped counts each connection once */
   struct conn *prev, *next;
@@ -67,6 +72,7 @@ struct rg_server {
   rg_engine_t *engine;
   rg_metrics_t *metrics;
   rg_auth_t *auth;         /* NULL: no authentication, every connection is admin */
+  rg_tls_t *tls;           /* NULL: the TCP listener is plaintext */
   rg_log_limit_t auth_log; /* failed authentications logged per second */
   rg_log_limit_t conn_log; /* connection events (closed, dropped, refused) per second */
   rg_proto_limits_t limits;
@@ -109,6 +115,7 @@ static void conn_free(conn_t *c) {
   rg_buf_free(&c->in);
   rg_buf_free(&c->out);
   rg_buf_free(&c->sending);
+  rg_tls_conn_free(c->tls);
   free(c);
 }
 
@@ -167,6 +174,7 @@ static void on_written(uv_write_t *req, int status) {
   c->last_active_ms = uv_now(c->srv->loop);
   c->stall_since_ms = 0; /* progress; conn_flush starts a new wait if still past the soft limit */
   if (c->sending.cap > IDLE_BUF_KEEP) rg_buf_reset(&c->sending, IDLE_BUF_KEEP);
+  if (c->tls) rg_tls_conn_written(c->tls, IDLE_BUF_KEEP);
   if (c->closing) return;
   if (status < 0) {
     conn_close(c);
@@ -180,11 +188,17 @@ static void on_written(uv_write_t *req, int status) {
 
 static void conn_flush(conn_t *c) {
   if (c->closing) return;
-  if (!c->writing && c->out.len) {
+  if (!c->writing && (c->out.len || (c->tls && rg_tls_conn_pending(c->tls)))) {
     rg_buf_t t = c->sending;
     c->sending = c->out;
     c->out = t;
-    uv_buf_t b = uv_buf_init((char *)c->sending.data, (unsigned)c->sending.len);
+    const uint8_t *bytes = c->sending.data;
+    size_t n = c->sending.len;
+    if (c->tls && rg_tls_conn_seal(c->tls, c->sending.data, c->sending.len, &bytes, &n)) {
+      conn_close(c);
+      return;
+    }
+    uv_buf_t b = uv_buf_init((char *)bytes, (unsigned)n);
     c->wreq.data = c;
     int rc = uv_write(&c->wreq, &c->h.stream, &b, 1, on_written);
     if (rc) {
@@ -388,6 +402,28 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init((char *)c->in.data + c->in.len, (unsigned)(room > chunk ? chunk : room));
 }
 
+/* TLS: the n bytes just read into c->in are ciphertext; their plaintext takes their place.
+ * A failed handshake or record (a plaintext client, a missing or untrusted certificate) is
+ * counted and logged, and ends the connection once OpenSSL's alert is sent. 0 or the error. */
+static int conn_tls_read(conn_t *c, size_t n) {
+  char err[256], peer[96], why[400];
+  int rc = rg_tls_conn_read(c->tls, c->in.data + c->in.len, n, &c->in, err, sizeof err);
+  if (rc == RG_ETOO_LARGE) {
+    conn_fatal(c, RG_ETOO_LARGE, "input buffer full");
+    conn_flush(c);
+  } else if (rc == RG_EIO) {
+    atomic_fetch_add(&c->srv->metrics->tls_failures, 1);
+    conn_peer(c, peer, sizeof peer);
+    snprintf(why, sizeof why, "%s (from %s)", err, peer);
+    conn_log(c->srv, RG_LOG_WARN, "closing connection", why);
+    c->close_after_flush = true;
+    conn_flush(c);
+  } else if (rc) {
+    conn_close(c);
+  }
+  return rc;
+}
+
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
   conn_t *c = st->data;
   (void)buf;
@@ -400,7 +436,10 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
     conn_close(c); /* EOF or reset */
     return;
   }
-  c->in.len += (size_t)n;
+  if (!c->tls)
+    c->in.len += (size_t)n;
+  else if (conn_tls_read(c, (size_t)n) != RG_OK)
+    return;
   c->last_active_ms = uv_now(c->srv->loop);
   conn_process(c);
 }
@@ -459,6 +498,10 @@ static void on_connection(uv_stream_t *listener, int status) {
     return;
   }
   if (listener == (uv_stream_t *)&s->tcp) uv_tcp_nodelay(&c->h.tcp, 1);
+  if (listener == (uv_stream_t *)&s->tcp && s->tls && rg_tls_conn_new(s->tls, &c->tls)) {
+    conn_close(c);
+    return;
+  }
   c->last_active_ms = c->accepted_ms = uv_now(s->loop);
   if (atomic_load(&s->metrics->conns_current) > s->cfg.max_connections && !evict_idlest(s, c)) {
     atomic_fetch_add(&s->metrics->conns_refused, 1);
@@ -566,7 +609,14 @@ static int listen_tcp(rg_server_t *s, char *err, size_t errlen) {
     snprintf(err, errlen, "cannot listen on %s port %u: %s", host, s->cfg.port, uv_strerror(rc));
     return RG_EIO;
   }
-  rg_log_info("listening on %s port %u", host, s->cfg.port);
+  rg_log_info("listening on %s port %u%s", host, s->cfg.port,
+              !s->tls                           ? ""
+              : rg_tls_verifies_clients(s->tls) ? " (TLS; clients need a certificate)"
+                                                : " (TLS)");
+  if (!s->tls && !rg_config_is_loopback(host))
+    rg_log_warn("TCP on %s without TLS: tokens and replies cross the network in clear text; "
+                "set tls.cert (see README, Security)",
+                host);
   return RG_OK;
 }
 
@@ -630,9 +680,11 @@ int rg_server_open(const rg_config_t *cfg, uv_loop_t *loop, rg_server_t **out, c
   s->limits = (rg_proto_limits_t){cfg->max_frame_bytes, cfg->max_batch_items, cfg->max_recipients,
                                   cfg->max_depth, cfg->max_string_bytes};
   int rc = cfg->key_file[0] ? rg_auth_load(cfg->key_file, &s->auth, err, errlen) : RG_OK;
+  if (!rc && cfg->tls_cert[0] && cfg->port) rc = rg_tls_open(cfg, &s->tls, err, errlen);
   if (!rc) rc = rg_engine_open(cfg, loop, &s->engine, err, errlen);
   if (rc) {
     rg_auth_free(s->auth);
+    rg_tls_free(s->tls);
     free(s);
     return rc;
   }
@@ -678,5 +730,6 @@ void rg_server_close(rg_server_t *s) {
   if (s->unix_path[0]) unlink(s->unix_path);
   rg_engine_close(s->engine);
   rg_auth_free(s->auth);
+  rg_tls_free(s->tls);
   free(s);
 }

@@ -83,7 +83,7 @@ int rg__stats_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
     rg_wr_uint(wr, atomic_load(&m->errors[i]));
   }
   rg_wr_str(wr, "connections");
-  rg_wr_map(wr, 6);
+  rg_wr_map(wr, 7);
   rg_wr_str(wr, "current");
   rg_wr_uint(wr, atomic_load(&m->conns_current));
   rg_wr_str(wr, "total");
@@ -96,6 +96,8 @@ int rg__stats_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   rg_wr_uint(wr, atomic_load(&m->conns_evicted));
   rg_wr_str(wr, "auth_failures");
   rg_wr_uint(wr, atomic_load(&m->auth_failures));
+  rg_wr_str(wr, "tls_failures");
+  rg_wr_uint(wr, atomic_load(&m->tls_failures));
   rg_wr_str(wr, "writer");
   rg_wr_map(wr, 4);
   rg_wr_str(wr, "commits");
