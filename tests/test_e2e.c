@@ -172,6 +172,55 @@ static void test_pipelined_requests_answered_in_order_with_ids(void **state) {
   rg_client_close(c);
 }
 
+/* A large ingest commits in slices, but a connection's requests still take effect in order:
+ * a forget pipelined right after it is answered after it and forgets what it wrote, even the
+ * part of it in its last slice. */
+static void test_pipelined_forget_after_a_sliced_ingest_takes_effect_after_it(void **state) {
+  fixture_t *f = *state;
+  rg_client_t *c = rg_test_connect(&f->srv);
+  enum { OBS = 24, RCPTS = 500 }; /* 24 x 503 edges: three slices */
+  size_t cap = (size_t)OBS * RCPTS * 40 + 4096, n = 0;
+  char *json = malloc(cap);
+  assert_non_null(json);
+  n += (size_t)snprintf(json + n, cap - n, "{\"id\": 1, \"op\": \"ingest\", \"observations\": [");
+  for (int i = 0; i < OBS; i++) {
+    n += (size_t)snprintf(json + n, cap - n,
+                          "%s{\"sender\": \"bulk%d@big.example\", \"client_ip\": \"198.51.100.%d\","
+                          " \"recipients\": [",
+                          i ? "," : "", i, i + 1);
+    for (int j = 0; j < RCPTS; j++)
+      n += (size_t)snprintf(json + n, cap - n, "%s\"r%d@rcpt.example\"", j ? "," : "", j);
+    n += (size_t)snprintf(json + n, cap - n, "]}");
+  }
+  snprintf(json + n, cap - n, "]}");
+  rg_buf_t frames;
+  rg_buf_init(&frames, 0);
+  rg_test_frame_json(&frames, "%s", json);
+  free(json);
+  rg_test_frame_json(&frames,
+                     "{\"id\": 2, \"op\": \"forget\", \"actors\": "
+                     "[\"address:bulk23@big.example\"]}");
+  rg_test_frame_json(&frames,
+                     "{\"id\": 3, \"op\": \"lookup\", \"actors\": "
+                     "[\"address:bulk23@big.example\", \"address:bulk0@big.example\"]}");
+  assert_int_equal(rg_client_send(c, frames.data, frames.len), RG_OK); /* all at once */
+  rg_buf_free(&frames);
+  static const char *const ops[] = {"ingest", "forget", "lookup"};
+  for (int i = 0; i < 3; i++) {
+    msgpack_unpacked r;
+    rg_test_recv(c, ops[i], &r);
+    assert_int_equal(rg_test_uint(&r.data, "id"), i + 1);
+    if (i == 0) assert_int_equal(rg_test_uint(&r.data, "accepted"), OBS);
+    if (i == 1) assert_int_equal(rg_test_uint(&r.data, "forgotten"), 1);
+    if (i == 2) {
+      assert_false(rg_test_get(&r.data, "results.0.known")->via.boolean);
+      assert_true(rg_test_get(&r.data, "results.1.known")->via.boolean);
+    }
+    msgpack_unpacked_destroy(&r);
+  }
+  rg_client_close(c);
+}
+
 static void test_restart_keeps_everything_acknowledged(void **state) {
   fixture_t *f = *state;
   rg_client_t *c = rg_test_connect(&f->srv);
@@ -823,6 +872,8 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_pipelined_requests_answered_in_order_with_ids, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(
+          test_pipelined_forget_after_a_sliced_ingest_takes_effect_after_it, setup, teardown),
       cmocka_unit_test_setup_teardown(test_restart_keeps_everything_acknowledged, setup, teardown),
       cmocka_unit_test_setup_teardown(test_malformed_frames_close_only_that_connection, setup,
                                       teardown),

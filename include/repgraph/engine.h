@@ -53,6 +53,11 @@ int rg_engine_handle(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out, rg_
 void rg_engine_batch_begin(rg_engine_t *e);
 void rg_engine_batch_end(rg_engine_t *e);
 
+/* True for a write that commits in several transactions (a large ingest, in slices that other
+ * clients' writes commit between). Requests after it on the same connection must wait for
+ * it to complete, or they could commit between its slices. */
+bool rg_engine_write_is_sliced(const rg_write_t *w);
+
 /* Writes the reply of a completed write into `out` (if non-NULL) and frees it. Returns 0 or
  * the buffer's error. */
 int rg_engine_finish_write(rg_write_t *w, rg_buf_t *out);

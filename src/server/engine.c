@@ -28,6 +28,10 @@ void rg__engine_submit(rg_engine_t *e, rg_write_t *w) {
   rg_writer_submit(e->writer, &w->head);
 }
 
+bool rg_engine_write_is_sliced(const rg_write_t *w) {
+  return w->sliced;
+}
+
 int rg_engine_finish_write(rg_write_t *w, rg_buf_t *out) {
   int rc = RG_OK;
   if (out && w->head.result) {

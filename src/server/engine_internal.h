@@ -26,6 +26,7 @@ struct rg_write {
   bool has_id;
   uint64_t id;
   uint64_t started_us;
+  bool sliced; /* commits in several transactions (rg_engine_write_is_sliced) */
   char error[200]; /* a failure's message; "" for the code's own text */
   rg_write_done_fn done;
   void *ctx;

@@ -565,6 +565,7 @@ int rg__ingest_prepare(rg_engine_t *e, const rg_request_t *req, rg_write_t **out
     ingest_free(&w->base);
     return rc;
   }
+  w->base.sliced = w->n_slices > 1;
   *out = &w->base;
   return RG_OK;
 }

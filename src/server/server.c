@@ -54,6 +54,7 @@ typedef struct conn {
   rg_buf_t sending; /* replies the kernel is taking */
   uv_write_t wreq;
   uint32_t pending_writes;
+  bool sliced_pending; /* a write committing in slices is pending: what follows waits for it */
   uint64_t last_active_ms;   /* last read or write progress (seen at least each sweep) */
   uint64_t frame_started_ms; /* when the partial frame in `in` began; 0 = none */
   uint64_t accepted_ms;      /* auth is due auth.timeout after this */
@@ -302,6 +303,7 @@ static int conn_auth(conn_t *c, const rg_request_t *req) {
 static void on_write_done(rg_write_t *w, void *ctx) {
   conn_t *c = ctx;
   c->pending_writes--;
+  if (!c->pending_writes) c->sliced_pending = false;
   if (c->closing) {
     rg_engine_finish_write(w, NULL);
     if (c->handle_closed && c->pending_writes == 0) conn_free(c);
@@ -311,7 +313,7 @@ static void on_write_done(rg_write_t *w, void *ctx) {
     conn_drop(c, "reply does not fit the output buffer");
     return;
   }
-  if (c->blocked && c->pending_writes < c->srv->cfg.max_pending_writes) {
+  if (c->blocked && c->pending_writes < c->srv->cfg.max_pending_writes && !c->sliced_pending) {
     c->blocked = false;
     conn_process(c);
   } else {
@@ -344,7 +346,8 @@ static void conn_process(conn_t *c) {
     char err[256];
     int rc = rg_proto_decode_request(body, len, &s->limits, &req, err, sizeof err);
     bool is_write = rc == RG_OK && rg_op_writes(req.op);
-    if (c->pending_writes && (!is_write || c->pending_writes >= s->cfg.max_pending_writes)) {
+    if (c->pending_writes && (!is_write || c->pending_writes >= s->cfg.max_pending_writes ||
+                              c->sliced_pending)) {
       rg_request_free(&req); /* answered in order: wait for the writes before it */
       c->blocked = true;
       break;
@@ -375,6 +378,7 @@ static void conn_process(conn_t *c) {
       rg_write_t *pending;
       rc = rg_engine_handle(s->engine, &req, &c->out, on_write_done, c, &pending);
       if (pending) c->pending_writes++;
+      if (pending && rg_engine_write_is_sliced(pending)) c->sliced_pending = true;
     }
     rg_request_free(&req);
     if (unauth) rg_auth_wipe(body, len); /* whether or not it decoded */
