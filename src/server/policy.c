@@ -263,25 +263,28 @@ static void message_record(rg_policy_t *p, message_t *msg) {
   free(rcpts);
 }
 
-/* Starts a new message when the request's instance differs from the current one; a
- * message left unrecorded (all refused) is recorded first with policy.record_rejected. */
+/* Starts a new message when the request's instance differs from the current one (a
+ * message left unrecorded, all refused, is recorded first with policy.record_rejected),
+ * and takes sender, client and HELO from the request. */
 static void message_track(rg_policy_t *p, message_t *msg, const rg_policy_request_t *r) {
   const char *instance = rg_policy_request_get(r, "instance");
   if (!instance) instance = "";
-  if (msg->instance[0] && strcmp(instance, msg->instance) == 0) return;
-  if (msg->n_rcpts && p->cfg.policy_record_rejected) message_record(p, msg);
-  rg_buf_t rcpts = msg->rcpts;
-  rg_buf_reset(&rcpts, 4096);
-  memset(msg, 0, sizeof *msg);
-  msg->rcpts = rcpts;
+  if (!msg->instance[0] || strcmp(instance, msg->instance) != 0) {
+    if (msg->n_rcpts && p->cfg.policy_record_rejected) message_record(p, msg);
+    rg_buf_t rcpts = msg->rcpts;
+    rg_buf_reset(&rcpts, 4096);
+    memset(msg, 0, sizeof *msg);
+    msg->rcpts = rcpts;
+  }
   const char *fields[4] = {instance, rg_policy_request_get(r, "sender"),
                            rg_policy_request_get(r, "client_address"),
                            rg_policy_request_get(r, "helo_name")};
   char *dst[4] = {msg->instance, msg->sender, msg->client, msg->helo};
+  msg->too_long = false;
   for (int i = 0; i < 4; i++) {
     const char *v = fields[i] ? fields[i] : "";
     if (strlen(v) >= FIELD_MAX) msg->too_long = true;
-    snprintf(dst[i], FIELD_MAX, "%s", msg->too_long ? "" : v);
+    snprintf(dst[i], FIELD_MAX, "%s", strlen(v) >= FIELD_MAX ? "" : v);
   }
   const char *sasl = rg_policy_request_get(r, "sasl_username");
   msg->authenticated = sasl && sasl[0];
