@@ -8,7 +8,8 @@ PKGS=(build-essential cmake pkg-config
       liblmdb-dev lmdb-utils libigraph-dev libuv1-dev libmsgpack-dev libinih-dev libjansson-dev
       libcmocka-dev libsodium-dev
       clang libclang-rt-14-dev  # libFuzzer and the sanitizer runtimes for scripts/fuzz.sh
-      python3-msgpack python3-networkx python3-igraph)  # the analyst walkthrough and example
+      python3-msgpack python3-networkx python3-igraph  # the analyst walkthrough and example
+      postfix)  # tests/test_postfix.py starts its own throw-away instance
 if [ "${1:-}" = "--bench" ]; then
   PKGS+=(redis-server redis-tools python3-scipy python3-numpy gnuplot-nox util-linux)
 fi
@@ -23,5 +24,7 @@ fi
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 echo "install-deps: installing ${missing[*]}"
+# Postfix is installed unconfigured: the tests run their own instances, not the system one.
+echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
