@@ -229,7 +229,8 @@ static void test_policy_bad_clients_lose_only_their_connection(void **state) {
   assert_true(strncmp(a, "REJECT ", 7) == 0);
 
   int garbage = pconnect(f);
-  psend(garbage, "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not a policy request\n", 35);
+  static const char tls_hello[] = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not a policy request\n";
+  psend(garbage, tls_hello, sizeof tls_hello - 1);
   assert_true(pclosed(garbage));
   close(garbage);
 
