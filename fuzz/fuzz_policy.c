@@ -73,7 +73,6 @@ static outcome_t run(const uint8_t *data, size_t size, const uint8_t *chunks, si
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   outcome_t whole = run(data, size, NULL, 0);
   outcome_t chunked = run(data, size, data, size < 8 ? size : 8);
-  CHECK(whole.rc == chunked.rc && whole.requests == chunked.requests &&
-        whole.hash == chunked.hash);
+  CHECK(whole.rc == chunked.rc && whole.requests == chunked.requests && whole.hash == chunked.hash);
   return 0;
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <unistd.h>
@@ -24,19 +25,37 @@ typedef struct {
   char *dir;
   rg_test_server_t srv;
   unsigned policy_port;
+  char policy_sock[300];
 } fixture_t;
 
-static int start_with(void **state, const char *mode) {
+static int start_with(void **state, const char *mode, const char *more1, const char *more2) {
   fixture_t *f = calloc(1, sizeof *f);
   f->dir = rg_test_mkdtemp();
   f->policy_port = rg_test_free_port();
-  char listen[64], mode_opt[64];
+  char listen[64], mode_opt[64], unix_opt[400];
   snprintf(listen, sizeof listen, "policy.listen=127.0.0.1:%u", f->policy_port);
   snprintf(mode_opt, sizeof mode_opt, "policy.mode=%s", mode);
-  const char *const extra[] = {"--set", listen,       "--set", mode_opt,
-                               "--set", "score.min_messages=1", "--set", "score.min_age=0",
-                               "--set", "policy.request_timeout=1s", "--set",
-                               "policy.max_attributes=128", NULL};
+  snprintf(f->policy_sock, sizeof f->policy_sock, "%s/policy.sock", f->dir);
+  snprintf(unix_opt, sizeof unix_opt, "policy.unix=%s", f->policy_sock);
+  const char *const extra[] = {"--set",
+                               listen,
+                               "--set",
+                               mode_opt,
+                               "--set",
+                               unix_opt,
+                               "--set",
+                               "score.min_messages=1",
+                               "--set",
+                               "score.min_age=0",
+                               "--set",
+                               "policy.request_timeout=1s",
+                               "--set",
+                               "policy.max_attributes=128",
+                               more1 ? "--set" : NULL,
+                               more1,
+                               more2 ? "--set" : NULL,
+                               more2,
+                               NULL};
   rg_test_server_start(&f->srv, f->dir, extra);
 
   /* Seed: a bad sender on a bad IP, a good sender on another; labels; one generation. */
@@ -44,18 +63,25 @@ static int start_with(void **state, const char *mode) {
   msgpack_unpacked r;
   rg_test_call(c, &r,
                "{\"id\": 1, \"op\": \"ingest\", \"observations\": ["
-               "{\"sender\": \"" BAD_SENDER "\", \"recipients\": [\"v1@victim.example\"], "
-               "\"client_ip\": \"" BAD_IP "\"},"
-               "{\"sender\": \"" BAD_SENDER "\", \"recipients\": [\"v2@victim.example\"], "
-               "\"client_ip\": \"" BAD_IP "\"},"
-               "{\"sender\": \"" GOOD_SENDER "\", \"recipients\": [\"bob@victim.example\"], "
+               "{\"sender\": \"" BAD_SENDER
+               "\", \"recipients\": [\"v1@victim.example\"], "
+               "\"client_ip\": \"" BAD_IP
+               "\"},"
+               "{\"sender\": \"" BAD_SENDER
+               "\", \"recipients\": [\"v2@victim.example\"], "
+               "\"client_ip\": \"" BAD_IP
+               "\"},"
+               "{\"sender\": \"" GOOD_SENDER
+               "\", \"recipients\": [\"bob@victim.example\"], "
                "\"client_ip\": \"" GOOD_IP "\"}]}");
   assert_int_equal(rg_test_uint(&r.data, "accepted"), 3);
   msgpack_unpacked_destroy(&r);
   rg_test_call(c, &r,
                "{\"id\": 2, \"op\": \"label\", \"labels\": ["
-               "{\"actor\": \"address:" BAD_SENDER "\", \"verdict\": \"bad\", \"source\": \"analyst\"},"
-               "{\"actor\": \"address:" GOOD_SENDER "\", \"verdict\": \"good\", \"source\": \"analyst\"}]}");
+               "{\"actor\": \"address:" BAD_SENDER
+               "\", \"verdict\": \"bad\", \"source\": \"analyst\"},"
+               "{\"actor\": \"address:" GOOD_SENDER
+               "\", \"verdict\": \"good\", \"source\": \"analyst\"}]}");
   assert_int_equal(rg_test_uint(&r.data, "accepted"), 2);
   msgpack_unpacked_destroy(&r);
   rg_test_call(c, &r, "{\"id\": 3, \"op\": \"recompute\", \"wait\": true}");
@@ -66,10 +92,14 @@ static int start_with(void **state, const char *mode) {
 }
 
 static int setup(void **state) {
-  return start_with(state, "enforce");
+  return start_with(state, "enforce", NULL, NULL);
 }
 static int setup_observe(void **state) {
-  return start_with(state, "observe");
+  return start_with(state, "observe", NULL, NULL);
+}
+static int setup_defer_and_record_refused(void **state) {
+  return start_with(state, "enforce", "policy.action_reject=DEFER_IF_PERMIT",
+                    "policy.record_rejected=1");
 }
 
 static int teardown(void **state) {
@@ -86,6 +116,18 @@ static int pconnect(const fixture_t *f) {
   assert_true(fd >= 0);
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->policy_port)};
   inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+  assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+  struct timeval tv = {5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+static int pconnect_unix(const fixture_t *f) {
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  assert_true(strlen(f->policy_sock) < sizeof sa.sun_path);
+  memcpy(sa.sun_path, f->policy_sock, strlen(f->policy_sock) + 1);
   assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
   struct timeval tv = {5, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -229,7 +271,8 @@ static void test_policy_bad_clients_lose_only_their_connection(void **state) {
   assert_true(strncmp(a, "REJECT ", 7) == 0);
 
   int garbage = pconnect(f);
-  static const char tls_hello[] = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not a policy request\n";
+  static const char tls_hello[] =
+      "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not a policy request\n";
   psend(garbage, tls_hello, sizeof tls_hello - 1);
   assert_true(pclosed(garbage));
   close(garbage);
@@ -347,6 +390,40 @@ static void test_policy_observe_mode_only_prepends_once_per_message(void **state
   close(fd);
 }
 
+/* Over the Unix socket, with reject mapped to DEFER_IF_PERMIT and record_rejected on: the
+ * refused message is still recorded, when the next message (instance) begins. */
+static void test_policy_maps_verdicts_by_config_and_records_refused_mail(void **state) {
+  fixture_t *f = *state;
+  int fd = pconnect_unix(f);
+  char req[1024], a[512];
+  request(req, sizeof req, "RCPT", "refused-1", BAD_SENDER, "refused@dest.example", GOOD_IP);
+  psend(fd, req, strlen(req));
+  assert_true(precv(fd, a, sizeof a));
+  printf("reject as configured: action=%s\n", a);
+  assert_true(strncmp(a, "DEFER_IF_PERMIT 4.7.1 repgraph: sender: labelled bad", 52) == 0);
+  assert_non_null(strstr(a, "try again later"));
+  rg_client_t *c = rg_test_connect(&f->srv);
+  msgpack_unpacked r;
+  const msgpack_object *res = lookup(c, &r, "address:refused@dest.example");
+  assert_false(rg_test_get(res, "known")->via.boolean);
+  msgpack_unpacked_destroy(&r);
+  request(req, sizeof req, "RCPT", "next-2", "nobody@unknown.example", "x@dest.example", GOOD_IP);
+  psend(fd, req, strlen(req));
+  assert_true(precv(fd, a, sizeof a));
+  assert_string_equal(a, "DUNNO");
+  uint64_t deadline = rg_test_now_ms() + 5000;
+  while (policy_stat(f, "observations_recorded") < 1 && rg_test_now_ms() < deadline) {
+    struct pollfd none;
+    poll(&none, 0, 10); /* the commit is asynchronous: bounded wait */
+  }
+  res = lookup(c, &r, "address:refused@dest.example");
+  assert_true(rg_test_get(res, "known")->via.boolean);
+  msgpack_unpacked_destroy(&r);
+  assert_int_equal(policy_stat(f, "defer"), 1);
+  rg_client_close(c);
+  close(fd);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_policy_rejects_bad_sender_with_its_reason, setup,
@@ -357,10 +434,12 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_policy_bad_clients_lose_only_their_connection, setup,
                                       teardown),
-      cmocka_unit_test_setup_teardown(test_policy_records_each_message_after_end_of_message,
-                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_policy_records_each_message_after_end_of_message, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_policy_observe_mode_only_prepends_once_per_message,
                                       setup_observe, teardown),
+      cmocka_unit_test_setup_teardown(test_policy_maps_verdicts_by_config_and_records_refused_mail,
+                                      setup_defer_and_record_refused, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

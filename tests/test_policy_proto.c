@@ -108,9 +108,9 @@ static void test_policy_proto_overlong_line_fails_before_newline(void **state) {
   size_t used;
   const rg_policy_request_t *req;
   char err[128];
-  assert_int_equal(rg_policy_parser_feed(p, (uint8_t *)line, sizeof line, &used, &req, err,
-                                         sizeof err),
-                   RG_ETOO_LARGE);
+  assert_int_equal(
+      rg_policy_parser_feed(p, (uint8_t *)line, sizeof line, &used, &req, err, sizeof err),
+      RG_ETOO_LARGE);
   assert_int_equal(used, 101);
   assert_null(req);
   /* the error is sticky */
@@ -155,9 +155,9 @@ static void test_policy_proto_get_and_partial(void **state) {
   size_t used;
   const rg_policy_request_t *req;
   char err[128];
-  assert_int_equal(rg_policy_parser_feed(p, (const uint8_t *)in, strlen(in), &used, &req, err,
-                                         sizeof err),
-                   RG_OK);
+  assert_int_equal(
+      rg_policy_parser_feed(p, (const uint8_t *)in, strlen(in), &used, &req, err, sizeof err),
+      RG_OK);
   assert_null(req);
   assert_true(rg_policy_parser_partial(p));
   assert_int_equal(rg_policy_parser_feed(p, (const uint8_t *)"\n", 1, &used, &req, err, sizeof err),

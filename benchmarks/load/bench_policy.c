@@ -68,9 +68,10 @@ static int cmp_u64(const void *a, const void *b) {
 }
 
 static void usage(void) {
-  fputs("usage: bench_policy -p PORT [-h HOST] [-c CONNS (16)] [-d DEPTH (1)] [-t SECONDS (5)]\n"
-        "                    [-k K senders (1000)] [-s SEED (1)] [-E: END-OF-MESSAGE too]\n",
-        stderr);
+  fputs(
+      "usage: bench_policy -p PORT [-h HOST] [-c CONNS (16)] [-d DEPTH (1)] [-t SECONDS (5)]\n"
+      "                    [-k K senders (1000)] [-s SEED (1)] [-E: END-OF-MESSAGE too]\n",
+      stderr);
   exit(2);
 }
 
@@ -182,12 +183,13 @@ int main(int argc, char **argv) {
   qsort(lat, n_lat, sizeof *lat, cmp_u64);
   double secs = (double)(t_last - t0) / 1e9;
 #define Q(q) (n_lat ? lat[(size_t)((double)(n_lat - 1) * (q))] / 1e3 : 0)
-  printf("proto=policy conns=%u depth=%u eom=%d seconds=%.3f requests=%zu req_s=%.0f "
-         "p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f dunno=%" PRIu64 " prepend=%" PRIu64
-         " hold=%" PRIu64 " defer=%" PRIu64 " reject=%" PRIu64 " other=%" PRIu64 "\n",
-         conns, depth, eom, secs, n_lat, (double)n_lat / secs, Q(0.5), Q(0.99), Q(0.999),
-         n_lat ? lat[n_lat - 1] / 1e3 : 0, answers[0], answers[1], answers[2], answers[3],
-         answers[4], answers[5]);
+  printf(
+      "proto=policy conns=%u depth=%u eom=%d seconds=%.3f requests=%zu req_s=%.0f "
+      "p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f dunno=%" PRIu64 " prepend=%" PRIu64
+      " hold=%" PRIu64 " defer=%" PRIu64 " reject=%" PRIu64 " other=%" PRIu64 "\n",
+      conns, depth, eom, secs, n_lat, (double)n_lat / secs, Q(0.5), Q(0.99), Q(0.999),
+      n_lat ? lat[n_lat - 1] / 1e3 : 0, answers[0], answers[1], answers[2], answers[3], answers[4],
+      answers[5]);
   for (unsigned i = 0; i < conns; i++) close(c[i].fd), free(c[i].out);
   free(c);
   free(pfd);

@@ -66,8 +66,8 @@ static int end_line(rg_policy_parser_t *p, char *err, size_t errlen) {
   if (n && line[n - 1] == '\r') n--, p->len--;
   char *eq = memchr(line, '=', n);
   if (!eq) return fail(p, RG_EBAD_REQUEST, err, errlen, "line %lu has no '='", p->n_attrs + 1ul);
-  if (eq == line) return fail(p, RG_EBAD_REQUEST, err, errlen, "line %lu has an empty name",
-                              p->n_attrs + 1ul);
+  if (eq == line)
+    return fail(p, RG_EBAD_REQUEST, err, errlen, "line %lu has an empty name", p->n_attrs + 1ul);
   for (char *c = line; c < eq; c++)
     if (!name_char((unsigned char)*c))
       return fail(p, RG_EBAD_REQUEST, err, errlen, "line %lu: attribute name is not a word",

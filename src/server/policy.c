@@ -29,13 +29,13 @@
 #include "repgraph/log.h"
 #include "repgraph/policy_proto.h"
 
-#define READ_CHUNK     (64 * 1024)       /* bytes asked of the kernel per read */
-#define OUTPUT_MAX     (1024 * 1024)     /* unwritten answer bytes before a connection drops */
-#define SWEEP_MS       1000              /* request and idle timeouts are checked this often */
-#define LOG_PER_SEC    10                /* fail-open and protocol-error lines logged per second */
+#define READ_CHUNK     (64 * 1024)   /* bytes asked of the kernel per read */
+#define OUTPUT_MAX     (1024 * 1024) /* unwritten answer bytes before a connection drops */
+#define SWEEP_MS       1000          /* request and idle timeouts are checked this often */
+#define LOG_PER_SEC    10            /* fail-open and protocol-error lines logged per second */
 #define LISTEN_BACKLOG 511
-#define FIELD_MAX      512               /* longest sender, client, helo or instance kept */
-#define TEXT_MAX       200               /* longest reason in a reply text */
+#define FIELD_MAX      512 /* longest sender, client, helo or instance kept */
+#define TEXT_MAX       200 /* longest reason in a reply text */
 
 enum { V_ACCEPT, V_TEMPFAIL, V_QUARANTINE, V_REJECT, N_VERDICTS };
 static const char *const verdict_names[N_VERDICTS] = {"accept", "tempfail", "quarantine", "reject"};
@@ -159,8 +159,7 @@ static void top_reason(const msgpack_object *actors, check_result_t *r) {
 /* Asks the engine's check op about one recipient of a message and reads its verdict back
  * from the reply (the one place that knows the reply's shape: swap for a structured call).
  * 0; RG_EINVALID_ACTOR (no usable sender or client IP); another error for the rest. */
-static int check_bridge(rg_policy_t *p, const message_t *msg, const char *rcpt,
-                        check_result_t *r) {
+static int check_bridge(rg_policy_t *p, const message_t *msg, const char *rcpt, check_result_t *r) {
   rg_request_t req = {.op = RG_OP_CHECK};
   rg_str_t rc_str = {rcpt, (uint32_t)strlen(rcpt)};
   req.check.sender = (rg_str_t){msg->sender, (uint32_t)strlen(msg->sender)};
@@ -338,7 +337,7 @@ static const char *rcpt_action(rg_policy_t *p, message_t *msg, const check_resul
 }
 
 static bool is_known_state(const char *s) {
-  static const char *const states[] = {"CONNECT", "EHLO", "HELO", "MAIL", "RCPT",
+  static const char *const states[] = {"CONNECT", "EHLO",           "HELO", "MAIL", "RCPT",
                                        "DATA",    "END-OF-MESSAGE", "VRFY", "ETRN"};
   for (size_t i = 0; i < sizeof states / sizeof states[0]; i++)
     if (strcmp(s, states[i]) == 0) return true;
@@ -361,7 +360,8 @@ static int answer(pconn_t *c, const rg_policy_request_t *r, uint64_t t0_us) {
     if (strcmp(state, "RCPT") == 0) {
       const char *rcpt = rg_policy_request_get(r, "recipient");
       check_result_t res = {0};
-      int rc = c->msg.too_long ? RG_EINVALID_ACTOR : check_bridge(p, &c->msg, rcpt ? rcpt : "", &res);
+      int rc =
+          c->msg.too_long ? RG_EINVALID_ACTOR : check_bridge(p, &c->msg, rcpt ? rcpt : "", &res);
       if (rc == RG_EINVALID_ACTOR) {
         counter = RG_POLICY_UNCHECKED; /* e.g. the null sender of a bounce */
       } else if (rc) {
