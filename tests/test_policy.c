@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 
+#include "repgraph/err.h"
 #include "testutil.h"
 
 #define BAD_SENDER  "spam@bad.example"
@@ -100,6 +101,9 @@ static int setup_observe(void **state) {
 static int setup_defer_and_record_refused(void **state) {
   return start_with(state, "enforce", "policy.action_reject=DEFER_IF_PERMIT",
                     "policy.record_rejected=1");
+}
+static int setup_small_queue(void **state) {
+  return start_with(state, "enforce", "policy.max_queue=1", "limits.max_frame_bytes=64M");
 }
 
 static int teardown(void **state) {
@@ -424,6 +428,56 @@ static void test_policy_maps_verdicts_by_config_and_records_refused_mail(void **
   close(fd);
 }
 
+/* With the writer busy (a large ingest committing, another queued behind it: queue depth
+ * 1 = policy.max_queue) an observation is dropped and counted, and the answer still goes
+ * out at once. Whether the large commit is still running when the policy request arrives
+ * is up to the scheduler, so up to 5 rounds are tried; a drop must happen in one of them. */
+static void test_policy_drops_observations_when_the_writer_queue_is_deep(void **state) {
+  fixture_t *f = *state;
+  rg_client_t *c = rg_test_connect(&f->srv);
+  int fd = pconnect(f);
+  size_t cap = 60000 * 90, dropped = 0, round;
+  char *edges = malloc(cap), req[1024], a[256], instance[32], sender[64];
+  for (round = 0; round < 5 && !dropped; round++) {
+    size_t len = 0;
+    for (int i = 0; i < 60000; i++)
+      len += (size_t)snprintf(edges + len, cap - len,
+                              "%s{\"src\":\"address:b%zu@load.example\",\"dst\":\"address:"
+                              "v%d@load.example\",\"kind\":\"mailed\"}",
+                              i ? "," : "", round, i);
+    rg_buf_t frames;
+    rg_buf_init(&frames, 0);
+    rg_test_frame_json(&frames, "{\"id\": 1, \"op\": \"ingest\", \"edges\": [%s]}", edges);
+    rg_test_frame_json(&frames,
+                       "{\"id\": 2, \"op\": \"ingest\", \"edges\": [{\"src\": "
+                       "\"address:x@load.example\", \"dst\": \"address:y@load.example\", "
+                       "\"kind\": \"mailed\"}]}");
+    assert_int_equal(rg_client_send(c, frames.data, frames.len), RG_OK);
+    rg_buf_free(&frames);
+    snprintf(instance, sizeof instance, "busy-%zu", round);
+    snprintf(sender, sizeof sender, "busy%zu@fresh.example", round);
+    request(req, sizeof req, "RCPT", instance, sender, "r@dest.example", "192.0.2.9");
+    psend(fd, req, strlen(req));
+    assert_true(precv(fd, a, sizeof a));
+    request(req, sizeof req, "END-OF-MESSAGE", instance, sender, "", "192.0.2.9");
+    psend(fd, req, strlen(req));
+    assert_true(precv(fd, a, sizeof a));
+    assert_string_equal(a, "DUNNO");
+    dropped = policy_stat(f, "observations_dropped");
+    msgpack_unpacked r;
+    rg_test_recv(c, "ingest", &r);
+    msgpack_unpacked_destroy(&r);
+    rg_test_recv(c, "ingest", &r);
+    msgpack_unpacked_destroy(&r);
+  }
+  printf("an observation was dropped in round %zu of 5\n", round);
+  assert_true(dropped >= 1);
+  assert_int_equal(policy_stat(f, "observations_queued") + dropped, round);
+  free(edges);
+  rg_client_close(c);
+  close(fd);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_policy_rejects_bad_sender_with_its_reason, setup,
@@ -440,6 +494,8 @@ int main(void) {
                                       setup_observe, teardown),
       cmocka_unit_test_setup_teardown(test_policy_maps_verdicts_by_config_and_records_refused_mail,
                                       setup_defer_and_record_refused, teardown),
+      cmocka_unit_test_setup_teardown(test_policy_drops_observations_when_the_writer_queue_is_deep,
+                                      setup_small_queue, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
