@@ -216,6 +216,12 @@ static void test_policy_rejects_bad_sender_with_its_reason(void **state) {
   assert_null(strstr(a, "address:")); /* no identifiers of other actors */
   ask(fd, a, sizeof a, "nobody@unknown.example", "192.0.2.200");
   assert_string_equal(a, "DUNNO");
+  /* a recipient that is not an address does not hide the sender's verdict */
+  char req[1024];
+  request(req, sizeof req, "RCPT", "i1", BAD_SENDER, "not an address", GOOD_IP);
+  psend(fd, req, strlen(req));
+  assert_true(precv(fd, a, sizeof a));
+  assert_true(strncmp(a, "REJECT 5.7.1 repgraph: ", 23) == 0);
   ask(fd, a, sizeof a, GOOD_SENDER, GOOD_IP);
   assert_string_equal(a, "DUNNO");
   /* the null sender of a bounce cannot be checked: DUNNO, counted */

@@ -24,6 +24,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "repgraph/actor.h"
 #include "repgraph/clock.h"
 #include "repgraph/err.h"
 #include "repgraph/log.h"
@@ -289,8 +290,13 @@ static void message_track(rg_policy_t *p, message_t *msg, const rg_policy_reques
   msg->authenticated = sasl && sasl[0];
 }
 
+/* Adds a recipient to the message; one that is not an address is left out (it would make
+ * the writer refuse the whole observation). */
 static void message_add_rcpt(rg_policy_t *p, message_t *msg, const char *rcpt, bool refused) {
-  if (!rcpt[0] || msg->n_rcpts >= p->cfg.max_recipients) return;
+  rg_actor_t a;
+  if (!rcpt[0] || msg->n_rcpts >= p->cfg.max_recipients ||
+      rg_actor_normalize(RG_ACTOR_ADDRESS, rcpt, strlen(rcpt), &a, NULL) != RG_OK)
+    return;
   uint8_t flag = refused;
   if (rg_buf_append(&msg->rcpts, &flag, 1) || rg_buf_append(&msg->rcpts, rcpt, strlen(rcpt) + 1))
     return;
@@ -362,6 +368,8 @@ static int answer(pconn_t *c, const rg_policy_request_t *r, uint64_t t0_us) {
       check_result_t res = {0};
       int rc =
           c->msg.too_long ? RG_EINVALID_ACTOR : check_bridge(p, &c->msg, rcpt ? rcpt : "", &res);
+      if (rc == RG_EINVALID_ACTOR && rcpt && rcpt[0] && !c->msg.too_long)
+        rc = check_bridge(p, &c->msg, "", &res); /* an odd recipient must not hide the sender */
       if (rc == RG_EINVALID_ACTOR) {
         counter = RG_POLICY_UNCHECKED; /* e.g. the null sender of a bounce */
       } else if (rc) {
