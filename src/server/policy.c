@@ -52,7 +52,7 @@ typedef struct {
 /* The message a connection is in (one smtpd process talks about one message at a time). */
 typedef struct {
   char instance[FIELD_MAX], sender[FIELD_MAX], client[FIELD_MAX], helo[FIELD_MAX];
-  bool authenticated, recorded, prepended, too_long;
+  bool started, authenticated, recorded, prepended, too_long;
   rg_buf_t rcpts; /* per recipient: one flag byte (1 = refused by us), the address, NUL */
   uint32_t n_rcpts;
 } message_t;
@@ -269,12 +269,13 @@ static void message_record(rg_policy_t *p, message_t *msg) {
 static void message_track(rg_policy_t *p, message_t *msg, const rg_policy_request_t *r) {
   const char *instance = rg_policy_request_get(r, "instance");
   if (!instance) instance = "";
-  if (!msg->instance[0] || strcmp(instance, msg->instance) != 0) {
+  if (!msg->started || strcmp(instance, msg->instance) != 0) {
     if (msg->n_rcpts && p->cfg.policy_record_rejected) message_record(p, msg);
     rg_buf_t rcpts = msg->rcpts;
     rg_buf_reset(&rcpts, 4096);
     memset(msg, 0, sizeof *msg);
     msg->rcpts = rcpts;
+    msg->started = true;
   }
   const char *fields[4] = {instance, rg_policy_request_get(r, "sender"),
                            rg_policy_request_get(r, "client_address"),
