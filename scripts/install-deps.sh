@@ -10,7 +10,8 @@ PKGS=(build-essential cmake pkg-config
       libssl-dev openssl  # TLS; the openssl CLI makes test_tls's CA
       libgmime-3.0-dev dovecot-imapd dovecot-sieve  # ingest-mail / feedback, test_dovecot
       clang libclang-rt-14-dev  # libFuzzer and the sanitizer runtimes for scripts/fuzz.sh
-      python3-msgpack python3-networkx python3-igraph)  # the analyst walkthrough and example
+      python3-msgpack python3-networkx python3-igraph  # the analyst walkthrough and example
+      postfix)  # tests/test_postfix.py starts its own throw-away instance
 if [ "${1:-}" = "--bench" ]; then
   PKGS+=(redis-server redis-tools python3-scipy python3-numpy gnuplot-nox util-linux
         python3-sklearn)  # the reference model of benchmarks/harness/verdicts.py
@@ -26,5 +27,7 @@ fi
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 echo "install-deps: installing ${missing[*]}"
+# Postfix is installed unconfigured: the tests run their own instances, not the system one.
+echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

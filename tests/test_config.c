@@ -599,6 +599,38 @@ static void test_config_validate_refuses_incomplete_tls(void **state) {
   assert_non_null(strstr(err, "TLS is for the TCP listener"));
 }
 
+static void test_config_validate_checks_policy_options(void **state) {
+  (void)state;
+  static const struct {
+    const char *name, *value, *msg; /* msg NULL: valid */
+  } cases[] = {
+      {"policy.listen", "127.0.0.1:10040", NULL},
+      {"policy.listen", "[::1]:10040", NULL},
+      {"policy.listen", "0.0.0.0:10040", "not a loopback address"},
+      {"policy.listen", "127.0.0.1", "is not host:port"},
+      {"policy.listen", "127.0.0.1:0", "is not host:port"},
+      {"policy.listen", "::1:10040", "is not host:port"},
+      {"policy.mode", "observe", NULL},
+      {"policy.mode", "loud", "policy.mode"},
+      {"policy.action_reject", "DEFER_IF_PERMIT", NULL},
+      {"policy.action_reject", "DISCARD", "policy.action_reject"},
+      {"policy.action_accept", "DUNNO x", "policy.action_accept"},
+      {"policy.record_state", "DATA", NULL},
+      {"policy.record_state", "RCPT", "policy.record_state"},
+      {"policy.header", "X-Reputation", NULL},
+      {"policy.header", "X Bad:", "policy.header"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    rg_config_t c;
+    rg_config_defaults(&c);
+    char err[512] = "";
+    assert_int_equal(rg_config_set(&c, cases[i].name, cases[i].value, err, sizeof err), RG_OK);
+    int rc = rg_config_validate(&c, err, sizeof err);
+    if (cases[i].msg ? rc != RG_ECONFIG || !strstr(err, cases[i].msg) : rc != RG_OK)
+      fail_msg("%s = %s: rc %d, '%s'", cases[i].name, cases[i].value, rc, err);
+  }
+}
+
 static void test_config_validate_refuses_no_frame_timeout_with_auth(void **state) {
   (void)state;
   rg_config_t c;
@@ -645,6 +677,7 @@ int main(void) {
       cmocka_unit_test(test_config_validate_requires_auth_off_loopback),
       cmocka_unit_test(test_config_validate_allows_mutual_tls_off_loopback),
       cmocka_unit_test(test_config_validate_refuses_incomplete_tls),
+      cmocka_unit_test(test_config_validate_checks_policy_options),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

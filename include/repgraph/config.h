@@ -61,7 +61,26 @@ typedef struct {
   char tls_client_ca[RG_CONFIG_PATH_MAX]; /* PEM CAs; set = clients need a cert (mutual TLS) */
   char tls_min_version[16];               /* TLS1.2 | TLS1.3 */
   char tls_ciphers[256];                  /* TLS 1.2 cipher list; "" = OpenSSL's defaults */
+  /* Postfix policy listener (src/server/policy.c); off unless a listener is set */
+  char policy_listen[80];               /* "host:port" (loopback); "" = off */
+  char policy_unix[RG_CONFIG_PATH_MAX]; /* Unix socket path; "" = off */
+  uint32_t policy_budget_ms;            /* answer within this, else DUNNO */
+  char policy_mode[16];                 /* enforce | observe (PREPEND only) */
+  char policy_action[4][24];            /* per check verdict: accept, tempfail, quarantine, reject */
+  char policy_header[64];               /* header name PREPEND adds */
+  char policy_record_state[24];         /* DATA | END-OF-MESSAGE | none */
+  uint32_t policy_record_rejected;      /* 1: recipients it rejected are recorded too */
+  uint32_t policy_max_line;             /* bytes of one request line */
+  uint32_t policy_max_attributes;       /* attributes of one request */
+  uint32_t policy_max_request;          /* bytes of one request */
+  uint64_t policy_request_timeout_s;    /* a started request must be complete within, s */
+  uint64_t policy_idle_timeout_s;       /* close idle policy connections; 0 = never */
+  uint32_t policy_max_connections;      /* concurrent policy connections */
+  uint32_t policy_max_queue;            /* writer queue depth past which observations drop */
 } rg_config_t;
+
+/* The Postfix actions a policy verdict may map to (policy.action_*). */
+#define RG_POLICY_ACTIONS "DUNNO PREPEND HOLD DEFER_IF_PERMIT DEFER REJECT"
 
 /* Fills *c with the documented defaults. */
 void rg_config_defaults(rg_config_t *c);
@@ -83,6 +102,10 @@ int rg_config_validate(const rg_config_t *c, char *err, size_t errlen);
 /* The Unix socket path in effect (resolving the "" default), or NULL if disabled.
  * Writes into buf (capacity cap); returns buf or NULL. */
 const char *rg_config_unix_path(const rg_config_t *c, char *buf, size_t cap);
+
+/* Splits "host:port" or "[v6]:port" into host (capacity cap) and a port in 1..65535.
+ * 0 or RG_ECONFIG. */
+int rg_config_split_host_port(const char *text, char *host, size_t cap, unsigned *port);
 
 /* True when `host` is an IP literal in 127.0.0.0/8 or ::1 (or ::ffff:127.x.y.z). */
 int rg_config_is_loopback(const char *host);

@@ -15,6 +15,39 @@ typedef struct {
   atomic_uint_fast64_t max_us;
 } rg_hist_t;
 
+/* Counters of the Postfix policy listener (src/server/policy.c), in `stats` under "policy". */
+#define RG_POLICY_COUNTER_MAP(X)                                                          \
+  X(REQUESTS, "requests")                 /* requests answered */                         \
+  X(DUNNO, "dunno")                       /* answers by action */                         \
+  X(PREPEND, "prepend")                                                                   \
+  X(HOLD, "hold")                                                                         \
+  X(DEFER, "defer")                       /* DEFER and DEFER_IF_PERMIT */                 \
+  X(REJECT, "reject")                                                                     \
+  X(FAIL_OPEN_ERROR, "fail_open_error")   /* DUNNO after an internal error */             \
+  X(FAIL_OPEN_STATE, "fail_open_state")   /* DUNNO for an unknown protocol_state */       \
+  X(FAIL_OPEN_BUDGET, "fail_open_budget") /* DUNNO because policy.budget_ms ran out */    \
+  X(UNCHECKED, "unchecked")               /* RCPT without a usable sender or client IP */ \
+  X(OBS_QUEUED, "observations_queued")    /* handed to the writer */                      \
+  X(OBS_RECORDED, "observations_recorded")                                                \
+  X(OBS_FAILED, "observations_failed")    /* refused or not committed */                  \
+  X(OBS_DROPPED, "observations_dropped")  /* writer queue past policy.max_queue */        \
+  X(OBS_SKIPPED, "observations_skipped")  /* null sender, authenticated, no recipient */  \
+  X(PROTOCOL_ERRORS, "protocol_errors")   /* connections closed for bad or huge input */  \
+  X(TIMEOUTS, "timeouts")                 /* connections closed mid-request */            \
+  X(CONNS_TOTAL, "connections_total")                                                     \
+  X(CONNS_CURRENT, "connections_current")                                                 \
+  X(CONNS_REFUSED, "connections_refused")
+
+typedef enum {
+#define RG__POLICY_COUNTER_ENUM(name, text) RG_POLICY_##name,
+  RG_POLICY_COUNTER_MAP(RG__POLICY_COUNTER_ENUM)
+#undef RG__POLICY_COUNTER_ENUM
+      RG_POLICY_COUNTER_COUNT
+} rg_policy_counter_t;
+
+/* Wire name of a policy counter, or NULL if out of range. */
+const char *rg_policy_counter_name(int counter);
+
 typedef struct {
   atomic_uint_fast64_t requests[RG_METRICS_SLOTS]; /* by rg_op_t */
   atomic_uint_fast64_t errors[RG_METRICS_SLOTS];   /* by -(code - RG__ERR_FIRST) */
@@ -29,6 +62,8 @@ typedef struct {
   atomic_uint_fast64_t commits, committed_writes, write_queue_depth;
   rg_hist_t commit_latency; /* one group commit, µs */
   atomic_uint_fast64_t ts_clamped; /* item times clamped to the server clock (future skew) */
+  atomic_uint_fast64_t policy[RG_POLICY_COUNTER_COUNT]; /* by rg_policy_counter_t */
+  rg_hist_t policy_latency; /* a policy request: its last byte read to its answer queued, µs */
   int64_t started_at;       /* epoch seconds */
 } rg_metrics_t;
 

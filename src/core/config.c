@@ -150,6 +150,38 @@ static const opt_t options[] = {
     STR(subaddress_sep, "actor.subaddress_separators", "",
         "empty: user+tag@ is its own actor; else characters (e.g. \"+\" or \"+-\") from "
         "the first of which the local part's tag is stripped"),
+    STR(policy_listen, "policy.listen", "",
+        "Postfix policy listener, host:port on loopback (e.g. 127.0.0.1:10040); empty = off"),
+    STR(policy_unix, "policy.unix", "", "Postfix policy listener on a Unix socket; empty = off"),
+    NUM(OPT_U32, policy_budget_ms, "policy.budget_ms", 1, 60000, "50",
+        "a policy request is answered within this many ms, or with DUNNO"),
+    STR(policy_mode, "policy.mode", "enforce",
+        "enforce (the actions below) | observe (PREPEND a header only, nothing refused)"),
+    STR(policy_action[0], "policy.action_accept", "DUNNO", "Postfix action for accept"),
+    STR(policy_action[1], "policy.action_tempfail", "DEFER_IF_PERMIT",
+        "Postfix action for tempfail"),
+    STR(policy_action[2], "policy.action_quarantine", "HOLD", "Postfix action for quarantine"),
+    STR(policy_action[3], "policy.action_reject", "REJECT",
+        "Postfix action for reject (one of " RG_POLICY_ACTIONS ")"),
+    STR(policy_header, "policy.header", "X-Repgraph", "header name that PREPEND adds"),
+    STR(policy_record_state, "policy.record_state", "END-OF-MESSAGE",
+        "protocol_state at which a message becomes an observation: DATA | END-OF-MESSAGE | none"),
+    NUM(OPT_U32, policy_record_rejected, "policy.record_rejected", 0, 1, "0",
+        "1: recipients repgraph refused are recorded too"),
+    NUM(OPT_U32, policy_max_line, "policy.max_line", 64, 1u << 20, "2048",
+        "bytes of one policy request line"),
+    NUM(OPT_U32, policy_max_attributes, "policy.max_attributes", 8, 100000, "128",
+        "attributes of one policy request"),
+    NUM(OPT_SIZE32, policy_max_request, "policy.max_request", 256, 1u << 24, "16K",
+        "bytes of one policy request"),
+    NUM(OPT_DURATION, policy_request_timeout_s, "policy.request_timeout", 1, 3600, "10s",
+        "a policy request must arrive whole this long after its first byte"),
+    NUM(OPT_DURATION, policy_idle_timeout_s, "policy.idle_timeout", 0, 86400, "1h",
+        "close policy connections idle this long; 0 = never (Postfix closes after 300 s)"),
+    NUM(OPT_U32, policy_max_connections, "policy.max_connections", 1, 1000000, "1024",
+        "concurrent policy connections"),
+    NUM(OPT_U32, policy_max_queue, "policy.max_queue", 1, 10000000, "1000",
+        "writes queued for the writer past which policy observations are dropped (counted)"),
 /* label.weight_<source>, defaults from RG_LABEL_SOURCE_MAP: a new source gets its option. */
 #define RG__WEIGHT_OPTION(name, num, text, weight)                       \
   NUM(OPT_RATIO, label_weight[num], "label.weight_" text, 0, 1, #weight, \
@@ -291,6 +323,84 @@ int rg_config_load_file(rg_config_t *c, const char *path, char *err, size_t errl
   return RG_OK;
 }
 
+/* True when `word` (up to a space or the end) is one of the space-separated `list`. */
+static int word_in(const char *word, const char *list) {
+  size_t n = strcspn(word, " ");
+  for (const char *p = list; *p; p += strcspn(p, " "), p += *p == ' ')
+    if (strcspn(p, " ") == n && strncmp(p, word, n) == 0) return n > 0;
+  return 0;
+}
+
+/* The policy.* rules: known mode, actions and state; a loopback host:port. */
+static int validate_policy(const rg_config_t *c, char *err, size_t errlen) {
+  static const char *const verdicts[4] = {"accept", "tempfail", "quarantine", "reject"};
+  if (!word_in(c->policy_mode, "enforce observe") || strchr(c->policy_mode, ' ')) {
+    snprintf(err, errlen, "policy.mode: '%s' is not enforce or observe", c->policy_mode);
+    return RG_ECONFIG;
+  }
+  for (int i = 0; i < 4; i++)
+    if (!word_in(c->policy_action[i], RG_POLICY_ACTIONS) || strchr(c->policy_action[i], ' ')) {
+      snprintf(err, errlen, "policy.action_%s: '%s' is not one of " RG_POLICY_ACTIONS, verdicts[i],
+               c->policy_action[i]);
+      return RG_ECONFIG;
+    }
+  if (!word_in(c->policy_record_state, "DATA END-OF-MESSAGE none") ||
+      strchr(c->policy_record_state, ' ')) {
+    snprintf(err, errlen, "policy.record_state: '%s' is not DATA, END-OF-MESSAGE or none",
+             c->policy_record_state);
+    return RG_ECONFIG;
+  }
+  for (const char *h = c->policy_header; *h; h++)
+    if (*h <= ' ' || *h == ':' || *h > '~') {
+      snprintf(err, errlen, "policy.header: '%s' is not a header field name", c->policy_header);
+      return RG_ECONFIG;
+    }
+  if (!c->policy_header[0]) {
+    snprintf(err, errlen, "policy.header is empty");
+    return RG_ECONFIG;
+  }
+  if (c->policy_listen[0]) {
+    char host[80];
+    unsigned port;
+    if (rg_config_split_host_port(c->policy_listen, host, sizeof host, &port) != RG_OK) {
+      snprintf(err, errlen, "policy.listen: '%s' is not host:port (or [v6]:port)",
+               c->policy_listen);
+      return RG_ECONFIG;
+    }
+    if (!rg_config_is_loopback(host)) {
+      snprintf(err, errlen,
+               "policy.listen: %s is not a loopback address: the policy protocol has no "
+               "authentication and records what it is told, so it listens on loopback or "
+               "policy.unix only",
+               host);
+      return RG_ECONFIG;
+    }
+  }
+  return RG_OK;
+}
+
+int rg_config_split_host_port(const char *text, char *host, size_t cap, unsigned *port) {
+  const char *colon = strrchr(text, ':');
+  if (!colon || colon == text) return RG_ECONFIG;
+  const char *h = text;
+  size_t n = (size_t)(colon - text);
+  if (h[0] == '[') {
+    if (n < 2 || h[n - 1] != ']') return RG_ECONFIG;
+    h++, n -= 2;
+  } else if (memchr(h, ':', n)) {
+    return RG_ECONFIG; /* a v6 address needs brackets */
+  }
+  if (n == 0 || n >= cap) return RG_ECONFIG;
+  char *end;
+  errno = 0;
+  unsigned long p = strtoul(colon + 1, &end, 10);
+  if (errno || end == colon + 1 || *end || p == 0 || p > 65535) return RG_ECONFIG;
+  memcpy(host, h, n);
+  host[n] = '\0';
+  *port = (unsigned)p;
+  return RG_OK;
+}
+
 int rg_config_validate(const rg_config_t *c, char *err, size_t errlen) {
   rg_log_level_t level;
   if (rg_log_level_parse(c->log_level, &level) != RG_OK) {
@@ -356,6 +466,7 @@ int rg_config_validate(const rg_config_t *c, char *err, size_t errlen) {
       return RG_ECONFIG;
     }
   }
+  if (validate_policy(c, err, errlen) != RG_OK) return RG_ECONFIG;
   if (c->port == 0 && strcmp(c->unix_socket, "none") == 0) {
     snprintf(err, errlen, "no listener: server.port is 0 and server.unix_socket is none");
     return RG_ECONFIG;

@@ -1,6 +1,8 @@
 /* metrics.c — histogram arithmetic. Lock-free; any thread. */
 #include "repgraph/metrics.h"
 
+#include <stddef.h>
+
 #include "repgraph/err.h"
 
 void rg_hist_add(rg_hist_t *h, uint64_t us) {
@@ -32,4 +34,13 @@ uint64_t rg_hist_quantile(const rg_hist_t *h, double q) {
 void rg_metrics_error(rg_metrics_t *m, int err) {
   int slot = err - RG__ERR_FIRST;
   if (slot > 0 && slot < RG_METRICS_SLOTS) atomic_fetch_add(&m->errors[slot], 1);
+}
+
+const char *rg_policy_counter_name(int counter) {
+  static const char *const names[] = {
+#define RG__POLICY_COUNTER_NAME(name, text) text,
+      RG_POLICY_COUNTER_MAP(RG__POLICY_COUNTER_NAME)
+#undef RG__POLICY_COUNTER_NAME
+  };
+  return counter >= 0 && counter < RG_POLICY_COUNTER_COUNT ? names[counter] : NULL;
 }

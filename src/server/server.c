@@ -30,6 +30,7 @@
 #include "repgraph/err.h"
 #include "repgraph/log.h"
 #include "repgraph/tls.h"
+#include "repgraph/policy.h"
 
 #define READ_CHUNK        (64 * 1024) /* bytes asked of the kernel per read */
 #define IDLE_BUF_KEEP     (64 * 1024) /* buffer capacity an idle connection keeps */
@@ -71,6 +72,7 @@ struct rg_server {
   rg_config_t cfg;
   uv_loop_t *loop;
   rg_engine_t *engine;
+  rg_policy_t *policy; /* the Postfix policy listener; NULL when not configured */
   rg_metrics_t *metrics;
   rg_auth_t *auth;         /* NULL: no authentication, every connection is admin */
   rg_tls_t *tls;           /* NULL: the TCP listener is plaintext */
@@ -578,6 +580,7 @@ void rg_server_shutdown(rg_server_t *s) {
   uv_close((uv_handle_t *)&s->sigterm, NULL);
   if (uv_is_active((uv_handle_t *)&s->idle_timer)) uv_timer_stop(&s->idle_timer);
   uv_close((uv_handle_t *)&s->idle_timer, NULL);
+  rg_policy_shutdown(s->policy); /* before the engine stops: its observations still commit */
   rg_engine_stop(s->engine); /* every queued write commits; its reply is queued */
   for (conn_t *c = s->conns, *next; c; c = next) {
     next = c->next;
@@ -706,7 +709,8 @@ int rg_server_open(const rg_config_t *cfg, uv_loop_t *loop, rg_server_t **out, c
    * for) opens last: once it accepts, the Unix socket is there and SIGTERM stops cleanly. */
   uv_signal_start(&s->sigint, on_signal, SIGINT);
   uv_signal_start(&s->sigterm, on_signal, SIGTERM);
-  if (unix_path) rc = listen_unix(s, unix_path, err, errlen);
+  rc = rg_policy_open(cfg, loop, s->engine, &s->policy, err, errlen);
+  if (!rc && unix_path) rc = listen_unix(s, unix_path, err, errlen);
   if (!rc && cfg->port) rc = listen_tcp(s, err, errlen);
   if (rc) {
     rg_server_shutdown(s);
@@ -732,6 +736,7 @@ int rg_server_run(rg_server_t *s) {
 void rg_server_close(rg_server_t *s) {
   if (!s) return;
   if (s->unix_path[0]) unlink(s->unix_path);
+  rg_policy_close(s->policy);
   rg_engine_close(s->engine);
   rg_auth_free(s->auth);
   rg_tls_free(s->tls);

@@ -28,7 +28,7 @@ int rg__stats_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   if (rc) return rc;
   rg_store_info(e->store, &info);
 
-  rg_wr_reply(wr, req->has_id, req->id, 11);
+  rg_wr_reply(wr, req->has_id, req->id, 12);
   rg_wr_str(wr, "ingest");
   rg_wr_map(wr, 1);
   rg_wr_str(wr, "ts_clamped");
@@ -108,5 +108,13 @@ int rg__stats_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   rg_wr_uint(wr, atomic_load(&m->write_queue_depth));
   rg_wr_str(wr, "commit_latency");
   write_hist(wr, &m->commit_latency);
+  rg_wr_str(wr, "policy"); /* the Postfix policy listener (policy.c); zeros when it is off */
+  rg_wr_map(wr, RG_POLICY_COUNTER_COUNT + 1);
+  for (int i = 0; i < RG_POLICY_COUNTER_COUNT; i++) {
+    rg_wr_str(wr, rg_policy_counter_name(i));
+    rg_wr_uint(wr, atomic_load(&m->policy[i]));
+  }
+  rg_wr_str(wr, "latency");
+  write_hist(wr, &m->policy_latency);
   return RG_OK;
 }
