@@ -23,6 +23,7 @@ typedef struct {
   uint32_t *src, *dst;
   uint8_t *kind;   /* rg_edge_kind_t */
   double *weight;  /* decayed to now */
+  uint32_t *count; /* messages behind the edge (saturated at UINT32_MAX) */
   uint64_t bad_seeds, good_seeds;
 } rg_graph_t;
 

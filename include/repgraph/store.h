@@ -13,7 +13,8 @@
 #include "repgraph/vocab.h" /* verdicts, sources, bands and the records of scores and labels */
 
 /* Version of the key layout in schemas/store.json; a store of another version is refused. */
-#define RG_STORE_SCHEMA_VERSION 3 /* 3: member, rank, cluster_rank indexes; label history */
+#define RG_STORE_SCHEMA_VERSION 4 /* 3: member, rank, cluster_rank indexes; label history;
+                                     4: scores carry their evidence (users, engaged) */
 
 typedef struct rg_store rg_store_t;
 typedef struct rg_txn rg_txn_t;

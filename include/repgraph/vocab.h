@@ -62,6 +62,12 @@ typedef struct {
   uint8_t band;       /* rg_band_t */
   uint8_t n_reasons;
   rg_reason_t reasons[RG_REASONS_MAX];
+  /* Evidence behind the score (evidence.c). Infrastructure (ip, net, domain): the senders
+   * (address, or for a net its IPs' sender pairs) using it, and how many of them score bad
+   * or good (a mixed actor carries both). Address: its recipients that engaged (wrote back,
+   * or were mailed again): legitimate mail has an audience, spam has strangers. */
+  uint32_t users, bad_users, good_users;
+  uint32_t engaged;
 } rg_score_t;
 
 /* A community's summary in one generation. */

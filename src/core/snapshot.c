@@ -46,8 +46,9 @@ static int reserve_vertices(loader_t *L, uint64_t need) {
 static int reserve_edges(loader_t *L, uint64_t need) {
   rg_graph_t *g = L->g;
   void **const arrays[] = {(void **)&g->src, (void **)&g->dst, (void **)&g->kind,
-                           (void **)&g->weight};
-  const size_t sizes[] = {sizeof *g->src, sizeof *g->dst, sizeof *g->kind, sizeof *g->weight};
+                           (void **)&g->weight, (void **)&g->count};
+  const size_t sizes[] = {sizeof *g->src, sizeof *g->dst, sizeof *g->kind, sizeof *g->weight,
+                          sizeof *g->count};
   return grow_all(arrays, sizes, sizeof sizes / sizeof sizes[0], &L->cap_m, (size_t)need);
 }
 
@@ -82,6 +83,7 @@ static int on_edge(void *ctx, uint64_t src, rg_edge_kind_t kind, uint64_t dst,
   g->dst[g->m] = d;
   g->kind[g->m] = (uint8_t)kind;
   g->weight[g->m] = e->weight;
+  g->count[g->m] = e->count > UINT32_MAX ? UINT32_MAX : (uint32_t)e->count;
   g->m++;
   return RG_OK;
 }
@@ -141,5 +143,6 @@ void rg_snapshot_free(rg_graph_t *g) {
   free(g->dst);
   free(g->kind);
   free(g->weight);
+  free(g->count);
   memset(g, 0, sizeof *g);
 }

@@ -160,6 +160,12 @@ static int check_schema(rg_txn_t *t, char *err, size_t errlen) {
         t->s->dir, (unsigned long long)version, RG_STORE_SCHEMA_VERSION);
     return meta_put_u64(t, "schema_version", RG_STORE_SCHEMA_VERSION);
   }
+  if (version == 3) { /* 4 appends the evidence to new score rows; older rows still read */
+    rg_log_info("%s: upgrading store schema 3 to %d (scores gain their evidence at the next "
+                "recomputation)",
+                t->s->dir, RG_STORE_SCHEMA_VERSION);
+    return meta_put_u64(t, "schema_version", RG_STORE_SCHEMA_VERSION);
+  }
   if (version != RG_STORE_SCHEMA_VERSION) {
     snprintf(err, errlen,
              "%s: store has schema version %llu but this repgraphd reads version %d; "

@@ -17,6 +17,7 @@
 
 #define SCORE_HDR_LEN  27 /* reputation, anomaly, cluster, propagated, band, n_reasons */
 #define REASON_LEN     17 /* code, value, aux */
+#define EVIDENCE_LEN   16 /* users, bad_users, good_users, engaged (absent before schema 4) */
 #define CLUSTER_LEN    (8 + 8 + 4 * RG_ACTOR_TYPE_MAX + 4 + 4 + 8 + 8 + 8 + 8 + 1)
 #define GENERATION_LEN (8 * 8)
 
@@ -72,7 +73,7 @@ int rg_store_append_rank(rg_txn_t *t, uint64_t gen, rg_rank_metric_t metric, rg_
 }
 
 int rg_store_put_score(rg_txn_t *t, uint64_t gen, uint64_t actor, const rg_score_t *sc) {
-  uint8_t kb[16], vb[SCORE_HDR_LEN + REASON_LEN * RG_REASONS_MAX];
+  uint8_t kb[16], vb[SCORE_HDR_LEN + REASON_LEN * RG_REASONS_MAX + EVIDENCE_LEN];
   unsigned n = sc->n_reasons > RG_REASONS_MAX ? RG_REASONS_MAX : sc->n_reasons;
   gen_key(kb, gen, actor);
   rg__put_f64(vb, sc->reputation);
@@ -87,7 +88,12 @@ int rg_store_put_score(rg_txn_t *t, uint64_t gen, uint64_t actor, const rg_score
     rg__put_f64(p + 1, sc->reasons[i].value);
     rg_put_u64be(p + 9, sc->reasons[i].aux);
   }
-  MDB_val k = {16, kb}, v = {SCORE_HDR_LEN + REASON_LEN * n, vb};
+  uint8_t *ev = vb + SCORE_HDR_LEN + REASON_LEN * n;
+  rg_put_u32be(ev, sc->users);
+  rg_put_u32be(ev + 4, sc->bad_users);
+  rg_put_u32be(ev + 8, sc->good_users);
+  rg_put_u32be(ev + 12, sc->engaged);
+  MDB_val k = {16, kb}, v = {SCORE_HDR_LEN + REASON_LEN * n + EVIDENCE_LEN, vb};
   return rg__from_mdb(mdb_put(t->txn, t->s->dbi[DB_SCORE], &k, &v, 0), "put score");
 }
 
@@ -105,9 +111,15 @@ int rg_store_get_score(rg_txn_t *t, uint64_t gen, uint64_t actor, rg_score_t *sc
   int rc = get_gen_row(t, DB_SCORE, gen, actor, &v, "get score");
   if (rc) return rc;
   const uint8_t *p = v.mv_data;
+  size_t base = SCORE_HDR_LEN + (size_t)REASON_LEN * (v.mv_size < SCORE_HDR_LEN ? 0 : p[26]);
   if (v.mv_size < SCORE_HDR_LEN || p[26] > RG_REASONS_MAX ||
-      v.mv_size != SCORE_HDR_LEN + (size_t)REASON_LEN * p[26])
+      (v.mv_size != base && v.mv_size != base + EVIDENCE_LEN)) /* a generation before schema 4 */
     return RG_EIO;
+  const uint8_t *ev = v.mv_size > base ? p + base : NULL;
+  sc->users = ev ? rg_get_u32be(ev) : 0;
+  sc->bad_users = ev ? rg_get_u32be(ev + 4) : 0;
+  sc->good_users = ev ? rg_get_u32be(ev + 8) : 0;
+  sc->engaged = ev ? rg_get_u32be(ev + 12) : 0;
   sc->reputation = rg__get_f64(p);
   sc->anomaly = rg__get_f64(p + 8);
   sc->cluster = rg_get_u64be(p + 16);

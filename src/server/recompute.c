@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "engine_internal.h"
+#include "repgraph/evidence.h"
 #include "repgraph/clock.h"
 #include "repgraph/err.h"
 #include "repgraph/log.h"
@@ -243,6 +244,9 @@ static void work(uv_work_t *req) {
   rg_compute_opts_init(&opts, &e->cfg);
   opts.cancel = &job->cancel;
   job->rc = rg_compute_run(&job->graph, &opts, &job->result, job->err, sizeof job->err);
+  if (!job->rc && (job->rc = rg_evidence_fill(&job->graph, e->cfg.band_bad, e->cfg.band_good,
+                                              job->result.scores)))
+    snprintf(job->err, sizeof job->err, "counting the evidence: %s", rg_strerror(job->rc));
   if (!job->rc && (job->rc = build_index(job)))
     snprintf(job->err, sizeof job->err, "sorting the index rows: %s", rg_strerror(job->rc));
 }
