@@ -36,7 +36,9 @@ typedef struct {
   uint32_t max_page_items;              /* rows in one reply of the analyst reads */
   uint32_t max_scan_edges;              /* edges an export page / a neighbors step reads */
   uint32_t max_label_cluster;           /* members label_cluster labels at most */
-  double cluster_min_reputation;        /* label_cluster skips members scored on the other side */
+  double cluster_min_reputation;
+  char check_mode[16];          /* enforce | observe */
+  uint32_t check_shared_users;  /* senders from which infrastructure counts as shared */        /* label_cluster skips members scored on the other side */
   uint32_t max_scan_clusters;           /* clusters one clusters request reads */
   uint64_t idle_timeout_s;              /* close connections idle this long; 0 = never */
   uint64_t evict_idle_s;                /* at the limit, the longest idle this long gives way */

@@ -137,6 +137,12 @@ static const opt_t options[] = {
     NUM(OPT_RATIO, cluster_min_reputation, "label.cluster_min_reputation", 0, 1, "0.5",
         "label_cluster bad skips members scored below this (good: above 1 minus it), and "
         "members labelled the other way, unless the request says force"),
+    STR(check_mode, "check.mode", "enforce",
+        "enforce: check answers its verdicts; observe: every answer is accept, the verdict it "
+        "would have been is reported (would_be) and counted (roll-outs)"),
+    NUM(OPT_U32, check_shared_users, "check.shared_users", 1, 100000000, "10",
+        "an IP, net or domain with this many senders is shared: it counts by the share of "
+        "its senders that score bad, not by its own reputation"),
     NUM(OPT_U32, commit_max_requests, "writer.commit_max_requests", 1, 100000, "256",
         "write requests grouped into one commit"),
     NUM(OPT_DURATION, max_future_skew_s, "ingest.max_future_skew", 0, 86400 * 365, "1h",
@@ -453,6 +459,10 @@ int rg_config_validate(const rg_config_t *c, char *err, size_t errlen) {
              "limits.frame_timeout is 0 but auth.key_file is set: a client could start a frame "
              "and never finish it, holding a connection slot for ever; set a frame timeout "
              "(e.g. 30s)");
+    return RG_ECONFIG;
+  }
+  if (strcmp(c->check_mode, "enforce") != 0 && strcmp(c->check_mode, "observe") != 0) {
+    snprintf(err, errlen, "check.mode: '%s' is not enforce or observe", c->check_mode);
     return RG_ECONFIG;
   }
   if (strcmp(c->reference_time, "newest") != 0 && strcmp(c->reference_time, "now") != 0) {

@@ -1,37 +1,256 @@
-/* check.c — a filter's question about one message (sender, client IP, HELO, recipients):
- * the verdict, the score behind it and every actor's scores. Loop thread. */
+/* check.c — a filter's question about one message (sender, client IP, HELO, recipients, ts):
+ * its verdict, the score behind it, why in words an SMTP reply may carry, and every actor's
+ * scores. Loop thread.
+ *
+ * The score weighs each actor by how specific its evidence is:
+ *  1. an allowlist label (source allowlist, verdict good) on the sender, its domain, the IP
+ *     or the net accepts at once; a label on the sender decides; a bad label on the IP, net
+ *     or HELO name counts whatever else is known;
+ *  2. the sender's own history comes first: with enough evidence (score.min_messages,
+ *     score.min_age) its reputation, raised — when its domain is shared (a freemail
+ *     provider, a large organisation: accounts there are cheap or can be stolen) — by how
+ *     much of its fan-out no one engages with (recipients who never wrote back and were
+ *     mailed once: the disposable account's signature), and lowered to the neutral prior
+ *     when this message goes to its usual audience (recipients it mailed before, or who
+ *     wrote to it), unless its reputation alone is at the reject level;
+ *  3. infrastructure speaks by what it carries, not by its own reputation: an IP, net or
+ *     domain used by many senders (check.shared_users) counts as the share of its senders
+ *     that score bad (a posterior, so a few do not convict it): a freemail domain or a
+ *     provider's outbound IP with a few spammers among thousands of users is *mixed* and
+ *     says little, a snowshoe IP used by spammers only says a lot. For a sender without its
+ *     own evidence, infrastructure used by few senders counts by its reputation;
+ *  4. nothing known: the prior.
+ * The verdict is the highest level whose threshold the score reaches: the generation's
+ * thresholds where it derived them from held-out labels, else check.tempfail / quarantine /
+ * reject. In check.mode = observe every answer is accept and the verdict it would have been
+ * is reported and counted. */
+#include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "engine_internal.h"
 #include "repgraph/actor.h"
 #include "repgraph/clock.h"
 #include "repgraph/err.h"
 
+#define RCPT_CHECKED_MAX   50   /* recipients looked up for the message's familiarity */
+#define FAMILIAR_SHARE     0.5  /* at least this share familiar: the sender's usual audience */
+#define UNENGAGED_MIN      10   /* recipients before unengaged fan-out counts */
+#define UNENGAGED_PSEUDO   5.0  /* pseudo-count: few recipients say little */
+#define COMPOSITION_PSEUDO 10.0 /* pseudo-count of a shared actor's senders at the prior */
+#define MIXED_GOOD_SHARE   0.2  /* a shared actor with this share of good senders ... */
+#define MIXED_BAD_SHARE    0.02 /* ... and this share of bad ones is mixed */
+
 enum { ROLE_SENDER, ROLE_SENDER_DOMAIN, ROLE_CLIENT_IP, ROLE_CLIENT_NET, ROLE_HELO, N_ROLES };
 static const char *const role_names[N_ROLES] = {"sender", "sender_domain", "client_ip",
                                                 "client_net", "helo"};
+static const char *const verdict_names[] = {"accept", "tempfail", "quarantine", "reject"};
 
 typedef struct {
-  bool present, known, scored, evidence;
+  bool present, known, scored, evidence, labelled, shared, mixed;
   rg_actor_t actor;
   uint64_t id;
   rg_actor_rec_t rec;
   rg_score_t score;
+  rg_label_t label;
 } role_t;
 
-static const char *verdict_for(const rg_config_t *c, double score) {
-  if (score >= c->check_reject) return "reject";
-  if (score >= c->check_quarantine) return "quarantine";
-  if (score >= c->check_tempfail) return "tempfail";
-  return "accept";
+/* What the roles say about the message. */
+typedef struct {
+  double score;
+  int decided_by; /* a role, or -1 */
+  int verdict;    /* 0 accept .. 3 reject, before check.mode */
+  bool allowlisted;
+  double familiar; /* share of the checked recipients the sender knows; < 0 none checked */
+  char why[160];   /* words for an SMTP reply: the deciding role and its evidence, no ids */
+} decision_t;
+
+/* The senders using a shared actor, as the probability that one of them is bad. */
+static double composition(const rg_score_t *s, double prior) {
+  return ((double)s->bad_users + prior * COMPOSITION_PSEUDO) /
+         ((double)s->users + COMPOSITION_PSEUDO);
+}
+
+/* The kind of edge by which senders use an infrastructure role, and the users it has. */
+static uint32_t users_of(const role_t *r, int role) {
+  static const rg_edge_kind_t via[N_ROLES] = {[ROLE_SENDER_DOMAIN] = RG_EDGE_USES_DOMAIN,
+                                              [ROLE_CLIENT_IP] = RG_EDGE_SENT_FROM,
+                                              [ROLE_CLIENT_NET] = RG_EDGE_IN_NET,
+                                              [ROLE_HELO] = RG_EDGE_HELO};
+  uint32_t live = r->known && role != ROLE_SENDER ? r->rec.in_degree[via[role]] : 0;
+  return r->scored && r->score.users > live ? r->score.users : live;
+}
+
+/* Share of the message's recipients (at most RCPT_CHECKED_MAX) the sender mailed before
+ * `now`, or that wrote to it: -1 when none is checked. */
+static int familiarity(rg_engine_t *e, rg_txn_t *t, const role_t *sender,
+                       const rg_wire_observation_t *o, int64_t now, double *out) {
+  *out = -1;
+  if (!sender->known || !o->n_recipients) return RG_OK;
+  uint32_t checked = 0, familiar = 0;
+  for (uint32_t j = 0; j < o->n_recipients && checked < RCPT_CHECKED_MAX; j++) {
+    rg_actor_t rcpt;
+    uint64_t id;
+    char msg[160];
+    if (rg__actor_from_wire(e, o->recipients[j], false, RG_ACTOR_ADDRESS, "", &rcpt, msg,
+                            sizeof msg))
+      continue;
+    checked++;
+    int rc = rg_store_find_actor(t, &rcpt, &id);
+    if (rc == RG_ENOT_FOUND) continue;
+    if (rc) return rc;
+    rg_edge_rec_t er;
+    rc = rg_store_get_edge(t, sender->id, RG_EDGE_MAILED, id, now, &er);
+    bool knows = rc == RG_OK && er.first_seen < now;
+    if (rc && rc != RG_ENOT_FOUND) return rc;
+    if (!knows) {
+      rc = rg_store_get_edge(t, id, RG_EDGE_MAILED, sender->id, now, &er);
+      knows = rc == RG_OK;
+      if (rc && rc != RG_ENOT_FOUND) return rc;
+    }
+    familiar += knows;
+  }
+  if (checked) *out = (double)familiar / checked;
+  return RG_OK;
+}
+
+/* Raises d->score to p, recording who said it and why. */
+static void consider(decision_t *d, double p, int role, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void consider(decision_t *d, double p, int role, const char *fmt, ...) {
+  if (d->decided_by >= 0 && p <= d->score) return;
+  d->score = p;
+  d->decided_by = role;
+  int n = snprintf(d->why, sizeof d->why, "%s: ", role_names[role]);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(d->why + n, sizeof d->why - (size_t)n, fmt, ap);
+  va_end(ap);
+}
+
+static bool allowlisted(const role_t *r) {
+  return r->labelled && r->label.source == RG_SOURCE_ALLOWLIST &&
+         r->label.verdict == RG_VERDICT_GOOD;
+}
+
+/* The threshold of level (1 tempfail .. 3 reject): the generation's where derived, else the
+ * config's. */
+static double threshold(const rg_engine_t *e, const rg_generation_t *gen, int level) {
+  if (gen && gen->thresholds.derived) return gen->thresholds.at[level - 1];
+  const double fixed[] = {e->cfg.check_tempfail, e->cfg.check_quarantine, e->cfg.check_reject};
+  return fixed[level - 1];
+}
+
+/* Weighs the roles into d (see the file comment). */
+static void decide(const rg_engine_t *e, const rg_generation_t *gen, role_t *roles, decision_t *d) {
+  double prior = e->cfg.prior;
+  *d = (decision_t){.score = prior, .decided_by = -1, .familiar = d->familiar};
+  for (int i = ROLE_SENDER; i <= ROLE_CLIENT_NET; i++)
+    if (allowlisted(&roles[i])) {
+      d->allowlisted = true;
+      d->score = 0;
+      d->decided_by = i;
+      snprintf(d->why, sizeof d->why, "%s: allowlisted", role_names[i]);
+      return;
+    }
+  role_t *s = &roles[ROLE_SENDER];
+  bool own = false;
+  if (s->labelled) {
+    own = true;
+    consider(d, s->label.verdict == RG_VERDICT_BAD ? 1.0 : 0.0, ROLE_SENDER, "labelled %s",
+             rg_verdict_name(s->label.verdict));
+  } else if (s->scored && s->evidence) {
+    own = true;
+    consider(d, s->score.reputation, ROLE_SENDER, "reputation %.2f", s->score.reputation);
+    uint32_t fanout = s->rec.out_degree[RG_EDGE_MAILED];
+    uint32_t engaged = s->score.engaged < fanout ? s->score.engaged : fanout;
+    if (roles[ROLE_SENDER_DOMAIN].shared && fanout >= UNENGAGED_MIN)
+      consider(d, (fanout - engaged) / (fanout + UNENGAGED_PSEUDO), ROLE_SENDER,
+               "%u of its %u recipients never engaged with it", fanout - engaged, fanout);
+    if (d->familiar >= FAMILIAR_SHARE && d->score < threshold(e, gen, 3) && d->score > prior) {
+      d->score = prior;
+      snprintf(d->why, sizeof d->why, "sender: writes to its usual audience");
+    }
+  }
+  for (int i = ROLE_SENDER_DOMAIN; i < N_ROLES; i++) {
+    role_t *r = &roles[i];
+    if (r->labelled && r->label.verdict == RG_VERDICT_BAD) consider(d, 1.0, i, "labelled bad");
+    if (!r->scored || !r->evidence || r->labelled) continue;
+    if (r->shared)
+      consider(d, composition(&r->score, prior), i, "%u of its %u senders score bad",
+               r->score.bad_users, r->score.users);
+    else if (!own)
+      consider(d, r->score.reputation, i, "reputation %.2f", r->score.reputation);
+  }
+  if (s->labelled && s->label.verdict == RG_VERDICT_GOOD) { /* the sender's label wins */
+    d->score = 0;
+    d->decided_by = ROLE_SENDER;
+    snprintf(d->why, sizeof d->why, "sender: labelled good");
+  }
+  d->verdict = 0;
+  for (int level = 1; level <= 3; level++)
+    if (d->score >= threshold(e, gen, level)) d->verdict = level;
+}
+
+/* Finds each present role's record, label and score (and whether it is shared or mixed). */
+static int read_roles(rg_engine_t *e, rg_txn_t *t, const rg_generation_t *gen, int64_t now,
+                      role_t *roles) {
+  int rc = RG_OK;
+  for (int i = 0; i < N_ROLES && !rc; i++) {
+    role_t *r = &roles[i];
+    if (!r->present) continue;
+    rc = rg_store_find_actor(t, &r->actor, &r->id);
+    if (rc == RG_OK) rc = rg_store_get_actor(t, r->id, now, &r->rec);
+    r->known = rc == RG_OK;
+    if (rc == RG_ENOT_FOUND) rc = RG_OK;
+    if (rc || !r->known) continue;
+    rc = rg_store_get_label(t, r->id, &r->label);
+    r->labelled = rc == RG_OK;
+    if (rc == RG_ENOT_FOUND) rc = RG_OK;
+    if (!rc) rc = rg__read_score(t, gen, true, r->id, &r->score);
+    r->scored = rc == RG_OK;
+    if (rc == RG_ENOT_FOUND) rc = RG_OK;
+    r->evidence = r->rec.messages >= e->cfg.min_messages &&
+                  now - r->rec.first_seen >= (int64_t)e->cfg.min_age_s;
+    uint32_t users = users_of(r, i);
+    r->shared = i != ROLE_SENDER && users >= e->cfg.check_shared_users;
+    r->mixed = r->shared && r->scored && r->score.users &&
+               r->score.good_users >= MIXED_GOOD_SHARE * r->score.users &&
+               r->score.bad_users >= MIXED_BAD_SHARE * r->score.users;
+  }
+  return rc;
+}
+
+static void count(rg_engine_t *e, const decision_t *d) {
+  rg_metrics_t *m = &e->metrics;
+  atomic_fetch_add(&m->check_verdicts[d->verdict], 1);
+  atomic_fetch_add(&m->check_decided_by[d->decided_by < 0 ? N_ROLES : d->decided_by], 1);
+  if (d->allowlisted) atomic_fetch_add(&m->check_allowlisted, 1);
+}
+
+static void write_actor(rg_txn_t *t, const rg_generation_t *gen, int64_t now, int i,
+                        const role_t *r, rg_wr_t *wr, int *rc) {
+  char text[RG_ACTOR_TEXT_MAX];
+  rg_actor_format(&r->actor, text, sizeof text);
+  rg_wr_map(wr, 9 + RG__SCORE_FIELDS);
+  rg_wr_str(wr, "role"), rg_wr_str(wr, role_names[i]);
+  rg_wr_str(wr, "actor"), rg_wr_str(wr, text);
+  rg_wr_str(wr, "known"), rg_wr_bool(wr, r->known);
+  rg_wr_str(wr, "messages"), r->known ? rg_wr_uint(wr, r->rec.messages) : rg_wr_nil(wr);
+  rg_wr_str(wr, "enough_evidence"), rg_wr_bool(wr, r->evidence);
+  rg_wr_str(wr, "users"), r->scored ? rg_wr_uint(wr, r->score.users) : rg_wr_nil(wr);
+  rg_wr_str(wr, "bad_users"), r->scored ? rg_wr_uint(wr, r->score.bad_users) : rg_wr_nil(wr);
+  rg_wr_str(wr, "engaged"), r->scored ? rg_wr_uint(wr, r->score.engaged) : rg_wr_nil(wr);
+  rg_wr_str(wr, "mixed"), rg_wr_bool(wr, r->mixed);
+  *rc = rg__write_score_fields(t, gen, r->known, r->id, now, wr);
 }
 
 int rg__check_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr, char *msg,
                      size_t msglen) {
   const rg_wire_observation_t *o = &req->check;
   role_t roles[N_ROLES] = {{0}};
-  if (rg__actor_from_wire(e, o->sender, false, RG_ACTOR_ADDRESS, "sender", &roles[ROLE_SENDER].actor,
-                          msg, msglen) ||
+  if (rg__actor_from_wire(e, o->sender, false, RG_ACTOR_ADDRESS, "sender",
+                          &roles[ROLE_SENDER].actor, msg, msglen) ||
       rg__actor_from_wire(e, o->client_ip, false, RG_ACTOR_IP, "client_ip",
                           &roles[ROLE_CLIENT_IP].actor, msg, msglen))
     return RG_EINVALID_ACTOR;
@@ -57,52 +276,30 @@ int rg__check_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr, char 
   if (rc) return rc;
   const rg_generation_t *gen = rg__current_generation(t, &g, &rc);
   int64_t now = rg__item_ts(e, o->ts, rg_clock_now()); /* the message's time when given */
-  /* The message's score: the worst actor with enough evidence; none → the prior. */
-  double combined = e->cfg.prior;
-  int decided_by = -1;
-  uint32_t n_present = 0;
-  for (int i = 0; i < N_ROLES && !rc; i++) {
-    role_t *r = &roles[i];
-    if (!r->present) continue;
-    n_present++;
-    rc = rg_store_find_actor(t, &r->actor, &r->id);
-    if (rc == RG_OK) rc = rg_store_get_actor(t, r->id, now, &r->rec);
-    r->known = rc == RG_OK;
-    if (rc == RG_ENOT_FOUND) rc = RG_OK;
-    if (rc || !r->known) continue;
-    rc = rg__read_score(t, gen, true, r->id, &r->score);
-    r->scored = rc == RG_OK;
-    if (rc == RG_ENOT_FOUND) rc = RG_OK;
-    r->evidence = r->rec.messages >= e->cfg.min_messages &&
-                  now - r->rec.first_seen >= (int64_t)e->cfg.min_age_s;
-    if (r->scored && r->evidence && (decided_by < 0 || r->score.reputation > combined)) {
-      combined = r->score.reputation;
-      decided_by = i;
-    }
-  }
+  decision_t d = {0};
+  if (!rc) rc = read_roles(e, t, gen, now, roles);
+  if (!rc) rc = familiarity(e, t, &roles[ROLE_SENDER], o, now, &d.familiar);
   if (!rc) {
-    rg_wr_reply(wr, req->has_id, req->id, 6);
-    rg_wr_str(wr, "verdict"), rg_wr_str(wr, verdict_for(&e->cfg, combined));
-    rg_wr_str(wr, "score"), rg_wr_double(wr, combined);
-    rg_wr_str(wr, "known"), rg_wr_bool(wr, decided_by >= 0);
+    decide(e, gen, roles, &d);
+    count(e, &d);
+    bool observe = strcmp(e->cfg.check_mode, "observe") == 0;
+    uint32_t n_present = 0;
+    for (int i = 0; i < N_ROLES; i++) n_present += roles[i].present;
+    rg_wr_reply(wr, req->has_id, req->id, 10);
+    rg_wr_str(wr, "verdict"), rg_wr_str(wr, verdict_names[observe ? 0 : d.verdict]);
+    rg_wr_str(wr, "would_be"), rg_wr_str(wr, verdict_names[d.verdict]);
+    rg_wr_str(wr, "mode"), rg_wr_str(wr, observe ? "observe" : "enforce");
+    rg_wr_str(wr, "score"), rg_wr_double(wr, d.score);
+    rg_wr_str(wr, "known"), rg_wr_bool(wr, d.decided_by >= 0);
     rg_wr_str(wr, "decided_by"),
-        decided_by >= 0 ? rg_wr_str(wr, role_names[decided_by]) : rg_wr_nil(wr);
+        d.decided_by >= 0 ? rg_wr_str(wr, role_names[d.decided_by]) : rg_wr_nil(wr);
+    rg_wr_str(wr, "reason"), d.decided_by >= 0 ? rg_wr_str(wr, d.why) : rg_wr_nil(wr);
+    rg_wr_str(wr, "familiar"), d.familiar >= 0 ? rg_wr_double(wr, d.familiar) : rg_wr_nil(wr);
     rg_wr_str(wr, "generation"), gen ? rg_wr_uint(wr, gen->generation) : rg_wr_nil(wr);
     rg_wr_str(wr, "actors");
     rg_wr_array(wr, n_present);
-    for (int i = 0; i < N_ROLES && !rc; i++) {
-      role_t *r = &roles[i];
-      if (!r->present) continue;
-      char text[RG_ACTOR_TEXT_MAX];
-      rg_actor_format(&r->actor, text, sizeof text);
-      rg_wr_map(wr, 5 + RG__SCORE_FIELDS);
-      rg_wr_str(wr, "role"), rg_wr_str(wr, role_names[i]);
-      rg_wr_str(wr, "actor"), rg_wr_str(wr, text);
-      rg_wr_str(wr, "known"), rg_wr_bool(wr, r->known);
-      rg_wr_str(wr, "messages"), r->known ? rg_wr_uint(wr, r->rec.messages) : rg_wr_nil(wr);
-      rg_wr_str(wr, "enough_evidence"), rg_wr_bool(wr, r->evidence);
-      rc = rg__write_score_fields(t, gen, r->known, r->id, now, wr);
-    }
+    for (int i = 0; i < N_ROLES && !rc; i++)
+      if (roles[i].present) write_actor(t, gen, now, i, &roles[i], wr, &rc);
   }
   rg__read_end(e, t);
   return rc;

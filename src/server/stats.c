@@ -28,7 +28,7 @@ int rg__stats_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   if (rc) return rc;
   rg_store_info(e->store, &info);
 
-  rg_wr_reply(wr, req->has_id, req->id, 12);
+  rg_wr_reply(wr, req->has_id, req->id, 13);
   rg_wr_str(wr, "ingest");
   rg_wr_map(wr, 1);
   rg_wr_str(wr, "ts_clamped");
@@ -108,6 +108,19 @@ int rg__stats_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   rg_wr_uint(wr, atomic_load(&m->write_queue_depth));
   rg_wr_str(wr, "commit_latency");
   write_hist(wr, &m->commit_latency);
+  static const char *const verdicts[] = {"accept", "tempfail", "quarantine", "reject"};
+  static const char *const deciders[] = {"sender", "sender_domain", "client_ip",
+                                         "client_net", "helo", "none"};
+  rg_wr_str(wr, "check"); /* verdicts before check.mode, and who decided them */
+  rg_wr_map(wr, 4);
+  rg_wr_str(wr, "mode"), rg_wr_str(wr, e->cfg.check_mode);
+  rg_wr_str(wr, "verdicts"), rg_wr_map(wr, 4);
+  for (int i = 0; i < 4; i++)
+    rg_wr_str(wr, verdicts[i]), rg_wr_uint(wr, atomic_load(&m->check_verdicts[i]));
+  rg_wr_str(wr, "decided_by"), rg_wr_map(wr, 6);
+  for (int i = 0; i < 6; i++)
+    rg_wr_str(wr, deciders[i]), rg_wr_uint(wr, atomic_load(&m->check_decided_by[i]));
+  rg_wr_str(wr, "allowlisted"), rg_wr_uint(wr, atomic_load(&m->check_allowlisted));
   rg_wr_str(wr, "policy"); /* the Postfix policy listener (policy.c); zeros when it is off */
   rg_wr_map(wr, RG_POLICY_COUNTER_COUNT + 1);
   for (int i = 0; i < RG_POLICY_COUNTER_COUNT; i++) {
