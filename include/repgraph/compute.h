@@ -43,6 +43,11 @@ typedef struct {
   uint32_t n_clusters;
   rg_cluster_t *clusters; /* [n_clusters]; clusters[i].id == i + 1 */
   rg_thresholds_t thresholds; /* the verdicts' operating points (calibrate.h) */
+  /* The calibration's propagation, NULL when nothing was held out: held_out[v] marks the
+   * labelled addresses taken out of the seeds, oos_reputation[v] every actor's reputation in
+   * that run (no label pulls; out of sample for the held-out ones). [n] each. */
+  uint8_t *held_out;
+  double *oos_reputation;
   rg_compute_timing_t timing;
 } rg_result_t;
 

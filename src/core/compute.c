@@ -225,12 +225,12 @@ fail:
  * again, with those labels taken out of the seeds and no label pull — and the thresholds
  * chosen from them. Without held-out labels (too few, or holdout_share 0) no walk runs. */
 static int calibrate(const rg_graph_t *g, const rg_compute_opts_t *o, walk_t *bad_walk,
-                     walk_t *good_walk, rg_thresholds_t *th, char *err, size_t errlen) {
+                     walk_t *good_walk, rg_result_t *r, char *err, size_t errlen) {
   int rc = RG_OK;
   uint8_t *held = NULL;
   int8_t *seed = NULL;
-  double *bad = NULL, *good = NULL, *rep_good = NULL, *rep_bad = NULL;
-  uint32_t n_good = 0, n_bad = 0;
+  double *bad = NULL, *good = NULL, *rep = NULL, *rep_good = NULL, *rep_bad = NULL;
+  uint32_t n_good = 0, n_bad = 0, ig = 0, ib = 0;
   ALLOC(held, g->n);
   if ((rc = rg_calibrate_holdout(g, o->calibrate.holdout_share, o->seed, o->generation, held,
                                  &n_good, &n_bad)))
@@ -241,23 +241,22 @@ static int calibrate(const rg_graph_t *g, const rg_compute_opts_t *o, walk_t *ba
     ALLOC(seed, g->n);
     ALLOC(bad, g->n);
     ALLOC(good, g->n);
+    ALLOC(rep, g->n);
     for (uint32_t v = 0; v < g->n; v++) seed[v] = held[v] ? 0 : g->seed[v];
     if ((rc = propagate(g, o, bad_walk, seed, 1, bad, NULL, NULL, err, errlen)) ||
         (rc = propagate(g, o, good_walk, seed, -1, good, NULL, NULL, err, errlen)))
       goto fail;
-    uint32_t ig = 0, ib = 0;
     for (uint32_t v = 0; v < g->n; v++) {
-      if (!held[v]) continue;
-      double rep = rg_score_reputation(bad[v], good[v], o->prior, o->smoothing);
-      if (g->seed[v] < 0)
-        rep_good[ig++] = rep;
-      else
-        rep_bad[ib++] = rep;
+      rep[v] = rg_score_reputation(bad[v], good[v], o->prior, o->smoothing);
+      if (held[v] && g->seed[v] < 0) rep_good[ig++] = rep[v];
+      if (held[v] && g->seed[v] > 0) rep_bad[ib++] = rep[v];
     }
+    r->held_out = held, held = NULL;
+    r->oos_reputation = rep, rep = NULL;
   }
-  rg_calibrate_thresholds(&o->calibrate, rep_good, n_good, rep_bad, n_bad, th);
+  rg_calibrate_thresholds(&o->calibrate, rep_good, n_good, rep_bad, n_bad, &r->thresholds);
 fail:
-  free(held), free(seed), free(bad), free(good), free(rep_good), free(rep_bad);
+  free(held), free(seed), free(bad), free(good), free(rep), free(rep_good), free(rep_bad);
   return rc;
 }
 
@@ -584,7 +583,7 @@ int rg_compute_run(const rg_graph_t *g, const rg_compute_opts_t *o, rg_result_t 
   CHECK_CANCEL();
 
   t = rg_clock_mono_us();
-  if ((rc = calibrate(g, o, &bad_walk, &good_walk, &r->thresholds, err, errlen))) goto fail;
+  if ((rc = calibrate(g, o, &bad_walk, &good_walk, r, err, errlen))) goto fail;
   r->timing.calibrate_ms = ms_since(t);
   CHECK_CANCEL();
 
@@ -640,5 +639,7 @@ void rg_compute_result_free(rg_result_t *r) {
   free(r->bad_mass);
   free(r->good_mass);
   free(r->clusters);
+  free(r->held_out);
+  free(r->oos_reputation);
   memset(r, 0, sizeof *r);
 }
