@@ -225,7 +225,7 @@ static rg_compute_opts_t world_opts(double share, uint64_t generation) {
   rg_compute_opts_t o;
   rg_compute_opts_init(&o, &cfg);
   o.calibrate.holdout_share = share;
-  o.calibrate.budget[RG_VERDICT_TEMPFAIL] = 0.1; /* needs 30 held-out good */
+  o.calibrate.budget[RG_VERDICT_TEMPFAIL] = 0.1;    /* needs 30 held-out good */
   o.calibrate.budget[RG_VERDICT_QUARANTINE] = 0.05; /* 60 */
   o.generation = generation;
   return o;
@@ -245,8 +245,10 @@ static void test_calibrate_holdout_is_stratified_and_deterministic(void **state)
     if (!a[v]) continue;
     assert_int_equal(g.type[v], RG_ACTOR_ADDRESS); /* labelled IPs stay seeds */
     assert_true(g.seed[v] != 0);
-    if (g.seed[v] < 0) marked_good++;
-    else marked_bad++;
+    if (g.seed[v] < 0)
+      marked_good++;
+    else
+      marked_bad++;
   }
   assert_int_equal(marked_good, 80);
   assert_int_equal(marked_bad, 20);
@@ -283,8 +285,7 @@ static void test_calibrate_held_out_actors_are_scored_without_their_label(void *
     assert_true(served < 0.05); /* its good label pins the served score */
     bool on_spam_ip = false;
     for (uint64_t e = 0; e < g.m; e++)
-      if (g.src[e] == v && g.kind[e] == RG_EDGE_SENT_FROM &&
-          g.dst[e] >= 2 + N_GOOD_IPS)
+      if (g.src[e] == v && g.kind[e] == RG_EDGE_SENT_FROM && g.dst[e] >= 2 + N_GOOD_IPS)
         on_spam_ip = true;
     if (on_spam_ip) { /* out of sample, a compromised account looks like its spam infra */
       assert_true(oos > 0.6);
@@ -308,10 +309,11 @@ static void test_calibrate_held_out_actors_are_scored_without_their_label(void *
   assert_true(th->fpr[RG_VERDICT_TEMPFAIL] <= 0.1 && th->fpr[RG_VERDICT_QUARANTINE] <= 0.05);
   assert_true(th->at[RG_VERDICT_TEMPFAIL] <= th->at[RG_VERDICT_QUARANTINE]);
   assert_true(th->at[RG_VERDICT_QUARANTINE] <= th->at[RG_VERDICT_REJECT]);
-  printf("held out %u good (%u compromised), %u bad; tempfail %.4f (fpr <= %.4f, tpr %.2f), "
-         "quarantine %.4f (fpr <= %.4f, tpr %.2f), reject %.2f fixed; calibrate %.2f ms\n",
-         th->held_out_good, compromised, th->held_out_bad, th->at[0], th->fpr[0], th->tpr[0],
-         th->at[1], th->fpr[1], th->tpr[1], th->at[2], r.timing.calibrate_ms);
+  printf(
+      "held out %u good (%u compromised), %u bad; tempfail %.4f (fpr <= %.4f, tpr %.2f), "
+      "quarantine %.4f (fpr <= %.4f, tpr %.2f), reject %.2f fixed; calibrate %.2f ms\n",
+      th->held_out_good, compromised, th->held_out_bad, th->at[0], th->fpr[0], th->tpr[0],
+      th->at[1], th->fpr[1], th->tpr[1], th->at[2], r.timing.calibrate_ms);
   rg_compute_result_free(&r);
   rg_snapshot_free(&g);
 }

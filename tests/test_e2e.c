@@ -681,8 +681,8 @@ static void assert_status_shows_thresholds(rg_client_t *c) {
     double fpr = rg_test_get(&r.data, path)->via.f64;
     snprintf(path, sizeof path, "generation.thresholds.%s.needs_held_out_good", levels[l]);
     uint64_t needs = rg_test_uint(&r.data, path);
-    printf("%s: at %.4f derived %d estimated fpr %.5f (needs %llu)\n", levels[l], at, derived,
-           fpr, (unsigned long long)needs);
+    printf("%s: at %.4f derived %d estimated fpr %.5f (needs %llu)\n", levels[l], at, derived, fpr,
+           (unsigned long long)needs);
     assert_true(at >= below);
     assert_int_equal(derived, good >= needs);
     if (derived)

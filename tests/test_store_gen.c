@@ -136,7 +136,10 @@ static void test_store_indexes_members_rankings_and_clusters_of_a_generation(voi
 
 static void test_store_generation_keeps_its_thresholds(void **state) {
   rg_test_store_t *f = *state;
-  rg_generation_t g = {.generation = 4, .computed_at = 1700000000, .vertices = 10, .edges = 20,
+  rg_generation_t g = {.generation = 4,
+                       .computed_at = 1700000000,
+                       .vertices = 10,
+                       .edges = 20,
                        .good_seeds = 3,
                        .thresholds = {.at = {0.31, 0.75, 0.9},
                                       .fpr = {0.009, 0.002, 0.0001},

@@ -94,9 +94,9 @@ typedef enum {
   RG_VERDICT_LEVELS
 } rg_level_t;
 typedef struct {
-  double at[RG_VERDICT_LEVELS];  /* score thresholds, ascending */
-  double fpr[RG_VERDICT_LEVELS]; /* estimated false-positive rate at each (held-out good) */
-  double tpr[RG_VERDICT_LEVELS]; /* estimated share of held-out bad at or above each */
+  double at[RG_VERDICT_LEVELS];         /* score thresholds, ascending */
+  double fpr[RG_VERDICT_LEVELS];        /* estimated false-positive rate at each (held-out good) */
+  double tpr[RG_VERDICT_LEVELS];        /* estimated share of held-out bad at or above each */
   uint32_t held_out_good, held_out_bad; /* labelled addresses held out of the propagation */
   bool derived[RG_VERDICT_LEVELS];      /* chosen from the budget, else the fixed value */
 } rg_thresholds_t;

@@ -18,9 +18,9 @@
 #define SCORE_HDR_LEN  27 /* reputation, anomaly, cluster, propagated, band, n_reasons */
 #define REASON_LEN     17 /* code, value, aux */
 #define CLUSTER_LEN    (8 + 8 + 4 * RG_ACTOR_TYPE_MAX + 4 + 4 + 8 + 8 + 8 + 8 + 1)
-#define GENERATION_V1_LEN (8 * 8) /* the counters; records written before thresholds */
-#define THRESHOLDS_LEN    (3 * 8 * RG_VERDICT_LEVELS + 4 + 4 + 1) /* at, fpr, tpr, counts, derived */
-#define GENERATION_LEN    (GENERATION_V1_LEN + THRESHOLDS_LEN)
+#define GEN_V1_LEN     (8 * 8) /* the counters; records written before thresholds */
+#define THRESH_LEN     (3 * 8 * RG_VERDICT_LEVELS + 4 + 4 + 1) /* at, fpr, tpr, counts, derived */
+#define GENERATION_LEN (GEN_V1_LEN + THRESH_LEN)
 
 static void gen_key(uint8_t k[16], uint64_t gen, uint64_t id) {
   rg_put_u64be(k, gen);
@@ -175,7 +175,7 @@ int rg_store_get_generation(rg_txn_t *t, rg_generation_t *g) {
   MDB_val k = {10, "generation"}, v;
   int rc = mdb_get(t->txn, t->s->dbi[DB_META], &k, &v);
   if (rc) return rg__from_mdb(rc, "get generation");
-  if (v.mv_size != GENERATION_LEN && v.mv_size != GENERATION_V1_LEN) return RG_EIO;
+  if (v.mv_size != GENERATION_LEN && v.mv_size != GEN_V1_LEN) return RG_EIO;
   const uint8_t *p = v.mv_data;
   uint64_t f[8];
   for (int i = 0; i < 8; i++) f[i] = rg_get_u64be(p + 8 * i);
@@ -187,9 +187,9 @@ int rg_store_get_generation(rg_txn_t *t, rg_generation_t *g) {
                          .clusters = f[5],
                          .bad_seeds = f[6],
                          .good_seeds = f[7]};
-  if (v.mv_size == GENERATION_V1_LEN) return RG_OK; /* no thresholds: none derived */
+  if (v.mv_size == GEN_V1_LEN) return RG_OK; /* no thresholds: none derived */
   rg_thresholds_t *th = &g->thresholds;
-  p += GENERATION_V1_LEN;
+  p += GEN_V1_LEN;
   for (int l = 0; l < RG_VERDICT_LEVELS; l++) {
     th->at[l] = rg__get_f64(p + 8 * l);
     th->fpr[l] = rg__get_f64(p + 8 * (RG_VERDICT_LEVELS + l));
@@ -207,7 +207,7 @@ int rg_store_publish_generation(rg_txn_t *t, const rg_generation_t *g) {
                    g->duration_ms, g->vertices,
                    g->edges,       g->clusters,
                    g->bad_seeds,   g->good_seeds};
-  uint8_t vb[GENERATION_LEN], *p = vb + GENERATION_V1_LEN;
+  uint8_t vb[GENERATION_LEN], *p = vb + GEN_V1_LEN;
   for (int i = 0; i < 8; i++) rg_put_u64be(vb + 8 * i, f[i]);
   const rg_thresholds_t *th = &g->thresholds;
   uint8_t derived = 0;

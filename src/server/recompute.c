@@ -167,16 +167,16 @@ static int apply_step(rg_txn_t *t, rg_writer_req_t *head) {
       return rc;
     case PUBLISH_FLIP: {
       if (job->failed) return RG_OK;
-      rg_generation_t gen = {.generation = job->generation,
-                             .computed_at = job->started_at,
-                             .duration_ms =
-                                 (uint64_t)((rg_clock_mono_us() - job->started_us) / 1000),
-                             .vertices = g->n,
-                             .edges = g->m,
-                             .clusters = r->n_clusters,
-                             .bad_seeds = g->bad_seeds,
-                             .good_seeds = g->good_seeds,
-                             .thresholds = r->thresholds};
+      rg_generation_t gen = {
+          .generation = job->generation,
+          .computed_at = job->started_at,
+          .duration_ms = (uint64_t)((rg_clock_mono_us() - job->started_us) / 1000),
+          .vertices = g->n,
+          .edges = g->m,
+          .clusters = r->n_clusters,
+          .bad_seeds = g->bad_seeds,
+          .good_seeds = g->good_seeds,
+          .thresholds = r->thresholds};
       return rg_store_publish_generation(t, &gen);
     }
     case PUBLISH_DROP:
