@@ -646,8 +646,33 @@ static void test_config_validate_refuses_no_frame_timeout_with_auth(void **state
   assert_int_equal(rg_config_set(&c, "limits.output_stall", "0", err, sizeof err), RG_ECONFIG);
 }
 
+static void test_config_check_budgets_and_holdout(void **state) {
+  (void)state;
+  rg_config_t c;
+  rg_config_defaults(&c);
+  assert_float_equal(c.check_tempfail_fpr, 0.01, 0);
+  assert_float_equal(c.check_quarantine_fpr, 0.001, 0);
+  assert_float_equal(c.check_reject_fpr, 0.0001, 0);
+  assert_float_equal(c.check_holdout_share, 0.2, 0);
+  assert_float_equal(c.check_min_holdout, 3, 0);
+  char err[256] = "";
+  set_ok(&c, "check.reject_fpr", "0");
+  assert_int_equal(rg_config_validate(&c, err, sizeof err), RG_ECONFIG);
+  assert_non_null(strstr(err, "reject_fpr"));
+  set_ok(&c, "check.reject_fpr", "0.00005");
+  set_ok(&c, "check.holdout_share", "0.6");
+  assert_int_equal(rg_config_validate(&c, err, sizeof err), RG_ECONFIG);
+  assert_non_null(strstr(err, "check.holdout_share"));
+  set_ok(&c, "check.holdout_share", "0");
+  assert_int_equal(rg_config_validate(&c, err, sizeof err), RG_OK);
+  /* fewer than 3 per unit of budget could never show a rate within it */
+  assert_int_equal(rg_config_set(&c, "check.min_holdout", "2", err, sizeof err), RG_ECONFIG);
+  set_ok(&c, "check.min_holdout", "10");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_config_check_budgets_and_holdout),
       cmocka_unit_test(test_config_defaults_are_valid),
       cmocka_unit_test(test_config_every_default_applies),
       cmocka_unit_test(test_config_defaults_do_not_depend_on_prior_contents),

@@ -132,10 +132,76 @@ static void test_store_indexes_members_rankings_and_clusters_of_a_generation(voi
   assert_int_equal(rg_store_commit(t), RG_OK);
 }
 
+/* ---- the generation record ---------------------------------------------------------- */
+
+static void test_store_generation_keeps_its_thresholds(void **state) {
+  rg_test_store_t *f = *state;
+  rg_generation_t g = {.generation = 4,
+                       .computed_at = 1700000000,
+                       .vertices = 10,
+                       .edges = 20,
+                       .good_seeds = 3,
+                       .thresholds = {.at = {0.31, 0.75, 0.9},
+                                      .fpr = {0.009, 0.002, 0.0001},
+                                      .tpr = {0.97, 0.5, 0.25},
+                                      .held_out_good = 4000,
+                                      .held_out_bad = 123,
+                                      .derived = {true, false, true}}};
+  rg_txn_t *t = rg_test_wbegin(f);
+  assert_int_equal(rg_store_publish_generation(t, &g), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
+  rg_test_store_reopen(f, 4 << 20, 64 << 20);
+  rg_generation_t back;
+  t = rg_test_rbegin(f);
+  assert_int_equal(rg_store_get_generation(t, &back), RG_OK);
+  rg_store_end(t);
+  assert_int_equal(back.generation, 4);
+  assert_int_equal(back.good_seeds, 3);
+  for (int l = 0; l < RG_VERDICT_LEVELS; l++) {
+    assert_float_equal(back.thresholds.at[l], g.thresholds.at[l], 0);
+    assert_float_equal(back.thresholds.fpr[l], g.thresholds.fpr[l], 0);
+    assert_float_equal(back.thresholds.tpr[l], g.thresholds.tpr[l], 0);
+    assert_int_equal(back.thresholds.derived[l], g.thresholds.derived[l]);
+  }
+  assert_int_equal(back.thresholds.held_out_good, 4000);
+  assert_int_equal(back.thresholds.held_out_bad, 123);
+}
+
+static void test_store_reads_a_generation_written_before_thresholds(void **state) {
+  rg_test_store_t *f = *state;
+  rg_store_close(f->s);
+  f->s = NULL;
+  uint8_t old[64]; /* the 8 counters of the first layout, nothing after them */
+  for (int i = 0; i < 8; i++) rg_put_u64be(old + 8 * i, (uint64_t)i + 7);
+  rg_test_put_meta(f->dir, "generation", old, sizeof old);
+  rg_test_store_reopen(f, 4 << 20, 64 << 20);
+  rg_generation_t g;
+  rg_txn_t *t = rg_test_rbegin(f);
+  assert_int_equal(rg_store_get_generation(t, &g), RG_OK);
+  assert_int_equal(g.generation, 7);
+  assert_int_equal(g.good_seeds, 14);
+  for (int l = 0; l < RG_VERDICT_LEVELS; l++) {
+    assert_false(g.thresholds.derived[l]);
+    assert_float_equal(g.thresholds.at[l], 0, 0);
+  }
+  assert_int_equal(g.thresholds.held_out_good, 0);
+  /* a record of any other length is corruption */
+  rg_store_end(t);
+  rg_store_close(f->s);
+  f->s = NULL;
+  rg_test_put_meta(f->dir, "generation", old, 63);
+  rg_test_store_reopen(f, 4 << 20, 64 << 20);
+  t = rg_test_rbegin(f);
+  assert_int_equal(rg_store_get_generation(t, &g), RG_EIO);
+  rg_store_end(t);
+}
+
 int main(void) {
 #define T(name) cmocka_unit_test_setup_teardown(name, rg_test_store_setup, rg_test_store_teardown)
   const struct CMUnitTest tests[] = {
       T(test_store_indexes_members_rankings_and_clusters_of_a_generation),
+      T(test_store_generation_keeps_its_thresholds),
+      T(test_store_reads_a_generation_written_before_thresholds),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);

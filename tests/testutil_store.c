@@ -172,6 +172,21 @@ void rg_test_set_schema_version(const char *dir, uint64_t version) {
   mdb_env_close(env);
 }
 
+void rg_test_put_meta(const char *dir, const char *name, const void *value, size_t len) {
+  MDB_env *env;
+  MDB_txn *txn;
+  MDB_dbi dbi;
+  assert_int_equal(mdb_env_create(&env), 0);
+  assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+  assert_int_equal(mdb_env_open(env, dir, 0, 0640), 0);
+  assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+  assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+  MDB_val k = {strlen(name), (void *)name}, v = {len, (void *)value};
+  assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+  assert_int_equal(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+}
+
 void rg_test_make_foreign_lmdb(const char *dir) {
   MDB_env *env;
   MDB_txn *txn;

@@ -74,6 +74,10 @@ void rg_test_assert_degrees(const rg_actor_rec_t *r, const uint32_t out[RG_EDGE_
  * 0) with the LMDB API directly, as another release would have left it. */
 void rg_test_set_schema_version(const char *dir, uint64_t version);
 
+/* Writes the meta record `name` of the store in `dir` as these raw bytes, with the LMDB
+ * API directly (e.g. a record in an earlier release's layout). */
+void rg_test_put_meta(const char *dir, const char *name, const void *value, size_t len);
+
 /* Creates in `dir` (which must exist) another program's LMDB environment: one record in
  * its main database and no repgraph sub-databases. */
 void rg_test_make_foreign_lmdb(const char *dir);

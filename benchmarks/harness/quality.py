@@ -308,6 +308,7 @@ def main():
         t0 = time.time()
         result = c.call("recompute", wait=True)["result"]
         recompute_s = time.time() - t0
+        thresholds = c.call("status")["generation"]["thresholds"]
         held_list = sorted(held)
         rep, anomaly = {}, {}
         for i in range(0, len(held_list), 2000):
@@ -343,7 +344,13 @@ def main():
               f"({a.seed_share:.0%} of each type and verdict); held out: {len(held)}")
         print(f"ingest {ingest_s:.1f} s; recompute {recompute_s:.2f} s (server: {result['total_ms']:.0f} ms, "
               f"phases {json.dumps({k: round(v) for k, v in result['phases_ms'].items()})}); "
-              f"server peak RSS {rss / 1024:.0f} MiB (timings against peers: benchmarks/run.sh)\n")
+              f"server peak RSS {rss / 1024:.0f} MiB (timings against peers: benchmarks/run.sh)")
+        print("check thresholds (held out %d good, %d bad addresses): %s\n" % (
+            thresholds["held_out_good"], thresholds["held_out_bad"], "; ".join(
+                "%s %.4f %s (fpr <= %.5f, tpr %.3f)" % (
+                    l, thresholds[l]["at"], "derived" if thresholds[l]["derived"] else "fixed",
+                    thresholds[l]["estimated_fpr"], thresholds[l]["estimated_tpr"])
+                for l in ("tempfail", "quarantine", "reject"))))
         print("| type | held out (bad) | method | ROC AUC | precision@k | recall@1% FPR |")
         print("|---|---|---|---:|---:|---:|")
         for t in types:

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "repgraph/calibrate.h"
 #include "repgraph/config.h"
 #include "repgraph/snapshot.h"
 #include "repgraph/store.h"
@@ -21,15 +22,18 @@ typedef struct {
   uint64_t min_messages;
   int64_t min_age_s;
   double band_bad, band_suspicious, band_good;
+  rg_calibrate_opts_t calibrate;    /* the verdicts' thresholds (holdout_share 0: fixed) */
+  uint64_t generation;              /* the generation computed: picks the held-out labels */
   atomic_int *cancel;               /* when non-NULL and set, the run stops: RG_ESHUTTING_DOWN */
 } rg_compute_opts_t;
 
-/* Fills opts with the built-in walk weights and the config's thresholds. */
+/* Fills opts with the built-in walk weights, the config's thresholds and calibration
+ * (generation 0: set it to the generation being computed). */
 void rg_compute_opts_init(rg_compute_opts_t *opts, const rg_config_t *cfg);
 
 /* Timings of one run, milliseconds. */
 typedef struct {
-  double graph_ms, propagate_ms, communities_ms, anomaly_ms, total_ms;
+  double graph_ms, propagate_ms, calibrate_ms, communities_ms, anomaly_ms, total_ms;
 } rg_compute_timing_t;
 
 typedef struct {
@@ -38,6 +42,12 @@ typedef struct {
   double *bad_mass, *good_mass; /* [n], the masses behind the reputation (× n) */
   uint32_t n_clusters;
   rg_cluster_t *clusters; /* [n_clusters]; clusters[i].id == i + 1 */
+  rg_thresholds_t thresholds; /* the verdicts' operating points (calibrate.h) */
+  /* The calibration's propagation, NULL when nothing was held out: held_out[v] marks the
+   * labelled addresses taken out of the seeds, oos_reputation[v] every actor's reputation in
+   * that run (no label pulls; out of sample for the held-out ones). [n] each. */
+  uint8_t *held_out;
+  double *oos_reputation;
   rg_compute_timing_t timing;
 } rg_result_t;
 

@@ -53,6 +53,9 @@ typedef struct {
   double band_bad, band_suspicious, band_good; /* reputation thresholds of the bands */
   double prior;                         /* reputation with no path to any label */
   double check_reject, check_quarantine, check_tempfail; /* verdict thresholds of check */
+  double check_tempfail_fpr, check_quarantine_fpr, check_reject_fpr; /* false-positive budgets */
+  double check_holdout_share; /* share of labelled addresses held out to estimate the rates */
+  double check_min_holdout;   /* held-out good labels per unit of budget (3: rule of three) */
   double label_weight[6]; /* seed weight per label source, indexed by rg_label_source_t 1..5 */
   uint64_t max_future_skew_s; /* an item's ts further ahead of the server clock is clamped, s */
   char reference_time[16];    /* "newest" (min(now, newest actor last_seen)) or "now" */

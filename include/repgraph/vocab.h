@@ -5,6 +5,7 @@
 #ifndef RG_VOCAB_H
 #define RG_VOCAB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -84,11 +85,14 @@ typedef struct {
 } rg_cluster_t;
 
 /* The operating points of check's verdicts in one generation: a message scoring at least
- * `tempfail` (resp. quarantine, reject) gets that verdict. With `derived`, chosen at the
- * recomputation from labels held out of the propagation so that the estimated share of
- * legitimate (good-labelled) senders at or above each is within its budget (check.*_fpr in
- * the config), with the estimates and the held-out counts; without, the fixed check.tempfail /
- * quarantine / reject of the config apply (too few held-out labels to estimate a rate). */
+ * at[RG_VERDICT_TEMPFAIL] (resp. QUARANTINE, REJECT) gets that verdict. A level that is
+ * `derived` was chosen at the recomputation from labels held out of the propagation (see
+ * calibrate.h), so that the estimated share of legitimate (good-labelled) senders at or above
+ * it is within its budget (check.*_fpr in the config); one that is not keeps the fixed
+ * check.tempfail / quarantine / reject of the config (too few held-out labels to estimate its
+ * rate). at[] is ascending. fpr is the one-sided 95% upper bound of the held-out good share at
+ * or above at[] (1 with none held out), tpr the held-out bad share at or above it. A record
+ * written before thresholds existed decodes as all zero: nothing derived. */
 typedef enum {
   RG_VERDICT_TEMPFAIL,
   RG_VERDICT_QUARANTINE,
@@ -96,11 +100,11 @@ typedef enum {
   RG_VERDICT_LEVELS
 } rg_level_t;
 typedef struct {
-  double at[RG_VERDICT_LEVELS];  /* score thresholds, ascending */
-  double fpr[RG_VERDICT_LEVELS]; /* estimated false-positive rate at each (held-out good) */
-  double tpr[RG_VERDICT_LEVELS]; /* estimated share of held-out bad at or above each */
-  uint32_t held_out_good, held_out_bad;
-  bool derived;
+  double at[RG_VERDICT_LEVELS];         /* score thresholds, ascending */
+  double fpr[RG_VERDICT_LEVELS];        /* estimated false-positive rate at each (held-out good) */
+  double tpr[RG_VERDICT_LEVELS];        /* estimated share of held-out bad at or above each */
+  uint32_t held_out_good, held_out_bad; /* labelled addresses held out of the propagation */
+  bool derived[RG_VERDICT_LEVELS];      /* chosen from the budget, else the fixed value */
 } rg_thresholds_t;
 
 /* A completed recomputation. */
@@ -137,5 +141,14 @@ double rg_label_source_weight(rg_label_source_t src);
 
 /* Name of a band ("good", …) or NULL. */
 const char *rg_band_name(int band);
+
+/* Name of a verdict level ("tempfail", "quarantine", "reject") or NULL. */
+const char *rg_level_name(int level);
+
+/* The thresholds in effect: at[l] of each derived level of t, fixed[l] (the config's
+ * check.tempfail, quarantine, reject) for the others or when t is NULL; then made ascending by
+ * raising a level to the one below it when lower. Writes out[RG_VERDICT_LEVELS]. */
+void rg_thresholds_effective(const rg_thresholds_t *t, const double fixed[RG_VERDICT_LEVELS],
+                             double out[RG_VERDICT_LEVELS]);
 
 #endif

@@ -9,6 +9,8 @@
  *  3. an actor's bad mass is what reaches its sender role; its good mass what reaches it
  *     over edges that vouch (not being written to: spammers write to everyone);
  *     reputation = bad / (bad + good), smoothed toward the prior;
+ *  3b. calibration: the same walks again with a share of the labelled addresses held out of
+ *     the seeds, whose out-of-sample reputations choose check's thresholds (calibrate.h);
  *  4. communities: Louvain (igraph_community_multilevel) on the undirected graph — seeded
  *     and deterministic, where 0.10.2's label propagation is neither;
  *  5. anomalies: robust z-scores of fan-out, IPs per sender, senders per IP, unanswered
@@ -79,6 +81,11 @@ void rg_compute_opts_init(rg_compute_opts_t *o, const rg_config_t *cfg) {
   o->band_bad = cfg->band_bad;
   o->band_suspicious = cfg->band_suspicious;
   o->band_good = cfg->band_good;
+  o->calibrate = (rg_calibrate_opts_t){
+      .budget = {cfg->check_tempfail_fpr, cfg->check_quarantine_fpr, cfg->check_reject_fpr},
+      .fixed = {cfg->check_tempfail, cfg->check_quarantine, cfg->check_reject},
+      .holdout_share = cfg->check_holdout_share,
+      .min_holdout = cfg->check_min_holdout};
 }
 
 /* In the good walk, which arcs vouch for their head: everything but being written to by
@@ -172,22 +179,23 @@ static void free_walk(walk_t *w) {
   free(w->out_strength);
 }
 
-/* Mass that reached each actor from the seeds of one verdict over the arcs that count for
- * it (see build_walk), in units of the average actor. top_from / top_c (may be NULL) record
- * the neighbour that brought the most. */
-static int propagate(const rg_graph_t *g, const rg_compute_opts_t *o, walk_t *w, int8_t verdict,
-                     double *mass, uint32_t *top_from, double *top_c, char *err, size_t errlen) {
+/* Mass that reached each actor from the seeds of one verdict (seed[v] == verdict, normally
+ * g->seed) over the arcs that count for it (see build_walk), in units of the average actor.
+ * top_from / top_c (may be NULL) record the neighbour that brought the most. */
+static int propagate(const rg_graph_t *g, const rg_compute_opts_t *o, walk_t *w,
+                     const int8_t *seed, int8_t verdict, double *mass, uint32_t *top_from,
+                     double *top_c, char *err, size_t errlen) {
   int rc = RG_OK;
   igraph_vector_t reset, rank;
   bool have_reset = false, have_rank = false;
   double total = 0;
   for (uint32_t v = 0; v < g->n; v++)
-    if (g->seed[v] == verdict) total += g->seed_weight[v] > 0 ? g->seed_weight[v] : 0;
+    if (seed[v] == verdict) total += g->seed_weight[v] > 0 ? g->seed_weight[v] : 0;
   if (total <= 0) return RG_OK; /* no seeds of this verdict: no mass */
   IG(igraph_vector_init(&reset, w->vertices));
   have_reset = true;
   for (uint32_t v = 0; v < g->n; v++)
-    if (g->seed[v] == verdict && g->seed_weight[v] > 0) VECTOR(reset)[v] = g->seed_weight[v];
+    if (seed[v] == verdict && g->seed_weight[v] > 0) VECTOR(reset)[v] = g->seed_weight[v];
   IG(igraph_vector_init(&rank, w->vertices));
   have_rank = true;
   IG(igraph_personalized_pagerank(&w->walk, IGRAPH_PAGERANK_ALGO_PRPACK, &rank, NULL,
@@ -208,6 +216,47 @@ static int propagate(const rg_graph_t *g, const rg_compute_opts_t *o, walk_t *w,
 fail:
   if (have_reset) igraph_vector_destroy(&reset);
   if (have_rank) igraph_vector_destroy(&rank);
+  return rc;
+}
+
+/* ---- calibration ------------------------------------------------------------------- */
+
+/* Out-of-sample reputations of a held-out share of the labelled addresses — the walks
+ * again, with those labels taken out of the seeds and no label pull — and the thresholds
+ * chosen from them. Without held-out labels (too few, or holdout_share 0) no walk runs. */
+static int calibrate(const rg_graph_t *g, const rg_compute_opts_t *o, walk_t *bad_walk,
+                     walk_t *good_walk, rg_result_t *r, char *err, size_t errlen) {
+  int rc = RG_OK;
+  uint8_t *held = NULL;
+  int8_t *seed = NULL;
+  double *bad = NULL, *good = NULL, *rep = NULL, *rep_good = NULL, *rep_bad = NULL;
+  uint32_t n_good = 0, n_bad = 0, ig = 0, ib = 0;
+  ALLOC(held, g->n);
+  if ((rc = rg_calibrate_holdout(g, o->calibrate.holdout_share, o->seed, o->generation, held,
+                                 &n_good, &n_bad)))
+    goto fail;
+  ALLOC(rep_good, n_good);
+  ALLOC(rep_bad, n_bad);
+  if (n_good + n_bad > 0) {
+    ALLOC(seed, g->n);
+    ALLOC(bad, g->n);
+    ALLOC(good, g->n);
+    ALLOC(rep, g->n);
+    for (uint32_t v = 0; v < g->n; v++) seed[v] = held[v] ? 0 : g->seed[v];
+    if ((rc = propagate(g, o, bad_walk, seed, 1, bad, NULL, NULL, err, errlen)) ||
+        (rc = propagate(g, o, good_walk, seed, -1, good, NULL, NULL, err, errlen)))
+      goto fail;
+    for (uint32_t v = 0; v < g->n; v++) {
+      rep[v] = rg_score_reputation(bad[v], good[v], o->prior, o->smoothing);
+      if (held[v] && g->seed[v] < 0) rep_good[ig++] = rep[v];
+      if (held[v] && g->seed[v] > 0) rep_bad[ib++] = rep[v];
+    }
+    r->held_out = held, held = NULL;
+    r->oos_reputation = rep, rep = NULL;
+  }
+  rg_calibrate_thresholds(&o->calibrate, rep_good, n_good, rep_bad, n_bad, &r->thresholds);
+fail:
+  free(held), free(seed), free(bad), free(good), free(rep), free(rep_good), free(rep_bad);
   return rc;
 }
 
@@ -504,8 +553,8 @@ int rg_compute_run(const rg_graph_t *g, const rg_compute_opts_t *o, rg_result_t 
   CHECK_CANCEL();
 
   t = rg_clock_mono_us();
-  if ((rc = propagate(g, o, &bad_walk, 1, r->bad_mass, top_from, top_c, err, errlen)) ||
-      (rc = propagate(g, o, &good_walk, -1, r->good_mass, NULL, NULL, err, errlen)))
+  if ((rc = propagate(g, o, &bad_walk, g->seed, 1, r->bad_mass, top_from, top_c, err, errlen)) ||
+      (rc = propagate(g, o, &good_walk, g->seed, -1, r->good_mass, NULL, NULL, err, errlen)))
     goto fail;
   for (uint32_t v = 0; v < g->n; v++) {
     rg_score_t *s = &r->scores[v];
@@ -531,6 +580,11 @@ int rg_compute_run(const rg_graph_t *g, const rg_compute_opts_t *o, rg_result_t 
   }
   if ((rc = bad_neighbour_reasons(g, o, r))) goto fail;
   r->timing.propagate_ms = ms_since(t);
+  CHECK_CANCEL();
+
+  t = rg_clock_mono_us();
+  if ((rc = calibrate(g, o, &bad_walk, &good_walk, r, err, errlen))) goto fail;
+  r->timing.calibrate_ms = ms_since(t);
   CHECK_CANCEL();
 
   t = rg_clock_mono_us();
@@ -585,5 +639,7 @@ void rg_compute_result_free(rg_result_t *r) {
   free(r->bad_mass);
   free(r->good_mass);
   free(r->clusters);
+  free(r->held_out);
+  free(r->oos_reputation);
   memset(r, 0, sizeof *r);
 }

@@ -129,11 +129,26 @@ static const opt_t options[] = {
     NUM(OPT_RATIO, prior, "score.prior", 0, 1, "0.5",
         "reputation of an actor with no path to a label"),
     NUM(OPT_RATIO, check_reject, "check.reject", 0, 1, "0.9",
-        "combined score from which check says reject"),
+        "combined score from which check says reject while not derived (check.reject_fpr)"),
     NUM(OPT_RATIO, check_quarantine, "check.quarantine", 0, 1, "0.75",
-        "combined score from which check says quarantine"),
+        "combined score from which check says quarantine while not derived "
+        "(check.quarantine_fpr)"),
     NUM(OPT_RATIO, check_tempfail, "check.tempfail", 0, 1, "0.6",
-        "combined score from which check says tempfail (greylist)"),
+        "combined score from which check says tempfail (greylist) while the recomputation "
+        "cannot derive it from check.tempfail_fpr (too few held-out labels)"),
+    NUM(OPT_RATIO, check_tempfail_fpr, "check.tempfail_fpr", 0, 1, "0.01",
+        "false-positive budget of tempfail: the recomputation sets its threshold where at most "
+        "this share of held-out good-labelled senders would get it (95% upper bound)"),
+    NUM(OPT_RATIO, check_quarantine_fpr, "check.quarantine_fpr", 0, 1, "0.001",
+        "false-positive budget of quarantine (as check.tempfail_fpr)"),
+    NUM(OPT_RATIO, check_reject_fpr, "check.reject_fpr", 0, 1, "0.0001",
+        "false-positive budget of reject (as check.tempfail_fpr)"),
+    NUM(OPT_RATIO, check_holdout_share, "check.holdout_share", 0, 1, "0.2",
+        "share of the labelled addresses (of each verdict) held out of a second propagation "
+        "to estimate the rates; at most 0.5; 0 = never derive, always the fixed thresholds"),
+    NUM(OPT_RATIO, check_min_holdout, "check.min_holdout", 3, 1000, "3",
+        "held-out good labels a level needs per unit of budget: ceil(min_holdout / budget), "
+        "e.g. 300 for 0.01 (3 = the rule of three); fewer and it keeps its fixed threshold"),
     NUM(OPT_RATIO, cluster_min_reputation, "label.cluster_min_reputation", 0, 1, "0.5",
         "label_cluster bad skips members scored below this (good: above 1 minus it), and "
         "members labelled the other way, unless the request says force"),
@@ -423,6 +438,16 @@ int rg_config_validate(const rg_config_t *c, char *err, size_t errlen) {
   }
   if (!(c->check_tempfail <= c->check_quarantine && c->check_quarantine <= c->check_reject)) {
     snprintf(err, errlen, "check thresholds must satisfy tempfail <= quarantine <= reject");
+    return RG_ECONFIG;
+  }
+  if (!(c->check_tempfail_fpr > 0 && c->check_quarantine_fpr > 0 && c->check_reject_fpr > 0 &&
+        c->check_tempfail_fpr <= 0.5 && c->check_quarantine_fpr <= 0.5 &&
+        c->check_reject_fpr <= 0.5)) {
+    snprintf(err, errlen, "check.tempfail_fpr, quarantine_fpr and reject_fpr must be in (0, 0.5]");
+    return RG_ECONFIG;
+  }
+  if (c->check_holdout_share > 0.5) {
+    snprintf(err, errlen, "check.holdout_share must be at most 0.5");
     return RG_ECONFIG;
   }
   if (!c->data_dir[0]) {

@@ -19,7 +19,9 @@
 #define REASON_LEN     17 /* code, value, aux */
 #define EVIDENCE_LEN   16 /* users, bad_users, good_users, engaged (absent before schema 4) */
 #define CLUSTER_LEN    (8 + 8 + 4 * RG_ACTOR_TYPE_MAX + 4 + 4 + 8 + 8 + 8 + 8 + 1)
-#define GENERATION_LEN (8 * 8)
+#define GEN_V1_LEN     (8 * 8) /* the counters; records written before thresholds */
+#define THRESH_LEN     (3 * 8 * RG_VERDICT_LEVELS + 4 + 4 + 1) /* at, fpr, tpr, counts, derived */
+#define GENERATION_LEN (GEN_V1_LEN + THRESH_LEN)
 
 static void gen_key(uint8_t k[16], uint64_t gen, uint64_t id) {
   rg_put_u64be(k, gen);
@@ -185,7 +187,7 @@ int rg_store_get_generation(rg_txn_t *t, rg_generation_t *g) {
   MDB_val k = {10, "generation"}, v;
   int rc = mdb_get(t->txn, t->s->dbi[DB_META], &k, &v);
   if (rc) return rg__from_mdb(rc, "get generation");
-  if (v.mv_size != GENERATION_LEN) return RG_EIO;
+  if (v.mv_size != GENERATION_LEN && v.mv_size != GEN_V1_LEN) return RG_EIO;
   const uint8_t *p = v.mv_data;
   uint64_t f[8];
   for (int i = 0; i < 8; i++) f[i] = rg_get_u64be(p + 8 * i);
@@ -197,6 +199,18 @@ int rg_store_get_generation(rg_txn_t *t, rg_generation_t *g) {
                          .clusters = f[5],
                          .bad_seeds = f[6],
                          .good_seeds = f[7]};
+  if (v.mv_size == GEN_V1_LEN) return RG_OK; /* no thresholds: none derived */
+  rg_thresholds_t *th = &g->thresholds;
+  p += GEN_V1_LEN;
+  for (int l = 0; l < RG_VERDICT_LEVELS; l++) {
+    th->at[l] = rg__get_f64(p + 8 * l);
+    th->fpr[l] = rg__get_f64(p + 8 * (RG_VERDICT_LEVELS + l));
+    th->tpr[l] = rg__get_f64(p + 8 * (2 * RG_VERDICT_LEVELS + l));
+  }
+  p += 3 * 8 * RG_VERDICT_LEVELS;
+  th->held_out_good = rg_get_u32be(p);
+  th->held_out_bad = rg_get_u32be(p + 4);
+  for (int l = 0; l < RG_VERDICT_LEVELS; l++) th->derived[l] = (p[8] >> l) & 1;
   return RG_OK;
 }
 
@@ -205,8 +219,20 @@ int rg_store_publish_generation(rg_txn_t *t, const rg_generation_t *g) {
                    g->duration_ms, g->vertices,
                    g->edges,       g->clusters,
                    g->bad_seeds,   g->good_seeds};
-  uint8_t vb[GENERATION_LEN];
+  uint8_t vb[GENERATION_LEN], *p = vb + GEN_V1_LEN;
   for (int i = 0; i < 8; i++) rg_put_u64be(vb + 8 * i, f[i]);
+  const rg_thresholds_t *th = &g->thresholds;
+  uint8_t derived = 0;
+  for (int l = 0; l < RG_VERDICT_LEVELS; l++) {
+    rg__put_f64(p + 8 * l, th->at[l]);
+    rg__put_f64(p + 8 * (RG_VERDICT_LEVELS + l), th->fpr[l]);
+    rg__put_f64(p + 8 * (2 * RG_VERDICT_LEVELS + l), th->tpr[l]);
+    if (th->derived[l]) derived |= (uint8_t)(1u << l);
+  }
+  p += 3 * 8 * RG_VERDICT_LEVELS;
+  rg_put_u32be(p, th->held_out_good);
+  rg_put_u32be(p + 4, th->held_out_bad);
+  p[8] = derived;
   MDB_val k = {10, "generation"}, v = {GENERATION_LEN, vb};
   return rg__from_mdb(mdb_put(t->txn, t->s->dbi[DB_META], &k, &v, 0), "put generation");
 }

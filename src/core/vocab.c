@@ -71,3 +71,20 @@ double rg_label_source_weight(rg_label_source_t src) {
     default: return 0;
   }
 }
+
+const char *rg_level_name(int level) {
+  switch (level) {
+    case RG_VERDICT_TEMPFAIL: return "tempfail";
+    case RG_VERDICT_QUARANTINE: return "quarantine";
+    case RG_VERDICT_REJECT: return "reject";
+    default: return NULL;
+  }
+}
+
+void rg_thresholds_effective(const rg_thresholds_t *t, const double fixed[RG_VERDICT_LEVELS],
+                             double out[RG_VERDICT_LEVELS]) {
+  for (int l = 0; l < RG_VERDICT_LEVELS; l++) {
+    out[l] = t && t->derived[l] ? t->at[l] : fixed[l];
+    if (l > 0 && out[l] < out[l - 1]) out[l] = out[l - 1];
+  }
+}

@@ -133,17 +133,19 @@ static bool allowlisted(const role_t *r) {
          r->label.verdict == RG_VERDICT_GOOD;
 }
 
-/* The threshold of level (1 tempfail .. 3 reject): the generation's where derived, else the
- * config's. */
-static double threshold(const rg_engine_t *e, const rg_generation_t *gen, int level) {
-  if (gen && gen->thresholds.derived) return gen->thresholds.at[level - 1];
-  const double fixed[] = {e->cfg.check_tempfail, e->cfg.check_quarantine, e->cfg.check_reject};
-  return fixed[level - 1];
+/* The thresholds of tempfail, quarantine and reject: the generation's where it derived them
+ * from held-out labels, else the config's (rg_thresholds_effective keeps them monotone). */
+static void thresholds(const rg_engine_t *e, const rg_generation_t *gen,
+                       double at[RG_VERDICT_LEVELS]) {
+  const double fixed[RG_VERDICT_LEVELS] = {e->cfg.check_tempfail, e->cfg.check_quarantine,
+                                           e->cfg.check_reject};
+  rg_thresholds_effective(gen ? &gen->thresholds : NULL, fixed, at);
 }
 
 /* Weighs the roles into d (see the file comment). */
 static void decide(const rg_engine_t *e, const rg_generation_t *gen, role_t *roles, decision_t *d) {
-  double prior = e->cfg.prior;
+  double prior = e->cfg.prior, at[RG_VERDICT_LEVELS];
+  thresholds(e, gen, at);
   *d = (decision_t){.score = prior, .decided_by = -1, .familiar = d->familiar};
   for (int i = ROLE_SENDER; i <= ROLE_CLIENT_NET; i++)
     if (allowlisted(&roles[i])) {
@@ -167,7 +169,7 @@ static void decide(const rg_engine_t *e, const rg_generation_t *gen, role_t *rol
     if (roles[ROLE_SENDER_DOMAIN].shared && fanout >= UNENGAGED_MIN)
       consider(d, (fanout - engaged) / (fanout + UNENGAGED_PSEUDO), ROLE_SENDER,
                "%u of its %u recipients never engaged with it", fanout - engaged, fanout);
-    if (d->familiar >= FAMILIAR_SHARE && d->score < threshold(e, gen, 3) && d->score > prior) {
+    if (d->familiar >= FAMILIAR_SHARE && d->score < at[RG_VERDICT_REJECT] && d->score > prior) {
       d->score = prior;
       snprintf(d->why, sizeof d->why, "sender: writes to its usual audience");
     }
@@ -188,8 +190,8 @@ static void decide(const rg_engine_t *e, const rg_generation_t *gen, role_t *rol
     snprintf(d->why, sizeof d->why, "sender: labelled good");
   }
   d->verdict = 0;
-  for (int level = 1; level <= 3; level++)
-    if (d->score >= threshold(e, gen, level)) d->verdict = level;
+  for (int level = 0; level < RG_VERDICT_LEVELS; level++)
+    if (d->score >= at[level]) d->verdict = level + 1;
 }
 
 /* Finds each present role's record, label and score (and whether it is shared or mixed). */

@@ -168,15 +168,16 @@ static int apply_step(rg_txn_t *t, rg_writer_req_t *head) {
       return rc;
     case PUBLISH_FLIP: {
       if (job->failed) return RG_OK;
-      rg_generation_t gen = {.generation = job->generation,
-                             .computed_at = job->started_at,
-                             .duration_ms =
-                                 (uint64_t)((rg_clock_mono_us() - job->started_us) / 1000),
-                             .vertices = g->n,
-                             .edges = g->m,
-                             .clusters = r->n_clusters,
-                             .bad_seeds = g->bad_seeds,
-                             .good_seeds = g->good_seeds};
+      rg_generation_t gen = {
+          .generation = job->generation,
+          .computed_at = job->started_at,
+          .duration_ms = (uint64_t)((rg_clock_mono_us() - job->started_us) / 1000),
+          .vertices = g->n,
+          .edges = g->m,
+          .clusters = r->n_clusters,
+          .bad_seeds = g->bad_seeds,
+          .good_seeds = g->good_seeds,
+          .thresholds = r->thresholds};
       return rg_store_publish_generation(t, &gen);
     }
     case PUBLISH_DROP:
@@ -242,6 +243,7 @@ static void work(uv_work_t *req) {
   }
   rg_compute_opts_t opts;
   rg_compute_opts_init(&opts, &e->cfg);
+  opts.generation = job->generation;
   opts.cancel = &job->cancel;
   job->rc = rg_compute_run(&job->graph, &opts, &job->result, job->err, sizeof job->err);
   if (!job->rc && (job->rc = rg_evidence_fill(&job->graph, e->cfg.band_bad, e->cfg.band_good,
@@ -397,9 +399,10 @@ static void write_summary(rg_wr_t *wr, const rg__recompute_summary_t *s) {
   rg_wr_str(wr, "total_ms"), rg_wr_double(wr, s->total_ms);
   rg_wr_str(wr, "load_ms"), rg_wr_double(wr, s->load_ms);
   rg_wr_str(wr, "phases_ms");
-  rg_wr_map(wr, 5);
+  rg_wr_map(wr, 6);
   rg_wr_str(wr, "graph"), rg_wr_double(wr, s->timing.graph_ms);
   rg_wr_str(wr, "propagate"), rg_wr_double(wr, s->timing.propagate_ms);
+  rg_wr_str(wr, "calibrate"), rg_wr_double(wr, s->timing.calibrate_ms);
   rg_wr_str(wr, "communities"), rg_wr_double(wr, s->timing.communities_ms);
   rg_wr_str(wr, "anomaly"), rg_wr_double(wr, s->timing.anomaly_ms);
   rg_wr_str(wr, "publish"), rg_wr_double(wr, s->publish_ms);
@@ -418,6 +421,31 @@ static void waiter_reply(const rg_write_t *base, rg_wr_t *wr) {
     rg_wr_nil(wr);
 }
 
+/* The generation's verdict thresholds: per level where it stands, the estimated rates and
+ * whether it was derived from the budget; a level not derived shows the config's value. */
+static void write_thresholds(rg_wr_t *wr, const rg_thresholds_t *th, const rg_config_t *cfg) {
+  const double fixed[RG_VERDICT_LEVELS] = {cfg->check_tempfail, cfg->check_quarantine,
+                                           cfg->check_reject};
+  const double budget[RG_VERDICT_LEVELS] = {cfg->check_tempfail_fpr, cfg->check_quarantine_fpr,
+                                            cfg->check_reject_fpr};
+  double at[RG_VERDICT_LEVELS];
+  rg_thresholds_effective(th, fixed, at);
+  rg_wr_map(wr, RG_VERDICT_LEVELS + 2);
+  for (int l = 0; l < RG_VERDICT_LEVELS; l++) {
+    rg_wr_str(wr, rg_level_name(l));
+    rg_wr_map(wr, 6);
+    rg_wr_str(wr, "at"), rg_wr_double(wr, at[l]);
+    rg_wr_str(wr, "derived"), rg_wr_bool(wr, th->derived[l]);
+    rg_wr_str(wr, "fpr_budget"), rg_wr_double(wr, budget[l]);
+    rg_wr_str(wr, "estimated_fpr"), rg_wr_double(wr, th->fpr[l]);
+    rg_wr_str(wr, "estimated_tpr"), rg_wr_double(wr, th->tpr[l]);
+    rg_wr_str(wr, "needs_held_out_good"),
+        rg_wr_uint(wr, rg_calibrate_needed(budget[l], cfg->check_min_holdout));
+  }
+  rg_wr_str(wr, "held_out_good"), rg_wr_uint(wr, th->held_out_good);
+  rg_wr_str(wr, "held_out_bad"), rg_wr_uint(wr, th->held_out_bad);
+}
+
 void rg__recompute_status(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   rg_txn_t *t;
   rg_generation_t g;
@@ -429,7 +457,7 @@ void rg__recompute_status(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) 
   rg_wr_reply(wr, req->has_id, req->id, 5);
   rg_wr_str(wr, "generation");
   if (grc == RG_OK) {
-    rg_wr_map(wr, 8);
+    rg_wr_map(wr, 9);
     rg_wr_str(wr, "generation"), rg_wr_uint(wr, g.generation);
     rg_wr_str(wr, "computed_at"), rg_wr_int(wr, g.computed_at);
     rg_wr_str(wr, "duration_ms"), rg_wr_uint(wr, g.duration_ms);
@@ -438,6 +466,7 @@ void rg__recompute_status(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) 
     rg_wr_str(wr, "clusters"), rg_wr_uint(wr, g.clusters);
     rg_wr_str(wr, "bad_seeds"), rg_wr_uint(wr, g.bad_seeds);
     rg_wr_str(wr, "good_seeds"), rg_wr_uint(wr, g.good_seeds);
+    rg_wr_str(wr, "thresholds"), write_thresholds(wr, &g.thresholds, &e->cfg);
   } else {
     rg_wr_nil(wr);
   }
