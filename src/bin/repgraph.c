@@ -1,8 +1,8 @@
 /* repgraph.c — the command-line client for people and scripts: ping, ingest (NDJSON,
  * pipelined batches with progress, cli_ingest.c), lookup, label, forget, stats; the mail
  * commands are in repgraph_mail.c. Human-readable output by default, --json for scripts.
- * Exit codes: 0 ok, 1 the server answered with an error or rejected input, 2 usage, 3 cannot
- * reach the server. */
+ * Exit codes: 0 ok, 1 the server answered with an error or rejected input, or the output
+ * could not be written, 2 usage, 3 cannot reach the server. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -364,7 +364,8 @@ static void usage(FILE *f) {
     fprintf(f, "  %-13s %.*s\n", commands[i].name, (int)strcspn(commands[i].help, "\n"),
             commands[i].help);
   fprintf(f,
-          "\nexit codes: 0 ok, 1 error reply or rejected input, 2 usage, 3 server unreachable\n");
+          "\nexit codes: 0 ok, 1 error reply, rejected input or output not written, 2 usage,\n"
+          "3 server unreachable\n");
 }
 
 static void command_usage(const command_t *c, FILE *f) {
