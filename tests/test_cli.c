@@ -199,16 +199,23 @@ static void test_ingest_rejects_a_line_over_max_frame_and_goes_on(void **state) 
 }
 
 /* Lines 201-300 (the third batch of 100) carry 8 KB each every tenth line: that batch's
- * frame is about 86 KB, over the server's 64 KiB. */
+ * frame is about 86 KB, over the server's 64 KiB, and fits in the sockets' buffers. */
 static size_t pad_third_batch(int i) {
   return i > 200 && i <= 300 && i % 10 == 0 ? 8000 : 0;
 }
 
-static void test_ingest_names_each_line_of_a_batch_the_server_refuses(void **state) {
-  fixture_t *f = *state;
+/* Here it is 15 MB, more than loopback buffers hold: the server refuses it after reading
+ * its length and closes the connection while the client is still sending it. */
+static size_t pad_third_batch_big(int i) {
+  return i > 200 && i <= 300 ? 150000 : 0;
+}
+
+/* A server with limits.max_frame_bytes=64K refuses the third batch of a 1,000-line file:
+ * each of its lines is named, the others are stored once, the summary says so. */
+static void check_refused_batch(fixture_t *f, size_t (*pad)(int)) {
   char path[600], args[800], want[700];
   snprintf(path, sizeof path, "%s/mid.ndjson", f->dir);
-  write_edges(path, 1000, pad_third_batch);
+  write_edges(path, 1000, pad);
   snprintf(args, sizeof args, "--json ingest --batch 100 %s", path);
   run_t r = run(f, args);
   assert_summary(&r, 1000, 900, 100);
@@ -235,13 +242,22 @@ static void test_ingest_names_each_line_of_a_batch_the_server_refuses(void **sta
                      1);
   rg_json_free(j);
   run_free(&l);
+}
 
+static void test_ingest_names_each_line_of_a_batch_the_server_refuses(void **state) {
+  fixture_t *f = *state;
+  check_refused_batch(f, pad_third_batch);
   /* With --max-frame at the server's limit the same file goes in whole. */
-  snprintf(args, sizeof args, "--json ingest --batch 100 --max-frame 64K %s", path);
-  r = run(f, args);
+  char args[800];
+  snprintf(args, sizeof args, "--json ingest --batch 100 --max-frame 64K %s/mid.ndjson", f->dir);
+  run_t r = run(f, args);
   assert_summary(&r, 1000, 1000, 0);
   assert_int_equal(r.rc, 0);
   run_free(&r);
+}
+
+static void test_ingest_recovers_when_the_server_refuses_a_batch_mid_send(void **state) {
+  check_refused_batch(*state, pad_third_batch_big);
 }
 
 static void test_lookup_of_invalid_utf8_prints_valid_json_and_escaped_text(void **state) {
@@ -289,6 +305,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_ingest_rejects_a_line_over_max_frame_and_goes_on, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_ingest_names_each_line_of_a_batch_the_server_refuses,
+                                      setup_small_frames, teardown),
+      cmocka_unit_test_setup_teardown(test_ingest_recovers_when_the_server_refuses_a_batch_mid_send,
                                       setup_small_frames, teardown),
       cmocka_unit_test_setup_teardown(test_lookup_of_invalid_utf8_prints_valid_json_and_escaped_text,
                                       setup, teardown),

@@ -232,7 +232,8 @@ static int send_part(rg__ingest_t *in, rg__batch_t *b, int part) {
     const char *tls = rg_client_tls_error(in->cli->conn);
     snprintf(in->lost_why, sizeof in->lost_why, "cannot send a batch: %s%s%s", rg_strerror(rc),
              tls[0] ? ": TLS: " : "", tls);
-    return LOST; /* not all of it went out: the server cannot have read it */
+    b->state[part] = RG__REQ_PARTIAL; /* not all of it went out: never read whole */
+    return LOST;
   }
   b->state[part] = RG__REQ_SENT;
   return 0;
@@ -271,7 +272,9 @@ static void report_unsettled(rg__ingest_t *in) {
   for (uint32_t k = 0; k < in->inflight; k++) {
     rg__batch_t *b = in_flight(in, k);
     for (int p = 0; p < RG__PARTS; p++) {
-      if (b->state[p] != RG__REQ_SENT && b->state[p] != RG__REQ_QUEUED) continue;
+      if (b->state[p] != RG__REQ_SENT && b->state[p] != RG__REQ_QUEUED &&
+          b->state[p] != RG__REQ_PARTIAL)
+        continue;
       char from[4200], to[4200];
       size_t lo, hi;
       part_range(b, p, &lo, &hi);
@@ -285,24 +288,26 @@ static void report_unsettled(rg__ingest_t *in) {
   }
 }
 
-/* After LOST or FATAL: takes the replies still readable (if drain), closes the connection, settles
- * the unanswered requests (see cli_ingest.h) and reconnects. 0 (queued requests are sent
- * by the caller), EXIT_UNREACHABLE or the connection's error. */
+/* After LOST or FATAL: takes the replies still readable (if drain), closes the connection,
+ * reconnects and settles the unanswered requests (see cli_ingest.h). 0 (queued requests
+ * are sent by the caller), EXIT_UNREACHABLE or the connection's error. */
 static int recover(rg__ingest_t *in, bool drain) {
   /* The server answers in order, except that an error without id (a frame it would not
-   * read) may come before the replies of writes still committing; it closes after both.
-   * No draining after a failed read: the connection is gone, or timed out. */
-  while (drain && count_state(in, RG__REQ_SENT) > (in->fatal_code ? 1u : 0u))
-    if (read_reply(in) == LOST) break;
+   * read) may come before the replies of writes still committing; it closes after both,
+   * so once the connection has ended the first request left unanswered, whole or partly
+   * sent, is the refused one. No draining after a failed read: the connection is gone, or
+   * timed out. */
+  while (drain && read_reply(in) != LOST) continue; /* up to the end of the connection */
   rg_client_close(in->cli->conn);
   in->cli->conn = NULL;
-  size_t unanswered = count_state(in, RG__REQ_SENT);
+  size_t sent = count_state(in, RG__REQ_SENT), partial = count_state(in, RG__REQ_PARTIAL);
   if (in->fatal_code)
     fprintf(stderr, "repgraph: the server closed the connection after an error: %s: %s\n",
             in->fatal_code, in->fatal_message ? in->fatal_message : "");
   else
     fprintf(stderr, "repgraph: lost the server while ingesting: %s\n", in->lost_why);
-  if (in->reconnected && in->resolved == in->resolved_at_connect && !unanswered) {
+  bool settles = in->fatal_code ? sent + partial > 0 : sent > 0; /* a request is settled */
+  if (in->reconnected && in->resolved == in->resolved_at_connect && !settles) {
     fprintf(stderr, "repgraph: the connection was lost again before the server answered "
                     "anything on it: giving up\n");
     return EXIT_UNREACHABLE;
@@ -317,15 +322,15 @@ static int recover(rg__ingest_t *in, bool drain) {
   for (uint32_t k = 0; k < in->inflight; k++) {
     rg__batch_t *b = in_flight(in, k);
     for (int p = 0; p < RG__PARTS; p++) {
-      if (b->state[p] != RG__REQ_SENT) continue;
+      if (b->state[p] != RG__REQ_SENT && b->state[p] != RG__REQ_PARTIAL) continue;
       if (in->fatal_code && first) {
         char why[1200];
         snprintf(why, sizeof why, "%s (its batch of %u %s was refused as a whole)",
                  in->fatal_message ? in->fatal_message : "", part_items(b, p),
                  p == RG__PART_LABELS ? "labels" : plural(in));
         reject_part(in, b, p, in->fatal_code, why);
-      } else if (in->fatal_code) {
-        b->state[p] = RG__REQ_QUEUED; /* after the refused frame: never read, send again */
+      } else if (in->fatal_code || b->state[p] == RG__REQ_PARTIAL) {
+        b->state[p] = RG__REQ_QUEUED; /* never read whole by the server: send again */
       } else {
         reject_part(in, b, p, "no_reply",
                     "the connection was lost before the server answered its batch: it may "

@@ -17,8 +17,9 @@
 enum { RG__PART_INGEST, RG__PART_LABELS, RG__PARTS };
 
 /* Where a batch's request stands: nothing to send, to be sent (again, after a lost
- * connection), sent and waiting for its reply, answered (or rejected as a whole). */
-enum { RG__REQ_EMPTY, RG__REQ_QUEUED, RG__REQ_SENT, RG__REQ_DONE };
+ * connection), sent and waiting for its reply, partly sent when the connection failed,
+ * answered (or rejected as a whole). */
+enum { RG__REQ_EMPTY, RG__REQ_QUEUED, RG__REQ_SENT, RG__REQ_PARTIAL, RG__REQ_DONE };
 
 /* The default of --max-frame: the server's default limits.max_frame_bytes. */
 #define RG__INGEST_MAX_FRAME_DEFAULT (16u << 20)
