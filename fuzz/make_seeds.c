@@ -67,8 +67,14 @@ static int requests(const char *seeds, const char *out) {
   }
   if (!rc) rc = write_file(out, "frame", "pipelined", n, stream.data, stream.len);
   /* A lookup reply echoing bytes that are not UTF-8, and a NaN. */
-  static const char echo[] = "\x82\xa2id\x01\xa7results\x91\x82\xa5" "actor" "\xa4" "a\xff\\b"
-                             "\xa1" "x" "\xcb\x7f\xf8\0\0\0\0\0\0";
+  static const char echo[] =
+      "\x82\xa2id\x01\xa7results\x91\x82\xa5"
+      "actor"
+      "\xa4"
+      "a\xff\\b"
+      "\xa1"
+      "x"
+      "\xcb\x7f\xf8\0\0\0\0\0\0";
   if (!rc) rc = write_file(out, "transcode", "reply", 1, echo, sizeof echo - 1);
   rg_buf_free(&stream);
   fclose(in);

@@ -108,8 +108,9 @@ static void assert_known(const fixture_t *f, const char *actor, bool known) {
 }
 
 static void write_edge(FILE *out, int i, size_t pad) {
-  fprintf(out, "{\"src\": \"address:a%d@x.example\", \"dst\": \"ip:192.0.2.%d\", \"kind\": "
-               "\"sent_from\"",
+  fprintf(out,
+          "{\"src\": \"address:a%d@x.example\", \"dst\": \"ip:192.0.2.%d\", \"kind\": "
+          "\"sent_from\"",
           i, 1 + i % 250);
   if (pad) {
     fputs(", \"note\": \"", out);
@@ -145,7 +146,8 @@ static void test_ingest_and_label_file_skip_a_byte_order_mark(void **state) {
   /* label --file: the BOM would also hide the header line. */
   snprintf(path, sizeof path, "%s/bom.csv", f->dir);
   rg_test_write_file(path, 0644,
-                     "\xef\xbb\xbf" "actor,verdict\naddress:a1@x.example,bad\n"
+                     "\xef\xbb\xbf"
+                     "actor,verdict\naddress:a1@x.example,bad\n"
                      "address:a2@x.example,good\n");
   snprintf(args, sizeof args, "--json label --file %s", path);
   r = run(f, args);
@@ -174,8 +176,9 @@ static void test_ingest_rejects_a_line_over_max_frame_and_goes_on(void **state) 
   snprintf(want, sizeof want, "%s:%d: rejected: too_large: line of 200000", path, BIG_LINE);
   const char *at = strstr(r.err, want);
   if (!at) fail_msg("stderr lacks %s\nstderr: %.2000s", want, r.err);
-  assert_non_null(strstr(at, " as msgpack) exceeds --max-frame (16 MiB), the server's "
-                             "limits.max_frame_bytes\n"));
+  assert_non_null(strstr(at,
+                         " as msgpack) exceeds --max-frame (16 MiB), the server's "
+                         "limits.max_frame_bytes\n"));
   const char *first = strstr(r.err, "rejected"); /* that line only */
   assert_ptr_equal(first, strstr(at, "rejected"));
   assert_null(strstr(first + 1, "rejected"));
@@ -270,8 +273,7 @@ static void test_lookup_of_invalid_utf8_prints_valid_json_and_escaped_text(void 
   assert_int_equal(rg_json_size(results), 2);
   const rg_json_t *bad = rg_json_at(results, 0);
   assert_string_equal(rg_json_str(rg_json_get(bad, "actor")), "address:\\xff@x.example");
-  assert_string_equal(rg_json_str(rg_json_get(rg_json_get(bad, "error"), "code")),
-                      "invalid_actor");
+  assert_string_equal(rg_json_str(rg_json_get(rg_json_get(bad, "error"), "code")), "invalid_actor");
   assert_string_equal(rg_json_str(rg_json_get(rg_json_at(results, 1), "actor")),
                       "address:ok@x.example");
   rg_json_free(j);
@@ -308,8 +310,8 @@ int main(void) {
                                       setup_small_frames, teardown),
       cmocka_unit_test_setup_teardown(test_ingest_recovers_when_the_server_refuses_a_batch_mid_send,
                                       setup_small_frames, teardown),
-      cmocka_unit_test_setup_teardown(test_lookup_of_invalid_utf8_prints_valid_json_and_escaped_text,
-                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_lookup_of_invalid_utf8_prints_valid_json_and_escaped_text, setup, teardown),
       cmocka_unit_test_setup_teardown(test_output_that_cannot_be_written_exits_non_zero, setup,
                                       teardown),
   };

@@ -109,16 +109,29 @@ static void test_from_msgpack_rejects_garbage(void **state) {
 static void test_from_msgpack_escapes_invalid_utf8_and_nulls_nan(void **state) {
   (void)state;
   /* {"actor": "a\xff\\b", "k\xfe": 1, "ok": "é", "x": NaN} */
-  static const char mp[] = "\x84\xa5" "actor" "\xa4" "a\xff\\b" "\xa2" "k\xfe" "\x01"
-                           "\xa2" "ok" "\xa2\xc3\xa9" "\xa1" "x" "\xcb\x7f\xf8\0\0\0\0\0\0";
+  static const char mp[] =
+      "\x84\xa5"
+      "actor"
+      "\xa4"
+      "a\xff\\b"
+      "\xa2"
+      "k\xfe"
+      "\x01"
+      "\xa2"
+      "ok"
+      "\xa2\xc3\xa9"
+      "\xa1"
+      "x"
+      "\xcb\x7f\xf8\0\0\0\0\0\0";
   rg_json_t *j = NULL;
   assert_int_equal(rg_json_from_msgpack(mp, sizeof mp - 1, &j), RG_OK);
   rg_buf_t out;
   rg_buf_init(&out, 0);
   assert_int_equal(rg_json_dump(j, false, &out), RG_OK);
   assert_int_equal(rg_buf_append(&out, "", 1), RG_OK);
-  assert_string_equal((char *)out.data,
-                      "{\"actor\":\"a\\\\xff\\\\\\\\b\",\"k\\\\xfe\":1,\"ok\":\"\xc3\xa9\",\"x\":null}");
+  assert_string_equal(
+      (char *)out.data,
+      "{\"actor\":\"a\\\\xff\\\\\\\\b\",\"k\\\\xfe\":1,\"ok\":\"\xc3\xa9\",\"x\":null}");
   out.len = 0;
   assert_int_equal(rg_json_text(j, &out), RG_OK);
   assert_int_equal(rg_buf_append(&out, "", 1), RG_OK);

@@ -155,8 +155,10 @@ size_t rg__cli_bom_len(const char *s, size_t n) {
 int rg__cli_max_frame(const char *text, size_t *out) {
   size_t v = rg__cli_parse_size(text);
   if (v < RG__CLI_MAX_FRAME_MIN || v > RG__CLI_MAX_FRAME_MAX) {
-    fprintf(stderr, "repgraph: --max-frame is a size from 1K to 1G (like the server's "
-                    "limits.max_frame_bytes), not '%s'\n", text);
+    fprintf(stderr,
+            "repgraph: --max-frame is a size from 1K to 1G (like the server's "
+            "limits.max_frame_bytes), not '%s'\n",
+            text);
     return EXIT_USAGE;
   }
   *out = v;

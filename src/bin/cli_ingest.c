@@ -58,6 +58,11 @@ static const char *format_size(size_t n, char *buf, size_t cap) {
   return buf;
 }
 
+/* What an item of that kind is called ("line"). */
+static const char *noun(const rg__ingest_t *in, rg__item_t kind) {
+  return kind == RG__ITEM_LABEL ? "label" : in->noun ? in->noun : "line";
+}
+
 /* What the items are called, in the plural ("lines"). */
 static const char *plural(const rg__ingest_t *in) {
   return in->noun_plural ? in->noun_plural : "lines";
@@ -162,8 +167,8 @@ static int read_reply(rg__ingest_t *in) {
   rg_buf_free(&body);
   if (rc) {
     const char *tls = rg_client_tls_error(in->cli->conn);
-    snprintf(in->lost_why, sizeof in->lost_why, "no reply from the server: %s%s%s",
-             rg_strerror(rc), tls[0] ? ": TLS: " : "", tls);
+    snprintf(in->lost_why, sizeof in->lost_why, "no reply from the server: %s%s%s", rg_strerror(rc),
+             tls[0] ? ": TLS: " : "", tls);
     return LOST;
   }
   /* Request ids start at 1: 0 is an absent or nil id (a frame the server did not decode). */
@@ -189,8 +194,9 @@ static int read_reply(rg__ingest_t *in) {
       }
     }
   }
-  if (!found) fprintf(stderr, "repgraph: reply id %llu matches no batch in flight\n",
-                      (unsigned long long)want);
+  if (!found)
+    fprintf(stderr, "repgraph: reply id %llu matches no batch in flight\n",
+            (unsigned long long)want);
   rg_json_free(reply);
   return 0;
 }
@@ -282,8 +288,7 @@ static void report_unsettled(rg__ingest_t *in) {
       describe(in, hi, to, sizeof to);
       fprintf(stderr, "repgraph: not acknowledged: %s to %s (%u %s%s)\n", from, to,
               part_items(b, p), p == RG__PART_LABELS ? "labels" : plural(in),
-              b->state[p] == RG__REQ_SENT ? ", sent: they may or may not be stored"
-                                          : ", not sent");
+              b->state[p] == RG__REQ_SENT ? ", sent: they may or may not be stored" : ", not sent");
     }
   }
 }
@@ -308,8 +313,9 @@ static int recover(rg__ingest_t *in, bool drain) {
     fprintf(stderr, "repgraph: lost the server while ingesting: %s\n", in->lost_why);
   bool settles = in->fatal_code ? sent + partial > 0 : sent > 0; /* a request is settled */
   if (in->reconnected && in->resolved == in->resolved_at_connect && !settles) {
-    fprintf(stderr, "repgraph: the connection was lost again before the server answered "
-                    "anything on it: giving up\n");
+    fprintf(stderr,
+            "repgraph: the connection was lost again before the server answered "
+            "anything on it: giving up\n");
     return EXIT_UNREACHABLE;
   }
   fprintf(stderr, "repgraph: reconnecting\n");
@@ -415,8 +421,7 @@ int rg__ingest_add(rg__ingest_t *in, rg__item_t kind, const void *msgpack, size_
     fprintf(stderr,
             "%s: rejected%s: too_large: %s of %s exceeds --max-frame (%s), the server's "
             "limits.max_frame_bytes\n",
-            where, kind == RG__ITEM_LABEL ? " label" : "",
-            kind == RG__ITEM_LABEL ? "label" : in->noun ? in->noun : "line", size,
+            where, kind == RG__ITEM_LABEL ? " label" : "", noun(in, kind), size,
             format_size(frame_cap(in), lim, sizeof lim));
     *(kind == RG__ITEM_LABEL ? &in->labels_rejected : &in->rejected) += 1;
     return 0;

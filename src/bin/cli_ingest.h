@@ -36,10 +36,10 @@ typedef struct {
 typedef struct rg__ingest rg__ingest_t;
 struct rg__ingest {
   cli_t *cli;
-  const char *path; /* input name in messages */
+  const char *path;               /* input name in messages */
   const char *noun, *noun_plural; /* what an item is called in messages; NULL: "line(s)" */
   uint32_t batch_size, window;
-  size_t max_frame; /* largest request body to send (--max-frame); 0: the default */
+  size_t max_frame;   /* largest request body to send (--max-frame); 0: the default */
   rg__batch_t *slots; /* ring of `window` batches */
   uint32_t head, inflight;
   size_t lines, accepted, rejected, sent_items;
