@@ -1,9 +1,11 @@
 /* cli_ingest.h — the repgraph client's pipelined writer, shared by `ingest` (NDJSON) and
  * `ingest-mail` / `feedback`: items are added to the batch at the head of a ring of
- * `window` batches; a full batch goes out as one ingest request (and, if it holds labels,
- * one label request right after it) without waiting, and replies are collected oldest
- * first when the ring is full and at the end. Every item carries a tag (the input line,
- * or a message number) that rejections are reported with. Not a public header. */
+ * `window` batches; a full batch (or one the next item would push over max_frame) goes
+ * out as one ingest request (and, if it holds labels, one label request right after it)
+ * without waiting, and replies, matched by id, are collected oldest batch first when the
+ * ring is full and at the end. Every item carries a tag (the input line, or a message
+ * number) that rejections are reported with. A lost connection is recovered from as
+ * rg__ingest_finish says, whichever call meets it. Not a public header. */
 #ifndef RG_CLI_INGEST_H
 #define RG_CLI_INGEST_H
 
@@ -71,8 +73,8 @@ int rg__ingest_open(rg__ingest_t *in);
 int rg__ingest_add(rg__ingest_t *in, rg__item_t kind, const void *msgpack, size_t len, size_t tag,
                    size_t src_len);
 
-/* Sends what is left and collects every reply. 0 or EXIT_UNREACHABLE.
- * Replies are matched to requests by id. A request the server refuses as a whole has each
+/* Sends what is left and collects every reply. 0, EXIT_UNREACHABLE, or EXIT_REJECTED
+ * when the server refuses the token on reconnecting. A request the server refuses as a whole has each
  * of its items reported and counted rejected. When the connection is lost, the replies
  * still readable are taken; if the server closed it after an error without id (a frame it
  * would not read, e.g. over its limits.max_frame_bytes), the first unanswered request is
