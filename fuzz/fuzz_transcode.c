@@ -2,12 +2,16 @@
  * is parsed as JSON and written as msgpack (what `repgraph ingest` sends), and replies go
  * the other way (msgpack → JSON → text). Checked properties: what the writer produces is
  * one well-formed msgpack value; when it nests no deeper than the server accepts, decoding
- * it back gives the same JSON text. */
+ * it back gives the same JSON text. The whole input is also taken as a reply (one msgpack
+ * value, whatever its strings hold): it always prints, as valid UTF-8 JSON that parses
+ * back, and as text. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "repgraph/err.h"
 #include "repgraph/proto.h"
+#include "repgraph/text.h"
 #include "repgraph/transcode.h"
 
 #define CHECK(cond)       \
@@ -49,7 +53,31 @@ static void line(const char *text, size_t len) {
   rg_json_free(j);
 }
 
+/* A reply as the CLI prints it (--json and text). */
+static void reply(const uint8_t *data, size_t size) {
+  rg_json_t *j, *back;
+  char err[200];
+  if (rg_proto_check_msgpack(data, size, 16) != RG_OK) return;
+  if (rg_json_from_msgpack(data, size, &j) != RG_OK) return;
+  rg_buf_t a, people;
+  dump(j, &a);
+  CHECK(rg_utf8_valid((const char *)a.data, a.len));
+  /* jansson's parser (without JSON_ALLOW_NUL) refuses "\u0000", valid JSON all the same */
+  bool nul = false;
+  for (size_t i = 0; !nul && i + 6 <= a.len; i++) nul = memcmp(a.data + i, "\\u0000", 6) == 0;
+  if (!nul) {
+    CHECK(rg_json_parse((const char *)a.data, a.len, &back, err, sizeof err) == RG_OK);
+    rg_json_free(back);
+  }
+  rg_buf_init(&people, 0);
+  CHECK(rg_json_text(j, &people) == RG_OK);
+  rg_buf_free(&people);
+  rg_buf_free(&a);
+  rg_json_free(j);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  reply(data, size);
   const char *p = (const char *)data, *end = p + size;
   while (p < end) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));

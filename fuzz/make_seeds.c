@@ -1,10 +1,11 @@
 /* make_seeds.c — writes the fuzzers' seed corpus from the small committed seed lists:
  * fuzz/seeds/requests.ndjson (a request of every op, written as JSON) becomes framed
  * msgpack for fuzz_frame (one file per request and one pipelined stream of them all) and
- * JSON lines for fuzz_transcode; fuzz/seeds/actors.txt becomes fuzz_actor inputs (parse
- * and normalise entry points); fuzz/seeds/received.txt becomes fuzz_received inputs. Usage:
- * make_seeds SEED_DIR CORPUS_DIR (its subdirectories frame/, transcode/, actor/, received/
- * must exist). Exit 0 or 1. */
+ * JSON lines and bare msgpack values (as replies) for fuzz_transcode;
+ * fuzz/seeds/actors.txt becomes fuzz_actor inputs (parse and normalise entry points);
+ * fuzz/seeds/received.txt becomes fuzz_received inputs. Usage: make_seeds SEED_DIR
+ * CORPUS_DIR (its subdirectories frame/, transcode/, actor/, received/ must exist). Exit 0
+ * or 1. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,9 +60,22 @@ static int requests(const char *seeds, const char *out) {
     n++;
     if (!rc) rc = write_file(out, "frame", "request", n, frame.data, frame.len);
     if (!rc) rc = write_file(out, "transcode", "line", n, line, len);
+    /* and as a reply: the bare msgpack value, without the frame's length */
+    if (!rc && frame.len > 4)
+      rc = write_file(out, "transcode", "value", n, frame.data + 4, frame.len - 4);
     rg_buf_free(&frame);
   }
   if (!rc) rc = write_file(out, "frame", "pipelined", n, stream.data, stream.len);
+  /* A lookup reply echoing bytes that are not UTF-8, and a NaN. */
+  static const char echo[] =
+      "\x82\xa2id\x01\xa7results\x91\x82\xa5"
+      "actor"
+      "\xa4"
+      "a\xff\\b"
+      "\xa1"
+      "x"
+      "\xcb\x7f\xf8\0\0\0\0\0\0";
+  if (!rc) rc = write_file(out, "transcode", "reply", 1, echo, sizeof echo - 1);
   rg_buf_free(&stream);
   fclose(in);
   return rc;

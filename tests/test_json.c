@@ -104,6 +104,42 @@ static void test_from_msgpack_rejects_garbage(void **state) {
   assert_null(j);
 }
 
+/* A reply can carry bytes that are not UTF-8 (echoed client input) and a NaN: jansson
+ * refused to dump such a value, and the CLI printed nothing. */
+static void test_from_msgpack_escapes_invalid_utf8_and_nulls_nan(void **state) {
+  (void)state;
+  /* {"actor": "a\xff\\b", "k\xfe": 1, "ok": "é", "x": NaN} */
+  static const char mp[] =
+      "\x84\xa5"
+      "actor"
+      "\xa4"
+      "a\xff\\b"
+      "\xa2"
+      "k\xfe"
+      "\x01"
+      "\xa2"
+      "ok"
+      "\xa2\xc3\xa9"
+      "\xa1"
+      "x"
+      "\xcb\x7f\xf8\0\0\0\0\0\0";
+  rg_json_t *j = NULL;
+  assert_int_equal(rg_json_from_msgpack(mp, sizeof mp - 1, &j), RG_OK);
+  rg_buf_t out;
+  rg_buf_init(&out, 0);
+  assert_int_equal(rg_json_dump(j, false, &out), RG_OK);
+  assert_int_equal(rg_buf_append(&out, "", 1), RG_OK);
+  assert_string_equal(
+      (char *)out.data,
+      "{\"actor\":\"a\\\\xff\\\\\\\\b\",\"k\\\\xfe\":1,\"ok\":\"\xc3\xa9\",\"x\":null}");
+  out.len = 0;
+  assert_int_equal(rg_json_text(j, &out), RG_OK);
+  assert_int_equal(rg_buf_append(&out, "", 1), RG_OK);
+  assert_string_equal((char *)out.data, "actor: a\\xff\\\\b\nk\\xfe: 1\nok: \xc3\xa9\nx: -\n");
+  rg_buf_free(&out);
+  rg_json_free(j);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_json_roundtrip_keeps_types_and_order),
@@ -112,6 +148,7 @@ int main(void) {
       cmocka_unit_test(test_json_has_finds_object_keys_only),
       cmocka_unit_test(test_text_output_indents_and_hides_id),
       cmocka_unit_test(test_from_msgpack_rejects_garbage),
+      cmocka_unit_test(test_from_msgpack_escapes_invalid_utf8_and_nulls_nan),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -28,7 +28,9 @@ bool rg_json_has(const rg_json_t *j, const char *name);
 void rg_json_write_msgpack(const rg_json_t *j, rg_wr_t *w);
 
 /* Decodes msgpack bytes (one value) into a JSON value; maps become objects (non-string
- * keys are written "#i"). 0 with *out owned by the caller; RG_ENOT_A_MAP, RG_ENOMEM. */
+ * keys are written "#i"), strings and keys that are not valid UTF-8 their rg_text_escape
+ * form ("\\xNN" for such bytes), NaN and infinities null: the result always dumps. 0 with
+ * *out owned by the caller; RG_ENOT_A_MAP, RG_ENOMEM. */
 int rg_json_from_msgpack(const void *data, size_t len, rg_json_t **out);
 
 /* Appends j as JSON text, on one line or indented if pretty. 0 or RG_ENOMEM. */

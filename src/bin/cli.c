@@ -3,6 +3,7 @@
  * thread of the client. */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,18 +96,47 @@ int rg__cli_print(cli_t *cli, const rg_json_t *reply) {
   const rg_json_t *error = rg_json_get(reply, "error");
   rg_buf_t out;
   rg_buf_init(&out, 0);
-  if (cli->json)
-    rg_json_dump(reply, false, &out), rg_buf_append(&out, "\n", 1);
-  else if (!error)
-    rg_json_text(reply, &out);
-  if (out.len) fwrite(out.data, 1, out.len, stdout);
+  int rc = RG_OK;
+  if (cli->json) {
+    rc = rg_json_dump(reply, false, &out);
+    if (!rc) rc = rg_buf_append(&out, "\n", 1);
+  } else if (!error) {
+    rc = rg_json_text(reply, &out);
+  }
+  bool written = !rc && (!out.len || fwrite(out.data, 1, out.len, stdout) == out.len);
   rg_buf_free(&out);
+  if (rc || !written || fflush(stdout)) {
+    fprintf(stderr, "repgraph: cannot print the reply: %s\n",
+            rc ? rg_strerror(rc) : strerror(errno));
+    clearerr(stdout); /* said once */
+    return EXIT_REJECTED;
+  }
   if (error) {
     fprintf(stderr, "repgraph: error %s: %s\n", rg_json_str(rg_json_get(error, "code")),
             rg_json_str(rg_json_get(error, "message")));
     return EXIT_REJECTED;
   }
   return 0;
+}
+
+int rg__cli_finish_output(int rc) {
+  if (fflush(stdout) == 0 && !ferror(stdout)) return rc;
+  fprintf(stderr, "repgraph: cannot write the output: %s\n",
+          errno ? strerror(errno) : "write error");
+  return rc > 0 ? rc : EXIT_REJECTED;
+}
+
+size_t rg__cli_parse_size(const char *s) {
+  char *end;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (end == s || *s == '-') return 0;
+  if (*end == 'K' || *end == 'k')
+    v <<= 10, end++;
+  else if (*end == 'M' || *end == 'm')
+    v <<= 20, end++;
+  else if (*end == 'G' || *end == 'g')
+    v <<= 30, end++;
+  return *end ? 0 : (size_t)v;
 }
 
 void rg__cli_begin(cli_t *cli, rg_wr_t *w, rg_buf_t *frame, const char *op, uint32_t n_fields) {
@@ -116,4 +146,21 @@ void rg__cli_begin(cli_t *cli, rg_wr_t *w, rg_buf_t *frame, const char *op, uint
   rg_wr_uint(w, ++cli->next_id);
   rg_wr_str(w, "op");
   rg_wr_str(w, op);
+}
+
+size_t rg__cli_bom_len(const char *s, size_t n) {
+  return n >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
+}
+
+int rg__cli_max_frame(const char *text, size_t *out) {
+  size_t v = rg__cli_parse_size(text);
+  if (v < RG__CLI_MAX_FRAME_MIN || v > RG__CLI_MAX_FRAME_MAX) {
+    fprintf(stderr,
+            "repgraph: --max-frame is a size from 1K to 1G (like the server's "
+            "limits.max_frame_bytes), not '%s'\n",
+            text);
+    return EXIT_USAGE;
+  }
+  *out = v;
+  return 0;
 }

@@ -5,6 +5,7 @@
 #define RG_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "repgraph/client.h"
@@ -52,9 +53,25 @@ int rg__cli_connect(cli_t *cli);
  * EXIT_UNREACHABLE after printing why. */
 int rg__cli_roundtrip(cli_t *cli, rg_buf_t *frame, rg_json_t **reply);
 
-/* Prints a reply (JSON with --json, else text); an error reply goes to stderr and gives
- * EXIT_REJECTED. */
+/* Prints a reply (JSON with --json, else text) and flushes stdout; an error reply goes to
+ * stderr and gives EXIT_REJECTED, as does a reply that cannot be printed (with why). */
 int rg__cli_print(cli_t *cli, const rg_json_t *reply);
+
+/* Flushes stdout at the end of a command: rc, or EXIT_REJECTED (after saying why on
+ * stderr) when what was printed could not be written and rc was 0 or help (-1). */
+int rg__cli_finish_output(int rc);
+
+/* 3 when s[0..n) starts with a UTF-8 byte order mark (what some editors write at the start
+ * of a file), else 0: callers skip it on an input's first line. */
+size_t rg__cli_bom_len(const char *s, size_t n);
+
+/* Parses --max-frame (a size from 1K to 1G) into *out. 0 or EXIT_USAGE with a message. */
+#define RG__CLI_MAX_FRAME_MIN 1024u
+#define RG__CLI_MAX_FRAME_MAX (1u << 30)
+int rg__cli_max_frame(const char *text, size_t *out);
+
+/* Sizes like 16M, 512K, 1G or plain bytes (K = 1024). 0 on a malformed value. */
+size_t rg__cli_parse_size(const char *s);
 
 /* Starts a request frame {id, op, …n_fields more}. */
 void rg__cli_begin(cli_t *cli, rg_wr_t *w, rg_buf_t *frame, const char *op, uint32_t n_fields);

@@ -1,8 +1,8 @@
 /* repgraph.c — the command-line client for people and scripts: ping, ingest (NDJSON,
  * pipelined batches with progress, cli_ingest.c), lookup, label, forget, stats; the mail
  * commands are in repgraph_mail.c. Human-readable output by default, --json for scripts.
- * Exit codes: 0 ok, 1 the server answered with an error or rejected input, 2 usage, 3 cannot
- * reach the server. */
+ * Exit codes: 0 ok, 1 the server answered with an error or rejected input, or the output
+ * could not be written, 2 usage, 3 cannot reach the server. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,24 +220,27 @@ static int ingest_line(rg__ingest_t *in, const char *text, size_t len) {
     return EXIT_USAGE;
   }
   return rg__ingest_add(in, edge ? RG__ITEM_EDGE : RG__ITEM_OBSERVATION, in->scratch.data,
-                        in->scratch.len, in->lines);
+                        in->scratch.len, in->lines, len);
 }
 
 static int cmd_ingest(cli_t *cli, int argc, char **argv) {
   static const struct option opts[] = {{"batch", required_argument, NULL, 'b'},
                                        {"window", required_argument, NULL, 'w'},
                                        {"progress", no_argument, NULL, 'P'},
+                                       {"max-frame", required_argument, NULL, 'F'},
                                        {NULL, 0, NULL, 0}};
   rg__ingest_t in = {.cli = cli, .batch_size = 1000, .window = 8, .progress = isatty(2)};
   int opt;
   optind = 0; /* GNU getopt: restart on the sub-command's arguments */
-  while ((opt = getopt_long(argc, argv, "b:w:P", opts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, "b:w:PF:", opts, NULL)) != -1) {
     if (opt == 'b')
       in.batch_size = (uint32_t)strtoul(optarg, NULL, 10);
     else if (opt == 'w')
       in.window = (uint32_t)strtoul(optarg, NULL, 10);
     else if (opt == 'P')
       in.progress = true;
+    else if (opt == 'F' && rg__cli_max_frame(optarg, &in.max_frame) == 0)
+      continue;
     else
       return EXIT_USAGE;
   }
@@ -255,7 +258,8 @@ static int cmd_ingest(cli_t *cli, int argc, char **argv) {
   ssize_t n;
   while (!rc && (n = getline(&line, &cap, f)) >= 0) {
     if (n > 0 && line[n - 1] == '\n') n--;
-    rc = ingest_line(&in, line, (size_t)n);
+    size_t bom = in.lines == 0 ? rg__cli_bom_len(line, (size_t)n) : 0;
+    rc = ingest_line(&in, line + bom, (size_t)n - bom);
   }
   if (!rc) rc = rg__ingest_finish(&in);
   rg__ingest_progress(&in, true);
@@ -277,14 +281,15 @@ static int cmd_ingest(cli_t *cli, int argc, char **argv) {
 
 static const command_t commands[] = {
     {"ping", cmd_ping, "", "check that the server answers"},
-    {"ingest", cmd_ingest, "[--batch N] [--window N] [--progress] FILE|-",
+    {"ingest", cmd_ingest, "[--batch N] [--window N] [--max-frame BYTES] [--progress] FILE|-",
      "stream NDJSON edges {src,dst,kind,ts?,weight?,count?} and observations\n"
      "  {ts?,sender,recipients[],client_ip,helo?} in pipelined batches; rejected lines are\n"
-     "  reported with their line number and the rest is ingested"},
+     "  reported with their line number and the rest is ingested; no request is larger\n"
+     "  than --max-frame (default 16M, the server's default limits.max_frame_bytes)"},
     {"ingest-mail", rg__cmd_ingest_mail,
      "[--recursive] [--trusted CIDR,...] [--rcpt-headers H,...] [--max-size N[K|M|G]]\n"
      "       [--label bad|good [--label-ip] [--source S] [--note TEXT]] [--batch N] [--window N]\n"
-     "       [--progress] [--print] PATH...",
+     "       [--max-frame BYTES] [--progress] [--print] PATH...",
      "read RFC 5322 files, mbox files and Maildirs: one observation per message\n"
      "  (sender from Return-Path/Sender/From, recipients from Delivered-To/X-Original-To/\n"
      "  Envelope-To else To/Cc, client IP, HELO and time from the first Received hop outside\n"
@@ -359,7 +364,8 @@ static void usage(FILE *f) {
     fprintf(f, "  %-13s %.*s\n", commands[i].name, (int)strcspn(commands[i].help, "\n"),
             commands[i].help);
   fprintf(f,
-          "\nexit codes: 0 ok, 1 error reply or rejected input, 2 usage, 3 server unreachable\n");
+          "\nexit codes: 0 ok, 1 error reply, rejected input or output not written, 2 usage,\n"
+          "3 server unreachable\n");
 }
 
 static void command_usage(const command_t *c, FILE *f) {
@@ -447,5 +453,6 @@ int main(int argc, char **argv) {
 out:
   rg_client_close(cli.conn);
   rg__cli_set_token(&cli, NULL);
-  return rc < 0 ? 0 : rc; /* -1: help was asked for */
+  rc = rg__cli_finish_output(rc); /* what was printed must have been written */
+  return rc < 0 ? 0 : rc;         /* -1: help was asked for */
 }

@@ -497,9 +497,10 @@ int rg__cmd_label_file(cli_t *cli, const char *path, const char *source) {
   while (!rc && (len = getline(&line, &cap, in)) >= 0) {
     L.lines++;
     while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
-    if (!len || line[0] == '#' || (L.lines == 1 && strncmp(line, "actor,", 6) == 0)) continue;
+    char *text = line + (L.lines == 1 ? rg__cli_bom_len(line, (size_t)len) : 0);
+    if (!*text || text[0] == '#' || (L.lines == 1 && strncmp(text, "actor,", 6) == 0)) continue;
     char *f[4] = {NULL, NULL, NULL, NULL};
-    int n = csv_split(line, f, 4);
+    int n = csv_split(text, f, 4);
     if (n < 2 || n > 4 || !*f[0] || !*f[1]) {
       fprintf(stderr, "%s:%zu: rejected: bad_request: expected actor,verdict[,source[,note]]\n",
               path, L.lines);

@@ -105,20 +105,6 @@ static rg_mail_opts_t mail_opts(const mail_conf_t *mc) {
   return o;
 }
 
-/* Sizes like 25M, 512K, 1G or plain bytes. 0 on a malformed value. */
-static size_t parse_size(const char *s) {
-  char *end;
-  unsigned long long v = strtoull(s, &end, 10);
-  if (end == s) return 0;
-  if (*end == 'K' || *end == 'k')
-    v <<= 10, end++;
-  else if (*end == 'M' || *end == 'm')
-    v <<= 20, end++;
-  else if (*end == 'G' || *end == 'g')
-    v <<= 30, end++;
-  return *end ? 0 : (size_t)v;
-}
-
 /* Writes the msgpack map of a label {actor, verdict, source, note?} to w. */
 static void write_label(rg_wr_t *w, const rg_actor_t *a, const char *verdict, const char *source,
                         const char *note) {
@@ -183,7 +169,8 @@ static int queue_label(mail_run_t *run, const rg_actor_t *a, size_t tag) {
   rg_wr_init(&w, &run->in.scratch);
   write_label(&w, a, run->label, run->source, run->note);
   if (w.err) return EXIT_USAGE;
-  return rg__ingest_add(&run->in, RG__ITEM_LABEL, run->in.scratch.data, run->in.scratch.len, tag);
+  return rg__ingest_add(&run->in, RG__ITEM_LABEL, run->in.scratch.data, run->in.scratch.len, tag,
+                        0);
 }
 
 static void put_json_str(const char *s, size_t n) {
@@ -257,7 +244,7 @@ static int on_message(void *ctx, const rg_mailsrc_msg_t *m) {
   if (o->has_helo) rg_wr_str(&w, "helo"), rg_wr_str(&w, o->helo);
   if (w.err) return EXIT_USAGE;
   int rc = rg__ingest_add(&run->in, RG__ITEM_OBSERVATION, run->in.scratch.data, run->in.scratch.len,
-                          tag);
+                          tag, 0);
   /* A bounce is stored but never labelled: its sender is no one, and its IP the bouncing
    * MTA (backscatter's victim, not its author). */
   bool bounce = rg_actor_is_null_sender(&o->sender);
@@ -309,6 +296,7 @@ int rg__cmd_ingest_mail(cli_t *cli, int argc, char **argv) {
                                        {"window", required_argument, NULL, 'w'},
                                        {"progress", no_argument, NULL, 'P'},
                                        {"print", no_argument, NULL, 'p'},
+                                       {"max-frame", required_argument, NULL, 'F'},
                                        {NULL, 0, NULL, 0}};
   mail_conf_t mc = {0};
   mail_run_t run = {.in = {.cli = cli, .batch_size = 1000, .window = 8, .path = "ingest-mail"},
@@ -316,12 +304,12 @@ int rg__cmd_ingest_mail(cli_t *cli, int argc, char **argv) {
   rg_mailsrc_opts_t src = {.max_bytes = RG_MAILSRC_MAX_DEFAULT};
   int opt, rc = 0;
   optind = 0; /* GNU getopt: restart on the sub-command's arguments */
-  while (!rc && (opt = getopt_long(argc, argv, "rt:R:m:l:Is:n:b:w:Pp", opts, NULL)) != -1) {
+  while (!rc && (opt = getopt_long(argc, argv, "rt:R:m:l:Is:n:b:w:PpF:", opts, NULL)) != -1) {
     switch (opt) {
       case 'r': src.recursive = true; break;
       case 't': rc = add_trusted(&mc, optarg); break;
       case 'R': rc = set_rcpt_headers(&mc, optarg); break;
-      case 'm': rc = (src.max_bytes = parse_size(optarg)) ? 0 : EXIT_USAGE; break;
+      case 'm': rc = (src.max_bytes = rg__cli_parse_size(optarg)) ? 0 : EXIT_USAGE; break;
       case 'l': run.label = optarg; break;
       case 'I': run.label_ip = true; break;
       case 's': run.source = optarg; break;
@@ -330,6 +318,7 @@ int rg__cmd_ingest_mail(cli_t *cli, int argc, char **argv) {
       case 'w': run.in.window = (uint32_t)strtoul(optarg, NULL, 10); break;
       case 'P': run.tty = true; break;
       case 'p': run.print = true; break;
+      case 'F': rc = rg__cli_max_frame(optarg, &run.in.max_frame) ? EXIT_USAGE : 0; break;
       default: rc = EXIT_USAGE;
     }
   }
@@ -355,6 +344,7 @@ int rg__cmd_ingest_mail(cli_t *cli, int argc, char **argv) {
   run.opts = mail_opts(&mc);
   run.in.ctx = &run;
   run.in.describe = describe_origin;
+  run.in.noun = "observation", run.in.noun_plural = "observations";
   run.in.quiet_progress = true;
   run.n_origins = (size_t)(run.in.window + 1) * run.in.batch_size;
   run.origins = calloc(run.n_origins, sizeof *run.origins);

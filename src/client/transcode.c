@@ -6,9 +6,11 @@
 #include <math.h>
 #include <msgpack.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "repgraph/err.h"
+#include "repgraph/text.h"
 
 struct rg_json; /* never defined: rg_json_t * is a json_t * */
 #define J(p) ((json_t *)(p))
@@ -70,6 +72,32 @@ void rg_json_write_msgpack(const rg_json_t *jv, rg_wr_t *w) {
 
 /* ---- msgpack → JSON ----------------------------------------------------------------- */
 
+/* A JSON string of s[0..n): as is when it is valid UTF-8 (msgpack-c leaves ptr NULL for an
+ * empty string, which jansson would refuse), else its escaped form (rg_text_escape: bytes
+ * that are not UTF-8 become "\xNN"), so that every reply can be printed as JSON. NULL
+ * when out of memory. */
+static json_t *to_json_str(const char *s, size_t n) {
+  if (rg_utf8_valid(s, n)) return json_stringn_nocheck(n ? s : "", n);
+  size_t cap = 4 * n + 1; /* at most four characters a byte */
+  char *esc = malloc(cap);
+  json_t *j = esc ? json_string_nocheck(rg_text_escape(esc, cap, s, n)) : NULL;
+  free(esc);
+  return j;
+}
+
+/* Sets m[key] = v for a key of s[0..n), escaped like values; false when out of memory. */
+static bool set_key(json_t *m, const char *s, size_t n, json_t *v) {
+  if (rg_utf8_valid(s, n)) return json_object_setn_new_nocheck(m, n ? s : "", n, v) == 0;
+  size_t cap = 4 * n + 1;
+  char *esc = malloc(cap);
+  bool ok = esc && json_object_set_new_nocheck(m, rg_text_escape(esc, cap, s, n), v) == 0;
+  if (!esc) json_decref(v);
+  free(esc);
+  return ok;
+}
+
+/* The JSON value of a msgpack object, or NULL when out of memory (a container whose child
+ * failed is dropped whole). JSON has no NaN or infinity: they become null. */
 static json_t *to_json(const msgpack_object *o) {
   switch (o->type) {
     case MSGPACK_OBJECT_NIL: return json_null();
@@ -79,16 +107,17 @@ static json_t *to_json(const msgpack_object *o) {
                                     : json_integer((json_int_t)o->via.u64);
     case MSGPACK_OBJECT_NEGATIVE_INTEGER: return json_integer(o->via.i64);
     case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64: return json_real(o->via.f64);
-    /* msgpack-c leaves ptr NULL for an empty string, which jansson would refuse. */
-    case MSGPACK_OBJECT_STR:
-      return json_stringn_nocheck(o->via.str.size ? o->via.str.ptr : "", o->via.str.size);
-    case MSGPACK_OBJECT_BIN:
-      return json_stringn_nocheck(o->via.bin.size ? o->via.bin.ptr : "", o->via.bin.size);
+    case MSGPACK_OBJECT_FLOAT64: return isfinite(o->via.f64) ? json_real(o->via.f64) : json_null();
+    case MSGPACK_OBJECT_STR: return to_json_str(o->via.str.ptr, o->via.str.size);
+    case MSGPACK_OBJECT_BIN: return to_json_str(o->via.bin.ptr, o->via.bin.size);
     case MSGPACK_OBJECT_ARRAY: {
       json_t *a = json_array();
-      for (uint32_t i = 0; a && i < o->via.array.size; i++)
-        json_array_append_new(a, to_json(&o->via.array.ptr[i]));
+      for (uint32_t i = 0; a && i < o->via.array.size; i++) {
+        if (json_array_append_new(a, to_json(&o->via.array.ptr[i]))) {
+          json_decref(a);
+          a = NULL;
+        }
+      }
       return a;
     }
     case MSGPACK_OBJECT_MAP: {
@@ -97,12 +126,16 @@ static json_t *to_json(const msgpack_object *o) {
         const msgpack_object *k = &o->via.map.ptr[i].key;
         char key[16];
         json_t *v = to_json(&o->via.map.ptr[i].val);
-        if (k->type == MSGPACK_OBJECT_STR) { /* whole, however long */
-          json_object_setn_new_nocheck(m, k->via.str.size ? k->via.str.ptr : "", k->via.str.size,
-                                       v);
-        } else {
+        bool ok = v != NULL;
+        if (ok && k->type == MSGPACK_OBJECT_STR) { /* whole, however long */
+          ok = set_key(m, k->via.str.ptr, k->via.str.size, v);
+        } else if (ok) {
           snprintf(key, sizeof key, "#%u", i);
-          json_object_set_new(m, key, v);
+          ok = json_object_set_new(m, key, v) == 0;
+        }
+        if (!ok) {
+          json_decref(m);
+          m = NULL;
         }
       }
       return m;
@@ -159,14 +192,23 @@ bool rg_json_is_str(const rg_json_t *j) {
 
 /* ---- JSON → text for people ---------------------------------------------------------- */
 
-static void put(rg_buf_t *out, const char *s) {
-  rg_buf_append(out, s, strlen(s));
+typedef struct {
+  rg_buf_t *buf;
+  int err; /* the first append's failure */
+} text_out_t;
+
+static void putn(text_out_t *t, const char *s, size_t n) {
+  if (!t->err) t->err = rg_buf_append(t->buf, s, n);
 }
 
-static void text_scalar(json_t *j, rg_buf_t *out) {
+static void put(text_out_t *t, const char *s) {
+  putn(t, s, strlen(s));
+}
+
+static void text_scalar(json_t *j, text_out_t *out) {
   char tmp[64];
   switch (json_typeof(j)) {
-    case JSON_STRING: rg_buf_append(out, json_string_value(j), json_string_length(j)); return;
+    case JSON_STRING: putn(out, json_string_value(j), json_string_length(j)); return;
     case JSON_INTEGER:
       snprintf(tmp, sizeof tmp, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
       break;
@@ -183,10 +225,10 @@ static bool nonempty_container(json_t *j) {
   return (json_is_object(j) && json_object_size(j)) || (json_is_array(j) && json_array_size(j));
 }
 
-static void text_value(json_t *j, int depth, rg_buf_t *out);
+static void text_value(json_t *j, int depth, text_out_t *out);
 
 /* One "key: value" or "- value" line; containers continue on the next lines. */
-static void text_item(const char *key, json_t *v, int depth, rg_buf_t *out) {
+static void text_item(const char *key, json_t *v, int depth, text_out_t *out) {
   for (int i = 0; i < depth; i++) put(out, "  ");
   if (key) {
     put(out, key);
@@ -204,7 +246,7 @@ static void text_item(const char *key, json_t *v, int depth, rg_buf_t *out) {
   put(out, "\n");
 }
 
-static void text_value(json_t *j, int depth, rg_buf_t *out) {
+static void text_value(json_t *j, int depth, text_out_t *out) {
   const char *key;
   json_t *v;
   size_t i;
@@ -221,6 +263,7 @@ static void text_value(json_t *j, int depth, rg_buf_t *out) {
 }
 
 int rg_json_text(const rg_json_t *j, rg_buf_t *out) {
-  text_value(J(j), 0, out);
-  return RG_OK;
+  text_out_t t = {out, RG_OK};
+  text_value(J(j), 0, &t);
+  return t.err;
 }

@@ -149,9 +149,10 @@ static int lookup_one(const rg_engine_t *e, rg_txn_t *t, const rg_generation_t *
   rg_actor_t a;
   char msg[160], text[RG_ACTOR_TEXT_MAX];
   if (rg__actor_from_wire(e, s, true, 0, "actor", &a, msg, sizeof msg)) {
+    char echo[4 * RG_ACTOR_TEXT_MAX]; /* the client's bytes, escaped: a reply is valid UTF-8 */
     rg_wr_map(wr, 2);
     rg_wr_str(wr, "actor");
-    rg_wr_strn(wr, s.ptr, s.len);
+    rg_wr_str(wr, rg_text_escape(echo, sizeof echo, s.ptr, s.len));
     rg_wr_str(wr, "error");
     rg_wr_map(wr, 2);
     rg_wr_str(wr, "code");
