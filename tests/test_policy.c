@@ -191,16 +191,21 @@ static void ask(int fd, char *buf, size_t cap, const char *sender, const char *i
   assert_true(precv(fd, buf, cap));
 }
 
-static uint64_t policy_stat(const fixture_t *f, const char *name) {
+/* A counter of the stats reply at `path`, asked on a fresh connection. */
+static uint64_t stat_at(const fixture_t *f, const char *path) {
   rg_client_t *c = rg_test_connect(&f->srv);
   msgpack_unpacked r;
   rg_test_call(c, &r, "{\"id\": 9, \"op\": \"stats\"}");
-  char path[96];
-  snprintf(path, sizeof path, "policy.%s", name);
   uint64_t v = rg_test_uint(&r.data, path);
   msgpack_unpacked_destroy(&r);
   rg_client_close(c);
   return v;
+}
+
+static uint64_t policy_stat(const fixture_t *f, const char *name) {
+  char path[96];
+  snprintf(path, sizeof path, "policy.%s", name);
+  return stat_at(f, path);
 }
 
 /* ---- tests -------------------------------------------------------------------------- */
@@ -460,6 +465,9 @@ static void test_policy_drops_observations_when_the_writer_queue_is_deep(void **
                        "\"kind\": \"mailed\"}]}");
     assert_int_equal(rg_client_send(c, frames.data, frames.len), RG_OK);
     rg_buf_free(&frames);
+    /* the large ingest has reached the writer (it commits in slices, one queued at a time) */
+    uint64_t deadline = rg_test_now_ms() + 10000;
+    while (stat_at(f, "writer.queue_depth") == 0 && rg_test_now_ms() < deadline) continue;
     snprintf(instance, sizeof instance, "busy-%zu", round);
     snprintf(sender, sizeof sender, "busy%zu@fresh.example", round);
     request(req, sizeof req, "RCPT", instance, sender, "r@dest.example", "192.0.2.9");

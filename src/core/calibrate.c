@@ -123,8 +123,8 @@ void rg_calibrate_thresholds(const rg_calibrate_opts_t *o, double *good, uint32_
   memset(out, 0, sizeof *out);
   out->held_out_good = n_good;
   out->held_out_bad = n_bad;
-  qsort(good, n_good, sizeof *good, cmp_desc);
-  qsort(bad, n_bad, sizeof *bad, cmp_desc);
+  if (n_good) qsort(good, n_good, sizeof *good, cmp_desc); /* may be NULL when empty */
+  if (n_bad) qsort(bad, n_bad, sizeof *bad, cmp_desc);
   for (int l = 0; l < RG_VERDICT_LEVELS; l++)
     if (n_good >= rg_calibrate_needed(o->budget[l], o->min_holdout))
       out->derived[l] = choose(good, n_good, o->budget[l], &out->at[l]);
