@@ -24,6 +24,7 @@
  * thresholds where it derived them from held-out labels, else check.tempfail / quarantine /
  * reject. In check.mode = observe every answer is accept and the verdict it would have been
  * is reported and counted. */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -40,6 +41,12 @@
 #define COMPOSITION_PSEUDO 10.0 /* pseudo-count of a shared actor's senders at the prior */
 #define MIXED_GOOD_SHARE   0.2  /* a shared actor with this share of good senders ... */
 #define MIXED_BAD_SHARE    0.02 /* ... and this share of bad ones is mixed */
+#define ENGAGED_DISCOUNT   0.5  /* each engaged recipient: unengaged evidence times e^-0.5 */
+#define BURST_WINDOW_S     (6 * 3600) /* new recipients counted over the last 6 hours ... */
+#define BURST_MIN          10         /* ... at least this many ... */
+#define BURST_RATE         10.0       /* ... and this many times the sender's usual rate */
+#define BURST_SCAN_MAX     500        /* senders with more recipients are not scanned */
+#define BURST_SCORE        0.8        /* what a burst says: quarantine-level unless more is known */
 
 enum { ROLE_SENDER, ROLE_SENDER_DOMAIN, ROLE_CLIENT_IP, ROLE_CLIENT_NET, ROLE_HELO, N_ROLES };
 static const char *const role_names[N_ROLES] = {"sender", "sender_domain", "client_ip",
@@ -63,6 +70,7 @@ typedef struct {
   bool allowlisted;
   double familiar; /* share of the checked recipients the sender knows; < 0 none checked */
   char why[160];   /* words for an SMTP reply: the deciding role and its evidence, no ids */
+  uint32_t burst_new, burst_before; /* recipients first mailed in the window / before it */
 } decision_t;
 
 /* The senders using a shared actor, as the probability that one of them is bad. */
@@ -114,6 +122,36 @@ static int familiarity(rg_engine_t *e, rg_txn_t *t, const role_t *sender,
   return RG_OK;
 }
 
+typedef struct {
+  int64_t since, now;
+  uint32_t fresh, before, seen;
+} burst_scan_t;
+
+static int count_fresh(void *ctx, uint64_t src, rg_edge_kind_t kind, uint64_t dst,
+                       const rg_edge_rec_t *rec) {
+  burst_scan_t *b = ctx;
+  (void)src, (void)dst;
+  if (kind != RG_EDGE_MAILED || rec->first_seen > b->now) return RG_OK; /* a replay's future */
+  if (rec->first_seen >= b->since)
+    b->fresh += rec->count == 1;
+  else
+    b->before++;
+  return ++b->seen >= BURST_SCAN_MAX ? 1 : RG_OK;
+}
+
+/* How many recipients the sender first mailed in the BURST_WINDOW_S before `now` (once, so
+ * far) and before that: a stolen account's burst to strangers stands out against its own
+ * history. Senders with more than BURST_SCAN_MAX recipients are not scanned. */
+static int burst(rg_txn_t *t, const role_t *sender, int64_t now, decision_t *d) {
+  if (!sender->known || sender->rec.out_degree[RG_EDGE_MAILED] > BURST_SCAN_MAX) return RG_OK;
+  burst_scan_t b = {.since = now - BURST_WINDOW_S, .now = now};
+  int rc = rg_store_scan_out(t, sender->id, now, count_fresh, &b);
+  if (rc < 0) return rc;
+  d->burst_new = b.fresh;
+  d->burst_before = b.before;
+  return RG_OK;
+}
+
 /* Raises d->score to p, recording who said it and why. */
 static void consider(decision_t *d, double p, int role, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -146,7 +184,11 @@ static void thresholds(const rg_engine_t *e, const rg_generation_t *gen,
 static void decide(const rg_engine_t *e, const rg_generation_t *gen, role_t *roles, decision_t *d) {
   double prior = e->cfg.prior, at[RG_VERDICT_LEVELS];
   thresholds(e, gen, at);
-  *d = (decision_t){.score = prior, .decided_by = -1, .familiar = d->familiar};
+  *d = (decision_t){.score = prior,
+                    .decided_by = -1,
+                    .familiar = d->familiar,
+                    .burst_new = d->burst_new,
+                    .burst_before = d->burst_before};
   for (int i = ROLE_SENDER; i <= ROLE_CLIENT_NET; i++)
     if (allowlisted(&roles[i])) {
       d->allowlisted = true;
@@ -166,10 +208,23 @@ static void decide(const rg_engine_t *e, const rg_generation_t *gen, role_t *rol
     consider(d, s->score.reputation, ROLE_SENDER, "reputation %.2f", s->score.reputation);
     uint32_t fanout = s->rec.out_degree[RG_EDGE_MAILED];
     uint32_t engaged = s->score.engaged < fanout ? s->score.engaged : fanout;
-    if (roles[ROLE_SENDER_DOMAIN].shared && fanout >= UNENGAGED_MIN)
-      consider(d, (fanout - engaged) / (fanout + UNENGAGED_PSEUDO), ROLE_SENDER,
-               "%u of its %u recipients never engaged with it", fanout - engaged, fanout);
-    if (d->familiar >= FAMILIAR_SHARE && d->score < at[RG_VERDICT_REJECT] && d->score > prior) {
+    bool shared_domain = roles[ROLE_SENDER_DOMAIN].shared;
+    if (shared_domain && fanout >= UNENGAGED_MIN)
+      consider(
+          d, (fanout - engaged) / (fanout + UNENGAGED_PSEUDO) * exp(-ENGAGED_DISCOUNT * engaged),
+          ROLE_SENDER, "%u of its %u recipients never engaged with it", fanout - engaged, fanout);
+    int64_t age = s->rec.last_seen - s->rec.first_seen;
+    double usual = (double)d->burst_before * BURST_WINDOW_S / (double)(age > 86400 ? age : 86400);
+    if (shared_domain && d->burst_new >= BURST_MIN &&
+        d->burst_new >= BURST_RATE * (usual > 1 ? usual : 1))
+      consider(d, BURST_SCORE, ROLE_SENDER,
+               "mailed %u new recipients in 6 hours, %.0f times its usual rate", d->burst_new,
+               d->burst_new / (usual > 1 ? usual : 1));
+    /* An established audience (this message's recipients, or most of the sender's) makes a
+     * middling reputation neutral: subscribers mailed issue after issue, correspondents. */
+    bool audience = d->familiar >= FAMILIAR_SHARE ||
+                    (fanout >= UNENGAGED_MIN && engaged >= FAMILIAR_SHARE * fanout);
+    if (audience && d->score < at[RG_VERDICT_REJECT] && d->score > prior) {
       d->score = prior;
       snprintf(d->why, sizeof d->why, "sender: writes to its usual audience");
     }
@@ -281,6 +336,7 @@ int rg__check_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr, char 
   decision_t d = {0};
   if (!rc) rc = read_roles(e, t, gen, now, roles);
   if (!rc) rc = familiarity(e, t, &roles[ROLE_SENDER], o, now, &d.familiar);
+  if (!rc) rc = burst(t, &roles[ROLE_SENDER], now, &d);
   if (!rc) {
     decide(e, gen, roles, &d);
     count(e, &d);
