@@ -32,7 +32,9 @@ static void on_done(rg_write_t *w, void *ctx) {
   assert_int_equal(rg_engine_finish_write(w, &f->out), RG_OK);
 }
 
-static int setup(void **state) {
+/* Opens the engine on a fresh store with the defaults, then `settings` (name, value pairs,
+ * NULL-terminated). */
+static int open_with(void **state, const char *const *settings) {
   fixture_t *f = calloc(1, sizeof *f);
   assert_non_null(f);
   assert_int_equal(uv_loop_init(&f->loop), 0);
@@ -44,6 +46,8 @@ static int setup(void **state) {
   cfg.min_messages = 1; /* small hand-built graphs: every actor has enough evidence */
   cfg.min_age_s = 0;
   char err[256] = "";
+  for (size_t i = 0; settings && settings[i]; i += 2)
+    assert_int_equal(rg_config_set(&cfg, settings[i], settings[i + 1], err, sizeof err), RG_OK);
   assert_int_equal(rg_engine_open(&cfg, &f->loop, &f->engine, err, sizeof err), RG_OK);
   f->limits =
       (rg_proto_limits_t){cfg.max_frame_bytes, cfg.max_batch_items, cfg.max_recipients, 0, 0};
@@ -51,6 +55,10 @@ static int setup(void **state) {
   msgpack_unpacked_init(&f->reply);
   *state = f;
   return 0;
+}
+
+static int setup(void **state) {
+  return open_with(state, NULL);
 }
 
 static int teardown(void **state) {
@@ -289,6 +297,175 @@ static void test_engine_large_ingest_lets_other_writes_commit_between_slices(voi
   assert_int_equal(rg_test_uint(r, "results.1.out_degree.mailed"), RCPTS);
 }
 
+/* ---- check: verdicts weighed by evidence ---------------------------------------------- */
+
+#define T0 1700000000LL /* the hand-built traffic's first day */
+
+/* Appends to buf one observation {ts, sender, client_ip, recipients: rcpt_fmt with 0..n-1}. */
+static void obs(char **buf, size_t *len, size_t *cap, long long ts, const char *sender,
+                const char *ip, const char *rcpt_fmt, int first, int n) {
+  char one[8192];
+  int k = snprintf(one, sizeof one,
+                   "%s{\"ts\": %lld, \"sender\": \"%s\", \"client_ip\": \"%s\", \"recipients\": [",
+                   (*buf)[*len - 1] == '[' ? "" : ",", ts, sender, ip);
+  for (int i = 0; i < n; i++) {
+    k += snprintf(one + k, sizeof one - (size_t)k, "%s\"", i ? "," : "");
+    k += snprintf(one + k, sizeof one - (size_t)k, rcpt_fmt, first + i);
+    k += snprintf(one + k, sizeof one - (size_t)k, "\"");
+  }
+  k += snprintf(one + k, sizeof one - (size_t)k, "]}");
+  if (*len + (size_t)k + 8 > *cap) {
+    *cap = 2 * (*cap + (size_t)k + 8);
+    *buf = realloc(*buf, *cap);
+    assert_non_null(*buf);
+  }
+  memcpy(*buf + *len, one, (size_t)k + 1);
+  *len += (size_t)k;
+}
+
+/* An organisation (12 colleagues on org.example, one mail server) and a freemail provider
+ * (16 honest users and 3 spammers on mail.example, two outbound IPs), over 5 days:
+ * colleagues and honest users write to each other and answer; spammers mail strangers
+ * once each; on day 5 colleague c0's account is stolen and mails 30 strangers in an hour.
+ * Labelled: two spammers bad, four honest freemail users good. Then a recomputation. */
+static void build_mixed_world(fixture_t *f) {
+  size_t cap = 1 << 16, len = 0;
+  char *b = malloc(cap);
+  assert_non_null(b);
+  len = (size_t)snprintf(b, cap, "{\"id\": 1, \"op\": \"ingest\", \"observations\": [");
+  char who[64], fmt[64];
+  for (int day = 0; day < 5; day++)
+    for (int i = 0; i < 12; i++) { /* each colleague writes to the next three, who answer */
+      snprintf(who, sizeof who, "c%d@org.example", i);
+      obs(&b, &len, &cap, T0 + day * 86400 + i * 60, who, "192.0.2.10", "c%d@org.example",
+          (i + 1) % 9, 3);
+    }
+  for (int day = 0; day < 5; day++)
+    for (int i = 0; i < 16; i++) {
+      snprintf(who, sizeof who, "u%d@mail.example", i);
+      obs(&b, &len, &cap, T0 + day * 86400 + 3600 + i * 60, who,
+          i % 2 ? "198.51.100.1" : "198.51.100.2", "u%d@mail.example", (i + 1) % 13, 3);
+    }
+  for (int s = 0; s < 3; s++) { /* spammers: 25 strangers each, once, from the provider */
+    snprintf(who, sizeof who, "promo%d@mail.example", s);
+    snprintf(fmt, sizeof fmt, "t%d_%%d@victims.example", s);
+    for (int j = 0; j < 5; j++)
+      obs(&b, &len, &cap, T0 + 3 * 86400 + s * 600 + j * 60, who,
+          s % 2 ? "198.51.100.1" : "198.51.100.2", fmt, j * 5, 5);
+  }
+  for (int j = 0; j < 6; j++) /* the stolen account's burst, on day 5, from its own server */
+    obs(&b, &len, &cap, T0 + 4 * 86400 + 7200 + j * 300, "c0@org.example", "192.0.2.10",
+        "v%d@victims.example", j * 5, 5);
+  snprintf(b + len, cap - len, "]}");
+  const msgpack_object *r = call(f, "ingest", "%s", b);
+  free(b);
+  assert_int_equal(rg_test_uint(r, "rejected_count"), 0);
+  call(f, "label",
+       "{\"id\": 2, \"op\": \"label\", \"labels\": ["
+       "{\"actor\": \"address:promo0@mail.example\", \"verdict\": \"bad\"},"
+       "{\"actor\": \"address:promo1@mail.example\", \"verdict\": \"bad\"},"
+       "{\"actor\": \"address:u2@mail.example\", \"verdict\": \"good\"},"
+       "{\"actor\": \"address:u4@mail.example\", \"verdict\": \"good\"},"
+       "{\"actor\": \"address:u6@mail.example\", \"verdict\": \"good\"},"
+       "{\"actor\": \"address:u8@mail.example\", \"verdict\": \"good\"}]}");
+  r = call(f, "recompute", "{\"id\": 3, \"op\": \"recompute\", \"wait\": true}");
+  assert_true(rg_test_get(r, "result.ok")->via.boolean);
+}
+
+/* The check's actor entry of `role`. */
+static const msgpack_object *role_entry(const msgpack_object *r, const char *role) {
+  const msgpack_object *actors = rg_test_get(r, "actors");
+  for (uint32_t i = 0; i < actors->via.array.size; i++)
+    if (rg_test_str_is(&actors->via.array.ptr[i], "role", role)) return &actors->via.array.ptr[i];
+  fail_msg("no %s in the check reply", role);
+  return NULL;
+}
+
+/* A stolen account taints its own address, not its organisation: its burst is stopped, its
+ * colleagues' mail through the same domain and server is accepted. */
+static void test_engine_check_a_compromised_account_does_not_taint_its_organisation(void **state) {
+  fixture_t *f = *state;
+  build_mixed_world(f);
+  const msgpack_object *r =
+      call(f, "check",
+           "{\"id\": 10, \"op\": \"check\", \"sender\": \"c0@org.example\", \"client_ip\": "
+           "\"192.0.2.10\", \"recipients\": [\"v31@victims.example\"], \"ts\": %lld}",
+           T0 + 4 * 86400 + 9000);
+  assert_false(rg_test_str_is(r, "verdict", "accept"));
+  assert_true(rg_test_str_is(r, "decided_by", "sender"));
+  assert_non_null(strstr((const char *)rg_test_get(r, "reason")->via.str.ptr, "new recipients"));
+  r = call(f, "check",
+           "{\"id\": 11, \"op\": \"check\", \"sender\": \"c5@org.example\", \"client_ip\": "
+           "\"192.0.2.10\", \"recipients\": [\"c6@org.example\"], \"ts\": %lld}",
+           T0 + 4 * 86400 + 9000);
+  assert_true(rg_test_str_is(r, "verdict", "accept"));
+  const msgpack_object *domain = role_entry(r, "sender_domain"), *ip = role_entry(r, "client_ip");
+  assert_true(rg_test_uint(domain, "users") >= 12);
+  assert_true(rg_test_uint(ip, "users") >= 12);
+  assert_true(rg_test_uint(ip, "bad_users") <= 1);
+}
+
+/* A freemail domain carrying honest users and spammers is mixed: it does not condemn its
+ * honest users, and a spammer on it is stopped by its own unengaged fan-out. */
+static void test_engine_check_mixed_freemail_accepts_its_honest_users(void **state) {
+  fixture_t *f = *state;
+  build_mixed_world(f);
+  const msgpack_object *r =
+      call(f, "check",
+           "{\"id\": 12, \"op\": \"check\", \"sender\": \"u7@mail.example\", \"client_ip\": "
+           "\"198.51.100.1\", \"recipients\": [\"u9@mail.example\"], \"ts\": %lld}",
+           T0 + 4 * 86400 + 9000);
+  assert_true(rg_test_str_is(r, "verdict", "accept"));
+  assert_true(role_entry(r, "sender_domain")->via.map.size > 0);
+  assert_true(rg_test_get(role_entry(r, "sender_domain"), "mixed")->via.boolean);
+  r = call(f, "check",
+           "{\"id\": 13, \"op\": \"check\", \"sender\": \"promo2@mail.example\", \"client_ip\": "
+           "\"198.51.100.2\", \"recipients\": [\"t9_99@victims.example\"], \"ts\": %lld}",
+           T0 + 4 * 86400 + 9000);
+  assert_false(rg_test_str_is(r, "verdict", "accept"));
+  assert_true(rg_test_str_is(r, "decided_by", "sender"));
+}
+
+/* An allowlist label on the sender's domain wins over everything else. */
+static void test_engine_check_allowlist_wins(void **state) {
+  fixture_t *f = *state;
+  build_mixed_world(f);
+  call(f, "label",
+       "{\"id\": 14, \"op\": \"label\", \"labels\": [{\"actor\": \"domain:mail.example\", "
+       "\"verdict\": \"good\", \"source\": \"allowlist\"}]}");
+  const msgpack_object *r =
+      call(f, "check",
+           "{\"id\": 15, \"op\": \"check\", \"sender\": \"promo0@mail.example\", \"client_ip\": "
+           "\"198.51.100.2\", \"recipients\": [\"t0_99@victims.example\"], \"ts\": %lld}",
+           T0 + 4 * 86400 + 9000);
+  assert_true(rg_test_str_is(r, "verdict", "accept"));
+  assert_true(rg_test_str_is(r, "reason", "sender_domain: allowlisted"));
+  r = call(f, "stats", "{\"id\": 16, \"op\": \"stats\"}");
+  assert_int_equal(rg_test_uint(r, "check.allowlisted"), 1);
+}
+
+static int setup_observe(void **state) {
+  static const char *const settings[] = {"check.mode", "observe", NULL};
+  return open_with(state, settings);
+}
+
+/* In observe mode every answer is accept; the verdict it would be is reported and counted. */
+static void test_engine_check_observe_mode_accepts_and_counts(void **state) {
+  fixture_t *f = *state;
+  build_mixed_world(f);
+  const msgpack_object *r =
+      call(f, "check",
+           "{\"id\": 17, \"op\": \"check\", \"sender\": \"promo0@mail.example\", \"client_ip\": "
+           "\"198.51.100.2\", \"recipients\": [\"t0_99@victims.example\"], \"ts\": %lld}",
+           T0 + 4 * 86400 + 9000);
+  assert_true(rg_test_str_is(r, "verdict", "accept"));
+  assert_true(rg_test_str_is(r, "mode", "observe"));
+  assert_false(rg_test_str_is(r, "would_be", "accept"));
+  r = call(f, "stats", "{\"id\": 18, \"op\": \"stats\"}");
+  assert_int_equal(rg_test_uint(r, "check.verdicts.accept"), 0);
+  assert_int_equal(rg_test_uint(r, "check.decided_by.sender"), 1);
+}
+
 /* Writes after stop are refused with shutting_down, and nothing is left queued. */
 static void test_engine_refuses_writes_after_stop(void **state) {
   fixture_t *f = *state;
@@ -312,6 +489,13 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(
           test_engine_large_ingest_lets_other_writes_commit_between_slices, setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_engine_check_a_compromised_account_does_not_taint_its_organisation, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_engine_check_mixed_freemail_accepts_its_honest_users,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_engine_check_allowlist_wins, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_engine_check_observe_mode_accepts_and_counts,
+                                      setup_observe, teardown),
       cmocka_unit_test_setup_teardown(test_engine_refuses_writes_after_stop, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
