@@ -172,12 +172,17 @@ static bool allowlisted(const role_t *r) {
 }
 
 /* The thresholds of tempfail, quarantine and reject: the generation's where it derived them
- * from held-out labels, else the config's (rg_thresholds_effective keeps them monotone). */
+ * from held-out labels (rg_thresholds_effective keeps them monotone), but never below the
+ * config's: the rates are estimated on senders' reputations, and the message score also
+ * holds the prior (unknown senders) and infrastructure, so a derived threshold may only make
+ * a level stricter to stay within its budget. Lowering check.* is the operator's choice. */
 static void thresholds(const rg_engine_t *e, const rg_generation_t *gen,
                        double at[RG_VERDICT_LEVELS]) {
   const double fixed[RG_VERDICT_LEVELS] = {e->cfg.check_tempfail, e->cfg.check_quarantine,
                                            e->cfg.check_reject};
   rg_thresholds_effective(gen ? &gen->thresholds : NULL, fixed, at);
+  for (int l = 0; l < RG_VERDICT_LEVELS; l++)
+    if (at[l] < fixed[l]) at[l] = fixed[l];
 }
 
 /* Weighs the roles into d (see the file comment). */
