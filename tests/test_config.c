@@ -139,6 +139,7 @@ static void test_config_describe_lists_every_option(void **state) {
                          "limits.max_pending_writes",
                          "limits.idle_timeout",
                          "limits.evict_idle",
+                         "limits.write_slice_edges",
                          "writer.commit_max_requests",
                          "limits.frame_timeout",
                          "limits.max_depth",

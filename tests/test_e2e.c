@@ -37,6 +37,11 @@ static int setup(void **state) {
   return start_with(state, NULL);
 }
 
+static int setup_small_slices(void **state) {
+  static const char *const extra[] = {"--set", "limits.write_slice_edges=5000", NULL};
+  return start_with(state, extra);
+}
+
 static int setup_tiny_map(void **state) {
   static const char *const extra[] = {"--set", "store.map_size=1M", NULL};
   return start_with(state, extra);
@@ -927,7 +932,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_pipelined_requests_answered_in_order_with_ids, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(
-          test_pipelined_forget_after_a_sliced_ingest_takes_effect_after_it, setup, teardown),
+          test_pipelined_forget_after_a_sliced_ingest_takes_effect_after_it, setup_small_slices,
+          teardown),
       cmocka_unit_test_setup_teardown(test_restart_keeps_everything_acknowledged, setup, teardown),
       cmocka_unit_test_setup_teardown(test_malformed_frames_close_only_that_connection, setup,
                                       teardown),

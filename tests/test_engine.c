@@ -45,6 +45,7 @@ static int open_with(void **state, const char *const *settings) {
   cfg.recompute_interval_s = 0;
   cfg.min_messages = 1; /* small hand-built graphs: every actor has enough evidence */
   cfg.min_age_s = 0;
+  cfg.write_slice_edges = 5000; /* the slicing test's ingest (12,072 edges) takes three */
   char err[256] = "";
   for (size_t i = 0; settings && settings[i]; i += 2)
     assert_int_equal(rg_config_set(&cfg, settings[i], settings[i + 1], err, sizeof err), RG_OK);

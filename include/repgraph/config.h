@@ -40,6 +40,7 @@ typedef struct {
   char check_mode[16];          /* enforce | observe */
   uint32_t check_shared_users;  /* senders from which infrastructure counts as shared */        /* label_cluster skips members scored on the other side */
   uint32_t max_scan_clusters;           /* clusters one clusters request reads */
+  uint32_t write_slice_edges;           /* a larger ingest commits in slices of this size */
   uint64_t idle_timeout_s;              /* close connections idle this long; 0 = never */
   uint64_t evict_idle_s;                /* at the limit, the longest idle this long gives way */
   uint64_t frame_timeout_s;             /* a started frame must be complete within; 0 = never */

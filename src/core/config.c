@@ -101,6 +101,9 @@ static const opt_t options[] = {
     NUM(OPT_U32, max_label_cluster, "limits.max_label_cluster", 1, 100000000, "100000",
         "members of a cluster label_cluster labels in one transaction; a larger one is "
         "refused (too_large): label it with `repgraph label --file` in batches"),
+    NUM(OPT_U32, write_slice_edges, "limits.write_slice_edges", 100, 100000000, "20000",
+        "a larger ingest commits in slices of about this many edges (whole observations), "
+        "with other clients' writes between them"),
     NUM(OPT_DURATION, idle_timeout_s, "limits.idle_timeout", 0, 86400 * 30, "5m",
         "close connections idle this long; 0 = never"),
     NUM(OPT_DURATION, evict_idle_s, "limits.evict_idle", 0, 86400, "1s",

@@ -16,7 +16,6 @@
 #include "repgraph/text.h"
 
 #define REJECTS_REPORTED 1000 /* per request; the count covers the rest */
-#define SLICE_EDGES      5000 /* edges per transaction of a large ingest */
 
 enum { ITEM_EDGES, ITEM_OBSERVATIONS, ITEM_LABELS, ITEM_ACTORS };
 static const char *const item_names[] = {"edges", "observations", "labels", "actors"};
@@ -58,7 +57,7 @@ typedef struct {
 } reject_t;
 
 /* One transaction's worth of a write: its actors (each once), edges and labels. A large
- * ingest is cut into slices of at most SLICE_EDGES edges, whole observations each, so that
+ * ingest is cut into slices of at most limits.write_slice_edges edges, whole observations each, so that
  * other clients' writes commit between them. */
 typedef struct {
   const uint8_t *hash_key; /* the engine's actor_hash_key */
@@ -206,7 +205,8 @@ static void reject(ingest_write_t *w, uint8_t item, uint32_t index, int code, co
 /* The slice items are added to: the last one, or a new one when the last is full (or there
  * is none yet). Items never straddle slices. 0 or RG_ENOMEM. */
 static int open_slice(ingest_write_t *w) {
-  if (w->n_slices && w->slices[w->n_slices - 1].n_edges < SLICE_EDGES) return RG_OK;
+  if (w->n_slices && w->slices[w->n_slices - 1].n_edges < w->base.engine->cfg.write_slice_edges)
+    return RG_OK;
   int rc = rg_grow((void **)&w->slices, &w->cap_slices, (size_t)w->n_slices + 1, sizeof *w->slices);
   if (rc) return rc;
   slice_t *s = &w->slices[w->n_slices++];
