@@ -28,6 +28,7 @@
 #include "repgraph/clock.h"
 #include "repgraph/err.h"
 #include "repgraph/log.h"
+#include "repgraph/sockfile.h"
 #include "repgraph/policy_proto.h"
 
 #define READ_CHUNK     (64 * 1024)   /* bytes asked of the kernel per read */
@@ -597,28 +598,12 @@ static int listen_tcp(rg_policy_t *p, char *err, size_t errlen) {
 
 static int listen_unix(rg_policy_t *p, char *err, size_t errlen) {
   const char *path = p->cfg.policy_unix;
-  struct stat st;
-  if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-    snprintf(err, errlen, "policy.unix: path too long: %s", path);
-    return RG_ECONFIG;
-  }
-  if (lstat(path, &st) == 0) { /* left by a server that died, or live: connect tells */
-    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    memcpy(sa.sun_path, path, strlen(path) + 1); /* fits: checked above */
-    bool live = S_ISSOCK(st.st_mode) && fd >= 0 && !connect(fd, (struct sockaddr *)&sa, sizeof sa);
-    if (fd >= 0) close(fd);
-    if (!S_ISSOCK(st.st_mode) || live) {
-      snprintf(err, errlen, "policy.unix: %s %s", path,
-               live ? "has a live listener" : "exists and is not a socket");
-      return RG_EIO;
-    }
-    unlink(path);
-  }
+  int rc = rg_sockfile_claim(path, "policy.unix", err, errlen);
+  if (rc) return rc;
   uv_pipe_init(p->loop, &p->pipe, 0);
   p->pipe.data = p;
   p->has_pipe = true;
-  int rc = uv_pipe_bind(&p->pipe, path);
+  rc = uv_pipe_bind(&p->pipe, path);
   if (!rc) {
     snprintf(p->unix_path, sizeof p->unix_path, "%s", path);
     if (chmod(path, p->cfg.unix_mode)) rc = uv_translate_sys_error(errno);

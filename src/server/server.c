@@ -29,6 +29,7 @@
 #include "repgraph/engine.h"
 #include "repgraph/err.h"
 #include "repgraph/log.h"
+#include "repgraph/sockfile.h"
 #include "repgraph/tls.h"
 #include "repgraph/policy.h"
 
@@ -55,8 +56,8 @@ typedef struct conn {
   rg_buf_t sending; /* replies the kernel is taking */
   uv_write_t wreq;
   uint32_t pending_writes;
-  bool sliced_pending; /* a write committing in slices is pending: what follows waits for it */
-  uint64_t last_active_ms;   /* last read or write progress (seen at least each sweep) */
+  bool sliced_pending;     /* a write committing in slices is pending: what follows waits for it */
+  uint64_t last_active_ms; /* last read or write progress (seen at least each sweep) */
   uint64_t frame_started_ms; /* when the partial frame in `in` began; 0 = none */
   uint64_t accepted_ms;      /* auth is due auth.timeout after this */
   uint64_t stall_since_ms;   /* past the soft output limit, without write progress since; 0 */
@@ -348,8 +349,8 @@ static void conn_process(conn_t *c) {
     char err[256];
     int rc = rg_proto_decode_request(body, len, &s->limits, &req, err, sizeof err);
     bool is_write = rc == RG_OK && rg_op_writes(req.op);
-    if (c->pending_writes && (!is_write || c->pending_writes >= s->cfg.max_pending_writes ||
-                              c->sliced_pending)) {
+    if (c->pending_writes &&
+        (!is_write || c->pending_writes >= s->cfg.max_pending_writes || c->sliced_pending)) {
       rg_request_free(&req); /* answered in order: wait for the writes before it */
       c->blocked = true;
       break;
@@ -458,8 +459,8 @@ static bool evict_idlest(rg_server_t *s, conn_t *newcomer) {
   uint64_t now = uv_now(s->loop), min_idle = s->cfg.evict_idle_s * 1000;
   conn_t *victim = NULL;
   for (conn_t *c = s->conns; c; c = c->next) {
-    if (c == newcomer || c->closing || c->close_after_flush || c->pending_writes ||
-        c->writing || c->in.len || conn_output(c) || now - c->last_active_ms < min_idle)
+    if (c == newcomer || c->closing || c->close_after_flush || c->pending_writes || c->writing ||
+        c->in.len || conn_output(c) || now - c->last_active_ms < min_idle)
       continue;
     bool better = !victim || (c->role == RG_ROLE_NONE) > (victim->role == RG_ROLE_NONE) ||
                   ((c->role == RG_ROLE_NONE) == (victim->role == RG_ROLE_NONE) &&
@@ -581,7 +582,7 @@ void rg_server_shutdown(rg_server_t *s) {
   if (uv_is_active((uv_handle_t *)&s->idle_timer)) uv_timer_stop(&s->idle_timer);
   uv_close((uv_handle_t *)&s->idle_timer, NULL);
   rg_policy_shutdown(s->policy); /* before the engine stops: its observations still commit */
-  rg_engine_stop(s->engine); /* every queued write commits; its reply is queued */
+  rg_engine_stop(s->engine);     /* every queued write commits; its reply is queued */
   for (conn_t *c = s->conns, *next; c; c = next) {
     next = c->next;
     c->close_after_flush = true;
@@ -621,40 +622,15 @@ static int listen_tcp(rg_server_t *s, char *err, size_t errlen) {
               : rg_tls_verifies_clients(s->tls) ? " (TLS; clients need a certificate)"
                                                 : " (TLS)");
   if (!s->tls && !rg_config_is_loopback(host))
-    rg_log_warn("TCP on %s without TLS: tokens and replies cross the network in clear text; "
-                "set tls.cert (see README, Security)",
-                host);
-  return RG_OK;
-}
-
-/* A socket file left by a server that died is removed; a live one is an error. */
-static int clear_stale_socket(const char *path, char *err, size_t errlen) {
-  struct stat st;
-  if (lstat(path, &st) != 0) return RG_OK;
-  if (!S_ISSOCK(st.st_mode)) {
-    snprintf(err, errlen, "%s exists and is not a socket; refusing to replace it", path);
-    return RG_EIO;
-  }
-  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-  struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-  bool live = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-  if (fd >= 0) close(fd);
-  if (live) {
-    snprintf(err, errlen, "%s: another repgraphd is listening there", path);
-    return RG_EIO;
-  }
-  unlink(path);
+    rg_log_warn(
+        "TCP on %s without TLS: tokens and replies cross the network in clear text; "
+        "set tls.cert (see README, Security)",
+        host);
   return RG_OK;
 }
 
 static int listen_unix(rg_server_t *s, const char *path, char *err, size_t errlen) {
-  if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-    snprintf(err, errlen, "server.unix_socket: path longer than %zu bytes: %s",
-             sizeof(((struct sockaddr_un *)0)->sun_path) - 1, path);
-    return RG_ECONFIG;
-  }
-  int rc = clear_stale_socket(path, err, errlen);
+  int rc = rg_sockfile_claim(path, "server.unix_socket", err, errlen);
   if (rc) return rc;
   uv_pipe_init(s->loop, &s->pipe, 0);
   s->pipe.data = s;
