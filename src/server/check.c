@@ -341,7 +341,8 @@ int rg__check_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr, char 
   decision_t d = {0};
   if (!rc) rc = read_roles(e, t, gen, now, roles);
   if (!rc) rc = familiarity(e, t, &roles[ROLE_SENDER], o, now, &d.familiar);
-  if (!rc) rc = burst(t, &roles[ROLE_SENDER], now, &d);
+  if (!rc && roles[ROLE_SENDER].evidence && roles[ROLE_SENDER_DOMAIN].shared)
+    rc = burst(t, &roles[ROLE_SENDER], now, &d); /* only weighed there (decide) */
   if (!rc) {
     decide(e, gen, roles, &d);
     count(e, &d);
