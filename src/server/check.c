@@ -7,12 +7,13 @@
  *     or the net accepts at once; a label on the sender decides; a bad label on the IP, net
  *     or HELO name counts whatever else is known;
  *  2. the sender's own history comes first: with enough evidence (score.min_messages,
- *     score.min_age) its reputation, raised — when its domain is shared (a freemail
- *     provider, a large organisation: accounts there are cheap or can be stolen) — by how
- *     much of its fan-out no one engages with (recipients who never wrote back and were
- *     mailed once: the disposable account's signature), and lowered to the neutral prior
- *     when this message goes to its usual audience (recipients it mailed before, or who
- *     wrote to it), unless its reputation alone is at the reject level;
+ *     score.min_age) its reputation; raised — when its domain is shared (a freemail
+ *     provider, a large organisation: accounts there are cheap or can be stolen), and
+ *     whatever the sender's age — by how much of its fan-out no one engages with
+ *     (recipients who never wrote back and were mailed once: the disposable account's
+ *     signature) and by a burst of new recipients against its own rate; lowered to the
+ *     neutral prior when this message goes to its usual audience (recipients it mailed
+ *     before, or who wrote to it), unless its reputation alone is at the reject level;
  *  3. infrastructure speaks by what it carries, not by its own reputation: an IP, net or
  *     domain used by many senders (check.shared_users) counts as the share of its senders
  *     that score bad (a posterior, so a few do not convict it): a freemail domain or a
@@ -208,13 +209,15 @@ static void decide(const rg_engine_t *e, const rg_generation_t *gen, role_t *rol
     own = true;
     consider(d, s->label.verdict == RG_VERDICT_BAD ? 1.0 : 0.0, ROLE_SENDER, "labelled %s",
              rg_verdict_name(s->label.verdict));
-  } else if (s->scored && s->evidence) {
-    own = true;
-    consider(d, s->score.reputation, ROLE_SENDER, "reputation %.2f", s->score.reputation);
-    uint32_t fanout = s->rec.out_degree[RG_EDGE_MAILED];
+  } else {
+    /* Behaviour carries its own evidence (at least UNENGAGED_MIN / BURST_MIN recipients), so
+     * it counts for a young sender too; the reputation needs score.min_messages/min_age. */
+    own = s->scored && s->evidence;
+    if (own) consider(d, s->score.reputation, ROLE_SENDER, "reputation %.2f", s->score.reputation);
+    uint32_t fanout = s->known ? s->rec.out_degree[RG_EDGE_MAILED] : 0;
     uint32_t engaged = s->score.engaged < fanout ? s->score.engaged : fanout;
     bool shared_domain = roles[ROLE_SENDER_DOMAIN].shared;
-    if (shared_domain && fanout >= UNENGAGED_MIN)
+    if (s->scored && shared_domain && fanout >= UNENGAGED_MIN)
       consider(
           d, (fanout - engaged) / (fanout + UNENGAGED_PSEUDO) * exp(-ENGAGED_DISCOUNT * engaged),
           ROLE_SENDER, "%u of its %u recipients never engaged with it", fanout - engaged, fanout);
@@ -229,10 +232,11 @@ static void decide(const rg_engine_t *e, const rg_generation_t *gen, role_t *rol
      * middling reputation neutral: subscribers mailed issue after issue, correspondents. */
     bool audience = d->familiar >= FAMILIAR_SHARE ||
                     (fanout >= UNENGAGED_MIN && engaged >= FAMILIAR_SHARE * fanout);
-    if (audience && d->score < at[RG_VERDICT_REJECT] && d->score > prior) {
+    if (own && audience && d->score < at[RG_VERDICT_REJECT] && d->score > prior) {
       d->score = prior;
       snprintf(d->why, sizeof d->why, "sender: writes to its usual audience");
     }
+    own = own || d->decided_by == ROLE_SENDER;
   }
   for (int i = ROLE_SENDER_DOMAIN; i < N_ROLES; i++) {
     role_t *r = &roles[i];
@@ -341,7 +345,7 @@ int rg__check_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr, char 
   decision_t d = {0};
   if (!rc) rc = read_roles(e, t, gen, now, roles);
   if (!rc) rc = familiarity(e, t, &roles[ROLE_SENDER], o, now, &d.familiar);
-  if (!rc && roles[ROLE_SENDER].evidence && roles[ROLE_SENDER_DOMAIN].shared)
+  if (!rc && roles[ROLE_SENDER].known && roles[ROLE_SENDER_DOMAIN].shared)
     rc = burst(t, &roles[ROLE_SENDER], now, &d); /* only weighed there (decide) */
   if (!rc) {
     decide(e, gen, roles, &d);
