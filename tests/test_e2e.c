@@ -20,17 +20,10 @@
 #include "repgraph/store.h"
 #include "testutil.h"
 
-typedef struct {
-  char *dir;
-  rg_test_server_t srv;
-} fixture_t;
+typedef rg_test_fixture_t fixture_t;
 
 static int start_with(void **state, const char *const *extra) {
-  fixture_t *f = calloc(1, sizeof *f);
-  f->dir = rg_test_mkdtemp();
-  rg_test_server_start(&f->srv, f->dir, extra);
-  *state = f;
-  return 0;
+  return rg_test_fixture_start(state, extra);
 }
 
 static int setup(void **state) {
@@ -67,10 +60,7 @@ static int setup_lenient_tempfail(void **state) {
 }
 
 static int teardown(void **state) {
-  fixture_t *f = *state;
-  rg_test_teardown_server(&f->srv, f->dir);
-  free(f);
-  return 0;
+  return rg_test_fixture_stop(state);
 }
 
 /* A client that is not the one being tested still gets answers. */

@@ -14,24 +14,14 @@
 
 enum { N_OBS = 1000 };
 
-typedef struct {
-  char *dir;
-  rg_test_server_t srv;
-} fixture_t;
+typedef rg_test_fixture_t fixture_t;
 
 static int setup(void **state) {
-  fixture_t *f = calloc(1, sizeof *f);
-  f->dir = rg_test_mkdtemp();
-  rg_test_server_start(&f->srv, f->dir, NULL);
-  *state = f;
-  return 0;
+  return rg_test_fixture_start(state, NULL);
 }
 
 static int teardown(void **state) {
-  fixture_t *f = *state;
-  rg_test_teardown_server(&f->srv, f->dir);
-  free(f);
-  return 0;
+  return rg_test_fixture_stop(state);
 }
 
 /* The bad items: index, the JSON of the observation, the code and a part of the message. */

@@ -21,24 +21,14 @@
 #define GOOD_MAILDIR 40
 #define GOOD_MBOX    25
 
-typedef struct {
-  char *dir;
-  rg_test_server_t srv;
-} fixture_t;
+typedef rg_test_fixture_t fixture_t;
 
 static int setup(void **state) {
-  fixture_t *f = calloc(1, sizeof *f);
-  f->dir = rg_test_mkdtemp();
-  rg_test_server_start(&f->srv, f->dir, NULL);
-  *state = f;
-  return 0;
+  return rg_test_fixture_start(state, NULL);
 }
 
 static int teardown(void **state) {
-  fixture_t *f = *state;
-  rg_test_teardown_server(&f->srv, f->dir);
-  free(f);
-  return 0;
+  return rg_test_fixture_stop(state);
 }
 
 /* A message from sender i, relayed in one of four MTA shapes, to two recipients. */

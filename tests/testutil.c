@@ -145,6 +145,22 @@ void rg_test_teardown_server(rg_test_server_t *s, char *dir) {
   free(dir);
 }
 
+int rg_test_fixture_start(void **state, const char *const *extra) {
+  rg_test_fixture_t *f = calloc(1, sizeof *f);
+  assert_non_null(f);
+  f->dir = rg_test_mkdtemp();
+  rg_test_server_start(&f->srv, f->dir, extra);
+  *state = f;
+  return 0;
+}
+
+int rg_test_fixture_stop(void **state) {
+  rg_test_fixture_t *f = *state;
+  rg_test_teardown_server(&f->srv, f->dir);
+  free(f);
+  return 0;
+}
+
 int rg_test_run(const char *cmd, char **out) {
   FILE *p = popen(cmd, "r");
   assert_non_null(p);

@@ -48,6 +48,21 @@ void rg_test_server_start(rg_test_server_t *s, const char *dir, const char *cons
 /* Sends SIGTERM and waits at most 30 s; returns the exit status (fails the test on timeout). */
 int rg_test_server_stop(rg_test_server_t *s);
 
+/* The common fixture of the end-to-end tests: a fresh temporary directory and the real
+ * server started on it. */
+typedef struct {
+  char *dir;
+  rg_test_server_t srv;
+} rg_test_fixture_t;
+
+/* cmocka setup: a new fixture in *state, its server started with `extra` arguments
+ * (NULL-terminated, may be NULL). Fails the test if the server does not start. */
+int rg_test_fixture_start(void **state, const char *const *extra);
+
+/* cmocka teardown of rg_test_fixture_start: stops the server (asserting a clean exit),
+ * removes the directory, frees the fixture. */
+int rg_test_fixture_stop(void **state);
+
 /* Fixture teardown: stops the server if it was started (asserting a clean exit on
  * SIGTERM), removes `dir` and frees it. */
 void rg_test_teardown_server(rg_test_server_t *s, char *dir);
