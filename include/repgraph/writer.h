@@ -59,9 +59,6 @@ int rg_writer_open(rg_store_t *store, uv_loop_t *loop, const rg_writer_opts_t *o
 /* Queues a write (loop thread). The writer owns req until its done callback. */
 void rg_writer_submit(rg_writer_t *w, rg_writer_req_t *req);
 
-/* Writes queued and not yet committed (any thread). */
-uint64_t rg_writer_depth(const rg_writer_t *w);
-
 /* Commits everything queued, stops the thread, delivers the last completions (their done
  * callbacks run now) and starts closing the loop handle. Idempotent. */
 void rg_writer_stop(rg_writer_t *w);

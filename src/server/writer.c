@@ -20,7 +20,6 @@ struct rg_writer {
   pthread_cond_t wake;
   rg_writer_req_t *queue_head, *queue_tail; /* waiting for the writer */
   rg_writer_req_t *done_head, *done_tail;   /* committed, waiting for the loop */
-  atomic_uint_fast64_t depth;
   bool stopping, stopped;
 };
 
@@ -28,7 +27,6 @@ void rg_writer_submit(rg_writer_t *w, rg_writer_req_t *req) {
   req->queued_us = rg_clock_mono_us();
   req->result = RG_OK;
   req->next = NULL;
-  atomic_fetch_add(&w->depth, 1);
   if (w->opts.metrics) atomic_fetch_add(&w->opts.metrics->write_queue_depth, 1);
   pthread_mutex_lock(&w->lock);
   if (w->queue_tail)
@@ -38,10 +36,6 @@ void rg_writer_submit(rg_writer_t *w, rg_writer_req_t *req) {
   w->queue_tail = req;
   pthread_cond_signal(&w->wake);
   pthread_mutex_unlock(&w->lock);
-}
-
-uint64_t rg_writer_depth(const rg_writer_t *w) {
-  return atomic_load(&w->depth);
 }
 
 /* Applies writes [first..] in one transaction. With `nested`, each write runs in a nested
@@ -140,7 +134,6 @@ static void *writer_main(void *arg) {
     commit_with_growth(w, group);
     for (rg_writer_req_t *r = group; r; r = r->next)
       if (r->result && r->on_failed) r->on_failed(r);
-    atomic_fetch_sub(&w->depth, n);
     if (m) {
       rg_hist_add(&m->commit_latency, rg_clock_mono_us() - t0);
       atomic_fetch_add(&m->commits, 1);
