@@ -90,22 +90,16 @@ static uint32_t users_of(const role_t *r, int role) {
   return r->scored && r->score.users > live ? r->score.users : live;
 }
 
-/* Share of the message's recipients (at most RCPT_CHECKED_MAX) the sender mailed before
- * `now`, or that wrote to it: -1 when none is checked. */
-static int familiarity(rg_engine_t *e, rg_txn_t *t, const role_t *sender,
-                       const rg_wire_observation_t *o, int64_t now, double *out) {
+/* Share of the message's first recipients (already normalised, at most RCPT_CHECKED_MAX) the
+ * sender mailed before `now`, or that wrote to it: -1 when there are none. */
+static int familiarity(rg_txn_t *t, const role_t *sender, const rg_actor_t *rcpts, uint32_t n,
+                       int64_t now, double *out) {
   *out = -1;
-  if (!sender->known || !o->n_recipients) return RG_OK;
-  uint32_t checked = 0, familiar = 0;
-  for (uint32_t j = 0; j < o->n_recipients && checked < RCPT_CHECKED_MAX; j++) {
-    rg_actor_t rcpt;
+  if (!sender->known || !n) return RG_OK;
+  uint32_t familiar = 0;
+  for (uint32_t j = 0; j < n; j++) {
     uint64_t id;
-    char msg[160];
-    if (rg__actor_from_wire(e, o->recipients[j], false, RG_ACTOR_ADDRESS, "", &rcpt, msg,
-                            sizeof msg))
-      continue;
-    checked++;
-    int rc = rg_store_find_actor(t, &rcpt, &id);
+    int rc = rg_store_find_actor(t, &rcpts[j], &id);
     if (rc == RG_ENOT_FOUND) continue;
     if (rc) return rc;
     rg_edge_rec_t er;
@@ -119,7 +113,7 @@ static int familiarity(rg_engine_t *e, rg_txn_t *t, const role_t *sender,
     }
     familiar += knows;
   }
-  if (checked) *out = (double)familiar / checked;
+  *out = (double)familiar / n;
   return RG_OK;
 }
 
@@ -320,12 +314,12 @@ int rg__check_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr, char 
       rg__actor_from_wire(e, o->client_ip, false, RG_ACTOR_IP, "client_ip",
                           &roles[ROLE_CLIENT_IP].actor, msg, msglen))
     return RG_EINVALID_ACTOR;
-  for (uint32_t j = 0; j < o->n_recipients; j++) {
-    rg_actor_t rcpt;
-    if (rg__actor_from_wire(e, o->recipients[j], false, RG_ACTOR_ADDRESS, "recipients", &rcpt, msg,
-                            msglen))
+  rg_actor_t rcpts[RCPT_CHECKED_MAX], spare; /* the first ones are kept for familiarity */
+  uint32_t n_rcpts = o->n_recipients < RCPT_CHECKED_MAX ? o->n_recipients : RCPT_CHECKED_MAX;
+  for (uint32_t j = 0; j < o->n_recipients; j++)
+    if (rg__actor_from_wire(e, o->recipients[j], false, RG_ACTOR_ADDRESS, "recipients",
+                            j < n_rcpts ? &rcpts[j] : &spare, msg, msglen))
       return RG_EINVALID_ACTOR;
-  }
   roles[ROLE_SENDER].present = roles[ROLE_CLIENT_IP].present = true;
   roles[ROLE_SENDER_DOMAIN].present =
       rg_actor_domain_of(&roles[ROLE_SENDER].actor, &roles[ROLE_SENDER_DOMAIN].actor) == RG_OK;
@@ -344,7 +338,7 @@ int rg__check_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr, char 
   int64_t now = rg__item_ts(e, o->ts, rg_clock_now()); /* the message's time when given */
   decision_t d = {0};
   if (!rc) rc = read_roles(e, t, gen, now, roles);
-  if (!rc) rc = familiarity(e, t, &roles[ROLE_SENDER], o, now, &d.familiar);
+  if (!rc) rc = familiarity(t, &roles[ROLE_SENDER], rcpts, n_rcpts, now, &d.familiar);
   if (!rc && roles[ROLE_SENDER].known && roles[ROLE_SENDER_DOMAIN].shared)
     rc = burst(t, &roles[ROLE_SENDER], now, &d); /* only weighed there (decide) */
   if (!rc) {
