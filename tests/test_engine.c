@@ -445,6 +445,42 @@ static void test_engine_check_allowlist_wins(void **state) {
   assert_int_equal(rg_test_uint(r, "check.allowlisted"), 1);
 }
 
+/* The client's verified reverse name is a role of its own: labelled bad, it decides; the
+ * structured call (the policy listener's) gives the verdict and words the op gives. */
+static void test_engine_check_weighs_the_client_rdns_name(void **state) {
+  fixture_t *f = *state;
+  call(f, "label",
+       "{\"id\": 1, \"op\": \"label\", \"labels\": [{\"actor\": "
+       "\"domain:mta7.snowshoe.example\", \"verdict\": \"bad\"}]}");
+  const msgpack_object *r =
+      call(f, "check",
+           "{\"id\": 2, \"op\": \"check\", \"sender\": \"new@fresh.example\", \"client_ip\": "
+           "\"203.0.113.7\", \"rdns\": \"MTA7.snowshoe.example\", \"authenticated\": true}");
+  assert_true(rg_test_str_is(r, "verdict", "reject"));
+  assert_true(rg_test_str_is(r, "decided_by", "client_rdns"));
+  assert_true(rg_test_str_is(r, "reason", "client_rdns: labelled bad"));
+  assert_true(rg_test_get(r, "authenticated")->via.boolean);
+
+  rg_wire_observation_t o = {.sender = {"new@fresh.example", 17},
+                             .client_ip = {"203.0.113.7", 11},
+                             .rdns = {"mta7.snowshoe.example", 21}};
+  rg_check_verdict_t v;
+  char msg[160];
+  assert_int_equal(rg_engine_check(f->engine, &o, &v, msg, sizeof msg), RG_OK);
+  assert_int_equal(v.verdict, 3);
+  assert_string_equal(rg_engine_verdict_name(v.verdict), "reject");
+  assert_string_equal(v.decided_by, "client_rdns");
+  assert_string_equal(v.reason, "client_rdns: labelled bad");
+  assert_false(v.authenticated);
+  o.rdns = (rg_str_t){"", 0}; /* without it nothing is known of this message */
+  assert_int_equal(rg_engine_check(f->engine, &o, &v, msg, sizeof msg), RG_OK);
+  assert_int_equal(v.verdict, 0);
+  assert_false(v.known);
+  assert_null(v.decided_by);
+  o.sender = (rg_str_t){"not an address", 14};
+  assert_int_equal(rg_engine_check(f->engine, &o, &v, msg, sizeof msg), RG_EINVALID_ACTOR);
+}
+
 static int setup_observe(void **state) {
   static const char *const settings[] = {"check.mode", "observe", NULL};
   return open_with(state, settings);
@@ -495,6 +531,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_engine_check_mixed_freemail_accepts_its_honest_users,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_engine_check_allowlist_wins, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_engine_check_weighs_the_client_rdns_name, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_engine_check_observe_mode_accepts_and_counts,
                                       setup_observe, teardown),
       cmocka_unit_test_setup_teardown(test_engine_refuses_writes_after_stop, setup, teardown),

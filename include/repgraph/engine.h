@@ -62,6 +62,28 @@ bool rg_engine_write_is_sliced(const rg_write_t *w);
  * the buffer's error. */
 int rg_engine_finish_write(rg_write_t *w, rg_buf_t *out);
 
+/* check's answer about one message, for front doors that are not the msgpack protocol (the
+ * Postfix policy listener). Strings are copies or static. */
+typedef struct {
+  int verdict;            /* 0 accept, 1 tempfail, 2 quarantine, 3 reject (after check.mode) */
+  int would_be;           /* the verdict before check.mode */
+  double score;           /* [0,1] */
+  bool known;             /* some role decided; false: nothing known, the prior */
+  bool authenticated;     /* the message was an authenticated submission */
+  const char *decided_by; /* the deciding role ("sender", "client_ip", ...), or NULL */
+  char reason[160];       /* words an SMTP reply may carry; "" when nothing decided */
+  uint64_t generation;    /* the generation it was weighed in; 0 = none yet */
+} rg_check_verdict_t;
+
+/* Weighs one message like the check op (sender, client IP, HELO, rdns, recipients, ts of o)
+ * into *v. 0; RG_EINVALID_ACTOR (no usable sender or client IP, or a recipient that is not an
+ * address) with why in msg; RG_ENOMEM or a store error. Loop thread. */
+int rg_engine_check(rg_engine_t *e, const rg_wire_observation_t *o, rg_check_verdict_t *v,
+                    char *msg, size_t msglen);
+
+/* "accept", "tempfail", "quarantine" or "reject" for a verdict of rg_check_verdict_t. */
+const char *rg_engine_verdict_name(int verdict);
+
 /* The engine's metrics, for the server to count connections and requests. */
 rg_metrics_t *rg_engine_metrics(rg_engine_t *e);
 

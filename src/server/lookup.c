@@ -91,7 +91,7 @@ static const char *const score_fields[] = {
 _Static_assert(sizeof score_fields / sizeof score_fields[0] == RG__SCORE_FIELDS,
                "RG__SCORE_FIELDS counts score_fields");
 #define N_SCORE_FIELDS RG__SCORE_FIELDS
-#define LOOKUP_FIELDS  (12 + N_SCORE_FIELDS)
+#define LOOKUP_FIELDS  (13 + N_SCORE_FIELDS)
 
 static void write_reasons(rg_txn_t *t, const rg_score_t *sc, int64_t now, rg_wr_t *wr) {
   rg_wr_array(wr, sc->n_reasons);
@@ -186,6 +186,8 @@ static int lookup_one(const rg_engine_t *e, rg_txn_t *t, const rg_generation_t *
     rg_wr_int(wr, r.last_seen);
     rg_wr_str(wr, "messages");
     rg_wr_uint(wr, r.messages);
+    rg_wr_str(wr, "submissions");
+    rg_wr_uint(wr, r.submissions);
     write_counts(wr, "out_degree", r.out_degree);
     write_counts(wr, "in_degree", r.in_degree);
     rg_wr_str(wr, "weight_out");
@@ -193,8 +195,8 @@ static int lookup_one(const rg_engine_t *e, rg_txn_t *t, const rg_generation_t *
     rg_wr_str(wr, "weight_in");
     rg_wr_double(wr, r.weight_in);
   } else {
-    static const char *const absent[] = {"first_seen", "last_seen",  "messages", "out_degree",
-                                         "in_degree",  "weight_out", "weight_in"};
+    static const char *const absent[] = {"first_seen", "last_seen", "messages",  "submissions",
+                                         "out_degree", "in_degree", "weight_out", "weight_in"};
     for (size_t i = 0; i < sizeof absent / sizeof absent[0]; i++) {
       rg_wr_str(wr, absent[i]);
       rg_wr_nil(wr);
