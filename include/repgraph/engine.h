@@ -46,6 +46,34 @@ void rg_engine_close(rg_engine_t *e);
 int rg_engine_handle(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out, rg_write_done_fn done,
                      void *ctx, rg_write_t **pending);
 
+/* A write prepared away from the loop: an ingest validated, normalised and cut into slices
+ * on another thread (libuv's pool), so that a large request does not stall every other
+ * connection while it is expanded. */
+typedef struct {
+  rg_op_t op;
+  int rc;            /* 0, or why the request is refused as a whole (then write is NULL) */
+  rg_write_t *write; /* the prepared write, owned until handed to rg_engine_handle_prepared */
+  char msg[200];     /* the refusal's message */
+  uint64_t started_us;
+} rg_prepared_t;
+
+/* True for the ops rg_engine_prepare takes (ingest). */
+bool rg_engine_can_prepare(rg_op_t op);
+
+/* Prepares a request of such an op into *p. Touches neither the store nor the loop: safe on
+ * any thread while the engine is open; the request may be freed on return (the write holds
+ * copies). */
+void rg_engine_prepare(rg_engine_t *e, const rg_request_t *req, rg_prepared_t *p);
+
+/* Queues a prepared write (loop thread), or answers its refusal into `out`: returns and sets
+ * *pending as rg_engine_handle does for a write; *p gives up its write. */
+int rg_engine_handle_prepared(rg_engine_t *e, const rg_request_t *req, rg_prepared_t *p,
+                              rg_buf_t *out, rg_write_done_fn done, void *ctx,
+                              rg_write_t **pending);
+
+/* Frees a prepared write that will not be handled (its connection closed). Idempotent. */
+void rg_engine_prepared_free(rg_prepared_t *p);
+
 /* Lets the reads handled until the matching rg_engine_batch_end share one LMDB read
  * transaction (one snapshot), opened at the first read: the server brackets the requests
  * it decodes from one read of a connection. Committed writes delivered meanwhile end the

@@ -55,6 +55,7 @@ typedef struct {
   atomic_uint_fast64_t conns_current, conns_total, conns_refused;
   atomic_uint_fast64_t conns_dropped; /* connections ended by a limit or timeout, once each */
   atomic_uint_fast64_t conns_evicted; /* idle ones closed to make room at the limit */
+  atomic_uint_fast64_t frames_offloaded; /* large frames decoded off the loop (offload.c) */
   atomic_uint_fast64_t auth_failures; /* wrong or malformed auth requests, other requests
                                          before auth (not silent connections: timeouts) */
   atomic_uint_fast64_t tls_failures;  /* TLS connections closed by a failed handshake or

@@ -83,7 +83,7 @@ int rg__stats_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
     rg_wr_uint(wr, atomic_load(&m->errors[i]));
   }
   rg_wr_str(wr, "connections");
-  rg_wr_map(wr, 7);
+  rg_wr_map(wr, 8);
   rg_wr_str(wr, "current");
   rg_wr_uint(wr, atomic_load(&m->conns_current));
   rg_wr_str(wr, "total");
@@ -94,6 +94,8 @@ int rg__stats_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   rg_wr_uint(wr, atomic_load(&m->conns_dropped));
   rg_wr_str(wr, "evicted");
   rg_wr_uint(wr, atomic_load(&m->conns_evicted));
+  rg_wr_str(wr, "offloaded");
+  rg_wr_uint(wr, atomic_load(&m->frames_offloaded));
   rg_wr_str(wr, "auth_failures");
   rg_wr_uint(wr, atomic_load(&m->auth_failures));
   rg_wr_str(wr, "tls_failures");
