@@ -84,6 +84,7 @@ typedef struct {
   uint32_t policy_max_connections;      /* concurrent policy connections */
   uint32_t policy_max_queue;            /* writer queue depth past which observations drop */
   uint32_t offload_bytes;               /* frames this large are decoded off the loop; 0 never */
+  uint32_t provisional;                 /* 1: provisional scores for actors new since the generation */
 } rg_config_t;
 
 /* The Postfix actions a policy verdict may map to (policy.action_*). */
