@@ -85,6 +85,8 @@ typedef struct {
   size_t cap_slices;
   reject_t *rejects;
   uint32_t n_rejects, n_rejected;
+  rg_actor_t *rcpts;  /* one observation's recipients, normalised once while validated */
+  size_t cap_rcpts;
   uint32_t accepted;  /* items accepted */
   uint32_t forgotten; /* forget: actors that existed; unlabel: labels retracted */
   struct {            /* unlabel: time and note of the retraction */
@@ -107,6 +109,7 @@ static void ingest_free(rg_write_t *base) {
   for (uint32_t i = 0; i < w->n_slices; i++) slice_free(&w->slices[i]);
   free(w->slices);
   free(w->rejects);
+  free(w->rcpts);
   free(w);
 }
 
@@ -269,7 +272,7 @@ static bool name_domain(rg_str_t name, rg_actor_t *out) {
  * drops its edge (such names are often junk and say little). */
 static int prepare_observation(rg_engine_t *e, ingest_write_t *w, const rg_wire_observation_t *o,
                                uint32_t i, int64_t now) {
-  rg_actor_t sender, ip, net, domain, helo, rdns, rcpt;
+  rg_actor_t sender, ip, net, domain, helo, rdns;
   char msg[160];
   if (o->invalid) { /* the decoder could not read this item */
     reject(w, ITEM_OBSERVATIONS, i, o->invalid, "%s", o->why);
@@ -280,11 +283,13 @@ static int prepare_observation(rg_engine_t *e, ingest_write_t *w, const rg_wire_
     reject(w, ITEM_OBSERVATIONS, i, RG_EINVALID_ACTOR, "%s", msg);
     return RG_OK;
   }
+  int rc = rg_grow((void **)&w->rcpts, &w->cap_rcpts, o->n_recipients, sizeof *w->rcpts);
+  if (rc) return rc;
   for (uint32_t j = 0; j < o->n_recipients; j++) {
     char field[32];
     snprintf(field, sizeof field, "recipients[%u]", j);
-    if (rg__actor_from_wire(e, o->recipients[j], false, RG_ACTOR_ADDRESS, field, &rcpt, msg,
-                            sizeof msg)) {
+    if (rg__actor_from_wire(e, o->recipients[j], false, RG_ACTOR_ADDRESS, field, &w->rcpts[j],
+                            msg, sizeof msg)) {
       reject(w, ITEM_OBSERVATIONS, i, RG_EINVALID_ACTOR, "%s", msg);
       return RG_OK;
     }
@@ -299,7 +304,7 @@ static int prepare_observation(rg_engine_t *e, ingest_write_t *w, const rg_wire_
   int64_t ts = rg__item_ts(e, o->ts, now);
   uint32_t si, ii, ni, di = 0, hi = 0, qi = 0, ri;
   slice_t *s = current(w);
-  int rc = add_actor(s, &sender, ts, 1, &si);
+  rc = add_actor(s, &sender, ts, 1, &si);
   if (!rc) rc = add_actor(s, &ip, ts, 1, &ii);
   if (!rc) rc = add_actor(s, &net, ts, 1, &ni);
   if (!rc && has_domain) rc = add_actor(s, &domain, ts, 1, &di);
@@ -313,8 +318,7 @@ static int prepare_observation(rg_engine_t *e, ingest_write_t *w, const rg_wire_
   if (!rc && has_rdns) rc = add_edge(s, ii, RG_EDGE_RDNS, qi, ts, 1, 1);
   uint32_t mark = ++s->mark;
   for (uint32_t j = 0; j < o->n_recipients && !rc; j++) {
-    rg__actor_from_wire(e, o->recipients[j], false, RG_ACTOR_ADDRESS, "", &rcpt, msg, sizeof msg);
-    rc = add_actor(s, &rcpt, ts, 0, &ri);
+    rc = add_actor(s, &w->rcpts[j], ts, 0, &ri);
     if (rc || s->actors[ri].mark == mark) continue; /* named twice in one message: once */
     s->actors[ri].mark = mark;
     s->actors[ri].messages++;
