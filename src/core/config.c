@@ -206,6 +206,12 @@ static const opt_t options[] = {
         "concurrent policy connections"),
     NUM(OPT_U32, policy_max_queue, "policy.max_queue", 1, 10000000, "1000",
         "writes queued for the writer past which policy observations are dropped (counted)"),
+    NUM(OPT_U32, pseudonymise, "store.pseudonymise", 0, 1, "0",
+        "1: identifiers are stored only as keyed pseudonyms (store.pseudonym_key_file); fixed "
+        "when the store is created, a store of the other mode is refused"),
+    STR(pseudonym_key_file, "store.pseudonym_key_file", "",
+        "the pseudonym key: 64 hex digits (openssl rand -hex 32), mode 600/640; keep a copy "
+        "apart from the store's backups"),
 /* label.weight_<source>, defaults from RG_LABEL_SOURCE_MAP: a new source gets its option. */
 #define RG__WEIGHT_OPTION(name, num, text, weight)                       \
   NUM(OPT_RATIO, label_weight[num], "label.weight_" text, 0, 1, #weight, \
@@ -505,6 +511,12 @@ int rg_config_validate(const rg_config_t *c, char *err, size_t errlen) {
     }
   }
   if (validate_policy(c, err, errlen) != RG_OK) return RG_ECONFIG;
+  if (c->pseudonymise != (c->pseudonym_key_file[0] != '\0')) {
+    snprintf(err, errlen, c->pseudonymise
+                              ? "store.pseudonymise = 1 needs store.pseudonym_key_file"
+                              : "store.pseudonym_key_file is set but store.pseudonymise is 0");
+    return RG_ECONFIG;
+  }
   if (c->port == 0 && strcmp(c->unix_socket, "none") == 0) {
     snprintf(err, errlen, "no listener: server.port is 0 and server.unix_socket is none");
     return RG_ECONFIG;
