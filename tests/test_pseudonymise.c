@@ -172,10 +172,11 @@ static void lookup(rg_client_t *c, const char *actor, msgpack_unpacked *r) {
   assert_true(rg_test_get(&r->data, "results.0.known")->via.boolean);
 }
 
-/* Searches data.mdb for each plaintext identifier, ignoring case; returns how many it finds. */
-static size_t count_plaintext(const char *store_dir, int verbose) {
+/* Searches a file under the server's directory (store/data.mdb, repgraphd.log) for each
+ * plaintext identifier, ignoring case; returns how many it finds. */
+static size_t count_plaintext(const char *server_dir, const char *file, int verbose) {
   char path[700];
-  snprintf(path, sizeof path, "%s/store/data.mdb", store_dir); /* rg_test_server_start's */
+  snprintf(path, sizeof path, "%s/%s", server_dir, file);
   size_t len;
   uint8_t *bytes = rg_test_read_file(path, &len);
   for (size_t i = 0; i < len; i++) bytes[i] = (uint8_t)tolower(bytes[i]);
@@ -183,7 +184,7 @@ static size_t count_plaintext(const char *store_dir, int verbose) {
   for (size_t i = 0; i < N_PLAINTEXT; i++)
     if (memmem(bytes, len, PLAINTEXT[i], strlen(PLAINTEXT[i]))) {
       found++;
-      if (verbose) printf("  %s: '%s' is in data.mdb (%zu bytes)\n", store_dir, PLAINTEXT[i], len);
+      if (verbose) printf("  %s: '%s' is in it (%zu bytes)\n", path, PLAINTEXT[i], len);
     }
   free(bytes);
   return found;
@@ -194,8 +195,10 @@ static void test_pseudonymised_store_file_holds_none_of_the_identifiers(void **s
   send_traffic(f->pc);
   send_traffic(f->qc);
   stop_both(f);
-  assert_int_equal(count_plaintext(f->plain_dir, 0), N_PLAINTEXT); /* the search finds them */
-  assert_int_equal(count_plaintext(f->pseudo_dir, 1), 0);
+  /* rg_test_server_start's store is <dir>/store, its log <dir>/repgraphd.log */
+  assert_int_equal(count_plaintext(f->plain_dir, "store/data.mdb", 0), N_PLAINTEXT);
+  assert_int_equal(count_plaintext(f->pseudo_dir, "store/data.mdb", 1), 0);
+  assert_int_equal(count_plaintext(f->pseudo_dir, "repgraphd.log", 1), 0);
 }
 
 static void test_pseudonymised_scores_clusters_and_verdicts_are_unchanged(void **state) {

@@ -411,7 +411,8 @@ static bool pseudonym_form(const char *p, size_t n) {
 static int normalize_pseudonym(rg_actor_type_t type, const char *p, size_t n,
                                const rg_actor_opts_t *o, rg_actor_t *a, const char **reason) {
   if (!o->pseudonyms)
-    return fail(reason, "a pseudonym, but this store keeps identifiers in the clear");
+    return fail(reason, "a pseudonym: accepted only as type:identifier, by a store with "
+                        "store.pseudonymise = 1");
   a->type = type;
   a->len = (uint16_t)n;
   for (size_t i = 0; i < n; i++) a->key[i] = (char)tolower((unsigned char)p[i]);
