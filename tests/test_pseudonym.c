@@ -49,8 +49,9 @@ static void test_pseudonym_is_keyed_blake2b_of_the_typed_text(void **state) {
   assert_string_equal(t, "ip:~8675876c8a2200265ff4b6c5ae7f9b1f");
   unsigned char fp[RG_PSEUDONYM_FP_BYTES];
   rg_pseudonym_fingerprint(p, fp);
-  static const unsigned char want[RG_PSEUDONYM_FP_BYTES] = {
-      0xfa, 0xde, 0x8d, 0xd2, 0x21, 0xce, 0x7f, 0xb2, 0xe9, 0x99, 0x24, 0x82, 0xd4, 0x87, 0x68, 0x01};
+  static const unsigned char want[RG_PSEUDONYM_FP_BYTES] = {0xfa, 0xde, 0x8d, 0xd2, 0x21, 0xce,
+                                                            0x7f, 0xb2, 0xe9, 0x99, 0x24, 0x82,
+                                                            0xd4, 0x87, 0x68, 0x01};
   assert_memory_equal(fp, want, sizeof fp);
   rg_pseudonym_free(p);
 }
@@ -117,9 +118,9 @@ static void test_pseudonym_text_form_parses_back_only_when_accepted(void **state
   assert_string_equal(back, t);
   assert_true(rg_actor_is_pseudonym(&a));
   /* Near misses stay what they are: '~' is allowed in a local part, not in a domain. */
-  assert_int_equal(rg_actor_parse_opts("address:~6bd8c1df6064640367d7d84250e44544@x.org", 47, &on,
-                                       &a, NULL),
-                   RG_OK);
+  assert_int_equal(
+      rg_actor_parse_opts("address:~6bd8c1df6064640367d7d84250e44544@x.org", 47, &on, &a, NULL),
+      RG_OK);
   assert_false(rg_actor_is_pseudonym(&a));
   assert_int_equal(
       rg_actor_parse_opts("domain:~6bd8c1df6064640367d7d84250e4454", 39, &on, &a, NULL),
@@ -236,8 +237,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_pseudonym_loads_a_private_key_file, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pseudonym_refuses_key_files_others_may_read, setup,
                                       teardown),
-      cmocka_unit_test_setup_teardown(test_pseudonym_refuses_malformed_and_missing_key_files,
-                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_pseudonym_refuses_malformed_and_missing_key_files, setup,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,27 +21,50 @@
 
 #include "testutil.h"
 
-#define KEY_A   "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
-#define KEY_B   "f0e1d2c3b4a5968778695a4b3c2d1e0ff0e1d2c3b4a5968778695a4b3c2d1e0f"
-#define N_SPAM  6
-#define N_GOOD  8
-#define N_VICT  20
+#define KEY_A  "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+#define KEY_B  "f0e1d2c3b4a5968778695a4b3c2d1e0ff0e1d2c3b4a5968778695a4b3c2d1e0f"
+#define N_SPAM 6
+#define N_GOOD 8
+#define N_VICT 20
 
 /* Every identifier the traffic names, in the normalised form the store would keep. */
-static const char *const PLAINTEXT[] = {
-    "s0@spam-sender.test", "s5@spam-sender.test", "h0@good-corp.example", "h7@good-corp.example",
-    "mixed.case@example.org", "v0@victims.example", "v19@victims.example", "spam-sender.test",
-    "good-corp.example", "victims.example", "example.org", "203.0.113.1", "203.0.113.6",
-    "203.0.113.0/24", "198.51.100.20", "198.51.100.0/24", "2001:db8::42", "2001:db8::/64",
-    "bulk.spam-sender.test", "mx.good-corp.example", "rdns.spam-host.test"};
+static const char *const PLAINTEXT[] = {"s0@spam-sender.test",
+                                        "s5@spam-sender.test",
+                                        "h0@good-corp.example",
+                                        "h7@good-corp.example",
+                                        "mixed.case@example.org",
+                                        "v0@victims.example",
+                                        "v19@victims.example",
+                                        "spam-sender.test",
+                                        "good-corp.example",
+                                        "victims.example",
+                                        "example.org",
+                                        "203.0.113.1",
+                                        "203.0.113.6",
+                                        "203.0.113.0/24",
+                                        "198.51.100.20",
+                                        "198.51.100.0/24",
+                                        "2001:db8::42",
+                                        "2001:db8::/64",
+                                        "bulk.spam-sender.test",
+                                        "mx.good-corp.example",
+                                        "rdns.spam-host.test"};
 #define N_PLAINTEXT (sizeof PLAINTEXT / sizeof PLAINTEXT[0])
 
 /* Actors whose scores the two stores must agree on. */
-static const char *const COMPARED[] = {
-    "address:s0@spam-sender.test", "address:s3@spam-sender.test", "address:h0@good-corp.example",
-    "address:h5@good-corp.example", "address:v4@victims.example", "address:Mixed.Case@Example.ORG",
-    "ip:203.0.113.2", "net:203.0.113.0/24", "ip:2001:db8::42", "domain:spam-sender.test",
-    "domain:good-corp.example", "domain:bulk.spam-sender.test", "domain:rdns.spam-host.test"};
+static const char *const COMPARED[] = {"address:s0@spam-sender.test",
+                                       "address:s3@spam-sender.test",
+                                       "address:h0@good-corp.example",
+                                       "address:h5@good-corp.example",
+                                       "address:v4@victims.example",
+                                       "address:Mixed.Case@Example.ORG",
+                                       "ip:203.0.113.2",
+                                       "net:203.0.113.0/24",
+                                       "ip:2001:db8::42",
+                                       "domain:spam-sender.test",
+                                       "domain:good-corp.example",
+                                       "domain:bulk.spam-sender.test",
+                                       "domain:rdns.spam-host.test"};
 #define N_COMPARED (sizeof COMPARED / sizeof COMPARED[0])
 
 typedef struct {
@@ -54,8 +77,8 @@ typedef struct {
 static void start_pseudonymised(fixture_t *f, const char *key_path) {
   char key_opt[700];
   snprintf(key_opt, sizeof key_opt, "store.pseudonym_key_file=%s", key_path);
-  const char *extra[] = {"--set", "recompute.interval=0", "--set", "store.pseudonymise=1",
-                         "--set", key_opt, NULL};
+  const char *extra[] = {
+      "--set", "recompute.interval=0", "--set", "store.pseudonymise=1", "--set", key_opt, NULL};
   rg_test_server_start(&f->pseudo, f->pseudo_dir, extra);
   f->qc = rg_test_connect(&f->pseudo);
 }
@@ -110,8 +133,9 @@ static void send_traffic(rg_client_t *c) {
   int n = 0;
   for (int s = 0; s < N_SPAM; s++)
     for (int k = 0; k < 4; k++, n++) {
-      fprintf(m, "%s{\"ts\": %lld, \"sender\": \"s%d@spam-sender.test\", \"client_ip\": "
-                 "\"203.0.113.%d\", \"helo\": \"bulk.spam-sender.test\", \"recipients\": [",
+      fprintf(m,
+              "%s{\"ts\": %lld, \"sender\": \"s%d@spam-sender.test\", \"client_ip\": "
+              "\"203.0.113.%d\", \"helo\": \"bulk.spam-sender.test\", \"recipients\": [",
               n ? "," : "", ts + n, s, s + 1);
       for (int v = 0; v < 5; v++)
         fprintf(m, "%s\"v%d@victims.example\"", v ? "," : "", (s * 7 + k * 5 + v) % N_VICT);
@@ -119,15 +143,18 @@ static void send_traffic(rg_client_t *c) {
     }
   for (int h = 0; h < N_GOOD; h++)
     for (int k = 0; k < 4; k++, n++)
-      fprintf(m, ",{\"ts\": %lld, \"sender\": \"h%d@good-corp.example\", \"client_ip\": \"%s\", "
-                 "\"helo\": \"mx.good-corp.example\", \"recipients\": [\"h%d@good-corp.example\", "
-                 "\"Mixed.Case@Example.ORG\"]}",
+      fprintf(m,
+              ",{\"ts\": %lld, \"sender\": \"h%d@good-corp.example\", \"client_ip\": \"%s\", "
+              "\"helo\": \"mx.good-corp.example\", \"recipients\": [\"h%d@good-corp.example\", "
+              "\"Mixed.Case@Example.ORG\"]}",
               ts + 100 + n, h, h % 2 ? "2001:DB8::42" : "198.51.100.20", (h + k + 1) % N_GOOD);
-  fprintf(m, ",{\"ts\": %lld, \"sender\": \"<>\", \"client_ip\": \"198.51.100.20\", \"helo\": "
-             "\"[192.0.2.9]\", \"recipients\": [\"s0@spam-sender.test\"]}",
+  fprintf(m,
+          ",{\"ts\": %lld, \"sender\": \"<>\", \"client_ip\": \"198.51.100.20\", \"helo\": "
+          "\"[192.0.2.9]\", \"recipients\": [\"s0@spam-sender.test\"]}",
           ts + 500);
-  fprintf(m, "], \"edges\": [{\"src\": \"ip:203.0.113.1\", \"dst\": \"domain:rdns.spam-host.test\", "
-             "\"kind\": \"rdns\", \"ts\": %lld}]}",
+  fprintf(m,
+          "], \"edges\": [{\"src\": \"ip:203.0.113.1\", \"dst\": \"domain:rdns.spam-host.test\", "
+          "\"kind\": \"rdns\", \"ts\": %lld}]}",
           ts + 501);
   fclose(m);
   msgpack_unpacked r;
@@ -237,8 +264,7 @@ static void test_pseudonymised_scores_clusters_and_verdicts_are_unchanged(void *
   for (int i = 0; i < 5; i++) { /* sender, sender_domain, client_ip, client_net, helo */
     char path[32];
     snprintf(path, sizeof path, "actors.%d.known", i);
-    assert_true(rg_test_get(&b.data, path)->via.boolean ==
-                rg_test_get(&a.data, path)->via.boolean);
+    assert_true(rg_test_get(&b.data, path)->via.boolean == rg_test_get(&a.data, path)->via.boolean);
   }
   assert_true(rg_test_get(&b.data, "actors.1.known")->via.boolean); /* the domain */
   assert_true(rg_test_get(&b.data, "actors.3.known")->via.boolean); /* the /24 */
@@ -276,8 +302,10 @@ static void test_pseudonymised_analysts_see_pseudonyms_and_can_look_one_up(void 
   /* An export (the command-line client's JSON) names nodes and edges by pseudonym only. */
   char cmd[1200], out_path[700], *out;
   snprintf(out_path, sizeof out_path, "%s/ego.json", f->dir);
-  snprintf(cmd, sizeof cmd, "%s/repgraph -p %u export -a address:s0@spam-sender.test -d 2 -f json "
-           "-o %s 2>&1", RG_BINARY_DIR, f->pseudo.port, out_path);
+  snprintf(cmd, sizeof cmd,
+           "%s/repgraph -p %u export -a address:s0@spam-sender.test -d 2 -f json "
+           "-o %s 2>&1",
+           RG_BINARY_DIR, f->pseudo.port, out_path);
   int rc = rg_test_run(cmd, &out);
   if (rc) fail_msg("%s: exit %d: %s", cmd, rc, out);
   free(out);
@@ -317,8 +345,8 @@ static void test_pseudonymised_analysts_see_pseudonyms_and_can_look_one_up(void 
 /* Runs repgraphd on dir with `args` to completion (it is expected to refuse the store). */
 static int run_server_expecting_exit(const char *dir, const char *args, char **out) {
   char cmd[4096];
-  snprintf(cmd, sizeof cmd, "%s/repgraphd --data %s/store --port %u --unix none %s 2>&1", RG_BINARY_DIR,
-           dir, rg_test_free_port(), args);
+  snprintf(cmd, sizeof cmd, "%s/repgraphd --data %s/store --port %u --unix none %s 2>&1",
+           RG_BINARY_DIR, dir, rg_test_free_port(), args);
   return rg_test_run(cmd, out);
 }
 
@@ -342,7 +370,8 @@ static void test_pseudonymised_store_refuses_another_mode_or_key(void **state) {
   free(out);
   /* A store kept in the clear is not pseudonymised afterwards. */
   assert_int_not_equal(run_server_expecting_exit(f->plain_dir, args, &out), 0);
-  if (!strstr(out, "store.pseudonymise = 1, but") || !strstr(out, "in the clear")) fail_msg("%s", out);
+  if (!strstr(out, "store.pseudonymise = 1, but") || !strstr(out, "in the clear"))
+    fail_msg("%s", out);
   free(out);
   /* The option without its key, and a key others may read. */
   assert_int_not_equal(run_server_expecting_exit(f->pseudo_dir, "--set store.pseudonymise=1", &out),
@@ -367,8 +396,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_pseudonymised_store_file_holds_none_of_the_identifiers,
                                       setup, teardown),
-      cmocka_unit_test_setup_teardown(
-          test_pseudonymised_scores_clusters_and_verdicts_are_unchanged, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_pseudonymised_scores_clusters_and_verdicts_are_unchanged,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(
           test_pseudonymised_analysts_see_pseudonyms_and_can_look_one_up, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pseudonymised_store_refuses_another_mode_or_key, setup,

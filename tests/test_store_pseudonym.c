@@ -27,8 +27,8 @@ typedef struct {
 } fixture_t;
 
 static int open_store(fixture_t *f, const rg_pseudonym_t *p, char *err, size_t cap) {
-  rg_store_opts_t o = {.dir = f->dir, .map_size = MIB, .map_max = 16 * MIB, .half_life_s = 3600,
-                       .pseudonym = p};
+  rg_store_opts_t o = {
+      .dir = f->dir, .map_size = MIB, .map_max = 16 * MIB, .half_life_s = 3600, .pseudonym = p};
   rg_store_close(f->s);
   f->s = NULL;
   return rg_store_open(&o, &f->s, err, cap);

@@ -10,9 +10,9 @@
 
 #include "repgraph/actor.h"
 
-#define RG_PSEUDONYM_KEY_BYTES    32 /* crypto_generichash_KEYBYTES */
-#define RG_PSEUDONYM_DIGEST_BYTES 16 /* 128 bits: printed as 32 hex digits */
-#define RG_PSEUDONYM_FP_BYTES     16 /* the key's fingerprint, kept in the store's meta */
+#define RG_PSEUDONYM_KEY_BYTES    32   /* crypto_generichash_KEYBYTES */
+#define RG_PSEUDONYM_DIGEST_BYTES 16   /* 128 bits: printed as 32 hex digits */
+#define RG_PSEUDONYM_FP_BYTES     16   /* the key's fingerprint, kept in the store's meta */
 #define RG_PSEUDONYM_FILE_MAX     4096 /* a longer key file is refused */
 
 typedef struct rg_pseudonym rg_pseudonym_t;

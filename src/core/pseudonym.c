@@ -37,7 +37,8 @@ static bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-int rg_pseudonym_parse_key(const char *text, size_t len, unsigned char key[RG_PSEUDONYM_KEY_BYTES]) {
+int rg_pseudonym_parse_key(const char *text, size_t len,
+                           unsigned char key[RG_PSEUDONYM_KEY_BYTES]) {
   while (len && is_space(text[0])) text++, len--;
   while (len && is_space(text[len - 1])) len--;
   if (len != 2 * RG_PSEUDONYM_KEY_BYTES) return RG_ECONFIG;
@@ -68,8 +69,8 @@ void rg_pseudonym_free(rg_pseudonym_t *p) {
 
 /* Why the key file's owner or mode lets others near the key, or NULL. */
 static const char *unsafe(const struct stat *st) {
-  return st->st_mode & S_IRWXO                       ? "others may read or write it"
-         : st->st_mode & (S_IWGRP | S_IXGRP)         ? "its group may write or execute it"
+  return st->st_mode & S_IRWXO                        ? "others may read or write it"
+         : st->st_mode & (S_IWGRP | S_IXGRP)          ? "its group may write or execute it"
          : st->st_uid != geteuid() && st->st_uid != 0 ? "it belongs to another user"
                                                       : NULL;
 }
@@ -92,7 +93,8 @@ int rg_pseudonym_load(const char *path, rg_pseudonym_t **out, char *err, size_t 
   }
   if ((why = unsafe(&st))) {
     rc = rg_fail(err, errlen, RG_ECONFIG,
-                 OPTION ": %s: %s (mode %04o, owner uid %u); whoever reads the key can test "
+                 OPTION
+                 ": %s: %s (mode %04o, owner uid %u); whoever reads the key can test "
                  "guesses against every pseudonym: it must belong to the server's user (uid %u) "
                  "or root, with mode 600 or 640",
                  path, why, (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid,
@@ -108,7 +110,8 @@ int rg_pseudonym_load(const char *path, rg_pseudonym_t **out, char *err, size_t 
                  RG_PSEUDONYM_FILE_MAX);
   } else if (rg_pseudonym_parse_key(text, got, key) != RG_OK) {
     rc = rg_fail(err, errlen, RG_ECONFIG,
-                 OPTION ": %s: expected 64 hex digits (a 32-byte key, e.g. from `openssl rand "
+                 OPTION
+                 ": %s: expected 64 hex digits (a 32-byte key, e.g. from `openssl rand "
                  "-hex 32`)",
                  path);
   } else if ((rc = rg_pseudonym_new(key, out))) {

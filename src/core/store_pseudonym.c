@@ -53,7 +53,8 @@ static int record_mode(rg_txn_t *t, const unsigned char *fp, char *err, size_t e
   if (mrc) return rg_fail(err, errlen, rg__from_mdb(mrc, "stat"), "%s: cannot read", t->s->dir);
   if (fp && st.ms_entries)
     return rg_fail(err, errlen, RG_ECONFIG,
-                   "store.pseudonymise = 1, but %s already holds %" PRIu64 " actors with their "
+                   "store.pseudonymise = 1, but %s already holds %" PRIu64
+                   " actors with their "
                    "identifiers in the clear (a store from before pseudonyms); the mode is chosen "
                    "when a store is created: point store.data_dir at a new directory and "
                    "re-ingest, or set store.pseudonymise = 0",
@@ -63,8 +64,8 @@ static int record_mode(rg_txn_t *t, const unsigned char *fp, char *err, size_t e
   int rc = meta_put(t, META_MODE, mode, sizeof mode);
   if (!rc && fp) rc = meta_put(t, META_KEY, fp, RG_PSEUDONYM_FP_BYTES);
   if (rc) return rg_fail(err, errlen, rc, "%s: cannot record the pseudonym mode", t->s->dir);
-  if (fp) rg_log_info("%s: new pseudonymised store: identifiers are kept as keyed pseudonyms",
-                      t->s->dir);
+  if (fp)
+    rg_log_info("%s: new pseudonymised store: identifiers are kept as keyed pseudonyms", t->s->dir);
   return RG_OK;
 }
 
