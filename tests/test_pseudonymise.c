@@ -334,6 +334,12 @@ static void test_pseudonymised_analysts_see_pseudonyms_and_can_look_one_up(void 
                pseudonym + strlen("address:"));
   assert_int_equal(rg_test_uint(&r.data, "rejected_count"), 1);
   msgpack_unpacked_destroy(&r);
+  rg_test_call(f->qc, &r, "{\"id\": 10, \"op\": \"stats\"}");
+  assert_true(rg_test_get(&r.data, "store.pseudonymised")->via.boolean);
+  msgpack_unpacked_destroy(&r);
+  rg_test_call(f->pc, &r, "{\"id\": 10, \"op\": \"stats\"}");
+  assert_false(rg_test_get(&r.data, "store.pseudonymised")->via.boolean);
+  msgpack_unpacked_destroy(&r);
   /* The store in the clear knows no pseudonyms, and says so. */
   rg_test_call(f->pc, &r, "{\"id\": 9, \"op\": \"lookup\", \"actors\": [\"%s\"]}", pseudonym);
   str(&r.data, "results.0.error.message", text, sizeof text);
