@@ -10,7 +10,7 @@ import sys
 # header -> rank; lower ranks are lower layers
 LAYER = {
     "err": 0, "buf": 0, "log": 0, "clock": 0, "grow": 0, "text": 0, "sockfile": 0,
-    "vocab": 1, "actor": 1, "config": 1,
+    "vocab": 1, "actor": 1, "config": 1, "pseudonym": 1,
     "proto": 2, "store": 2, "metrics": 2,
     "snapshot": 3, "score": 3, "compute": 3, "calibrate": 3, "evidence": 3,
     "writer": 4,

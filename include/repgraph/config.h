@@ -85,6 +85,8 @@ typedef struct {
   uint32_t policy_max_queue;            /* writer queue depth past which observations drop */
   uint32_t offload_bytes;               /* frames this large are decoded off the loop; 0 never */
   uint32_t provisional;                 /* 1: provisional scores for actors new since the generation */
+  uint32_t pseudonymise;                /* 1: identifiers stored as keyed pseudonyms */
+  char pseudonym_key_file[RG_CONFIG_PATH_MAX]; /* its key (64 hex digits, mode 600/640) */
 } rg_config_t;
 
 /* The Postfix actions a policy verdict may map to (policy.action_*). */

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "repgraph/actor.h"
+#include "repgraph/pseudonym.h"
 #include "repgraph/vocab.h" /* verdicts, sources, bands and the records of scores and labels */
 
 /* Version of the key layout in schemas/store.json; a store of another version is refused. */
@@ -25,6 +26,9 @@ typedef struct {
   uint64_t map_size;  /* initial map size in bytes */
   uint64_t map_max;   /* the map never grows past this */
   double half_life_s; /* edge weight half-life */
+  /* store.pseudonymise: identifiers are interned as keyed pseudonyms (borrowed until
+   * rg_store_close); NULL keeps them in the clear. Fixed when the store is created. */
+  const rg_pseudonym_t *pseudonym;
 } rg_store_opts_t;
 
 /* An actor's record. Weights are decayed to `as_of`. */
@@ -66,7 +70,8 @@ typedef struct {
 /* Opens (creating if needed) the store in opts->dir and checks its schema version.
  * 0 on success with *out owned by the caller (rg_store_close); RG_ESCHEMA for a store of
  * another version or a foreign file, RG_EIO for file-system errors, RG_ECONFIG for bad
- * options; a message in err (capacity errlen) on any error. */
+ * options or a pseudonym mode or key other than the store was created with; a message
+ * in err (capacity errlen) on any error. */
 int rg_store_open(const rg_store_opts_t *opts, rg_store_t **out, char *err, size_t errlen);
 
 /* Closes the environment. No transaction may be open. Accepts NULL. */
@@ -74,6 +79,10 @@ void rg_store_close(rg_store_t *s);
 
 /* The configured half-life in seconds. */
 double rg_store_half_life(const rg_store_t *s);
+
+/* True when the store interns identifiers as keyed pseudonyms (opts.pseudonym): lookups
+ * by plaintext and by pseudonym both find the actor, records hold the pseudonym. */
+bool rg_store_pseudonymised(const rg_store_t *s);
 
 /* Decays weight w from time `from` to time `to` (seconds) with half-life h seconds.
  * Returns w unchanged when to <= from. */

@@ -212,6 +212,12 @@ static const opt_t options[] = {
     NUM(OPT_SIZE32, offload_bytes, "limits.offload_bytes", 0, 1u << 30, "256K",
         "frames at least this large are decoded (and an ingest prepared) on a pool thread, "
         "not the loop; 0 = never"),
+    NUM(OPT_U32, pseudonymise, "store.pseudonymise", 0, 1, "0",
+        "1: identifiers are stored only as keyed pseudonyms (store.pseudonym_key_file); fixed "
+        "when the store is created, a store of the other mode is refused"),
+    STR(pseudonym_key_file, "store.pseudonym_key_file", "",
+        "the pseudonym key: 64 hex digits (openssl rand -hex 32), mode 600/640; keep a copy "
+        "apart from the store's backups"),
 /* label.weight_<source>, defaults from RG_LABEL_SOURCE_MAP: a new source gets its option. */
 #define RG__WEIGHT_OPTION(name, num, text, weight)                       \
   NUM(OPT_RATIO, label_weight[num], "label.weight_" text, 0, 1, #weight, \
@@ -511,6 +517,12 @@ int rg_config_validate(const rg_config_t *c, char *err, size_t errlen) {
     }
   }
   if (validate_policy(c, err, errlen) != RG_OK) return RG_ECONFIG;
+  if (c->pseudonymise != (c->pseudonym_key_file[0] != '\0')) {
+    snprintf(err, errlen, c->pseudonymise
+                              ? "store.pseudonymise = 1 needs store.pseudonym_key_file"
+                              : "store.pseudonym_key_file is set but store.pseudonymise is 0");
+    return RG_ECONFIG;
+  }
   if (c->port == 0 && strcmp(c->unix_socket, "none") == 0) {
     snprintf(err, errlen, "no listener: server.port is 0 and server.unix_socket is none");
     return RG_ECONFIG;

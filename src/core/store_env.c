@@ -192,6 +192,7 @@ int rg_store_open(const rg_store_opts_t *o, rg_store_t **out, char *err, size_t 
   snprintf(s->dir, sizeof s->dir, "%s", o->dir);
   s->map_max = o->map_max;
   s->half_life_s = o->half_life_s;
+  s->pseudonym = o->pseudonym;
   /* Readers first (glibc's default kind): one thread may hold several read transactions
    * (the loop thread's shared snapshot and a stats read, say), and a writer-preferring lock
    * would deadlock it behind a waiting map growth. Growth waits until no read transaction
@@ -248,6 +249,7 @@ int rg_store_open(const rg_store_opts_t *o, rg_store_t **out, char *err, size_t 
     goto fail_io;
   }
   rc = check_schema(t, err, errlen);
+  if (!rc) rc = rg__pseudonym_check(t, err, errlen);
   if (rc) {
     rg_store_end(t);
     goto fail;

@@ -110,8 +110,11 @@ static size_t actor_key(uint8_t *k, const rg_actor_t *a) {
 
 int rg_store_find_actor(rg_txn_t *t, const rg_actor_t *a, uint64_t *id) {
   uint8_t kb[1 + RG_ACTOR_KEY_MAX];
+  rg_actor_t pa;
+  int rc = rg__stored_actor(t, a, &pa, &a); /* its pseudonym in a pseudonymised store */
+  if (rc) return rc;
   MDB_val k = {actor_key(kb, a), kb}, v;
-  int rc = mdb_get(t->txn, t->s->dbi[DB_ACTOR_KEY], &k, &v);
+  rc = mdb_get(t->txn, t->s->dbi[DB_ACTOR_KEY], &k, &v);
   if (rc) return rg__from_mdb(rc, "find actor");
   if (v.mv_size != 8) return RG_EIO;
   *id = rg_get_u64be(v.mv_data);
@@ -150,7 +153,10 @@ int rg_store_add_submissions(rg_txn_t *t, uint64_t id, uint64_t n) {
 
 int rg_store_upsert_actor(rg_txn_t *t, const rg_actor_t *a, int64_t first_ts, int64_t last_ts,
                           uint64_t messages, uint64_t *id) {
-  int rc = rg_store_find_actor(t, a, id);
+  rg_actor_t pa;
+  int rc = rg__stored_actor(t, a, &pa, &a); /* its pseudonym in a pseudonymised store */
+  if (rc) return rc;
+  rc = rg_store_find_actor(t, a, id);
   rg_actor_rec_t r;
   if (rc == RG_OK) {
     rc = read_actor(t, *id, &r);

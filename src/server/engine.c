@@ -172,8 +172,14 @@ int rg_engine_open(const rg_config_t *cfg, uv_loop_t *loop, rg_engine_t **out, c
   e->loop = loop;
   e->metrics.started_at = rg_clock_now();
   rg_store_opts_t so = {cfg->data_dir, cfg->map_size_bytes, cfg->map_max_bytes,
-                        (double)cfg->half_life_s};
-  int rc = rg_store_open(&so, &e->store, err, errlen);
+                        (double)cfg->half_life_s, NULL};
+  int rc = RG_OK;
+  if (cfg->pseudonymise) { /* store.pseudonymise: the store hashes what it is asked */
+    if ((rc = rg_pseudonym_load(cfg->pseudonym_key_file, &e->pseudonym, err, errlen))) goto fail;
+    so.pseudonym = e->pseudonym;
+    e->actor_opts.pseudonyms = true; /* an analyst may paste a pseudonym from an export */
+  }
+  rc = rg_store_open(&so, &e->store, err, errlen);
   if (rc) goto fail;
   if ((rc = rg__recompute_init(e))) {
     snprintf(err, errlen, "cannot start the recompute timer");
@@ -190,6 +196,7 @@ int rg_engine_open(const rg_config_t *cfg, uv_loop_t *loop, rg_engine_t **out, c
   return RG_OK;
 fail:
   rg_store_close(e->store);
+  rg_pseudonym_free(e->pseudonym);
   free(e);
   return rc;
 }
@@ -212,5 +219,6 @@ void rg_engine_close(rg_engine_t *e) {
   rg_writer_free(e->writer);
   rg__read_drop_batch(e);
   rg_store_close(e->store);
+  rg_pseudonym_free(e->pseudonym);
   free(e);
 }

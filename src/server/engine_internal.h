@@ -12,6 +12,7 @@
 
 #include "repgraph/compute.h"
 #include "repgraph/engine.h"
+#include "repgraph/pseudonym.h"
 #include "repgraph/writer.h"
 
 typedef struct rg_recompute rg_recompute_t;
@@ -64,6 +65,7 @@ struct rg_engine {
   uint64_t next_job;
   rg__recompute_summary_t last;
   uint64_t recomputes_ok, recomputes_failed;
+  rg_pseudonym_t *pseudonym; /* store.pseudonymise: the key the store interns with; or NULL */
 };
 
 /* engine.c --------------------------------------------------------------------------- */

@@ -47,8 +47,10 @@ int rg__actor_from_wire(const rg_engine_t *e, rg_str_t s, bool typed, rg_actor_t
                         const char *field, rg_actor_t *out, char *msg, size_t cap) {
   const char *reason = NULL;
   char quoted[96];
+  rg_actor_opts_t plain = e->actor_opts;
+  plain.pseudonyms = false; /* what a filter saw (observations, check) is never a pseudonym */
   int rc = typed ? rg_actor_parse_opts(s.ptr, s.len, &e->actor_opts, out, &reason)
-                 : rg_actor_normalize_opts(type, s.ptr, s.len, &e->actor_opts, out, &reason);
+                 : rg_actor_normalize_opts(type, s.ptr, s.len, &plain, out, &reason);
   if (rc)
     snprintf(msg, cap, "%s: '%s' is not a valid %s: %s", field,
              rg_text_escape(quoted, sizeof quoted, s.ptr, s.len),
@@ -91,7 +93,7 @@ static const char *const score_fields[] = {
 _Static_assert(sizeof score_fields / sizeof score_fields[0] == RG__SCORE_FIELDS,
                "RG__SCORE_FIELDS counts score_fields");
 #define N_SCORE_FIELDS RG__SCORE_FIELDS
-#define LOOKUP_FIELDS  (13 + N_SCORE_FIELDS)
+#define LOOKUP_FIELDS  (14 + N_SCORE_FIELDS)
 
 static void write_reasons(rg_txn_t *t, const rg_score_t *sc, int64_t now, rg_wr_t *wr) {
   rg_wr_array(wr, sc->n_reasons);
@@ -197,6 +199,13 @@ static int lookup_one(const rg_engine_t *e, rg_txn_t *t, const rg_generation_t *
   rg_wr_map(wr, LOOKUP_FIELDS);
   rg_wr_str(wr, "actor");
   rg_wr_str(wr, text);
+  rg_wr_str(wr, "pseudonym"); /* what exports and analyst replies show for it */
+  rg_actor_t p;
+  if (e->pseudonym && rg_pseudonym_of(e->pseudonym, &a, &p) == RG_OK &&
+      rg_actor_format(&p, text, sizeof text) > 0)
+    rg_wr_str(wr, text);
+  else
+    rg_wr_nil(wr);
   rg_wr_str(wr, "type");
   rg_wr_str(wr, rg_actor_type_name(a.type));
   rg_wr_str(wr, "known");

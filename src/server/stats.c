@@ -52,7 +52,7 @@ int rg__stats_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   rg_wr_str(wr, "labels");
   rg_wr_uint(wr, c.labels);
   rg_wr_str(wr, "store");
-  rg_wr_map(wr, 5);
+  rg_wr_map(wr, 6);
   rg_wr_str(wr, "map_size");
   rg_wr_uint(wr, info.map_size);
   rg_wr_str(wr, "map_max");
@@ -63,6 +63,8 @@ int rg__stats_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   rg_wr_uint(wr, info.page_size);
   rg_wr_str(wr, "map_grows");
   rg_wr_uint(wr, info.map_grows);
+  rg_wr_str(wr, "pseudonymised");
+  rg_wr_bool(wr, rg_store_pseudonymised(e->store));
 
   rg_wr_str(wr, "requests");
   rg_wr_map(wr, RG_OP_COUNT);
