@@ -64,6 +64,7 @@ struct rg_engine {
   uint64_t next_job;
   rg__recompute_summary_t last;
   uint64_t recomputes_ok, recomputes_failed;
+  rg_config_t *reload_pending; /* rg_engine_reload while a job ran: applied when it ends */
 };
 
 /* engine.c --------------------------------------------------------------------------- */
@@ -74,6 +75,10 @@ void rg__engine_submit(rg_engine_t *e, rg_write_t *w);
 
 /* Completes a write: counts its latency and hands it to its owner (w->done). */
 void rg__engine_complete(rg_write_t *w);
+
+/* Applies a reload that waited for the recomputation (rg_engine_reload); recompute.c calls
+ * it when a job ends. */
+void rg__engine_apply_reload(rg_engine_t *e);
 
 /* ingest.c --------------------------------------------------------------------------- */
 
