@@ -21,8 +21,8 @@
 
 #define HEARTBEAT_MS       1000      /* the loop stores its time this often */
 #define HEARTBEAT_STALL_US 10000000u /* /healthz fails when the loop has not ticked this long */
-#define LABEL_SCAN_MIN_S   5         /* labels by source are counted at most this often ... */
-#define LABEL_SCAN_MAX_S   60        /* ... and at least this often (else when their total moves) */
+#define LABEL_SCAN_MAX_S   60 /* labels by source are counted anew when their total moved, and
+                                 at least this often (a relabel keeps the total) */
 #define CONN_TIMEOUT_S     10        /* an HTTP connection idle this long is closed */
 #define METRICS_MAX_BYTES  (16u << 20)
 #define TEXT_CONTENT_TYPE  "text/plain; version=0.0.4; charset=utf-8"
@@ -71,8 +71,7 @@ static void read_labels(rg_http_metrics_t *h, rg_txn_t *t, uint64_t total, int64
                         rg_metrics_view_t *v) {
   pthread_mutex_lock(&h->cache_lock);
   int64_t age = now - h->labels_at;
-  bool stale = !h->labels_ok || age >= LABEL_SCAN_MAX_S || age < 0 ||
-               (total != h->labels_total && age >= LABEL_SCAN_MIN_S);
+  bool stale = !h->labels_ok || age >= LABEL_SCAN_MAX_S || age < 0 || total != h->labels_total;
   if (stale) {
     uint64_t fresh[RG_METRICS_SOURCES][3] = {{0}};
     label_count_t c = {fresh};
