@@ -25,7 +25,8 @@ static int http(unsigned port, const char *method, const char *path, char *body,
   assert_true(fd >= 0);
   struct timeval tv = {5, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+  struct sockaddr_in sa = {.sin_family = AF_INET,
+                           .sin_port = htons((uint16_t)port),
                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
     close(fd);
@@ -33,13 +34,14 @@ static int http(unsigned port, const char *method, const char *path, char *body,
     return 0;
   }
   char req[256];
-  int n = snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-                   method, path);
+  int n = snprintf(req, sizeof req,
+                   "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", method, path);
   assert_int_equal(write(fd, req, (size_t)n), n);
   static char resp[1 << 20];
   size_t len = 0;
   ssize_t r;
-  while (len < sizeof resp - 1 && (r = read(fd, resp + len, sizeof resp - 1 - len)) > 0) len += (size_t)r;
+  while (len < sizeof resp - 1 && (r = read(fd, resp + len, sizeof resp - 1 - len)) > 0)
+    len += (size_t)r;
   resp[len] = '\0';
   close(fd);
   int status = 0;
@@ -186,14 +188,17 @@ static void test_http_metrics_counters_move_with_traffic(void **state) {
   /* sender→2 recipients, sent_from, in_net, uses_domain */
   assert_int_equal(metric(p, "repgraph_ingested_edges_total"), 5);
   assert_int_equal(
-      metric(p, "repgraph_ingest_rejects_total{item=\"observations\",reason=\"invalid_actor\"}"), 1);
+      metric(p, "repgraph_ingest_rejects_total{item=\"observations\",reason=\"invalid_actor\"}"),
+      1);
   assert_int_equal(metric(p, "repgraph_actors{type=\"address\"}"), 3);
   assert_int_equal(metric(p, "repgraph_edges{kind=\"mailed\"}"), 2);
   assert_true(metric(p, "repgraph_writer_commits_total") >= 1);
   assert_true(metric(p, "repgraph_store_used_bytes") > 0);
   msgpack_unpacked r;
-  rg_test_call(c, &r, "{\"id\": 2, \"op\": \"label\", \"labels\": [{\"actor\": "
-                      "\"address:spammer@bad.example\", \"verdict\": \"bad\", \"source\": \"spam_trap\"}]}");
+  rg_test_call(
+      c, &r,
+      "{\"id\": 2, \"op\": \"label\", \"labels\": [{\"actor\": "
+      "\"address:spammer@bad.example\", \"verdict\": \"bad\", \"source\": \"spam_trap\"}]}");
   char code[64];
   assert_string_equal(rg_test_code_of(&r, code), "(no error)");
   assert_int_equal(rg_test_uint(&r.data, "accepted"), 1);
@@ -237,8 +242,9 @@ static void test_http_metrics_json_logs_and_sampled_request_log(void **state) {
   fx_t *f = start(NULL, sets);
   rg_client_t *c = rg_test_connect(&f->srv);
   msgpack_unpacked r;
-  rg_test_call(c, &r, "{\"id\": 7, \"op\": \"check\", \"sender\": \"who@where.example\", "
-                      "\"client_ip\": \"198.51.100.9\", \"recipients\": [\"r@x.example\"]}");
+  rg_test_call(c, &r,
+               "{\"id\": 7, \"op\": \"check\", \"sender\": \"who@where.example\", "
+               "\"client_ip\": \"198.51.100.9\", \"recipients\": [\"r@x.example\"]}");
   msgpack_unpacked_destroy(&r);
   rg_client_close(c);
   assert_int_equal(wait_metric(f->mport, "repgraph_requests_logged_total", 1), 1);
@@ -274,8 +280,9 @@ static void test_http_metrics_request_log_names_actors_only_with_log_actors(void
   fx_t *f = start(NULL, sets);
   rg_client_t *c = rg_test_connect(&f->srv);
   msgpack_unpacked r;
-  rg_test_call(c, &r, "{\"id\": 8, \"op\": \"check\", \"sender\": \"who@where.example\", "
-                      "\"client_ip\": \"198.51.100.9\", \"recipients\": [\"r@x.example\"]}");
+  rg_test_call(c, &r,
+               "{\"id\": 8, \"op\": \"check\", \"sender\": \"who@where.example\", "
+               "\"client_ip\": \"198.51.100.9\", \"recipients\": [\"r@x.example\"]}");
   msgpack_unpacked_destroy(&r);
   rg_client_close(c);
   assert_true(wait_log(&f->srv, "msg=request op=check id=8 result=ok"));
@@ -289,9 +296,10 @@ static void test_http_metrics_sighup_rereads_the_config_file(void **state) {
   /* the command line (--log-level info, from the fixture) still wins over the file */
   unsigned p = f->mport;
   assert_int_equal(metric(p, "repgraph_config_reloads_total"), 0);
-  rg_test_write_file(f->conf, 0644,
-                     "[check]\nreject = 0.95\n[score]\nmin_messages = 5\n[server]\nlog_level = debug\n"
-                     "[store]\nmap_max = 32G\n");
+  rg_test_write_file(
+      f->conf, 0644,
+      "[check]\nreject = 0.95\n[score]\nmin_messages = 5\n[server]\nlog_level = debug\n"
+      "[store]\nmap_max = 32G\n");
   assert_int_equal(kill(f->srv.pid, SIGHUP), 0);
   assert_int_equal(wait_metric(p, "repgraph_config_reloads_total", 1), 1);
   assert_true(wait_log(&f->srv, "reload: applied score.min_messages, check.reject\""));
@@ -315,9 +323,11 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(test_http_metrics_health_ready_and_wrong_requests, teardown),
       cmocka_unit_test_teardown(test_http_metrics_counters_move_with_traffic, teardown),
-      cmocka_unit_test_teardown(test_http_metrics_not_ready_until_a_generation_when_required, teardown),
+      cmocka_unit_test_teardown(test_http_metrics_not_ready_until_a_generation_when_required,
+                                teardown),
       cmocka_unit_test_teardown(test_http_metrics_json_logs_and_sampled_request_log, teardown),
-      cmocka_unit_test_teardown(test_http_metrics_request_log_names_actors_only_with_log_actors, teardown),
+      cmocka_unit_test_teardown(test_http_metrics_request_log_names_actors_only_with_log_actors,
+                                teardown),
       cmocka_unit_test_teardown(test_http_metrics_sighup_rereads_the_config_file, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

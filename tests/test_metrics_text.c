@@ -114,8 +114,10 @@ static size_t check_format(const char *text) {
         while (*q && *q != '"') q += *q == '\\' ? 2 : 1;
         assert_true(*q == '"');
         q++;
-        if (*q == ',') q++;
-        else assert_true(*q == '}');
+        if (*q == ',')
+          q++;
+        else
+          assert_true(*q == '}');
       }
       q++;
     }
@@ -208,8 +210,8 @@ static void test_metrics_text_bounds_are_bucket_edges_of_the_histogram(void **st
   (void)state;
   for (int i = 0; i < RG_METRICS_TEXT_BOUNDS; i++) {
     uint64_t b = rg_metrics_text_bounds_us[i];
-    assert_true(b && (b & (b - 1)) == 0);          /* a power of two: an exact bucket edge */
-    assert_true(b <= (UINT64_C(1) << 30));         /* below the open-ended last bucket */
+    assert_true(b && (b & (b - 1)) == 0);  /* a power of two: an exact bucket edge */
+    assert_true(b <= (UINT64_C(1) << 30)); /* below the open-ended last bucket */
     if (i) assert_true(b > rg_metrics_text_bounds_us[i - 1]);
   }
 }
@@ -230,9 +232,11 @@ static void test_metrics_text_counts_rejects_by_item_and_reason_only_when_seen(v
   text = render(&m, &v);
   check_format(text);
   assert_int_equal(
-      value_of(text, "repgraph_ingest_rejects_total{item=\"observations\",reason=\"invalid_actor\"}"), 2);
-  assert_int_equal(value_of(text, "repgraph_ingest_rejects_total{item=\"edges\",reason=\"invalid_edge\"}"),
-                   1);
+      value_of(text,
+               "repgraph_ingest_rejects_total{item=\"observations\",reason=\"invalid_actor\"}"),
+      2);
+  assert_int_equal(
+      value_of(text, "repgraph_ingest_rejects_total{item=\"edges\",reason=\"invalid_edge\"}"), 1);
   assert_int_equal(value_of(text, "repgraph_errors_total{code=\"busy\"}"), 1);
   assert_int_equal(value_of(text, "repgraph_errors_total{code=\"timeout\"}"), 0);
   free(text);
@@ -245,12 +249,18 @@ static void test_metrics_text_shows_the_store_generation_and_last_recompute(void
   const double phases[RG_RECOMPUTE_PHASES] = {10, 20, 30, 40, 50, 60, 70};
   rg_metrics_recompute_done(&m, RG_OK, 7, 1799999000, 280, phases);
   rg_metrics_recompute_done(&m, RG_EIO, 0, 1799999500, 5, phases);
-  rg_metrics_view_t v = {.now = 1800000000, .loop_heartbeat_age_s = -1, .store_ok = true,
-                         .labels_ok = true, .has_generation = true};
+  rg_metrics_view_t v = {.now = 1800000000,
+                         .loop_heartbeat_age_s = -1,
+                         .store_ok = true,
+                         .labels_ok = true,
+                         .has_generation = true};
   v.counts.actors[1] = 11;
   v.counts.edges[0] = 22;
-  v.info = (rg_store_info_t){.map_size = 1 << 26, .map_max = 1ull << 36, .used_bytes = 4096 * 9,
-                             .page_size = 4096, .map_grows = 2};
+  v.info = (rg_store_info_t){.map_size = 1 << 26,
+                             .map_max = 1ull << 36,
+                             .used_bytes = 4096 * 9,
+                             .page_size = 4096,
+                             .map_grows = 2};
   v.labels[1][1] = 3; /* analyst, bad */
   v.labels[4][2] = 5; /* allowlist, good */
   v.generation = (rg_generation_t){.generation = 7, .computed_at = 1799999000, .vertices = 33};

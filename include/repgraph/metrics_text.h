@@ -21,7 +21,7 @@ typedef struct {
   bool labels_ok;
   uint64_t labels[RG_METRICS_SOURCES][3]; /* [source][verdict: 1 bad, 2 good] */
   bool has_generation;
-  rg_generation_t generation; /* the current one */
+  rg_generation_t generation;  /* the current one */
   double loop_heartbeat_age_s; /* since the loop thread last ticked; < 0 = unknown */
   bool ready;                  /* what /readyz answers */
 } rg_metrics_view_t;

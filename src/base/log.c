@@ -44,9 +44,12 @@ void rg_log_set_format(rg_log_format_t format) {
 }
 
 int rg_log_format_parse(const char *name, rg_log_format_t *out) {
-  if (strcmp(name, "logfmt") == 0) *out = RG_LOG_LOGFMT;
-  else if (strcmp(name, "json") == 0) *out = RG_LOG_JSON;
-  else return RG_ECONFIG;
+  if (strcmp(name, "logfmt") == 0)
+    *out = RG_LOG_LOGFMT;
+  else if (strcmp(name, "json") == 0)
+    *out = RG_LOG_JSON;
+  else
+    return RG_ECONFIG;
   return RG_OK;
 }
 
@@ -63,7 +66,9 @@ const char *rg_log_actor(rg_log_level_t level, const char *id) {
 }
 
 void rg_log_set_request_share(double share) {
-  uint64_t t = share <= 0 ? 0 : share >= 1 ? UINT64_MAX : (uint64_t)(share * 18446744073709551616.0);
+  uint64_t t = share <= 0   ? 0
+               : share >= 1 ? UINT64_MAX
+                            : (uint64_t)(share * 18446744073709551616.0);
   atomic_store(&request_threshold, t);
 }
 

@@ -116,15 +116,15 @@ static void hist(r_t *r, const char *name, const char *k, const char *v, const r
     if (next < RG_METRICS_TEXT_BOUNDS && (UINT64_C(1) << b) == rg_metrics_text_bounds_us[next]) {
       char n[40];
       emit(r, "%s_bucket{%sle=\"%s\"} %llu\n", name, lead,
-           num(n, sizeof n, (double)rg_metrics_text_bounds_us[next] / 1e6), (unsigned long long)cum);
+           num(n, sizeof n, (double)rg_metrics_text_bounds_us[next] / 1e6),
+           (unsigned long long)cum);
       next++;
     }
   }
   emit(r, "%s_bucket{%sle=\"+Inf\"} %llu\n", name, lead, (unsigned long long)cum);
   const char *brace = k ? "{" : "", *close = k ? "}" : "";
   if (k) lead[strlen(lead) - 1] = '\0'; /* no trailing comma */
-  emit(r, "%s_sum%s%s%s %.6f\n", name, brace, lead, close,
-       (double)atomic_load(&h->sum_us) / 1e6);
+  emit(r, "%s_sum%s%s%s %.6f\n", name, brace, lead, close, (double)atomic_load(&h->sum_us) / 1e6);
   emit(r, "%s_count%s%s%s %llu\n", name, brace, lead, close, (unsigned long long)cum);
 }
 
@@ -146,16 +146,16 @@ static void render_connections(r_t *r, const rg_metrics_t *m) {
   family(r, "repgraph_connections", "gauge", "Client connections open now (msgpack listeners).");
   sample(r, "repgraph_connections", NULL, NULL, atomic_load(&m->conns_current));
   counter(r, "repgraph_connections_total", "Client connections accepted.", &m->conns_total);
-  counter(r, "repgraph_connections_refused_total",
-          "Connections refused at limits.max_connections.", &m->conns_refused);
-  counter(r, "repgraph_connections_dropped_total",
-          "Connections ended by a limit or a timeout.", &m->conns_dropped);
+  counter(r, "repgraph_connections_refused_total", "Connections refused at limits.max_connections.",
+          &m->conns_refused);
+  counter(r, "repgraph_connections_dropped_total", "Connections ended by a limit or a timeout.",
+          &m->conns_dropped);
   counter(r, "repgraph_connections_evicted_total",
           "Idle connections closed to make room at the limit.", &m->conns_evicted);
   counter(r, "repgraph_auth_failures_total", "Failed or missing authentications.",
           &m->auth_failures);
-  counter(r, "repgraph_tls_failures_total", "TLS connections closed by a failed handshake or record.",
-          &m->tls_failures);
+  counter(r, "repgraph_tls_failures_total",
+          "TLS connections closed by a failed handshake or record.", &m->tls_failures);
 }
 
 static void render_ingest(r_t *r, const rg_metrics_t *m) {
@@ -173,8 +173,9 @@ static void render_ingest(r_t *r, const rg_metrics_t *m) {
   for (unsigned it = 0; it < RG_METRICS_ITEMS; it++)
     for (int i = 1; i < RG__ERR_END - RG__ERR_FIRST && i < RG_METRICS_SLOTS; i++) {
       uint64_t n = atomic_load(&m->rejects[it][i]);
-      if (n) sample2(r, "repgraph_ingest_rejects_total", "item", items[it], "reason",
-                     rg_err_name(RG__ERR_FIRST + i), n);
+      if (n)
+        sample2(r, "repgraph_ingest_rejects_total", "item", items[it], "reason",
+                rg_err_name(RG__ERR_FIRST + i), n);
     }
 }
 
@@ -193,7 +194,8 @@ static void render_writer(r_t *r, const rg_metrics_t *m) {
 static void render_store(r_t *r, const rg_metrics_view_t *v) {
   const rg_store_info_t *in = &v->info;
   gauge(r, "repgraph_store_map_size_bytes", "Current LMDB map size.", (double)in->map_size);
-  gauge(r, "repgraph_store_map_max_bytes", "Largest map size (store.map_max).", (double)in->map_max);
+  gauge(r, "repgraph_store_map_max_bytes", "Largest map size (store.map_max).",
+        (double)in->map_max);
   gauge(r, "repgraph_store_used_bytes", "Bytes of the map in use (pages x page size).",
         (double)in->used_bytes);
   family(r, "repgraph_store_map_growths_total", "counter", "Times the map grew since start.");
@@ -227,7 +229,8 @@ static void render_recompute(r_t *r, const rg_metrics_t *m, const rg_metrics_vie
   hist(r, "repgraph_recompute_duration_seconds", NULL, NULL, &m->recompute_duration);
   gauge(r, "repgraph_recompute_last_duration_seconds", "Time of the last recomputation.",
         (double)atomic_load(&m->recompute_last_duration_us) / 1e6);
-  family(r, "repgraph_recompute_phase_seconds", "gauge", "Time of each phase of the last recomputation.");
+  family(r, "repgraph_recompute_phase_seconds", "gauge",
+         "Time of each phase of the last recomputation.");
   for (int p = 0; p < RG_RECOMPUTE_PHASES; p++)
     sample_f(r, "repgraph_recompute_phase_seconds", "phase", rg_recompute_phase_name(p),
              (double)atomic_load(&m->recompute_phase_us[p]) / 1e6);
@@ -297,12 +300,15 @@ static void render_policy(r_t *r, const rg_metrics_t *m) {
     fail_open[] = {{RG_POLICY_FAIL_OPEN_ERROR, "error"},
                    {RG_POLICY_FAIL_OPEN_STATE, "state"},
                    {RG_POLICY_FAIL_OPEN_BUDGET, "budget"}},
-    obs[] = {{RG_POLICY_OBS_QUEUED, "queued"},   {RG_POLICY_OBS_RECORDED, "recorded"},
-             {RG_POLICY_OBS_FAILED, "failed"},   {RG_POLICY_OBS_DROPPED, "dropped"},
+    obs[] = {{RG_POLICY_OBS_QUEUED, "queued"},
+             {RG_POLICY_OBS_RECORDED, "recorded"},
+             {RG_POLICY_OBS_FAILED, "failed"},
+             {RG_POLICY_OBS_DROPPED, "dropped"},
              {RG_POLICY_OBS_SKIPPED, "skipped"}};
   family(r, "repgraph_policy_actions_total", "counter", "Policy answers, by action.");
   for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)
-    sample(r, "repgraph_policy_actions_total", "action", actions[i].v, atomic_load(&p[actions[i].c]));
+    sample(r, "repgraph_policy_actions_total", "action", actions[i].v,
+           atomic_load(&p[actions[i].c]));
   family(r, "repgraph_policy_fail_open_total", "counter",
          "Policy answers that failed open (DUNNO), by reason.");
   for (size_t i = 0; i < sizeof fail_open / sizeof fail_open[0]; i++)
@@ -351,7 +357,7 @@ int rg_metrics_text_render(const rg_metrics_t *m, const rg_metrics_view_t *v, rg
           &m->reloads_ok);
   counter(&r, "repgraph_config_reload_failures_total",
           "Reloads refused (the new configuration did not load or validate).", &m->reloads_failed);
-  counter(&r, "repgraph_requests_logged_total", "Requests written to the request log (log.requests).",
-          &m->requests_logged);
+  counter(&r, "repgraph_requests_logged_total",
+          "Requests written to the request log (log.requests).", &m->requests_logged);
   return r.rc;
 }

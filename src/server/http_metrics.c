@@ -21,11 +21,12 @@
 
 #define HEARTBEAT_MS       1000      /* the loop stores its time this often */
 #define HEARTBEAT_STALL_US 10000000u /* /healthz fails when the loop has not ticked this long */
-#define LABEL_SCAN_MAX_S   60 /* labels by source are counted anew when their total moved, and
-                                 at least this often (a relabel keeps the total) */
-#define CONN_TIMEOUT_S     10        /* an HTTP connection idle this long is closed */
-#define METRICS_MAX_BYTES  (16u << 20)
-#define TEXT_CONTENT_TYPE  "text/plain; version=0.0.4; charset=utf-8"
+#define LABEL_SCAN_MAX_S                                                                      \
+  60                         /* labels by source are counted anew when their total moved, and \
+                                at least this often (a relabel keeps the total) */
+#define CONN_TIMEOUT_S    10 /* an HTTP connection idle this long is closed */
+#define METRICS_MAX_BYTES (16u << 20)
+#define TEXT_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 struct rg_http_metrics {
   rg_engine_t *engine;
@@ -59,8 +60,8 @@ typedef struct {
 
 static int count_label(void *ctx, uint64_t id, const rg_label_t *l) {
   label_count_t *c = ctx;
-  if ((int)l->source > 0 && (int)l->source < RG_METRICS_SOURCES && (l->verdict == RG_VERDICT_BAD ||
-                                                                    l->verdict == RG_VERDICT_GOOD))
+  if ((int)l->source > 0 && (int)l->source < RG_METRICS_SOURCES &&
+      (l->verdict == RG_VERDICT_BAD || l->verdict == RG_VERDICT_GOOD))
     c->labels[l->source][l->verdict]++;
   (void)id;
   return 0;
@@ -125,16 +126,17 @@ static void read_view(rg_http_metrics_t *h, bool with_details, rg_metrics_view_t
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type,
                              void *body, size_t len, bool owned) {
-  struct MHD_Response *r =
-      owned ? MHD_create_response_from_buffer_with_free_callback(len, body, free)
-            : MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_COPY);
+  struct MHD_Response *r = owned
+                               ? MHD_create_response_from_buffer_with_free_callback(len, body, free)
+                               : MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_COPY);
   if (!r) {
     if (owned) free(body);
     return MHD_NO;
   }
   MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
   MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-  if (status == MHD_HTTP_METHOD_NOT_ALLOWED) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+  if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+    MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
   enum MHD_Result ok = MHD_queue_response(conn, status, r);
   MHD_destroy_response(r);
   return ok;
@@ -170,10 +172,11 @@ static enum MHD_Result serve_metrics(rg_http_metrics_t *h, struct MHD_Connection
 
 static enum MHD_Result serve_healthz(rg_http_metrics_t *h, struct MHD_Connection *conn) {
   uint64_t beat = atomic_load(&h->heartbeat_us), now = rg_clock_mono_us();
-  if (atomic_load(&h->stopping)) return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down\n");
+  if (atomic_load(&h->stopping))
+    return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down\n");
   if (now > beat && now - beat > HEARTBEAT_STALL_US)
-    return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
-                      "the event loop has not run for %.1f s\n", (double)(now - beat) / 1e6);
+    return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "the event loop has not run for %.1f s\n",
+                      (double)(now - beat) / 1e6);
   return reply_text(conn, MHD_HTTP_OK, "ok\n");
 }
 
@@ -247,14 +250,16 @@ int rg_http_metrics_open(const rg_config_t *cfg, uv_loop_t *loop, rg_engine_t *e
   pthread_mutex_init(&h->cache_lock, NULL);
   atomic_store(&h->heartbeat_us, rg_clock_mono_us());
   unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
-  h->daemon = MHD_start_daemon(
-      flags, (uint16_t)port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
-      NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-      (unsigned)cfg->metrics_max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-      (unsigned)CONN_TIMEOUT_S, MHD_OPTION_END);
+  h->daemon =
+      MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
+                       on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                       MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->metrics_max_connections,
+                       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S, MHD_OPTION_END);
   if (!h->daemon) {
-    snprintf(err, errlen, "metrics.listen: cannot listen on %s (in use, or not an address of "
-             "this host)", cfg->metrics_listen);
+    snprintf(err, errlen,
+             "metrics.listen: cannot listen on %s (in use, or not an address of "
+             "this host)",
+             cfg->metrics_listen);
     pthread_mutex_destroy(&h->cache_lock);
     free(h);
     return RG_EIO;
@@ -268,9 +273,10 @@ int rg_http_metrics_open(const rg_config_t *cfg, uv_loop_t *loop, rg_engine_t *e
   rg_log_info("metrics: listening on http://%s/metrics (also /healthz, /readyz)",
               cfg->metrics_listen);
   if (!rg_config_is_loopback(host))
-    rg_log_warn("metrics: %s is not a loopback address: anyone who reaches it can read the "
-                "counters (no actor identifiers); firewall it or listen on 127.0.0.1",
-                host);
+    rg_log_warn(
+        "metrics: %s is not a loopback address: anyone who reaches it can read the "
+        "counters (no actor identifiers); firewall it or listen on 127.0.0.1",
+        host);
   *out = h;
   return RG_OK;
 }
