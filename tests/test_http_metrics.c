@@ -193,6 +193,8 @@ static void test_http_metrics_counters_move_with_traffic(void **state) {
   assert_int_equal(metric(p, "repgraph_actors{type=\"address\"}"), 3);
   assert_int_equal(metric(p, "repgraph_edges{kind=\"mailed\"}"), 2);
   assert_true(metric(p, "repgraph_writer_commits_total") >= 1);
+  assert_int_equal(metric(p, "repgraph_writer_commit_size_count"),
+                   metric(p, "repgraph_writer_commits_total"));
   assert_true(metric(p, "repgraph_store_used_bytes") > 0);
   msgpack_unpacked r;
   rg_test_call(

@@ -206,6 +206,26 @@ static void test_metrics_text_histogram_buckets_are_cumulative_and_end_in_count(
   free(text);
 }
 
+static void test_metrics_text_commit_size_is_a_count_histogram(void **state) {
+  (void)state;
+  static rg_metrics_t m;
+  memset(&m, 0, sizeof m);
+  const uint64_t sizes[] = {1, 1, 3, 4, 200, 5000};
+  for (size_t i = 0; i < 6; i++) rg_hist_add(&m.commit_size, sizes[i]);
+  rg_metrics_view_t v = {.now = 1800000000, .loop_heartbeat_age_s = -1};
+  char *text = render(&m, &v);
+  check_format(text);
+  assert_int_equal(value_of(text, "repgraph_writer_commit_size_bucket{le=\"1\"}"), 2);
+  assert_int_equal(value_of(text, "repgraph_writer_commit_size_bucket{le=\"2\"}"), 2);
+  assert_int_equal(value_of(text, "repgraph_writer_commit_size_bucket{le=\"4\"}"), 4);
+  assert_int_equal(value_of(text, "repgraph_writer_commit_size_bucket{le=\"256\"}"), 5);
+  assert_int_equal(value_of(text, "repgraph_writer_commit_size_bucket{le=\"1024\"}"), 5);
+  assert_int_equal(value_of(text, "repgraph_writer_commit_size_bucket{le=\"+Inf\"}"), 6);
+  assert_int_equal(value_of(text, "repgraph_writer_commit_size_sum"), 5209);
+  assert_int_equal(value_of(text, "repgraph_writer_commit_size_count"), 6);
+  free(text);
+}
+
 static void test_metrics_text_bounds_are_bucket_edges_of_the_histogram(void **state) {
   (void)state;
   for (int i = 0; i < RG_METRICS_TEXT_BOUNDS; i++) {
@@ -308,6 +328,7 @@ int main(void) {
       cmocka_unit_test(test_metrics_text_of_a_fresh_server_is_valid_exposition_format),
       cmocka_unit_test(test_metrics_text_histogram_buckets_are_cumulative_and_end_in_count),
       cmocka_unit_test(test_metrics_text_bounds_are_bucket_edges_of_the_histogram),
+      cmocka_unit_test(test_metrics_text_commit_size_is_a_count_histogram),
       cmocka_unit_test(test_metrics_text_counts_rejects_by_item_and_reason_only_when_seen),
       cmocka_unit_test(test_metrics_text_shows_the_store_generation_and_last_recompute),
       cmocka_unit_test(test_metrics_text_reports_a_full_buffer),

@@ -98,6 +98,7 @@ typedef struct {
   rg_hist_t recompute_duration; /* whole runs, µs */
   atomic_uint_fast64_t reloads_ok, reloads_failed; /* SIGHUP (server.c) */
   atomic_uint_fast64_t requests_logged;            /* sampled into the request log */
+  rg_hist_t commit_size;                           /* writes in one group commit (a count) */
 } rg_metrics_t;
 
 /* Adds one latency sample in microseconds. */

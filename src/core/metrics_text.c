@@ -105,27 +105,40 @@ static void gauge(r_t *r, const char *name, const char *help, double value) {
 }
 
 /* The _bucket, _sum and _count lines of one histogram (label k="v", or none). The count is
- * the buckets' own sum, so +Inf and _count agree even while other threads add samples. */
-static void hist(r_t *r, const char *name, const char *k, const char *v, const rg_hist_t *h) {
+ * the buckets' own sum, so +Inf and _count agree even while other threads add samples. A
+ * latency histogram (seconds) has the bounds rg_metrics_text_bounds_us; a count histogram
+ * (seconds false: samples are plain numbers) has 1, 2, 4, … COUNT_BOUND_MAX. */
+#define COUNT_BOUND_MAX_LOG2 10
+static void hist_of(r_t *r, const char *name, const char *k, const char *v, const rg_hist_t *h,
+                    bool seconds) {
   char e[128], lead[160] = "";
   if (k) snprintf(lead, sizeof lead, "%s=\"%s\",", k, esc(e, sizeof e, v));
   uint64_t cum = 0;
   unsigned next = 0;
   for (unsigned b = 0; b < RG_HIST_BUCKETS; b++) {
     cum += atomic_load(&h->buckets[b]);
-    if (next < RG_METRICS_TEXT_BOUNDS && (UINT64_C(1) << b) == rg_metrics_text_bounds_us[next]) {
+    uint64_t edge = UINT64_C(1) << b;
+    bool bound = seconds ? next < RG_METRICS_TEXT_BOUNDS && edge == rg_metrics_text_bounds_us[next]
+                         : b <= COUNT_BOUND_MAX_LOG2;
+    if (bound) {
       char n[40];
       emit(r, "%s_bucket{%sle=\"%s\"} %llu\n", name, lead,
-           num(n, sizeof n, (double)rg_metrics_text_bounds_us[next] / 1e6),
-           (unsigned long long)cum);
+           num(n, sizeof n, seconds ? (double)edge / 1e6 : (double)edge), (unsigned long long)cum);
       next++;
     }
   }
   emit(r, "%s_bucket{%sle=\"+Inf\"} %llu\n", name, lead, (unsigned long long)cum);
   const char *brace = k ? "{" : "", *close = k ? "}" : "";
   if (k) lead[strlen(lead) - 1] = '\0'; /* no trailing comma */
-  emit(r, "%s_sum%s%s%s %.6f\n", name, brace, lead, close, (double)atomic_load(&h->sum_us) / 1e6);
+  char n[40];
+  double sum = (double)atomic_load(&h->sum_us);
+  emit(r, "%s_sum%s%s%s %s\n", name, brace, lead, close,
+       seconds ? (snprintf(n, sizeof n, "%.6f", sum / 1e6), n) : num(n, sizeof n, sum));
   emit(r, "%s_count%s%s%s %llu\n", name, brace, lead, close, (unsigned long long)cum);
+}
+
+static void hist(r_t *r, const char *name, const char *k, const char *v, const rg_hist_t *h) {
+  hist_of(r, name, k, v, h, true);
 }
 
 static void render_requests(r_t *r, const rg_metrics_t *m) {
@@ -189,6 +202,9 @@ static void render_writer(r_t *r, const rg_metrics_t *m) {
   family(r, "repgraph_writer_commit_duration_seconds", "histogram",
          "Time of one group commit: applying its writes and committing.");
   hist(r, "repgraph_writer_commit_duration_seconds", NULL, NULL, &m->commit_latency);
+  family(r, "repgraph_writer_commit_size", "histogram",
+         "Writes grouped into one commit (writer.commit_max_requests at most).");
+  hist_of(r, "repgraph_writer_commit_size", NULL, NULL, &m->commit_size, false);
 }
 
 static void render_store(r_t *r, const rg_metrics_view_t *v) {
