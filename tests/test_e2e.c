@@ -31,7 +31,8 @@ static int setup(void **state) {
 }
 
 static int setup_small_slices(void **state) {
-  static const char *const extra[] = {"--set", "limits.write_slice_edges=5000", NULL};
+  static const char *const extra[] = {"--set", "limits.write_slice_edges=5000", "--set",
+                                      "limits.offload_bytes=64K", NULL};
   return start_with(state, extra);
 }
 
@@ -176,9 +177,10 @@ static void test_pipelined_requests_answered_in_order_with_ids(void **state) {
   rg_client_close(c);
 }
 
-/* A large ingest commits in slices, but a connection's requests still take effect in order:
- * a forget pipelined right after it is answered after it and forgets what it wrote, even the
- * part of it in its last slice. */
+/* A large ingest is decoded and prepared off the loop and commits in slices, but a
+ * connection's requests still take effect in order: it waits for a write pipelined before it,
+ * and a forget pipelined right after it is answered after it and forgets what it wrote, even
+ * the part of it in its last slice. */
 static void test_pipelined_forget_after_a_sliced_ingest_takes_effect_after_it(void **state) {
   fixture_t *f = *state;
   rg_client_t *c = rg_test_connect(&f->srv);
@@ -199,6 +201,9 @@ static void test_pipelined_forget_after_a_sliced_ingest_takes_effect_after_it(vo
   snprintf(json + n, cap - n, "]}");
   rg_buf_t frames;
   rg_buf_init(&frames, 0);
+  rg_test_frame_json(&frames, "{\"id\": 0, \"op\": \"ingest\", \"edges\": [{\"src\": "
+                              "\"address:bulk0@big.example\", \"dst\": \"address:first@rcpt.example\", "
+                              "\"kind\": \"mailed\"}]}");
   rg_test_frame_json(&frames, "%s", json);
   free(json);
   rg_test_frame_json(&frames,
@@ -209,10 +214,10 @@ static void test_pipelined_forget_after_a_sliced_ingest_takes_effect_after_it(vo
                      "[\"address:bulk23@big.example\", \"address:bulk0@big.example\"]}");
   assert_int_equal(rg_client_send(c, frames.data, frames.len), RG_OK); /* all at once */
   rg_buf_free(&frames);
-  static const char *const ops[] = {"ingest", "forget", "lookup"};
-  for (int i = 0; i < 3; i++) {
+  static const char *const ops[] = {"ingest", "ingest", "forget", "lookup"};
+  for (int i = -1; i < 3; i++) {
     msgpack_unpacked r;
-    rg_test_recv(c, ops[i], &r);
+    rg_test_recv(c, ops[i + 1], &r);
     assert_int_equal(rg_test_uint(&r.data, "id"), i + 1);
     if (i == 0) assert_int_equal(rg_test_uint(&r.data, "accepted"), OBS);
     if (i == 1) assert_int_equal(rg_test_uint(&r.data, "forgotten"), 1);
@@ -222,6 +227,10 @@ static void test_pipelined_forget_after_a_sliced_ingest_takes_effect_after_it(vo
     }
     msgpack_unpacked_destroy(&r);
   }
+  msgpack_unpacked r;
+  rg_test_call(c, &r, "{\"id\": 4, \"op\": \"stats\"}");
+  assert_int_equal(rg_test_uint(&r.data, "connections.offloaded"), 1); /* the large one only */
+  msgpack_unpacked_destroy(&r);
   rg_client_close(c);
 }
 

@@ -244,6 +244,45 @@ static void test_engine_recompute_then_check(void **state) {
   assert_int_equal(rg_test_uint(r, "completed"), 1);
 }
 
+/* An actor first seen after the generation gets a provisional score from its neighbours the
+ * generation scored: a new sender on a new IP of a bad net is bad at once, not "unknown";
+ * one with no scored neighbour stays without a score. */
+static void test_engine_new_actor_gets_a_provisional_score_from_its_neighbours(void **state) {
+  fixture_t *f = *state;
+  char obs[4096];
+  int n = snprintf(obs, sizeof obs, "{\"id\":1,\"op\":\"ingest\",\"observations\":[");
+  for (int i = 0; i < 6; i++)
+    n += snprintf(obs + n, sizeof obs - n,
+                  "%s{\"ts\":1700000000,\"sender\":\"spam%d@bad.example\",\"recipients\":"
+                  "[\"v%d@victim.example\"],\"client_ip\":\"203.0.113.%d\"},"
+                  "{\"ts\":1700000000,\"sender\":\"ok%d@good.example\",\"recipients\":"
+                  "[\"friend%d@peer.example\"],\"client_ip\":\"192.0.2.%d\"}",
+                  i ? "," : "", i, i, 5 + i, i, i, 10 + i);
+  snprintf(obs + n, sizeof obs - n, "]}");
+  call(f, "ingest", "%s", obs);
+  call(f, "label",
+       "{\"id\":2,\"op\":\"label\",\"labels\":[{\"actor\":\"net:203.0.113.0/24\",\"verdict\":"
+       "\"bad\"},{\"actor\":\"address:ok0@good.example\",\"verdict\":\"good\"}]}");
+  const msgpack_object *r = call(f, "recompute", "{\"id\":3,\"op\":\"recompute\",\"wait\":true}");
+  assert_true(rg_test_get(r, "result.ok")->via.boolean);
+  call(f, "ingest",
+       "{\"id\":4,\"op\":\"ingest\",\"observations\":[{\"sender\":\"fresh@new.example\","
+       "\"recipients\":[\"v1@victim.example\"],\"client_ip\":\"203.0.113.77\"},"
+       "{\"sender\":\"other@elsewhere.example\",\"recipients\":[\"x@y.example\"],"
+       "\"client_ip\":\"198.51.100.9\"}]}");
+  r = call(f, "lookup",
+           "{\"id\":5,\"op\":\"lookup\",\"actors\":[\"address:fresh@new.example\","
+           "\"address:other@elsewhere.example\",\"address:ok3@good.example\"]}");
+  assert_true(rg_test_get(r, "results.0.provisional")->via.boolean);
+  assert_true(rg_test_get(r, "results.0.reputation")->via.f64 > 0.8);
+  assert_true(rg_test_str_is(r, "results.0.band", "bad"));
+  assert_true(rg_test_str_is(r, "results.0.reasons.0.code", "provisional"));
+  assert_true(rg_test_str_is(r, "results.0.reasons.0.actor", "net:203.0.113.0/24"));
+  assert_int_equal(rg_test_get(r, "results.1.reputation")->type, MSGPACK_OBJECT_NIL);
+  assert_int_equal(rg_test_get(r, "results.1.provisional")->type, MSGPACK_OBJECT_NIL);
+  assert_false(rg_test_get(r, "results.2.provisional")->via.boolean); /* scored in generation 1 */
+}
+
 /* A recipient named three times in one message counts once: one edge, one message. */
 static void test_engine_recipient_named_twice_counts_once(void **state) {
   fixture_t *f = *state;
@@ -445,6 +484,42 @@ static void test_engine_check_allowlist_wins(void **state) {
   assert_int_equal(rg_test_uint(r, "check.allowlisted"), 1);
 }
 
+/* The client's verified reverse name is a role of its own: labelled bad, it decides; the
+ * structured call (the policy listener's) gives the verdict and words the op gives. */
+static void test_engine_check_weighs_the_client_rdns_name(void **state) {
+  fixture_t *f = *state;
+  call(f, "label",
+       "{\"id\": 1, \"op\": \"label\", \"labels\": [{\"actor\": "
+       "\"domain:mta7.snowshoe.example\", \"verdict\": \"bad\"}]}");
+  const msgpack_object *r =
+      call(f, "check",
+           "{\"id\": 2, \"op\": \"check\", \"sender\": \"new@fresh.example\", \"client_ip\": "
+           "\"203.0.113.7\", \"rdns\": \"MTA7.snowshoe.example\", \"authenticated\": true}");
+  assert_true(rg_test_str_is(r, "verdict", "reject"));
+  assert_true(rg_test_str_is(r, "decided_by", "client_rdns"));
+  assert_true(rg_test_str_is(r, "reason", "client_rdns: labelled bad"));
+  assert_true(rg_test_get(r, "authenticated")->via.boolean);
+
+  rg_wire_observation_t o = {.sender = {"new@fresh.example", 17},
+                             .client_ip = {"203.0.113.7", 11},
+                             .rdns = {"mta7.snowshoe.example", 21}};
+  rg_check_verdict_t v;
+  char msg[160];
+  assert_int_equal(rg_engine_check(f->engine, &o, &v, msg, sizeof msg), RG_OK);
+  assert_int_equal(v.verdict, 3);
+  assert_string_equal(rg_engine_verdict_name(v.verdict), "reject");
+  assert_string_equal(v.decided_by, "client_rdns");
+  assert_string_equal(v.reason, "client_rdns: labelled bad");
+  assert_false(v.authenticated);
+  o.rdns = (rg_str_t){"", 0}; /* without it nothing is known of this message */
+  assert_int_equal(rg_engine_check(f->engine, &o, &v, msg, sizeof msg), RG_OK);
+  assert_int_equal(v.verdict, 0);
+  assert_false(v.known);
+  assert_null(v.decided_by);
+  o.sender = (rg_str_t){"not an address", 14};
+  assert_int_equal(rg_engine_check(f->engine, &o, &v, msg, sizeof msg), RG_EINVALID_ACTOR);
+}
+
 static int setup_observe(void **state) {
   static const char *const settings[] = {"check.mode", "observe", NULL};
   return open_with(state, settings);
@@ -489,12 +564,16 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_engine_recipient_named_twice_counts_once, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(
+          test_engine_new_actor_gets_a_provisional_score_from_its_neighbours, setup, teardown),
+      cmocka_unit_test_setup_teardown(
           test_engine_large_ingest_lets_other_writes_commit_between_slices, setup, teardown),
       cmocka_unit_test_setup_teardown(
           test_engine_check_a_compromised_account_does_not_taint_its_organisation, setup, teardown),
       cmocka_unit_test_setup_teardown(test_engine_check_mixed_freemail_accepts_its_honest_users,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_engine_check_allowlist_wins, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_engine_check_weighs_the_client_rdns_name, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_engine_check_observe_mode_accepts_and_counts,
                                       setup_observe, teardown),
       cmocka_unit_test_setup_teardown(test_engine_refuses_writes_after_stop, setup, teardown),

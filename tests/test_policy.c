@@ -173,14 +173,22 @@ static bool pclosed(int fd) {
   }
 }
 
-static void request(char *buf, size_t cap, const char *state, const char *instance,
-                    const char *sender, const char *rcpt, const char *ip) {
+/* A policy request as Postfix writes it; client_name and sasl_username as given. */
+static void request_as(char *buf, size_t cap, const char *state, const char *instance,
+                       const char *sender, const char *rcpt, const char *ip,
+                       const char *client_name, const char *sasl) {
   snprintf(buf, cap,
            "request=smtpd_access_policy\nprotocol_state=%s\nprotocol_name=ESMTP\n"
-           "client_address=%s\nclient_name=unknown\nreverse_client_name=unknown\n"
+           "client_address=%s\nclient_name=%s\nreverse_client_name=ptr.claims.example\n"
            "helo_name=mx.test.example\nsender=%s\nrecipient=%s\nrecipient_count=0\n"
-           "queue_id=\ninstance=%s\nsize=0\nsasl_username=\n\n",
-           state, ip, sender, rcpt, instance);
+           "queue_id=\ninstance=%s\nsize=0\nsasl_username=%s\n\n",
+           state, ip, client_name, sender, rcpt, instance, sasl);
+}
+
+/* An unauthenticated request from a client without a verified name. */
+static void request(char *buf, size_t cap, const char *state, const char *instance,
+                    const char *sender, const char *rcpt, const char *ip) {
+  request_as(buf, cap, state, instance, sender, rcpt, ip, "unknown", "");
 }
 
 /* Asks one RCPT question on fd and returns the answer in buf. */
@@ -339,6 +347,16 @@ static const msgpack_object *lookup(rg_client_t *c, msgpack_unpacked *r, const c
   return rg_test_get(&r->data, "results.0");
 }
 
+/* Polls the stats until `n` observations were recorded (the commit is asynchronous). */
+static void wait_recorded(const fixture_t *f, uint64_t n) {
+  uint64_t deadline = rg_test_now_ms() + 5000;
+  while (policy_stat(f, "observations_recorded") < n && rg_test_now_ms() < deadline) {
+    struct pollfd none;
+    poll(&none, 0, 10);
+  }
+  assert_int_equal(policy_stat(f, "observations_recorded"), n);
+}
+
 static void test_policy_records_each_message_after_end_of_message(void **state) {
   fixture_t *f = *state;
   int fd = pconnect(f);
@@ -369,12 +387,7 @@ static void test_policy_records_each_message_after_end_of_message(void **state) 
   psend(fd, req, strlen(req));
   assert_true(precv(fd, a, sizeof a));
 
-  uint64_t deadline = rg_test_now_ms() + 5000;
-  while (policy_stat(f, "observations_recorded") < 2 && rg_test_now_ms() < deadline) {
-    struct pollfd none;
-    poll(&none, 0, 10); /* the commit is asynchronous: bounded wait */
-  }
-  assert_int_equal(policy_stat(f, "observations_recorded"), 2);
+  wait_recorded(f, 2);
   res = lookup(c, &r, "address:newbie@fresh.example");
   assert_true(rg_test_get(res, "known")->via.boolean);
   assert_int_equal(rg_test_uint(res, "messages"), 2); /* two messages, not three recipients */
@@ -383,6 +396,55 @@ static void test_policy_records_each_message_after_end_of_message(void **state) 
   msgpack_unpacked_destroy(&r);
   res = lookup(c, &r, "address:two@dest.example");
   assert_true(rg_test_get(res, "known")->via.boolean);
+  msgpack_unpacked_destroy(&r);
+  rg_client_close(c);
+  close(fd);
+}
+
+/* An authenticated submission (sasl_username) is recorded and counted as the sender's
+ * submission; a forward-confirmed client_name becomes an rdns edge of the client IP, an
+ * unverified one (client_name=unknown, whatever reverse_client_name claims) does not. */
+static void test_policy_records_submissions_and_verified_client_names(void **state) {
+  fixture_t *f = *state;
+  int fd = pconnect(f);
+  char req[1024], a[256];
+  request_as(req, sizeof req, "RCPT", "sub-1", "own@users.example", "far@away.example",
+             "192.0.2.90", "smtp.users.example", "own");
+  psend(fd, req, strlen(req));
+  assert_true(precv(fd, a, sizeof a));
+  request_as(req, sizeof req, "END-OF-MESSAGE", "sub-1", "own@users.example", "", "192.0.2.90",
+             "smtp.users.example", "own");
+  psend(fd, req, strlen(req));
+  assert_true(precv(fd, a, sizeof a));
+  request(req, sizeof req, "RCPT", "in-1", "stranger@else.example", "own@users.example",
+          "198.51.100.9");
+  psend(fd, req, strlen(req));
+  assert_true(precv(fd, a, sizeof a));
+  request(req, sizeof req, "END-OF-MESSAGE", "in-1", "stranger@else.example", "", "198.51.100.9");
+  psend(fd, req, strlen(req));
+  assert_true(precv(fd, a, sizeof a));
+  wait_recorded(f, 2);
+
+  rg_client_t *c = rg_test_connect(&f->srv);
+  msgpack_unpacked r;
+  const msgpack_object *res = lookup(c, &r, "address:own@users.example");
+  assert_int_equal(rg_test_uint(res, "submissions"), 1);
+  assert_int_equal(rg_test_uint(res, "out_degree.mailed"), 1);
+  msgpack_unpacked_destroy(&r);
+  res = lookup(c, &r, "address:stranger@else.example");
+  assert_int_equal(rg_test_uint(res, "submissions"), 0);
+  msgpack_unpacked_destroy(&r);
+  res = lookup(c, &r, "ip:192.0.2.90");
+  assert_int_equal(rg_test_uint(res, "out_degree.rdns"), 1);
+  msgpack_unpacked_destroy(&r);
+  res = lookup(c, &r, "domain:smtp.users.example");
+  assert_int_equal(rg_test_uint(res, "in_degree.rdns"), 1);
+  msgpack_unpacked_destroy(&r);
+  res = lookup(c, &r, "ip:198.51.100.9");
+  assert_int_equal(rg_test_uint(res, "out_degree.rdns"), 0);
+  msgpack_unpacked_destroy(&r);
+  res = lookup(c, &r, "domain:ptr.claims.example");
+  assert_false(rg_test_get(res, "known")->via.boolean);
   msgpack_unpacked_destroy(&r);
   rg_client_close(c);
   close(fd);
@@ -504,6 +566,8 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_policy_records_each_message_after_end_of_message, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_policy_records_submissions_and_verified_client_names,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(test_policy_observe_mode_only_prepends_once_per_message,
                                       setup_observe, teardown),
       cmocka_unit_test_setup_teardown(test_policy_maps_verdicts_by_config_and_records_refused_mail,

@@ -8,7 +8,8 @@ Delivered-To), mailing-list mail (Sender, List-Id, the list server as the client
 encoded words in From and Subject, and bodies of a few hundred bytes to a few KB. The NDJSON
 file has, line for line, the observation `repgraph ingest-mail` must derive with the
 default trust inference (our relays are on 10.0.0.0/8): {ts, sender, recipients, client_ip,
-helo}. Fixed seed: the same corpus every run.
+helo, rdns?} (rdns: the client's reverse name where the client hop's shape carries one).
+Fixed seed: the same corpus every run.
 
     /usr/bin/python3 benchmarks/gen/gen_maildir.py OUT_DIR [--messages 10000] [--seed 1]
 
@@ -54,7 +55,8 @@ def ipv6(rnd):
 
 
 def external_hop(rnd, helo, rdns, ip, ts, rcpt):
-    """A Received field written by our MX for the client (ip, helo), in one MTA's shape."""
+    """A Received field written by our MX for the client (ip, helo), in one MTA's shape, and
+    the client's reverse name that field carries ("" for none)."""
     v6 = ":" in ip
     shape = rnd.randrange(6)
     d = date(ts)
@@ -64,27 +66,27 @@ def external_hop(rnd, helo, rdns, ip, ts, rcpt):
                " X25519 server-signature RSA-PSS (2048 bits))\n\t(No client certificate requested)"
                if rnd.random() < 0.6 else "")
         return (f"from {helo} ({rdns or 'unknown'} [{lit}]){tls}\n\tby mx.example.net (Postfix) "
-                f"with ESMTPS id 4Q{rnd.randrange(16**8):08X}\n\tfor <{rcpt}>; {d}")
+                f"with ESMTPS id 4Q{rnd.randrange(16**8):08X}\n\tfor <{rcpt}>; {d}"), rdns
     if shape == 1:  # Exim
         host = f"{rdns} ([{ip}]:{rnd.randrange(1024, 65535)} helo={helo})" if rdns else \
             f"[{ip}] (helo={helo})"
         return (f"from {host}\n\tby mx.example.net with esmtps  (TLS1.3) tls TLS_AES_256_GCM_SHA384\n"
                 f"\t(Exim 4.96)\n\t(envelope-from <x@example>)\n\tid 1r{rnd.randrange(16**6):06x}"
-                f"-000ABC-1U\n\tfor {rcpt}; {d}")
+                f"-000ABC-1U\n\tfor {rcpt}; {d}"), rdns
     if shape == 2:  # Sendmail
         return (f"from {helo} ({rdns + ' ' if rdns else ''}[{ip}])\n\tby mx.example.net "
-                f"(8.17.1/8.17.1) with ESMTP id 425A{rnd.randrange(10**7):07d}\n\tfor <{rcpt}>; {d}")
+                f"(8.17.1/8.17.1) with ESMTP id 425A{rnd.randrange(10**7):07d}\n\tfor <{rcpt}>; {d}"), rdns
     if shape == 3:  # Exchange / Outlook as the sender's side
         return (f"from {helo} ({ip}) by mx.example.net (10.0.0.3) with Microsoft SMTP Server "
-                f"(version=TLS1_2, cipher=TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384) id 15.20.7339.38; {d}")
+                f"(version=TLS1_2, cipher=TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384) id 15.20.7339.38; {d}"), ""
     if shape == 4:  # qmail
         who = rdns or "unknown"
         return (f"from {who} (HELO {helo}) ({ip})\n  by mx.example.net with SMTP; "
-                f"{email.utils.formatdate(ts)}")
+                f"{email.utils.formatdate(ts)}"), rdns
     lit = ip  # Gmail-style MX
     return (f"from {helo} ({(rdns or helo)}. [{lit}])\n        by mx.example.net with ESMTPS id "
             f"a{rnd.randrange(10**9)}\n        for <{rcpt}>\n        (version=TLS1_3 "
-            f"cipher=TLS_AES_128_GCM_SHA256 bits=128/128);\n        {d}")
+            f"cipher=TLS_AES_128_GCM_SHA256 bits=128/128);\n        {d}"), rdns or helo
 
 
 def message(i, rnd):
@@ -107,14 +109,14 @@ def message(i, rnd):
     envelope = sender
     client_ip, client_helo = ip, helo
     if kind < 0.2:  # mailing list: the list server relays, Sender is the list's bounce
+        client_ip, client_helo = ipv4(rnd), "lists.example.com"
+        hop, seen_rdns = external_hop(rnd, client_helo, "lists.example.com", client_ip, ts, user)
         lst = "list%d@lists.example.com" % rnd.randrange(20)
         envelope = lst.replace("@", "-bounces@")
-        client_ip, client_helo = ipv4(rnd), "lists.example.com"
         headers += [f"Return-Path: <{envelope}>", f"Delivered-To: {user}",
                     "Received: from mx.example.net (mx.example.net [10.0.0.2])\n\tby store.example.net "
                     f"(Postfix) with LMTP id 9X{i:06d}; {date(ts + 1)}",
-                    "Received: " + external_hop(rnd, client_helo, "lists.example.com", client_ip, ts,
-                                                user),
+                    "Received: " + hop,
                     f"Received: from {helo} ({rdns or 'unknown'} [{ip}]) by lists.example.com "
                     f"(Postfix) with ESMTP id L{i}; {date(ts - 30)}",
                     f"Sender: {envelope}", f"List-Id: <{lst.replace('@', '.')}>",
@@ -122,17 +124,19 @@ def message(i, rnd):
     elif kind < 0.35:  # forwarded: an alias on another of our hosts, two Delivered-To
         alias = "alias%d@example.net" % rnd.randrange(300)
         recipients = [user, alias]
+        hop, seen_rdns = external_hop(rnd, helo, rdns, ip, ts, alias)
         headers += [f"Return-Path: <{sender}>", f"Delivered-To: {user}", f"Delivered-To: {alias}",
                     "Received: from relay.example.net (relay.example.net [10.0.0.7])\n\tby "
                     f"mx.example.net (Postfix) with ESMTP id F{i}; {date(ts + 2)}",
-                    "Received: " + external_hop(rnd, helo, rdns, ip, ts, alias),
+                    "Received: " + hop,
                     f"From: {encoded(name, rnd)} <{sender}>", f"To: {alias}", "X-Forwarded-For: "
                     f"{alias} {user}"]
     else:  # direct
+        hop, seen_rdns = external_hop(rnd, helo, rdns, ip, ts, user)
         headers += [f"Return-Path: <{sender}>", f"Delivered-To: {user}",
                     "Received: from mx.example.net (mx.example.net [10.0.0.2])\n\tby store.example.net "
                     f"(Postfix) with LMTP id 9X{i:06d}; {date(ts + 1)}",
-                    "Received: " + external_hop(rnd, helo, rdns, ip, ts, user),
+                    "Received: " + hop,
                     f"From: {encoded(name, rnd)} <{sender}>", f"To: {user}"]
         if rnd.random() < 0.3:
             headers.append("Cc: %s <cc%d@example.net>" % (encoded(rnd.choice(FIRST), rnd),
@@ -145,6 +149,8 @@ def message(i, rnd):
     text = "\n".join(headers) + "\n\n" + body + "\n"
     obs = {"ts": ts, "sender": envelope, "recipients": recipients, "client_ip": client_ip,
            "helo": client_helo}
+    if seen_rdns:
+        obs["rdns"] = seen_rdns
     return text, obs
 
 

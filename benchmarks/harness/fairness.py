@@ -2,10 +2,12 @@
 """Writer fairness: how long a small writer's acknowledgements take while another client's
 single large ingest (900 observations x 1,000 recipients, about 15 MB, 903,600 edges) commits.
 
-Starts repgraphd (the build's) on a temporary store twice, with limits.write_slice_edges at
-its default (the large write commits in slices, the small writes between them) and at 10^8
-(one transaction, as before slicing), and prints p50 / p99 / max of the small writer's ack
-latency over the large write's lifetime, and how long the large write took.
+Starts repgraphd (the build's) on a temporary store three times: with the defaults (the
+large frame decoded and prepared on a pool thread, committed in slices of
+limits.write_slice_edges with the small writes between them), with limits.offload_bytes=0
+(prepared on the loop thread), and with neither (one transaction, as before slicing). Prints
+p50 / p99 / max of the small writer's ack latency and of a third client's lookups over the
+large write's lifetime, and how long the large write took.
 Run with Debian's interpreter: /usr/bin/python3 benchmarks/harness/fairness.py [BUILD_DIR]"""
 import os
 import socket
@@ -39,47 +41,56 @@ def recv(sock):
     return msgpack.unpackb(exact(n), raw=False)
 
 
-def run(build, slice_edges):
+def client_loop(port, done, lat, request):
+    """Sends request(k) and waits for its reply until done is set, recording each latency."""
+    s = socket.create_connection(("127.0.0.1", port))
+    k = 0
+    while not done.is_set():
+        k += 1
+        t0 = time.perf_counter()
+        s.sendall(frame(request(k)))
+        recv(s)
+        lat.append((time.perf_counter() - t0) * 1e3)
+    s.close()
+
+
+def summary(lat):
+    lat.sort()
+    q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))]
+    return f"{len(lat):5d} replies, p50 {q(0.5):6.1f} ms, p99 {q(0.99):7.1f} ms, max {lat[-1]:7.1f} ms"
+
+
+def run(build, label, settings):
     work = tempfile.mkdtemp(prefix="rg-fair-")
-    proc, port = start_server(build, work, [f"limits.write_slice_edges={slice_edges}",
-                                            "limits.max_frame_bytes=64M"])
+    proc, port = start_server(build, work, settings + ["limits.max_frame_bytes=64M"])
     try:
         big = frame({"id": 1, "op": "ingest", "observations": [
             {"ts": 1700000000, "sender": f"bulk{i}@big.example", "client_ip": f"198.51.100.{i % 250 + 1}",
              "recipients": [f"r{j}@rcpt.example" for j in range(1000)]} for i in range(900)]})
-        lat, done = [], threading.Event()
-
-        def small():
-            s = socket.create_connection(("127.0.0.1", port))
-            k = 0
-            while not done.is_set():
-                k += 1
-                t0 = time.perf_counter()
-                s.sendall(frame({"id": k, "op": "ingest", "edges": [
-                    {"src": f"address:s{k}@small.example", "dst": "address:d@small.example",
-                     "kind": "mailed"}]}))
-                recv(s)
-                lat.append((time.perf_counter() - t0) * 1e3)
-            s.close()
-
-        b = socket.create_connection(("127.0.0.1", port))
-        th = threading.Thread(target=small)
-        th.start()
+        writes, reads, done = [], [], threading.Event()
+        small = lambda k: {"id": k, "op": "ingest", "edges": [
+            {"src": f"address:s{k}@small.example", "dst": "address:d@small.example", "kind": "mailed"}]}
+        look = lambda k: {"id": k, "op": "lookup", "actors": ["address:d@small.example"]}
+        threads = [threading.Thread(target=client_loop, args=(port, done, writes, small)),
+                   threading.Thread(target=client_loop, args=(port, done, reads, look))]
+        for th in threads:
+            th.start()
         deadline = time.time() + 10
-        while len(lat) < 20 and time.time() < deadline:  # the small writer is under way first
-            time.sleep(0.01)
-        lat.clear()
+        while (len(writes) < 20 or len(reads) < 20) and time.time() < deadline:
+            time.sleep(0.01)  # both clients are under way first
+        writes.clear()
+        reads.clear()
+        b = socket.create_connection(("127.0.0.1", port))
         t0 = time.perf_counter()
         b.sendall(big)
         reply = recv(b)
         took = time.perf_counter() - t0
         done.set()
-        th.join()
+        for th in threads:
+            th.join()
         assert reply.get("accepted") == 900, reply
-        lat.sort()
-        q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))]
-        print(f"write_slice_edges={slice_edges:>9}: large write {took:5.2f} s; small writer "
-              f"{len(lat)} acks, p50 {q(0.5):6.1f} ms, p99 {q(0.99):7.1f} ms, max {lat[-1]:7.1f} ms")
+        print(f"{label}: large write {took:5.2f} s\n    small writer {summary(writes)}\n"
+              f"    lookups      {summary(reads)}")
     finally:
         proc.terminate()
         proc.wait()
@@ -88,5 +99,7 @@ def run(build, slice_edges):
 if __name__ == "__main__":
     build = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
                             os.path.join(os.path.dirname(__file__), "..", "..", "build"))
-    for edges in (20000, 100000000):
-        run(build, edges)
+    run(build, "default (slices of 20,000 edges, prepared off the loop)", [])
+    run(build, "prepared on the loop (limits.offload_bytes=0)", ["limits.offload_bytes=0"])
+    run(build, "one transaction, on the loop (write_slice_edges=10^8, offload_bytes=0)",
+        ["limits.write_slice_edges=100000000", "limits.offload_bytes=0"])

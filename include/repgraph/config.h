@@ -83,6 +83,8 @@ typedef struct {
   uint64_t policy_idle_timeout_s;       /* close idle policy connections; 0 = never */
   uint32_t policy_max_connections;      /* concurrent policy connections */
   uint32_t policy_max_queue;            /* writer queue depth past which observations drop */
+  uint32_t offload_bytes;               /* frames this large are decoded off the loop; 0 never */
+  uint32_t provisional;                 /* 1: provisional scores for actors new since the generation */
   /* metrics and logging (http_metrics.c, log.c) */
   char metrics_listen[80];          /* "host:port" of /metrics, /healthz, /readyz; "" = off */
   uint32_t metrics_ready_generation; /* 1: not ready before the first generation */

@@ -46,6 +46,34 @@ void rg_engine_close(rg_engine_t *e);
 int rg_engine_handle(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out, rg_write_done_fn done,
                      void *ctx, rg_write_t **pending);
 
+/* A write prepared away from the loop: an ingest validated, normalised and cut into slices
+ * on another thread (libuv's pool), so that a large request does not stall every other
+ * connection while it is expanded. */
+typedef struct {
+  rg_op_t op;
+  int rc;            /* 0, or why the request is refused as a whole (then write is NULL) */
+  rg_write_t *write; /* the prepared write, owned until handed to rg_engine_handle_prepared */
+  char msg[200];     /* the refusal's message */
+  uint64_t started_us;
+} rg_prepared_t;
+
+/* True for the ops rg_engine_prepare takes (ingest). */
+bool rg_engine_can_prepare(rg_op_t op);
+
+/* Prepares a request of such an op into *p. Touches neither the store nor the loop: safe on
+ * any thread while the engine is open; the request may be freed on return (the write holds
+ * copies). */
+void rg_engine_prepare(rg_engine_t *e, const rg_request_t *req, rg_prepared_t *p);
+
+/* Queues a prepared write (loop thread), or answers its refusal into `out`: returns and sets
+ * *pending as rg_engine_handle does for a write; *p gives up its write. */
+int rg_engine_handle_prepared(rg_engine_t *e, const rg_request_t *req, rg_prepared_t *p,
+                              rg_buf_t *out, rg_write_done_fn done, void *ctx,
+                              rg_write_t **pending);
+
+/* Frees a prepared write that will not be handled (its connection closed). Idempotent. */
+void rg_engine_prepared_free(rg_prepared_t *p);
+
 /* Lets the reads handled until the matching rg_engine_batch_end share one LMDB read
  * transaction (one snapshot), opened at the first read: the server brackets the requests
  * it decodes from one read of a connection. Committed writes delivered meanwhile end the
@@ -62,6 +90,28 @@ bool rg_engine_write_is_sliced(const rg_write_t *w);
  * the buffer's error. */
 int rg_engine_finish_write(rg_write_t *w, rg_buf_t *out);
 
+/* check's answer about one message, for front doors that are not the msgpack protocol (the
+ * Postfix policy listener). Strings are copies or static. */
+typedef struct {
+  int verdict;            /* 0 accept, 1 tempfail, 2 quarantine, 3 reject (after check.mode) */
+  int would_be;           /* the verdict before check.mode */
+  double score;           /* [0,1] */
+  bool known;             /* some role decided; false: nothing known, the prior */
+  bool authenticated;     /* the message was an authenticated submission */
+  const char *decided_by; /* the deciding role ("sender", "client_ip", ...), or NULL */
+  char reason[160];       /* words an SMTP reply may carry; "" when nothing decided */
+  uint64_t generation;    /* the generation it was weighed in; 0 = none yet */
+} rg_check_verdict_t;
+
+/* Weighs one message like the check op (sender, client IP, HELO, rdns, recipients, ts of o)
+ * into *v. 0; RG_EINVALID_ACTOR (no usable sender or client IP, or a recipient that is not an
+ * address) with why in msg; RG_ENOMEM or a store error. Loop thread. */
+int rg_engine_check(rg_engine_t *e, const rg_wire_observation_t *o, rg_check_verdict_t *v,
+                    char *msg, size_t msglen);
+
+/* "accept", "tempfail", "quarantine" or "reject" for a verdict of rg_check_verdict_t. */
+const char *rg_engine_verdict_name(int verdict);
+
 /* The engine's metrics, for the server to count connections and requests. */
 rg_metrics_t *rg_engine_metrics(rg_engine_t *e);
 
@@ -71,7 +121,8 @@ rg_store_t *rg_engine_store(rg_engine_t *e);
 
 /* Takes the options of cfg that may change while serving (rg_config_reload: check.*,
  * score.*, label.*, log.*): at once, or, while a recomputation runs (its worker reads them),
- * when it finishes. Loop thread. */
+ * when it finishes. Loop thread. (An ingest prepared on the pool, offload.c, reads none of
+ * them: labels are prepared on the loop.) */
 void rg_engine_reload(rg_engine_t *e, const rg_config_t *cfg);
 
 #endif

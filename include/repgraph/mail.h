@@ -56,8 +56,10 @@ typedef struct {
 typedef struct {
   int64_t ts;                                  /* 0: no time found (the server's clock applies) */
   bool has_sender, has_ip, has_helo, internal; /* internal: every relay was trusted */
+  bool has_rdns;
   rg_actor_t sender, client_ip;
   char helo[RG_RECEIVED_NAME_MAX]; /* normalised domain, or the literal as written */
+  char rdns[RG_RECEIVED_NAME_MAX]; /* the client's reverse name as the relay resolved it */
   rg_actor_t *recipients;          /* owned (rg_mail_obs_free) */
   uint32_t n_recipients, cap_recipients, dropped_recipients;
   char detail[200];    /* for a skip: what exactly was wrong */

@@ -74,6 +74,7 @@ typedef struct {
   atomic_uint_fast64_t conns_current, conns_total, conns_refused;
   atomic_uint_fast64_t conns_dropped; /* connections ended by a limit or timeout, once each */
   atomic_uint_fast64_t conns_evicted; /* idle ones closed to make room at the limit */
+  atomic_uint_fast64_t frames_offloaded; /* large frames decoded off the loop (offload.c) */
   atomic_uint_fast64_t auth_failures; /* wrong or malformed auth requests, other requests
                                          before auth (not silent connections: timeouts) */
   atomic_uint_fast64_t tls_failures;  /* TLS connections closed by a failed handshake or
@@ -83,7 +84,7 @@ typedef struct {
   atomic_uint_fast64_t ts_clamped;
   /* check: verdicts (accept, tempfail, quarantine, reject; before check.mode), the role that
    * decided (sender, sender_domain, client_ip, client_net, helo, none), allowlist hits */
-  atomic_uint_fast64_t check_verdicts[4], check_decided_by[6], check_allowlisted; /* item times clamped to the server clock (future skew) */
+  atomic_uint_fast64_t check_verdicts[4], check_decided_by[7], check_allowlisted; /* item times clamped to the server clock (future skew) */
   atomic_uint_fast64_t policy[RG_POLICY_COUNTER_COUNT]; /* by rg_policy_counter_t */
   rg_hist_t policy_latency; /* a policy request: its last byte read to its answer queued, µs */
   int64_t started_at;       /* epoch seconds */

@@ -90,6 +90,8 @@ typedef struct {
 typedef struct {
   int64_t ts;
   rg_str_t sender, client_ip, helo; /* helo.len == 0 when absent */
+  rg_str_t rdns;                    /* the client's verified reverse name; len 0 when absent */
+  bool authenticated;               /* an authenticated submission (SMTP AUTH) */
   rg_str_t *recipients;
   uint32_t n_recipients;
   int invalid; /* 0, or why this item is refused (see above) */

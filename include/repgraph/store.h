@@ -13,8 +13,9 @@
 #include "repgraph/vocab.h" /* verdicts, sources, bands and the records of scores and labels */
 
 /* Version of the key layout in schemas/store.json; a store of another version is refused. */
-#define RG_STORE_SCHEMA_VERSION 4 /* 3: member, rank, cluster_rank indexes; label history;
-                                     4: scores carry their evidence (users, engaged) */
+#define RG_STORE_SCHEMA_VERSION 5 /* 3: member, rank, cluster_rank indexes; label history;
+                                     4: scores carry their evidence (users, engaged);
+                                     5: actor records may carry a submissions count */
 
 typedef struct rg_store rg_store_t;
 typedef struct rg_txn rg_txn_t;
@@ -31,6 +32,7 @@ typedef struct {
   rg_actor_t actor;
   int64_t first_seen, last_seen;
   uint64_t messages;            /* observations/edge events that named it */
+  uint64_t submissions;         /* messages it sent as an authenticated submission */
   double weight_out, weight_in; /* sums of its edges' weights, decayed to as_of */
   int64_t as_of;
   uint32_t out_degree[RG_EDGE_KIND_COUNT];
@@ -101,6 +103,10 @@ void rg_store_end(rg_txn_t *t);
 /* Doubles the map size, capped at map_max. Writer thread only, with no write transaction
  * open. 0 on success; RG_ESTORAGE_FULL when already at map_max; RG_EIO otherwise. */
 int rg_store_grow(rg_store_t *s);
+
+/* Adds n authenticated submissions (mail your own users sent after logging in) to an
+ * existing actor's record. 0, RG_ENOT_FOUND, RG_ESTORAGE_FULL or RG_EIO. Write transaction. */
+int rg_store_add_submissions(rg_txn_t *t, uint64_t id, uint64_t n);
 
 /* Finds or creates the actor, widening first/last seen to cover [first_ts, last_ts] and
  * adding `messages`. 0 with *id set; RG_ESTORAGE_FULL or RG_EIO. Write transaction. */

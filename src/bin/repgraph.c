@@ -151,14 +151,21 @@ static int cmd_recompute(cli_t *cli, int argc, char **argv) {
 
 static int cmd_check(cli_t *cli, int argc, char **argv) {
   static const struct option opts[] = {{"helo", required_argument, NULL, 'e'},
+                                       {"rdns", required_argument, NULL, 'd'},
+                                       {"authenticated", no_argument, NULL, 'a'},
                                        {"rcpt", required_argument, NULL, 'r'},
                                        {NULL, 0, NULL, 0}};
-  const char *helo = NULL, *rcpts[64];
+  const char *helo = NULL, *rdns = NULL, *rcpts[64];
+  bool authenticated = false;
   int n_rcpts = 0, opt;
   optind = 0; /* GNU getopt: restart on the sub-command's arguments */
-  while ((opt = getopt_long(argc, argv, "e:r:", opts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, "e:d:ar:", opts, NULL)) != -1) {
     if (opt == 'e')
       helo = optarg;
+    else if (opt == 'd')
+      rdns = optarg;
+    else if (opt == 'a')
+      authenticated = true;
     else if (opt == 'r' && n_rcpts < 64)
       rcpts[n_rcpts++] = optarg;
     else
@@ -169,10 +176,12 @@ static int cmd_check(cli_t *cli, int argc, char **argv) {
   rg_wr_t w;
   rg_json_t *reply = NULL;
   rg_buf_init(&frame, 0);
-  rg__cli_begin(cli, &w, &frame, "check", 3 + (helo != NULL));
+  rg__cli_begin(cli, &w, &frame, "check", 3 + (helo != NULL) + (rdns != NULL) + authenticated);
   rg_wr_str(&w, "sender"), rg_wr_str(&w, argv[optind]);
   rg_wr_str(&w, "client_ip"), rg_wr_str(&w, argv[optind + 1]);
   if (helo) rg_wr_str(&w, "helo"), rg_wr_str(&w, helo);
+  if (rdns) rg_wr_str(&w, "rdns"), rg_wr_str(&w, rdns);
+  if (authenticated) rg_wr_str(&w, "authenticated"), rg_wr_bool(&w, true);
   rg_wr_str(&w, "recipients");
   rg_wr_array(&w, (uint32_t)n_rcpts);
   for (int i = 0; i < n_rcpts; i++) rg_wr_str(&w, rcpts[i]);
@@ -336,7 +345,8 @@ static const command_t commands[] = {
     {"recompute", cmd_recompute, "[--wait]",
      "recompute reputation now (for scheduled jobs); --wait replies when it is done"},
     {"status", cmd_status, "", "the current generation and the running or last recomputation"},
-    {"check", cmd_check, "[--helo NAME] [--rcpt ADDRESS]... SENDER CLIENT_IP",
+    {"check", cmd_check,
+     "[--helo NAME] [--rdns NAME] [--authenticated] [--rcpt ADDRESS]... SENDER CLIENT_IP",
      "a filter's verdict on one message (accept, tempfail, quarantine, reject)"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -201,6 +201,7 @@ static void print_observation(const rg_mail_obs_t *o) {
   printf("],\"client_ip\":");
   put_json_str(o->client_ip.key, o->client_ip.len);
   if (o->has_helo) printf(",\"helo\":"), put_json_str(o->helo, strlen(o->helo));
+  if (o->has_rdns) printf(",\"rdns\":"), put_json_str(o->rdns, strlen(o->rdns));
   printf("}\n");
 }
 
@@ -233,7 +234,7 @@ static int on_message(void *ctx, const rg_mailsrc_msg_t *m) {
   rg_wr_t w;
   run->in.scratch.len = 0;
   rg_wr_init(&w, &run->in.scratch);
-  rg_wr_map(&w, 3 + (o->ts > 0) + o->has_helo);
+  rg_wr_map(&w, 3 + (o->ts > 0) + o->has_helo + o->has_rdns);
   if (o->ts > 0) rg_wr_str(&w, "ts"), rg_wr_int(&w, o->ts);
   rg_wr_str(&w, "sender"), rg_wr_strn(&w, o->sender.key, o->sender.len);
   rg_wr_str(&w, "recipients");
@@ -242,6 +243,7 @@ static int on_message(void *ctx, const rg_mailsrc_msg_t *m) {
     rg_wr_strn(&w, o->recipients[i].key, o->recipients[i].len);
   rg_wr_str(&w, "client_ip"), rg_wr_strn(&w, o->client_ip.key, o->client_ip.len);
   if (o->has_helo) rg_wr_str(&w, "helo"), rg_wr_str(&w, o->helo);
+  if (o->has_rdns) rg_wr_str(&w, "rdns"), rg_wr_str(&w, o->rdns);
   if (w.err) return EXIT_USAGE;
   int rc = rg__ingest_add(&run->in, RG__ITEM_OBSERVATION, run->in.scratch.data, run->in.scratch.len,
                           tag, 0);

@@ -176,7 +176,8 @@ static rg_mail_skip_t read_sender(GMimeHeaderList *hl, rg_mail_obs_t *obs) {
   return RG_MAIL_SKIP_NO_SENDER;
 }
 
-/* The client hop of the Received chain: ip, helo, time. RG_ENOMEM. */
+/* The client hop of the Received chain: ip, helo, reverse name, time. The reverse name is
+ * the one our relay wrote (Postfix writes `unknown` unless it is forward-confirmed). RG_ENOMEM. */
 static int read_received(GMimeHeaderList *hl, const rg_mail_opts_t *o, rg_mail_obs_t *obs) {
   if (!obs->hops && !(obs->hops = malloc(RG_MAIL_HOPS_MAX * sizeof *obs->hops))) return RG_ENOMEM;
   rg_received_t *hops = obs->hops;
@@ -198,6 +199,11 @@ static int read_received(GMimeHeaderList *hl, const rg_mail_opts_t *o, rg_mail_o
     obs->has_ip =
         rg_actor_normalize(RG_ACTOR_IP, hop->ip, strlen(hop->ip), &obs->client_ip, NULL) == RG_OK;
     rg_actor_t d;
+    size_t rd_len = strlen(hop->rdns);
+    if (rd_len && rg_actor_normalize(RG_ACTOR_DOMAIN, hop->rdns, rd_len, &d, NULL) == RG_OK) {
+      memcpy(obs->rdns, d.key, d.len + 1u);
+      obs->has_rdns = true;
+    }
     size_t hl_len = strlen(hop->helo);
     if (hl_len && rg_actor_normalize(RG_ACTOR_DOMAIN, hop->helo, hl_len, &d, NULL) == RG_OK) {
       memcpy(obs->helo, d.key, d.len + 1u);

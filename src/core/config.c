@@ -206,6 +206,12 @@ static const opt_t options[] = {
         "concurrent policy connections"),
     NUM(OPT_U32, policy_max_queue, "policy.max_queue", 1, 10000000, "1000",
         "writes queued for the writer past which policy observations are dropped (counted)"),
+    NUM(OPT_U32, provisional, "score.provisional", 0, 1, "1",
+        "1: lookups of actors first seen after the generation answer a provisional score from "
+        "their neighbours"),
+    NUM(OPT_SIZE32, offload_bytes, "limits.offload_bytes", 0, 1u << 30, "256K",
+        "frames at least this large are decoded (and an ingest prepared) on a pool thread, "
+        "not the loop; 0 = never"),
 /* label.weight_<source>, defaults from RG_LABEL_SOURCE_MAP: a new source gets its option. */
 #define RG__WEIGHT_OPTION(name, num, text, weight)                       \
   NUM(OPT_RATIO, label_weight[num], "label.weight_" text, 0, 1, #weight, \

@@ -303,6 +303,17 @@ static int expect_map(dctx_t *c, const msgpack_object *o, const char *path) {
                                        : fail(c, RG_EBAD_REQUEST, "%s: expected a map", path);
 }
 
+/* Reads an optional boolean field (absent or nil leaves *out as it is). */
+static int get_bool(dctx_t *c, const msgpack_object *map, const char *path, const char *name,
+                    bool *out) {
+  const msgpack_object *v = field(map, name);
+  if (!v || v->type == MSGPACK_OBJECT_NIL) return RG_OK;
+  if (v->type != MSGPACK_OBJECT_BOOLEAN)
+    return fail(c, RG_EBAD_REQUEST, "%s.%s: expected a boolean", path, name);
+  *out = v->via.boolean;
+  return RG_OK;
+}
+
 static int decode_edges(dctx_t *c, const msgpack_object *items, rg_request_t *r) {
   for (uint32_t i = 0; i < r->n_edges; i++) {
     char path[32];
@@ -334,6 +345,8 @@ static int decode_observation(dctx_t *c, const msgpack_object *m, const char *pa
   if (!rc) rc = get_str(c, m, path, "sender", true, RG_ACTOR_WIRE_MAX, &o->sender);
   if (!rc) rc = get_str(c, m, path, "client_ip", true, RG_ACTOR_WIRE_MAX, &o->client_ip);
   if (!rc) rc = get_str(c, m, path, "helo", false, RG_ACTOR_WIRE_MAX, &o->helo);
+  if (!rc) rc = get_str(c, m, path, "rdns", false, RG_ACTOR_WIRE_MAX, &o->rdns);
+  if (!rc) rc = get_bool(c, m, path, "authenticated", &o->authenticated);
   if (!rc) rc = get_array(c, m, path, "recipients", &rcpts, &o->n_recipients);
   if (rc) return rc;
   if (o->n_recipients > c->lim->max_recipients)
@@ -390,17 +403,6 @@ static int decode_labels(dctx_t *c, const msgpack_object *items, rg_request_t *r
     if (!rc) rc = get_ts(c, m, path, &l->ts);
     if (rc && (rc = mark_item(c, rc, path, &l->invalid, &l->why))) return rc;
   }
-  return RG_OK;
-}
-
-/* Reads an optional boolean field (absent or nil leaves *out as it is). */
-static int get_bool(dctx_t *c, const msgpack_object *map, const char *path, const char *name,
-                    bool *out) {
-  const msgpack_object *v = field(map, name);
-  if (!v || v->type == MSGPACK_OBJECT_NIL) return RG_OK;
-  if (v->type != MSGPACK_OBJECT_BOOLEAN)
-    return fail(c, RG_EBAD_REQUEST, "%s.%s: expected a boolean", path, name);
-  *out = v->via.boolean;
   return RG_OK;
 }
 

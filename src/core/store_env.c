@@ -160,10 +160,11 @@ static int check_schema(rg_txn_t *t, char *err, size_t errlen) {
         t->s->dir, (unsigned long long)version, RG_STORE_SCHEMA_VERSION);
     return meta_put_u64(t, "schema_version", RG_STORE_SCHEMA_VERSION);
   }
-  if (version == 3) { /* 4 appends the evidence to new score rows; older rows still read */
-    rg_log_info("%s: upgrading store schema 3 to %d (scores gain their evidence at the next "
-                "recomputation)",
-                t->s->dir, RG_STORE_SCHEMA_VERSION);
+  if (version == 3 || version == 4) { /* 4 appends the evidence to new score rows, 5 a
+                                        * submissions count to actor rows; older rows read */
+    rg_log_info("%s: upgrading store schema %llu to %d (scores gain their evidence at the next "
+                "recomputation; submissions are counted from now on)",
+                t->s->dir, (unsigned long long)version, RG_STORE_SCHEMA_VERSION);
     return meta_put_u64(t, "schema_version", RG_STORE_SCHEMA_VERSION);
   }
   if (version != RG_STORE_SCHEMA_VERSION) {

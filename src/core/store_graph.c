@@ -14,7 +14,8 @@
 #define EDGE_KEY_LEN  17 /* u64 id | u8 kind | u64 id */
 #define EDGE_VAL_LEN  40 /* count, weight, as_of, first, last */
 #define ACTOR_HDR_LEN 52 /* type, kinds, keylen, 6 × 8 bytes */
-#define ACTOR_REC_MAX (ACTOR_HDR_LEN + 8 * 255 + RG_ACTOR_KEY_MAX)
+#define ACTOR_SUBMISSIONS_LEN 8 /* trailing, only when non-zero (schema 5) */
+#define ACTOR_REC_MAX (ACTOR_HDR_LEN + 8 * 255 + RG_ACTOR_KEY_MAX + ACTOR_SUBMISSIONS_LEN)
 
 double rg_store_decay(double w, int64_t from, int64_t to, double h) {
   if (to <= from || h <= 0) return w;
@@ -64,14 +65,19 @@ static size_t encode_actor(uint8_t *p, const rg_actor_rec_t *r) {
     rg_put_u32be(q + 4, r->in_degree[k]);
   }
   memcpy(q, r->actor.key, r->actor.len);
-  return (size_t)(q - p) + r->actor.len;
+  q += r->actor.len;
+  if (r->submissions) rg_put_u64be(q, r->submissions), q += ACTOR_SUBMISSIONS_LEN;
+  return (size_t)(q - p);
 }
 
 static int decode_actor(const MDB_val *v, rg_actor_rec_t *r) {
   const uint8_t *p = v->mv_data;
   if (v->mv_size < ACTOR_HDR_LEN) return RG_EIO;
   unsigned kinds = p[1], keylen = rg_get_u16be(p + 2);
-  if (keylen > RG_ACTOR_KEY_MAX || v->mv_size != ACTOR_HDR_LEN + 8u * kinds + keylen) return RG_EIO;
+  size_t plain = ACTOR_HDR_LEN + 8u * kinds + keylen;
+  if (keylen > RG_ACTOR_KEY_MAX ||
+      (v->mv_size != plain && v->mv_size != plain + ACTOR_SUBMISSIONS_LEN))
+    return RG_EIO;
   memset(r, 0, sizeof *r);
   r->actor.type = (rg_actor_type_t)p[0];
   r->actor.len = (uint16_t)keylen;
@@ -89,6 +95,7 @@ static int decode_actor(const MDB_val *v, rg_actor_rec_t *r) {
   }
   memcpy(r->actor.key, q, keylen);
   r->actor.key[keylen] = '\0';
+  if (v->mv_size > plain) r->submissions = rg_get_u64be(q + keylen);
   return RG_OK;
 }
 
@@ -131,6 +138,14 @@ int rg_store_get_actor(rg_txn_t *t, uint64_t id, int64_t now, rg_actor_rec_t *r)
   r->weight_in = rg_store_decay(r->weight_in, r->as_of, now, t->s->half_life_s);
   if (now > r->as_of) r->as_of = now;
   return RG_OK;
+}
+
+int rg_store_add_submissions(rg_txn_t *t, uint64_t id, uint64_t n) {
+  rg_actor_rec_t r;
+  int rc = read_actor(t, id, &r);
+  if (rc) return rc;
+  r.submissions += n;
+  return write_actor(t, id, &r);
 }
 
 int rg_store_upsert_actor(rg_txn_t *t, const rg_actor_t *a, int64_t first_ts, int64_t last_ts,

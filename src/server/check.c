@@ -28,12 +28,14 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine_internal.h"
 #include "repgraph/actor.h"
 #include "repgraph/clock.h"
 #include "repgraph/err.h"
+#include "repgraph/score.h"
 
 #define RCPT_CHECKED_MAX   50   /* recipients looked up for the message's familiarity */
 #define FAMILIAR_SHARE     0.5  /* at least this share familiar: the sender's usual audience */
@@ -49,9 +51,17 @@
 #define BURST_SCAN_MAX     500        /* senders with more recipients are not scanned */
 #define BURST_SCORE        0.8        /* what a burst says: quarantine-level unless more is known */
 
-enum { ROLE_SENDER, ROLE_SENDER_DOMAIN, ROLE_CLIENT_IP, ROLE_CLIENT_NET, ROLE_HELO, N_ROLES };
-static const char *const role_names[N_ROLES] = {"sender", "sender_domain", "client_ip",
-                                                "client_net", "helo"};
+enum {
+  ROLE_SENDER,
+  ROLE_SENDER_DOMAIN,
+  ROLE_CLIENT_IP,
+  ROLE_CLIENT_NET,
+  ROLE_HELO,
+  ROLE_CLIENT_RDNS,
+  N_ROLES
+};
+static const char *const role_names[N_ROLES] = {"sender",     "sender_domain", "client_ip",
+                                                "client_net", "helo",          "client_rdns"};
 static const char *const verdict_names[] = {"accept", "tempfail", "quarantine", "reject"};
 
 typedef struct {
@@ -85,7 +95,8 @@ static uint32_t users_of(const role_t *r, int role) {
   static const rg_edge_kind_t via[N_ROLES] = {[ROLE_SENDER_DOMAIN] = RG_EDGE_USES_DOMAIN,
                                               [ROLE_CLIENT_IP] = RG_EDGE_SENT_FROM,
                                               [ROLE_CLIENT_NET] = RG_EDGE_IN_NET,
-                                              [ROLE_HELO] = RG_EDGE_HELO};
+                                              [ROLE_HELO] = RG_EDGE_HELO,
+                                              [ROLE_CLIENT_RDNS] = RG_EDGE_RDNS};
   uint32_t live = r->known && role != ROLE_SENDER ? r->rec.in_degree[via[role]] : 0;
   return r->scored && r->score.users > live ? r->score.users : live;
 }
@@ -161,6 +172,20 @@ static void consider(decision_t *d, double p, int role, const char *fmt, ...) {
   va_end(ap);
 }
 
+/* An actor's reputation in words: the number, and its first reason that names no other actor
+ * (an SMTP reply must not disclose who else is bad). Returns buf. */
+static const char *reputation_words(const rg_score_t *s, char *buf, size_t cap) {
+  int n = snprintf(buf, cap, "reputation %.2f", s->reputation);
+  for (unsigned i = 0; i < s->n_reasons && n > 0 && (size_t)n < cap; i++) {
+    if (s->reasons[i].code == RG_REASON_BAD_NEIGHBOUR || s->reasons[i].code == RG_REASON_PROVISIONAL)
+      continue;
+    char text[128];
+    snprintf(buf + n, cap - (size_t)n, " (%s)", rg_reason_text(&s->reasons[i], NULL, text, sizeof text));
+    break;
+  }
+  return buf;
+}
+
 static bool allowlisted(const role_t *r) {
   return r->labelled && r->label.source == RG_SOURCE_ALLOWLIST &&
          r->label.verdict == RG_VERDICT_GOOD;
@@ -207,7 +232,10 @@ static void decide(const rg_engine_t *e, const rg_generation_t *gen, role_t *rol
     /* Behaviour carries its own evidence (at least UNENGAGED_MIN / BURST_MIN recipients), so
      * it counts for a young sender too; the reputation needs score.min_messages/min_age. */
     own = s->scored && s->evidence;
-    if (own) consider(d, s->score.reputation, ROLE_SENDER, "reputation %.2f", s->score.reputation);
+    char words[128];
+    if (own)
+      consider(d, s->score.reputation, ROLE_SENDER, "%s",
+               reputation_words(&s->score, words, sizeof words));
     uint32_t fanout = s->known ? s->rec.out_degree[RG_EDGE_MAILED] : 0;
     uint32_t engaged = s->score.engaged < fanout ? s->score.engaged : fanout;
     bool shared_domain = roles[ROLE_SENDER_DOMAIN].shared;
@@ -239,8 +267,10 @@ static void decide(const rg_engine_t *e, const rg_generation_t *gen, role_t *rol
     if (r->shared)
       consider(d, composition(&r->score, prior), i, "%u of its %u senders score bad",
                r->score.bad_users, r->score.users);
-    else if (!own)
-      consider(d, r->score.reputation, i, "reputation %.2f", r->score.reputation);
+    else if (!own) {
+      char words[128];
+      consider(d, r->score.reputation, i, "%s", reputation_words(&r->score, words, sizeof words));
+    }
   }
   if (s->labelled && s->label.verdict == RG_VERDICT_GOOD) { /* the sender's label wins */
     d->score = 0;
@@ -288,37 +318,50 @@ static void count(rg_engine_t *e, const decision_t *d) {
   if (d->allowlisted) atomic_fetch_add(&m->check_allowlisted, 1);
 }
 
-static void write_actor(rg_txn_t *t, const rg_generation_t *gen, int64_t now, int i,
+static void write_actor(const rg_engine_t *e, rg_txn_t *t, const rg_generation_t *gen, int64_t now, int i,
                         const role_t *r, rg_wr_t *wr, int *rc) {
   char text[RG_ACTOR_TEXT_MAX];
   rg_actor_format(&r->actor, text, sizeof text);
-  rg_wr_map(wr, 9 + RG__SCORE_FIELDS);
+  rg_wr_map(wr, 10 + RG__SCORE_FIELDS);
   rg_wr_str(wr, "role"), rg_wr_str(wr, role_names[i]);
   rg_wr_str(wr, "actor"), rg_wr_str(wr, text);
   rg_wr_str(wr, "known"), rg_wr_bool(wr, r->known);
   rg_wr_str(wr, "messages"), r->known ? rg_wr_uint(wr, r->rec.messages) : rg_wr_nil(wr);
+  rg_wr_str(wr, "submissions"), r->known ? rg_wr_uint(wr, r->rec.submissions) : rg_wr_nil(wr);
   rg_wr_str(wr, "enough_evidence"), rg_wr_bool(wr, r->evidence);
   rg_wr_str(wr, "users"), r->scored ? rg_wr_uint(wr, r->score.users) : rg_wr_nil(wr);
   rg_wr_str(wr, "bad_users"), r->scored ? rg_wr_uint(wr, r->score.bad_users) : rg_wr_nil(wr);
   rg_wr_str(wr, "engaged"), r->scored ? rg_wr_uint(wr, r->score.engaged) : rg_wr_nil(wr);
   rg_wr_str(wr, "mixed"), rg_wr_bool(wr, r->mixed);
-  *rc = rg__write_score_fields(t, gen, r->known, r->id, now, wr);
+  *rc = rg__write_score_fields(e, t, gen, r->known ? &r->rec : NULL, r->id, now, wr);
 }
 
-int rg__check_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr, char *msg,
-                     size_t msglen) {
-  const rg_wire_observation_t *o = &req->check;
-  role_t roles[N_ROLES] = {{0}};
+/* A message's roles parsed from the wire, and what they say once weighed. */
+typedef struct {
+  role_t roles[N_ROLES];
+  rg_actor_t rcpts[RCPT_CHECKED_MAX]; /* the first recipients, kept for familiarity */
+  uint32_t n_rcpts;
+  rg_generation_t g;
+  const rg_generation_t *gen; /* &g, or NULL before the first recomputation */
+  int64_t now;
+  decision_t d;
+} assessment_t;
+
+/* Parses the message's actors into a (sender and client IP required; recipients must be
+ * addresses; an invalid HELO or rdns name is left out). 0 or RG_EINVALID_ACTOR with msg. */
+static int parse_roles(rg_engine_t *e, const rg_wire_observation_t *o, assessment_t *a, char *msg,
+                       size_t msglen) {
+  role_t *roles = a->roles;
   if (rg__actor_from_wire(e, o->sender, false, RG_ACTOR_ADDRESS, "sender",
                           &roles[ROLE_SENDER].actor, msg, msglen) ||
       rg__actor_from_wire(e, o->client_ip, false, RG_ACTOR_IP, "client_ip",
                           &roles[ROLE_CLIENT_IP].actor, msg, msglen))
     return RG_EINVALID_ACTOR;
-  rg_actor_t rcpts[RCPT_CHECKED_MAX], spare; /* the first ones are kept for familiarity */
-  uint32_t n_rcpts = o->n_recipients < RCPT_CHECKED_MAX ? o->n_recipients : RCPT_CHECKED_MAX;
+  rg_actor_t spare;
+  a->n_rcpts = o->n_recipients < RCPT_CHECKED_MAX ? o->n_recipients : RCPT_CHECKED_MAX;
   for (uint32_t j = 0; j < o->n_recipients; j++)
     if (rg__actor_from_wire(e, o->recipients[j], false, RG_ACTOR_ADDRESS, "recipients",
-                            j < n_rcpts ? &rcpts[j] : &spare, msg, msglen))
+                            j < a->n_rcpts ? &a->rcpts[j] : &spare, msg, msglen))
       return RG_EINVALID_ACTOR;
   roles[ROLE_SENDER].present = roles[ROLE_CLIENT_IP].present = true;
   roles[ROLE_SENDER_DOMAIN].present =
@@ -326,43 +369,92 @@ int rg__check_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr, char 
   roles[ROLE_CLIENT_NET].present =
       rg_actor_net_of(&roles[ROLE_CLIENT_IP].actor, e->cfg.net_prefix_v4, e->cfg.net_prefix_v6,
                       &roles[ROLE_CLIENT_NET].actor) == RG_OK;
-  roles[ROLE_HELO].present =
-      o->helo.len &&
-      rg_actor_normalize_helo(o->helo.ptr, o->helo.len, &roles[ROLE_HELO].actor, NULL) == RG_OK;
+  const rg_str_t *names[] = {[ROLE_HELO] = &o->helo, [ROLE_CLIENT_RDNS] = &o->rdns};
+  for (int i = ROLE_HELO; i <= ROLE_CLIENT_RDNS; i++)
+    roles[i].present = names[i]->len && rg_actor_normalize_helo(names[i]->ptr, names[i]->len,
+                                                                &roles[i].actor, NULL) == RG_OK;
+  return RG_OK;
+}
 
-  rg_txn_t *t;
-  rg_generation_t g;
-  int rc = rg__read_begin(e, &t);
+/* Reads what the store knows of the parsed roles in t and weighs them into a->d. */
+static int assess(rg_engine_t *e, rg_txn_t *t, const rg_wire_observation_t *o, assessment_t *a) {
+  int rc;
+  a->gen = rg__current_generation(t, &a->g, &rc);
+  a->now = rg__item_ts(e, o->ts, rg_clock_now()); /* the message's time when given */
+  if (!rc) rc = read_roles(e, t, a->gen, a->now, a->roles);
+  if (!rc) rc = familiarity(t, &a->roles[ROLE_SENDER], a->rcpts, a->n_rcpts, a->now, &a->d.familiar);
+  if (!rc && a->roles[ROLE_SENDER].known && a->roles[ROLE_SENDER_DOMAIN].shared)
+    rc = burst(t, &a->roles[ROLE_SENDER], a->now, &a->d); /* only weighed there (decide) */
   if (rc) return rc;
-  const rg_generation_t *gen = rg__current_generation(t, &g, &rc);
-  int64_t now = rg__item_ts(e, o->ts, rg_clock_now()); /* the message's time when given */
-  decision_t d = {0};
-  if (!rc) rc = read_roles(e, t, gen, now, roles);
-  if (!rc) rc = familiarity(t, &roles[ROLE_SENDER], rcpts, n_rcpts, now, &d.familiar);
-  if (!rc && roles[ROLE_SENDER].known && roles[ROLE_SENDER_DOMAIN].shared)
-    rc = burst(t, &roles[ROLE_SENDER], now, &d); /* only weighed there (decide) */
+  decide(e, a->gen, a->roles, &a->d);
+  count(e, &a->d);
+  return RG_OK;
+}
+
+static bool observe_mode(const rg_engine_t *e) {
+  return strcmp(e->cfg.check_mode, "observe") == 0;
+}
+
+int rg_engine_check(rg_engine_t *e, const rg_wire_observation_t *o, rg_check_verdict_t *v,
+                    char *msg, size_t msglen) {
+  assessment_t *a = calloc(1, sizeof *a); /* recipients make it large for a stack */
+  if (!a) return RG_ENOMEM;
+  *v = (rg_check_verdict_t){0};
+  rg_txn_t *t = NULL;
+  int rc = parse_roles(e, o, a, msg, msglen);
+  if (!rc) rc = rg__read_begin(e, &t);
+  if (!rc) rc = assess(e, t, o, a);
+  if (t) rg__read_end(e, t);
   if (!rc) {
-    decide(e, gen, roles, &d);
-    count(e, &d);
-    bool observe = strcmp(e->cfg.check_mode, "observe") == 0;
+    v->would_be = a->d.verdict;
+    v->verdict = observe_mode(e) ? 0 : a->d.verdict;
+    v->score = a->d.score;
+    v->known = a->d.decided_by >= 0;
+    v->authenticated = o->authenticated;
+    v->decided_by = v->known ? role_names[a->d.decided_by] : NULL;
+    snprintf(v->reason, sizeof v->reason, "%s", v->known ? a->d.why : "");
+    v->generation = a->gen ? a->gen->generation : 0;
+  }
+  free(a);
+  return rc;
+}
+
+const char *rg_engine_verdict_name(int verdict) {
+  return verdict >= 0 && verdict <= RG_VERDICT_LEVELS ? verdict_names[verdict] : "accept";
+}
+
+int rg__check_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr, char *msg,
+                     size_t msglen) {
+  const rg_wire_observation_t *o = &req->check;
+  assessment_t *a = calloc(1, sizeof *a);
+  if (!a) return RG_ENOMEM;
+  rg_txn_t *t = NULL;
+  int rc = parse_roles(e, o, a, msg, msglen);
+  if (!rc) rc = rg__read_begin(e, &t);
+  if (!rc) rc = assess(e, t, o, a);
+  if (!rc) {
+    const decision_t *d = &a->d;
+    bool observe = observe_mode(e);
     uint32_t n_present = 0;
-    for (int i = 0; i < N_ROLES; i++) n_present += roles[i].present;
-    rg_wr_reply(wr, req->has_id, req->id, 10);
-    rg_wr_str(wr, "verdict"), rg_wr_str(wr, verdict_names[observe ? 0 : d.verdict]);
-    rg_wr_str(wr, "would_be"), rg_wr_str(wr, verdict_names[d.verdict]);
+    for (int i = 0; i < N_ROLES; i++) n_present += a->roles[i].present;
+    rg_wr_reply(wr, req->has_id, req->id, 11);
+    rg_wr_str(wr, "verdict"), rg_wr_str(wr, verdict_names[observe ? 0 : d->verdict]);
+    rg_wr_str(wr, "would_be"), rg_wr_str(wr, verdict_names[d->verdict]);
     rg_wr_str(wr, "mode"), rg_wr_str(wr, observe ? "observe" : "enforce");
-    rg_wr_str(wr, "score"), rg_wr_double(wr, d.score);
-    rg_wr_str(wr, "known"), rg_wr_bool(wr, d.decided_by >= 0);
+    rg_wr_str(wr, "score"), rg_wr_double(wr, d->score);
+    rg_wr_str(wr, "known"), rg_wr_bool(wr, d->decided_by >= 0);
     rg_wr_str(wr, "decided_by"),
-        d.decided_by >= 0 ? rg_wr_str(wr, role_names[d.decided_by]) : rg_wr_nil(wr);
-    rg_wr_str(wr, "reason"), d.decided_by >= 0 ? rg_wr_str(wr, d.why) : rg_wr_nil(wr);
-    rg_wr_str(wr, "familiar"), d.familiar >= 0 ? rg_wr_double(wr, d.familiar) : rg_wr_nil(wr);
-    rg_wr_str(wr, "generation"), gen ? rg_wr_uint(wr, gen->generation) : rg_wr_nil(wr);
+        d->decided_by >= 0 ? rg_wr_str(wr, role_names[d->decided_by]) : rg_wr_nil(wr);
+    rg_wr_str(wr, "reason"), d->decided_by >= 0 ? rg_wr_str(wr, d->why) : rg_wr_nil(wr);
+    rg_wr_str(wr, "authenticated"), rg_wr_bool(wr, o->authenticated);
+    rg_wr_str(wr, "familiar"), d->familiar >= 0 ? rg_wr_double(wr, d->familiar) : rg_wr_nil(wr);
+    rg_wr_str(wr, "generation"), a->gen ? rg_wr_uint(wr, a->gen->generation) : rg_wr_nil(wr);
     rg_wr_str(wr, "actors");
     rg_wr_array(wr, n_present);
     for (int i = 0; i < N_ROLES && !rc; i++)
-      if (roles[i].present) write_actor(t, gen, now, i, &roles[i], wr, &rc);
+      if (a->roles[i].present) write_actor(e, t, a->gen, a->now, i, &a->roles[i], wr, &rc);
   }
-  rg__read_end(e, t);
+  if (t) rg__read_end(e, t);
+  free(a);
   return rc;
 }

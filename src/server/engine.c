@@ -84,35 +84,60 @@ static void handle_ping(const rg_request_t *req, rg_wr_t *wr) {
   rg_wr_uint(wr, RG_PROTO_VERSION);
 }
 
+bool rg_engine_can_prepare(rg_op_t op) {
+  return op == RG_OP_INGEST;
+}
+
+void rg_engine_prepare(rg_engine_t *e, const rg_request_t *req, rg_prepared_t *p) {
+  *p = (rg_prepared_t){.op = req->op, .started_us = rg_clock_mono_us()};
+  p->rc = rg__ingest_prepare(e, req, &p->write, p->msg, sizeof p->msg);
+}
+
+void rg_engine_prepared_free(rg_prepared_t *p) {
+  if (p->write) rg_engine_finish_write(p->write, NULL);
+  p->write = NULL;
+}
+
+int rg_engine_handle_prepared(rg_engine_t *e, const rg_request_t *req, rg_prepared_t *p,
+                              rg_buf_t *out, rg_write_done_fn done, void *ctx,
+                              rg_write_t **pending) {
+  *pending = NULL;
+  atomic_fetch_add(&e->metrics.requests[req->op], 1);
+  int rc = p->rc ? p->rc : e->stopping ? RG_ESHUTTING_DOWN : RG_OK;
+  if (rc) {
+    rg_engine_prepared_free(p);
+    rg_metrics_error(&e->metrics, rc);
+    if (rg_log_request_sampled())
+      log_request(e, req->op, req->has_id, req->id, rc, rg_clock_mono_us() - p->started_us, req);
+    return rg_proto_write_error(out, req->has_id, req->id, rc, p->msg[0] ? p->msg : NULL);
+  }
+  rg_write_t *w = p->write;
+  p->write = NULL;
+  w->done = done;
+  w->ctx = ctx;
+  w->started_us = p->started_us;
+  rg__engine_submit(e, w);
+  *pending = w;
+  return RG_OK;
+}
+
 int rg_engine_handle(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out, rg_write_done_fn done,
                      void *ctx, rg_write_t **pending) {
   *pending = NULL;
+  bool preview = req->op == RG_OP_LABEL_CLUSTER && req->dry_run; /* a read */
+  if (rg_op_writes(req->op) && !preview) {
+    rg_prepared_t p = {.op = req->op, .started_us = rg_clock_mono_us()};
+    if (e->stopping)
+      p.rc = RG_ESHUTTING_DOWN;
+    else if (req->op == RG_OP_LABEL_CLUSTER)
+      p.rc = rg__label_cluster_prepare(e, req, &p.write, p.msg, sizeof p.msg);
+    else
+      p.rc = rg__ingest_prepare(e, req, &p.write, p.msg, sizeof p.msg);
+    return rg_engine_handle_prepared(e, req, &p, out, done, ctx, pending);
+  }
   atomic_fetch_add(&e->metrics.requests[req->op], 1);
   uint64_t t0 = rg_clock_mono_us();
   int rc;
-  bool preview = req->op == RG_OP_LABEL_CLUSTER && req->dry_run; /* a read */
-  if (rg_op_writes(req->op) && !preview) {
-    rg_write_t *w = NULL;
-    char msg[200] = "";
-    if (e->stopping)
-      rc = RG_ESHUTTING_DOWN;
-    else if (req->op == RG_OP_LABEL_CLUSTER)
-      rc = rg__label_cluster_prepare(e, req, &w, msg, sizeof msg);
-    else
-      rc = rg__ingest_prepare(e, req, &w, msg, sizeof msg);
-    if (rc) {
-      rg_metrics_error(&e->metrics, rc);
-      if (rg_log_request_sampled())
-        log_request(e, req->op, req->has_id, req->id, rc, rg_clock_mono_us() - t0, req);
-      return rg_proto_write_error(out, req->has_id, req->id, rc, msg[0] ? msg : NULL);
-    }
-    w->done = done;
-    w->ctx = ctx;
-    w->started_us = t0;
-    rg__engine_submit(e, w);
-    *pending = w;
-    return RG_OK;
-  }
   if (req->op == RG_OP_RECOMPUTE) return rg__recompute_request(e, req, out, done, ctx, pending);
   size_t start = out->len;
   char msg[200] = "";

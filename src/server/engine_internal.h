@@ -133,11 +133,19 @@ const rg_generation_t *rg__current_generation(rg_txn_t *t, rg_generation_t *g, i
 int rg__read_score(rg_txn_t *t, const rg_generation_t *gen, bool known, uint64_t id,
                    rg_score_t *sc);
 
-/* The score fields of a lookup or check entry for actor id (known: the store has it), from
- * generation gen (NULL before the first recomputation: all nil). 0 or a store error. */
-#define RG__SCORE_FIELDS 9
-int rg__write_score_fields(rg_txn_t *t, const rg_generation_t *gen, bool known, uint64_t id,
-                           int64_t now, rg_wr_t *wr);
+/* The score fields of a lookup or check entry for actor id (rec: its record, NULL when the
+ * store does not have it), from generation gen (NULL before the first recomputation: all
+ * nil); an actor the generation did not score gets its provisional score (score.provisional).
+ * 0 or a store error. */
+#define RG__SCORE_FIELDS 10
+int rg__write_score_fields(const rg_engine_t *e, rg_txn_t *t, const rg_generation_t *gen,
+                           const rg_actor_rec_t *rec, uint64_t id, int64_t now, rg_wr_t *wr);
+
+/* provisional.c: a score for an actor first seen after generation gen, from its live
+ * neighbours that gen scored (see the file comment). 0 with *out set (one PROVISIONAL
+ * reason); RG_ENOT_FOUND when no neighbour says anything; a store error. */
+int rg__provisional_score(const rg_engine_t *e, rg_txn_t *t, const rg_generation_t *gen,
+                          uint64_t id, const rg_actor_rec_t *rec, int64_t now, rg_score_t *out);
 
 /* Answers a lookup into wr. 0 or a store error. */
 int rg__lookup_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr);

@@ -26,7 +26,8 @@ typedef struct {
   uint16_t key_len;
   uint8_t type;
   uint64_t messages;
-  int64_t ts, ts_last; /* earliest and latest time the write names it */
+  uint64_t submissions; /* authenticated submissions it sent */
+  int64_t ts, ts_last;  /* earliest and latest time the write names it */
   uint64_t id;         /* set by the writer */
   uint32_t mark;       /* the last observation that named it as a recipient */
 } job_actor_t;
@@ -85,6 +86,8 @@ typedef struct {
   size_t cap_slices;
   reject_t *rejects;
   uint32_t n_rejects, n_rejected;
+  rg_actor_t *rcpts;  /* one observation's recipients, normalised once while validated */
+  size_t cap_rcpts;
   uint32_t accepted;  /* items accepted */
   uint32_t forgotten; /* forget: actors that existed; unlabel: labels retracted */
   struct {            /* unlabel: time and note of the retraction */
@@ -107,6 +110,7 @@ static void ingest_free(rg_write_t *base) {
   for (uint32_t i = 0; i < w->n_slices; i++) slice_free(&w->slices[i]);
   free(w->slices);
   free(w->rejects);
+  free(w->rcpts);
   free(w);
 }
 
@@ -172,7 +176,8 @@ static int add_actor(slice_t *s, const rg_actor_t *a, int64_t ts, uint64_t messa
     return rc;
   uint32_t off = (uint32_t)s->keys.len;
   if ((rc = rg_buf_append(&s->keys, a->key, a->len))) return rc;
-  s->actors[s->n_actors] = (job_actor_t){off, a->len, (uint8_t)a->type, messages, ts, ts, 0, 0};
+  s->actors[s->n_actors] =
+      (job_actor_t){off, a->len, (uint8_t)a->type, messages, 0, ts, ts, 0, 0};
   *index = s->n_actors++;
   *slot = s->n_actors;
   return RG_OK;
@@ -257,12 +262,19 @@ static int prepare_edge(rg_engine_t *e, ingest_write_t *w, const rg_wire_edge_t 
   return rc;
 }
 
+/* A HELO or reverse DNS name as the domain it names: false for an absent, invalid or
+ * IP-literal name (which names no domain, so gets no edge). */
+static bool name_domain(rg_str_t name, rg_actor_t *out) {
+  return name.len > 0 && rg_actor_normalize_helo(name.ptr, name.len, out, NULL) == 0 &&
+         out->type == RG_ACTOR_DOMAIN;
+}
+
 /* Expands one observation into actors and edges (see DESIGN.md "observation"). An invalid
- * sender, client IP or recipient rejects the observation; an invalid HELO only drops the
- * helo edge (HELO names are often junk and say little). */
+ * sender, client IP or recipient rejects the observation; an invalid HELO or rdns name only
+ * drops its edge (such names are often junk and say little). */
 static int prepare_observation(rg_engine_t *e, ingest_write_t *w, const rg_wire_observation_t *o,
                                uint32_t i, int64_t now) {
-  rg_actor_t sender, ip, net, domain, helo, rcpt;
+  rg_actor_t sender, ip, net, domain, helo, rdns;
   char msg[160];
   if (o->invalid) { /* the decoder could not read this item */
     reject(w, ITEM_OBSERVATIONS, i, o->invalid, "%s", o->why);
@@ -273,11 +285,13 @@ static int prepare_observation(rg_engine_t *e, ingest_write_t *w, const rg_wire_
     reject(w, ITEM_OBSERVATIONS, i, RG_EINVALID_ACTOR, "%s", msg);
     return RG_OK;
   }
+  int rc = rg_grow((void **)&w->rcpts, &w->cap_rcpts, o->n_recipients, sizeof *w->rcpts);
+  if (rc) return rc;
   for (uint32_t j = 0; j < o->n_recipients; j++) {
     char field[32];
     snprintf(field, sizeof field, "recipients[%u]", j);
-    if (rg__actor_from_wire(e, o->recipients[j], false, RG_ACTOR_ADDRESS, field, &rcpt, msg,
-                            sizeof msg)) {
+    if (rg__actor_from_wire(e, o->recipients[j], false, RG_ACTOR_ADDRESS, field, &w->rcpts[j],
+                            msg, sizeof msg)) {
       reject(w, ITEM_OBSERVATIONS, i, RG_EINVALID_ACTOR, "%s", msg);
       return RG_OK;
     }
@@ -288,25 +302,25 @@ static int prepare_observation(rg_engine_t *e, ingest_write_t *w, const rg_wire_
     reject(w, ITEM_OBSERVATIONS, i, RG_EINVALID_ACTOR, "sender: cannot derive net or domain");
     return RG_OK;
   }
-  bool has_helo = o->helo.len > 0 && /* an IP literal HELO names no domain: no helo edge */
-                  rg_actor_normalize_helo(o->helo.ptr, o->helo.len, &helo, NULL) == 0 &&
-                  helo.type == RG_ACTOR_DOMAIN;
+  bool has_helo = name_domain(o->helo, &helo), has_rdns = name_domain(o->rdns, &rdns);
   int64_t ts = rg__item_ts(e, o->ts, now);
-  uint32_t si, ii, ni, di = 0, hi = 0, ri;
+  uint32_t si, ii, ni, di = 0, hi = 0, qi = 0, ri;
   slice_t *s = current(w);
-  int rc = add_actor(s, &sender, ts, 1, &si);
+  rc = add_actor(s, &sender, ts, 1, &si);
   if (!rc) rc = add_actor(s, &ip, ts, 1, &ii);
   if (!rc) rc = add_actor(s, &net, ts, 1, &ni);
   if (!rc && has_domain) rc = add_actor(s, &domain, ts, 1, &di);
   if (!rc && has_helo) rc = add_actor(s, &helo, ts, 1, &hi);
+  if (!rc && has_rdns) rc = add_actor(s, &rdns, ts, 1, &qi);
+  if (!rc && o->authenticated) s->actors[si].submissions++;
   if (!rc) rc = add_edge(s, si, RG_EDGE_SENT_FROM, ii, ts, 1, 1);
   if (!rc) rc = add_edge(s, ii, RG_EDGE_IN_NET, ni, ts, 1, 1);
   if (!rc && has_domain) rc = add_edge(s, si, RG_EDGE_USES_DOMAIN, di, ts, 1, 1);
   if (!rc && has_helo) rc = add_edge(s, ii, RG_EDGE_HELO, hi, ts, 1, 1);
+  if (!rc && has_rdns) rc = add_edge(s, ii, RG_EDGE_RDNS, qi, ts, 1, 1);
   uint32_t mark = ++s->mark;
   for (uint32_t j = 0; j < o->n_recipients && !rc; j++) {
-    rg__actor_from_wire(e, o->recipients[j], false, RG_ACTOR_ADDRESS, "", &rcpt, msg, sizeof msg);
-    rc = add_actor(s, &rcpt, ts, 0, &ri);
+    rc = add_actor(s, &w->rcpts[j], ts, 0, &ri);
     if (rc || s->actors[ri].mark == mark) continue; /* named twice in one message: once */
     s->actors[ri].mark = mark;
     s->actors[ri].messages++;
@@ -431,6 +445,7 @@ static int apply_ingest(rg_txn_t *t, rg_writer_req_t *head) {
     job_actor_t *ja = &s->actors[i];
     job_actor(s, i, &a);
     rc = rg_store_upsert_actor(t, &a, ja->ts, ja->ts_last, ja->messages, &ja->id);
+    if (!rc && ja->submissions) rc = rg_store_add_submissions(t, ja->id, ja->submissions);
   }
   for (uint32_t i = 0; i < s->n_edges && !rc; i++) {
     const job_edge_t *je = &s->edges[i];

@@ -1,7 +1,8 @@
 /* policy.c — the Postfix SMTPD access policy listener (policy delegation protocol, see
  * policy_proto.h) on the server's libuv loop. Each connection has a bounded parser and an
  * output buffer; requests are answered in order, one `action=…` each:
- *  - RCPT: the `check` verdict of (sender, client_address, helo_name, recipient), mapped to
+ *  - RCPT: the `check` verdict (rg_engine_check) of (sender, client_address, helo_name, the
+ *    verified client_name, sasl_username, recipient), mapped to
  *    the Postfix action policy.action_<verdict> (or PREPEND only in observe mode);
  *  - policy.record_state (DATA or END-OF-MESSAGE): the message — its recipients collected
  *    per `instance` — becomes one observation queued to the writer; the answer does not
@@ -14,7 +15,7 @@
 #include "repgraph/policy.h"
 
 #include <errno.h>
-#include <msgpack.h> /* only in check_bridge / reply_uint: reading the engine's replies */
+#include <msgpack.h> /* only in reply_uint: reading the writer's replies */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,20 +40,10 @@
 #define FIELD_MAX      512 /* longest sender, client, helo or instance kept */
 #define TEXT_MAX       200 /* longest reason in a reply text */
 
-enum { V_ACCEPT, V_TEMPFAIL, V_QUARANTINE, V_REJECT, N_VERDICTS };
-static const char *const verdict_names[N_VERDICTS] = {"accept", "tempfail", "quarantine", "reject"};
-
-/* What the check op said, read back from its reply. */
-typedef struct {
-  int verdict; /* V_… */
-  double score;
-  bool known;
-  char decided_by[32], band[16], reason[TEXT_MAX];
-} check_result_t;
-
 /* The message a connection is in (one smtpd process talks about one message at a time). */
 typedef struct {
   char instance[FIELD_MAX], sender[FIELD_MAX], client[FIELD_MAX], helo[FIELD_MAX];
+  char rdns[FIELD_MAX]; /* client_name when Postfix verified it, else "" */
   bool started, authenticated, recorded, prepended, too_long;
   rg_buf_t rcpts; /* per recipient: one flag byte (1 = refused by us), the address, NUL */
   uint32_t n_rcpts;
@@ -103,7 +94,23 @@ static void plog(rg_policy_t *p, const char *what, const char *detail) {
                 (unsigned long long)p->log_limit.suppressed);
 }
 
-/* ---- the bridge to the check op --------------------------------------------------- */
+/* ---- the check and the writer's replies -------------------------------------------- */
+
+/* Weighs one recipient of the message with the engine's check (rg_engine_check). 0;
+ * RG_EINVALID_ACTOR (no usable sender or client IP); another error for the rest. */
+static int check_rcpt(rg_policy_t *p, const message_t *msg, const char *rcpt,
+                      rg_check_verdict_t *v) {
+  rg_str_t rc_str = {rcpt, (uint32_t)strlen(rcpt)};
+  rg_wire_observation_t o = {.sender = {msg->sender, (uint32_t)strlen(msg->sender)},
+                             .client_ip = {msg->client, (uint32_t)strlen(msg->client)},
+                             .helo = {msg->helo, (uint32_t)strlen(msg->helo)},
+                             .rdns = {msg->rdns, (uint32_t)strlen(msg->rdns)},
+                             .authenticated = msg->authenticated,
+                             .recipients = rc_str.len ? &rc_str : NULL,
+                             .n_recipients = rc_str.len ? 1 : 0};
+  char why[160];
+  return rg_engine_check(p->engine, &o, v, why, sizeof why);
+}
 
 static const msgpack_object *mp_get(const msgpack_object *o, const char *key) {
   if (!o || o->type != MSGPACK_OBJECT_MAP) return NULL;
@@ -114,89 +121,6 @@ static const msgpack_object *mp_get(const msgpack_object *o, const char *key) {
       return &o->via.map.ptr[i].val;
   }
   return NULL;
-}
-
-static void mp_copy(const msgpack_object *o, char *buf, size_t cap) {
-  buf[0] = '\0';
-  if (!o || o->type != MSGPACK_OBJECT_STR) return;
-  size_t n = o->via.str.size < cap - 1 ? o->via.str.size : cap - 1;
-  memcpy(buf, o->via.str.ptr, n);
-  buf[n] = '\0';
-}
-
-static double mp_double(const msgpack_object *o) {
-  if (!o) return 0;
-  if (o->type == MSGPACK_OBJECT_FLOAT64 || o->type == MSGPACK_OBJECT_FLOAT32) return o->via.f64;
-  if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) return (double)o->via.u64;
-  return 0;
-}
-
-/* Fills r->reason from the deciding actor's entry: its first reason that names no other
- * actor (a REJECT text must not disclose who else is bad), else its band. */
-static void top_reason(const msgpack_object *actors, check_result_t *r) {
-  snprintf(r->reason, sizeof r->reason, "%s has a poor reputation",
-           r->decided_by[0] ? r->decided_by : "the message");
-  if (!actors || actors->type != MSGPACK_OBJECT_ARRAY) return;
-  for (uint32_t i = 0; i < actors->via.array.size; i++) {
-    const msgpack_object *a = &actors->via.array.ptr[i];
-    char role[32];
-    mp_copy(mp_get(a, "role"), role, sizeof role);
-    if (strcmp(role, r->decided_by) != 0) continue;
-    mp_copy(mp_get(a, "band"), r->band, sizeof r->band);
-    const msgpack_object *reasons = mp_get(a, "reasons");
-    if (!reasons || reasons->type != MSGPACK_OBJECT_ARRAY) return;
-    for (uint32_t j = 0; j < reasons->via.array.size; j++) {
-      const msgpack_object *why = &reasons->via.array.ptr[j];
-      const msgpack_object *other = mp_get(why, "actor");
-      if (other && other->type != MSGPACK_OBJECT_NIL) continue;
-      char text[TEXT_MAX - 40];
-      mp_copy(mp_get(why, "text"), text, sizeof text);
-      if (text[0]) snprintf(r->reason, sizeof r->reason, "%s: %s", r->decided_by, text);
-      return;
-    }
-    return;
-  }
-}
-
-/* Asks the engine's check op about one recipient of a message and reads its verdict back
- * from the reply (the one place that knows the reply's shape: swap for a structured call).
- * 0; RG_EINVALID_ACTOR (no usable sender or client IP); another error for the rest. */
-static int check_bridge(rg_policy_t *p, const message_t *msg, const char *rcpt, check_result_t *r) {
-  rg_request_t req = {.op = RG_OP_CHECK};
-  rg_str_t rc_str = {rcpt, (uint32_t)strlen(rcpt)};
-  req.check.sender = (rg_str_t){msg->sender, (uint32_t)strlen(msg->sender)};
-  req.check.client_ip = (rg_str_t){msg->client, (uint32_t)strlen(msg->client)};
-  req.check.helo = (rg_str_t){msg->helo, (uint32_t)strlen(msg->helo)};
-  req.check.recipients = rc_str.len ? &rc_str : NULL;
-  req.check.n_recipients = rc_str.len ? 1 : 0;
-  rg_write_t *pending = NULL;
-  p->scratch.len = 0;
-  int rc = rg_engine_handle(p->engine, &req, &p->scratch, NULL, NULL, &pending);
-  if (rc || pending || p->scratch.len <= RG_FRAME_HEADER) return rc ? rc : RG_EINTERNAL;
-  msgpack_unpacked u;
-  msgpack_unpacked_init(&u);
-  size_t off = 0;
-  rc = RG_EINTERNAL;
-  if (msgpack_unpack_next(&u, (const char *)p->scratch.data + RG_FRAME_HEADER,
-                          p->scratch.len - RG_FRAME_HEADER, &off) == MSGPACK_UNPACK_SUCCESS) {
-    const msgpack_object *o = &u.data, *error = mp_get(o, "error");
-    char verdict[32], code[32];
-    mp_copy(mp_get(o, "verdict"), verdict, sizeof verdict);
-    mp_copy(mp_get(error, "code"), code, sizeof code);
-    if (error)
-      rc = strcmp(code, rg_err_name(RG_EINVALID_ACTOR)) == 0 ? RG_EINVALID_ACTOR : RG_EINTERNAL;
-    for (int v = 0; !error && v < N_VERDICTS; v++)
-      if (strcmp(verdict, verdict_names[v]) == 0) r->verdict = v, rc = RG_OK;
-    if (rc == RG_OK) {
-      r->score = mp_double(mp_get(o, "score"));
-      const msgpack_object *known = mp_get(o, "known");
-      r->known = known && known->type == MSGPACK_OBJECT_BOOLEAN && known->via.boolean;
-      mp_copy(mp_get(o, "decided_by"), r->decided_by, sizeof r->decided_by);
-      top_reason(mp_get(o, "actors"), r);
-    }
-  }
-  msgpack_unpacked_destroy(&u);
-  return rc;
 }
 
 /* An unsigned field of a reply frame in p->scratch, or 0. */
@@ -243,8 +167,8 @@ static void message_record(rg_policy_t *p, message_t *msg) {
       rcpts[n++] = (rg_str_t){a, (uint32_t)len};
     off += len + 2;
   }
-  if (!n || !msg->sender[0] || msg->authenticated || msg->too_long) {
-    count(p, RG_POLICY_OBS_SKIPPED); /* bounces, own users' submissions, nothing accepted */
+  if (!n || !msg->sender[0] || msg->too_long) {
+    count(p, RG_POLICY_OBS_SKIPPED); /* bounces, nothing accepted */
   } else if (atomic_load(&p->m->write_queue_depth) >= p->cfg.policy_max_queue) {
     count(p, RG_POLICY_OBS_DROPPED);
     plog(p, "observation dropped", "the writer queue is past policy.max_queue");
@@ -253,6 +177,8 @@ static void message_record(rg_policy_t *p, message_t *msg) {
                                .sender = {msg->sender, (uint32_t)strlen(msg->sender)},
                                .client_ip = {msg->client, (uint32_t)strlen(msg->client)},
                                .helo = {msg->helo, (uint32_t)strlen(msg->helo)},
+                               .rdns = {msg->rdns, (uint32_t)strlen(msg->rdns)},
+                               .authenticated = msg->authenticated,
                                .recipients = rcpts,
                                .n_recipients = n};
     rg_request_t req = {.op = RG_OP_INGEST, .observations = &o, .n_observations = 1};
@@ -290,6 +216,12 @@ static void message_track(rg_policy_t *p, message_t *msg, const rg_policy_reques
   }
   const char *sasl = rg_policy_request_get(r, "sasl_username");
   msg->authenticated = sasl && sasl[0];
+  /* Postfix says client_name=unknown unless the reverse name resolves back to the client
+   * (forward-confirmed); reverse_client_name is unverified and whoever controls the IP's
+   * reverse zone can claim any domain there, so it is not used. */
+  const char *name = rg_policy_request_get(r, "client_name");
+  bool verified = name && name[0] && strcmp(name, "unknown") != 0 && strlen(name) < FIELD_MAX;
+  snprintf(msg->rdns, sizeof msg->rdns, "%s", verified ? name : "");
 }
 
 /* Adds a recipient to the message; one that is not an address is left out (it would make
@@ -316,18 +248,18 @@ static void clean_text(char *buf, size_t cap, const char *text) {
 
 /* The Postfix action for a check result: policy.action_<verdict>, PREPEND in observe mode
  * (once per message: one header, not one per recipient). */
-static const char *rcpt_action(rg_policy_t *p, message_t *msg, const check_result_t *r, char *buf,
+static const char *rcpt_action(rg_policy_t *p, message_t *msg, const rg_check_verdict_t *r, char *buf,
                                size_t cap, rg_policy_counter_t *counter) {
   const char *word = p->observe ? "PREPEND" : p->cfg.policy_action[r->verdict];
   char why[TEXT_MAX];
-  clean_text(why, sizeof why, r->reason);
+  clean_text(why, sizeof why, r->reason[0] ? r->reason : "poor reputation");
   if (strcmp(word, "PREPEND") == 0 && msg->prepended) word = "DUNNO";
   if (strcmp(word, "PREPEND") == 0) {
     msg->prepended = true;
     *counter = RG_POLICY_PREPEND;
     snprintf(buf, cap, "PREPEND %s: verdict=%s score=%.3f known=%s decided_by=%s",
-             p->cfg.policy_header, verdict_names[r->verdict], r->score, r->known ? "yes" : "no",
-             r->decided_by[0] ? r->decided_by : "none");
+             p->cfg.policy_header, rg_engine_verdict_name(r->verdict), r->score,
+             r->known ? "yes" : "no", r->decided_by ? r->decided_by : "none");
   } else if (strcmp(word, "REJECT") == 0) {
     *counter = RG_POLICY_REJECT;
     snprintf(buf, cap, "REJECT 5.7.1 repgraph: %s", why);
@@ -367,11 +299,11 @@ static int answer(pconn_t *c, const rg_policy_request_t *r, uint64_t t0_us) {
     message_track(p, &c->msg, r);
     if (strcmp(state, "RCPT") == 0) {
       const char *rcpt = rg_policy_request_get(r, "recipient");
-      check_result_t res = {0};
+      rg_check_verdict_t res = {0};
       int rc =
-          c->msg.too_long ? RG_EINVALID_ACTOR : check_bridge(p, &c->msg, rcpt ? rcpt : "", &res);
+          c->msg.too_long ? RG_EINVALID_ACTOR : check_rcpt(p, &c->msg, rcpt ? rcpt : "", &res);
       if (rc == RG_EINVALID_ACTOR && rcpt && rcpt[0] && !c->msg.too_long)
-        rc = check_bridge(p, &c->msg, "", &res); /* an odd recipient must not hide the sender */
+        rc = check_rcpt(p, &c->msg, "", &res); /* an odd recipient must not hide the sender */
       if (rc == RG_EINVALID_ACTOR) {
         counter = RG_POLICY_UNCHECKED; /* e.g. the null sender of a bounce */
       } else if (rc) {

@@ -30,6 +30,7 @@
 #include "repgraph/err.h"
 #include "repgraph/http_metrics.h"
 #include "repgraph/log.h"
+#include "repgraph/offload.h"
 #include "repgraph/sockfile.h"
 #include "repgraph/tls.h"
 #include "repgraph/policy.h"
@@ -65,6 +66,7 @@ typedef struct conn {
   size_t write_queue_seen;   /* bytes libuv still had to write when last looked at */
   rg_role_t role;            /* RG_ROLE_NONE until authenticated (auth configured) */
   rg_tls_conn_t *tls;        /* NULL: plaintext (the Unix socket, or no tls.cert) */
+  rg_offload_t *offload;     /* a large frame being decoded off the loop: the rest waits */
   bool reading, writing, blocked, close_after_flush, closing, handle_closed;
   bool drop_counted; /* conns_dropped counts each connection once */
   struct conn *prev, *next;
@@ -131,7 +133,7 @@ static void on_conn_closed(uv_handle_t *h) {
   conn_t *c = h->data;
   c->handle_closed = true;
   atomic_fetch_sub(&c->srv->metrics->conns_current, 1);
-  if (c->pending_writes == 0) conn_free(c);
+  if (c->pending_writes == 0 && !c->offload) conn_free(c);
 }
 
 static void conn_close(conn_t *c) {
@@ -313,19 +315,103 @@ static void on_write_done(rg_write_t *w, void *ctx) {
   if (!c->pending_writes) c->sliced_pending = false;
   if (c->closing) {
     rg_engine_finish_write(w, NULL);
-    if (c->handle_closed && c->pending_writes == 0) conn_free(c);
+    if (c->handle_closed && c->pending_writes == 0 && !c->offload) conn_free(c);
     return;
   }
   if (rg_engine_finish_write(w, &c->out) != RG_OK) {
     conn_drop(c, "reply does not fit the output buffer");
     return;
   }
-  if (c->blocked && c->pending_writes < c->srv->cfg.max_pending_writes && !c->sliced_pending) {
+  if (c->blocked && c->pending_writes < c->srv->cfg.max_pending_writes && !c->sliced_pending &&
+      !c->offload) {
     c->blocked = false;
     conn_process(c);
   } else {
     conn_flush(c);
   }
+}
+
+/* Answers one decoded request (rc: the decoder's result, err its message), or queues it as
+ * a write; prep, when not NULL, is its write prepared off the loop. Returns 0, or non-zero
+ * when the reply does not fit the output buffer (the connection must be dropped). */
+static int conn_dispatch(conn_t *c, int rc, rg_request_t *req, char *err, size_t errlen,
+                         bool unauth, rg_prepared_t *prep) {
+  rg_server_t *s = c->srv;
+  if (rc == RG_ENOT_A_MAP) {
+    conn_fatal(c, rc, err);
+    rc = RG_OK;
+  } else if (rc == RG_OK && req->op == RG_OP_AUTH) {
+    rc = conn_auth(c, req);
+  } else if (unauth && req->op == RG_OP_AUTH) { /* decoded as far as the op: auth, malformed */
+    char msg[300];
+    snprintf(msg, sizeof msg, "malformed auth request: %s", err);
+    conn_auth_failed(c, rc, msg);
+    rc = RG_OK;
+  } else if (unauth) {
+    conn_auth_failed(c, RG_EUNAUTHORIZED,
+                     "authentication required: the first request must be auth");
+    rc = RG_OK;
+  } else if (rc) {
+    rg_metrics_error(s->metrics, rc);
+    rc = rg_proto_write_error(&c->out, req->has_id, req->id, rc, err);
+  } else if (rg_op_role(req->op) > c->role) {
+    snprintf(err, errlen, "%s needs role %s; this connection has role %s", rg_op_name(req->op),
+             rg_role_name(rg_op_role(req->op)), rg_role_name(c->role));
+    rg_metrics_error(s->metrics, RG_EFORBIDDEN);
+    rc = rg_proto_write_error(&c->out, req->has_id, req->id, RG_EFORBIDDEN, err);
+  } else {
+    rg_write_t *pending;
+    rc = prep ? rg_engine_handle_prepared(s->engine, req, prep, &c->out, on_write_done, c, &pending)
+              : rg_engine_handle(s->engine, req, &c->out, on_write_done, c, &pending);
+    if (pending) c->pending_writes++;
+    if (pending && rg_engine_write_is_sliced(pending)) c->sliced_pending = true;
+  }
+  if (prep) rg_engine_prepared_free(prep); /* refused before the engine saw it */
+  return rc;
+}
+
+/* Loop thread: a large frame was decoded (and its ingest prepared) off the loop. It is
+ * answered or queued as if decoded here, then the frames after it are handled. */
+static void on_offload_done(rg_offload_t *job, void *ctx) {
+  conn_t *c = ctx;
+  rg_server_t *s = c->srv;
+  c->offload = NULL;
+  if (c->closing) {
+    rg_offload_free(job);
+    if (c->handle_closed && c->pending_writes == 0) conn_free(c);
+    return;
+  }
+  rg_request_t *req;
+  const char *why;
+  char err[256];
+  int rc = rg_offload_decoded(job, &req, &why);
+  snprintf(err, sizeof err, "%s", why);
+  rg_engine_batch_begin(s->engine);
+  rc = conn_dispatch(c, rc, req, err, sizeof err, false, rg_offload_prepared(job));
+  rg_engine_batch_end(s->engine);
+  rg_offload_free(job);
+  if (rc) {
+    conn_drop(c, "reply does not fit the output buffer");
+    return;
+  }
+  c->blocked = false; /* what follows waits for this write as it would have anyway */
+  conn_process(c);
+}
+
+/* True when the frame at body (len bytes) goes to the pool (limits.offload_bytes): the
+ * connection then waits for it. Only after the writes before it (a connection's requests
+ * are answered in order) and once authenticated (a token never leaves the loop). */
+static bool conn_offload(conn_t *c, const uint8_t *body, uint32_t len) {
+  rg_server_t *s = c->srv;
+  if (!s->cfg.offload_bytes || len < s->cfg.offload_bytes || c->role == RG_ROLE_NONE ||
+      c->pending_writes)
+    return false;
+  if (rg_offload_start(s->loop, s->engine, &s->limits, body, len, on_offload_done, c,
+                       &c->offload) != RG_OK)
+    return false; /* decoded here instead */
+  c->blocked = true;
+  atomic_fetch_add(&s->metrics->frames_offloaded, 1);
+  return true;
 }
 
 /* Handles every whole frame in the input buffer, in order, then flushes the replies. */
@@ -349,6 +435,14 @@ static void conn_process(conn_t *c) {
     if (avail < RG_FRAME_HEADER + (size_t)len) break;
 
     uint8_t *body = c->in.data + off + RG_FRAME_HEADER;
+    if (c->pending_writes && len >= s->cfg.offload_bytes && s->cfg.offload_bytes && !unauth) {
+      c->blocked = true; /* a frame for the pool waits for the writes before it */
+      break;
+    }
+    if (conn_offload(c, body, len)) {
+      off += RG_FRAME_HEADER + (size_t)len;
+      break;
+    }
     rg_request_t req;
     char err[256];
     int rc = rg_proto_decode_request(body, len, &s->limits, &req, err, sizeof err);
@@ -359,34 +453,7 @@ static void conn_process(conn_t *c) {
       c->blocked = true;
       break;
     }
-    if (rc == RG_ENOT_A_MAP) {
-      conn_fatal(c, rc, err);
-      rc = RG_OK;
-    } else if (rc == RG_OK && req.op == RG_OP_AUTH) {
-      rc = conn_auth(c, &req);
-    } else if (unauth && req.op == RG_OP_AUTH) { /* decoded as far as the op: auth, malformed */
-      char msg[300];
-      snprintf(msg, sizeof msg, "malformed auth request: %s", err);
-      conn_auth_failed(c, rc, msg);
-      rc = RG_OK;
-    } else if (unauth) {
-      conn_auth_failed(c, RG_EUNAUTHORIZED,
-                       "authentication required: the first request must be auth");
-      rc = RG_OK;
-    } else if (rc) {
-      rg_metrics_error(s->metrics, rc);
-      rc = rg_proto_write_error(&c->out, req.has_id, req.id, rc, err);
-    } else if (rg_op_role(req.op) > c->role) {
-      snprintf(err, sizeof err, "%s needs role %s; this connection has role %s", rg_op_name(req.op),
-               rg_role_name(rg_op_role(req.op)), rg_role_name(c->role));
-      rg_metrics_error(s->metrics, RG_EFORBIDDEN);
-      rc = rg_proto_write_error(&c->out, req.has_id, req.id, RG_EFORBIDDEN, err);
-    } else {
-      rg_write_t *pending;
-      rc = rg_engine_handle(s->engine, &req, &c->out, on_write_done, c, &pending);
-      if (pending) c->pending_writes++;
-      if (pending && rg_engine_write_is_sliced(pending)) c->sliced_pending = true;
-    }
+    rc = conn_dispatch(c, rc, &req, err, sizeof err, unauth, NULL);
     rg_request_free(&req);
     if (unauth) rg_auth_wipe(body, len); /* whether or not it decoded */
     off += RG_FRAME_HEADER + (size_t)len;
