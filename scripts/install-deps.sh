@@ -11,7 +11,9 @@ PKGS=(build-essential cmake pkg-config
       libgmime-3.0-dev dovecot-imapd dovecot-sieve  # ingest-mail / feedback, test_dovecot
       clang libclang-rt-14-dev  # libFuzzer and the sanitizer runtimes for scripts/fuzz.sh
       python3-msgpack python3-networkx python3-igraph  # the analyst walkthrough and example
-      postfix)  # tests/test_postfix.py starts its own throw-away instance
+      postfix  # tests/test_postfix.py starts its own throw-away instance
+      libmicrohttpd-dev prometheus  # /metrics; tests/test_prometheus.py scrapes it (+ promtool)
+      systemd)  # systemd-analyze verify of ops/*.service in tests/test_units.py
 if [ "${1:-}" = "--bench" ]; then
   PKGS+=(redis-server redis-tools python3-scipy python3-numpy gnuplot-nox util-linux
         python3-sklearn)  # the reference model of benchmarks/harness/verdicts.py

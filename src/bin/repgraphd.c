@@ -1,5 +1,6 @@
 /* repgraphd.c — the server's main: options (command line over config file over defaults),
- * logging, then rg_server_run until SIGINT/SIGTERM. */
+ * logging, then rg_server_run until SIGINT/SIGTERM; SIGHUP re-reads the file and the same
+ * command line (rg_server_reload). */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,6 +33,26 @@ static void usage(FILE *f) {
   rg_config_describe(&defaults, f);
 }
 
+/* The command line, kept so that SIGHUP rebuilds the configuration the same way: defaults,
+ * then the config file, then the options given on the command line, in their order. */
+typedef struct {
+  const char *config_file; /* NULL: none */
+  int n;
+  const char *name[256];
+  const char *value[256];
+} args_t;
+
+/* Builds the configuration from args into *cfg and validates it. 0 or RG_ECONFIG / RG_EIO
+ * with a message in err. */
+static int build_config(void *ctx, rg_config_t *cfg, char *err, size_t errlen) {
+  const args_t *a = ctx;
+  rg_config_defaults(cfg);
+  int rc = a->config_file ? rg_config_load_file(cfg, a->config_file, err, errlen) : RG_OK;
+  for (int i = 0; i < a->n && !rc; i++) rc = rg_config_set(cfg, a->name[i], a->value[i], err, errlen);
+  if (!rc) rc = rg_config_validate(cfg, err, errlen);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   static const struct option longopts[] = {
       {"config", required_argument, NULL, 'c'},    {"data", required_argument, NULL, 'd'},
@@ -44,11 +65,10 @@ int main(int argc, char **argv) {
                                          ['p'] = "server.port",
                                          ['u'] = "server.unix_socket",
                                          ['v'] = "server.log_level"};
+  static args_t args;
   rg_config_t cfg;
   char err[512];
-  rg_config_defaults(&cfg);
 
-  /* First pass: the config file, so that command-line options override it. */
   int opt;
   while ((opt = getopt_long(argc, argv, "c:d:l:p:u:s:v:hV", longopts, NULL)) != -1) {
     if (opt == 'h') {
@@ -63,14 +83,14 @@ int main(int argc, char **argv) {
       usage(stderr);
       return 2;
     }
-    if (opt == 'c' && rg_config_load_file(&cfg, optarg, err, sizeof err) != RG_OK) {
-      fprintf(stderr, "repgraphd: %s\n", err);
+    if (opt == 'c') {
+      args.config_file = optarg;
+      continue;
+    }
+    if (args.n == (int)(sizeof args.name / sizeof args.name[0])) {
+      fprintf(stderr, "repgraphd: too many options\n");
       return 2;
     }
-  }
-  optind = 1;
-  while ((opt = getopt_long(argc, argv, "c:d:l:p:u:s:v:hV", longopts, NULL)) != -1) {
-    int rc = RG_OK;
     if (opt == 's') {
       char *eq = strchr(optarg, '=');
       if (!eq) {
@@ -78,26 +98,22 @@ int main(int argc, char **argv) {
         return 2;
       }
       *eq = '\0';
-      rc = rg_config_set(&cfg, optarg, eq + 1, err, sizeof err);
+      args.name[args.n] = optarg;
+      args.value[args.n++] = eq + 1;
     } else if (opt > 0 && opt < 128 && names[opt]) {
-      rc = rg_config_set(&cfg, names[opt], optarg, err, sizeof err);
-    }
-    if (rc) {
-      fprintf(stderr, "repgraphd: %s\n", err);
-      return 2;
+      args.name[args.n] = names[opt];
+      args.value[args.n++] = optarg;
     }
   }
   if (optind < argc) {
     fprintf(stderr, "repgraphd: unexpected argument '%s'\n", argv[optind]);
     return 2;
   }
-  if (rg_config_validate(&cfg, err, sizeof err) != RG_OK) {
+  if (build_config(&args, &cfg, err, sizeof err) != RG_OK) {
     fprintf(stderr, "repgraphd: %s\n", err);
     return 2;
   }
-  rg_log_level_t level;
-  rg_log_level_parse(cfg.log_level, &level);
-  rg_log_set_level(level);
+  rg_config_apply_log(&cfg);
   signal(SIGPIPE, SIG_IGN);
 
   uv_loop_t *loop = uv_default_loop();
@@ -107,6 +123,7 @@ int main(int argc, char **argv) {
     rg_log_error("cannot start: %s", err);
     return 1;
   }
+  rg_server_set_reload(srv, build_config, &args);
   rg_log_info("repgraphd %s serving store %s", RG_VERSION, cfg.data_dir);
   rg_server_run(srv);
   rg_server_close(srv);

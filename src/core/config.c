@@ -224,6 +224,20 @@ static const opt_t options[] = {
       "seed weight of a label from source " text " (unless the label gives one)"),
     RG_LABEL_SOURCE_MAP(RG__WEIGHT_OPTION)
 #undef RG__WEIGHT_OPTION
+    STR(metrics_listen, "metrics.listen", "",
+        "HTTP listener for /metrics (Prometheus), /healthz and /readyz, host:port (e.g. "
+        "127.0.0.1:9411); empty = off"),
+    NUM(OPT_U32, metrics_ready_generation, "metrics.ready_requires_generation", 0, 1, "0",
+        "1: /readyz answers 503 until a recomputation has published a generation"),
+    NUM(OPT_U32, metrics_max_connections, "metrics.max_connections", 1, 10000, "16",
+        "concurrent HTTP connections to the metrics listener"),
+    STR(log_format, "log.format", "logfmt",
+        "logfmt (ts=… level=… msg=\"…\") | json (one object per line); to stderr"),
+    NUM(OPT_U32, log_actors, "log.actors", 0, 1, "0",
+        "1: actor identifiers (addresses, IPs, domains) may appear in lines above debug level "
+        "and in the request log; 0: only at debug"),
+    NUM(OPT_RATIO, log_requests, "log.requests", 0, 1, "0",
+        "share of requests logged (op, id, result, duration) at info, e.g. 0.01; 0 = none"),
 };
 #define RG__WEIGHT_FITS(name, num, text, weight)                                  \
   _Static_assert(num < sizeof(((rg_config_t *)0)->label_weight) / sizeof(double), \
@@ -523,6 +537,21 @@ int rg_config_validate(const rg_config_t *c, char *err, size_t errlen) {
                               : "store.pseudonym_key_file is set but store.pseudonymise is 0");
     return RG_ECONFIG;
   }
+  if (c->metrics_listen[0]) {
+    char host[80];
+    unsigned char a[16];
+    unsigned port;
+    if (rg_config_split_host_port(c->metrics_listen, host, sizeof host, &port) != RG_OK ||
+        (inet_pton(AF_INET, host, a) != 1 && inet_pton(AF_INET6, host, a) != 1)) {
+      snprintf(err, errlen, "metrics.listen: '%s' is not IP:port (or [v6]:port)",
+               c->metrics_listen);
+      return RG_ECONFIG;
+    }
+  }
+  if (strcmp(c->log_format, "logfmt") != 0 && strcmp(c->log_format, "json") != 0) {
+    snprintf(err, errlen, "log.format: '%s' is not logfmt or json", c->log_format);
+    return RG_ECONFIG;
+  }
   if (c->port == 0 && strcmp(c->unix_socket, "none") == 0) {
     snprintf(err, errlen, "no listener: server.port is 0 and server.unix_socket is none");
     return RG_ECONFIG;
@@ -553,4 +582,58 @@ void rg_config_describe(const rg_config_t *c, void *out) {
     fprintf(f, "  %-28s default %-16s %s\n", o->name, o->def[0] ? o->def : "\"\"", o->help);
   }
   (void)c;
+}
+
+/* Options SIGHUP re-reads: logging, the verdict thresholds and check rules, the score bands
+ * and label weights. Everything else (listeners, the store, limits) needs a restart. */
+static int reloadable(const char *name) {
+  static const char *const prefixes[] = {"server.log_level", "log.", "check.", "score.", "label."};
+  for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+    if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0) return 1;
+  return 0;
+}
+
+static size_t option_size(const opt_t *o) {
+  switch (o->kind) {
+    case OPT_STR: return o->str_cap;
+    case OPT_U32:
+    case OPT_SIZE32:
+    case OPT_MODE: return sizeof(uint32_t);
+    case OPT_RATIO: return sizeof(double);
+    default: return sizeof(uint64_t);
+  }
+}
+
+/* Appends ", name" (or "name") to list, truncating quietly. */
+static void list_add(char *list, size_t cap, const char *name) {
+  size_t n = strlen(list);
+  if (cap > n) snprintf(list + n, cap - n, "%s%s", n ? ", " : "", name);
+}
+
+void rg_config_reload(rg_config_t *cur, const rg_config_t *next, char *applied, size_t applied_cap,
+                      char *ignored, size_t ignored_cap) {
+  if (applied_cap) applied[0] = '\0';
+  if (ignored_cap) ignored[0] = '\0';
+  for (size_t i = 0; i < N_OPTIONS; i++) {
+    const opt_t *o = &options[i];
+    char *to = (char *)cur + o->offset;
+    const char *from = (const char *)next + o->offset;
+    size_t n = option_size(o);
+    if (o->kind == OPT_STR ? strcmp(to, from) == 0 : memcmp(to, from, n) == 0) continue;
+    if (reloadable(o->name)) {
+      memcpy(to, from, n);
+      list_add(applied, applied_cap, o->name);
+    } else {
+      list_add(ignored, ignored_cap, o->name);
+    }
+  }
+}
+
+void rg_config_apply_log(const rg_config_t *c) {
+  rg_log_level_t level;
+  rg_log_format_t format;
+  if (rg_log_level_parse(c->log_level, &level) == RG_OK) rg_log_set_level(level);
+  if (rg_log_format_parse(c->log_format, &format) == RG_OK) rg_log_set_format(format);
+  rg_log_set_actors(c->log_actors != 0);
+  rg_log_set_request_share(c->log_requests);
 }

@@ -60,8 +60,8 @@ enum {
   ROLE_CLIENT_RDNS,
   N_ROLES
 };
-static const char *const role_names[N_ROLES] = {"sender",     "sender_domain", "client_ip",
-                                                "client_net", "helo",          "client_rdns"};
+_Static_assert(N_ROLES + 1 == RG_CHECK_DECIDERS, "a counter per role, and none");
+static const char *const *const role_names = rg_check_decider_names; /* the same order */
 static const char *const verdict_names[] = {"accept", "tempfail", "quarantine", "reject"};
 
 typedef struct {

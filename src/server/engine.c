@@ -10,11 +10,36 @@
 #include "repgraph/clock.h"
 #include "repgraph/err.h"
 #include "repgraph/log.h"
+#include "repgraph/text.h"
 
 /* ---- writes ------------------------------------------------------------------------- */
 
+/* The request log (log.requests): one line for a sampled share of the requests. Actor
+ * identifiers (check's sender and client IP) only where log.actors allows them. */
+static void log_request(rg_engine_t *e, rg_op_t op, bool has_id, uint64_t id, int result,
+                        uint64_t us, const rg_request_t *req) {
+  atomic_fetch_add(&e->metrics.requests_logged, 1);
+  rg_log_field_t f[6];
+  size_t n = 0;
+  char sender[128], ip[64];
+  f[n++] = RG_LOG_STR("op", rg_op_name(op));
+  f[n++] = has_id ? RG_LOG_INT("id", id) : RG_LOG_STR("id", "");
+  f[n++] = RG_LOG_STR("result", result ? rg_err_name(result) : "ok");
+  f[n++] = RG_LOG_INT("duration_us", us);
+  if (req && op == RG_OP_CHECK && rg_log_actors_allowed(RG_LOG_INFO)) {
+    rg_text_escape(sender, sizeof sender, req->check.sender.ptr, req->check.sender.len);
+    rg_text_escape(ip, sizeof ip, req->check.client_ip.ptr, req->check.client_ip.len);
+    f[n++] = RG_LOG_STR("sender", sender);
+    f[n++] = RG_LOG_STR("client_ip", ip);
+  }
+  rg_log_fields(RG_LOG_INFO, "request", f, n);
+}
+
 void rg__engine_complete(rg_write_t *w) {
-  rg_hist_add(&w->engine->metrics.latency[w->op], rg_clock_mono_us() - w->started_us);
+  uint64_t us = rg_clock_mono_us() - w->started_us;
+  rg_hist_add(&w->engine->metrics.latency[w->op], us);
+  if (rg_log_request_sampled())
+    log_request(w->engine, w->op, w->has_id, w->id, w->head.result, us, NULL);
   w->done(w, w->ctx);
 }
 
@@ -82,6 +107,8 @@ int rg_engine_handle_prepared(rg_engine_t *e, const rg_request_t *req, rg_prepar
   if (rc) {
     rg_engine_prepared_free(p);
     rg_metrics_error(&e->metrics, rc);
+    if (rg_log_request_sampled())
+      log_request(e, req->op, req->has_id, req->id, rc, rg_clock_mono_us() - p->started_us, req);
     return rg_proto_write_error(out, req->has_id, req->id, rc, p->msg[0] ? p->msg : NULL);
   }
   rg_write_t *w = p->write;
@@ -136,15 +163,17 @@ int rg_engine_handle(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out, rg_
     case RG_OP_HISTORY: rc = rg__analyst_handle(e, req, &wr, msg, sizeof msg); break;
     default: rc = RG_EUNKNOWN_OP; break;
   }
-  int wrc = rg_wr_end(&wr);
+  int wrc = rg_wr_end(&wr), result = rc ? rc : wrc;
   if (rc || wrc) {
     out->len = start;
-    int code = rc ? rc : wrc;
+    int code = result;
     rg_metrics_error(&e->metrics, code);
     rc = rg_proto_write_error(out, req->has_id, req->id, code,
                               wrc == RG_ETOO_LARGE ? "reply would exceed the output limit" : msg);
   }
-  rg_hist_add(&e->metrics.latency[req->op], rg_clock_mono_us() - t0);
+  uint64_t us = rg_clock_mono_us() - t0;
+  rg_hist_add(&e->metrics.latency[req->op], us);
+  if (rg_log_request_sampled()) log_request(e, req->op, req->has_id, req->id, result, us, req);
   return rc;
 }
 
@@ -213,6 +242,27 @@ rg_metrics_t *rg_engine_metrics(rg_engine_t *e) {
   return &e->metrics;
 }
 
+rg_store_t *rg_engine_store(rg_engine_t *e) {
+  return e->store;
+}
+
+void rg_engine_reload(rg_engine_t *e, const rg_config_t *cfg) {
+  if (!e->reload_pending && !(e->reload_pending = malloc(sizeof *e->reload_pending))) {
+    rg_log_error("reload: out of memory; configuration unchanged");
+    return;
+  }
+  *e->reload_pending = *cfg;
+  if (!e->running) rg__engine_apply_reload(e);
+}
+
+void rg__engine_apply_reload(rg_engine_t *e) {
+  if (!e->reload_pending) return;
+  char applied[8], ignored[8]; /* the server has logged the names */
+  rg_config_reload(&e->cfg, e->reload_pending, applied, sizeof applied, ignored, sizeof ignored);
+  free(e->reload_pending);
+  e->reload_pending = NULL;
+}
+
 void rg_engine_close(rg_engine_t *e) {
   if (!e) return;
   rg_engine_stop(e);
@@ -220,5 +270,6 @@ void rg_engine_close(rg_engine_t *e) {
   rg__read_drop_batch(e);
   rg_store_close(e->store);
   rg_pseudonym_free(e->pseudonym);
+  free(e->reload_pending);
   free(e);
 }

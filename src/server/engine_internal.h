@@ -66,6 +66,7 @@ struct rg_engine {
   rg__recompute_summary_t last;
   uint64_t recomputes_ok, recomputes_failed;
   rg_pseudonym_t *pseudonym; /* store.pseudonymise: the key the store interns with; or NULL */
+  rg_config_t *reload_pending; /* rg_engine_reload while a job ran: applied when it ends */
 };
 
 /* engine.c --------------------------------------------------------------------------- */
@@ -76,6 +77,10 @@ void rg__engine_submit(rg_engine_t *e, rg_write_t *w);
 
 /* Completes a write: counts its latency and hands it to its owner (w->done). */
 void rg__engine_complete(rg_write_t *w);
+
+/* Applies a reload that waited for the recomputation (rg_engine_reload); recompute.c calls
+ * it when a job ends. */
+void rg__engine_apply_reload(rg_engine_t *e);
 
 /* ingest.c --------------------------------------------------------------------------- */
 

@@ -74,6 +74,7 @@ typedef struct {
   job_label_t *labels;
   uint32_t n_labels;
   uint32_t mark; /* the observation being expanded (recipients named twice count once) */
+  uint32_t n_observations; /* accepted into this slice (metrics) */
 } slice_t;
 
 /* A client write: the common head, its slices (applied one per transaction, in order), and
@@ -195,6 +196,7 @@ static void reject(ingest_write_t *w, uint8_t item, uint32_t index, int code, co
 static void reject(ingest_write_t *w, uint8_t item, uint32_t index, int code, const char *fmt,
                    ...) {
   w->n_rejected++;
+  rg_metrics_reject(&w->base.engine->metrics, item, code);
   if (w->n_rejects >= REJECTS_REPORTED) return;
   if (!w->rejects && !(w->rejects = calloc(REJECTS_REPORTED, sizeof *w->rejects))) return;
   reject_t *r = &w->rejects[w->n_rejects++];
@@ -324,7 +326,7 @@ static int prepare_observation(rg_engine_t *e, ingest_write_t *w, const rg_wire_
     s->actors[ri].messages++;
     rc = add_edge(s, si, RG_EDGE_MAILED, ri, ts, 1, 1);
   }
-  if (!rc) w->accepted++;
+  if (!rc) w->accepted++, s->n_observations++;
   return rc;
 }
 
@@ -519,12 +521,20 @@ static void ingest_reply(const rg_write_t *base, rg_wr_t *wr) {
 
 /* ---- the entry point ---------------------------------------------------------------- */
 
+/* Counts what a committed slice wrote, for /metrics. */
+static void count_committed(rg_metrics_t *m, const slice_t *s) {
+  atomic_fetch_add(&m->ingested_observations, s->n_observations);
+  atomic_fetch_add(&m->ingested_edges, s->n_edges);
+  atomic_fetch_add(&m->ingested_labels, s->n_labels);
+}
+
 /* Loop thread: a slice committed. The next one is queued behind whatever other clients
  * queued meanwhile; after the last (or a failure, or at shutdown) the write is complete. A
  * write that fails after some of its slices committed keeps those (it was not
  * acknowledged; its reply is the error). */
 static void on_slice_done(rg_writer_req_t *head) {
   ingest_write_t *w = (ingest_write_t *)head;
+  if (!head->result) count_committed(&w->base.engine->metrics, &w->slices[w->cur]);
   if (!head->result && w->cur + 1 < w->n_slices) {
     if (!w->base.engine->stopping) {
       w->cur++;

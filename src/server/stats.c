@@ -113,17 +113,16 @@ int rg__stats_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   rg_wr_str(wr, "commit_latency");
   write_hist(wr, &m->commit_latency);
   static const char *const verdicts[] = {"accept", "tempfail", "quarantine", "reject"};
-  static const char *const deciders[] = {"sender", "sender_domain", "client_ip", "client_net",
-                                         "helo",   "client_rdns",   "none"};
   rg_wr_str(wr, "check"); /* verdicts before check.mode, and who decided them */
   rg_wr_map(wr, 4);
   rg_wr_str(wr, "mode"), rg_wr_str(wr, e->cfg.check_mode);
   rg_wr_str(wr, "verdicts"), rg_wr_map(wr, 4);
   for (int i = 0; i < 4; i++)
     rg_wr_str(wr, verdicts[i]), rg_wr_uint(wr, atomic_load(&m->check_verdicts[i]));
-  rg_wr_str(wr, "decided_by"), rg_wr_map(wr, 7);
-  for (int i = 0; i < 7; i++)
-    rg_wr_str(wr, deciders[i]), rg_wr_uint(wr, atomic_load(&m->check_decided_by[i]));
+  rg_wr_str(wr, "decided_by"), rg_wr_map(wr, RG_CHECK_DECIDERS);
+  for (int i = 0; i < RG_CHECK_DECIDERS; i++)
+    rg_wr_str(wr, rg_check_decider_names[i]),
+        rg_wr_uint(wr, atomic_load(&m->check_decided_by[i]));
   rg_wr_str(wr, "allowlisted"), rg_wr_uint(wr, atomic_load(&m->check_allowlisted));
   rg_wr_str(wr, "policy"); /* the Postfix policy listener (policy.c); zeros when it is off */
   rg_wr_map(wr, RG_POLICY_COUNTER_COUNT + 1);
