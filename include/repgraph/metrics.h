@@ -68,6 +68,13 @@ typedef struct {
   atomic_uint_fast64_t policy[RG_POLICY_COUNTER_COUNT]; /* by rg_policy_counter_t */
   rg_hist_t policy_latency; /* a policy request: its last byte read to its answer queued, µs */
   int64_t started_at;       /* epoch seconds */
+  /* retention sweeps (src/server/retention.c) and forget, since start: edges, actors (with
+   * their scores, cluster and index rows) and labels removed; passes and slices run */
+  atomic_uint_fast64_t expired_edges, expired_actors, expired_labels, forgotten_actors;
+  atomic_uint_fast64_t retention_passes, retention_slices;
+  rg_hist_t retention_slice_latency; /* one sweep slice's transaction (apply), µs */
+  /* backups (src/server/backup.c): completed and failed since start */
+  atomic_uint_fast64_t backups_ok, backups_failed;
 } rg_metrics_t;
 
 /* Adds one latency sample in microseconds. */

@@ -510,6 +510,8 @@ static void ingest_reply(const rg_write_t *base, rg_wr_t *wr) {
  * acknowledged; its reply is the error). */
 static void on_slice_done(rg_writer_req_t *head) {
   ingest_write_t *w = (ingest_write_t *)head;
+  if (!head->result && w->base.op == RG_OP_FORGET) /* stats retention.forgotten */
+    atomic_fetch_add(&w->base.engine->metrics.forgotten_actors, w->forgotten);
   if (!head->result && w->cur + 1 < w->n_slices) {
     if (!w->base.engine->stopping) {
       w->cur++;
