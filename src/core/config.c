@@ -214,10 +214,10 @@ static const opt_t options[] = {
         "retraction); 0 = keep labels forever"),
     NUM(OPT_DURATION, retention_interval_s, "retention.interval", 1, 86400 * 30, "1h",
         "a retention sweep pass starts this often (when retention.edges or .labels is set)"),
-    NUM(OPT_U32, retention_slice_rows, "retention.slice_rows", 1, 1000000, "1000",
+    NUM(OPT_U32, retention_slice_rows, "retention.slice_rows", 1, 1000000, "200",
         "rows (edges, labels, actors) one sweep slice deletes at most, in one transaction of "
         "its own between client writes; it looks at ten times as many"),
-    NUM(OPT_U32, retention_slice_pause_ms, "retention.slice_pause_ms", 0, 60000, "5",
+    NUM(OPT_U32, retention_slice_pause_ms, "retention.slice_pause_ms", 0, 60000, "20",
         "pause between two slices of a sweep pass, ms"),
 /* label.weight_<source>, defaults from RG_LABEL_SOURCE_MAP: a new source gets its option. */
 #define RG__WEIGHT_OPTION(name, num, text, weight)                       \
