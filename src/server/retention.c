@@ -68,6 +68,10 @@ static void end_pass(struct rg__retention *r, int rc) {
   r->last.ms = (double)(rg_clock_mono_us() - r->pass_started_us) / 1000;
   r->last.n = r->pass;
   r->last.rc = rc;
+  if (rc == RG_ESHUTTING_DOWN) {
+    rg_log_info("retention: pass stopped by the shutdown; the next start begins a new one");
+    return;
+  }
   if (rc) {
     rg_log_error("retention: pass stopped: %s", rg_strerror(rc));
     return;
