@@ -286,6 +286,18 @@ static void test_backup_refuses_relative_existing_and_concurrent_paths(void **st
   snprintf(path, sizeof path, "%s/b1.partial", f->dir);
   assert_int_equal(stat(path, &st), -1);
   rg_client_close(c);
+
+  /* the client: a relative DEST is made absolute against its own directory */
+  char cmd[1400], *out;
+  snprintf(cmd, sizeof cmd, "cd %s && %s/repgraph -p %u --json backup by-cli 2>&1", f->dir,
+           RG_BINARY_DIR, f->srv.port);
+  int rc = rg_test_run(cmd, &out);
+  if (rc) print_error("%s\n", out);
+  assert_int_equal(rc, 0);
+  assert_non_null(strstr(out, "\"blake2b_256\""));
+  free(out);
+  snprintf(path, sizeof path, "%s/by-cli/data.mdb", f->dir);
+  assert_int_equal(stat(path, &st), 0);
 }
 
 int main(void) {

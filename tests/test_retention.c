@@ -105,6 +105,12 @@ static void test_retention_sweep_halves_a_store_with_half_its_edges_old(void **s
   assert_false(rg_test_get(&r.data, "results.0.known")->via.boolean);
   assert_true(rg_test_get(&r.data, "results.1.known")->via.boolean);
   msgpack_unpacked_destroy(&r);
+  rg_test_call(c, &r, "{\"id\": 4, \"op\": \"forget\", \"actors\": [\"address:s7@new.example\"]}");
+  assert_int_equal(rg_test_uint(&r.data, "forgotten"), 1);
+  msgpack_unpacked_destroy(&r);
+  stats(c, &r);
+  assert_int_equal(rg_test_uint(&r.data, "retention.forgotten"), 1);
+  msgpack_unpacked_destroy(&r);
   rg_client_close(c);
 }
 
