@@ -59,9 +59,9 @@ static char *batch_json(uint64_t id, const char *domain, int net, int k, int n) 
 typedef struct {
   const rg_test_server_t *srv;
   atomic_bool stop, backup_sent, backup_done;
-  atomic_int acked;         /* batches acknowledged */
-  atomic_int acked_before;  /* of them, before the backup request was sent */
-  atomic_int acked_during;  /* between the request and its reply */
+  atomic_int acked;        /* batches acknowledged */
+  atomic_int acked_before; /* of them, before the backup request was sent */
+  atomic_int acked_during; /* between the request and its reply */
   atomic_int failures;
 } writer_t;
 
@@ -116,10 +116,10 @@ static void lookup(rg_client_t *c, const char *actors, msgpack_unpacked *r) {
 }
 
 /* The fields of a lookup entry that do not move with the clock (weights decay). */
-static const char *const STABLE[] = {"actor", "known", "first_seen", "last_seen", "messages",
-                                     "out_degree", "in_degree", "label", "reputation", "band",
-                                     "propagated", "cluster", "anomaly", "generation",
-                                     "computed_at"};
+static const char *const STABLE[] = {"actor",      "known",      "first_seen", "last_seen",
+                                     "messages",   "out_degree", "in_degree",  "label",
+                                     "reputation", "band",       "propagated", "cluster",
+                                     "anomaly",    "generation", "computed_at"};
 
 static void assert_lookups_match(const msgpack_object *a, const msgpack_object *b, size_t n) {
   for (size_t i = 0; i < n; i++)
@@ -145,8 +145,9 @@ static void test_backup_under_ingest_restores_every_acknowledged_write(void **st
     assert_string_equal(rg_test_code_of(&r, code), "(no error)");
     msgpack_unpacked_destroy(&r);
   }
-  rg_test_call(c, &r, "{\"id\": 2, \"op\": \"label\", \"labels\": [{\"actor\": "
-                      "\"address:u0_0@pre.example\", \"verdict\": \"bad\"}]}");
+  rg_test_call(c, &r,
+               "{\"id\": 2, \"op\": \"label\", \"labels\": [{\"actor\": "
+               "\"address:u0_0@pre.example\", \"verdict\": \"bad\"}]}");
   msgpack_unpacked_destroy(&r);
   rg_test_call(c, &r, "{\"id\": 3, \"op\": \"recompute\", \"wait\": true}");
   assert_true(rg_test_str_is(&r.data, "state", "done"));
@@ -170,10 +171,11 @@ static void test_backup_under_ingest_restores_every_acknowledged_write(void **st
   uint64_t labels = rg_test_uint(&r.data, "manifest.labels");
   assert_int_equal(labels, 1);
   assert_true(rg_test_uint(&r.data, "manifest.generation") >= 1);
-  print_message("backup of %llu bytes in %.1f ms; the other client had %d batches "
-                "acknowledged before it, %d while it ran\n",
-                (unsigned long long)rg_test_uint(&r.data, "manifest.data_bytes"),
-                rg_test_get(&r.data, "ms")->via.f64, before, atomic_load(&w.acked_during));
+  print_message(
+      "backup of %llu bytes in %.1f ms; the other client had %d batches "
+      "acknowledged before it, %d while it ran\n",
+      (unsigned long long)rg_test_uint(&r.data, "manifest.data_bytes"),
+      rg_test_get(&r.data, "ms")->via.f64, before, atomic_load(&w.acked_during));
   msgpack_unpacked_destroy(&r);
   /* ingest goes on after the backup too */
   t0 = rg_test_now_ms();

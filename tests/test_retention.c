@@ -17,18 +17,18 @@
 typedef rg_test_fixture_t fixture_t;
 
 static int setup_fast(void **state) {
-  static const char *const extra[] = {"--set", "retention.edges=30d",
-                                      "--set", "retention.interval=1s",
-                                      "--set", "retention.slice_rows=200",
-                                      "--set", "retention.slice_pause_ms=0", NULL};
+  static const char *const extra[] = {
+      "--set", "retention.edges=30d",      "--set", "retention.interval=1s",
+      "--set", "retention.slice_rows=200", "--set", "retention.slice_pause_ms=0",
+      NULL};
   return rg_test_fixture_start(state, extra);
 }
 
 static int setup_slow(void **state) {
-  static const char *const extra[] = {"--set", "retention.edges=30d",
-                                      "--set", "retention.interval=1s",
-                                      "--set", "retention.slice_rows=20",
-                                      "--set", "retention.slice_pause_ms=10", NULL};
+  static const char *const extra[] = {
+      "--set", "retention.edges=30d",     "--set", "retention.interval=1s",
+      "--set", "retention.slice_rows=20", "--set", "retention.slice_pause_ms=10",
+      NULL};
   return rg_test_fixture_start(state, extra);
 }
 
@@ -45,10 +45,11 @@ static void ingest_edges(rg_client_t *c, const char *dom, int from, int n, int64
     len += (size_t)snprintf(req, cap, "{\"id\": 1, \"op\": \"ingest\", \"edges\": [");
     int m = n - b < 1000 ? n - b : 1000;
     for (int i = 0; i < m; i++)
-      len += (size_t)snprintf(req + len, cap - len,
-                              "%s{\"src\": \"address:s%d@%s\", \"dst\": \"address:r%d@rcpt.example\", "
-                              "\"kind\": \"mailed\", \"ts\": %lld}",
-                              i ? ", " : "", from + b + i, dom, (b + i) % 97, (long long)ts);
+      len +=
+          (size_t)snprintf(req + len, cap - len,
+                           "%s{\"src\": \"address:s%d@%s\", \"dst\": \"address:r%d@rcpt.example\", "
+                           "\"kind\": \"mailed\", \"ts\": %lld}",
+                           i ? ", " : "", from + b + i, dom, (b + i) % 97, (long long)ts);
     snprintf(req + len, cap - len, "]}");
     msgpack_unpacked r;
     char code[64];
@@ -100,8 +101,9 @@ static void test_retention_sweep_halves_a_store_with_half_its_edges_old(void **s
   assert_true(rg_test_uint(&r.data, "retention.expired.actors") >= N);
   assert_true(rg_test_uint(&r.data, "retention.slices") >= N / 200);
   msgpack_unpacked_destroy(&r);
-  rg_test_call(c, &r, "{\"id\": 3, \"op\": \"lookup\", \"actors\": [\"address:s7@old.example\", "
-                      "\"address:s7@new.example\"]}");
+  rg_test_call(c, &r,
+               "{\"id\": 3, \"op\": \"lookup\", \"actors\": [\"address:s7@old.example\", "
+               "\"address:s7@new.example\"]}");
   assert_false(rg_test_get(&r.data, "results.0.known")->via.boolean);
   assert_true(rg_test_get(&r.data, "results.1.known")->via.boolean);
   msgpack_unpacked_destroy(&r);
@@ -158,8 +160,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_retention_sweep_halves_a_store_with_half_its_edges_old,
                                       setup_fast, teardown),
-      cmocka_unit_test_setup_teardown(
-          test_retention_ingest_during_a_sweep_is_acknowledged_and_kept, setup_slow, teardown),
+      cmocka_unit_test_setup_teardown(test_retention_ingest_during_a_sweep_is_acknowledged_and_kept,
+                                      setup_slow, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,7 +29,8 @@ static void fill(rg_test_store_t *f) {
   for (int i = 0; i < 300; i++) {
     snprintf(key, sizeof key, "u%d@example.org", i);
     uint64_t id = rg_test_upsert(t, RG_ACTOR_ADDRESS, key, NOW + i);
-    if (prev) assert_int_equal(rg_store_add_edge(t, prev, RG_EDGE_MAILED, id, NOW + i, 1, 1), RG_OK);
+    if (prev)
+      assert_int_equal(rg_store_add_edge(t, prev, RG_EDGE_MAILED, id, NOW + i, 1, 1), RG_OK);
     prev = id;
   }
   rg_label_t l = {.verdict = RG_VERDICT_BAD, .source = RG_SOURCE_ANALYST, .weight = 1, .ts = NOW};
@@ -134,7 +135,10 @@ static void test_backup_manifest_round_trips_and_rejects_bad_fields(void **state
   assert_int_equal(rg_store_manifest_format(&m, text, 64), 0); /* does not fit */
 
   static const char *const bad[] = {
-      "", "[]", "{\"format\":\"other\"}", "{\"format\":\"repgraph-backup\",\"format_version\":2}",
+      "",
+      "[]",
+      "{\"format\":\"other\"}",
+      "{\"format\":\"repgraph-backup\",\"format_version\":2}",
       "{\"format\":\"repgraph-backup\",\"format_version\":1,\"schema_version\":-1}",
       "{\"format\":\"repgraph-backup\",\"format_version\":1,\"format\":\"repgraph-backup\"}"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)

@@ -138,8 +138,8 @@ static void test_expire_keeps_labelled_actors_and_retracts_old_labels(void **sta
   assert_int_equal(rg_store_find_actor(t, &a1, &s1), RG_OK);
   assert_int_equal(rg_store_find_actor(t, &a3, &s3), RG_OK);
   assert_int_equal(rg_store_find_actor(t, &a5, &s5), RG_OK);
-  rg_label_t recent = {.verdict = RG_VERDICT_BAD, .source = RG_SOURCE_ANALYST, .weight = 1,
-                       .ts = NOW - DAY};
+  rg_label_t recent = {
+      .verdict = RG_VERDICT_BAD, .source = RG_SOURCE_ANALYST, .weight = 1, .ts = NOW - DAY};
   rg_label_t old = recent;
   old.ts = NOW - 400 * DAY;
   assert_int_equal(rg_store_put_label(t, s1, &recent), RG_OK); /* old edges, recent label */

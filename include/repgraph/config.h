@@ -84,11 +84,11 @@ typedef struct {
   uint32_t policy_max_connections;      /* concurrent policy connections */
   uint32_t policy_max_queue;            /* writer queue depth past which observations drop */
   /* retention (src/server/retention.c); 0 = keep forever */
-  uint64_t retention_edges_s;          /* edges not seen this long expire */
-  uint64_t retention_labels_s;         /* labels older than this are retracted */
-  uint64_t retention_interval_s;       /* a sweep pass starts this often */
-  uint32_t retention_slice_rows;       /* rows one sweep slice deletes at most */
-  uint32_t retention_slice_pause_ms;   /* pause between two slices of a pass */
+  uint64_t retention_edges_s;        /* edges not seen this long expire */
+  uint64_t retention_labels_s;       /* labels older than this are retracted */
+  uint64_t retention_interval_s;     /* a sweep pass starts this often */
+  uint32_t retention_slice_rows;     /* rows one sweep slice deletes at most */
+  uint32_t retention_slice_pause_ms; /* pause between two slices of a pass */
 } rg_config_t;
 
 /* The Postfix actions a policy verdict may map to (policy.action_*). */

@@ -298,13 +298,13 @@ typedef struct {
 } rg_expire_cursor_t;
 
 typedef struct {
-  bool edges;            /* expire edges last seen before edges_before */
+  bool edges; /* expire edges last seen before edges_before */
   int64_t edges_before;
-  bool labels;           /* retract labels given before labels_before */
+  bool labels; /* retract labels given before labels_before */
   int64_t labels_before;
-  int64_t now;           /* the time a retraction is recorded at */
-  uint32_t max_deletes;  /* rows deleted by one slice at most (>= 1) */
-  uint32_t max_visits;   /* rows looked at by one slice at most (>= max_deletes) */
+  int64_t now;          /* the time a retraction is recorded at */
+  uint32_t max_deletes; /* rows deleted by one slice at most (>= 1) */
+  uint32_t max_visits;  /* rows looked at by one slice at most (>= max_deletes) */
 } rg_expire_opts_t;
 
 typedef struct {

@@ -66,22 +66,27 @@ static int restore_backup(const rg_config_t *cfg, const char *from) {
   uint64_t actors = 0, edges = 0;
   for (int ty = RG_ACTOR_TYPE_MIN; ty <= RG_ACTOR_TYPE_MAX; ty++) actors += c.actors[ty];
   for (int k = 0; k < RG_EDGE_KIND_COUNT; k++) edges += c.edges[k];
-  printf("restored %s into %s: schema %llu, generation %llu, %llu actors, %llu edges, "
-         "%llu labels, %llu bytes (BLAKE2b-256 %s)\n",
-         from, cfg->data_dir, (unsigned long long)m.schema_version,
-         (unsigned long long)m.generation, (unsigned long long)actors, (unsigned long long)edges,
-         (unsigned long long)c.labels, (unsigned long long)m.data_bytes, m.checksum);
+  printf(
+      "restored %s into %s: schema %llu, generation %llu, %llu actors, %llu edges, "
+      "%llu labels, %llu bytes (BLAKE2b-256 %s)\n",
+      from, cfg->data_dir, (unsigned long long)m.schema_version, (unsigned long long)m.generation,
+      (unsigned long long)actors, (unsigned long long)edges, (unsigned long long)c.labels,
+      (unsigned long long)m.data_bytes, m.checksum);
   return 0;
 }
 
 int main(int argc, char **argv) {
-  static const struct option longopts[] = {
-      {"config", required_argument, NULL, 'c'},    {"data", required_argument, NULL, 'd'},
-      {"listen", required_argument, NULL, 'l'},    {"port", required_argument, NULL, 'p'},
-      {"unix", required_argument, NULL, 'u'},      {"set", required_argument, NULL, 's'},
-      {"log-level", required_argument, NULL, 'v'}, {"help", no_argument, NULL, 'h'},
-      {"version", no_argument, NULL, 'V'},         {"restore", required_argument, NULL, 'r'},
-      {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+                                           {"data", required_argument, NULL, 'd'},
+                                           {"listen", required_argument, NULL, 'l'},
+                                           {"port", required_argument, NULL, 'p'},
+                                           {"unix", required_argument, NULL, 'u'},
+                                           {"set", required_argument, NULL, 's'},
+                                           {"log-level", required_argument, NULL, 'v'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {"version", no_argument, NULL, 'V'},
+                                           {"restore", required_argument, NULL, 'r'},
+                                           {NULL, 0, NULL, 0}};
   static const char *const names[128] = {['d'] = "store.data_dir",
                                          ['l'] = "server.listen",
                                          ['p'] = "server.port",

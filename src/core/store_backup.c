@@ -168,17 +168,18 @@ fail:
 size_t rg_store_manifest_format(const rg_backup_manifest_t *m, char *buf, size_t cap) {
   json_t *actors = json_object(), *edges = json_object();
   for (int ty = RG_ACTOR_TYPE_MIN; ty <= RG_ACTOR_TYPE_MAX; ty++)
-    json_object_set_new(actors, rg_actor_type_name(ty), json_integer((json_int_t)m->counts.actors[ty]));
+    json_object_set_new(actors, rg_actor_type_name(ty),
+                        json_integer((json_int_t)m->counts.actors[ty]));
   for (int k = 0; k < RG_EDGE_KIND_COUNT; k++)
     json_object_set_new(edges, rg_edge_kind_name(k), json_integer((json_int_t)m->counts.edges[k]));
-  json_t *doc = json_pack(
-      "{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:s, s:{s:o, s:o, s:I}}", "format",
-      FORMAT_NAME, "format_version", FORMAT_VERSION, "schema_version",
-      (json_int_t)m->schema_version, "generation", (json_int_t)m->generation, "created_at",
-      (json_int_t)m->created_at, "max_actor_id", (json_int_t)m->max_actor_id, "newest_edge_ts",
-      (json_int_t)m->newest_edge_ts, "data_file", RG_BACKUP_DATA, "data_bytes",
-      (json_int_t)m->data_bytes, "blake2b_256", m->checksum, "counts", "actors", actors, "edges",
-      edges, "labels", (json_int_t)m->counts.labels);
+  json_t *doc = json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:s, s:{s:o, s:o, s:I}}",
+                          "format", FORMAT_NAME, "format_version", FORMAT_VERSION, "schema_version",
+                          (json_int_t)m->schema_version, "generation", (json_int_t)m->generation,
+                          "created_at", (json_int_t)m->created_at, "max_actor_id",
+                          (json_int_t)m->max_actor_id, "newest_edge_ts",
+                          (json_int_t)m->newest_edge_ts, "data_file", RG_BACKUP_DATA, "data_bytes",
+                          (json_int_t)m->data_bytes, "blake2b_256", m->checksum, "counts", "actors",
+                          actors, "edges", edges, "labels", (json_int_t)m->counts.labels);
   if (!doc) return 0;
   size_t n = json_dumpb(doc, buf, cap ? cap - 1 : 0, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
   json_decref(doc);
@@ -264,7 +265,7 @@ static int read_manifest(const char *dir, rg_backup_manifest_t *m, char *err, si
   size_t n = buf ? fread(buf, 1, MANIFEST_MAX, f) : 0;
   bool bad = ferror(f) || n == MANIFEST_MAX;
   fclose(f);
-  int rc = !buf ? RG_ENOMEM
+  int rc = !buf  ? RG_ENOMEM
            : bad ? failf(err, errlen, RG_EIO, "%s: unreadable or over %u bytes", path, MANIFEST_MAX)
                  : rg_store_manifest_parse(buf, n, m, err, errlen);
   free(buf);
@@ -303,13 +304,15 @@ int rg_store_backup(rg_store_t *s, const char *dest, rg_backup_manifest_t *m, ch
   memset(m, 0, sizeof *m);
   char partial[DIR_MAX + 16], data[PATH_CAP], parent[DIR_MAX + 16];
   struct stat st;
-  if (!dest[0] || strlen(dest) > DIR_MAX) return failf(err, errlen, RG_EIO, "backup: bad destination");
+  if (!dest[0] || strlen(dest) > DIR_MAX)
+    return failf(err, errlen, RG_EIO, "backup: bad destination");
   if (stat(dest, &st) == 0 || errno != ENOENT)
     return failf(err, errlen, RG_EIO, "%s: already exists; a backup goes to a new directory", dest);
   snprintf(partial, sizeof partial, "%s.partial", dest);
   if (mkdir(partial, 0750) != 0)
-    return failf(err, errlen, RG_EIO, "%s: %s%s", partial, strerror(errno),
-                 errno == EEXIST ? " (another backup is writing it, or one failed: remove it)" : "");
+    return failf(
+        err, errlen, RG_EIO, "%s: %s%s", partial, strerror(errno),
+        errno == EEXIST ? " (another backup is writing it, or one failed: remove it)" : "");
   snprintf(data, sizeof data, "%s/%s", partial, RG_BACKUP_DATA);
   int rc = RG_OK;
   int fd = open(data, O_WRONLY | O_CREAT | O_EXCL, 0640);
@@ -405,7 +408,8 @@ int rg_store_restore(const char *from, const char *data_dir, rg_backup_manifest_
                      size_t errlen) {
   char src[PATH_CAP], tmp[PATH_CAP], dst[PATH_CAP], hex[RG_BACKUP_SUM_HEX + 1];
   uint64_t bytes;
-  if (strlen(data_dir) > DIR_MAX) return failf(err, errlen, RG_EIO, "restore: directory name too long");
+  if (strlen(data_dir) > DIR_MAX)
+    return failf(err, errlen, RG_EIO, "restore: directory name too long");
   int rc = rg_store_backup_verify(from, m, err, errlen);
   if (rc) return rc;
   if ((rc = empty_dir(data_dir, err, errlen))) return rc;

@@ -142,9 +142,8 @@ static int apply_picks(rg_txn_t *t, const rg_expire_opts_t *o, rg_expire_phase_t
 
 int rg_store_expire_slice(rg_txn_t *t, const rg_expire_opts_t *o, rg_expire_cursor_t *cur,
                           rg_expire_counts_t *n) {
-  static const int dbs[] = {[RG_EXPIRE_EDGES] = DB_OUT,
-                            [RG_EXPIRE_LABELS] = DB_LABEL,
-                            [RG_EXPIRE_ACTORS] = DB_ACTOR};
+  static const int dbs[] = {
+      [RG_EXPIRE_EDGES] = DB_OUT, [RG_EXPIRE_LABELS] = DB_LABEL, [RG_EXPIRE_ACTORS] = DB_ACTOR};
   static const pick_fn picks[] = {[RG_EXPIRE_EDGES] = pick_edge,
                                   [RG_EXPIRE_LABELS] = pick_label,
                                   [RG_EXPIRE_ACTORS] = pick_actor};

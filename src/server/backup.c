@@ -71,8 +71,8 @@ static void *copy_main(void *arg) {
   struct rg__backup *b = arg;
   backup_job_t *j = b->running;
   uint64_t t0 = rg_clock_mono_us();
-  j->base.head.result = rg_store_backup(b->engine->store, j->path, &j->manifest, j->base.error,
-                                        sizeof j->base.error);
+  j->base.head.result =
+      rg_store_backup(b->engine->store, j->path, &j->manifest, j->base.error, sizeof j->base.error);
   j->ms = (double)(rg_clock_mono_us() - t0) / 1000;
   atomic_store(&b->finished, true);
   uv_async_send(&b->done_async);
@@ -136,7 +136,8 @@ static bool path_ok(rg_str_t p) {
 int rg__backup_request(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out,
                        rg_write_done_fn done, void *ctx, rg_write_t **pending) {
   struct rg__backup *b = e->backup;
-  if (e->stopping || !b) return rg_proto_write_error(out, req->has_id, req->id, RG_ESHUTTING_DOWN, NULL);
+  if (e->stopping || !b)
+    return rg_proto_write_error(out, req->has_id, req->id, RG_ESHUTTING_DOWN, NULL);
   if (!path_ok(req->path))
     return rg_proto_write_error(out, req->has_id, req->id, RG_EBAD_REQUEST,
                                 "path: expected an absolute path of a new directory on the "

@@ -77,10 +77,11 @@ static void end_pass(struct rg__retention *r, int rc) {
     return;
   }
   atomic_fetch_add(&m->retention_passes, 1);
-  rg_log_info("retention: pass done in %.0f ms: %llu edges, %llu labels, %llu actors expired "
-              "(%llu rows looked at)",
-              r->last.ms, (unsigned long long)r->pass.edges, (unsigned long long)r->pass.labels,
-              (unsigned long long)r->pass.actors, (unsigned long long)r->pass.visited);
+  rg_log_info(
+      "retention: pass done in %.0f ms: %llu edges, %llu labels, %llu actors expired "
+      "(%llu rows looked at)",
+      r->last.ms, (unsigned long long)r->pass.edges, (unsigned long long)r->pass.labels,
+      (unsigned long long)r->pass.actors, (unsigned long long)r->pass.visited);
 }
 
 /* Loop thread: a slice committed (or failed). The next one is queued after the pause. */
@@ -115,10 +116,8 @@ static void on_slice_done(rg_writer_req_t *head) {
 }
 
 static void queue_now(struct rg__retention *r) {
-  r->slice.head = (rg_writer_req_t){.apply = apply_slice,
-                                    .done = on_slice_done,
-                                    .name = "retention slice",
-                                    .solo = true};
+  r->slice.head = (rg_writer_req_t){
+      .apply = apply_slice, .done = on_slice_done, .name = "retention slice", .solo = true};
   r->slice.r = r;
   r->slice.start = r->cursor;
   r->in_flight = true;
@@ -150,14 +149,13 @@ static void start_pass(struct rg__retention *r) {
   if (r->running || r->stopped || e->stopping) return;
   int64_t now = rg_clock_now(), ref = rg__reference_time(e, now);
   const rg_config_t *c = &e->cfg;
-  r->opts = (rg_expire_opts_t){
-      .edges = c->retention_edges_s > 0,
-      .edges_before = ref - (int64_t)c->retention_edges_s,
-      .labels = c->retention_labels_s > 0,
-      .labels_before = ref - (int64_t)c->retention_labels_s,
-      .now = now,
-      .max_deletes = c->retention_slice_rows,
-      .max_visits = c->retention_slice_rows * VISITS_PER_DELETE};
+  r->opts = (rg_expire_opts_t){.edges = c->retention_edges_s > 0,
+                               .edges_before = ref - (int64_t)c->retention_edges_s,
+                               .labels = c->retention_labels_s > 0,
+                               .labels_before = ref - (int64_t)c->retention_labels_s,
+                               .now = now,
+                               .max_deletes = c->retention_slice_rows,
+                               .max_visits = c->retention_slice_rows * VISITS_PER_DELETE};
   memset(&r->cursor, 0, sizeof r->cursor);
   memset(&r->pass, 0, sizeof r->pass);
   r->running = true;
