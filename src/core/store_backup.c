@@ -306,8 +306,9 @@ int rg_store_backup(rg_store_t *s, const char *dest, rg_backup_manifest_t *m, ch
   struct stat st;
   if (!dest[0] || strlen(dest) > DIR_MAX)
     return failf(err, errlen, RG_EIO, "backup: bad destination");
-  if (stat(dest, &st) == 0 || errno != ENOENT)
+  if (stat(dest, &st) == 0)
     return failf(err, errlen, RG_EIO, "%s: already exists; a backup goes to a new directory", dest);
+  if (errno != ENOENT) return failf(err, errlen, RG_EIO, "%s: %s", dest, strerror(errno));
   snprintf(partial, sizeof partial, "%s.partial", dest);
   if (mkdir(partial, 0750) != 0)
     return failf(
