@@ -303,7 +303,7 @@ typedef struct {
   bool labels; /* retract labels given before labels_before */
   int64_t labels_before;
   int64_t now;          /* the time a retraction is recorded at */
-  uint32_t max_deletes; /* rows deleted by one slice at most (>= 1) */
+  uint32_t max_deletes; /* edges, labels or actors picked by one slice at most (>= 1) */
   uint32_t max_visits;  /* rows looked at by one slice at most (>= max_deletes) */
 } rg_expire_opts_t;
 
@@ -316,7 +316,8 @@ typedef struct {
  * edges last seen before o->edges_before (taking them off both actors' records), retracts
  * labels given before o->labels_before (the history keeps the retraction) and deletes actors
  * left with no edge and no label, with their label history and their rows in every stored
- * generation (as rg_store_forget). At most o->max_deletes deletions and o->max_visits rows
+ * generation (as rg_store_forget). At most o->max_deletes edges or labels (or, in the actor
+ * phase, actors) go, with at most two actors per edge they held, and o->max_visits rows are
  * looked at; *cur moves on (phase RG_EXPIRE_DONE at the end of a pass) and *n adds what was
  * done. The phases whose option is off are passed over; the actor phase runs when either is
  * on. 0, RG_ESTORAGE_FULL, RG_ENOMEM or RG_EIO. Writer thread. */

@@ -215,8 +215,9 @@ static const opt_t options[] = {
     NUM(OPT_DURATION, retention_interval_s, "retention.interval", 1, 86400 * 30, "1h",
         "a retention sweep pass starts this often (when retention.edges or .labels is set)"),
     NUM(OPT_U32, retention_slice_rows, "retention.slice_rows", 1, 1000000, "200",
-        "rows (edges, labels, actors) one sweep slice deletes at most, in one transaction of "
-        "its own between client writes; it looks at ten times as many"),
+        "edges (or labels) one sweep slice deletes at most, with the actors they leave with "
+        "nothing, in one transaction of its own between client writes; it looks at ten times "
+        "as many rows"),
     NUM(OPT_U32, retention_slice_pause_ms, "retention.slice_pause_ms", 0, 60000, "20",
         "pause between two slices of a sweep pass, ms"),
 /* label.weight_<source>, defaults from RG_LABEL_SOURCE_MAP: a new source gets its option. */
