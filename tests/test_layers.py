@@ -19,7 +19,8 @@ LAYER = {
     "client": 7, "transcode": 7, "export": 7, "received": 7, "mail": 7, "mailsrc": 7, "netset": 7,
 }
 # the ops modules (no public header of their own) sit in the engine's layer
-OWN = dict(LAYER, ingest=5, label_cluster=5, lookup=5, check=5, stats=5, analyst=5, recompute=5)
+OWN = dict(LAYER, ingest=5, label_cluster=5, lookup=5, check=5, stats=5, analyst=5, recompute=5,
+           backup=5, retention=5)
 SERVER_ONLY = {"store", "snapshot", "compute", "calibrate", "writer", "engine", "auth", "server", "policy", "offload",
                "tls", "metrics_text", "http_metrics"}
 CLIENT_ONLY = {"client", "transcode", "export", "received", "mail", "mailsrc", "netset"}

@@ -94,6 +94,12 @@ typedef struct {
   char log_format[16];              /* logfmt | json */
   uint32_t log_actors;              /* 1: actor identifiers above debug level too */
   double log_requests;              /* share of requests in the request log, 0..1 */
+  /* retention (src/server/retention.c); 0 = keep forever */
+  uint64_t retention_edges_s;        /* edges not seen this long expire */
+  uint64_t retention_labels_s;       /* labels older than this are retracted */
+  uint64_t retention_interval_s;     /* a sweep pass starts this often */
+  uint32_t retention_slice_rows;     /* rows one sweep slice deletes at most */
+  uint32_t retention_slice_pause_ms; /* pause between two slices of a pass */
 } rg_config_t;
 
 /* The Postfix actions a policy verdict may map to (policy.action_*). */

@@ -104,6 +104,13 @@ typedef struct {
   atomic_uint_fast64_t reloads_ok, reloads_failed; /* SIGHUP (server.c) */
   atomic_uint_fast64_t requests_logged;            /* sampled into the request log */
   rg_hist_t commit_size;                           /* writes in one group commit (a count) */
+  /* retention sweeps (src/server/retention.c) and forget, since start: edges, actors (with
+   * their scores, cluster and index rows) and labels removed; passes and slices run */
+  atomic_uint_fast64_t expired_edges, expired_actors, expired_labels, forgotten_actors;
+  atomic_uint_fast64_t retention_passes, retention_slices;
+  rg_hist_t retention_slice_latency; /* one sweep slice's transaction (apply), µs */
+  /* backups (src/server/backup.c): completed and failed since start */
+  atomic_uint_fast64_t backups_ok, backups_failed;
 } rg_metrics_t;
 
 /* Adds one latency sample in microseconds. */

@@ -218,6 +218,20 @@ static const opt_t options[] = {
     STR(pseudonym_key_file, "store.pseudonym_key_file", "",
         "the pseudonym key: 64 hex digits (openssl rand -hex 32), mode 600/640; keep a copy "
         "apart from the store's backups"),
+    NUM(OPT_DURATION, retention_edges_s, "retention.edges", 0, UINT64_C(10) * 365 * 86400, "0",
+        "edges not seen for this long are deleted by the retention sweep, and actors left with "
+        "no edge and no label with them; 0 = keep edges forever"),
+    NUM(OPT_DURATION, retention_labels_s, "retention.labels", 0, UINT64_C(10) * 365 * 86400, "0",
+        "labels given longer ago than this are retracted by the sweep (the history keeps the "
+        "retraction); 0 = keep labels forever"),
+    NUM(OPT_DURATION, retention_interval_s, "retention.interval", 1, 86400 * 30, "1h",
+        "a retention sweep pass starts this often (when retention.edges or .labels is set)"),
+    NUM(OPT_U32, retention_slice_rows, "retention.slice_rows", 1, 1000000, "200",
+        "edges (or labels) one sweep slice deletes at most, with the actors they leave with "
+        "nothing, in one transaction of its own between client writes; it looks at ten times "
+        "as many rows"),
+    NUM(OPT_U32, retention_slice_pause_ms, "retention.slice_pause_ms", 0, 60000, "20",
+        "pause between two slices of a sweep pass, ms"),
 /* label.weight_<source>, defaults from RG_LABEL_SOURCE_MAP: a new source gets its option. */
 #define RG__WEIGHT_OPTION(name, num, text, weight)                       \
   NUM(OPT_RATIO, label_weight[num], "label.weight_" text, 0, 1, #weight, \

@@ -352,6 +352,25 @@ static void render_policy(r_t *r, const rg_metrics_t *m) {
   hist(r, "repgraph_policy_request_duration_seconds", NULL, NULL, &m->policy_latency);
 }
 
+static void render_retention(r_t *r, const rg_metrics_t *m) {
+  family(r, "repgraph_expired_total", "counter",
+         "Removed by the retention sweep since start, by what (edges, labels, actors).");
+  sample(r, "repgraph_expired_total", "what", "edges", atomic_load(&m->expired_edges));
+  sample(r, "repgraph_expired_total", "what", "labels", atomic_load(&m->expired_labels));
+  sample(r, "repgraph_expired_total", "what", "actors", atomic_load(&m->expired_actors));
+  counter(r, "repgraph_forgotten_actors_total", "Actors removed by forget since start.",
+          &m->forgotten_actors);
+  counter(r, "repgraph_retention_passes_total", "Retention sweep passes completed.",
+          &m->retention_passes);
+  counter(r, "repgraph_retention_slices_total", "Retention sweep slices committed.",
+          &m->retention_slices);
+  family(r, "repgraph_retention_slice_duration_seconds", "histogram",
+         "One retention slice's transaction.");
+  hist(r, "repgraph_retention_slice_duration_seconds", NULL, NULL, &m->retention_slice_latency);
+  counter(r, "repgraph_backups_total", "Backups completed.", &m->backups_ok);
+  counter(r, "repgraph_backup_failures_total", "Backups that failed.", &m->backups_failed);
+}
+
 int rg_metrics_text_render(const rg_metrics_t *m, const rg_metrics_view_t *v, rg_buf_t *out) {
   r_t r = {out, RG_OK};
   family(&r, "repgraph_build_info", "gauge", "Always 1; the version in a label.");
@@ -370,6 +389,7 @@ int rg_metrics_text_render(const rg_metrics_t *m, const rg_metrics_view_t *v, rg
   render_recompute(&r, m, v);
   render_check(&r, m);
   render_policy(&r, m);
+  render_retention(&r, m);
   counter(&r, "repgraph_config_reloads_total", "Configuration reloads (SIGHUP) applied.",
           &m->reloads_ok);
   counter(&r, "repgraph_config_reload_failures_total",

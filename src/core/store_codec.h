@@ -125,4 +125,16 @@ int rg__stored_actor(const rg_txn_t *t, const rg_actor_t *a, rg_actor_t *buf,
  * in meta, or checks them. 0; RG_ECONFIG (another mode or key) or RG_ESCHEMA with err. */
 int rg__pseudonym_check(rg_txn_t *t, char *err, size_t errlen);
 
+/* store_gen.c: deletes actor id (of `type`) from every stored generation: its scores, its
+ * member and ranking rows, and its place in its cluster's summary (forget, retention). */
+int rg__gen_forget_actor(rg_txn_t *t, uint64_t id, rg_actor_type_t type);
+
+/* store_graph.c, for retention (store_expire.c): decodes an out-edge value (0 or RG_EIO);
+ * deletes edge src -kind-> dst from both indexes and takes it off both actors' records
+ * (RG_ENOT_FOUND if there is no such edge); tells whether actor id has no edge in either
+ * direction and no label (RG_ENOT_FOUND if there is no such actor). */
+int rg__edge_decode(const MDB_val *v, rg_edge_rec_t *e);
+int rg__edge_expire(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t dst);
+int rg__actor_is_orphan(rg_txn_t *t, uint64_t id, bool *orphan);
+
 #endif

@@ -139,6 +139,7 @@ int rg_engine_handle(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out, rg_
   uint64_t t0 = rg_clock_mono_us();
   int rc;
   if (req->op == RG_OP_RECOMPUTE) return rg__recompute_request(e, req, out, done, ctx, pending);
+  if (req->op == RG_OP_BACKUP) return rg__backup_request(e, req, out, done, ctx, pending);
   size_t start = out->len;
   char msg[200] = "";
   rg_wr_t wr;
@@ -221,6 +222,13 @@ int rg_engine_open(const rg_config_t *cfg, uv_loop_t *loop, rg_engine_t **out, c
     uv_run(loop, UV_RUN_NOWAIT);
     goto fail;
   }
+  if ((rc = rg__backup_init(e)) || (rc = rg__retention_init(e))) {
+    snprintf(err, errlen, "cannot start the backup or retention handles");
+    rg_engine_stop(e);
+    uv_run(loop, UV_RUN_NOWAIT); /* the closed handles' callbacks, before e goes */
+    rg_engine_close(e);
+    return rc;
+  }
   *out = e;
   return RG_OK;
 fail:
@@ -234,6 +242,8 @@ void rg_engine_stop(rg_engine_t *e) {
   if (!e || e->stopped) return;
   rg__recompute_stop(e); /* a running computation is cancelled; its steps still commit */
   e->stopping = true;
+  rg__retention_stop(e); /* no more sweep slices; a queued one still commits */
+  rg__backup_stop(e);    /* waits for a running copy */
   rg_writer_stop(e->writer);
   e->stopped = true;
 }
@@ -267,6 +277,8 @@ void rg_engine_close(rg_engine_t *e) {
   if (!e) return;
   rg_engine_stop(e);
   rg_writer_free(e->writer);
+  rg__backup_free(e);
+  rg__retention_free(e);
   rg__read_drop_batch(e);
   rg_store_close(e->store);
   rg_pseudonym_free(e->pseudonym);

@@ -67,6 +67,9 @@ struct rg_engine {
   uint64_t recomputes_ok, recomputes_failed;
   rg_pseudonym_t *pseudonym; /* store.pseudonymise: the key the store interns with; or NULL */
   rg_config_t *reload_pending; /* rg_engine_reload while a job ran: applied when it ends */
+  /* backup.c, retention.c: their state (NULL until their init) */
+  struct rg__backup *backup;
+  struct rg__retention *retention;
 };
 
 /* engine.c --------------------------------------------------------------------------- */
@@ -198,5 +201,38 @@ int rg__recompute_request(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out
 
 /* Writes the status op's reply. */
 void rg__recompute_status(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr);
+
+/* backup.c -------------------------------------------------------------------------- */
+
+/* Sets up the backup thread's completion handle. 0 or RG_EINTERNAL / RG_ENOMEM. */
+int rg__backup_init(rg_engine_t *e);
+
+/* Handles the backup op: checks the path, starts the copy on a thread of its own and sets
+ * *pending to a reply that completes when the copy is in place (or failed); a second backup
+ * while one runs is refused (busy). Same contract as rg_engine_handle. */
+int rg__backup_request(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out,
+                       rg_write_done_fn done, void *ctx, rg_write_t **pending);
+
+/* Waits for a running copy (replying to it) and closes the handle; at engine stop. Then
+ * rg__backup_free after the loop has turned. */
+void rg__backup_stop(rg_engine_t *e);
+void rg__backup_free(rg_engine_t *e);
+
+/* Writes the stats op's "backup" value. */
+void rg__backup_stats(rg_engine_t *e, rg_wr_t *wr);
+
+/* retention.c ----------------------------------------------------------------------- */
+
+/* Starts the sweep timer when retention.edges or retention.labels is set. 0 or
+ * RG_EINTERNAL / RG_ENOMEM. */
+int rg__retention_init(rg_engine_t *e);
+
+/* Stops the timer (a queued slice still commits; no more are queued); at engine stop,
+ * before the writer stops. Then rg__retention_free after the loop has turned. */
+void rg__retention_stop(rg_engine_t *e);
+void rg__retention_free(rg_engine_t *e);
+
+/* Writes the stats op's "retention" value. */
+void rg__retention_stats(rg_engine_t *e, rg_wr_t *wr);
 
 #endif

@@ -535,6 +535,8 @@ static void count_committed(rg_metrics_t *m, const slice_t *s) {
 static void on_slice_done(rg_writer_req_t *head) {
   ingest_write_t *w = (ingest_write_t *)head;
   if (!head->result) count_committed(&w->base.engine->metrics, &w->slices[w->cur]);
+  if (!head->result && w->base.op == RG_OP_FORGET) /* stats retention.forgotten */
+    atomic_fetch_add(&w->base.engine->metrics.forgotten_actors, w->forgotten);
   if (!head->result && w->cur + 1 < w->n_slices) {
     if (!w->base.engine->stopping) {
       w->cur++;
