@@ -1,8 +1,8 @@
 /* test_pseudonymise.c — store.pseudonymise end to end, against the real repgraphd: the same
  * traffic (addresses, domains, IPv4 and IPv6 addresses, HELO names, an rDNS edge, labels)
  * goes to a server keeping identifiers in the clear and to a pseudonymised one; the
- * pseudonymised store file holds none of them (the plain one holds them all: the search can
- * fail), scores, clusters and check verdicts are the same, analysts see pseudonyms and may
+ * pseudonymised store file and its online backup hold none of them (the plain ones hold
+ * them all: the search can fail), scores, clusters and check verdicts are the same, analysts see pseudonyms and may
  * look one up, and a store is refused under the other mode or another key. */
 #define _GNU_SOURCE /* memmem */
 #include <stdarg.h>
@@ -221,10 +221,23 @@ static void test_pseudonymised_store_file_holds_none_of_the_identifiers(void **s
   fixture_t *f = *state;
   send_traffic(f->pc);
   send_traffic(f->qc);
+  msgpack_unpacked r;
+  char code[64];
+  rg_client_t *clients[2] = {f->pc, f->qc};
+  const char *dirs[2] = {f->plain_dir, f->pseudo_dir};
+  for (int i = 0; i < 2; i++) { /* an online backup of each, beside its store */
+    rg_test_call(clients[i], &r, "{\"id\": 9, \"op\": \"backup\", \"path\": \"%s/backup\"}",
+                 dirs[i]);
+    assert_string_equal(rg_test_code_of(&r, code), "(no error)");
+    msgpack_unpacked_destroy(&r);
+  }
   stop_both(f);
   /* rg_test_server_start's store is <dir>/store, its log <dir>/repgraphd.log */
   assert_int_equal(count_plaintext(f->plain_dir, "store/data.mdb", 0), N_PLAINTEXT);
+  assert_int_equal(count_plaintext(f->plain_dir, "backup/data.mdb", 0), N_PLAINTEXT);
   assert_int_equal(count_plaintext(f->pseudo_dir, "store/data.mdb", 1), 0);
+  assert_int_equal(count_plaintext(f->pseudo_dir, "backup/data.mdb", 1), 0);
+  assert_int_equal(count_plaintext(f->pseudo_dir, "backup/manifest.json", 1), 0);
   assert_int_equal(count_plaintext(f->pseudo_dir, "repgraphd.log", 1), 0);
 }
 
