@@ -83,6 +83,14 @@ typedef struct {
   uint64_t policy_idle_timeout_s;       /* close idle policy connections; 0 = never */
   uint32_t policy_max_connections;      /* concurrent policy connections */
   uint32_t policy_max_queue;            /* writer queue depth past which observations drop */
+  /* the learned model (model.c) */
+  uint32_t model_enabled;               /* 0/1 */
+  uint32_t model_folds;                 /* k of the out-of-fold walks and training */
+  uint32_t model_min_labels;            /* per class, else the propagation is served */
+  uint32_t model_rounds, model_max_depth, model_threads, model_max_train, model_explain_max;
+  double model_eta, model_max_auc_drop;
+  uint32_t model_block_on_drop;         /* 0/1: a flagged generation is not published */
+  char model_features_out[RG_CONFIG_PATH_MAX]; /* TSV of the features; "" = none */
 } rg_config_t;
 
 /* The Postfix actions a policy verdict may map to (policy.action_*). */

@@ -206,6 +206,28 @@ static const opt_t options[] = {
         "concurrent policy connections"),
     NUM(OPT_U32, policy_max_queue, "policy.max_queue", 1, 10000000, "1000",
         "writes queued for the writer past which policy observations are dropped (counted)"),
+    /* the learned model (model.c; README "The learned model") */
+    NUM(OPT_U32, model_enabled, "model.enabled", 0, 1, "1",
+        "1: train the gradient-boosted model at each recomputation and serve it when ready"),
+    NUM(OPT_U32, model_folds, "model.folds", 2, 10, "3",
+        "k of the out-of-fold propagation and training (each fold costs one more walk pair)"),
+    NUM(OPT_U32, model_min_labels, "model.min_labels", 2, 10000000, "30",
+        "labelled actors needed per class (bad, good); fewer and the propagation is served"),
+    NUM(OPT_U32, model_rounds, "model.rounds", 1, 2000, "60", "boosting rounds"),
+    NUM(OPT_U32, model_max_depth, "model.max_depth", 1, 12, "5", "depth of each tree"),
+    NUM(OPT_RATIO, model_eta, "model.eta", 0, 1, "0.15", "learning rate"),
+    NUM(OPT_U32, model_threads, "model.threads", 1, 64, "2", "XGBoost threads"),
+    NUM(OPT_U32, model_max_train, "model.max_train", 100, 100000000, "30000",
+        "labelled actors trained on (a deterministic stratified sample above it)"),
+    NUM(OPT_U32, model_explain_max, "model.explain_max", 0, 100000000, "20000",
+        "highest-scoring actors (suspicious or worse) whose feature contributions become reasons"),
+    NUM(OPT_RATIO, model_max_auc_drop, "model.max_auc_drop", 0, 1, "0.05",
+        "held-out AUC this far below the previous generation's flags the generation"),
+    NUM(OPT_U32, model_block_on_drop, "model.block_on_drop", 0, 1, "0",
+        "1: a flagged generation is not published (the previous one stays)"),
+    STR(model_features_out, "model.features_out", "",
+        "file to write each recomputation's feature table to (TSV, for reference models); "
+        "\"\" = none"),
 /* label.weight_<source>, defaults from RG_LABEL_SOURCE_MAP: a new source gets its option. */
 #define RG__WEIGHT_OPTION(name, num, text, weight)                       \
   NUM(OPT_RATIO, label_weight[num], "label.weight_" text, 0, 1, #weight, \

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "engine_internal.h"
+#include "repgraph/features.h"
 #include "repgraph/actor.h"
 #include "repgraph/clock.h"
 #include "repgraph/err.h"
@@ -102,12 +103,21 @@ static void write_reasons(rg_txn_t *t, const rg_score_t *sc, int64_t now, rg_wr_
     rg_actor_rec_t rec;
     if (r->code == RG_REASON_BAD_NEIGHBOUR && rg_store_get_actor(t, r->aux, now, &rec) == RG_OK)
       has_actor = rg_actor_format(&rec.actor, actor, sizeof actor) > 0;
-    rg_wr_map(wr, 4);
+    bool model = r->code == RG_REASON_MODEL;
+    rg_wr_map(wr, model ? 6 : 4);
     rg_wr_str(wr, "code"), rg_wr_str(wr, rg_reason_name(r->code));
     rg_wr_str(wr, "text"),
         rg_wr_str(wr, rg_reason_text(r, has_actor ? actor : NULL, text, sizeof text));
     rg_wr_str(wr, "value"), rg_wr_double(wr, r->value);
     rg_wr_str(wr, "actor"), has_actor ? rg_wr_str(wr, actor) : rg_wr_nil(wr);
+    if (model) { /* the learned model's reason: which feature, and how much it weighed */
+      int feature;
+      double companion, contribution;
+      rg_reason_model_unpack(r, &feature, &companion, &contribution);
+      const char *name = rg_feature_name(feature);
+      rg_wr_str(wr, "feature"), rg_wr_str(wr, name ? name : "?");
+      rg_wr_str(wr, "contribution"), rg_wr_double(wr, contribution);
+    }
   }
 }
 
