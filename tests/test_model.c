@@ -191,7 +191,7 @@ static void run_folds(world_t *w, rg_compute_opts_t *co, const rg_model_opts_t *
   assert_int_equal(rg_compute_run(&w->g, co, r, err, sizeof err), RG_OK);
 }
 
-static void test_compute_fold_walks_add_up_to_the_single_walk(void **state) {
+static void test_compute_fold_walks_match_direct_walks_without_the_fold(void **state) {
   (void)state;
   world_t w;
   world_build(&w, 300, 40, 0.3);
@@ -205,17 +205,35 @@ static void test_compute_fold_walks_add_up_to_the_single_walk(void **state) {
   run_folds(&w, &co, &mo, fold, &folded);
   assert_int_equal(folded.folds, mo.folds);
   for (uint32_t v = 0; v < w.g.n; v++) {
-    assert_float_equal(folded.bad_mass[v], one.bad_mass[v], 1e-6 * (1 + one.bad_mass[v]));
-    assert_float_equal(folded.good_mass[v], one.good_mass[v], 1e-6 * (1 + one.good_mass[v]));
-    assert_float_equal(folded.scores[v].reputation, one.scores[v].reputation, 1e-6);
+    assert_float_equal(folded.bad_mass[v], one.bad_mass[v], 1e-12 * (1 + one.bad_mass[v]));
+    assert_float_equal(folded.good_mass[v], one.good_mass[v], 1e-12 * (1 + one.good_mass[v]));
+    assert_float_equal(folded.scores[v].reputation, one.scores[v].reputation, 1e-12);
   }
-  /* a seed's out-of-fold masses hold no restart at itself: its own label is gone */
+  /* without fold 1's seeds: the walk from the others, as a direct run finds it */
+  int8_t *saved = malloc(w.g.n);
+  memcpy(saved, w.g.seed, w.g.n);
+  for (uint32_t v = 0; v < w.g.n; v++)
+    if (fold[v] == 1) w.g.seed[v] = 0;
+  rg_compute_opts_t plain;
+  rg_model_opts_t unused;
+  options(&plain, &unused);
+  rg_result_t direct;
+  assert_int_equal(rg_compute_run(&w.g, &plain, &direct, err, sizeof err), RG_OK);
+  memcpy(w.g.seed, saved, w.g.n);
+  double worst = 0, total = 0;
+  for (uint32_t v = 0; v < w.g.n; v++) total += direct.bad_mass[v] + direct.good_mass[v];
   for (uint32_t v = 0; v < w.g.n; v++) {
-    if (!fold[v]) continue;
-    double *own = w.g.seed[v] > 0 ? folded.fold_bad : folded.fold_good;
-    double *all = w.g.seed[v] > 0 ? folded.bad_mass : folded.good_mass;
-    assert_true(own[(size_t)(fold[v] - 1) * w.g.n + v] < all[v]);
+    double db = fabs(folded.fold_bad[v] - direct.bad_mass[v]);
+    double dg = fabs(folded.fold_good[v] - direct.good_mass[v]);
+    worst += db + dg;
   }
+  /* the series is cut after FOLD_STEPS terms: well under 1% of the mass is off */
+  print_message("fold walks: %.4f%% of the mass off\n", 100 * worst / total);
+  assert_true(worst / total < 0.01);
+  for (uint32_t v = 0; v < w.g.n; v++) /* its own label is gone from a seed's masses */
+    if (fold[v] == 1 && w.g.seed[v] > 0) assert_true(folded.fold_bad[v] < one.bad_mass[v]);
+  rg_compute_result_free(&direct);
+  free(saved);
   rg_compute_result_free(&one);
   rg_compute_result_free(&folded);
   free(fold);
@@ -247,7 +265,8 @@ static void test_features_of_a_labelled_actor_ignore_its_own_label(void **state)
   for (int i = 0; i < RG_FEATURE_COUNT; i++) {
     float x = a[(size_t)v * RG_FEATURE_COUNT + i], y = b[(size_t)v * RG_FEATURE_COUNT + i];
     if (isnan(x)) assert_true(isnan(y));
-    else assert_float_equal(x, y, 1e-6 * (1 + fabsf(x)));
+    /* exact but for the fold walks' cut series (compute.c FOLD_STEPS): far below 0.1% */
+    else assert_float_equal(x, y, 1e-3 * (1 + fabsf(x)));
   }
   /* while the unlabelled neighbours' rows see it: its IP's bad users differ */
   uint32_t ip = 0;
@@ -357,7 +376,7 @@ int main(void) {
       cmocka_unit_test(test_model_quality_counts_ties_half_and_skips_one_class),
       cmocka_unit_test(test_model_isotonic_is_monotone_and_matches_block_means),
       cmocka_unit_test(test_model_psi_is_zero_for_the_same_distribution),
-      cmocka_unit_test(test_compute_fold_walks_add_up_to_the_single_walk),
+      cmocka_unit_test(test_compute_fold_walks_match_direct_walks_without_the_fold),
       cmocka_unit_test(test_features_of_a_labelled_actor_ignore_its_own_label),
       cmocka_unit_test(test_model_learns_serves_and_explains),
       cmocka_unit_test(test_model_stays_off_with_too_few_labels),

@@ -32,8 +32,10 @@ typedef struct {
    * r->fold_bad / fold_good. The calibration then scores every labelled address out of
    * its fold instead of running the hold-out pass. NULL / 0: one walk per verdict. */
   const uint8_t *fold;
-  unsigned folds;
+  unsigned folds; /* at most RG_FOLDS_MAX */
 } rg_compute_opts_t;
+
+#define RG_FOLDS_MAX 10
 
 /* Fills opts with the built-in walk weights, the config's thresholds and calibration
  * (generation 0: set it to the generation being computed). */

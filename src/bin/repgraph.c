@@ -338,6 +338,8 @@ static const command_t commands[] = {
     {"status", cmd_status, "", "the current generation and the running or last recomputation"},
     {"check", cmd_check, "[--helo NAME] [--rcpt ADDRESS]... SENDER CLIENT_IP",
      "a filter's verdict on one message (accept, tempfail, quarantine, reject)"},
+    {"model", rg__cmd_model, "",
+     "the learned model of the current generation: held-out quality, calibration, features"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
