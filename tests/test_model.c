@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "testutil.h"
 
 #include "repgraph/compute.h"
@@ -370,6 +372,22 @@ static void test_reason_model_round_trips(void **state) {
   assert_string_equal(rg_reason_name(RG_REASON_MODEL), "model");
 }
 
+static void test_features_schema_lists_the_table(void **state) {
+  (void)state;
+  json_error_t jerr;
+  json_t *doc = json_load_file(RG_SOURCE_DIR "/schemas/features.json", 0, &jerr);
+  if (!doc) fail_msg("schemas/features.json: %s", jerr.text);
+  json_t *list = json_object_get(doc, "features");
+  assert_int_equal(json_array_size(list), RG_FEATURE_COUNT);
+  for (int i = 0; i < RG_FEATURE_COUNT; i++) {
+    json_t *f = json_array_get(list, (size_t)i);
+    assert_string_equal(json_string_value(json_object_get(f, "name")), rg_feature_name(i));
+    assert_string_equal(json_string_value(json_object_get(f, "unit")), rg_feature_unit(i));
+    assert_string_equal(json_string_value(json_object_get(f, "meaning")), rg_feature_meaning(i));
+  }
+  json_decref(doc);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_model_quality_matches_hand_computed_values),
@@ -381,6 +399,7 @@ int main(void) {
       cmocka_unit_test(test_model_learns_serves_and_explains),
       cmocka_unit_test(test_model_stays_off_with_too_few_labels),
       cmocka_unit_test(test_reason_model_round_trips),
+      cmocka_unit_test(test_features_schema_lists_the_table),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

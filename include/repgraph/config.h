@@ -91,6 +91,8 @@ typedef struct {
   double model_eta, model_max_auc_drop;
   uint32_t model_block_on_drop;         /* 0/1: a flagged generation is not published */
   char model_features_out[RG_CONFIG_PATH_MAX]; /* TSV of the features; "" = none */
+  uint32_t model_guard;                 /* 0/1: the extrapolation guard */
+  uint32_t model_monotone;              /* 0/1: monotone constraints on the evidence features */
 } rg_config_t;
 
 /* The Postfix actions a policy verdict may map to (policy.action_*). */

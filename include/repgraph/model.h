@@ -28,6 +28,8 @@ typedef struct {
   uint32_t explain_max;  /* actors whose contributions become reasons (highest scores) */
   double max_auc_drop;   /* held-out AUC below the previous generation's by more: flagged */
   bool block_on_drop;    /* a flagged generation is not published */
+  bool guard;            /* the extrapolation guard (model_serve.c): model.guard */
+  bool monotone;         /* monotone constraints on the evidence features: model.monotone */
   uint32_t seed;         /* folds, subsampling, XGBoost */
   uint64_t generation;
   double prior, smoothing, band_bad, band_suspicious, band_good;

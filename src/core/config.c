@@ -229,6 +229,12 @@ static const opt_t options[] = {
     STR(model_features_out, "model.features_out", "",
         "file to write each recomputation's feature table to (TSV, for reference models); "
         "\"\" = none"),
+    NUM(OPT_U32, model_guard, "model.guard", 0, 1, "1",
+        "1: a sender alone on its IPs and domain with no bad neighbour stays below the bad band "
+        "(the model is extrapolating there)"),
+    NUM(OPT_U32, model_monotone, "model.monotone", 0, 1, "1",
+        "1: more evidence of badness (bad neighbours, bad mass) never lowers the model's score, "
+        "evidence of goodness never raises it"),
 /* label.weight_<source>, defaults from RG_LABEL_SOURCE_MAP: a new source gets its option. */
 #define RG__WEIGHT_OPTION(name, num, text, weight)                       \
   NUM(OPT_RATIO, label_weight[num], "label.weight_" text, 0, 1, #weight, \

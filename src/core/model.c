@@ -32,6 +32,8 @@ void rg_model_opts_init(rg_model_opts_t *o, const rg_config_t *cfg) {
   o->explain_max = cfg->model_explain_max;
   o->max_auc_drop = cfg->model_max_auc_drop;
   o->block_on_drop = cfg->model_block_on_drop != 0;
+  o->guard = cfg->model_guard != 0;
+  o->monotone = cfg->model_monotone != 0;
   o->seed = cfg->recompute_seed;
   o->prior = cfg->prior;
   o->smoothing = 0.05; /* compute.c's */
@@ -118,6 +120,20 @@ fail:
   return rc;
 }
 
+/* Domain knowledge as monotone constraints: evidence of badness (a higher propagation score,
+ * more bad neighbours, a larger bad mass) never lowers the score, evidence of goodness never
+ * raises it. Everything else is the data's to decide. */
+static int direction(int f) {
+  switch (f) {
+    case RG_FEAT_PROPAGATED: case RG_FEAT_BAD_MASS: case RG_FEAT_INFRA_BAD: case RG_FEAT_INFRA_REP:
+    case RG_FEAT_IPS_BAD: case RG_FEAT_SENDERS_BAD: case RG_FEAT_COMMUNITY_BAD:
+    case RG_FEAT_CO_SENDER_BAD: return 1;
+    case RG_FEAT_GOOD_MASS: case RG_FEAT_INFRA_GOOD: case RG_FEAT_COMMUNITY_GOOD:
+    case RG_FEAT_RECIPROCITY: return -1;
+    default: return 0;
+  }
+}
+
 /* Trains a booster on rows[0..n) with labels y and weights w. */
 static int train(trainer_t *t, const uint32_t *rows, uint32_t n, const float *y, const float *w,
                  BoosterHandle *out) {
@@ -132,13 +148,18 @@ static int train(trainer_t *t, const uint32_t *rows, uint32_t n, const float *y,
   const char *params[][2] = {{"objective", "binary:logistic"}, {"tree_method", "hist"},
                              {"max_depth", depth},             {"eta", eta},
                              {"nthread", threads},             {"seed", seed},
-                             {"subsample", "0.8"},             {"colsample_bytree", "0.8"},
+                             {"subsample", "0.8"},             {"colsample_bytree", "1"},
                              {"min_child_weight", "1"},        {"max_bin", "128"},
                              {"verbosity", "0"}};
+  char mono[4 * F + 4], *m = mono;
+  *m++ = '(';
+  for (int f = 0; f < F; f++) m += sprintf(m, "%s%d", f ? "," : "", t->o->monotone ? direction(f) : 0);
+  *m++ = ')', *m = '\0';
   if ((rc = matrix(t, rows, n, y, w, &dm))) return rc;
   XGB(XGBoosterCreate(&dm, 1, out));
   for (size_t i = 0; i < sizeof params / sizeof params[0]; i++)
     XGB(XGBoosterSetParam(*out, params[i][0], params[i][1]));
+  XGB(XGBoosterSetParam(*out, "monotone_constraints", mono));
   for (unsigned it = 0; it < t->o->rounds; it++) {
     XGB(XGBoosterUpdateOneIter(*out, (int)it, dm));
     if (t->o->cancel && atomic_load(t->o->cancel)) {

@@ -14,6 +14,16 @@ static bool kept(uint8_t code) {
   return code == RG_REASON_LABELLED || code == RG_REASON_LITTLE_EVIDENCE;
 }
 
+/* The extrapolation guard: a sender on infrastructure of its own (the only sender on its IPs
+ * and its domain) with no bad infrastructure neighbour has nothing in common with any label:
+ * what the model says of it is extrapolation (typically from age and fan-out), so it may
+ * reach `suspicious` but not `bad`. */
+static bool extrapolating(const rg_graph_t *g, const float *x, uint32_t v) {
+  if (g->type[v] != RG_ACTOR_ADDRESS || g->seed[v]) return false;
+  float ip = x[RG_FEAT_IP_SENDERS_MAX], dom = x[RG_FEAT_DOMAIN_SENDERS], bad = x[RG_FEAT_INFRA_BAD];
+  return !(ip > 1) && !(dom > 1) && !(bad > 0);
+}
+
 static void serve(const rg_graph_t *g, const rg_model_opts_t *o, rg_model_result_t *m,
                   rg_result_t *r) {
   double *good = malloc((g->n ? g->n : 1) * sizeof *good);
@@ -22,6 +32,10 @@ static void serve(const rg_graph_t *g, const rg_model_opts_t *o, rg_model_result
   for (uint32_t v = 0; v < g->n; v++) {
     rg_score_t *s = &r->scores[v];
     double rep = m->reputation[v];
+    if (o->guard && rep >= o->band_bad && extrapolating(g, m->x + (size_t)v * RG_FEATURE_COUNT, v)) {
+      rep = nextafter(o->band_bad, 0);
+      m->eval.guarded++;
+    }
     if (g->seed[v]) {
       double lw = g->seed_weight[v] > 1 ? 1 : g->seed_weight[v];
       rep = lw * (g->seed[v] > 0 ? 1.0 : 0.0) + (1 - lw) * rep;

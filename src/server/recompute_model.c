@@ -33,7 +33,7 @@ static void write_features(rg_engine_t *e, const rg_graph_t *g, const uint8_t *f
     if (rg_store_get_actor(t, g->actor_id[v], g->now, &rec) != RG_OK ||
         rg_actor_format(&rec.actor, name, sizeof name) <= 0)
       continue;
-    fprintf(f, "%s\t%s\t%s\t%u\t%.6g", name, rg_actor_type_name(g->type[v]),
+    fprintf(f, "%s\t%s\t%s\t%u\t%.9g", name, rg_actor_type_name(g->type[v]),
             g->seed[v] > 0 ? "bad" : g->seed[v] < 0 ? "good" : "", fold ? fold[v] : 0,
             r->scores[v].reputation);
     for (int i = 0; i < RG_FEATURE_COUNT; i++) {
@@ -98,7 +98,7 @@ void rg__model_write(rg_wr_t *wr, const rg_model_eval_t *ev, const char *note, b
   }
   unsigned top = 0;
   while (top < RG_MODEL_TOP && ev->top_feature[top] >= 0) top++;
-  rg_wr_map(wr, 19);
+  rg_wr_map(wr, 20);
   rg_wr_str(wr, "generation"), rg_wr_uint(wr, (uint64_t)ev->generation);
   rg_wr_str(wr, "state"), rg_wr_str(wr, rg_model_state_name((int)ev->state));
   rg_wr_str(wr, "note"), rg_wr_str(wr, note);
@@ -141,6 +141,7 @@ void rg__model_write(rg_wr_t *wr, const rg_model_eval_t *ev, const char *note, b
   rg_wr_str(wr, "train"), rg_wr_double(wr, ev->train_ms);
   rg_wr_str(wr, "explain"), rg_wr_double(wr, ev->explain_ms);
   rg_wr_str(wr, "memory_bytes"), rg_wr_uint(wr, (uint64_t)ev->peak_bytes);
+  rg_wr_str(wr, "guarded"), rg_wr_uint(wr, (uint64_t)ev->guarded);
 }
 
 void rg__model_status(rg_engine_t *e, rg_wr_t *wr) {
