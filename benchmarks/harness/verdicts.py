@@ -453,7 +453,9 @@ def render(r):
     lines.append("Abusive addresses in the `bad` band: " + "; ".join(
         f"{x['case']} {pct(x.get('bad', 0), x['n'])} of {x['n']:,}" for x in bad if x["type"] == "address") + ".")
     m = r.get("model")
-    if m:
+    if m and m["state"] != "serving":
+        lines.append(f"Model: {m['state']} ({m['note']}); the propagation is served.")
+    elif m:
         q, p = m["held_out"], m["propagation_alone"]
         lines.append(f"Model: {m['state']}{' (' + m['note'] + ')' if m['note'] else ''}; trained on "
                      f"{m['trained_on']:,} of {m['bad_labels'] + m['good_labels']:,} labels, {m['folds']} folds; "
