@@ -74,6 +74,7 @@ int rg__model_stage(rg_engine_t *e, const rg_graph_t *g, const uint8_t *fold,
     return RG_EINTERNAL;
   }
   if (e->cfg.model_features_out[0] && m->x) write_features(e, g, fold, m, r);
+  rg_model_result_free(m); /* served into r; only the record (eval, note) is kept */
   return RG_OK;
 }
 

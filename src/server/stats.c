@@ -28,7 +28,7 @@ int rg__stats_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   if (rc) return rc;
   rg_store_info(e->store, &info);
 
-  rg_wr_reply(wr, req->has_id, req->id, 13);
+  rg_wr_reply(wr, req->has_id, req->id, 14);
   rg_wr_str(wr, "ingest");
   rg_wr_map(wr, 1);
   rg_wr_str(wr, "ts_clamped");
@@ -129,5 +129,6 @@ int rg__stats_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   }
   rg_wr_str(wr, "latency");
   write_hist(wr, &m->policy_latency);
+  rg_wr_str(wr, "model"), rg__model_status(e, wr); /* the current generation's learned model */
   return RG_OK;
 }
