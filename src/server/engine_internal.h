@@ -187,6 +187,9 @@ int rg__recompute_request(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out
 /* Writes the status op's reply. */
 void rg__recompute_status(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr);
 
+/* lookup.c: writes a score's reasons as an array of reason maps (schemas "reason"). */
+void rg__write_reasons(rg_txn_t *t, const rg_score_t *sc, int64_t now, rg_wr_t *wr);
+
 /* recompute_model.c ------------------------------------------------------------------ */
 
 /* The model stage of a job (worker thread): trains, evaluates and serves the model into r,

@@ -94,7 +94,7 @@ _Static_assert(sizeof score_fields / sizeof score_fields[0] == RG__SCORE_FIELDS,
 #define N_SCORE_FIELDS RG__SCORE_FIELDS
 #define LOOKUP_FIELDS  (12 + N_SCORE_FIELDS)
 
-static void write_reasons(rg_txn_t *t, const rg_score_t *sc, int64_t now, rg_wr_t *wr) {
+void rg__write_reasons(rg_txn_t *t, const rg_score_t *sc, int64_t now, rg_wr_t *wr) {
   rg_wr_array(wr, sc->n_reasons);
   for (unsigned i = 0; i < sc->n_reasons; i++) {
     const rg_reason_t *r = &sc->reasons[i];
@@ -148,7 +148,7 @@ int rg__write_score_fields(rg_txn_t *t, const rg_generation_t *gen, bool known, 
   rg_wr_str(wr, "cluster"), rg_wr_uint(wr, sc.cluster);
   rg_wr_str(wr, "cluster_suspicion"), crc ? rg_wr_nil(wr) : rg_wr_double(wr, c.suspicion);
   rg_wr_str(wr, "anomaly"), rg_wr_double(wr, sc.anomaly);
-  rg_wr_str(wr, "reasons"), write_reasons(t, &sc, now, wr);
+  rg_wr_str(wr, "reasons"), rg__write_reasons(t, &sc, now, wr);
   rg_wr_str(wr, "generation"), rg_wr_uint(wr, gen->generation);
   rg_wr_str(wr, "computed_at"), rg_wr_int(wr, gen->computed_at);
   return RG_OK;
