@@ -135,11 +135,11 @@ static void world_build(world_t *w, uint32_t honest, uint32_t spammers, double l
   }
   uint32_t ip0 = honest + spammers, sip0 = ip0 + clean_ips, r0 = sip0 + spam_ips;
   for (uint32_t v = ip0; v < r0; v++) g->type[v] = RG_ACTOR_IP;
-#define EDGE(s, k, d, c, first)                                                        \
-  do {                                                                                 \
+#define EDGE(s, k, d, c, first)                                                       \
+  do {                                                                                \
     g->src[g->m] = (s), g->dst[g->m] = (d), g->kind[g->m] = (k), g->weight[g->m] = 1; \
     g->count[g->m] = (c), g->edge_first[g->m] = (first), g->edge_last[g->m] = NOW;    \
-    g->m++;                                                                            \
+    g->m++;                                                                           \
   } while (0)
   for (uint32_t v = 0; v < honest; v++) {
     EDGE(v, RG_EDGE_SENT_FROM, ip0 + rnd(clean_ips), 5, NOW - 20 * DAY);
@@ -163,8 +163,10 @@ static void world_build(world_t *w, uint32_t honest, uint32_t spammers, double l
     g->seed[v] = w->bad[v] ? 1 : -1;
     g->seed_weight[v] = 1;
     g->label_ts[v] = rnd(2) ? NOW - DAY : NOW - 10 * DAY;
-    if (w->bad[v]) g->bad_seeds++;
-    else g->good_seeds++;
+    if (w->bad[v])
+      g->bad_seeds++;
+    else
+      g->good_seeds++;
   }
 }
 
@@ -268,7 +270,8 @@ static void test_features_of_a_labelled_actor_ignore_its_own_label(void **state)
     float x = a[(size_t)v * RG_FEATURE_COUNT + i], y = b[(size_t)v * RG_FEATURE_COUNT + i];
     if (isnan(x)) assert_true(isnan(y));
     /* exact but for the fold walks' cut series (compute.c FOLD_STEPS): far below 0.1% */
-    else assert_float_equal(x, y, 1e-3 * (1 + fabsf(x)));
+    else
+      assert_float_equal(x, y, 1e-3 * (1 + fabsf(x)));
   }
   /* while the unlabelled neighbours' rows see it: its IP's bad users differ */
   uint32_t ip = 0;
@@ -304,8 +307,10 @@ static void test_model_learns_serves_and_explains(void **state) {
   for (uint32_t v = 0; v < w.g.n; v++) {
     assert_true(r.scores[v].reputation >= 0 && r.scores[v].reputation <= 1);
     if (w.g.seed[v] || w.g.type[v] != RG_ACTOR_ADDRESS || v >= 680) continue;
-    if (w.bad[v]) bad_sum += r.scores[v].reputation, nb++;
-    else good_sum += r.scores[v].reputation, ng++;
+    if (w.bad[v])
+      bad_sum += r.scores[v].reputation, nb++;
+    else
+      good_sum += r.scores[v].reputation, ng++;
     for (unsigned i = 0; i < r.scores[v].n_reasons; i++)
       if (r.scores[v].reasons[i].code == RG_REASON_MODEL) {
         explained++;

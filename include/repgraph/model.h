@@ -18,24 +18,24 @@
 
 typedef struct {
   bool enabled;
-  unsigned folds;        /* k of the out-of-fold propagation and training */
-  uint32_t min_labels;   /* per class (bad, good): fewer and the model stays off */
-  unsigned rounds;       /* boosting rounds */
-  unsigned max_depth;    /* of each tree */
-  double eta;            /* learning rate */
-  unsigned threads;      /* XGBoost's nthread */
-  uint32_t max_train;    /* labelled actors trained on (a deterministic stratified sample) */
-  uint32_t explain_max;  /* actors whose contributions become reasons (highest scores) */
-  double max_auc_drop;   /* held-out AUC below the previous generation's by more: flagged */
-  bool block_on_drop;    /* a flagged generation is not published */
-  bool guard;            /* the extrapolation guard (model_serve.c): model.guard */
-  bool monotone;         /* monotone constraints on the evidence features: model.monotone */
-  uint32_t seed;         /* folds, subsampling, XGBoost */
+  unsigned folds;       /* k of the out-of-fold propagation and training */
+  uint32_t min_labels;  /* per class (bad, good): fewer and the model stays off */
+  unsigned rounds;      /* boosting rounds */
+  unsigned max_depth;   /* of each tree */
+  double eta;           /* learning rate */
+  unsigned threads;     /* XGBoost's nthread */
+  uint32_t max_train;   /* labelled actors trained on (a deterministic stratified sample) */
+  uint32_t explain_max; /* actors whose contributions become reasons (highest scores) */
+  double max_auc_drop;  /* held-out AUC below the previous generation's by more: flagged */
+  bool block_on_drop;   /* a flagged generation is not published */
+  bool guard;           /* the extrapolation guard (model_serve.c): model.guard */
+  bool monotone;        /* monotone constraints on the evidence features: model.monotone */
+  uint32_t seed;        /* folds, subsampling, XGBoost */
   uint64_t generation;
   double prior, smoothing, band_bad, band_suspicious, band_good;
   uint64_t min_messages;
   int64_t min_age_s;
-  int64_t period_s;      /* the "period" of the audience features */
+  int64_t period_s; /* the "period" of the audience features */
   rg_calibrate_opts_t calibrate;
   atomic_int *cancel;
 } rg_model_opts_t;
@@ -67,12 +67,12 @@ typedef struct {
 typedef struct {
   uint32_t n;
   rg_model_eval_t eval;
-  char note[160];               /* why off / failed / flagged, in words ("" when serving) */
-  double *reputation;           /* [n] calibrated probability of bad; NULL unless serving */
-  double *oof;                  /* [n] calibrated out-of-fold prediction of seeds, else NAN */
-  uint8_t *n_reasons;           /* [n] */
-  rg_model_reason_t *reasons;   /* [n × RG_REASONS_MAX] */
-  float *x;                     /* [n × RG_FEATURE_COUNT] the features trained and served on */
+  char note[160];             /* why off / failed / flagged, in words ("" when serving) */
+  double *reputation;         /* [n] calibrated probability of bad; NULL unless serving */
+  double *oof;                /* [n] calibrated out-of-fold prediction of seeds, else NAN */
+  uint8_t *n_reasons;         /* [n] */
+  rg_model_reason_t *reasons; /* [n × RG_REASONS_MAX] */
+  float *x;                   /* [n × RG_FEATURE_COUNT] the features trained and served on */
 } rg_model_result_t;
 
 /* The model stage: features, k-fold training (out-of-fold predictions), isotonic calibration,
@@ -81,8 +81,7 @@ typedef struct {
  * out->eval.state OFF and no reputation. XGBoost failing: 0 with state FAILED and the error in
  * out->note (the caller serves the propagation). RG_ENOMEM, RG_ESHUTTING_DOWN otherwise. */
 int rg_model_run(const rg_graph_t *g, const rg_result_t *r, const uint8_t *fold,
-                 const rg_model_opts_t *o, const rg_model_eval_t *previous,
-                 rg_model_result_t *out);
+                 const rg_model_opts_t *o, const rg_model_eval_t *previous, rg_model_result_t *out);
 
 /* Serves a SERVING model's result in r: reputations (a label still pulls its actor by its
  * weight), bands, model reasons in place of the propagation's and anomaly's, and check's

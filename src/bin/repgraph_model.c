@@ -13,13 +13,14 @@ static void quality_line(const char *what, const rg_json_t *q) {
     printf("  %-22s not measured\n", what);
     return;
   }
-  printf("  %-22s n %-7.0f bad %-6.0f AUC %.4f  PR-AUC %.4f  P@%.0f %.3f  recall %.3f @0.1%% FPR, "
-         "%.3f @1%%  Brier %.4f\n",
-         what, rg_json_num(rg_json_get(q, "n")), rg_json_num(rg_json_get(q, "bad")),
-         rg_json_num(rg_json_get(q, "auc")), rg_json_num(rg_json_get(q, "pr_auc")),
-         rg_json_num(rg_json_get(q, "k")), rg_json_num(rg_json_get(q, "precision_at_k")),
-         rg_json_num(rg_json_get(q, "recall_at_0_1pct_fpr")),
-         rg_json_num(rg_json_get(q, "recall_at_1pct_fpr")), rg_json_num(rg_json_get(q, "brier")));
+  printf(
+      "  %-22s n %-7.0f bad %-6.0f AUC %.4f  PR-AUC %.4f  P@%.0f %.3f  recall %.3f @0.1%% FPR, "
+      "%.3f @1%%  Brier %.4f\n",
+      what, rg_json_num(rg_json_get(q, "n")), rg_json_num(rg_json_get(q, "bad")),
+      rg_json_num(rg_json_get(q, "auc")), rg_json_num(rg_json_get(q, "pr_auc")),
+      rg_json_num(rg_json_get(q, "k")), rg_json_num(rg_json_get(q, "precision_at_k")),
+      rg_json_num(rg_json_get(q, "recall_at_0_1pct_fpr")),
+      rg_json_num(rg_json_get(q, "recall_at_1pct_fpr")), rg_json_num(rg_json_get(q, "brier")));
 }
 
 static void print_model(const rg_json_t *m) {
@@ -59,11 +60,12 @@ static void print_model(const rg_json_t *m) {
          rg_json_num(rg_json_get(m, "psi")), rg_json_num(rg_json_get(m, "previous_auc")),
          rg_json_is_true(rg_json_get(m, "flagged")) ? "; FLAGGED: held-out quality fell" : "");
   const rg_json_t *ph = rg_json_get(m, "phases_ms");
-  printf("phases: out-of-fold walks %.0f ms, features %.0f ms, training %.0f ms, reasons %.0f ms; "
-         "memory about %.1f MiB\n",
-         rg_json_num(rg_json_get(ph, "folds")), rg_json_num(rg_json_get(ph, "features")),
-         rg_json_num(rg_json_get(ph, "train")), rg_json_num(rg_json_get(ph, "explain")),
-         rg_json_num(rg_json_get(m, "memory_bytes")) / 1048576.0);
+  printf(
+      "phases: out-of-fold walks %.0f ms, features %.0f ms, training %.0f ms, reasons %.0f ms; "
+      "memory about %.1f MiB\n",
+      rg_json_num(rg_json_get(ph, "folds")), rg_json_num(rg_json_get(ph, "features")),
+      rg_json_num(rg_json_get(ph, "train")), rg_json_num(rg_json_get(ph, "explain")),
+      rg_json_num(rg_json_get(m, "memory_bytes")) / 1048576.0);
 }
 
 int rg__cmd_model(cli_t *cli, int argc, char **argv) {

@@ -11,6 +11,8 @@
  *     reputation = bad / (bad + good), smoothed toward the prior;
  *  3b. calibration: the same walks again with a share of the labelled addresses held out of
  *     the seeds, whose out-of-sample reputations choose check's thresholds (calibrate.h);
+ *     with folds (the learned model, opts.fold), instead the masses without each fold's seeds
+ *     (propagate_folds), which score every labelled address out of sample;
  *  4. communities: Louvain (igraph_community_multilevel) on the undirected graph — seeded
  *     and deterministic, where 0.10.2's label propagation is neither;
  *  5. anomalies: robust z-scores of fan-out, IPs per sender, senders per IP, unanswered

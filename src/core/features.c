@@ -59,7 +59,7 @@ typedef struct {
   double *rep;              /* [n] propagation score, with the view's label pull */
   double *raw;              /* [n] propagation score without any pull */
   uint8_t *is_bad, *is_good, *seed_bad, *seed_good; /* [n] */
-  uint32_t *bad_mailers;    /* [n] senders mailing it that are bad in the view */
+  uint32_t *bad_mailers;                   /* [n] senders mailing it that are bad in the view */
   double *c_bad, *c_good, *c_rep, *c_size; /* [clusters + 1] */
 } view_t;
 
@@ -120,20 +120,22 @@ static void view_fill(const rg_graph_t *g, const rg_result_t *r, const uint8_t *
     if (g->kind[e] == RG_EDGE_MAILED && w->is_bad[g->src[e]]) w->bad_mailers[g->dst[e]]++;
 }
 
-static bool infrastructure(rg_edge_kind_t k) { return k != RG_EDGE_MAILED; }
+static bool infrastructure(rg_edge_kind_t k) {
+  return k != RG_EDGE_MAILED;
+}
 
 /* The features that need no view: counts, shares and times from the edges. */
 static void structure_row(const rg_graph_t *g, const rg_result_t *r, const adjacency_t *a,
                           uint32_t v, const rg_model_opts_t *o, uint32_t *stamp, float *x) {
   static const int out_of[RG_EDGE_KIND_COUNT] = {
-      [RG_EDGE_MAILED] = RG_FEAT_OUT_MAILED,       [RG_EDGE_SENT_FROM] = RG_FEAT_OUT_SENT_FROM,
-      [RG_EDGE_IN_NET] = RG_FEAT_OUT_IN_NET,       [RG_EDGE_USES_DOMAIN] = RG_FEAT_OUT_USES_DOMAIN,
-      [RG_EDGE_HELO] = RG_FEAT_OUT_HELO,           [RG_EDGE_RDNS] = RG_FEAT_OUT_RDNS};
+      [RG_EDGE_MAILED] = RG_FEAT_OUT_MAILED, [RG_EDGE_SENT_FROM] = RG_FEAT_OUT_SENT_FROM,
+      [RG_EDGE_IN_NET] = RG_FEAT_OUT_IN_NET, [RG_EDGE_USES_DOMAIN] = RG_FEAT_OUT_USES_DOMAIN,
+      [RG_EDGE_HELO] = RG_FEAT_OUT_HELO,     [RG_EDGE_RDNS] = RG_FEAT_OUT_RDNS};
   for (int i = 0; i < F; i++) x[i] = NAN;
   x[RG_FEAT_TYPE] = g->type[v];
   x[RG_FEAT_MESSAGES] = (float)g->messages[v];
-  double age = (double)(g->now - g->first_seen[v]) / 3600, active =
-      (double)(g->last_seen[v] - g->first_seen[v]) / 3600;
+  double age = (double)(g->now - g->first_seen[v]) / 3600,
+         active = (double)(g->last_seen[v] - g->first_seen[v]) / 3600;
   x[RG_FEAT_AGE_H] = (float)(age > 0 ? age : 0);
   x[RG_FEAT_ACTIVE_H] = (float)(active > 0 ? active : 0);
   x[RG_FEAT_RATE] = (float)((double)g->messages[v] / (active > 1 ? active : 1));
@@ -147,8 +149,10 @@ static void structure_row(const rg_graph_t *g, const rg_result_t *r, const adjac
     count[k][in]++;
     if (k == RG_EDGE_MAILED) {
       double c = g->count ? g->count[e] : 1;
-      if (in) msgs_in += c, stamp[a->nb[p]] = stamp_v;
-      else msgs_out += c;
+      if (in)
+        msgs_in += c, stamp[a->nb[p]] = stamp_v;
+      else
+        msgs_out += c;
     }
   }
   for (int k = 0; k < RG_EDGE_KIND_COUNT; k++) {

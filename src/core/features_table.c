@@ -21,10 +21,18 @@ static const feature_doc_t *doc(int i) {
   return i >= 0 && i < RG_FEATURE_COUNT ? &docs[i] : NULL;
 }
 
-const char *rg_feature_name(int i) { return doc(i) ? doc(i)->name : NULL; }
-const char *rg_feature_unit(int i) { return doc(i) ? doc(i)->unit : NULL; }
-const char *rg_feature_meaning(int i) { return doc(i) ? doc(i)->meaning : NULL; }
-int rg_feature_companion(int i) { return doc(i) ? doc(i)->companion : RG_FEAT_NONE; }
+const char *rg_feature_name(int i) {
+  return doc(i) ? doc(i)->name : NULL;
+}
+const char *rg_feature_unit(int i) {
+  return doc(i) ? doc(i)->unit : NULL;
+}
+const char *rg_feature_meaning(int i) {
+  return doc(i) ? doc(i)->meaning : NULL;
+}
+int rg_feature_companion(int i) {
+  return doc(i) ? doc(i)->companion : RG_FEAT_NONE;
+}
 
 const char *rg_feature_words(int i, double value, double companion, char *buf, size_t cap) {
   const feature_doc_t *d = doc(i);

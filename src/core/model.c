@@ -93,13 +93,13 @@ typedef struct {
   size_t note_cap;
 } trainer_t;
 
-#define XGB(call)                                                                        \
-  do {                                                                                   \
-    if ((call) != 0) {                                                                   \
-      snprintf(t->note, t->note_cap, "xgboost: %s in %s", XGBGetLastError(), #call);      \
-      rc = RG_EINTERNAL;                                                                 \
-      goto fail;                                                                         \
-    }                                                                                    \
+#define XGB(call)                                                                    \
+  do {                                                                               \
+    if ((call) != 0) {                                                               \
+      snprintf(t->note, t->note_cap, "xgboost: %s in %s", XGBGetLastError(), #call); \
+      rc = RG_EINTERNAL;                                                             \
+      goto fail;                                                                     \
+    }                                                                                \
   } while (0)
 
 /* A DMatrix of the given rows (labels and weights when y is not NULL). */
@@ -125,10 +125,17 @@ fail:
  * raises it. Everything else is the data's to decide. */
 static int direction(int f) {
   switch (f) {
-    case RG_FEAT_PROPAGATED: case RG_FEAT_BAD_MASS: case RG_FEAT_INFRA_BAD: case RG_FEAT_INFRA_REP:
-    case RG_FEAT_IPS_BAD: case RG_FEAT_SENDERS_BAD: case RG_FEAT_COMMUNITY_BAD:
+    case RG_FEAT_PROPAGATED:
+    case RG_FEAT_BAD_MASS:
+    case RG_FEAT_INFRA_BAD:
+    case RG_FEAT_INFRA_REP:
+    case RG_FEAT_IPS_BAD:
+    case RG_FEAT_SENDERS_BAD:
+    case RG_FEAT_COMMUNITY_BAD:
     case RG_FEAT_CO_SENDER_BAD: return 1;
-    case RG_FEAT_GOOD_MASS: case RG_FEAT_INFRA_GOOD: case RG_FEAT_COMMUNITY_GOOD:
+    case RG_FEAT_GOOD_MASS:
+    case RG_FEAT_INFRA_GOOD:
+    case RG_FEAT_COMMUNITY_GOOD:
     case RG_FEAT_RECIPROCITY: return -1;
     default: return 0;
   }
@@ -145,15 +152,21 @@ static int train(trainer_t *t, const uint32_t *rows, uint32_t n, const float *y,
   snprintf(eta, sizeof eta, "%g", t->o->eta);
   snprintf(threads, sizeof threads, "%u", t->o->threads);
   snprintf(seed, sizeof seed, "%u", t->o->seed);
-  const char *params[][2] = {{"objective", "binary:logistic"}, {"tree_method", "hist"},
-                             {"max_depth", depth},             {"eta", eta},
-                             {"nthread", threads},             {"seed", seed},
-                             {"subsample", "0.8"},             {"colsample_bytree", "1"},
-                             {"min_child_weight", "1"},        {"max_bin", "128"},
+  const char *params[][2] = {{"objective", "binary:logistic"},
+                             {"tree_method", "hist"},
+                             {"max_depth", depth},
+                             {"eta", eta},
+                             {"nthread", threads},
+                             {"seed", seed},
+                             {"subsample", "0.8"},
+                             {"colsample_bytree", "1"},
+                             {"min_child_weight", "1"},
+                             {"max_bin", "128"},
                              {"verbosity", "0"}};
   char mono[4 * F + 4], *m = mono;
   *m++ = '(';
-  for (int f = 0; f < F; f++) m += sprintf(m, "%s%d", f ? "," : "", t->o->monotone ? direction(f) : 0);
+  for (int f = 0; f < F; f++)
+    m += sprintf(m, "%s%d", f ? "," : "", t->o->monotone ? direction(f) : 0);
   *m++ = ')', *m = '\0';
   if ((rc = matrix(t, rows, n, y, w, &dm))) return rc;
   XGB(XGBoosterCreate(&dm, 1, out));
@@ -232,7 +245,6 @@ fail:
   return rc;
 }
 
-
 /* ---- the run ------------------------------------------------------------------------ */
 
 #define PREDICT_CHUNK 65536 /* rows per prediction matrix: bounds the copy */
@@ -297,7 +309,9 @@ static int labelled_collect(const rg_graph_t *g, const rg_model_opts_t *o, label
   return RG_OK;
 }
 
-static double ms_since(uint64_t t0) { return (double)(rg_clock_mono_us() - t0) / 1000.0; }
+static double ms_since(uint64_t t0) {
+  return (double)(rg_clock_mono_us() - t0) / 1000.0;
+}
 
 /* Trains on the sampled labelled rows with pick(i) and predicts the labelled rows with
  * test(i) into raw[i] (left as is elsewhere). Skipped (0) when the training rows lack a
@@ -307,7 +321,8 @@ static int train_predict(trainer_t *t, const labelled_t *l, const uint8_t *train
   int rc = RG_OK;
   uint32_t *rows = malloc((l->n ? l->n : 1) * sizeof *rows), nt = 0, ne = 0;
   float *y = malloc((l->n ? l->n : 1) * sizeof *y), *w = malloc((l->n ? l->n : 1) * sizeof *w);
-  uint32_t *test = malloc((l->n ? l->n : 1) * sizeof *test), *test_i = malloc((l->n ? l->n : 1) * sizeof *test_i);
+  uint32_t *test = malloc((l->n ? l->n : 1) * sizeof *test),
+           *test_i = malloc((l->n ? l->n : 1) * sizeof *test_i);
   float *p = malloc((l->n ? l->n : 1) * sizeof *p);
   BoosterHandle b = NULL;
   if (!rows || !y || !w || !test || !test_i || !p) {
@@ -438,7 +453,8 @@ int rg_model_run(const rg_graph_t *g, const rg_result_t *r, const uint8_t *fold,
   e->folds = o->folds, e->rounds = o->rounds, e->features = F;
   e->folds_ms = r->timing.folds_ms;
   for (int i = 0; i < RG_MODEL_TOP; i++) e->top_feature[i] = -1;
-  for (uint32_t v = 0; v < g->n; v++) e->bad_labels += g->seed[v] > 0, e->good_labels += g->seed[v] < 0;
+  for (uint32_t v = 0; v < g->n; v++)
+    e->bad_labels += g->seed[v] > 0, e->good_labels += g->seed[v] < 0;
   if (previous) e->previous_auc = previous->oof.auc;
   if (!rg_model_ready(g, o, out->note, sizeof out->note)) {
     e->state = RG_MODEL_OFF;
@@ -512,8 +528,7 @@ int rg_model_run(const rg_graph_t *g, const rg_result_t *r, const uint8_t *fold,
     if (rc) goto xgb;
   }
   if (!(out->reputation = malloc((g->n ? g->n : 1) * sizeof *out->reputation))) goto nomem;
-  if (!(chunk = malloc(PREDICT_CHUNK * sizeof *chunk)) ||
-      !(p = malloc(PREDICT_CHUNK * sizeof *p)))
+  if (!(chunk = malloc(PREDICT_CHUNK * sizeof *chunk)) || !(p = malloc(PREDICT_CHUNK * sizeof *p)))
     goto nomem;
   for (uint32_t from = 0; from < g->n; from += PREDICT_CHUNK) {
     uint32_t m = g->n - from < PREDICT_CHUNK ? g->n - from : PREDICT_CHUNK;
@@ -540,8 +555,9 @@ int rg_model_run(const rg_graph_t *g, const rg_result_t *r, const uint8_t *fold,
   if (previous && previous->state == RG_MODEL_SERVING && previous->oof.n > 0 &&
       previous->oof.auc - e->oof.auc > o->max_auc_drop) {
     e->flagged = 1;
-    snprintf(out->note, sizeof out->note, "held-out AUC fell from %.4f to %.4f (model.max_auc_drop %g)",
-             previous->oof.auc, e->oof.auc, o->max_auc_drop);
+    snprintf(out->note, sizeof out->note,
+             "held-out AUC fell from %.4f to %.4f (model.max_auc_drop %g)", previous->oof.auc,
+             e->oof.auc, o->max_auc_drop);
     if (o->block_on_drop) e->state = RG_MODEL_HELD_BACK;
   }
   goto done;

@@ -32,7 +32,8 @@ static void serve(const rg_graph_t *g, const rg_model_opts_t *o, rg_model_result
   for (uint32_t v = 0; v < g->n; v++) {
     rg_score_t *s = &r->scores[v];
     double rep = m->reputation[v];
-    if (o->guard && rep >= o->band_bad && extrapolating(g, m->x + (size_t)v * RG_FEATURE_COUNT, v)) {
+    if (o->guard && rep >= o->band_bad &&
+        extrapolating(g, m->x + (size_t)v * RG_FEATURE_COUNT, v)) {
       rep = nextafter(o->band_bad, 0);
       m->eval.guarded++;
     }
@@ -57,8 +58,7 @@ static void serve(const rg_graph_t *g, const rg_model_opts_t *o, rg_model_result
     memcpy(s->reasons, keep, n * sizeof keep[0]);
     s->n_reasons = (uint8_t)n;
   }
-  if (good && bad)
-    rg_calibrate_thresholds(&o->calibrate, good, n_good, bad, n_bad, &r->thresholds);
+  if (good && bad) rg_calibrate_thresholds(&o->calibrate, good, n_good, bad, n_bad, &r->thresholds);
   free(good), free(bad);
 }
 

@@ -34,12 +34,16 @@ static void write_features(rg_engine_t *e, const rg_graph_t *g, const uint8_t *f
         rg_actor_format(&rec.actor, name, sizeof name) <= 0)
       continue;
     fprintf(f, "%s\t%s\t%s\t%u\t%.9g", name, rg_actor_type_name(g->type[v]),
-            g->seed[v] > 0 ? "bad" : g->seed[v] < 0 ? "good" : "", fold ? fold[v] : 0,
-            r->scores[v].reputation);
+            g->seed[v] > 0   ? "bad"
+            : g->seed[v] < 0 ? "good"
+                             : "",
+            fold ? fold[v] : 0, r->scores[v].reputation);
     for (int i = 0; i < RG_FEATURE_COUNT; i++) {
       float x = m->x[(size_t)v * RG_FEATURE_COUNT + i];
-      if (isnan(x)) fputs("\t", f);
-      else fprintf(f, "\t%.7g", x);
+      if (isnan(x))
+        fputs("\t", f);
+      else
+        fprintf(f, "\t%.7g", x);
     }
     fputc('\n', f);
   }
@@ -59,13 +63,13 @@ int rg__model_stage(rg_engine_t *e, const rg_graph_t *g, const uint8_t *fold,
   rg_model_apply(g, mo, previous, m, r);
   const rg_model_eval_t *ev = &m->eval;
   if (ev->state == RG_MODEL_SERVING || ev->state == RG_MODEL_HELD_BACK)
-    rg_log_info("model: %s; held-out AUC %.4f (propagation %.4f), PR-AUC %.4f, recall %.3f at "
-                "0.1%% FPR, Brier %.4f on %.0f labels; PSI %.3f; features %.0f ms, training "
-                "%.0f ms, reasons %.0f ms%s%s",
-                rg_model_state_name((int)ev->state), ev->oof.auc, ev->propagation.auc,
-                ev->oof.pr_auc, ev->oof.recall_at_0_1pct, ev->oof.brier, ev->oof.n,
-                ev->psi, ev->features_ms, ev->train_ms, ev->explain_ms, m->note[0] ? "; " : "",
-                m->note);
+    rg_log_info(
+        "model: %s; held-out AUC %.4f (propagation %.4f), PR-AUC %.4f, recall %.3f at "
+        "0.1%% FPR, Brier %.4f on %.0f labels; PSI %.3f; features %.0f ms, training "
+        "%.0f ms, reasons %.0f ms%s%s",
+        rg_model_state_name((int)ev->state), ev->oof.auc, ev->propagation.auc, ev->oof.pr_auc,
+        ev->oof.recall_at_0_1pct, ev->oof.brier, ev->oof.n, ev->psi, ev->features_ms, ev->train_ms,
+        ev->explain_ms, m->note[0] ? "; " : "", m->note);
   else
     rg_log_info("model: %s (%s); serving the propagation", rg_model_state_name((int)ev->state),
                 m->note);
@@ -111,7 +115,8 @@ void rg__model_write(rg_wr_t *wr, const rg_model_eval_t *ev, const char *note, b
   rg_wr_str(wr, "ece"), rg_wr_double(wr, ev->oof.ece);
   rg_wr_str(wr, "by_type");
   rg_wr_map(wr, 4);
-  for (int t = 1; t <= 4; t++) rg_wr_str(wr, rg_actor_type_name(t)), write_quality(wr, &ev->by_type[t - 1]);
+  for (int t = 1; t <= 4; t++)
+    rg_wr_str(wr, rg_actor_type_name(t)), write_quality(wr, &ev->by_type[t - 1]);
   rg_wr_str(wr, "time_split");
   rg_wr_map(wr, 2);
   rg_wr_str(wr, "cutoff"), rg_wr_int(wr, (int64_t)ev->time_cutoff);
