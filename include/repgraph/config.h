@@ -93,6 +93,7 @@ typedef struct {
   char model_features_out[RG_CONFIG_PATH_MAX]; /* TSV of the features; "" = none */
   uint32_t model_guard;                 /* 0/1: the extrapolation guard */
   uint32_t model_monotone;              /* 0/1: monotone constraints on the evidence features */
+  uint32_t model_blend;                 /* 0/1: the larger of model and calibrated propagation */
 } rg_config_t;
 
 /* The Postfix actions a policy verdict may map to (policy.action_*). */

@@ -29,6 +29,7 @@ typedef struct {
   double max_auc_drop;  /* held-out AUC below the previous generation's by more: flagged */
   bool block_on_drop;   /* a flagged generation is not published */
   bool guard;           /* the extrapolation guard (model_serve.c): model.guard */
+  bool blend;            /* serve the larger of model and calibrated propagation: model.blend */
   bool monotone;        /* monotone constraints on the evidence features: model.monotone */
   uint32_t seed;        /* folds, subsampling, XGBoost */
   uint64_t generation;

@@ -34,6 +34,7 @@ void rg_model_opts_init(rg_model_opts_t *o, const rg_config_t *cfg) {
   o->block_on_drop = cfg->model_block_on_drop != 0;
   o->guard = cfg->model_guard != 0;
   o->monotone = cfg->model_monotone != 0;
+  o->blend = cfg->model_blend != 0;
   o->seed = cfg->recompute_seed;
   o->prior = cfg->prior;
   o->smoothing = 0.05; /* compute.c's */
@@ -352,10 +353,51 @@ static int cmp_i64(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+/* The calibration: the model's isotonic map, and with model.blend the propagation's own
+ * isotonic map and a last isotonic map of the larger of the two probabilities (the served
+ * score is then the better-evidenced of the two, recalibrated). All fitted on out-of-fold
+ * predictions of the labelled actors. */
+typedef struct {
+  double *mx, *my, *px, *py, *bx, *by;
+  uint32_t m, p, b;
+  bool blend;
+} calib_t;
+
+static void calib_free(calib_t *c) {
+  free(c->mx), free(c->my), free(c->px), free(c->py), free(c->bx), free(c->by);
+}
+
+static double blend_in(const calib_t *c, double raw, double prop) {
+  double a = rg_model_isotonic_apply(c->mx, c->my, c->m, raw);
+  if (!c->blend) return a;
+  double b = isnan(prop) ? 0 : rg_model_isotonic_apply(c->px, c->py, c->p, prop);
+  return a > b ? a : b;
+}
+
+static double calibrated(const calib_t *c, double raw, double prop) {
+  if (isnan(raw)) return NAN;
+  double x = blend_in(c, raw, prop);
+  return c->blend ? rg_model_isotonic_apply(c->bx, c->by, c->b, x) : x;
+}
+
+/* Fits c from the out-of-fold raw predictions and propagation scores of the labels. */
+static int calib_fit(calib_t *c, const double *raw, const double *prop, const uint8_t *y,
+                     uint32_t n) {
+  int rc = rg_model_isotonic_fit(raw, y, n, &c->mx, &c->my, &c->m);
+  if (rc || !c->blend) return rc;
+  if ((rc = rg_model_isotonic_fit(prop, y, n, &c->px, &c->py, &c->p))) return rc;
+  double *x = malloc((n ? n : 1) * sizeof *x);
+  if (!x) return RG_ENOMEM;
+  for (uint32_t i = 0; i < n; i++) x[i] = isnan(raw[i]) ? NAN : blend_in(c, raw[i], prop[i]);
+  rc = rg_model_isotonic_fit(x, y, n, &c->bx, &c->by, &c->b);
+  free(x);
+  return rc;
+}
+
 /* The time split: trained on labels older than the TIME_SPLIT_Q quantile of label times,
  * measured (calibrated by the out-of-fold isotonic map) on the newer ones. */
-static int time_split(trainer_t *t, const rg_graph_t *g, const labelled_t *l, const double *xs,
-                      const double *ys, uint32_t steps, rg_model_eval_t *e) {
+static int time_split(trainer_t *t, const rg_graph_t *g, const labelled_t *l, const calib_t *c,
+                      const double *prop, rg_model_eval_t *e) {
   int rc = RG_OK;
   if (!g->label_ts || l->n < 4) return RG_OK;
   int64_t *ts = malloc(l->n * sizeof *ts);
@@ -381,7 +423,7 @@ static int time_split(trainer_t *t, const rg_graph_t *g, const labelled_t *l, co
   if (n_new == 0 || n_new == l->n) goto done; /* every label at one time: not measured */
   if ((rc = train_predict(t, l, older, newer, raw))) goto done;
   for (uint32_t i = 0; i < l->n; i++)
-    p[i] = isnan(raw[i]) ? NAN : rg_model_isotonic_apply(xs, ys, steps, raw[i]);
+    p[i] = calibrated(c, raw[i], prop[i]);
   rc = rg_model_quality(p, l->yb, newer, l->n, &e->time_split);
 done:
   free(ts), free(older), free(newer), free(raw), free(p);
@@ -463,9 +505,10 @@ int rg_model_run(const rg_graph_t *g, const rg_result_t *r, const uint8_t *fold,
   int rc = RG_OK;
   labelled_t l = {0};
   float *raw = NULL, *p = NULL;
-  double *oof = NULL, *prop = NULL, *xs = NULL, *ys = NULL;
+  double *oof = NULL, *prop = NULL;
+  calib_t cal = {.blend = o->blend};
   uint8_t *mask_train = NULL, *mask_test = NULL, *is_type = NULL;
-  uint32_t steps = 0, *chunk = NULL;
+  uint32_t *chunk = NULL;
   BoosterHandle final = NULL;
   trainer_t t = {o, NULL, out->note, sizeof out->note};
   uint64_t t0 = rg_clock_mono_us();
@@ -494,11 +537,11 @@ int rg_model_run(const rg_graph_t *g, const rg_result_t *r, const uint8_t *fold,
     if ((rc = train_predict(&t, &l, mask_train, mask_test, raw))) goto xgb;
   }
   for (uint32_t i = 0; i < l.n; i++) oof[i] = raw[i];
-  if ((rc = rg_model_isotonic_fit(oof, l.yb, l.n, &xs, &ys, &steps))) goto fail;
+  if ((rc = calib_fit(&cal, oof, prop, l.yb, l.n))) goto fail;
   if (!(out->oof = malloc((g->n ? g->n : 1) * sizeof *out->oof))) goto nomem;
   for (uint32_t v = 0; v < g->n; v++) out->oof[v] = NAN;
   for (uint32_t i = 0; i < l.n; i++) {
-    oof[i] = isnan(oof[i]) ? NAN : rg_model_isotonic_apply(xs, ys, steps, oof[i]);
+    oof[i] = calibrated(&cal, oof[i], prop[i]);
     out->oof[l.rows[i]] = oof[i];
   }
   if ((rc = rg_model_quality(oof, l.yb, NULL, l.n, &e->oof)) ||
@@ -509,7 +552,7 @@ int rg_model_run(const rg_graph_t *g, const rg_result_t *r, const uint8_t *fold,
     if ((rc = rg_model_quality(oof, l.yb, is_type, l.n, &e->by_type[ty - 1]))) goto fail;
   }
   rg_model_deciles(oof, l.yb, l.n, e->decile_pred, e->decile_observed, e->decile_n);
-  if ((rc = time_split(&t, g, &l, xs, ys, steps, e))) goto xgb;
+  if ((rc = time_split(&t, g, &l, &cal, prop, e))) goto xgb;
 
   /* the final model, on every sampled label; its predictions for every actor */
   for (uint32_t i = 0; i < l.n; i++) mask_train[i] = 1, mask_test[i] = 0;
@@ -535,7 +578,8 @@ int rg_model_run(const rg_graph_t *g, const rg_result_t *r, const uint8_t *fold,
     for (uint32_t i = 0; i < m; i++) chunk[i] = from + i;
     if ((rc = predict(&t, final, chunk, m, 0, p))) goto xgb;
     for (uint32_t i = 0; i < m; i++)
-      out->reputation[from + i] = rg_model_isotonic_apply(xs, ys, steps, p[i]);
+      out->reputation[from + i] =
+          calibrated(&cal, p[i], out->x[(size_t)(from + i) * F + RG_FEAT_PROPAGATED]);
   }
   if ((rc = importance(&t, final, e))) goto xgb;
   e->train_ms = ms_since(t0);
@@ -577,7 +621,8 @@ done:
   if (final) XGBoosterFree(final);
   labelled_free(&l);
   free(raw), free(oof), free(prop), free(mask_train), free(mask_test), free(is_type);
-  free(xs), free(ys), free(chunk), free(p);
+  calib_free(&cal);
+  free(chunk), free(p);
   if (rc) {
     rg_model_result_free(out);
     out->n = g->n;
