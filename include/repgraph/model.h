@@ -76,8 +76,9 @@ typedef struct {
   float *x;                   /* [n × RG_FEATURE_COUNT] the features trained and served on */
 } rg_model_result_t;
 
-/* The model stage: features, k-fold training (out-of-fold predictions), isotonic calibration,
- * the final model's predictions and contributions, and the evaluation (previous: the last
+/* The model stage: features, k-fold training (out-of-fold predictions), isotonic calibration
+ * (blended with the propagation when o->blend), the final model's predictions and
+ * contributions, and the evaluation (previous: the last
  * generation's, for PSI and the drop check; may be NULL). Too few labels or disabled: 0 with
  * out->eval.state OFF and no reputation. XGBoost failing: 0 with state FAILED and the error in
  * out->note (the caller serves the propagation). RG_ENOMEM, RG_ESHUTTING_DOWN otherwise. */

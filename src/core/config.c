@@ -235,7 +235,7 @@ static const opt_t options[] = {
     NUM(OPT_U32, model_monotone, "model.monotone", 0, 1, "1",
         "1: more evidence of badness (bad neighbours, bad mass) never lowers the model's score, "
         "evidence of goodness never raises it"),
-    NUM(OPT_U32, model_blend, "model.blend", 0, 1, "1",
+    NUM(OPT_U32, model_blend, "model.blend", 0, 1, "0",
         "1: serve the larger of the model's and the propagation's calibrated probability, "
         "recalibrated on the same out-of-fold labels"),
 /* label.weight_<source>, defaults from RG_LABEL_SOURCE_MAP: a new source gets its option. */

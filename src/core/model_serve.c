@@ -48,6 +48,8 @@ static void serve(const rg_graph_t *g, const rg_model_opts_t *o, rg_model_result
     s->reputation = rep;
     s->band = rg_score_band(rep, g->messages[v], g->now - g->first_seen[v], o->min_messages,
                             o->min_age_s, o->band_bad, o->band_suspicious, o->band_good);
+    if (!m->n_reasons[v]) continue; /* no feature pushed it up (e.g. the propagation's
+                                        * score won the blend): its own reasons stay */
     rg_reason_t keep[RG_REASONS_MAX];
     unsigned n = 0;
     for (unsigned i = 0; i < s->n_reasons; i++)
