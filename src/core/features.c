@@ -124,9 +124,47 @@ static bool infrastructure(rg_edge_kind_t k) {
   return k != RG_EDGE_MAILED;
 }
 
+/* Per-vertex counts the two-hop features read in O(1): senders per IP (in sent_from) and per
+ * domain (in uses_domain), and an IP's net (its in_net edge; net_count > 1 is scanned). */
+typedef struct {
+  uint32_t *in_mailed, *in_sent_from, *in_uses_domain, *net_first, *net_count;
+} hops_t;
+
+static void hops_free(hops_t *h) {
+  free(h->in_mailed), free(h->in_sent_from), free(h->in_uses_domain), free(h->net_first);
+  free(h->net_count);
+}
+
+static int hops_build(const rg_graph_t *g, hops_t *h) {
+  size_t n = g->n ? g->n : 1;
+  h->in_mailed = calloc(n, sizeof *h->in_mailed);
+  h->in_sent_from = calloc(n, sizeof *h->in_sent_from);
+  h->in_uses_domain = calloc(n, sizeof *h->in_uses_domain);
+  h->net_first = calloc(n, sizeof *h->net_first);
+  h->net_count = calloc(n, sizeof *h->net_count);
+  if (!h->in_mailed || !h->in_sent_from || !h->in_uses_domain || !h->net_first || !h->net_count) {
+    hops_free(h);
+    return RG_ENOMEM;
+  }
+  for (uint64_t e = 0; e < g->m; e++) {
+    uint32_t s = g->src[e], d = g->dst[e];
+    switch (g->kind[e]) {
+      case RG_EDGE_MAILED: h->in_mailed[d]++; break;
+      case RG_EDGE_SENT_FROM: h->in_sent_from[d]++; break;
+      case RG_EDGE_USES_DOMAIN: h->in_uses_domain[d]++; break;
+      case RG_EDGE_IN_NET:
+        if (!h->net_count[s]++) h->net_first[s] = d;
+        break;
+      default: break;
+    }
+  }
+  return RG_OK;
+}
+
 /* The features that need no view: counts, shares and times from the edges. */
 static void structure_row(const rg_graph_t *g, const rg_result_t *r, const adjacency_t *a,
-                          uint32_t v, const rg_model_opts_t *o, uint32_t *stamp, float *x) {
+                          const hops_t *h, uint32_t v, const rg_model_opts_t *o, uint32_t *stamp,
+                          float *x) {
   static const int out_of[RG_EDGE_KIND_COUNT] = {
       [RG_EDGE_MAILED] = RG_FEAT_OUT_MAILED, [RG_EDGE_SENT_FROM] = RG_FEAT_OUT_SENT_FROM,
       [RG_EDGE_IN_NET] = RG_FEAT_OUT_IN_NET, [RG_EDGE_USES_DOMAIN] = RG_FEAT_OUT_USES_DOMAIN,
@@ -178,18 +216,9 @@ static void structure_row(const rg_graph_t *g, const rg_result_t *r, const adjac
         before += g->edge_first[e] < period_start;
       }
     }
-    if (k == RG_EDGE_SENT_FROM && !in) {
-      uint32_t senders = 0;
-      for (uint64_t q = a->off[u]; q < a->off[u + 1]; q++)
-        senders += g->kind[a->arc[q] >> 1] == RG_EDGE_SENT_FROM && (a->arc[q] & 1);
-      if (senders > ip_max) ip_max = senders;
-    }
-    if (k == RG_EDGE_USES_DOMAIN && !in) {
-      uint32_t senders = 0;
-      for (uint64_t q = a->off[u]; q < a->off[u + 1]; q++)
-        senders += g->kind[a->arc[q] >> 1] == RG_EDGE_USES_DOMAIN && (a->arc[q] & 1);
-      if (senders > dom_max) dom_max = senders;
-    }
+    if (k == RG_EDGE_SENT_FROM && !in && h->in_sent_from[u] > ip_max) ip_max = h->in_sent_from[u];
+    if (k == RG_EDGE_USES_DOMAIN && !in && h->in_uses_domain[u] > dom_max)
+      dom_max = h->in_uses_domain[u];
   }
   x[RG_FEAT_INFRA] = (float)infra;
   if (recipients > 0) {
@@ -209,8 +238,9 @@ static void structure_row(const rg_graph_t *g, const rg_result_t *r, const adjac
 }
 
 /* Co-senders and nets need a second hop: counted with the stamp array. */
-static void two_hop_row(const rg_graph_t *g, const adjacency_t *a, uint32_t v, uint32_t *stamp,
-                        uint32_t *in_mailed, float *x) {
+static void two_hop_row(const rg_graph_t *g, const adjacency_t *a, const hops_t *h, uint32_t v,
+                        uint32_t *stamp, float *x) {
+  const uint32_t *in_mailed = h->in_mailed;
   double co = 0, recipients = 0;
   uint32_t nets = 0, mark = v + 1 + g->n; /* distinct from structure_row's stamps */
   for (uint64_t p = a->off[v]; p < a->off[v + 1]; p++) {
@@ -220,7 +250,10 @@ static void two_hop_row(const rg_graph_t *g, const adjacency_t *a, uint32_t v, u
     if (g->kind[e] == RG_EDGE_MAILED) {
       co += in_mailed[u] > 0 ? in_mailed[u] - 1 : 0;
       recipients++;
-    } else if (g->kind[e] == RG_EDGE_SENT_FROM) {
+    } else if (g->kind[e] == RG_EDGE_SENT_FROM && h->net_count[u] == 1) {
+      uint32_t net = h->net_first[u];
+      if (stamp[net] != mark) stamp[net] = mark, nets++;
+    } else if (g->kind[e] == RG_EDGE_SENT_FROM && h->net_count[u] > 1) { /* rare: scan it */
       for (uint64_t q = a->off[u]; q < a->off[u + 1]; q++) {
         if (g->kind[a->arc[q] >> 1] != RG_EDGE_IN_NET || (a->arc[q] & 1)) continue;
         uint32_t net = a->nb[q];
@@ -297,17 +330,16 @@ int rg_features_compute(const rg_graph_t *g, const rg_result_t *r, const uint8_t
   int rc = adjacency_build(g, &a);
   if (rc) return rc;
   uint64_t clusters = r->n_clusters;
+  hops_t h = {0};
   uint32_t *stamp = calloc(g->n ? 2 * (size_t)g->n : 1, sizeof *stamp);
-  uint32_t *in_mailed = calloc(g->n ? g->n : 1, sizeof *in_mailed);
-  if (!stamp || !in_mailed || (rc = view_alloc(g, clusters, &w))) {
-    free(stamp), free(in_mailed), adjacency_free(&a);
+  if (!stamp || (rc = hops_build(g, &h)) || (rc = view_alloc(g, clusters, &w))) {
+    free(stamp), hops_free(&h), adjacency_free(&a);
     return rc ? rc : RG_ENOMEM;
   }
-  for (uint64_t e = 0; e < g->m; e++)
-    if (g->kind[e] == RG_EDGE_MAILED) in_mailed[g->dst[e]]++;
+  const uint32_t *in_mailed = h.in_mailed;
   for (uint32_t v = 0; v < g->n; v++) {
-    structure_row(g, r, &a, v, o, stamp, x + (size_t)v * F);
-    two_hop_row(g, &a, v, stamp, in_mailed, x + (size_t)v * F);
+    structure_row(g, r, &a, &h, v, o, stamp, x + (size_t)v * F);
+    two_hop_row(g, &a, &h, v, stamp, x + (size_t)v * F);
   }
   bool have_folds = folds >= 2 && fold && r->fold_bad && r->fold_good;
   for (unsigned f = 0; f <= (have_folds ? folds : 0); f++) {
@@ -318,7 +350,8 @@ int rg_features_compute(const rg_graph_t *g, const rg_result_t *r, const uint8_t
     }
   }
   view_free(&w);
-  free(stamp), free(in_mailed);
+  free(stamp);
+  hops_free(&h);
   adjacency_free(&a);
   return RG_OK;
 }
