@@ -11,6 +11,7 @@ PKGS=(build-essential cmake pkg-config
       libgmime-3.0-dev dovecot-imapd dovecot-sieve  # ingest-mail / feedback, test_dovecot
       clang libclang-rt-14-dev  # libFuzzer and the sanitizer runtimes for scripts/fuzz.sh
       python3-msgpack python3-networkx python3-igraph  # the analyst walkthrough and example
+      libxgboost-dev  # the learned model (src/core/model.c)
       postfix  # tests/test_postfix.py starts its own throw-away instance
       libmicrohttpd-dev prometheus  # /metrics; tests/test_prometheus.py scrapes it (+ promtool)
       systemd)  # systemd-analyze verify of ops/*.service in tests/test_units.py

@@ -178,6 +178,39 @@ class Graph:
         return np.column_stack(cols), names
 
 
+def read_features(path, g):
+    """repgraphd's feature table (model.features_out): per actor index, its label, fold, the
+    propagation score and the feature vector the model saw (NaN = does not apply)."""
+    with open(path) as f:
+        head = f.readline().rstrip("\n").split("\t")
+        rows = {}
+        for line in f:
+            c = line.rstrip("\n").split("\t")
+            v = g.index.get(c[1] + ":" + c[0]) if not c[0].startswith(c[1] + ":") else g.index.get(c[0])
+            if v is None:
+                v = g.index.get(c[0])
+            if v is None:
+                continue
+            rows[v] = [float(x) if x else np.nan for x in c[5:]]
+    return head[5:], rows
+
+
+def gbc_on_features(names, rows, seeds, held, seed):
+    """scikit-learn's gradient boosting on exactly the features repgraph's model saw (a
+    labelled actor's row from its out-of-fold propagation), trained on the same seeds."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    train = [v for v in sorted(seeds) if v in rows]
+    x = np.array([rows[v] for v in train])
+    y = np.array([seeds[v] == "bad" for v in train])
+    t0 = time.time()
+    model = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.1, max_depth=5,
+                                           random_state=seed)
+    model.fit(x, y)
+    test = [v for v in held if v in rows]
+    p = model.predict_proba(np.array([rows[v] for v in test]))[:, 1] if test else []
+    return dict(zip(test, p)), time.time() - t0
+
+
 def gbc_scores(g, seeds, held, seed):
     from sklearn.ensemble import GradientBoostingClassifier
     extra, extra_names = g.seed_features(seeds)
@@ -241,7 +274,8 @@ def run(a, build, work, case, share, g, traffic, ingest_s):
     rundir = os.path.join(work, f"run-{case}-{share}")
     os.makedirs(rundir)
     shutil.copytree(os.path.join(work, "base", "store"), os.path.join(rundir, "store"))
-    proc, port = start_server(build, rundir, a.set)
+    features_tsv = os.path.join(rundir, "features.tsv")
+    proc, port = start_server(build, rundir, list(a.set) + [f"model.features_out={features_tsv}"])
     try:
         c = Client(port)
         items = [dict(actor=actor, verdict=verdict, source=source) for actor, verdict, source in labels]
@@ -268,6 +302,7 @@ def run(a, build, work, case, share, g, traffic, ingest_s):
                 rep[v] = r["reputation"] if r["reputation"] is not None else 0.5
                 anomaly[v] = r["anomaly"] if r["anomaly"] is not None else 0.0
                 band[v] = r["band"]
+        status = c.call("status")
         rss = peak_rss_kib(proc.pid)
     finally:
         proc.terminate()
@@ -281,7 +316,10 @@ def run(a, build, work, case, share, g, traffic, ingest_s):
                checks_per_s=round(len(sample) / check_s) if check_s else None,
                server_peak_rss_mib=round(rss / 1024))
     out["verdicts"] = verdict_tables(g, sample, replies)
-    out["actors_quality"], out["gbc"] = actor_tables(a, g, seeds, held, rep, anomaly)
+    out["model"] = status.get("model")
+    out["phases_ms"] = result.get("phases_ms")
+    feats = read_features(features_tsv, g) if os.path.exists(features_tsv) else None
+    out["actors_quality"], out["gbc"] = actor_tables(a, g, seeds, held, rep, anomaly, feats)
     out["bands"] = band_table(g, held, band)
     return out
 
@@ -331,12 +369,17 @@ def verdict_tables(g, sample, replies):
                                             for f, v in rows[k].items()}) for k in order]
 
 
-def actor_tables(a, g, seeds, held, rep, anomaly):
+def actor_tables(a, g, seeds, held, rep, anomaly, feats=None):
     n = len(g.names)
     deg = np.bincount(g.src, minlength=n) + np.bincount(g.dst, minlength=n)
     gbc = None
     methods = {"repgraph": rep, "anomaly only": anomaly,
                "degree only": {v: deg[v] for v in held}}
+    if feats:
+        names, rows = feats
+        col = names.index("propagated")
+        methods["propagation alone"] = {v: (rows[v][col] if v in rows and not np.isnan(rows[v][col]) else 0.5)
+                                        for v in held}
     src, dst = g.src, g.dst
     ppr = plain_ppr(n, src, dst, seeds)
     methods["plain PPR"] = {v: ppr[v] for v in held}
@@ -348,6 +391,10 @@ def actor_tables(a, g, seeds, held, rep, anomaly):
         scores, fit_s, top = gbc_scores(g, seeds, held, a.seed)
         methods["sklearn GBC"] = scores
         gbc = dict(fit_s=round(fit_s, 1), top_features=top, trained_on=len(seeds))
+        if feats:
+            fs, fit2 = gbc_on_features(feats[0], feats[1], seeds, held, a.seed)
+            methods["sklearn GB on repgraph's features"] = {v: fs.get(v, 0.5) for v in held}
+            gbc["on_features_fit_s"] = round(fit2, 1)
     table = []
     for t in TYPES + ["all"]:
         actors = [v for v in held if t == "all" or g.type[v] == t]
@@ -417,6 +464,20 @@ def render(r):
                      "; ".join(f"{x['type']} {x['case']} {x['bad']} of {x['n']}" for x in worst) + ".")
     lines.append("Abusive addresses in the `bad` band: " + "; ".join(
         f"{x['case']} {pct(x.get('bad', 0), x['n'])} of {x['n']:,}" for x in bad if x["type"] == "address") + ".")
+    m = r.get("model")
+    if m and m["state"] != "serving":
+        lines.append(f"Model: {m['state']} ({m['note']}); the propagation is served.")
+    elif m:
+        q, p = m["held_out"], m["propagation_alone"]
+        lines.append(f"Model: {m['state']}{' (' + m['note'] + ')' if m['note'] else ''}; trained on "
+                     f"{m['trained_on']:,} of {m['bad_labels'] + m['good_labels']:,} labels, {m['folds']} folds; "
+                     f"out-of-fold AUC {q['auc']:.4f} (propagation alone {p['auc']:.4f}), PR-AUC {q['pr_auc']:.4f}, "
+                     f"recall {q['recall_at_0_1pct_fpr']:.3f} at 0.1% FPR, Brier {q['brier']:.4f}, ECE {m['ece']:.4f}; "
+                     f"phases (ms) " + ", ".join(f"{k} {v:.0f}" for k, v in (r.get("phases_ms") or {}).items()) + ".")
+        dec = [d for d in m["deciles"] if d["n"]]
+        lines.append("Calibration per decile of the out-of-fold prediction (predicted → observed, n): " +
+                     "; ".join(f"{d['predicted']:.2f} → {d['observed']:.2f} ({d['n']})" for d in dec) + ".")
+        lines.append("Top features: " + ", ".join(f"{t['feature']} {t['importance']:.3f}" for t in m["top_features"]) + ".")
     if r.get("gbc"):
         lines.append(f"sklearn GBC: trained on {r['gbc']['trained_on']:,} seeds in {r['gbc']['fit_s']} s; top features "
                      + ", ".join(f"{k} {v}" for k, v in r["gbc"]["top_features"][:5]) + ".")

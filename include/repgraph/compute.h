@@ -25,7 +25,17 @@ typedef struct {
   rg_calibrate_opts_t calibrate;    /* the verdicts' thresholds (holdout_share 0: fixed) */
   uint64_t generation;              /* the generation computed: picks the held-out labels */
   atomic_int *cancel;               /* when non-NULL and set, the run stops: RG_ESHUTTING_DOWN */
+  /* Out-of-fold propagation (the learned model's leakage guard): with folds >= 2, fold[v] in
+   * 1..folds puts each seed in a fold (0: in none, always a seed). Each fold's seeds walk on
+   * their own; the served masses are the weighted sum of those walks (personalized PageRank
+   * is linear in its reset vector) and, per fold, the masses without that fold's seeds go to
+   * r->fold_bad / fold_good. The calibration then scores every labelled address out of
+   * its fold instead of running the hold-out pass. NULL / 0: one walk per verdict. */
+  const uint8_t *fold;
+  unsigned folds; /* at most RG_FOLDS_MAX */
 } rg_compute_opts_t;
+
+#define RG_FOLDS_MAX 10
 
 /* Fills opts with the built-in walk weights, the config's thresholds and calibration
  * (generation 0: set it to the generation being computed). */
@@ -34,6 +44,7 @@ void rg_compute_opts_init(rg_compute_opts_t *opts, const rg_config_t *cfg);
 /* Timings of one run, milliseconds. */
 typedef struct {
   double graph_ms, propagate_ms, calibrate_ms, communities_ms, anomaly_ms, total_ms;
+  double folds_ms; /* of propagate_ms: the out-of-fold walks and their masses */
 } rg_compute_timing_t;
 
 typedef struct {
@@ -49,6 +60,12 @@ typedef struct {
   uint8_t *held_out;
   double *oos_reputation;
   rg_compute_timing_t timing;
+  /* With opts.folds >= 2: [folds × n] each, fold_bad[(f - 1) × n + v] is v's bad mass when
+   * fold f's seeds are left out (likewise good); NULL otherwise. */
+  unsigned folds;
+  double *fold_bad, *fold_good;
+  /* Egonets on the simple undirected graph (vertices, edges) and their OddBall score. [n] */
+  double *ego_nodes, *ego_edges, *oddball;
 } rg_result_t;
 
 /* Runs the whole computation on g. 0 with *r owned by the caller (rg_compute_result_free);

@@ -100,6 +100,17 @@ typedef struct {
   uint64_t retention_interval_s;     /* a sweep pass starts this often */
   uint32_t retention_slice_rows;     /* rows one sweep slice deletes at most */
   uint32_t retention_slice_pause_ms; /* pause between two slices of a pass */
+  /* the learned model (model.c) */
+  uint32_t model_enabled;               /* 0/1 */
+  uint32_t model_folds;                 /* k of the out-of-fold walks and training */
+  uint32_t model_min_labels;            /* per class, else the propagation is served */
+  uint32_t model_rounds, model_max_depth, model_threads, model_max_train, model_explain_max;
+  double model_eta, model_max_auc_drop;
+  uint32_t model_block_on_drop;         /* 0/1: a flagged generation is not published */
+  char model_features_out[RG_CONFIG_PATH_MAX]; /* TSV of the features; "" = none */
+  uint32_t model_guard;                 /* 0/1: the extrapolation guard */
+  uint32_t model_monotone;              /* 0/1: monotone constraints on the evidence features */
+  uint32_t model_blend;                 /* 0/1: the larger of model and calibrated propagation */
 } rg_config_t;
 
 /* The Postfix actions a policy verdict may map to (policy.action_*). */

@@ -27,7 +27,10 @@
   X(CLUSTER, 10, "cluster", "suspicious community: value = suspicion, aux = community size")       \
   X(LITTLE_EVIDENCE, 11, "little_evidence",                                                        \
     "too little evidence: value = messages, aux = age in hours")                                   \
-  X(PROVISIONAL, 12, "provisional",                                                                \
+  X(MODEL, 12, "model",                                                                            \
+    "a feature the model weighed: value = its value, aux = feature << 56 | companion << 32 | "     \
+    "contribution to the log-odds (float bits); see rg_reason_model_unpack")                       \
+  X(PROVISIONAL, 13, "provisional",                                                                \
     "first seen after the generation: value = what its worst neighbour says, aux = its id")
 
 typedef enum {
@@ -42,6 +45,14 @@ const char *rg_reason_name(int code);
 /* Writes the reason in words into buf (capacity cap). `actor_text` names the actor that
  * aux refers to for BAD_NEIGHBOUR and PROVISIONAL (may be NULL). Returns buf. */
 const char *rg_reason_text(const rg_reason_t *r, const char *actor_text, char *buf, size_t cap);
+
+/* A MODEL reason: feature (features.h), its value, its companion's value (NAN: none; kept
+ * as a count up to 2^24 - 2) and its contribution to the log-odds of being bad. */
+rg_reason_t rg_reason_model(int feature, double value, double companion, double contribution);
+
+/* The parts of a MODEL reason (companion NAN when it has none). */
+void rg_reason_model_unpack(const rg_reason_t *r, int *feature, double *companion,
+                            double *contribution);
 
 /* Reputation from the degree-normalised masses that reached an actor from bad and from good
  * seeds: bad / (bad + good), pulled toward `prior` by `smoothing` (a mass of evidence that

@@ -19,11 +19,13 @@ typedef struct {
   int64_t *first_seen, *last_seen;
   int8_t *seed;        /* +1 labelled bad, -1 labelled good, 0 none */
   double *seed_weight; /* the label's weight (0 when unlabelled) */
+  int64_t *label_ts;   /* when the label was given (0 when unlabelled) */
   uint64_t m;          /* edges */
   uint32_t *src, *dst;
   uint8_t *kind;   /* rg_edge_kind_t */
   double *weight;  /* decayed to now */
   uint32_t *count; /* messages behind the edge (saturated at UINT32_MAX) */
+  int64_t *edge_first, *edge_last; /* the edge's first and last message, epoch seconds */
   uint64_t bad_seeds, good_seeds;
 } rg_graph_t;
 

@@ -196,6 +196,13 @@ int rg_store_get_generation(rg_txn_t *t, rg_generation_t *g);
 /* Makes g the current generation: its scores must be written already. 0 or errors. */
 int rg_store_publish_generation(rg_txn_t *t, const rg_generation_t *g);
 
+/* The learned model's record (meta "model"): the evaluation and note of the generation it
+ * was written with (in the same transaction as rg_store_publish_generation). put: 0 or
+ * errors; get: 0, RG_ENOT_FOUND (no record yet), RG_EIO (malformed). note gets at most cap - 1
+ * bytes and a NUL. */
+int rg_store_put_model(rg_txn_t *t, const rg_model_eval_t *e, const char *note);
+int rg_store_get_model(rg_txn_t *t, rg_model_eval_t *e, char *note, size_t cap);
+
 /* Deletes at most `max_rows` score and cluster rows of generation `gen`; *done is set when
  * none are left. Lets a large generation be dropped in several short transactions. */
 int rg_store_drop_generation(rg_txn_t *t, uint64_t gen, uint64_t max_rows, bool *done);

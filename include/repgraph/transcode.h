@@ -50,5 +50,7 @@ const char *rg_json_str(const rg_json_t *j);
 /* A number's value (integer or real); NAN when j is not a number (e.g. null). */
 double rg_json_num(const rg_json_t *j);
 bool rg_json_is_str(const rg_json_t *j);
+/* True when j is the JSON value true. */
+bool rg_json_is_true(const rg_json_t *j);
 
 #endif

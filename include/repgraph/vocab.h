@@ -116,6 +116,49 @@ typedef struct {
   rg_thresholds_t thresholds; /* the verdicts' operating points, chosen at recomputation */
 } rg_generation_t;
 
+/* The learned model's held-out quality on one set of labels (model.c): every number is a
+ * double so the record is a flat array (store_gen.c). n, bad: labels measured; auc: ROC AUC;
+ * pr_auc: average precision; precision_at_k at k = min(100, n); recall at 0.1% and 1% false
+ * positives; brier: mean squared error of the calibrated probability; ece: expected
+ * calibration error over 10 equal-width bins. All 0 when not measured (n = 0). */
+typedef struct {
+  double n, bad, auc, pr_auc, precision_at_k, k, recall_at_0_1pct, recall_at_1pct, brier, ece;
+} rg_model_quality_t;
+
+#define RG_MODEL_DECILES 10
+#define RG_MODEL_TOP     8
+#define RG_MODEL_STATES(X) \
+  X(OFF, 0, "off") X(SERVING, 1, "serving") X(FAILED, 2, "failed") X(HELD_BACK, 3, "held_back")
+typedef enum {
+#define RG__MODEL_STATE_ENUM(name, num, text) RG_MODEL_##name = num,
+  RG_MODEL_STATES(RG__MODEL_STATE_ENUM)
+#undef RG__MODEL_STATE_ENUM
+} rg_model_state_t;
+
+/* Name of a model state ("off", "serving", "failed", "held_back") or NULL. */
+const char *rg_model_state_name(int state);
+
+/* What a generation's model did and how well it did it on labels it did not train on.
+ * state: rg_model_state_t (off: too few labels or disabled, the propagation is served; held
+ * back: its quality fell and model.block_on_drop kept the generation from publishing). oof:
+ * k-fold out-of-fold quality; by_type[t - 1] the same per actor type; time_split: trained on
+ * labels older than time_cutoff, measured on the newer ones; propagation: the out-of-fold
+ * propagation score alone on the same labels. Deciles: calibrated prediction bins (mean
+ * prediction, observed bad share, count). hist: shares of all actors' served reputation in
+ * ten bins; psi: population stability index against the previous generation's hist. */
+typedef struct {
+  double generation, state, bad_labels, good_labels, trained_on, folds, rounds, features;
+  rg_model_quality_t oof, by_type[4], time_split, propagation;
+  double time_cutoff;
+  double decile_pred[RG_MODEL_DECILES], decile_observed[RG_MODEL_DECILES],
+      decile_n[RG_MODEL_DECILES];
+  double top_feature[RG_MODEL_TOP], top_importance[RG_MODEL_TOP]; /* feature -1: none */
+  double hist[10];
+  double psi, previous_auc, flagged;
+  double features_ms, train_ms, explain_ms, peak_bytes, folds_ms;
+  double guarded; /* senders the extrapolation guard kept below the bad band */
+} rg_model_eval_t;
+
 /* The latest label of an actor and how many entries its history holds. In the history a
  * verdict of 0 (RG_VERDICT_RETRACTED) records an unlabel. */
 #define RG_VERDICT_RETRACTED 0

@@ -93,4 +93,7 @@ int rg__cmd_backup(cli_t *cli, int argc, char **argv);
 int rg__cmd_ingest_mail(cli_t *cli, int argc, char **argv);
 int rg__cmd_feedback(cli_t *cli, int argc, char **argv);
 
+/* repgraph_model.c: `repgraph model` */
+int rg__cmd_model(cli_t *cli, int argc, char **argv);
+
 #endif

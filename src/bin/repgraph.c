@@ -352,6 +352,8 @@ static const command_t commands[] = {
      "a consistent copy of the server's store in the new directory DEST on the server's\n"
      "  host (data.mdb + manifest.json), taken while it serves; waits up to 6 h (or -t);\n"
      "  restore it with `repgraphd --restore DEST --data NEWDIR`"},
+    {"model", rg__cmd_model, "",
+     "the learned model of the current generation: held-out quality, calibration, features"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -190,6 +190,10 @@ bool rg_json_is_str(const rg_json_t *j) {
   return json_is_string(J(j));
 }
 
+bool rg_json_is_true(const rg_json_t *j) {
+  return json_is_true(J(j));
+}
+
 /* ---- JSON → text for people ---------------------------------------------------------- */
 
 typedef struct {

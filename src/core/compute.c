@@ -11,6 +11,8 @@
  *     reputation = bad / (bad + good), smoothed toward the prior;
  *  3b. calibration: the same walks again with a share of the labelled addresses held out of
  *     the seeds, whose out-of-sample reputations choose check's thresholds (calibrate.h);
+ *     with folds (the learned model, opts.fold), instead the masses without each fold's seeds
+ *     (propagate_folds), which score every labelled address out of sample;
  *  4. communities: Louvain (igraph_community_multilevel) on the undirected graph — seeded
  *     and deterministic, where 0.10.2's label propagation is neither;
  *  5. anomalies: robust z-scores of fan-out, IPs per sender, senders per IP, unanswered
@@ -179,43 +181,166 @@ static void free_walk(walk_t *w) {
   free(w->out_strength);
 }
 
-/* Mass that reached each actor from the seeds of one verdict (seed[v] == verdict, normally
- * g->seed) over the arcs that count for it (see build_walk), in units of the average actor.
- * top_from / top_c (may be NULL) record the neighbour that brought the most. */
-static int propagate(const rg_graph_t *g, const rg_compute_opts_t *o, walk_t *w,
-                     const int8_t *seed, int8_t verdict, double *mass, uint32_t *top_from,
-                     double *top_c, char *err, size_t errlen) {
-  int rc = RG_OK;
-  igraph_vector_t reset, rank;
-  bool have_reset = false, have_rank = false;
-  double total = 0;
-  for (uint32_t v = 0; v < g->n; v++)
-    if (seed[v] == verdict) total += g->seed_weight[v] > 0 ? g->seed_weight[v] : 0;
-  if (total <= 0) return RG_OK; /* no seeds of this verdict: no mass */
-  IG(igraph_vector_init(&reset, w->vertices));
-  have_reset = true;
-  for (uint32_t v = 0; v < g->n; v++)
-    if (seed[v] == verdict && g->seed_weight[v] > 0) VECTOR(reset)[v] = g->seed_weight[v];
-  IG(igraph_vector_init(&rank, w->vertices));
-  have_rank = true;
-  IG(igraph_personalized_pagerank(&w->walk, IGRAPH_PAGERANK_ALGO_PRPACK, &rank, NULL,
-                                  igraph_vss_all(), IGRAPH_DIRECTED, o->damping, &reset,
-                                  &w->weight, NULL));
+/* Mass that reached each actor, given the walk's stationary distribution `rank` from the
+ * seeds with include[v] set (reset in proportion to their weights, summing to `total`) over
+ * the arcs that count for it (see build_walk), in units of the average actor. top_from /
+ * top_c (may be NULL) record the neighbour that brought the most. */
+static void masses_from_rank(const rg_graph_t *g, const rg_compute_opts_t *o, const walk_t *w,
+                             const double *rank, const bool *include, double total, double *mass,
+                             uint32_t *top_from, double *top_c) {
   double scale = (double)g->n;
-  for (uint32_t v = 0; v < g->n; v++) mass[v] = (1 - o->damping) * VECTOR(reset)[v] / total * scale;
+  for (uint32_t v = 0; v < g->n; v++)
+    mass[v] = include[v] && g->seed_weight[v] > 0
+                  ? (1 - o->damping) * g->seed_weight[v] / total * scale
+                  : 0;
   for (igraph_integer_t a = 0; a < w->arcs; a++) {
     if (!w->counts[a]) continue;
     igraph_integer_t u = VECTOR(w->ends)[2 * a], v = VECTOR(w->ends)[2 * a + 1];
-    double c = o->damping * VECTOR(rank)[u] * VECTOR(w->weight)[a] / w->out_strength[u] * scale;
+    double c = o->damping * rank[u] * VECTOR(w->weight)[a] / w->out_strength[u] * scale;
     mass[v] += c;
     if (top_from && c > top_c[v]) {
       top_c[v] = c;
       top_from[v] = (uint32_t)(u % (igraph_integer_t)g->n); /* a recipient role: that actor */
     }
   }
+}
+
+/* Personalized PageRank on walk w restarting at the vertices with include[v] in proportion
+ * to their weights (their sum in *total; 0: nothing runs and rank is left zero). */
+static int walk_from(const rg_graph_t *g, const rg_compute_opts_t *o, walk_t *w,
+                     const bool *include, double *rank, double *total, char *err, size_t errlen) {
+  int rc = RG_OK;
+  igraph_vector_t reset, out;
+  bool have_reset = false, have_out = false;
+  *total = 0;
+  for (uint32_t v = 0; v < g->n; v++)
+    if (include[v] && g->seed_weight[v] > 0) *total += g->seed_weight[v];
+  memset(rank, 0, (size_t)w->vertices * sizeof *rank);
+  if (*total <= 0) return RG_OK;
+  IG(igraph_vector_init(&reset, w->vertices));
+  have_reset = true;
+  for (uint32_t v = 0; v < g->n; v++)
+    if (include[v] && g->seed_weight[v] > 0) VECTOR(reset)[v] = g->seed_weight[v];
+  IG(igraph_vector_init(&out, w->vertices));
+  have_out = true;
+  IG(igraph_personalized_pagerank(&w->walk, IGRAPH_PAGERANK_ALGO_PRPACK, &out, NULL,
+                                  igraph_vss_all(), IGRAPH_DIRECTED, o->damping, &reset,
+                                  &w->weight, NULL));
+  for (igraph_integer_t i = 0; i < w->vertices; i++) rank[i] = VECTOR(out)[i];
 fail:
   if (have_reset) igraph_vector_destroy(&reset);
-  if (have_rank) igraph_vector_destroy(&rank);
+  if (have_out) igraph_vector_destroy(&out);
+  return rc;
+}
+
+/* Mass that reached each actor from the seeds of one verdict (seed[v] == verdict, normally
+ * g->seed); see masses_from_rank. */
+static int propagate(const rg_graph_t *g, const rg_compute_opts_t *o, walk_t *w,
+                     const int8_t *seed, int8_t verdict, double *mass, uint32_t *top_from,
+                     double *top_c, char *err, size_t errlen) {
+  int rc = RG_OK;
+  bool *include = NULL;
+  double *rank = NULL, total = 0;
+  ALLOC(include, g->n);
+  ALLOC(rank, w->vertices);
+  for (uint32_t v = 0; v < g->n; v++) include[v] = seed[v] == verdict;
+  if ((rc = walk_from(g, o, w, include, rank, &total, err, errlen))) goto fail;
+  if (total > 0) masses_from_rank(g, o, w, rank, include, total, mass, top_from, top_c);
+fail:
+  free(include);
+  free(rank);
+  return rc;
+}
+
+#define FOLD_STEPS 32 /* terms of the fold walks' series: 0.85^32 < 0.6% of the mass left */
+
+/* The out-of-fold form of propagate: the served masses from the one walk from all seeds (as
+ * propagate), and per fold f the masses without its seeds into fold_mass[(f - 1) × n ...].
+ * PPR is linear in its reset vector, so the walk without fold f is the full walk less fold
+ * f's own walk, reweighted: rank_-f = (W·rank − W_f·rank_f) / (W − W_f). The folds' own
+ * walks run together, as FOLD_STEPS terms of the series (1 − d) Σ d^t (Pᵀ)^t reset_f (one
+ * pass over the arcs per term for all folds at once) — a fraction of one more solve. */
+static int propagate_folds(const rg_graph_t *g, const rg_compute_opts_t *o, walk_t *w,
+                           int8_t verdict, double *mass, uint32_t *top_from, double *top_c,
+                           double *fold_mass, char *err, size_t errlen) {
+  int rc = RG_OK;
+  unsigned k = o->folds;
+  bool *include = NULL;
+  double *rank = NULL, *x = NULL, *y = NULL, *r0 = NULL, *coef = NULL, *weight = NULL, *part = NULL,
+         all = 0;
+  uint64_t *head_off = NULL;
+  uint32_t *tail = NULL;
+  if (k > RG_FOLDS_MAX) return RG_EINTERNAL;
+  size_t nv = (size_t)w->vertices, nk = nv * k;
+  ALLOC(include, g->n);
+  ALLOC(rank, nv);
+  ALLOC(x, nk);
+  ALLOC(y, nk);
+  ALLOC(r0, nk);
+  ALLOC(coef, w->arcs);
+  ALLOC(weight, k + 1);
+  ALLOC(part, nv);
+  for (uint32_t v = 0; v < g->n; v++) include[v] = g->seed[v] == verdict;
+  if ((rc = walk_from(g, o, w, include, rank, &all, err, errlen))) goto fail;
+  if (all <= 0) goto fail; /* no seeds of this verdict: no mass anywhere */
+  masses_from_rank(g, o, w, rank, include, all, mass, top_from, top_c);
+  CHECK_CANCEL();
+  for (uint32_t v = 0; v < g->n; v++) {
+    unsigned f = o->fold[v];
+    if (g->seed[v] != verdict || !(g->seed_weight[v] > 0) || f < 1 || f > k) continue;
+    weight[f] += g->seed_weight[v];
+  }
+  for (uint32_t v = 0; v < g->n; v++) {
+    unsigned f = o->fold[v];
+    if (g->seed[v] != verdict || !(g->seed_weight[v] > 0) || f < 1 || f > k) continue;
+    r0[(size_t)v * k + (f - 1)] = (1 - o->damping) * g->seed_weight[v] / weight[f];
+  }
+  /* the arcs by head (CSC), so each term writes every vertex once and reads its tails */
+  ALLOC(head_off, nv + 1);
+  ALLOC(tail, w->arcs);
+  for (igraph_integer_t a = 0; a < w->arcs; a++) head_off[VECTOR(w->ends)[2 * a + 1] + 1]++;
+  for (size_t i = 0; i < nv; i++) head_off[i + 1] += head_off[i];
+  {
+    uint64_t *pos;
+    ALLOC(pos, nv);
+    for (size_t i = 0; i < nv; i++) pos[i] = head_off[i];
+    for (igraph_integer_t a = 0; a < w->arcs; a++) {
+      igraph_integer_t u = VECTOR(w->ends)[2 * a], v = VECTOR(w->ends)[2 * a + 1];
+      uint64_t p = pos[v]++;
+      tail[p] = (uint32_t)u;
+      coef[p] = o->damping * VECTOR(w->weight)[a] / w->out_strength[u];
+    }
+    free(pos);
+  }
+  memcpy(x, r0, nk * sizeof *x);
+  for (int step = 0; step < FOLD_STEPS; step++) {
+    for (size_t v = 0; v < nv; v++) {
+      double acc[RG_FOLDS_MAX];
+      for (unsigned f = 0; f < k; f++) acc[f] = r0[v * k + f];
+      for (uint64_t p = head_off[v]; p < head_off[v + 1]; p++) {
+        const double *from = x + (size_t)tail[p] * k, c = coef[p];
+        for (unsigned f = 0; f < k; f++) acc[f] += c * from[f];
+      }
+      for (unsigned f = 0; f < k; f++) y[v * k + f] = acc[f];
+    }
+    double *t = x;
+    x = y, y = t;
+    if (step % 8 == 7) CHECK_CANCEL();
+  }
+  for (unsigned f = 1; f <= k; f++) {
+    double rest = all - weight[f];
+    if (rest <= 0) continue; /* every seed of this verdict is in fold f: none is left */
+    for (size_t i = 0; i < nv; i++) {
+      double p = (all * rank[i] - weight[f] * x[i * k + (f - 1)]) / rest;
+      part[i] = p > 0 ? p : 0;
+    }
+    for (uint32_t v = 0; v < g->n; v++) include[v] = g->seed[v] == verdict && o->fold[v] != f;
+    masses_from_rank(g, o, w, part, include, rest, fold_mass + (size_t)(f - 1) * g->n, NULL,
+                     NULL);
+  }
+fail:
+  free(include), free(rank), free(x), free(y), free(r0), free(coef), free(weight), free(part);
+  free(head_off), free(tail);
   return rc;
 }
 
@@ -224,9 +349,39 @@ fail:
 /* Out-of-sample reputations of a held-out share of the labelled addresses — the walks
  * again, with those labels taken out of the seeds and no label pull — and the thresholds
  * chosen from them. Without held-out labels (too few, or holdout_share 0) no walk runs. */
+/* With folds, every labelled address is out of sample in its own fold's masses: no walk. */
+static int calibrate_folds(const rg_graph_t *g, const rg_compute_opts_t *o, rg_result_t *r) {
+  int rc = RG_OK;
+  double *rep_good = NULL, *rep_bad = NULL;
+  uint32_t n_good = 0, n_bad = 0;
+  ALLOC(r->held_out, g->n);
+  ALLOC(r->oos_reputation, g->n);
+  ALLOC(rep_good, g->n);
+  ALLOC(rep_bad, g->n);
+  for (uint32_t v = 0; v < g->n; v++) {
+    unsigned f = o->fold[v];
+    double b = r->bad_mass[v], gd = r->good_mass[v];
+    if (f >= 1 && f <= o->folds) {
+      b = r->fold_bad[(size_t)(f - 1) * g->n + v];
+      gd = r->fold_good[(size_t)(f - 1) * g->n + v];
+    }
+    double rep = rg_score_reputation(b, gd, o->prior, o->smoothing);
+    r->oos_reputation[v] = rep;
+    if (!g->seed[v] || f < 1 || f > o->folds || g->type[v] != RG_ACTOR_ADDRESS) continue;
+    r->held_out[v] = 1;
+    if (g->seed[v] < 0) rep_good[n_good++] = rep;
+    else rep_bad[n_bad++] = rep;
+  }
+  rg_calibrate_thresholds(&o->calibrate, rep_good, n_good, rep_bad, n_bad, &r->thresholds);
+fail:
+  free(rep_good), free(rep_bad);
+  return rc;
+}
+
 static int calibrate(const rg_graph_t *g, const rg_compute_opts_t *o, walk_t *bad_walk,
                      walk_t *good_walk, rg_result_t *r, char *err, size_t errlen) {
   int rc = RG_OK;
+  if (r->folds) return calibrate_folds(g, o, r);
   uint8_t *held = NULL;
   int8_t *seed = NULL;
   double *bad = NULL, *good = NULL, *rep = NULL, *rep_good = NULL, *rep_bad = NULL;
@@ -323,8 +478,8 @@ static int zscore(const rg_graph_t *g, features_t *f, int i) {
   return rc;
 }
 
-static int anomalies(const rg_graph_t *g, igraph_t *und, features_t *f, char *err,
-                     size_t errlen) {
+static int anomalies(const rg_graph_t *g, igraph_t *und, features_t *f, rg_result_t *r,
+                     char *err, size_t errlen) {
   int rc = RG_OK;
   igraph_t simple, mailed;
   igraph_vector_int_t deg, mailed_ends;
@@ -376,8 +531,10 @@ static int anomalies(const rg_graph_t *g, igraph_t *und, features_t *f, char *er
   have_tri = true;
   IG(igraph_adjacent_triangles(&simple, &tri, igraph_vss_all()));
   double *nodes, *oddball;
-  ALLOC(nodes, g->n);
-  ALLOC(oddball, g->n);
+  ALLOC(r->ego_nodes, g->n);
+  ALLOC(r->oddball, g->n);
+  ALLOC(r->ego_edges, g->n);
+  nodes = r->ego_nodes, oddball = r->oddball; /* kept in the result for the model's features */
   for (uint32_t v = 0; v < g->n; v++) {
     nodes[v] = (double)VECTOR(deg)[v] + 1;
     f->ego_edges[v] = (double)VECTOR(deg)[v] + VECTOR(tri)[v];
@@ -396,8 +553,7 @@ static int anomalies(const rg_graph_t *g, igraph_t *und, features_t *f, char *er
     double age_h = (double)(g->now - g->first_seen[v]) / 3600.0;
     f->value[F_YOUTH][v] = -log1p(age_h > 0 ? age_h : 0);
   }
-  free(nodes);
-  free(oddball);
+  memcpy(r->ego_edges, f->ego_edges, g->n * sizeof *r->ego_edges);
   for (int i = 0; i < N_FEATURES && !rc; i++) rc = zscore(g, f, i);
 fail:
   if (have_simple) igraph_destroy(&simple);
@@ -553,9 +709,23 @@ int rg_compute_run(const rg_graph_t *g, const rg_compute_opts_t *o, rg_result_t 
   CHECK_CANCEL();
 
   t = rg_clock_mono_us();
-  if ((rc = propagate(g, o, &bad_walk, g->seed, 1, r->bad_mass, top_from, top_c, err, errlen)) ||
-      (rc = propagate(g, o, &good_walk, g->seed, -1, r->good_mass, NULL, NULL, err, errlen)))
+  if (o->folds >= 2 && o->fold) {
+    uint64_t tf = rg_clock_mono_us();
+    r->folds = o->folds;
+    size_t nfold = (size_t)o->folds * g->n;
+    ALLOC(r->fold_bad, nfold);
+    ALLOC(r->fold_good, nfold);
+    if ((rc = propagate_folds(g, o, &bad_walk, 1, r->bad_mass, top_from, top_c, r->fold_bad, err,
+                              errlen)) ||
+        (rc = propagate_folds(g, o, &good_walk, -1, r->good_mass, NULL, NULL, r->fold_good, err,
+                              errlen)))
+      goto fail;
+    r->timing.folds_ms = ms_since(tf);
+  } else if ((rc = propagate(g, o, &bad_walk, g->seed, 1, r->bad_mass, top_from, top_c, err,
+                             errlen)) ||
+             (rc = propagate(g, o, &good_walk, g->seed, -1, r->good_mass, NULL, NULL, err, errlen))) {
     goto fail;
+  }
   for (uint32_t v = 0; v < g->n; v++) {
     rg_score_t *s = &r->scores[v];
     double rep = rg_score_reputation(r->bad_mass[v], r->good_mass[v], o->prior, o->smoothing);
@@ -596,7 +766,7 @@ int rg_compute_run(const rg_graph_t *g, const rg_compute_opts_t *o, rg_result_t 
   CHECK_CANCEL();
 
   t = rg_clock_mono_us();
-  if ((rc = anomalies(g, &und, &f, err, errlen))) goto fail;
+  if ((rc = anomalies(g, &und, &f, r, err, errlen))) goto fail;
   for (uint32_t v = 0; v < g->n; v++) {
     double worst = 0;
     int order[N_FEATURES], n_dev = 0;
@@ -641,5 +811,10 @@ void rg_compute_result_free(rg_result_t *r) {
   free(r->clusters);
   free(r->held_out);
   free(r->oos_reputation);
+  free(r->fold_bad);
+  free(r->fold_good);
+  free(r->ego_nodes);
+  free(r->ego_edges);
+  free(r->oddball);
   memset(r, 0, sizeof *r);
 }

@@ -232,6 +232,38 @@ static const opt_t options[] = {
         "as many rows"),
     NUM(OPT_U32, retention_slice_pause_ms, "retention.slice_pause_ms", 0, 60000, "20",
         "pause between two slices of a sweep pass, ms"),
+    /* the learned model (model.c; README "The learned model") */
+    NUM(OPT_U32, model_enabled, "model.enabled", 0, 1, "1",
+        "1: train the gradient-boosted model at each recomputation and serve it when ready"),
+    NUM(OPT_U32, model_folds, "model.folds", 2, 10, "3",
+        "k of the out-of-fold propagation and training (each fold costs one more walk pair)"),
+    NUM(OPT_U32, model_min_labels, "model.min_labels", 2, 10000000, "30",
+        "labelled actors needed per class (bad, good); fewer and the propagation is served"),
+    NUM(OPT_U32, model_rounds, "model.rounds", 1, 2000, "60", "boosting rounds"),
+    NUM(OPT_U32, model_max_depth, "model.max_depth", 1, 12, "5", "depth of each tree"),
+    NUM(OPT_RATIO, model_eta, "model.eta", 0, 1, "0.15", "learning rate"),
+    NUM(OPT_U32, model_threads, "model.threads", 1, 64, "1",
+        "XGBoost threads (more than 1 only on an idle machine: OpenMP spins when oversubscribed)"),
+    NUM(OPT_U32, model_max_train, "model.max_train", 100, 100000000, "30000",
+        "labelled actors trained on (a deterministic stratified sample above it)"),
+    NUM(OPT_U32, model_explain_max, "model.explain_max", 0, 100000000, "20000",
+        "highest-scoring actors (suspicious or worse) whose feature contributions become reasons"),
+    NUM(OPT_RATIO, model_max_auc_drop, "model.max_auc_drop", 0, 1, "0.05",
+        "held-out AUC this far below the previous generation's flags the generation"),
+    NUM(OPT_U32, model_block_on_drop, "model.block_on_drop", 0, 1, "0",
+        "1: a flagged generation is not published (the previous one stays)"),
+    STR(model_features_out, "model.features_out", "",
+        "file to write each recomputation's feature table to (TSV, for reference models); "
+        "\"\" = none"),
+    NUM(OPT_U32, model_guard, "model.guard", 0, 1, "1",
+        "1: a sender alone on its IPs and domain with no bad neighbour stays below the bad band "
+        "(the model is extrapolating there)"),
+    NUM(OPT_U32, model_monotone, "model.monotone", 0, 1, "1",
+        "1: more evidence of badness (bad neighbours, bad mass) never lowers the model's score, "
+        "evidence of goodness never raises it"),
+    NUM(OPT_U32, model_blend, "model.blend", 0, 1, "0",
+        "1: serve the larger of the model's and the propagation's calibrated probability, "
+        "recalibrated on the same out-of-fold labels"),
 /* label.weight_<source>, defaults from RG_LABEL_SOURCE_MAP: a new source gets its option. */
 #define RG__WEIGHT_OPTION(name, num, text, weight)                       \
   NUM(OPT_RATIO, label_weight[num], "label.weight_" text, 0, 1, #weight, \

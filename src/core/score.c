@@ -1,6 +1,8 @@
 /* score.c — pure scoring functions. Any thread. */
 #include "repgraph/score.h"
 
+#include "repgraph/features.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,9 +63,39 @@ const char *rg_reason_text(const rg_reason_t *r, const char *actor_text, char *b
       snprintf(buf, cap, "new since the last recomputation: %s next to it says %.2f",
                actor_text ? actor_text : "a neighbour", r->value);
       break;
+    case RG_REASON_MODEL: {
+      int f;
+      double companion, contribution;
+      rg_reason_model_unpack(r, &f, &companion, &contribution);
+      rg_feature_words(f, r->value, companion, buf, cap);
+      break;
+    }
     default: snprintf(buf, cap, "reason %u", r->code); break;
   }
   return buf;
+}
+
+#define COMPANION_NONE 0xffffffu
+
+rg_reason_t rg_reason_model(int feature, double value, double companion, double contribution) {
+  uint64_t c = COMPANION_NONE;
+  if (!isnan(companion)) c = companion < 0 ? 0 : companion >= COMPANION_NONE - 1 ? COMPANION_NONE - 1 : (uint64_t)llround(companion);
+  float fc = (float)contribution;
+  uint32_t bits;
+  memcpy(&bits, &fc, sizeof bits);
+  return (rg_reason_t){RG_REASON_MODEL, value,
+                       ((uint64_t)(feature & 0xff) << 56) | (c << 32) | bits};
+}
+
+void rg_reason_model_unpack(const rg_reason_t *r, int *feature, double *companion,
+                            double *contribution) {
+  *feature = (int)(r->aux >> 56);
+  uint64_t c = (r->aux >> 32) & COMPANION_NONE;
+  *companion = c == COMPANION_NONE ? NAN : (double)c;
+  uint32_t bits = (uint32_t)r->aux;
+  float fc;
+  memcpy(&fc, &bits, sizeof fc);
+  *contribution = fc;
 }
 
 double rg_score_reputation(double bad, double good, double prior, double smoothing) {

@@ -35,10 +35,10 @@ static int reserve_vertices(loader_t *L, uint64_t need) {
   rg_graph_t *g = L->g;
   void **const arrays[] = {(void **)&g->actor_id,   (void **)&g->type,      (void **)&g->messages,
                            (void **)&g->first_seen, (void **)&g->last_seen, (void **)&g->seed,
-                           (void **)&g->seed_weight};
+                           (void **)&g->seed_weight, (void **)&g->label_ts};
   const size_t sizes[] = {sizeof *g->actor_id,   sizeof *g->type,      sizeof *g->messages,
                           sizeof *g->first_seen, sizeof *g->last_seen, sizeof *g->seed,
-                          sizeof *g->seed_weight};
+                          sizeof *g->seed_weight, sizeof *g->label_ts};
   return grow_all(arrays, sizes, sizeof sizes / sizeof sizes[0], &L->cap_n, (size_t)need);
 }
 
@@ -46,9 +46,10 @@ static int reserve_vertices(loader_t *L, uint64_t need) {
 static int reserve_edges(loader_t *L, uint64_t need) {
   rg_graph_t *g = L->g;
   void **const arrays[] = {(void **)&g->src, (void **)&g->dst, (void **)&g->kind,
-                           (void **)&g->weight, (void **)&g->count};
+                           (void **)&g->weight, (void **)&g->count,
+                           (void **)&g->edge_first, (void **)&g->edge_last};
   const size_t sizes[] = {sizeof *g->src, sizeof *g->dst, sizeof *g->kind, sizeof *g->weight,
-                          sizeof *g->count};
+                          sizeof *g->count, sizeof *g->edge_first, sizeof *g->edge_last};
   return grow_all(arrays, sizes, sizeof sizes / sizeof sizes[0], &L->cap_m, (size_t)need);
 }
 
@@ -67,6 +68,7 @@ static int on_actor(void *ctx, uint64_t id, const rg_actor_rec_t *r) {
   g->last_seen[v] = r->last_seen;
   g->seed[v] = 0;
   g->seed_weight[v] = 0;
+  g->label_ts[v] = 0;
   return RG_OK;
 }
 
@@ -84,6 +86,8 @@ static int on_edge(void *ctx, uint64_t src, rg_edge_kind_t kind, uint64_t dst,
   g->kind[g->m] = (uint8_t)kind;
   g->weight[g->m] = e->weight;
   g->count[g->m] = e->count > UINT32_MAX ? UINT32_MAX : (uint32_t)e->count;
+  g->edge_first[g->m] = e->first_seen;
+  g->edge_last[g->m] = e->last_seen;
   g->m++;
   return RG_OK;
 }
@@ -94,6 +98,7 @@ static int on_label(void *ctx, uint64_t id, const rg_label_t *l) {
   uint32_t v = L->vertex_of[id];
   L->g->seed[v] = l->verdict == RG_VERDICT_BAD ? 1 : -1;
   L->g->seed_weight[v] = l->weight;
+  L->g->label_ts[v] = l->ts;
   if (l->verdict == RG_VERDICT_BAD) L->g->bad_seeds++;
   else L->g->good_seeds++;
   return RG_OK;
@@ -139,10 +144,13 @@ void rg_snapshot_free(rg_graph_t *g) {
   free(g->last_seen);
   free(g->seed);
   free(g->seed_weight);
+  free(g->label_ts);
   free(g->src);
   free(g->dst);
   free(g->kind);
   free(g->weight);
   free(g->count);
+  free(g->edge_first);
+  free(g->edge_last);
   memset(g, 0, sizeof *g);
 }

@@ -237,6 +237,48 @@ int rg_store_publish_generation(rg_txn_t *t, const rg_generation_t *g) {
   return rg__from_mdb(mdb_put(t->txn, t->s->dbi[DB_META], &k, &v, 0), "put generation");
 }
 
+/* ---- the model record ------------------------------------------------------------- */
+
+#define MODEL_VERSION 1
+#define MODEL_DOUBLES (sizeof(rg_model_eval_t) / sizeof(double))
+_Static_assert(sizeof(rg_model_eval_t) % sizeof(double) == 0, "rg_model_eval_t holds only doubles");
+
+int rg_store_put_model(rg_txn_t *t, const rg_model_eval_t *e, const char *note) {
+  uint8_t vb[3 + 8 * MODEL_DOUBLES + 1 + 255], *p = vb;
+  double d[MODEL_DOUBLES];
+  memcpy(d, e, sizeof d);
+  size_t len = note ? strlen(note) : 0;
+  if (len > 255) len = 255;
+  *p++ = MODEL_VERSION;
+  *p++ = (uint8_t)(MODEL_DOUBLES >> 8), *p++ = (uint8_t)MODEL_DOUBLES;
+  for (size_t i = 0; i < MODEL_DOUBLES; i++) rg__put_f64(p, d[i]), p += 8;
+  *p++ = (uint8_t)len;
+  if (len) memcpy(p, note, len), p += len;
+  MDB_val k = {5, "model"}, v = {(size_t)(p - vb), vb};
+  return rg__from_mdb(mdb_put(t->txn, t->s->dbi[DB_META], &k, &v, 0), "put model");
+}
+
+int rg_store_get_model(rg_txn_t *t, rg_model_eval_t *e, char *note, size_t cap) {
+  MDB_val k = {5, "model"}, v;
+  int rc = mdb_get(t->txn, t->s->dbi[DB_META], &k, &v);
+  if (rc) return rg__from_mdb(rc, "get model");
+  const uint8_t *p = v.mv_data;
+  if (v.mv_size < 4 || p[0] != MODEL_VERSION) return RG_EIO;
+  size_t count = (size_t)p[1] << 8 | p[2];
+  if (v.mv_size < 3 + 8 * count + 1 || v.mv_size != 3 + 8 * count + 1 + p[3 + 8 * count])
+    return RG_EIO;
+  double d[MODEL_DOUBLES] = {0}; /* a shorter (older) record leaves the newer fields 0 */
+  for (size_t i = 0; i < count && i < MODEL_DOUBLES; i++) d[i] = rg__get_f64(p + 3 + 8 * i);
+  memcpy(e, d, sizeof d);
+  size_t len = p[3 + 8 * count];
+  if (note && cap) {
+    if (len >= cap) len = cap - 1;
+    memcpy(note, p + 4 + 8 * count, len);
+    note[len] = '\0';
+  }
+  return RG_OK;
+}
+
 /* Deletes up to *budget rows whose key starts with `gen` from one sub-database. */
 static int drop_prefix(rg_txn_t *t, int dbi, uint64_t gen, uint64_t *budget, bool *done) {
   MDB_cursor *c;

@@ -88,3 +88,13 @@ void rg_thresholds_effective(const rg_thresholds_t *t, const double fixed[RG_VER
     if (l > 0 && out[l] < out[l - 1]) out[l] = out[l - 1];
   }
 }
+
+const char *rg_model_state_name(int state) {
+  switch (state) {
+#define RG__MODEL_STATE_NAME(name, num, text) \
+  case num: return text;
+    RG_MODEL_STATES(RG__MODEL_STATE_NAME)
+#undef RG__MODEL_STATE_NAME
+    default: return NULL;
+  }
+}

@@ -83,7 +83,7 @@ int rg__analyst_keep_existing(actx_t *a, uint64_t *ids, uint32_t *n) {
 
 /* ---- rows ------------------------------------------------------------------------------ */
 
-#define NODE_FIELDS 12
+#define NODE_FIELDS 13
 
 /* Writes an existing actor as a node: identity, activity, latest label and its scores in
  * the current generation (nil before one); `depth` >= 0 adds that field (neighbors). */
@@ -114,6 +114,8 @@ int rg__analyst_write_node(actx_t *a, uint64_t id, int depth, rg_wr_t *wr) {
   rg_wr_str(wr, "label"), lrc ? rg_wr_nil(wr) : rg_wr_str(wr, rg_verdict_name(l.verdict));
   rg_wr_str(wr, "label_source");
   lrc ? rg_wr_nil(wr) : rg_wr_str(wr, rg_label_source_name(l.source));
+  rg_wr_str(wr, "reasons"); /* the learned model's (or the propagation's) reasons, as lookup */
+  src ? rg_wr_nil(wr) : rg__write_reasons(a->t, &sc, a->now, wr);
   if (depth >= 0) rg_wr_str(wr, "depth"), rg_wr_uint(wr, (uint64_t)depth);
   return RG_OK;
 }

@@ -13,6 +13,7 @@
 #include "repgraph/compute.h"
 #include "repgraph/engine.h"
 #include "repgraph/pseudonym.h"
+#include "repgraph/model.h"
 #include "repgraph/writer.h"
 
 typedef struct rg_recompute rg_recompute_t;
@@ -44,6 +45,8 @@ typedef struct {
   uint64_t vertices, edges, clusters;
   rg_compute_timing_t timing;
   double load_ms, publish_ms, total_ms;
+  rg_model_eval_t model; /* the job's model stage (state off when it did not run) */
+  char model_note[160];
 } rg__recompute_summary_t;
 
 struct rg_engine {
@@ -234,5 +237,24 @@ void rg__retention_free(rg_engine_t *e);
 
 /* Writes the stats op's "retention" value. */
 void rg__retention_stats(rg_engine_t *e, rg_wr_t *wr);
+
+/* lookup.c: writes a score's reasons as an array of reason maps (schemas "reason"). */
+void rg__write_reasons(rg_txn_t *t, const rg_score_t *sc, int64_t now, rg_wr_t *wr);
+
+/* recompute_model.c ------------------------------------------------------------------ */
+
+/* The model stage of a job (worker thread): trains, evaluates and serves the model into r,
+ * and writes model.features_out. 0 (also when the model is off or failed: r keeps the
+ * propagation); RG_ENOMEM, RG_ESHUTTING_DOWN, RG_EINTERNAL (held back by
+ * model.block_on_drop), with a message in err. */
+int rg__model_stage(rg_engine_t *e, const rg_graph_t *g, const uint8_t *fold,
+                    const rg_model_opts_t *mo, const rg_model_eval_t *previous,
+                    rg_model_result_t *m, rg_result_t *r, char *err, size_t errlen);
+
+/* Writes a model record as a map (nil when !found). */
+void rg__model_write(rg_wr_t *wr, const rg_model_eval_t *ev, const char *note, bool found);
+
+/* Writes the current generation's model record from the store (nil before the first). */
+void rg__model_status(rg_engine_t *e, rg_wr_t *wr);
 
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "engine_internal.h"
+#include "repgraph/features.h"
 #include "repgraph/actor.h"
 #include "repgraph/clock.h"
 #include "repgraph/err.h"
@@ -95,7 +96,7 @@ _Static_assert(sizeof score_fields / sizeof score_fields[0] == RG__SCORE_FIELDS,
 #define N_SCORE_FIELDS RG__SCORE_FIELDS
 #define LOOKUP_FIELDS  (14 + N_SCORE_FIELDS)
 
-static void write_reasons(rg_txn_t *t, const rg_score_t *sc, int64_t now, rg_wr_t *wr) {
+void rg__write_reasons(rg_txn_t *t, const rg_score_t *sc, int64_t now, rg_wr_t *wr) {
   rg_wr_array(wr, sc->n_reasons);
   for (unsigned i = 0; i < sc->n_reasons; i++) {
     const rg_reason_t *r = &sc->reasons[i];
@@ -105,12 +106,21 @@ static void write_reasons(rg_txn_t *t, const rg_score_t *sc, int64_t now, rg_wr_
     bool names_actor = r->code == RG_REASON_BAD_NEIGHBOUR || r->code == RG_REASON_PROVISIONAL;
     if (names_actor && rg_store_get_actor(t, r->aux, now, &rec) == RG_OK)
       has_actor = rg_actor_format(&rec.actor, actor, sizeof actor) > 0;
-    rg_wr_map(wr, 4);
+    bool model = r->code == RG_REASON_MODEL;
+    rg_wr_map(wr, model ? 6 : 4);
     rg_wr_str(wr, "code"), rg_wr_str(wr, rg_reason_name(r->code));
     rg_wr_str(wr, "text"),
         rg_wr_str(wr, rg_reason_text(r, has_actor ? actor : NULL, text, sizeof text));
     rg_wr_str(wr, "value"), rg_wr_double(wr, r->value);
     rg_wr_str(wr, "actor"), has_actor ? rg_wr_str(wr, actor) : rg_wr_nil(wr);
+    if (model) { /* the learned model's reason: which feature, and how much it weighed */
+      int feature;
+      double companion, contribution;
+      rg_reason_model_unpack(r, &feature, &companion, &contribution);
+      const char *name = rg_feature_name(feature);
+      rg_wr_str(wr, "feature"), rg_wr_str(wr, name ? name : "?");
+      rg_wr_str(wr, "contribution"), rg_wr_double(wr, contribution);
+    }
   }
 }
 
@@ -131,7 +141,7 @@ static void write_provisional(rg_txn_t *t, const rg_generation_t *gen, const rg_
   rg_wr_str(wr, "cluster"), rg_wr_nil(wr);
   rg_wr_str(wr, "cluster_suspicion"), rg_wr_nil(wr);
   rg_wr_str(wr, "anomaly"), rg_wr_nil(wr);
-  rg_wr_str(wr, "reasons"), write_reasons(t, sc, now, wr);
+  rg_wr_str(wr, "reasons"), rg__write_reasons(t, sc, now, wr);
   rg_wr_str(wr, "generation"), rg_wr_uint(wr, gen->generation);
   rg_wr_str(wr, "computed_at"), rg_wr_int(wr, gen->computed_at);
   rg_wr_str(wr, "provisional"), rg_wr_bool(wr, true);
@@ -161,7 +171,7 @@ int rg__write_score_fields(const rg_engine_t *e, rg_txn_t *t, const rg_generatio
   rg_wr_str(wr, "cluster"), rg_wr_uint(wr, sc.cluster);
   rg_wr_str(wr, "cluster_suspicion"), crc ? rg_wr_nil(wr) : rg_wr_double(wr, c.suspicion);
   rg_wr_str(wr, "anomaly"), rg_wr_double(wr, sc.anomaly);
-  rg_wr_str(wr, "reasons"), write_reasons(t, &sc, now, wr);
+  rg_wr_str(wr, "reasons"), rg__write_reasons(t, &sc, now, wr);
   rg_wr_str(wr, "generation"), rg_wr_uint(wr, gen->generation);
   rg_wr_str(wr, "computed_at"), rg_wr_int(wr, gen->computed_at);
   rg_wr_str(wr, "provisional"), rg_wr_bool(wr, false);

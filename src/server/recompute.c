@@ -64,6 +64,11 @@ struct rg_recompute {
   bool failed; /* writer thread: a publishing step failed */
   atomic_int cancel;
   waiter_t *waiters, *waiters_tail;
+  /* the learned model (recompute_model.c) */
+  uint8_t *fold;            /* [n] the seeds' folds; NULL when the model cannot train */
+  rg_model_result_t model;
+  rg_model_eval_t previous; /* the current generation's model record, when have_previous */
+  bool have_previous;
 };
 
 /* ---- finishing ----------------------------------------------------------------------- */
@@ -91,6 +96,8 @@ static void finish(rg_recompute_t *job, int rc) {
       s->timing.communities_ms, s->timing.anomaly_ms, s->publish_ms};
   rg_metrics_recompute_done(&e->metrics, rc, s->generation, s->finished_at, s->total_ms, phases);
   atomic_store(&e->metrics.recompute_running, 0);
+  s->model = job->model.eval;
+  snprintf(s->model_note, sizeof s->model_note, "%s", job->model.note);
   if (rc) {
     e->recomputes_failed++;
     rg_log_error("recompute %llu failed: %s", (unsigned long long)job->job, s->error);
@@ -106,6 +113,8 @@ static void finish(rg_recompute_t *job, int rc) {
   rg__engine_apply_reload(e); /* a SIGHUP while it ran */
   rg_snapshot_free(&job->graph);
   rg_compute_result_free(&job->result);
+  rg_model_result_free(&job->model);
+  free(job->fold);
   free(job->index);
   for (waiter_t *w = job->waiters, *next; w; w = next) {
     next = (waiter_t *)w->base.head.next;
@@ -184,7 +193,8 @@ static int apply_step(rg_txn_t *t, rg_writer_req_t *head) {
           .bad_seeds = g->bad_seeds,
           .good_seeds = g->good_seeds,
           .thresholds = r->thresholds};
-      return rg_store_publish_generation(t, &gen);
+      int prc = rg_store_publish_generation(t, &gen);
+      return prc ? prc : rg_store_put_model(t, &job->model.eval, job->model.note);
     }
     case PUBLISH_DROP:
       if (job->failed || job->generation < 3) return RG_OK;
@@ -251,7 +261,30 @@ static void work(uv_work_t *req) {
   rg_compute_opts_init(&opts, &e->cfg);
   opts.generation = job->generation;
   opts.cancel = &job->cancel;
+  rg_model_opts_t mo;
+  rg_model_opts_init(&mo, &e->cfg);
+  mo.generation = job->generation;
+  mo.cancel = &job->cancel;
+  rg_txn_t *t;
+  if (rg_store_read_begin(e->store, &t) == RG_OK) {
+    job->have_previous = rg_store_get_model(t, &job->previous, NULL, 0) == RG_OK;
+    rg_store_end(t);
+  }
+  char why[160];
+  if (rg_model_ready(&job->graph, &mo, why, sizeof why)) {
+    if (!(job->fold = malloc(job->graph.n ? job->graph.n : 1))) {
+      job->rc = RG_ENOMEM;
+      return;
+    }
+    rg_model_folds(&job->graph, mo.folds, mo.seed, job->generation, job->fold);
+    opts.fold = job->fold;
+    opts.folds = mo.folds;
+  }
   job->rc = rg_compute_run(&job->graph, &opts, &job->result, job->err, sizeof job->err);
+  if (!job->rc)
+    job->rc = rg__model_stage(e, &job->graph, job->fold, &mo,
+                              job->have_previous ? &job->previous : NULL, &job->model,
+                              &job->result, job->err, sizeof job->err);
   if (!job->rc && (job->rc = rg_evidence_fill(&job->graph, e->cfg.band_bad, e->cfg.band_good,
                                               job->result.scores)))
     snprintf(job->err, sizeof job->err, "counting the evidence: %s", rg_strerror(job->rc));
@@ -393,7 +426,7 @@ int rg__recompute_request(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out
 }
 
 static void write_summary(rg_wr_t *wr, const rg__recompute_summary_t *s) {
-  rg_wr_map(wr, 12);
+  rg_wr_map(wr, 13);
   rg_wr_str(wr, "job"), rg_wr_uint(wr, s->job);
   rg_wr_str(wr, "generation"), rg_wr_uint(wr, s->generation);
   rg_wr_str(wr, "ok"), rg_wr_bool(wr, s->rc == 0);
@@ -405,14 +438,19 @@ static void write_summary(rg_wr_t *wr, const rg__recompute_summary_t *s) {
   rg_wr_str(wr, "clusters"), rg_wr_uint(wr, s->clusters);
   rg_wr_str(wr, "total_ms"), rg_wr_double(wr, s->total_ms);
   rg_wr_str(wr, "load_ms"), rg_wr_double(wr, s->load_ms);
+  rg_wr_str(wr, "model"), rg__model_write(wr, &s->model, s->model_note, s->rc == 0);
   rg_wr_str(wr, "phases_ms");
-  rg_wr_map(wr, 6);
+  rg_wr_map(wr, 10);
   rg_wr_str(wr, "graph"), rg_wr_double(wr, s->timing.graph_ms);
   rg_wr_str(wr, "propagate"), rg_wr_double(wr, s->timing.propagate_ms);
   rg_wr_str(wr, "calibrate"), rg_wr_double(wr, s->timing.calibrate_ms);
   rg_wr_str(wr, "communities"), rg_wr_double(wr, s->timing.communities_ms);
   rg_wr_str(wr, "anomaly"), rg_wr_double(wr, s->timing.anomaly_ms);
   rg_wr_str(wr, "publish"), rg_wr_double(wr, s->publish_ms);
+  rg_wr_str(wr, "folds"), rg_wr_double(wr, s->model.folds_ms);
+  rg_wr_str(wr, "features"), rg_wr_double(wr, s->model.features_ms);
+  rg_wr_str(wr, "train"), rg_wr_double(wr, s->model.train_ms);
+  rg_wr_str(wr, "explain"), rg_wr_double(wr, s->model.explain_ms);
 }
 
 static void waiter_reply(const rg_write_t *base, rg_wr_t *wr) {
@@ -461,7 +499,8 @@ void rg__recompute_status(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) 
     grc = rg_store_get_generation(t, &g);
     rg_store_end(t);
   }
-  rg_wr_reply(wr, req->has_id, req->id, 5);
+  rg_wr_reply(wr, req->has_id, req->id, 6);
+  rg_wr_str(wr, "model"), rg__model_status(e, wr);
   rg_wr_str(wr, "generation");
   if (grc == RG_OK) {
     rg_wr_map(wr, 9);

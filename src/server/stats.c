@@ -28,7 +28,7 @@ int rg__stats_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   if (rc) return rc;
   rg_store_info(e->store, &info);
 
-  rg_wr_reply(wr, req->has_id, req->id, 15);
+  rg_wr_reply(wr, req->has_id, req->id, 16);
   rg_wr_str(wr, "ingest");
   rg_wr_map(wr, 1);
   rg_wr_str(wr, "ts_clamped");
@@ -134,5 +134,6 @@ int rg__stats_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   write_hist(wr, &m->policy_latency);
   rg_wr_str(wr, "retention"), rg__retention_stats(e, wr); /* retention.c */
   rg_wr_str(wr, "backup"), rg__backup_stats(e, wr);       /* backup.c */
+  rg_wr_str(wr, "model"), rg__model_status(e, wr); /* the current generation's learned model */
   return RG_OK;
 }
