@@ -83,6 +83,7 @@ typedef struct {
   uint64_t policy_idle_timeout_s;       /* close idle policy connections; 0 = never */
   uint32_t policy_max_connections;      /* concurrent policy connections */
   uint32_t policy_max_queue;            /* writer queue depth past which observations drop */
+  uint64_t lookup_cache_bytes;          /* encoded lookup results kept (lookup_cache.h); 0 = off */
 } rg_config_t;
 
 /* The Postfix actions a policy verdict may map to (policy.action_*). */

@@ -10,6 +10,7 @@
 
 #include "repgraph/buf.h"
 #include "repgraph/config.h"
+#include "repgraph/lookup_cache.h"
 #include "repgraph/metrics.h"
 #include "repgraph/proto.h"
 #include "repgraph/store.h"
@@ -64,5 +65,9 @@ int rg_engine_finish_write(rg_write_t *w, rg_buf_t *out);
 
 /* The engine's metrics, for the server to count connections and requests. */
 rg_metrics_t *rg_engine_metrics(rg_engine_t *e);
+
+/* The engine's cache of encoded lookup results (NULL when lookup.cache_bytes is 0), for its
+ * counters; valid until rg_engine_close. */
+rg_lookup_cache_t *rg_engine_lookup_cache(rg_engine_t *e);
 
 #endif

@@ -126,7 +126,9 @@ int rg_engine_handle(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out, rg_
 /* ---- life cycle --------------------------------------------------------------------- */
 
 static void before_deliver(void *ctx) {
-  rg__read_drop_batch(ctx); /* reads from now on must see these writes */
+  rg_engine_t *e = ctx;
+  rg__read_drop_batch(e); /* reads from now on must see these writes */
+  rg_lookup_cache_invalidate(e->lookup_cache); /* and so must cached lookup results */
 }
 
 int rg_engine_open(const rg_config_t *cfg, uv_loop_t *loop, rg_engine_t **out, char *err,
@@ -150,6 +152,12 @@ int rg_engine_open(const rg_config_t *cfg, uv_loop_t *loop, rg_engine_t **out, c
                         (double)cfg->half_life_s};
   int rc = rg_store_open(&so, &e->store, err, errlen);
   if (rc) goto fail;
+  uint8_t cache_key[crypto_shorthash_KEYBYTES];
+  crypto_shorthash_keygen(cache_key);
+  if ((rc = rg_lookup_cache_open(cfg->lookup_cache_bytes, cache_key, &e->lookup_cache))) {
+    snprintf(err, errlen, "cannot allocate the lookup cache");
+    goto fail;
+  }
   if ((rc = rg__recompute_init(e))) {
     snprintf(err, errlen, "cannot start the recompute timer");
     goto fail;
@@ -164,6 +172,7 @@ int rg_engine_open(const rg_config_t *cfg, uv_loop_t *loop, rg_engine_t **out, c
   *out = e;
   return RG_OK;
 fail:
+  rg_lookup_cache_free(e->lookup_cache);
   rg_store_close(e->store);
   free(e);
   return rc;
@@ -181,11 +190,16 @@ rg_metrics_t *rg_engine_metrics(rg_engine_t *e) {
   return &e->metrics;
 }
 
+rg_lookup_cache_t *rg_engine_lookup_cache(rg_engine_t *e) {
+  return e->lookup_cache;
+}
+
 void rg_engine_close(rg_engine_t *e) {
   if (!e) return;
   rg_engine_stop(e);
   rg_writer_free(e->writer);
   rg__read_drop_batch(e);
+  rg_lookup_cache_free(e->lookup_cache);
   rg_store_close(e->store);
   free(e);
 }

@@ -12,6 +12,7 @@
 
 #include "repgraph/compute.h"
 #include "repgraph/engine.h"
+#include "repgraph/lookup_cache.h"
 #include "repgraph/writer.h"
 
 typedef struct rg_recompute rg_recompute_t;
@@ -64,6 +65,9 @@ struct rg_engine {
   uint64_t next_job;
   rg__recompute_summary_t last;
   uint64_t recomputes_ok, recomputes_failed;
+  /* lookup.c: encoded results of this epoch (NULL: lookup.cache_bytes = 0); the epoch ends
+   * whenever committed writes are delivered (before_deliver in engine.c) */
+  rg_lookup_cache_t *lookup_cache;
 };
 
 /* engine.c --------------------------------------------------------------------------- */
