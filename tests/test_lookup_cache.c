@@ -272,6 +272,10 @@ static void test_cached_results_are_the_bytes_a_fresh_read_writes(void **state) 
   assert_int_equal(cache_hits(f), hits + 10);
   assert_same_frame(&later, &later_fresh);
   assert_true(fresh.len == later.len && memcmp(fresh.data, later.data, fresh.len) != 0);
+  const msgpack_object *st = call(f, "stats", "{\"id\":5,\"op\":\"stats\"}");
+  assert_int_equal(rg_test_uint(st, "lookup_cache.hits"), hits + 10);
+  assert_true(rg_test_uint(st, "lookup_cache.invalidations") >= 4);
+  assert_int_equal(rg_test_uint(st, "lookup_cache.max_bytes"), 64 << 20);
   rg_buf_free(&fresh);
   rg_buf_free(&cached);
   rg_buf_free(&later);

@@ -58,6 +58,9 @@ int rg__actor_from_wire(const rg_engine_t *e, rg_str_t s, bool typed, rg_actor_t
 
 /* ---- lookup -------------------------------------------------------------------------- */
 
+/* A string literal, its length known at compile time (no strlen per field). */
+#define WR_LIT(wr, lit) rg_wr_strn((wr), (lit), sizeof(lit) - 1)
+
 static void write_counts(rg_wr_t *wr, const char *name, const uint32_t *counts) {
   rg_wr_str(wr, name);
   rg_wr_map(wr, RG_EDGE_KIND_COUNT);
@@ -69,17 +72,17 @@ static void write_counts(rg_wr_t *wr, const char *name, const uint32_t *counts) 
 
 static void write_label(rg_wr_t *wr, const rg_label_t *l) {
   rg_wr_map(wr, 6);
-  rg_wr_str(wr, "verdict");
+  WR_LIT(wr, "verdict");
   rg_wr_str(wr, rg_verdict_name(l->verdict));
-  rg_wr_str(wr, "source");
+  WR_LIT(wr, "source");
   rg_wr_str(wr, rg_label_source_name(l->source));
-  rg_wr_str(wr, "weight");
+  WR_LIT(wr, "weight");
   rg_wr_double(wr, l->weight);
-  rg_wr_str(wr, "ts");
+  WR_LIT(wr, "ts");
   rg_wr_int(wr, l->ts);
-  rg_wr_str(wr, "count");
+  WR_LIT(wr, "count");
   rg_wr_uint(wr, l->count);
-  rg_wr_str(wr, "note");
+  WR_LIT(wr, "note");
   rg_wr_strn(wr, l->note, l->note_len);
 }
 
@@ -103,11 +106,11 @@ static void write_reasons(rg_txn_t *t, const rg_score_t *sc, int64_t now, rg_wr_
     if (r->code == RG_REASON_BAD_NEIGHBOUR && rg_store_get_actor(t, r->aux, now, &rec) == RG_OK)
       has_actor = rg_actor_format(&rec.actor, actor, sizeof actor) > 0;
     rg_wr_map(wr, 4);
-    rg_wr_str(wr, "code"), rg_wr_str(wr, rg_reason_name(r->code));
-    rg_wr_str(wr, "text"),
+    WR_LIT(wr, "code"), rg_wr_str(wr, rg_reason_name(r->code));
+    WR_LIT(wr, "text"),
         rg_wr_str(wr, rg_reason_text(r, has_actor ? actor : NULL, text, sizeof text));
-    rg_wr_str(wr, "value"), rg_wr_double(wr, r->value);
-    rg_wr_str(wr, "actor"), has_actor ? rg_wr_str(wr, actor) : rg_wr_nil(wr);
+    WR_LIT(wr, "value"), rg_wr_double(wr, r->value);
+    WR_LIT(wr, "actor"), has_actor ? rg_wr_str(wr, actor) : rg_wr_nil(wr);
   }
 }
 
@@ -131,16 +134,16 @@ int rg__write_score_fields(rg_txn_t *t, const rg_generation_t *gen, bool known, 
   rg_cluster_t c;
   int crc = rg_store_get_cluster(t, gen->generation, sc.cluster, &c);
   if (crc && crc != RG_ENOT_FOUND) return crc;
-  rg_wr_str(wr, "reputation"), rg_wr_double(wr, sc.reputation);
-  rg_wr_str(wr, "band"), rg_wr_str(wr, rg_band_name(sc.band));
-  rg_wr_str(wr, "propagated"),
+  WR_LIT(wr, "reputation"), rg_wr_double(wr, sc.reputation);
+  WR_LIT(wr, "band"), rg_wr_str(wr, rg_band_name(sc.band));
+  WR_LIT(wr, "propagated"),
       rg_wr_str(wr, sc.propagated ? rg_verdict_name(sc.propagated) : "none");
-  rg_wr_str(wr, "cluster"), rg_wr_uint(wr, sc.cluster);
-  rg_wr_str(wr, "cluster_suspicion"), crc ? rg_wr_nil(wr) : rg_wr_double(wr, c.suspicion);
-  rg_wr_str(wr, "anomaly"), rg_wr_double(wr, sc.anomaly);
-  rg_wr_str(wr, "reasons"), write_reasons(t, &sc, now, wr);
-  rg_wr_str(wr, "generation"), rg_wr_uint(wr, gen->generation);
-  rg_wr_str(wr, "computed_at"), rg_wr_int(wr, gen->computed_at);
+  WR_LIT(wr, "cluster"), rg_wr_uint(wr, sc.cluster);
+  WR_LIT(wr, "cluster_suspicion"), crc ? rg_wr_nil(wr) : rg_wr_double(wr, c.suspicion);
+  WR_LIT(wr, "anomaly"), rg_wr_double(wr, sc.anomaly);
+  WR_LIT(wr, "reasons"), write_reasons(t, &sc, now, wr);
+  WR_LIT(wr, "generation"), rg_wr_uint(wr, gen->generation);
+  WR_LIT(wr, "computed_at"), rg_wr_int(wr, gen->computed_at);
   return RG_OK;
 }
 
@@ -212,13 +215,13 @@ static int lookup_one(lookup_ctx_t *x, rg_str_t s, rg_wr_t *wr) {
   if (rg__actor_from_wire(e, s, true, 0, "actor", &a, msg, sizeof msg)) {
     char echo[4 * RG_ACTOR_TEXT_MAX]; /* the client's bytes, escaped: a reply is valid UTF-8 */
     rg_wr_map(wr, 2);
-    rg_wr_str(wr, "actor");
+    WR_LIT(wr, "actor");
     rg_wr_str(wr, rg_text_escape(echo, sizeof echo, s.ptr, s.len));
-    rg_wr_str(wr, "error");
+    WR_LIT(wr, "error");
     rg_wr_map(wr, 2);
-    rg_wr_str(wr, "code");
+    WR_LIT(wr, "code");
     rg_wr_str(wr, rg_err_name(RG_EINVALID_ACTOR));
-    rg_wr_str(wr, "message");
+    WR_LIT(wr, "message");
     rg_wr_str(wr, msg);
     return RG_OK;
   }
@@ -239,27 +242,27 @@ static int lookup_one(lookup_ctx_t *x, rg_str_t s, rg_wr_t *wr) {
   rg_lookup_entry_t ne = {.now = now};
   rg_actor_format(&a, text, sizeof text);
   rg_wr_map(wr, LOOKUP_FIELDS);
-  rg_wr_str(wr, "actor");
+  WR_LIT(wr, "actor");
   rg_wr_str(wr, text);
-  rg_wr_str(wr, "type");
+  WR_LIT(wr, "type");
   rg_wr_str(wr, rg_actor_type_name(a.type));
-  rg_wr_str(wr, "known");
+  WR_LIT(wr, "known");
   rg_wr_bool(wr, known);
   if (known) {
     double h = (double)e->cfg.half_life_s;
     ne.weight_out = r.weight_out, ne.weight_in = r.weight_in, ne.rec_as_of = r.as_of;
-    rg_wr_str(wr, "first_seen");
+    WR_LIT(wr, "first_seen");
     rg_wr_int(wr, r.first_seen);
-    rg_wr_str(wr, "last_seen");
+    WR_LIT(wr, "last_seen");
     rg_wr_int(wr, r.last_seen);
-    rg_wr_str(wr, "messages");
+    WR_LIT(wr, "messages");
     rg_wr_uint(wr, r.messages);
     write_counts(wr, "out_degree", r.out_degree);
     write_counts(wr, "in_degree", r.in_degree);
-    rg_wr_str(wr, "weight_out");
+    WR_LIT(wr, "weight_out");
     ne.off_weight_out = wr_offset(wr, start);
     rg_wr_double(wr, rg_store_decay(r.weight_out, r.as_of, now, h));
-    rg_wr_str(wr, "weight_in");
+    WR_LIT(wr, "weight_in");
     ne.off_weight_in = wr_offset(wr, start);
     rg_wr_double(wr, rg_store_decay(r.weight_in, r.as_of, now, h));
   } else {
@@ -270,12 +273,12 @@ static int lookup_one(lookup_ctx_t *x, rg_str_t s, rg_wr_t *wr) {
       rg_wr_nil(wr);
     }
   }
-  rg_wr_str(wr, "label");
+  WR_LIT(wr, "label");
   if (lrc == RG_OK)
     write_label(wr, &l);
   else
     rg_wr_nil(wr);
-  rg_wr_str(wr, "as_of");
+  WR_LIT(wr, "as_of");
   ne.off_as_of = wr_offset(wr, start);
   rg_wr_int(wr, now);
   ne.as_of_len = wr_offset(wr, start) - ne.off_as_of;
@@ -300,7 +303,7 @@ int rg__lookup_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   lookup_ctx_t x = {.e = e, .now = rg_clock_now()};
   int rc = RG_OK;
   rg_wr_reply(wr, req->has_id, req->id, 1);
-  rg_wr_str(wr, "results");
+  WR_LIT(wr, "results");
   rg_wr_array(wr, req->n_actors);
   for (uint32_t i = 0; i < req->n_actors && !rc; i++) rc = lookup_one(&x, req->actors[i], wr);
   if (x.t) rg__read_end(e, x.t);
