@@ -108,6 +108,7 @@ def callgrind_run(a, work):
         run(["callgrind_control", "-z", str(srv.pid)])
         res = run(lookup_argv(a, load, port)).strip().splitlines()[-1]
         run(["callgrind_control", "-d", str(srv.pid)])
+        cache = Client(port).call("stats").get("lookup_cache", {})
     finally:
         srv.send_signal(signal.SIGTERM)
         srv.wait(timeout=300)
@@ -124,7 +125,7 @@ def callgrind_run(a, work):
     if a.annotate:
         ann = run(["callgrind_annotate", "--inclusive=yes", f"--threshold=99", out])
         ann = "\n".join(ann.splitlines()[: 30 + a.annotate])
-    return total, res, ann
+    return total, res, ann, cache
 
 
 def native_run(a, work):
@@ -151,7 +152,7 @@ def main():
         sys.exit("lookup_profile: valgrind not found (bash scripts/install-deps.sh --bench)")
     work = tempfile.mkdtemp(prefix="repgraph-profile-")
     try:
-        total, res, ann = callgrind_run(a, work)
+        total, res, ann, cache = callgrind_run(a, work)
         sc = {} if a.no_native else native_run(a, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -161,8 +162,10 @@ def main():
             f"per_actor={total / (n * a.batch):.0f}")
     if sc:
         line += f" reads_per_request={sc['syscr'] / n:.3f} writes_per_request={sc['syscw'] / n:.3f}"
-    misses = [t for t in res.split() if t.startswith("lookup_misses=")]
+    misses = [t for t in res.split() if t.startswith("lookup_misses=")]  # unknown actors
     line += " " + " ".join(misses)
+    if cache:  # counted since the start, warm-up included
+        line += f" cache_hits={cache['hits']} cache_misses={cache['misses']}"
     if ann:
         print(ann)
     print(line)
