@@ -13,6 +13,7 @@
 #include "repgraph/engine.h"
 #include "repgraph/err.h"
 #include "repgraph/lookup_cache.h"
+#include "repgraph/store.h"
 #include "testutil.h"
 
 #define T0 1700000000 /* the pinned clock */
@@ -106,6 +107,77 @@ static void test_cache_refuses_what_does_not_fit_and_null_holds_nothing(void **s
   assert_null(rg_lookup_cache_get(c, "k", 1));
   rg_lookup_cache_invalidate(c);
   rg_lookup_cache_free(c);
+}
+
+/* ---- what commits touched (store_touch.c) ------------------------------------------------ */
+
+static uint64_t upsert(rg_txn_t *t, const char *text) {
+  rg_actor_t a;
+  const char *why;
+  assert_int_equal(rg_actor_parse(text, strlen(text), &a, &why), RG_OK);
+  uint64_t id;
+  assert_int_equal(rg_store_upsert_actor(t, &a, T0, T0, 1, &id), RG_OK);
+  return id;
+}
+
+static bool has_id(const rg_store_touched_t *tt, uint64_t id) {
+  for (size_t i = 0; i < tt->n; i++)
+    if (tt->ids[i] == id) return true;
+  return false;
+}
+
+/* A narrow commit reports the actors it rewrote and that it created one; any other
+ * commit reports wide; an aborted one nothing; taking clears. */
+static void test_store_reports_what_commits_touched(void **state) {
+  (void)state;
+  char *dir = rg_test_mkdtemp(), err[256];
+  rg_store_opts_t o = {dir, 1 << 22, 1 << 26, 3600};
+  rg_store_t *s;
+  assert_int_equal(rg_store_open(&o, &s, err, sizeof err), RG_OK);
+  rg_store_touched_t tt;
+  rg_store_take_touched(s, &tt); /* whatever opening wrote */
+  free(tt.ids);
+
+  rg_txn_t *t;
+  assert_int_equal(rg_store_write_begin(s, &t), RG_OK);
+  rg_store_set_narrow(t);
+  uint64_t a = upsert(t, "address:a@x.example"), b = upsert(t, "ip:192.0.2.1");
+  assert_int_equal(rg_store_commit(t), RG_OK);
+  assert_int_equal(rg_store_write_begin(s, &t), RG_OK);
+  rg_store_set_narrow(t);
+  assert_int_equal(rg_store_add_edge(t, a, RG_EDGE_SENT_FROM, b, T0, 1, 1), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
+  rg_store_take_touched(s, &tt);
+  assert_false(tt.wide);
+  assert_true(tt.created);
+  assert_true(has_id(&tt, a) && has_id(&tt, b));
+  free(tt.ids);
+
+  assert_int_equal(rg_store_write_begin(s, &t), RG_OK); /* narrow, edge only: no creation */
+  rg_store_set_narrow(t);
+  assert_int_equal(rg_store_add_edge(t, a, RG_EDGE_SENT_FROM, b, T0 + 1, 1, 1), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
+  assert_int_equal(rg_store_write_begin(s, &t), RG_OK); /* aborted: not reported */
+  rg_store_set_narrow(t);
+  uint64_t c = upsert(t, "address:c@x.example");
+  rg_store_end(t);
+  rg_store_take_touched(s, &tt);
+  assert_false(tt.wide);
+  assert_false(tt.created);
+  assert_true(has_id(&tt, a) && has_id(&tt, b) && !has_id(&tt, c));
+  free(tt.ids);
+
+  assert_int_equal(rg_store_write_begin(s, &t), RG_OK); /* not declared narrow */
+  upsert(t, "address:d@x.example");
+  assert_int_equal(rg_store_commit(t), RG_OK);
+  rg_store_take_touched(s, &tt);
+  assert_true(tt.wide);
+  assert_null(tt.ids);
+  rg_store_take_touched(s, &tt); /* cleared */
+  assert_false(tt.wide || tt.created || tt.n);
+  rg_store_close(s);
+  rg_test_rmtree(dir);
+  free(dir);
 }
 
 /* ---- in the engine --------------------------------------------------------------------- */
@@ -264,17 +336,16 @@ static void test_cached_results_are_the_bytes_a_fresh_read_writes(void **state) 
   assert_int_equal(rg_test_uint(&f->reply.data, "results.0.as_of"), T0 + 3600);
   double w = rg_test_get(&f->reply.data, "results.1.weight_out")->via.f64;
   assert_true(w > 0);
-  /* a write ends the epoch (an actor not in the batch): the next read is a fresh one */
-  call(f, "label",
-       "{\"id\":4,\"op\":\"label\",\"labels\":[{\"actor\":\"address:x@else.example\","
-       "\"verdict\":\"bad\"}]}");
+  /* a write that does not say which actors it changed (forget: others' reasons may name
+   * the forgotten) ends the epoch: the next read is a fresh one */
+  call(f, "forget", "{\"id\":4,\"op\":\"forget\",\"actors\":[\"address:x@else.example\"]}");
   rg_buf_t later_fresh = lookup_frame(f, actors);
   assert_int_equal(cache_hits(f), hits + 10);
   assert_same_frame(&later, &later_fresh);
   assert_true(fresh.len == later.len && memcmp(fresh.data, later.data, fresh.len) != 0);
   const msgpack_object *st = call(f, "stats", "{\"id\":5,\"op\":\"stats\"}");
   assert_int_equal(rg_test_uint(st, "lookup_cache.hits"), hits + 10);
-  assert_true(rg_test_uint(st, "lookup_cache.invalidations") >= 4);
+  assert_true(rg_test_uint(st, "lookup_cache.invalidations") >= 3);
   assert_int_equal(rg_test_uint(st, "lookup_cache.max_bytes"), 64 << 20);
   rg_buf_free(&fresh);
   rg_buf_free(&cached);
@@ -325,14 +396,57 @@ static void test_lookup_after_each_write_sees_it_with_the_cache_warm(void **stat
   assert_true(rg_test_get(r, "results.0.label")->type == MSGPACK_OBJECT_NIL);
 }
 
+/* An ingest or a label ends the entries of the actors it changed, and of the actors that
+ * were unknown when it created one; the others' entries keep answering. */
+static void test_writes_end_only_the_entries_of_the_actors_they_change(void **state) {
+  fixture_t *f = *state;
+  ingest_graph(f);
+  const char *a = "\"address:spam1@bad.example\"", *b = "\"address:ok1@good.example\"",
+             *u = "\"address:later@victim.example\"";
+  char q[256];
+  snprintf(q, sizeof q, "{\"id\":5,\"op\":\"lookup\",\"actors\":[%s,%s,%s]}", a, b, u);
+  call(f, "lookup", "%s", q);
+  uint64_t hits = cache_hits(f);
+  const msgpack_object *r = call(f, "lookup", "%s", q);
+  assert_int_equal(cache_hits(f), hits + 3);
+  assert_false(rg_test_get(r, "results.2.known")->via.boolean);
+
+  /* spam1 mails a new recipient: spam1 changes, later@ (unknown until now) is created */
+  call(f, "ingest",
+       "{\"id\":6,\"op\":\"ingest\",\"edges\":[{\"src\":%s,\"dst\":%s,\"kind\":\"mailed\","
+       "\"ts\":%d}]}",
+       a, u, T0 - 60);
+  r = call(f, "lookup", "%s", q);
+  assert_int_equal(cache_hits(f), hits + 4); /* only ok1 from the cache */
+  assert_int_equal(rg_test_uint(r, "results.0.out_degree.mailed"), 2);
+  assert_true(rg_test_get(r, "results.2.known")->via.boolean);
+  assert_int_equal(rg_test_uint(r, "results.2.in_degree.mailed"), 1);
+
+  /* a label on ok1: only ok1 is read again */
+  call(f, "label",
+       "{\"id\":7,\"op\":\"label\",\"labels\":[{\"actor\":%s,\"verdict\":\"good\"}]}", b);
+  r = call(f, "lookup", "%s", q);
+  assert_int_equal(cache_hits(f), hits + 6);
+  assert_true(rg_test_str_is(r, "results.1.label.verdict", "good"));
+
+  /* a generation ends them all */
+  call(f, "recompute", "{\"id\":8,\"op\":\"recompute\",\"wait\":true}");
+  r = call(f, "lookup", "%s", q);
+  assert_int_equal(cache_hits(f), hits + 6);
+  assert_int_equal(rg_test_uint(r, "results.0.generation"), 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cache_answers_what_was_put_until_the_epoch_ends),
       cmocka_unit_test(test_cache_evicts_the_least_recently_used_past_its_bytes),
       cmocka_unit_test(test_cache_refuses_what_does_not_fit_and_null_holds_nothing),
+      cmocka_unit_test(test_store_reports_what_commits_touched),
       cmocka_unit_test_setup_teardown(test_cached_results_are_the_bytes_a_fresh_read_writes, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_lookup_after_each_write_sees_it_with_the_cache_warm,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_writes_end_only_the_entries_of_the_actors_they_change,
                                       setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,7 +3,8 @@
  * of encoding. Entries are valid for one epoch: the engine ends it (rg_lookup_cache_
  * invalidate) whenever committed writes are handed back, before their replies go out, so a
  * lookup never answers from before a write it could know of (a generation flip is such a
- * write). Bounded by bytes; least recently used entries go first. The keys are client
+ * write). Writes that say which actors they changed end only those actors' entries
+ * (rg_lookup_cache_invalidate_actor), and the unknown actors' when they created one. Bounded by bytes; least recently used entries go first. The keys are client
  * bytes: hashed with a random seed, and a bucket holds a bounded number of them, so keys
  * made to collide cost a bounded probe and are not cached (counted as refused).
  * Loop thread only (no locking). */
@@ -19,10 +20,12 @@ typedef struct rg_lookup_cache rg_lookup_cache_t;
  * `now`; the parts that move with the clock are at byte offsets (0 = not in the entry):
  * the two decayed weights (msgpack float64 at off_weight_out / off_weight_in, decayed from
  * weight_out / weight_in as stored at rec_as_of) and as_of (an integer of as_of_len bytes at
- * off_as_of). The reader brings them to its own time and records that time in `now`. */
+ * off_as_of). The reader brings them to its own time and records that time in `now`.
+ * actor_id: the store's id of the actor, 0 when it is not in the store. */
 typedef struct {
   uint8_t *bytes; /* owned by the cache; valid until the next put, invalidate or free */
   uint32_t len;
+  uint64_t actor_id;
   int64_t now;
   uint32_t off_weight_out, off_weight_in, off_as_of;
   uint32_t as_of_len;
@@ -60,6 +63,12 @@ int rg_lookup_cache_put(rg_lookup_cache_t *c, const void *key, size_t len, const
 /* Ends the epoch: no entry stored before answers again. O(1); their memory is reused or
  * evicted as new entries come. */
 void rg_lookup_cache_invalidate(rg_lookup_cache_t *c);
+
+/* Ends the entries of actor `id` (every spelling of it), and only those. */
+void rg_lookup_cache_invalidate_actor(rg_lookup_cache_t *c, uint64_t id);
+
+/* Ends the entries of actors that were not in the store (actor_id 0): one has been created. */
+void rg_lookup_cache_invalidate_unknown(rg_lookup_cache_t *c);
 
 /* Sizes and counters (all 0 for NULL). */
 void rg_lookup_cache_stats(const rg_lookup_cache_t *c, rg_lookup_cache_stats_t *out);

@@ -128,7 +128,16 @@ int rg_engine_handle(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out, rg_
 static void before_deliver(void *ctx) {
   rg_engine_t *e = ctx;
   rg__read_drop_batch(e); /* reads from now on must see these writes */
-  rg_lookup_cache_invalidate(e->lookup_cache); /* and so must cached lookup results */
+  /* and so must cached lookup results: those of the actors the commits changed, or all */
+  rg_store_touched_t tt;
+  rg_store_take_touched(e->store, &tt);
+  if (tt.wide) {
+    rg_lookup_cache_invalidate(e->lookup_cache);
+  } else {
+    for (size_t i = 0; i < tt.n; i++) rg_lookup_cache_invalidate_actor(e->lookup_cache, tt.ids[i]);
+    if (tt.created) rg_lookup_cache_invalidate_unknown(e->lookup_cache);
+  }
+  free(tt.ids);
 }
 
 int rg_engine_open(const rg_config_t *cfg, uv_loop_t *loop, rg_engine_t **out, char *err,

@@ -239,7 +239,7 @@ static int lookup_one(lookup_ctx_t *x, rg_str_t s, rg_wr_t *wr) {
   if (lrc && lrc != RG_ENOT_FOUND) return lrc;
 
   size_t start = wr->out->len;
-  rg_lookup_entry_t ne = {.now = now};
+  rg_lookup_entry_t ne = {.now = now, .actor_id = known ? id : 0};
   rg_actor_format(&a, text, sizeof text);
   rg_wr_map(wr, LOOKUP_FIELDS);
   WR_LIT(wr, "actor");
