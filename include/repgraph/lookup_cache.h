@@ -1,13 +1,13 @@
 /* lookup_cache.h — encoded lookup results, one per actor as the client spelled it, so that a
  * repeated lookup is a hash probe and a copy instead of four B-tree reads and ~25 fields
- * of encoding. Entries are valid for one epoch: the engine ends it (rg_lookup_cache_
- * invalidate) whenever committed writes are handed back, before their replies go out, so a
- * lookup never answers from before a write it could know of (a generation flip is such a
- * write). Writes that say which actors they changed end only those actors' entries
- * (rg_lookup_cache_invalidate_actor), and the unknown actors' when they created one. Bounded by bytes; least recently used entries go first. The keys are client
- * bytes: hashed with a random seed, and a bucket holds a bounded number of them, so keys
- * made to collide cost a bounded probe and are not cached (counted as refused).
- * Loop thread only (no locking). */
+ * of encoding. Whenever committed writes are handed back (before their replies go out) the
+ * engine ends the entries they may have changed — those of the actors they name
+ * (rg_lookup_cache_invalidate_actor), those of unknown actors when one was created, or all
+ * (rg_lookup_cache_invalidate: an epoch; a generation flip is such a write) — so a lookup
+ * never answers from before a write it could know of. Bounded by bytes; least recently
+ * used entries go first. The keys are client bytes: hashed with a random seed, and a bucket
+ * holds a bounded number of them, so keys made to collide cost a bounded probe and are not
+ * cached (counted as refused). Loop thread only (no locking). */
 #ifndef RG_LOOKUP_CACHE_H
 #define RG_LOOKUP_CACHE_H
 

@@ -208,7 +208,7 @@ static const opt_t options[] = {
         "writes queued for the writer past which policy observations are dropped (counted)"),
     NUM(OPT_SIZE, lookup_cache_bytes, "lookup.cache_bytes", 0, UINT64_C(1) << 40, "64M",
         "encoded lookup results kept in memory per actor (least recently used go first), "
-        "valid until the next committed write; 0 = off"),
+        "until a committed write changes that actor; 0 = off"),
 /* label.weight_<source>, defaults from RG_LABEL_SOURCE_MAP: a new source gets its option. */
 #define RG__WEIGHT_OPTION(name, num, text, weight)                       \
   NUM(OPT_RATIO, label_weight[num], "label.weight_" text, 0, 1, #weight, \

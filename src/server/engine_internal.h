@@ -65,8 +65,8 @@ struct rg_engine {
   uint64_t next_job;
   rg__recompute_summary_t last;
   uint64_t recomputes_ok, recomputes_failed;
-  /* lookup.c: encoded results of this epoch (NULL: lookup.cache_bytes = 0); the epoch ends
-   * whenever committed writes are delivered (before_deliver in engine.c) */
+  /* lookup.c: encoded lookup results (NULL: lookup.cache_bytes = 0); before_deliver in
+   * engine.c ends those the delivered commits changed (rg_store_take_touched) */
   rg_lookup_cache_t *lookup_cache;
 };
 
