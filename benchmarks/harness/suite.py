@@ -436,7 +436,8 @@ def ratio_cells(a, pairs, ratio, target=None, higher_is_better=True, suffix=""):
     """The ratio cell (median of the per-pair ratios, their range) and the verdict cell."""
     rs = [ratio(p) for p in pairs]
     m = statistics.median(rs)
-    cell = f"**{m:.2f}×**{suffix} ({min(rs):.2f}–{max(rs):.2f})"
+    other = f", {len(rs)} pair{'s' if len(rs) > 1 else ''}" if len(rs) != a.pairs else ""
+    cell = f"**{m:.2f}×**{suffix} ({min(rs):.2f}–{max(rs):.2f}{other})"
     why = noise(a, pairs, rs)
     if target is None:
         return cell, "noisy: " + ", ".join(why) if why else ""
