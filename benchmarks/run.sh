@@ -2,7 +2,9 @@
 # The performance suite in one command: builds Release into build-bench/, then runs
 # benchmarks/harness/suite.py, which starts repgraphd, redis-server and the bare programs itself on
 # loopback and prints one Markdown table with ratios (also written with plots to
-# benchmarks/results/). Options go to suite.py (--help); --big adds the 10M-edge recompute.
+# benchmarks/results/). Every comparison runs in alternating pairs (A B A B A B, --pairs 3)
+# and is marked noisy when the pairs disagree or the machine is busy (see suite.py --help).
+# Options go to suite.py (--help); --big adds the 10M-edge recompute.
 # Needs `bash scripts/install-deps.sh --bench` first, and 2 CPUs (taskset pins
 # the servers to CPU 1, the load generators to CPU 0).
 set -euo pipefail

@@ -7,6 +7,7 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config
       liblmdb-dev lmdb-utils libigraph-dev libuv1-dev libmsgpack-dev libinih-dev libjansson-dev
       libcmocka-dev libsodium-dev libidn2-dev  # libidn2: IDN domains in one (A-label) form
+      libxxhash-dev  # the lookup cache's hash
       libssl-dev openssl  # TLS; the openssl CLI makes test_tls's CA
       libgmime-3.0-dev dovecot-imapd dovecot-sieve  # ingest-mail / feedback, test_dovecot
       clang libclang-rt-14-dev  # libFuzzer and the sanitizer runtimes for scripts/fuzz.sh
@@ -17,7 +18,8 @@ PKGS=(build-essential cmake pkg-config
       systemd)  # systemd-analyze verify of ops/*.service in tests/test_units.py
 if [ "${1:-}" = "--bench" ]; then
   PKGS+=(redis-server redis-tools python3-scipy python3-numpy gnuplot-nox util-linux
-        python3-sklearn)  # the reference model of benchmarks/harness/verdicts.py
+        python3-sklearn  # the reference model of benchmarks/harness/verdicts.py
+        valgrind)  # benchmarks/harness/lookup_profile.py counts instructions with callgrind
 fi
 missing=()
 for p in "${PKGS[@]}"; do

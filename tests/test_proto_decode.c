@@ -2,6 +2,7 @@
  * refused as a whole (unknown or mistyped op and id, frames that are not one map, truncation,
  * batch and nesting limits). Requests are built with msgpack-c's packer (proto_mp.h). */
 #include "proto_mp.h"
+#include "repgraph/actor.h" /* RG_ACTOR_WIRE_MAX */
 
 /* ---- decoding each op ------------------------------------------------------------ */
 
@@ -198,6 +199,87 @@ static void test_proto_decodes_lookup(void **state) {
   assert_int_equal(req.n_edges + req.n_observations + req.n_labels, 0);
   rg_request_free(&req);
   mp_free(&m);
+}
+
+/* Decodes raw bytes that must be a lookup with these actors (NULL-terminated) and id (-1:
+ * none). */
+static void expect_lookup(const void *bytes, size_t n, int64_t id, const char *const *actors) {
+  rg_request_t req;
+  char err[ERRLEN] = "";
+  int rc = decode_bytes(bytes, n, &req, err);
+  if (rc) print_error("got %s (%s)\n", rg_err_name(rc), err);
+  assert_int_equal(rc, RG_OK);
+  assert_int_equal(req.op, RG_OP_LOOKUP);
+  assert_int_equal(req.has_id, id >= 0);
+  if (id >= 0) assert_int_equal(req.id, (uint64_t)id);
+  uint32_t k = 0;
+  while (actors[k]) k++;
+  assert_int_equal(req.n_actors, k);
+  for (uint32_t i = 0; i < k; i++) assert_str(req.actors[i], actors[i]);
+  assert_true(req.min_suspicion < 0 && req.min_reputation < 0 && req.label.weight < 0);
+  rg_request_free(&req);
+}
+
+/* The common lookup is decoded straight from its bytes; every other spelling of a lookup
+ * (keys in another order, other integer and string encodings, extra or repeated keys) and
+ * every wrong one gives what the general decoder gives. */
+static void test_proto_decodes_lookup_in_every_spelling(void **state) {
+  (void)state;
+  static const char *const one[] = {"ip:192.0.2.1", NULL}, *const none[] = {NULL};
+  /* {"actors": ["ip:192.0.2.1"], "op": "lookup", "id": 5}: any order */
+  static const uint8_t reordered[] = "\x83\xa6" "actors" "\x91\xac" "ip:192.0.2.1"
+                                     "\xa2op\xa6lookup\xa2id\x05";
+  expect_lookup(reordered, sizeof reordered - 1, 5, one);
+  /* id as uint16, uint64, nil, and as a positive int8 (msgpack-c reads it as positive) */
+  static const uint8_t id16[] = "\x83\xa2id\xcd\x01\x00\xa2op\xa6lookup\xa6" "actors" "\x90";
+  expect_lookup(id16, sizeof id16 - 1, 256, none);
+  static const uint8_t id64[] = "\x83\xa2id\xcf\x7f\xff\xff\xff\xff\xff\xff\xff"
+                                "\xa2op\xa6lookup\xa6" "actors" "\x90";
+  expect_lookup(id64, sizeof id64 - 1, INT64_MAX, none);
+  static const uint8_t idnil[] = "\x83\xa2id\xc0\xa2op\xa6lookup\xa6" "actors" "\x90";
+  expect_lookup(idnil, sizeof idnil - 1, -1, none);
+  static const uint8_t id8[] = "\x83\xa2id\xd0\x07\xa2op\xa6lookup\xa6" "actors" "\x90";
+  expect_lookup(id8, sizeof id8 - 1, 7, none);
+  /* op and actors as str8 / str16, actors in an array16 */
+  static const uint8_t wide[] = "\x83\xa2id\x01\xa2op\xd9\x06lookup\xa6" "actors"
+                                "\xdc\x00\x01\xda\x00\x0c" "ip:192.0.2.1";
+  expect_lookup(wide, sizeof wide - 1, 1, one);
+  /* an extra key, and a repeated one (the first counts) */
+  static const uint8_t extra[] = "\x84\xa2id\x01\xa2op\xa6lookup\xa6" "actors" "\x91\xac"
+                                 "ip:192.0.2.1\xa5" "extra\xc3";
+  expect_lookup(extra, sizeof extra - 1, 1, one);
+  static const uint8_t twice[] = "\x84\xa2id\x01\xa2op\xa6lookup\xa6" "actors" "\x91\xac"
+                                 "ip:192.0.2.1\xa6" "actors" "\x90";
+  expect_lookup(twice, sizeof twice - 1, 1, one);
+  /* no actors at all: an empty lookup */
+  static const uint8_t bare[] = "\x82\xa2id\x01\xa2op\xa6lookup";
+  expect_lookup(bare, sizeof bare - 1, 1, none);
+
+  /* wrong ones */
+  rg_request_t req;
+  char err[ERRLEN] = "";
+  static const uint8_t not_str[] = "\x83\xa2id\x01\xa2op\xa6lookup\xa6" "actors" "\x91\x07";
+  assert_int_equal(decode_bytes(not_str, sizeof not_str - 1, &req, err), RG_EBAD_REQUEST);
+  assert_non_null(strstr(err, "actors[0]"));
+  rg_request_free(&req);
+  static const uint8_t negative[] = "\x83\xa2id\xff\xa2op\xa6lookup\xa6" "actors" "\x90";
+  assert_int_equal(decode_bytes(negative, sizeof negative - 1, &req, err), RG_EBAD_REQUEST);
+  rg_request_free(&req);
+  static const uint8_t short_op[] = "\x83\xa2id\x01\xa2op\xa5looku\xa6" "actors" "\x90";
+  assert_int_equal(decode_bytes(short_op, sizeof short_op - 1, &req, err), RG_EUNKNOWN_OP);
+  rg_request_free(&req);
+
+  mp_t m;
+  char long_actor[RG_ACTOR_WIRE_MAX + 2];
+  memset(long_actor, 'a', sizeof long_actor - 1);
+  long_actor[sizeof long_actor - 1] = '\0';
+  req_begin(&m, 1, "lookup", 1);
+  ps(&m, "actors"), parr(&m, 1), ps(&m, long_actor);
+  expect_error(&m, RG_EBAD_REQUEST, "actors[0]");
+  req_begin(&m, 1, "lookup", 1);
+  ps(&m, "actors"), parr(&m, LIM.max_batch_items + 1);
+  for (uint32_t i = 0; i <= LIM.max_batch_items; i++) ps(&m, "ip:192.0.2.1");
+  expect_error(&m, RG_ETOO_LARGE, "limit");
 }
 
 static void test_proto_decodes_label(void **state) {
@@ -618,6 +700,7 @@ int main(void) {
       cmocka_unit_test(test_proto_decodes_ingest_edges_and_observations),
       cmocka_unit_test(test_proto_decodes_edge_weight_float32_and_defaults),
       cmocka_unit_test(test_proto_decodes_lookup),
+      cmocka_unit_test(test_proto_decodes_lookup_in_every_spelling),
       cmocka_unit_test(test_proto_decodes_label),
       cmocka_unit_test(test_proto_decodes_forget),
       cmocka_unit_test(test_proto_decodes_analyst_fields),

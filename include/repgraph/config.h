@@ -111,6 +111,7 @@ typedef struct {
   uint32_t model_guard;                 /* 0/1: the extrapolation guard */
   uint32_t model_monotone;              /* 0/1: monotone constraints on the evidence features */
   uint32_t model_blend;                 /* 0/1: the larger of model and calibrated propagation */
+  uint64_t lookup_cache_bytes;          /* encoded lookup results kept (lookup_cache.h); 0 = off */
 } rg_config_t;
 
 /* The Postfix actions a policy verdict may map to (policy.action_*). */

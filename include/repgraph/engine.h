@@ -10,6 +10,7 @@
 
 #include "repgraph/buf.h"
 #include "repgraph/config.h"
+#include "repgraph/lookup_cache.h"
 #include "repgraph/metrics.h"
 #include "repgraph/proto.h"
 #include "repgraph/store.h"
@@ -124,5 +125,9 @@ rg_store_t *rg_engine_store(rg_engine_t *e);
  * when it finishes. Loop thread. (An ingest prepared on the pool, offload.c, reads none of
  * them: labels are prepared on the loop.) */
 void rg_engine_reload(rg_engine_t *e, const rg_config_t *cfg);
+
+/* The engine's cache of encoded lookup results (NULL when lookup.cache_bytes is 0), for its
+ * counters; valid until rg_engine_close. */
+rg_lookup_cache_t *rg_engine_lookup_cache(rg_engine_t *e);
 
 #endif

@@ -177,6 +177,27 @@ int rg_store_scan_actors(rg_txn_t *t, int64_t now, rg_actor_visit_fn fn, void *c
 typedef int (*rg_label_visit_fn)(void *ctx, uint64_t id, const rg_label_t *label);
 int rg_store_scan_labels(rg_txn_t *t, rg_label_visit_fn fn, void *ctx);
 
+/* ---- what commits touched, for caches of reads (store_touch.c) ---------------------- */
+
+/* What the write transactions committed since the last rg_store_take_touched changed:
+ * the actors whose record or label they rewrote (ids, malloc'd, the taker frees; repeats
+ * possible), whether one created an actor, and `wide`: some commit may have changed
+ * anything (it was not narrow, or noted too many actors) — ids then mean nothing. */
+typedef struct {
+  uint64_t *ids;
+  size_t n;
+  bool wide, created;
+} rg_store_touched_t;
+
+/* Declares write transaction t (top-level) narrow: all it will change is actor records,
+ * edges and labels through this API, and its commit reports which actors. A write
+ * transaction not declared narrow reports `wide`. */
+void rg_store_set_narrow(rg_txn_t *t);
+
+/* Takes (and clears) what commits touched since the last call; *out as described above
+ * (out->ids NULL when none). A commit is included once rg_store_commit returned. Any thread. */
+void rg_store_take_touched(rg_store_t *s, rg_store_touched_t *out);
+
 /* The largest actor id ever handed out (0 if none). 0 or RG_EIO. */
 int rg_store_max_actor_id(rg_txn_t *t, uint64_t *max_id);
 

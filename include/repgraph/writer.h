@@ -36,6 +36,7 @@ struct rg_writer_req {
   const char *name; /* for the log, e.g. "ingest" */
   void *data;       /* the caller's */
   bool solo;        /* commit in a transaction of its own (large writes) */
+  bool narrow;      /* apply changes only actor records, edges and labels (rg_store_set_narrow) */
   int result;       /* set by the writer: 0 or RG_E… */
   uint64_t queued_us;
   rg_writer_req_t *next; /* the writer's */

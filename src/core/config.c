@@ -264,6 +264,9 @@ static const opt_t options[] = {
     NUM(OPT_U32, model_blend, "model.blend", 0, 1, "0",
         "1: serve the larger of the model's and the propagation's calibrated probability, "
         "recalibrated on the same out-of-fold labels"),
+    NUM(OPT_SIZE, lookup_cache_bytes, "lookup.cache_bytes", 0, UINT64_C(1) << 40, "64M",
+        "encoded lookup results kept in memory per actor (least recently used go first), "
+        "until a committed write changes that actor; 0 = off"),
 /* label.weight_<source>, defaults from RG_LABEL_SOURCE_MAP: a new source gets its option. */
 #define RG__WEIGHT_OPTION(name, num, text, weight)                       \
   NUM(OPT_RATIO, label_weight[num], "label.weight_" text, 0, 1, #weight, \

@@ -49,6 +49,11 @@ struct rg_store {
   rg_txn_t *spare[READ_TXN_SPARES];
   unsigned n_spare;
   const rg_pseudonym_t *pseudonym; /* store.pseudonymise: the key (borrowed); or NULL */
+  /* store_touch.c: what commits since the last rg_store_take_touched touched */
+  pthread_mutex_t touch_lock;
+  uint64_t *touched;
+  size_t n_touched, cap_touched;
+  bool touch_wide, touch_created;
 };
 
 /* Counters in meta that writes keep as deltas in the transaction and write once, at the
@@ -70,6 +75,11 @@ struct rg_txn {
   int64_t delta[CNT_COUNT];
   uint64_t next_id; /* next actor id, 0 until this transaction allocated one */
   int64_t newest;   /* latest edge time this transaction wrote, 0 if none */
+  /* store_touch.c (top-level write transactions): narrow = its commit reports the actors
+   * whose records or labels it rewrote, in touched (owned); else anything may change */
+  bool narrow, created;
+  uint64_t *touched;
+  uint32_t n_touched, cap_touched;
 };
 
 /* ---- encoding ---------------------------------------------------------------------- */
@@ -113,6 +123,13 @@ int rg__scan_by_id(rg_txn_t *t, int dbi, int (*visit)(void *, uint64_t, const MD
 
 /* store_label.c: the schema 3 upgrade (each label becomes the first entry of its
  * actor's history), and deleting an actor's label and history (forget). */
+/* store_touch.c: notes that t rewrote actor id's record or label / created an actor (on
+ * its top-level transaction; a narrow one that cannot note it turns wide). */
+void rg__touch(rg_txn_t *t, uint64_t id);
+void rg__touch_created(rg_txn_t *t);
+/* After t's top-level commit succeeded: hands what it touched to the store. */
+void rg__touch_publish(rg_txn_t *t);
+
 int rg__label_log_seed(rg_txn_t *t);
 int rg__label_forget(rg_txn_t *t, uint64_t id);
 

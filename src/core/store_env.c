@@ -199,6 +199,7 @@ int rg_store_open(const rg_store_opts_t *o, rg_store_t **out, char *err, size_t 
    * is open, which loop-thread reads never keep for long. */
   pthread_rwlock_init(&s->resize_lock, NULL);
   pthread_mutex_init(&s->spare_lock, NULL);
+  pthread_mutex_init(&s->touch_lock, NULL);
 
   int rc = mdb_env_create(&s->env);
   if (rc == 0) rc = mdb_env_set_maxdbs(s->env, DB_COUNT);
@@ -285,6 +286,8 @@ void rg_store_close(rg_store_t *s) {
   if (s->env) mdb_env_close(s->env);
   pthread_rwlock_destroy(&s->resize_lock);
   pthread_mutex_destroy(&s->spare_lock);
+  pthread_mutex_destroy(&s->touch_lock);
+  free(s->touched);
   free(s);
 }
 
@@ -373,12 +376,15 @@ int rg_store_commit(rg_txn_t *t) {
   int frc = t->read || t->parent ? RG_OK : flush_counters(t); /* into meta, before commit */
   if (frc) {
     mdb_txn_abort(t->txn);
+    free(t->touched);
     free(t);
     return frc;
   }
   int rc = mdb_txn_commit(t->txn);
   if (rc == MDB_SUCCESS && t->parent) flush_counters(t); /* into the parent, after commit */
+  if (rc == MDB_SUCCESS && !t->parent && !t->read) rg__touch_publish(t);
   if (t->read) pthread_rwlock_unlock(&t->s->resize_lock);
+  free(t->touched);
   free(t);
   return rg__from_mdb(rc, "commit");
 }
@@ -399,6 +405,7 @@ void rg_store_end(rg_txn_t *t) {
     return;
   }
   mdb_txn_abort(t->txn);
+  free(t->touched);
   free(t);
 }
 

@@ -131,6 +131,7 @@ static int write_actor(rg_txn_t *t, uint64_t id, const rg_actor_rec_t *r) {
   uint8_t kb[8], vb[ACTOR_REC_MAX];
   rg_put_u64be(kb, id);
   MDB_val k = {8, kb}, v = {encode_actor(vb, r), vb};
+  rg__touch(t, id); /* for caches of lookups (store_touch.c) */
   return rg__from_mdb(mdb_put(t->txn, t->s->dbi[DB_ACTOR], &k, &v, 0), "put actor");
 }
 
@@ -176,6 +177,7 @@ int rg_store_upsert_actor(rg_txn_t *t, const rg_actor_t *a, int64_t first_ts, in
   MDB_val k = {actor_key(kb, a), kb}, v = {8, ib};
   if ((rc = rg__from_mdb(mdb_put(t->txn, t->s->dbi[DB_ACTOR_KEY], &k, &v, 0), "put key")))
     return rc;
+  rg__touch_created(t); /* lookups that found no such actor must look again */
   memset(&r, 0, sizeof r);
   r.actor = *a;
   r.first_seen = r.as_of = first_ts;
@@ -407,6 +409,7 @@ int rg_store_forget(rg_txn_t *t, uint64_t id) {
   uint8_t ib[8], kb[1 + RG_ACTOR_KEY_MAX];
   rg_put_u64be(ib, id);
   MDB_val idk = {8, ib}, key = {actor_key(kb, &r.actor), kb};
+  rg__touch(t, id);
   if ((rc = rg__label_forget(t, id))) return rc;
   if ((rc = rg__gen_forget_actor(t, id, r.actor.type))) return rc; /* past generations too */
   if ((rc = rg__from_mdb(mdb_del(t->txn, t->s->dbi[DB_ACTOR], &idk, NULL), "del actor"))) return rc;

@@ -103,6 +103,7 @@ int rg_store_put_label(rg_txn_t *t, uint64_t id, const rg_label_t *l) {
   uint8_t kb[8], vb[LABEL_HDR_LEN + RG_LABEL_NOTE_MAX];
   rg_put_u64be(kb, id);
   MDB_val k = {8, kb}, v = {encode_label(vb, l, count), vb};
+  rg__touch(t, id);
   return rg__from_mdb(mdb_put(t->txn, t->s->dbi[DB_LABEL], &k, &v, 0), "put label");
 }
 
@@ -113,6 +114,7 @@ int rg_store_unlabel(rg_txn_t *t, uint64_t id, int64_t ts, const char *note, uin
   uint8_t kb[8];
   rg_put_u64be(kb, id);
   MDB_val k = {8, kb};
+  rg__touch(t, id);
   if ((rc = rg__from_mdb(mdb_del(t->txn, t->s->dbi[DB_LABEL], &k, NULL), "del label"))) return rc;
   if ((rc = rg__count_add(t, CNT_LABELS, -1))) return rc;
   l.verdict = RG_VERDICT_RETRACTED;
@@ -201,6 +203,7 @@ int rg__label_forget(rg_txn_t *t, uint64_t id) {
   uint8_t ib[8];
   rg_put_u64be(ib, id);
   MDB_val idk = {8, ib};
+  rg__touch(t, id);
   int rc = mdb_del(t->txn, t->s->dbi[DB_LABEL], &idk, NULL);
   if (rc == 0 && (rc = rg__count_add(t, CNT_LABELS, -1))) return rc;
   if (rc && rc != MDB_NOTFOUND) return rg__from_mdb(rc, "del label");

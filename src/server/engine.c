@@ -181,7 +181,18 @@ int rg_engine_handle(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out, rg_
 /* ---- life cycle --------------------------------------------------------------------- */
 
 static void before_deliver(void *ctx) {
-  rg__read_drop_batch(ctx); /* reads from now on must see these writes */
+  rg_engine_t *e = ctx;
+  rg__read_drop_batch(e); /* reads from now on must see these writes */
+  /* and so must cached lookup results: those of the actors the commits changed, or all */
+  rg_store_touched_t tt;
+  rg_store_take_touched(e->store, &tt);
+  if (tt.wide) {
+    rg_lookup_cache_invalidate(e->lookup_cache);
+  } else {
+    for (size_t i = 0; i < tt.n; i++) rg_lookup_cache_invalidate_actor(e->lookup_cache, tt.ids[i]);
+    if (tt.created) rg_lookup_cache_invalidate_unknown(e->lookup_cache);
+  }
+  free(tt.ids);
 }
 
 int rg_engine_open(const rg_config_t *cfg, uv_loop_t *loop, rg_engine_t **out, char *err,
@@ -211,6 +222,12 @@ int rg_engine_open(const rg_config_t *cfg, uv_loop_t *loop, rg_engine_t **out, c
   }
   rc = rg_store_open(&so, &e->store, err, errlen);
   if (rc) goto fail;
+  uint8_t cache_key[crypto_shorthash_KEYBYTES];
+  crypto_shorthash_keygen(cache_key);
+  if ((rc = rg_lookup_cache_open(cfg->lookup_cache_bytes, cache_key, &e->lookup_cache))) {
+    snprintf(err, errlen, "cannot allocate the lookup cache");
+    goto fail;
+  }
   if ((rc = rg__recompute_init(e))) {
     snprintf(err, errlen, "cannot start the recompute timer");
     goto fail;
@@ -232,6 +249,7 @@ int rg_engine_open(const rg_config_t *cfg, uv_loop_t *loop, rg_engine_t **out, c
   *out = e;
   return RG_OK;
 fail:
+  rg_lookup_cache_free(e->lookup_cache);
   rg_store_close(e->store);
   rg_pseudonym_free(e->pseudonym);
   free(e);
@@ -273,6 +291,10 @@ void rg__engine_apply_reload(rg_engine_t *e) {
   e->reload_pending = NULL;
 }
 
+rg_lookup_cache_t *rg_engine_lookup_cache(rg_engine_t *e) {
+  return e->lookup_cache;
+}
+
 void rg_engine_close(rg_engine_t *e) {
   if (!e) return;
   rg_engine_stop(e);
@@ -280,6 +302,7 @@ void rg_engine_close(rg_engine_t *e) {
   rg__backup_free(e);
   rg__retention_free(e);
   rg__read_drop_batch(e);
+  rg_lookup_cache_free(e->lookup_cache);
   rg_store_close(e->store);
   rg_pseudonym_free(e->pseudonym);
   free(e->reload_pending);

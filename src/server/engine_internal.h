@@ -14,6 +14,7 @@
 #include "repgraph/engine.h"
 #include "repgraph/pseudonym.h"
 #include "repgraph/model.h"
+#include "repgraph/lookup_cache.h"
 #include "repgraph/writer.h"
 
 typedef struct rg_recompute rg_recompute_t;
@@ -73,6 +74,9 @@ struct rg_engine {
   /* backup.c, retention.c: their state (NULL until their init) */
   struct rg__backup *backup;
   struct rg__retention *retention;
+  /* lookup.c: encoded lookup results (NULL: lookup.cache_bytes = 0); before_deliver in
+   * engine.c ends those the delivered commits changed (rg_store_take_touched) */
+  rg_lookup_cache_t *lookup_cache;
 };
 
 /* engine.c --------------------------------------------------------------------------- */

@@ -592,6 +592,9 @@ int rg__ingest_prepare(rg_engine_t *e, const rg_request_t *req, rg_write_t **out
     ingest_free(&w->base);
     return rc;
   }
+  /* these change only actor records, edges and labels: the store says which actors, and
+   * cached lookups of the others stay (forget also changes what others' reasons name) */
+  w->base.head.narrow = req->op != RG_OP_FORGET;
   w->base.sliced = w->n_slices > 1;
   *out = &w->base;
   return RG_OK;

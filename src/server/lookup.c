@@ -61,6 +61,9 @@ int rg__actor_from_wire(const rg_engine_t *e, rg_str_t s, bool typed, rg_actor_t
 
 /* ---- lookup -------------------------------------------------------------------------- */
 
+/* A string literal, its length known at compile time (no strlen per field). */
+#define WR_LIT(wr, lit) rg_wr_strn((wr), (lit), sizeof(lit) - 1)
+
 static void write_counts(rg_wr_t *wr, const char *name, const uint32_t *counts) {
   rg_wr_str(wr, name);
   rg_wr_map(wr, RG_EDGE_KIND_COUNT);
@@ -72,17 +75,17 @@ static void write_counts(rg_wr_t *wr, const char *name, const uint32_t *counts) 
 
 static void write_label(rg_wr_t *wr, const rg_label_t *l) {
   rg_wr_map(wr, 6);
-  rg_wr_str(wr, "verdict");
+  WR_LIT(wr, "verdict");
   rg_wr_str(wr, rg_verdict_name(l->verdict));
-  rg_wr_str(wr, "source");
+  WR_LIT(wr, "source");
   rg_wr_str(wr, rg_label_source_name(l->source));
-  rg_wr_str(wr, "weight");
+  WR_LIT(wr, "weight");
   rg_wr_double(wr, l->weight);
-  rg_wr_str(wr, "ts");
+  WR_LIT(wr, "ts");
   rg_wr_int(wr, l->ts);
-  rg_wr_str(wr, "count");
+  WR_LIT(wr, "count");
   rg_wr_uint(wr, l->count);
-  rg_wr_str(wr, "note");
+  WR_LIT(wr, "note");
   rg_wr_strn(wr, l->note, l->note_len);
 }
 
@@ -164,9 +167,9 @@ int rg__write_score_fields(const rg_engine_t *e, rg_txn_t *t, const rg_generatio
   rg_cluster_t c;
   int crc = rg_store_get_cluster(t, gen->generation, sc.cluster, &c);
   if (crc && crc != RG_ENOT_FOUND) return crc;
-  rg_wr_str(wr, "reputation"), rg_wr_double(wr, sc.reputation);
-  rg_wr_str(wr, "band"), rg_wr_str(wr, rg_band_name(sc.band));
-  rg_wr_str(wr, "propagated"),
+  WR_LIT(wr, "reputation"), rg_wr_double(wr, sc.reputation);
+  WR_LIT(wr, "band"), rg_wr_str(wr, rg_band_name(sc.band));
+  WR_LIT(wr, "propagated"),
       rg_wr_str(wr, sc.propagated ? rg_verdict_name(sc.propagated) : "none");
   rg_wr_str(wr, "cluster"), rg_wr_uint(wr, sc.cluster);
   rg_wr_str(wr, "cluster_suspicion"), crc ? rg_wr_nil(wr) : rg_wr_double(wr, c.suspicion);
@@ -178,36 +181,102 @@ int rg__write_score_fields(const rg_engine_t *e, rg_txn_t *t, const rg_generatio
   return RG_OK;
 }
 
-static int lookup_one(const rg_engine_t *e, rg_txn_t *t, const rg_generation_t *gen, rg_str_t s, int64_t now,
-                      rg_wr_t *wr) {
+/* What the lookups of one request share: the time, and the read snapshot with the current
+ * generation, opened at the first actor the cache does not answer. */
+typedef struct {
+  rg_engine_t *e;
+  rg_txn_t *t; /* NULL until needed */
+  rg_generation_t g;
+  const rg_generation_t *gen;
+  int64_t now;
+} lookup_ctx_t;
+
+static int ctx_open(lookup_ctx_t *x) {
+  if (x->t) return RG_OK;
+  int rc = rg__read_begin(x->e, &x->t);
+  if (rc) return rc;
+  x->gen = rg__current_generation(x->t, &x->g, &rc);
+  return rc;
+}
+
+/* Rewrites the value at `at` (len bytes, as written before) with what writing it now gives;
+ * false when the new encoding has another length. */
+static bool patch_value(uint8_t *at, uint32_t len, bool is_double, double d, int64_t i) {
+  uint8_t tmp[16];
+  rg_buf_t b = {tmp, 0, sizeof tmp, sizeof tmp};
+  rg_wr_t w;
+  rg_wr_init(&w, &b);
+  if (is_double)
+    rg_wr_double(&w, d);
+  else
+    rg_wr_int(&w, i);
+  if (w.err || b.len != len) return false;
+  memcpy(at, tmp, len);
+  return true;
+}
+
+#define DOUBLE_LEN 9 /* a msgpack float64: 0xcb and 8 bytes */
+
+/* Brings a cached result to time `now`: as_of, and the weights decayed as rg_store_get_actor
+ * decays them. False when it cannot be patched (as_of's encoding changes length). */
+static bool entry_refresh(const rg_engine_t *e, rg_lookup_entry_t *ce, int64_t now) {
+  double h = (double)e->cfg.half_life_s;
+  if (!patch_value(ce->bytes + ce->off_as_of, ce->as_of_len, false, 0, now)) return false;
+  if (ce->off_weight_out &&
+      (!patch_value(ce->bytes + ce->off_weight_out, DOUBLE_LEN, true,
+                    rg_store_decay(ce->weight_out, ce->rec_as_of, now, h), 0) ||
+       !patch_value(ce->bytes + ce->off_weight_in, DOUBLE_LEN, true,
+                    rg_store_decay(ce->weight_in, ce->rec_as_of, now, h), 0)))
+    return false;
+  ce->now = now;
+  return true;
+}
+
+static uint32_t wr_offset(const rg_wr_t *wr, size_t start) {
+  return (uint32_t)(wr->out->len - start);
+}
+
+static int lookup_one(lookup_ctx_t *x, rg_str_t s, rg_wr_t *wr) {
+  rg_engine_t *e = x->e;
+  int64_t now = x->now;
+  rg_lookup_entry_t *ce = rg_lookup_cache_get(e->lookup_cache, s.ptr, s.len);
+  if (ce && (ce->now == now || entry_refresh(e, ce, now))) {
+    rg_wr_raw(wr, ce->bytes, ce->len);
+    return RG_OK;
+  }
   rg_actor_t a;
   char msg[160], text[RG_ACTOR_TEXT_MAX];
   if (rg__actor_from_wire(e, s, true, 0, "actor", &a, msg, sizeof msg)) {
     char echo[4 * RG_ACTOR_TEXT_MAX]; /* the client's bytes, escaped: a reply is valid UTF-8 */
     rg_wr_map(wr, 2);
-    rg_wr_str(wr, "actor");
+    WR_LIT(wr, "actor");
     rg_wr_str(wr, rg_text_escape(echo, sizeof echo, s.ptr, s.len));
-    rg_wr_str(wr, "error");
+    WR_LIT(wr, "error");
     rg_wr_map(wr, 2);
-    rg_wr_str(wr, "code");
+    WR_LIT(wr, "code");
     rg_wr_str(wr, rg_err_name(RG_EINVALID_ACTOR));
-    rg_wr_str(wr, "message");
+    WR_LIT(wr, "message");
     rg_wr_str(wr, msg);
     return RG_OK;
   }
+  int rc = ctx_open(x);
+  if (rc) return rc;
+  rg_txn_t *t = x->t;
   uint64_t id;
   rg_actor_rec_t r;
   rg_label_t l;
-  int rc = rg_store_find_actor(t, &a, &id);
-  if (rc == RG_OK) rc = rg_store_get_actor(t, id, now, &r);
+  rc = rg_store_find_actor(t, &a, &id);
+  if (rc == RG_OK) rc = rg_store_get_actor(t, id, 0, &r); /* as stored: decayed below */
   if (rc && rc != RG_ENOT_FOUND) return rc;
   bool known = rc == RG_OK;
   int lrc = known ? rg_store_get_label(t, id, &l) : RG_ENOT_FOUND;
   if (lrc && lrc != RG_ENOT_FOUND) return lrc;
 
+  size_t start = wr->out->len;
+  rg_lookup_entry_t ne = {.now = now, .actor_id = known ? id : 0};
   rg_actor_format(&a, text, sizeof text);
   rg_wr_map(wr, LOOKUP_FIELDS);
-  rg_wr_str(wr, "actor");
+  WR_LIT(wr, "actor");
   rg_wr_str(wr, text);
   rg_wr_str(wr, "pseudonym"); /* what exports and analyst replies show for it */
   rg_actor_t p;
@@ -218,23 +287,27 @@ static int lookup_one(const rg_engine_t *e, rg_txn_t *t, const rg_generation_t *
     rg_wr_nil(wr);
   rg_wr_str(wr, "type");
   rg_wr_str(wr, rg_actor_type_name(a.type));
-  rg_wr_str(wr, "known");
+  WR_LIT(wr, "known");
   rg_wr_bool(wr, known);
   if (known) {
-    rg_wr_str(wr, "first_seen");
+    double h = (double)e->cfg.half_life_s;
+    ne.weight_out = r.weight_out, ne.weight_in = r.weight_in, ne.rec_as_of = r.as_of;
+    WR_LIT(wr, "first_seen");
     rg_wr_int(wr, r.first_seen);
-    rg_wr_str(wr, "last_seen");
+    WR_LIT(wr, "last_seen");
     rg_wr_int(wr, r.last_seen);
-    rg_wr_str(wr, "messages");
+    WR_LIT(wr, "messages");
     rg_wr_uint(wr, r.messages);
     rg_wr_str(wr, "submissions");
     rg_wr_uint(wr, r.submissions);
     write_counts(wr, "out_degree", r.out_degree);
     write_counts(wr, "in_degree", r.in_degree);
-    rg_wr_str(wr, "weight_out");
-    rg_wr_double(wr, r.weight_out);
-    rg_wr_str(wr, "weight_in");
-    rg_wr_double(wr, r.weight_in);
+    WR_LIT(wr, "weight_out");
+    ne.off_weight_out = wr_offset(wr, start);
+    rg_wr_double(wr, rg_store_decay(r.weight_out, r.as_of, now, h));
+    WR_LIT(wr, "weight_in");
+    ne.off_weight_in = wr_offset(wr, start);
+    rg_wr_double(wr, rg_store_decay(r.weight_in, r.as_of, now, h));
   } else {
     static const char *const absent[] = {"first_seen", "last_seen", "messages",  "submissions",
                                          "out_degree", "in_degree", "weight_out", "weight_in"};
@@ -243,14 +316,21 @@ static int lookup_one(const rg_engine_t *e, rg_txn_t *t, const rg_generation_t *
       rg_wr_nil(wr);
     }
   }
-  rg_wr_str(wr, "label");
+  WR_LIT(wr, "label");
   if (lrc == RG_OK)
     write_label(wr, &l);
   else
     rg_wr_nil(wr);
-  rg_wr_str(wr, "as_of");
+  WR_LIT(wr, "as_of");
+  ne.off_as_of = wr_offset(wr, start);
   rg_wr_int(wr, now);
-  return rg__write_score_fields(e, t, gen, known ? &r : NULL, known ? id : 0, now, wr);
+  ne.as_of_len = wr_offset(wr, start) - ne.off_as_of;
+  rc = rg__write_score_fields(e, t, x->gen, known ? &r : NULL, known ? id : 0, now, wr);
+  if (rc || wr->err) return rc;
+  ne.bytes = wr->out->data + start;
+  ne.len = wr_offset(wr, start);
+  (void)rg_lookup_cache_put(e->lookup_cache, s.ptr, s.len, &ne); /* not kept: answered anyway */
+  return RG_OK;
 }
 
 const rg_generation_t *rg__current_generation(rg_txn_t *t, rg_generation_t *g, int *rc) {
@@ -263,17 +343,12 @@ const rg_generation_t *rg__current_generation(rg_txn_t *t, rg_generation_t *g, i
 }
 
 int rg__lookup_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
-  rg_txn_t *t;
-  rg_generation_t g;
-  int rc = rg__read_begin(e, &t);
-  if (rc) return rc;
-  const rg_generation_t *gen = rg__current_generation(t, &g, &rc);
-  int64_t now = rg_clock_now();
+  lookup_ctx_t x = {.e = e, .now = rg_clock_now()};
+  int rc = RG_OK;
   rg_wr_reply(wr, req->has_id, req->id, 1);
-  rg_wr_str(wr, "results");
+  WR_LIT(wr, "results");
   rg_wr_array(wr, req->n_actors);
-  for (uint32_t i = 0; i < req->n_actors && !rc; i++)
-    rc = lookup_one(e, t, gen, req->actors[i], now, wr);
-  rg__read_end(e, t);
+  for (uint32_t i = 0; i < req->n_actors && !rc; i++) rc = lookup_one(&x, req->actors[i], wr);
+  if (x.t) rg__read_end(e, x.t);
   return rc;
 }

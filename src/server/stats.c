@@ -28,7 +28,7 @@ int rg__stats_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   if (rc) return rc;
   rg_store_info(e->store, &info);
 
-  rg_wr_reply(wr, req->has_id, req->id, 16);
+  rg_wr_reply(wr, req->has_id, req->id, 17);
   rg_wr_str(wr, "ingest");
   rg_wr_map(wr, 1);
   rg_wr_str(wr, "ts_clamped");
@@ -135,5 +135,14 @@ int rg__stats_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   rg_wr_str(wr, "retention"), rg__retention_stats(e, wr); /* retention.c */
   rg_wr_str(wr, "backup"), rg__backup_stats(e, wr);       /* backup.c */
   rg_wr_str(wr, "model"), rg__model_status(e, wr); /* the current generation's learned model */
+  rg_lookup_cache_stats_t lc; /* the encoded lookup results (lookup_cache.h); zeros when off */
+  rg_lookup_cache_stats(e->lookup_cache, &lc);
+  const uint64_t lcv[] = {lc.entries, lc.bytes, lc.max_bytes, lc.hits, lc.misses,
+                          lc.evictions, lc.invalidations, lc.refused};
+  static const char *const lcn[] = {"entries", "bytes",     "max_bytes",     "hits",
+                                    "misses",  "evictions", "invalidations", "refused"};
+  rg_wr_str(wr, "lookup_cache");
+  rg_wr_map(wr, 8);
+  for (int i = 0; i < 8; i++) rg_wr_str(wr, lcn[i]), rg_wr_uint(wr, lcv[i]);
   return RG_OK;
 }

@@ -48,6 +48,9 @@ static int commit_group(rg_writer_t *w, rg_writer_req_t *first, bool nested, boo
   *redo = false;
   int rc = rg_store_write_begin(w->store, &t);
   if (rc) return rc;
+  bool narrow = true; /* then the commit says which actors it changed (readers' caches) */
+  for (rg_writer_req_t *r = first; r && narrow; r = r->next) narrow = r->narrow;
+  if (narrow) rg_store_set_narrow(t);
   for (rg_writer_req_t *r = first; r; r = r->next) {
     if (!nested) {
       r->result = r->apply(t, r);
