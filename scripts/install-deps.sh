@@ -11,7 +11,8 @@ PKGS=(build-essential cmake pkg-config
       libgmime-3.0-dev dovecot-imapd dovecot-sieve  # ingest-mail / feedback, test_dovecot
       clang libclang-rt-14-dev  # libFuzzer and the sanitizer runtimes for scripts/fuzz.sh
       python3-msgpack python3-networkx python3-igraph  # the analyst walkthrough and example
-      postfix)  # tests/test_postfix.py starts its own throw-away instance
+      postfix  # tests/test_postfix.py starts its own throw-away instance
+      nats-server libnats-dev)  # cluster mode (JetStream); tests/test_cluster.py runs 3 NATS nodes
 if [ "${1:-}" = "--bench" ]; then
   PKGS+=(redis-server redis-tools python3-scipy python3-numpy gnuplot-nox util-linux
         python3-sklearn)  # the reference model of benchmarks/harness/verdicts.py

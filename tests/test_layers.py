@@ -15,12 +15,13 @@ LAYER = {
     "snapshot": 3, "score": 3, "compute": 3, "calibrate": 3, "evidence": 3,
     "writer": 4,
     "engine": 5, "auth": 5, "tls": 2, "server": 6, "policy_proto": 2, "policy": 6, "offload": 6,
+    "cluster": 6,
     "client": 7, "transcode": 7, "export": 7, "received": 7, "mail": 7, "mailsrc": 7, "netset": 7,
 }
 # the ops modules (no public header of their own) sit in the engine's layer
 OWN = dict(LAYER, ingest=5, label_cluster=5, lookup=5, check=5, stats=5, analyst=5, recompute=5)
 SERVER_ONLY = {"store", "snapshot", "compute", "calibrate", "writer", "engine", "auth", "server", "policy", "offload",
-               "tls"}
+               "tls", "cluster"}
 CLIENT_ONLY = {"client", "transcode", "export", "received", "mail", "mailsrc", "netset"}
 
 # folder -> (highest rank its files may include, headers it must not include)

@@ -142,6 +142,7 @@ typedef struct {
   uint32_t n_clusters;
   rg_wire_label_t label; /* label_cluster: verdict, source, note, weight, ts; unlabel: note */
   void *mem;             /* decoder state; owned */
+  int64_t now; /* the time writes are taken at (cluster mode: the publisher's); 0 = the clock */
 } rg_request_t;
 
 typedef struct {
