@@ -23,6 +23,7 @@ import argparse
 import collections
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -248,6 +249,7 @@ class Client(threading.Thread):
                     self.late.append(w)
                     self.progress += 1
                 elif err["code"] in RETRY_CODES:
+                    inflight.appendleft((rid, w))  # not taken: resent with the rest
                     raise ConnectionError(err["code"])
                 else:
                     raise AssertionError(f"client {self.cid}: {err}")
@@ -307,7 +309,8 @@ def run(tmp, n_writes, seed):
         print(f"{len(acked)} writes acknowledged ({sum(len(c.late) for c in clients)} late) in "
               f"{took:.1f} s; {sum(c.resent for c in clients)} resent, "
               f"{sum(c.switches for c in clients)} replica switches")
-        assert len(acked) == total
+        assert len(acked) == total, \
+            f"{len(acked)} of {total} acknowledged: {[(len(c.acked), len(c.late), len(c.todo)) for c in clients]}"
 
         def converged():
             cl = [r.cluster() for r in replicas]
@@ -317,6 +320,13 @@ def run(tmp, n_writes, seed):
         cl = wait_for(converged, "replicas converged on the stream's last sequence", 60)
         print(f"all replicas applied sequence {cl[0]['applied_seq']}; the restarted one "
               f"too (lag {cl[victim.i]['lag']})")
+        with open(os.path.join(tmp, f"rg{victim.i}.log")) as f:  # resumed right after its store
+            log = f.read()
+        stored = [int(x) for x in re.findall(r"applied up to sequence (\d+)", log)]
+        starts = [int(x) for x in re.findall(r"consuming \S+ from sequence (\d+)", log)]
+        assert len(stored) == 2 and stored[1] > 0, f"restart not seen in its log: {stored}"
+        assert stored[1] + 1 in starts[1:], f"restarted at {starts}, its store had {stored[1]}"
+        print(f"the restarted replica had applied {stored[1]} and resumed at {stored[1] + 1}")
         st = [counts(r.stats()) for r in replicas]
         assert st[0] == st[1] == st[2], f"replicas differ: {st}"
         print(f"identical counts: {st[0]}")

@@ -38,7 +38,8 @@
 #define MAX_AHEAD      4096 /* entries fetched but not yet applied, at most */
 #define RETRY_MS       250  /* pause after a failed connect, stream or consumer set-up */
 #define INFO_EVERY_MS  500  /* the stream's head is read this often */
-#define SWEEP_MS       100  /* waiting writes are checked against cluster.read_wait this often */
+#define SWEEP_MS       100
+#define REPUBLISH_MS   200 /* a refused entry is published again after this */  /* waiting writes are checked against cluster.read_wait this often */
 #define MAX_PENDING    (1 << 20) /* async publishes in flight: never stall the publisher */
 #define URLS_MAX       16
 
@@ -51,6 +52,10 @@ typedef struct pub {
   rg_write_done_fn done;
   void *ctx;
   uint64_t deadline_ms;
+  uint8_t *entry;       /* the log entry, kept to publish again (freed once applied) */
+  uint32_t entry_len;
+  uint64_t retry_at_ms; /* JetStream refused it: publish again then (0 = not due) */
+  char why[128];        /* the last refusal */
   bool submitted; /* its entry is in the writer: it completes from there */
   bool finished;  /* its reply is ready; it waits for the writes before it */
 } pub_t;
@@ -166,6 +171,10 @@ static void *publisher_main(void *arg) {
     pthread_mutex_unlock(&c->lock);
 
     natsMsg *m = NULL;
+    char id[40]; /* JetStream keeps one copy of an id in its duplicate window (2 min) */
+    snprintf(id, sizeof id, "%016llx-%llu", (unsigned long long)rg_get_u64be(o->data + 9),
+             (unsigned long long)rg_get_u64be(o->data + 17));
+    po.MsgId = id;
     natsStatus s = natsMsg_Create(&m, c->subject, NULL, (const char *)o->data, (int)o->len);
     if (s == NATS_OK) s = js_PublishMsgAsync(js, &m, &po);
     natsMsg_Destroy(m); /* NULL once the library took it */
@@ -407,6 +416,7 @@ static void deliver(rg_replica_t *c) {
     pub_t *p = c->pubs_head;
     pub_unlink(c, p);
     p->done(p->w, p->ctx);
+    free(p->entry);
     free(p);
   }
 }
@@ -452,6 +462,8 @@ static void apply_entry(rg_replica_t *c, uint64_t seq, const uint8_t *d, uint32_
     pub_t *p = pub_find(c, rg_get_u64be(d + 17));
     if (p) {
       p->submitted = true;
+      free(p->entry);
+      p->entry = NULL;
       rg_engine_submit_logged(e, p->w, seq, on_own_done, p);
       return;
     }
@@ -495,9 +507,8 @@ static void on_inbox(uv_async_t *h) {
     if (it->kind == IN_ACK && (p = pub_find(c, it->pub_id))) {
       p->seq = it->seq;
     } else if (it->kind == IN_FAILED && (p = pub_find(c, it->pub_id))) {
-      char msg[200];
-      snprintf(msg, sizeof msg, "JetStream did not take the write (%s); resend it", it->why);
-      pub_fail(p, RG_EUNAVAILABLE, msg);
+      snprintf(p->why, sizeof p->why, "%s", it->why); /* e.g. no stream leader yet */
+      p->retry_at_ms = uv_now(c->loop) + REPUBLISH_MS;
     } else if (it->kind == IN_ENTRY && !c->stopped) {
       if (it->seq == c->taken + 1)
         apply_entry(c, it->seq, it->data, it->len);
@@ -516,15 +527,35 @@ static void on_inbox(uv_async_t *h) {
   }
 }
 
-/* Each SWEEP_MS: writes that waited cluster.read_wait end with an error reply. */
+/* Queues a copy of the write's entry to the publisher thread. 0 or RG_ENOMEM. */
+static int publish(rg_replica_t *c, pub_t *p) {
+  out_item_t *o = malloc(sizeof *o + p->entry_len);
+  if (!o) return RG_ENOMEM;
+  o->next = NULL;
+  o->len = p->entry_len;
+  memcpy(o->data, p->entry, p->entry_len);
+  pthread_mutex_lock(&c->lock);
+  if (c->out_tail)
+    c->out_tail->next = o;
+  else
+    c->out_head = o;
+  c->out_tail = o;
+  pthread_cond_broadcast(&c->wake);
+  pthread_mutex_unlock(&c->lock);
+  return RG_OK;
+}
+
+/* Each SWEEP_MS: writes JetStream refused are published again (the same message id: the
+ * stream keeps one copy), and those that waited cluster.read_wait end with an error. */
 static void on_sweep(uv_timer_t *t) {
   rg_replica_t *c = t->data;
   uint64_t now = uv_now(c->loop);
-  char msg[200];
+  char msg[400];
   for (pub_t *p = c->pubs_head, *next; p && p->deadline_ms <= now; p = next) {
     next = p->next;
     if (p->submitted || p->finished) continue;
     atomic_fetch_add(&c->timeouts, 1);
+    p->retry_at_ms = 0;
     if (p->seq) {
       snprintf(msg, sizeof msg,
                "in the log as sequence %llu but not applied here within cluster.read_wait; it "
@@ -532,11 +563,17 @@ static void on_sweep(uv_timer_t *t) {
                (unsigned long long)p->seq);
       pub_fail(p, RG_ENOT_APPLIED, msg);
     } else {
-      pub_fail(p, RG_EUNAVAILABLE,
-               "JetStream did not acknowledge the write within cluster.read_wait; it may or "
-               "may not be in the log: resend it");
+      snprintf(msg, sizeof msg,
+               "JetStream did not acknowledge the write within cluster.read_wait%s%s%s; it "
+               "may or may not be in the log: resend it",
+               p->why[0] ? " (" : "", p->why, p->why[0] ? ")" : "");
+      pub_fail(p, RG_EUNAVAILABLE, msg);
     }
   }
+  for (pub_t *p = c->pubs_head; p; p = p->next)
+    if (!p->submitted && !p->finished && p->retry_at_ms && p->retry_at_ms <= now &&
+        publish(c, p) == RG_OK)
+      p->retry_at_ms = 0;
   deliver(c);
 }
 
@@ -582,36 +619,33 @@ int rg_cluster_write(rg_replica_t *c, const uint8_t *body, uint32_t len, const r
   int rc = rg_engine_write_prepare(c->engine, &r, &w, msg, sizeof msg);
   if (rc) return refuse(c, req, out, rc, msg);
   pub_t *p = calloc(1, sizeof *p);
-  out_item_t *o = malloc(sizeof *o + ENTRY_HEAD + len);
-  if (!p || !o) {
+  uint8_t *entry = malloc(ENTRY_HEAD + (size_t)len);
+  if (!p || !entry) {
     free(p);
-    free(o);
+    free(entry);
     rg_engine_finish_write(w, NULL);
     return refuse(c, req, out, RG_ENOMEM, "");
   }
   *p = (pub_t){.cluster = c, .id = ++c->next_pub, .w = w, .done = done, .ctx = ctx,
-               .deadline_ms = uv_now(c->loop) + c->cfg.cluster_read_wait_s * 1000};
+               .deadline_ms = uv_now(c->loop) + c->cfg.cluster_read_wait_s * 1000,
+               .entry = entry, .entry_len = ENTRY_HEAD + len};
+  entry[0] = ENTRY_VERSION;
+  rg_put_u64be(entry + 1, (uint64_t)r.now);
+  rg_put_u64be(entry + 9, c->origin);
+  rg_put_u64be(entry + 17, p->id);
+  memcpy(entry + ENTRY_HEAD, body, len);
+  if (publish(c, p) != RG_OK) {
+    rg_engine_finish_write(w, NULL);
+    free(entry);
+    free(p);
+    return refuse(c, req, out, RG_ENOMEM, "");
+  }
   p->prev = c->pubs_tail;
   if (c->pubs_tail)
     c->pubs_tail->next = p;
   else
     c->pubs_head = p;
   c->pubs_tail = p;
-  o->next = NULL;
-  o->len = ENTRY_HEAD + len;
-  o->data[0] = ENTRY_VERSION;
-  rg_put_u64be(o->data + 1, (uint64_t)r.now);
-  rg_put_u64be(o->data + 9, c->origin);
-  rg_put_u64be(o->data + 17, p->id);
-  memcpy(o->data + ENTRY_HEAD, body, len);
-  pthread_mutex_lock(&c->lock);
-  if (c->out_tail)
-    c->out_tail->next = o;
-  else
-    c->out_head = o;
-  c->out_tail = o;
-  pthread_cond_broadcast(&c->wake);
-  pthread_mutex_unlock(&c->lock);
   *pending = w;
   return RG_OK;
 }
