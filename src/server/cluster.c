@@ -31,17 +31,20 @@
 #include "repgraph/err.h"
 #include "repgraph/log.h"
 
-#define ENTRY_VERSION  1
-#define ENTRY_HEAD     25   /* version, now, origin, publication id */
-#define FETCH_BATCH    256  /* entries asked for per pull */
-#define FETCH_WAIT_MS  250  /* a pull waits this long for entries */
-#define MAX_AHEAD      4096 /* entries fetched but not yet applied, at most */
-#define RETRY_MS       250  /* pause after a failed connect, stream or consumer set-up */
-#define INFO_EVERY_MS  500  /* the stream's head is read this often */
-#define SWEEP_MS       100
-#define REPUBLISH_MS   200 /* a refused entry is published again after this */  /* waiting writes are checked against cluster.read_wait this often */
-#define MAX_PENDING    (1 << 20) /* async publishes in flight: never stall the publisher */
-#define URLS_MAX       16
+#define ENTRY_VERSION 1
+#define ENTRY_HEAD    25   /* version, now, origin, publication id */
+#define FETCH_BATCH   256  /* entries asked for per pull */
+#define FETCH_WAIT_MS 250  /* a pull waits this long for entries */
+#define MAX_AHEAD     4096 /* entries fetched but not yet applied, at most */
+#define RETRY_MS      250  /* pause after a failed connect, stream or consumer set-up */
+#define INFO_EVERY_MS 500  /* the stream's head is read this often */
+#define STALL_MS      1000 /* pulls that bring nothing while the stream has more: new consumer */
+#define SWEEP_MS      100
+#define REPUBLISH_MS                                                                            \
+  200 /* a refused entry is published again after this */ /* waiting writes are checked against \
+                                                             cluster.read_wait this often */
+#define MAX_PENDING (1 << 20) /* async publishes in flight: never stall the publisher */
+#define URLS_MAX    16
 
 /* A client write waiting for the log (loop thread only). */
 typedef struct pub {
@@ -52,12 +55,12 @@ typedef struct pub {
   rg_write_done_fn done;
   void *ctx;
   uint64_t deadline_ms;
-  uint8_t *entry;       /* the log entry, kept to publish again (freed once applied) */
+  uint8_t *entry; /* the log entry, kept to publish again (freed once applied) */
   uint32_t entry_len;
   uint64_t retry_at_ms; /* JetStream refused it: publish again then (0 = not due) */
   char why[128];        /* the last refusal */
-  bool submitted; /* its entry is in the writer: it completes from there */
-  bool finished;  /* its reply is ready; it waits for the writes before it */
+  bool submitted;       /* its entry is in the writer: it completes from there */
+  bool finished;        /* its reply is ready; it waits for the writes before it */
 } pub_t;
 
 enum { IN_ENTRY, IN_ACK, IN_FAILED };
@@ -91,15 +94,16 @@ struct rg_replica {
   /* loop thread */
   pub_t *pubs_head, *pubs_tail;
   uint64_t next_pub;
-  uint64_t taken;   /* the last sequence handed to the writer */
+  uint64_t taken;    /* the last sequence handed to the writer */
   uint32_t inflight; /* entries in the writer */
   uv_async_t async;
   uv_timer_t sweep;
+  rg_log_limit_t gap_log; /* gap warnings: a few a second */
   bool stopped;
 
   /* shared: under lock */
   pthread_mutex_t lock;
-  pthread_cond_t wake;       /* publisher: out queue; consumer: room ahead, stop */
+  pthread_cond_t wake; /* publisher: out queue; consumer: room ahead, stop */
   in_item_t *in_head, *in_tail;
   out_item_t *out_head, *out_tail;
   bool stopping, js_ready;
@@ -131,7 +135,8 @@ static void inbox_push(rg_replica_t *c, in_item_t *first, in_item_t *last) {
   pthread_mutex_unlock(&c->lock);
 }
 
-static in_item_t *item_new(int kind, uint64_t seq, uint64_t pub_id, const void *data, uint32_t len) {
+static in_item_t *item_new(int kind, uint64_t seq, uint64_t pub_id, const void *data,
+                           uint32_t len) {
   in_item_t *it = malloc(sizeof *it + len);
   if (!it) return NULL;
   *it = (in_item_t){.kind = kind, .seq = seq, .pub_id = pub_id, .len = len};
@@ -310,7 +315,8 @@ static void hand_over(rg_replica_t *c, natsMsgList *list) {
     if (natsMsg_GetMetaData(&md, m) != NATS_OK) continue;
     uint64_t seq = md->Sequence.Stream;
     jsMsgMetaData_Destroy(md);
-    in_item_t *it = item_new(IN_ENTRY, seq, 0, natsMsg_GetData(m), (uint32_t)natsMsg_GetDataLength(m));
+    in_item_t *it =
+        item_new(IN_ENTRY, seq, 0, natsMsg_GetData(m), (uint32_t)natsMsg_GetDataLength(m));
     if (!it) break; /* the gap makes the loop ask for it again */
     if (last)
       last->next = it;
@@ -329,7 +335,7 @@ static void *consumer_main(void *arg) {
   jsCtx *js = NULL;
   natsSubscription *sub = NULL;
   bool stream_ok = false;
-  uint64_t next_info = 0;
+  uint64_t next_info = 0, stalled_since = 0;
   rg_log_limit_t loglim = {0};
   while (!stopping(c)) {
     natsStatus s = NATS_OK;
@@ -363,7 +369,20 @@ static void *consumer_main(void *arg) {
       s = natsSubscription_Fetch(&list, sub, FETCH_BATCH, FETCH_WAIT_MS, &jerr);
       if (s == NATS_OK) hand_over(c, &list);
       natsMsgList_Destroy(&list);
+      uint64_t now = rg_clock_mono_us() / 1000;
+      if (s != NATS_TIMEOUT || atomic_load(&c->head) <= atomic_load(&c->fetched))
+        stalled_since = 0;
+      else if (!stalled_since)
+        stalled_since = now;
       if (s == NATS_TIMEOUT) s = NATS_OK;
+      if (stalled_since && now - stalled_since >= STALL_MS) {
+        /* entries wait in the stream but none come: the consumer's leader was on a NATS
+         * node that went away; a new consumer gets a leader among the live ones */
+        rg_log_warn("cluster: no entries for %d ms with %llu in the stream: new consumer", STALL_MS,
+                    (unsigned long long)(atomic_load(&c->head) - atomic_load(&c->fetched)));
+        stalled_since = 0;
+        s = NATS_ERR;
+      }
       if (s != NATS_OK) { /* the consumer may be gone with its NATS node: make it again */
         natsSubscription_Destroy(sub);
         sub = NULL;
@@ -476,8 +495,9 @@ static void apply_entry(rg_replica_t *c, uint64_t seq, const uint8_t *d, uint32_
     rc = rg_proto_decode_request(d + ENTRY_HEAD, len - ENTRY_HEAD, &c->limits, &req, err,
                                  sizeof err);
     req.now = (int64_t)rg_get_u64be(d + 1);
-    if (!rc) rc = rg_cluster_takes(&req) ? rg_engine_write_prepare(e, &req, &w, err, sizeof err)
-                                         : RG_EBAD_REQUEST;
+    if (!rc)
+      rc = rg_cluster_takes(&req) ? rg_engine_write_prepare(e, &req, &w, err, sizeof err)
+                                  : RG_EBAD_REQUEST;
     rg_request_free(&req); /* the write holds copies */
   }
   if (!rc) {
@@ -514,8 +534,9 @@ static void on_inbox(uv_async_t *h) {
         apply_entry(c, it->seq, it->data, it->len);
       else if (it->seq > c->taken + 1 && !gap) {
         gap = true; /* lost in flight: the consumer starts again after what was taken */
-        rg_log_warn("cluster: entry %llu arrived after %llu: fetching again",
-                    (unsigned long long)it->seq, (unsigned long long)c->taken);
+        if (rg_log_limit_take(&c->gap_log, rg_clock_now(), 2))
+          rg_log_warn("cluster: entry %llu arrived after %llu: fetching again",
+                      (unsigned long long)it->seq, (unsigned long long)c->taken);
       }
     }
     free(it);
@@ -626,9 +647,14 @@ int rg_cluster_write(rg_replica_t *c, const uint8_t *body, uint32_t len, const r
     rg_engine_finish_write(w, NULL);
     return refuse(c, req, out, RG_ENOMEM, "");
   }
-  *p = (pub_t){.cluster = c, .id = ++c->next_pub, .w = w, .done = done, .ctx = ctx,
+  *p = (pub_t){.cluster = c,
+               .id = ++c->next_pub,
+               .w = w,
+               .done = done,
+               .ctx = ctx,
                .deadline_ms = uv_now(c->loop) + c->cfg.cluster_read_wait_s * 1000,
-               .entry = entry, .entry_len = ENTRY_HEAD + len};
+               .entry = entry,
+               .entry_len = ENTRY_HEAD + len};
   entry[0] = ENTRY_VERSION;
   rg_put_u64be(entry + 1, (uint64_t)r.now);
   rg_put_u64be(entry + 9, c->origin);
