@@ -292,6 +292,7 @@ def run(tmp, n_writes, seed):
         done = lambda: sum(c.progress for c in clients)
         victim, nats_victim = replicas[rng.randrange(3)], nats[rng.randrange(3)]
         wait_for(lambda: done() >= total // 4 or any(c.error for c in clients), "progress", 60)
+        wait_for(lambda: victim.cluster()["applied_seq"] > 0, f"replica {victim.i} applying", 30)
         victim.kill()
         print(f"killed -9 repgraphd {victim.i} after {done()} writes")
         wait_for(lambda: done() >= total // 2 or any(c.error for c in clients), "progress", 60)

@@ -61,14 +61,23 @@ static void pub_fail(pub_t *p, int code, const char *msg) {
   p->finished = true;
 }
 
+/* An entry committed, or failed: a failure here (storage full, I/O) is this replica's
+ * alone, so it stops applying rather than skip the entry (the store refuses every later
+ * one anyway: rg_engine_submit_logged); a restart tries again from the stored sequence. */
 static void entry_done(rg_replica_t *c, rg_write_t *w) {
   uint64_t seq = rg_engine_write_log_seq(w);
-  if (seq > atomic_load(&c->applied)) atomic_store(&c->applied, seq);
+  int rc = rg_engine_write_result(w);
   c->inflight--;
+  if (rc) {
+    if (!c->halted)
+      rg_log_error("cluster: entry %llu failed here (%s); applying stops until a restart",
+                   (unsigned long long)seq, rg_strerror(rc));
+    c->halted = true;
+    atomic_store(&c->halted_flag, true);
+    return;
+  }
+  if (seq > atomic_load(&c->applied)) atomic_store(&c->applied, seq);
   atomic_fetch_add(&c->applied_entries, 1);
-  if (rg_engine_write_result(w))
-    rg_log_error("cluster: entry %llu failed here: %s", (unsigned long long)seq,
-                 rg_strerror(rg_engine_write_result(w)));
 }
 
 /* Loop thread: another replica's entry (or a refused one) committed. */
@@ -144,7 +153,7 @@ static void on_inbox(uv_async_t *h) {
     } else if (it->kind == IN_FAILED && (p = pub_find(c, it->pub_id))) {
       snprintf(p->why, sizeof p->why, "%s", it->why); /* e.g. no stream leader yet */
       p->retry_at_ms = uv_now(c->loop) + REPUBLISH_MS;
-    } else if (it->kind == IN_ENTRY && !c->stopped) {
+    } else if (it->kind == IN_ENTRY && !c->stopped && !c->halted) {
       if (it->seq == c->taken + 1)
         apply_entry(c, it->seq, it->data, it->len);
       else if (it->seq > c->taken + 1 && !gap) {
@@ -298,7 +307,7 @@ static void write_stats(void *ctx, rg_wr_t *wr) {
   uint64_t applied = atomic_load(&c->applied), head = atomic_load(&c->head);
   bool have_head = atomic_load(&c->have_head), connected = atomic_load(&c->connected);
   uint64_t lag = head > applied ? head - applied : 0;
-  rg_wr_map(wr, 15);
+  rg_wr_map(wr, 16);
   rg_wr_str(wr, "role"), rg_wr_str(wr, "replica");
   rg_wr_str(wr, "node"), rg_wr_str(wr, c->cfg.cluster_node);
   rg_wr_str(wr, "stream"), rg_wr_str(wr, c->cfg.cluster_stream);
@@ -306,7 +315,10 @@ static void write_stats(void *ctx, rg_wr_t *wr) {
   rg_wr_str(wr, "applied_seq"), rg_wr_uint(wr, applied);
   rg_wr_str(wr, "stream_last_seq"), rg_wr_uint(wr, head);
   rg_wr_str(wr, "lag"), rg_wr_uint(wr, lag);
-  rg_wr_str(wr, "ready"), rg_wr_bool(wr, connected && have_head && lag <= c->cfg.cluster_max_lag);
+  rg_wr_str(wr, "ready");
+  rg_wr_bool(wr, connected && have_head && atomic_load(&c->consuming) && !c->halted &&
+                     lag <= c->cfg.cluster_max_lag);
+  rg_wr_str(wr, "halted"), rg_wr_bool(wr, c->halted);
   rg_wr_str(wr, "waiting_writes");
   uint64_t waiting = 0;
   for (pub_t *p = c->pubs_head; p; p = p->next) waiting++;

@@ -82,6 +82,7 @@ struct rg_replica {
   uv_async_t async;
   uv_timer_t sweep;
   rg_log_limit_t gap_log; /* gap warnings: a few a second */
+  bool halted;            /* an entry failed here: nothing more is applied until a restart */
   bool stopped;
 
   /* shared: under lock */
@@ -97,7 +98,8 @@ struct rg_replica {
   atomic_uint_fast64_t applied; /* the last sequence committed here */
   atomic_uint_fast64_t fetched; /* the last sequence the consumer handed over */
   atomic_uint_fast64_t head;    /* the stream's last sequence, as last read */
-  atomic_bool connected, reset, have_head;
+  atomic_bool connected, consuming, reset, have_head,
+      halted_flag;                 /* halted_flag: halted, for the consumer */
   atomic_int_fast64_t max_payload; /* NATS's, once connected */
   atomic_uint_fast64_t published, publish_failed, timeouts, resets, applied_entries,
       refused_entries;

@@ -246,9 +246,14 @@ void *rg__cluster_consumer_main(void *arg) {
     } else if (!sub || atomic_exchange(&c->reset, false)) {
       what = "create consumer";
       natsSubscription_Destroy(sub);
+      atomic_store(&c->consuming, false);
       sub = NULL;
       if ((s = subscribe(c, js, &sub)) != NATS_OK) sub = NULL;
       if (s == NATS_OK) atomic_fetch_add(&c->resets, 1);
+      atomic_store(&c->consuming, s == NATS_OK);
+    } else if (atomic_load(&c->halted_flag)) {
+      pause_ms(c, RETRY_MS); /* an entry failed here: nothing more until a restart */
+      continue;
     } else if (atomic_load(&c->fetched) > atomic_load(&c->applied) &&
                atomic_load(&c->fetched) - atomic_load(&c->applied) >= MAX_AHEAD) {
       pause_ms(c, 5); /* the writer is behind: let it catch up */
@@ -276,6 +281,7 @@ void *rg__cluster_consumer_main(void *arg) {
       }
       if (s != NATS_OK) { /* the consumer may be gone with its NATS node: make it again */
         natsSubscription_Destroy(sub);
+        atomic_store(&c->consuming, false);
         sub = NULL;
       }
     }
@@ -292,6 +298,7 @@ void *rg__cluster_consumer_main(void *arg) {
     }
   }
   natsSubscription_Destroy(sub);
+  atomic_store(&c->consuming, false);
   pthread_mutex_lock(&c->lock);
   c->js_ready = false;
   pthread_mutex_unlock(&c->lock);

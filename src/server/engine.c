@@ -161,10 +161,18 @@ int rg_engine_write_prepare(rg_engine_t *e, const rg_request_t *req, rg_write_t 
   return rc;
 }
 
-/* Writer thread: the write, then the log position in the same transaction. */
+/* Writer thread: the write, then the log position in the same transaction — only right
+ * after the entry before it: after a failed entry (undone), every later one fails too, so a
+ * replica never records a position past an entry it did not apply. */
 static int apply_logged(rg_txn_t *t, rg_writer_req_t *head) {
   rg_write_t *w = (rg_write_t *)head;
-  int rc = w->log_apply ? w->log_apply(t, head) : RG_OK;
+  uint64_t last;
+  int rc = rg_store_log_seq(t, &last);
+  if (!rc && last + 1 != w->log_seq)
+    return rg_fail(w->error, sizeof w->error, RG_EINTERNAL,
+                   "log entry %llu does not follow the last one applied here (%llu)",
+                   (unsigned long long)w->log_seq, (unsigned long long)last);
+  if (!rc && w->log_apply) rc = w->log_apply(t, head);
   return rc ? rc : rg_store_put_log_seq(t, w->log_seq);
 }
 
