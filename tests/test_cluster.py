@@ -13,7 +13,10 @@ It checks:
     labelled actors' labels);
   - all replicas converge to the same applied sequence, the stream's last one, and to
     identical counts (stats: actors, edges, labels);
-  - the restarted replica caught up (its applied sequence is the stream's).
+  - the restarted replica caught up (its applied sequence is the stream's) and resumed right
+    after the sequence its store held;
+  - with every NATS node gone, a write answers `unavailable` within cluster.read_wait, reads
+    still answer, stats says not ready, and each replica stops cleanly.
 Without nats-server it prints why and exits 77 (ctest: skipped).
 
     /usr/bin/python3 tests/test_cluster.py BUILD_DIR [--writes N] [--seed S]
@@ -359,6 +362,20 @@ def run(tmp, n_writes, seed):
                 f"{name} differs between replicas: {[s[name] for s in seen]}"
         print(f"every acknowledged write present on all 3 replicas: {len(names)} actors, "
               f"identical first/last seen, messages, degrees and labels")
+        for n in nats:  # no NATS at all: writes answer unavailable, reads still work
+            if n.proc.poll() is None:
+                n.kill()
+        conn = Conn(replicas[0].port)
+        t1 = time.monotonic()
+        conn.send("ingest", observations=[{"sender": "late@x.example", "recipients": ["a@b.example"],
+                                           "client_ip": "192.0.2.1"}])
+        reply = conn.recv()
+        assert reply.get("error", {}).get("code") == "unavailable", reply
+        assert conn.call("lookup", actors=[names[0]])["results"][0]["known"] is True
+        wait_for(lambda: not replicas[0].cluster()["ready"], "not ready without NATS", 10)
+        conn.close()
+        print(f"without NATS: a write answered unavailable after {time.monotonic() - t1:.1f} s "
+              f"(cluster.read_wait 5 s); reads still answered; stats says not ready")
         for r in replicas:
             r.stop()
         replicas = []
