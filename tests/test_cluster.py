@@ -24,6 +24,7 @@ Without nats-server it prints why and exits 77 (ctest: skipped).
 """
 import argparse
 import collections
+import json
 import os
 import random
 import re
@@ -285,6 +286,11 @@ def run(tmp, n_writes, seed):
         for r in replicas:
             wait_for(lambda: r.cluster()["ready"], f"replica {r.i} ready", 60)
         print("repgraphd: 3 replicas ready")
+        with open(os.path.join(SRC, "schemas", "protocol.json")) as f:
+            spec = json.load(f)["ops"]["stats"]["reply"]["fields"]["cluster"]["fields"]
+        got = replicas[0].cluster()
+        assert set(got) == set(spec), f"stats cluster {sorted(got)} != schema {sorted(spec)}"
+        assert got["role"] == "replica" and got["node"] == "r0" and got["connected"] is True
 
         clients = [Client(c, replicas, n_writes, random.Random(seed * 100 + c))
                    for c in range(CLIENTS)]
