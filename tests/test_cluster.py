@@ -15,6 +15,8 @@ It checks:
     identical counts (stats: actors, edges, labels);
   - the restarted replica caught up (its applied sequence is the stream's) and resumed right
     after the sequence its store held;
+  - entries published to the subject by someone else (too short, wrong version, not
+    msgpack, a read op) are refused by every replica, recorded as applied, and skipped;
   - with every NATS node gone, a write answers `unavailable` within cluster.read_wait, reads
     still answer, stats says not ready, and each replica stops cleanly.
 Without nats-server it prints why and exits 77 (ctest: skipped).
@@ -291,6 +293,25 @@ def run(tmp, n_writes, seed):
         got = replicas[0].cluster()
         assert set(got) == set(spec), f"stats cluster {sorted(got)} != schema {sorted(spec)}"
         assert got["role"] == "replica" and got["node"] == "r0" and got["connected"] is True
+
+        # Entries no replica wrote (anyone who may publish to the subject can): too short, a
+        # wrong version, not msgpack, a read op. Every replica refuses each, records it as
+        # applied and goes on.
+        junk = [b"short", b"\x09" + bytes(24) + msgpack.packb({"op": "ingest"}),
+                b"\x01" + bytes(24) + b"\xc1 not msgpack",
+                b"\x01" + bytes(24) + msgpack.packb({"id": 1, "op": "lookup", "actors": []})]
+        with socket.create_connection(("127.0.0.1", ports[0][0]), timeout=10) as raw:
+            raw.recv(4096)  # INFO
+            out = b"CONNECT {\"verbose\":false}\r\n"
+            for j in junk:
+                out += b"PUB repgraph.writes %d\r\n%s\r\n" % (len(j), j)
+            raw.sendall(out + b"PING\r\n")
+            got = b""
+            while b"PONG" not in got:
+                got += raw.recv(4096)
+        wait_for(lambda: all(r.cluster()["entries_refused"] == len(junk) for r in replicas),
+                 "every replica refusing the junk entries", 30)
+        print(f"{len(junk)} junk entries refused by every replica and recorded as applied")
 
         clients = [Client(c, replicas, n_writes, random.Random(seed * 100 + c))
                    for c in range(CLIENTS)]

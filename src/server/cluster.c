@@ -115,13 +115,16 @@ static void apply_entry(rg_replica_t *c, uint64_t seq, const uint8_t *d, uint32_
   rg_write_t *w = NULL;
   char err[256] = "";
   int rc = len >= ENTRY_HEAD && d[0] == ENTRY_VERSION ? RG_OK : RG_EBAD_REQUEST;
+  if (rc) snprintf(err, sizeof err, "not a log entry of version %d", ENTRY_VERSION);
   if (!rc) {
     rc = rg_proto_decode_request(d + ENTRY_HEAD, len - ENTRY_HEAD, &c->limits, &req, err,
                                  sizeof err);
     req.now = (int64_t)rg_get_u64be(d + 1);
     if (!rc)
-      rc = rg_cluster_takes(&req) ? rg_engine_write_prepare(e, &req, &w, err, sizeof err)
-                                  : RG_EBAD_REQUEST;
+      rc = rg_cluster_takes(&req)
+               ? rg_engine_write_prepare(e, &req, &w, err, sizeof err)
+               : rg_fail(err, sizeof err, RG_EBAD_REQUEST, "%s is not a write the log carries",
+                         rg_op_name(req.op));
     rg_request_free(&req); /* the write holds copies */
   }
   if (!rc) {
@@ -129,8 +132,9 @@ static void apply_entry(rg_replica_t *c, uint64_t seq, const uint8_t *d, uint32_
     return;
   }
   atomic_fetch_add(&c->refused_entries, 1);
-  rg_log_warn("cluster: entry %llu refused here (%s: %s); recorded as applied",
-              (unsigned long long)seq, rg_err_name(rc), err);
+  if (rg_log_limit_take(&c->refuse_log, rg_clock_now(), 10))
+    rg_log_warn("cluster: entry %llu refused here (%s: %s); recorded as applied",
+                (unsigned long long)seq, rg_err_name(rc), err);
   if (rg_engine_skip_logged(e, seq, on_entry_done, c) != RG_OK) {
     c->inflight--;
     c->taken = seq - 1; /* out of memory: ask for it again */

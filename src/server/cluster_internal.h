@@ -81,8 +81,9 @@ struct rg_replica {
   uint32_t inflight; /* entries in the writer */
   uv_async_t async;
   uv_timer_t sweep;
-  rg_log_limit_t gap_log; /* gap warnings: a few a second */
-  bool halted;            /* an entry failed here: nothing more is applied until a restart */
+  rg_log_limit_t gap_log;    /* gap warnings: a few a second */
+  rg_log_limit_t refuse_log; /* refused entries: a few a second (anyone may publish junk) */
+  bool halted;               /* an entry failed here: nothing more is applied until a restart */
   bool stopped;
 
   /* shared: under lock */
