@@ -2,7 +2,8 @@
  * fuzz/seeds/requests.ndjson (a request of every op, written as JSON) becomes framed
  * msgpack for fuzz_frame (one file per request and one pipelined stream of them all) and
  * JSON lines and bare msgpack values (as replies) for fuzz_transcode;
- * fuzz/seeds/actors.txt becomes fuzz_actor inputs (parse and normalise entry points);
+ * fuzz/seeds/actors.txt becomes fuzz_actor inputs (parse and normalise entry points, and
+ * lines with a '~' parsed with pseudonyms accepted too);
  * fuzz/seeds/received.txt becomes fuzz_received inputs. Usage: make_seeds SEED_DIR
  * CORPUS_DIR (its subdirectories frame/, transcode/, actor/, received/ must exist). Exit 0
  * or 1. */
@@ -99,6 +100,11 @@ static int actors(const char *seeds, const char *out) {
       input[0] = (char)type; /* rg_actor_normalize of the identifier as that type */
       memcpy(input + 1, colon + 1, ident);
       rc = write_file(out, "actor", "normalize", n, input, ident + 1);
+    }
+    if (!rc && memchr(line, RG_ACTOR_PSEUDONYM_MARK, len)) { /* parsed with pseudonyms on */
+      input[0] = (char)(16 * (RG_ACTOR_TYPE_MAX + 1));
+      memcpy(input + 1, line, len);
+      rc = write_file(out, "actor", "pseudonym", n, input, len + 1);
     }
   }
   fclose(in);

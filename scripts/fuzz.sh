@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-30}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(frame transcode actor config received mail policy)
+((${#targets[@]})) || targets=(frame transcode actor config received mail policy manifest)
 jobs=$(nproc 2>/dev/null || echo 2)
 
 echo "== build fuzz targets (clang, ASan + UBSan + libFuzzer)"
@@ -20,11 +20,12 @@ CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRG_WERROR=
       -DRG_BUILD_TESTS=OFF -DRG_BUILD_BENCHMARKS=OFF >/dev/null
 cmake --build build-fuzz -j"$jobs" --target fuzz
 corpus=build-fuzz/corpus
-mkdir -p build-fuzz/artifacts "$corpus"/{frame,transcode,actor,config,received,mail,policy}
+mkdir -p build-fuzz/artifacts "$corpus"/{frame,transcode,actor,config,received,mail,policy,manifest}
 build-fuzz/fuzz/make_seeds fuzz/seeds "$corpus"
 cp ops/repgraphd.conf.example "$corpus/config/seed-example.ini"
 cp fuzz/seeds/mail/*.eml "$corpus/mail/"
 cp fuzz/seeds/policy/* "$corpus/policy/"
+cp fuzz/seeds/manifest/* "$corpus/manifest/"
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 table=() failed=0

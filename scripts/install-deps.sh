@@ -12,6 +12,8 @@ PKGS=(build-essential cmake pkg-config
       clang libclang-rt-14-dev  # libFuzzer and the sanitizer runtimes for scripts/fuzz.sh
       python3-msgpack python3-networkx python3-igraph  # the analyst walkthrough and example
       postfix  # tests/test_postfix.py starts its own throw-away instance
+      libmicrohttpd-dev prometheus  # /metrics; tests/test_prometheus.py scrapes it (+ promtool)
+      systemd  # systemd-analyze verify of ops/*.service in tests/test_units.py
       nats-server libnats-dev)  # cluster mode (JetStream); tests/test_cluster.py runs 3 NATS nodes
 if [ "${1:-}" = "--bench" ]; then
   PKGS+=(redis-server redis-tools python3-scipy python3-numpy gnuplot-nox util-linux

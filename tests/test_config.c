@@ -671,6 +671,58 @@ static void test_config_check_budgets_and_holdout(void **state) {
   set_ok(&c, "check.min_holdout", "10");
 }
 
+static void test_config_validate_checks_metrics_and_log_options(void **state) {
+  (void)state;
+  rg_config_t c;
+  char err[512];
+  rg_config_defaults(&c);
+  assert_string_equal(c.metrics_listen, ""); /* off unless configured */
+  assert_string_equal(c.log_format, "logfmt");
+  assert_int_equal(c.log_actors, 0);
+  assert_int_equal(rg_config_set(&c, "metrics.listen", "127.0.0.1:9411", err, sizeof err), RG_OK);
+  assert_int_equal(rg_config_validate(&c, err, sizeof err), RG_OK);
+  assert_int_equal(rg_config_set(&c, "metrics.listen", "[::1]:9411", err, sizeof err), RG_OK);
+  assert_int_equal(rg_config_validate(&c, err, sizeof err), RG_OK);
+  assert_int_equal(rg_config_set(&c, "metrics.listen", "localhost:9411", err, sizeof err), RG_OK);
+  assert_int_equal(rg_config_validate(&c, err, sizeof err), RG_ECONFIG);
+  assert_non_null(strstr(err, "metrics.listen"));
+  assert_int_equal(rg_config_set(&c, "metrics.listen", "127.0.0.1", err, sizeof err), RG_OK);
+  assert_int_equal(rg_config_validate(&c, err, sizeof err), RG_ECONFIG);
+  rg_config_defaults(&c);
+  assert_int_equal(rg_config_set(&c, "log.format", "xml", err, sizeof err), RG_OK);
+  assert_int_equal(rg_config_validate(&c, err, sizeof err), RG_ECONFIG);
+  assert_non_null(strstr(err, "log.format"));
+  assert_int_equal(rg_config_set(&c, "log.requests", "1.5", err, sizeof err), RG_ECONFIG);
+}
+
+static void test_config_reload_takes_runtime_options_and_names_the_rest(void **state) {
+  (void)state;
+  rg_config_t cur, next;
+  char err[256], applied[512], ignored[512];
+  rg_config_defaults(&cur);
+  next = cur;
+  assert_int_equal(rg_config_set(&next, "check.reject", "0.95", err, sizeof err), RG_OK);
+  assert_int_equal(rg_config_set(&next, "label.weight_feed", "0.2", err, sizeof err), RG_OK);
+  assert_int_equal(rg_config_set(&next, "server.log_level", "debug", err, sizeof err), RG_OK);
+  assert_int_equal(rg_config_set(&next, "log.format", "json", err, sizeof err), RG_OK);
+  assert_int_equal(rg_config_set(&next, "store.map_max", "1G", err, sizeof err), RG_OK);
+  assert_int_equal(rg_config_set(&next, "server.port", "9999", err, sizeof err), RG_OK);
+  rg_config_reload(&cur, &next, applied, sizeof applied, ignored, sizeof ignored);
+  assert_float_equal(cur.check_reject, 0.95, 1e-12);
+  assert_float_equal(cur.label_weight[5], 0.2, 1e-12); /* feed */
+  assert_string_equal(cur.log_level, "debug");
+  assert_string_equal(cur.log_format, "json");
+  assert_int_equal(cur.map_max_bytes, UINT64_C(64) << 30); /* kept: needs a restart */
+  assert_int_equal(cur.port, 7411);
+  assert_non_null(strstr(applied, "check.reject"));
+  assert_non_null(strstr(applied, "label.weight_feed"));
+  assert_non_null(strstr(applied, "log.format"));
+  assert_string_equal(ignored, "store.map_max, server.port");
+  rg_config_reload(&cur, &cur, applied, sizeof applied, ignored, sizeof ignored);
+  assert_string_equal(applied, ""); /* nothing changed */
+  assert_string_equal(ignored, "");
+}
+
 /* cluster.*: checked only with cluster.enabled; a node name is required, names are NATS
  * tokens, and the policy listener (which writes around the log) is refused. */
 static void test_config_validate_checks_cluster_options(void **state) {
@@ -687,6 +739,14 @@ static void test_config_validate_checks_cluster_options(void **state) {
       {"1", "r1", "repgraph", "nats://127.0.0.1:4222", "127.0.0.1:10040", "policy listener"},
       {"0", "", "repgraph", "nats://127.0.0.1:4222", "127.0.0.1:10040", NULL},
   };
+  rg_config_t r;
+  char rerr[512] = "";
+  rg_config_defaults(&r);
+  assert_int_equal(rg_config_set(&r, "cluster.enabled", "1", rerr, sizeof rerr), 0);
+  assert_int_equal(rg_config_set(&r, "cluster.node", "r1", rerr, sizeof rerr), 0);
+  assert_int_equal(rg_config_set(&r, "retention.edges", "180d", rerr, sizeof rerr), 0);
+  assert_int_equal(rg_config_validate(&r, rerr, sizeof rerr), RG_ECONFIG);
+  assert_non_null(strstr(rerr, "retention")); /* sweeps would write around the log */
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     rg_config_t c;
     rg_config_defaults(&c);
@@ -705,6 +765,8 @@ static void test_config_validate_checks_cluster_options(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_config_check_budgets_and_holdout),
+      cmocka_unit_test(test_config_validate_checks_metrics_and_log_options),
+      cmocka_unit_test(test_config_reload_takes_runtime_options_and_names_the_rest),
       cmocka_unit_test(test_config_defaults_are_valid),
       cmocka_unit_test(test_config_every_default_applies),
       cmocka_unit_test(test_config_defaults_do_not_depend_on_prior_contents),

@@ -253,7 +253,7 @@ static void test_acknowledged_writes_survive_sigkill(void **state) {
    * same counters. */
   char store_dir[300], err[256];
   snprintf(store_dir, sizeof store_dir, "%s/store", dir);
-  rg_store_opts_t o = {store_dir, 1 << 20, UINT64_C(1) << 34, 604800};
+  rg_store_opts_t o = {store_dir, 1 << 20, UINT64_C(1) << 34, 604800, NULL};
   rg_store_t *s;
   if (rg_store_open(&o, &s, err, sizeof err) != RG_OK) fail_msg("%s", err);
   rg_txn_t *t;

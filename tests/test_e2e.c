@@ -889,7 +889,7 @@ static void test_generations_swap_and_the_one_before_last_is_dropped(void **stat
   assert_int_equal(rg_test_server_stop(&f->srv), 0);
   char dir[300], err[256];
   snprintf(dir, sizeof dir, "%s/store", f->dir);
-  rg_store_opts_t o = {dir, 1 << 20, UINT64_C(1) << 30, 604800};
+  rg_store_opts_t o = {dir, 1 << 20, UINT64_C(1) << 30, 604800, NULL};
   rg_store_t *s;
   assert_int_equal(rg_store_open(&o, &s, err, sizeof err), RG_OK);
   rg_txn_t *t;

@@ -244,6 +244,45 @@ static void test_engine_recompute_then_check(void **state) {
   assert_int_equal(rg_test_uint(r, "completed"), 1);
 }
 
+/* An actor first seen after the generation gets a provisional score from its neighbours the
+ * generation scored: a new sender on a new IP of a bad net is bad at once, not "unknown";
+ * one with no scored neighbour stays without a score. */
+static void test_engine_new_actor_gets_a_provisional_score_from_its_neighbours(void **state) {
+  fixture_t *f = *state;
+  char obs[4096];
+  int n = snprintf(obs, sizeof obs, "{\"id\":1,\"op\":\"ingest\",\"observations\":[");
+  for (int i = 0; i < 6; i++)
+    n += snprintf(obs + n, sizeof obs - n,
+                  "%s{\"ts\":1700000000,\"sender\":\"spam%d@bad.example\",\"recipients\":"
+                  "[\"v%d@victim.example\"],\"client_ip\":\"203.0.113.%d\"},"
+                  "{\"ts\":1700000000,\"sender\":\"ok%d@good.example\",\"recipients\":"
+                  "[\"friend%d@peer.example\"],\"client_ip\":\"192.0.2.%d\"}",
+                  i ? "," : "", i, i, 5 + i, i, i, 10 + i);
+  snprintf(obs + n, sizeof obs - n, "]}");
+  call(f, "ingest", "%s", obs);
+  call(f, "label",
+       "{\"id\":2,\"op\":\"label\",\"labels\":[{\"actor\":\"net:203.0.113.0/24\",\"verdict\":"
+       "\"bad\"},{\"actor\":\"address:ok0@good.example\",\"verdict\":\"good\"}]}");
+  const msgpack_object *r = call(f, "recompute", "{\"id\":3,\"op\":\"recompute\",\"wait\":true}");
+  assert_true(rg_test_get(r, "result.ok")->via.boolean);
+  call(f, "ingest",
+       "{\"id\":4,\"op\":\"ingest\",\"observations\":[{\"sender\":\"fresh@new.example\","
+       "\"recipients\":[\"v1@victim.example\"],\"client_ip\":\"203.0.113.77\"},"
+       "{\"sender\":\"other@elsewhere.example\",\"recipients\":[\"x@y.example\"],"
+       "\"client_ip\":\"198.51.100.9\"}]}");
+  r = call(f, "lookup",
+           "{\"id\":5,\"op\":\"lookup\",\"actors\":[\"address:fresh@new.example\","
+           "\"address:other@elsewhere.example\",\"address:ok3@good.example\"]}");
+  assert_true(rg_test_get(r, "results.0.provisional")->via.boolean);
+  assert_true(rg_test_get(r, "results.0.reputation")->via.f64 > 0.8);
+  assert_true(rg_test_str_is(r, "results.0.band", "bad"));
+  assert_true(rg_test_str_is(r, "results.0.reasons.0.code", "provisional"));
+  assert_true(rg_test_str_is(r, "results.0.reasons.0.actor", "net:203.0.113.0/24"));
+  assert_int_equal(rg_test_get(r, "results.1.reputation")->type, MSGPACK_OBJECT_NIL);
+  assert_int_equal(rg_test_get(r, "results.1.provisional")->type, MSGPACK_OBJECT_NIL);
+  assert_false(rg_test_get(r, "results.2.provisional")->via.boolean); /* scored in generation 1 */
+}
+
 /* A recipient named three times in one message counts once: one edge, one message. */
 static void test_engine_recipient_named_twice_counts_once(void **state) {
   fixture_t *f = *state;
@@ -580,6 +619,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_engine_recompute_then_check, setup, teardown),
       cmocka_unit_test_setup_teardown(test_engine_recipient_named_twice_counts_once, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(
+          test_engine_new_actor_gets_a_provisional_score_from_its_neighbours, setup, teardown),
       cmocka_unit_test_setup_teardown(
           test_engine_large_ingest_lets_other_writes_commit_between_slices, setup, teardown),
       cmocka_unit_test_setup_teardown(

@@ -10,18 +10,20 @@ import sys
 # header -> rank; lower ranks are lower layers
 LAYER = {
     "err": 0, "buf": 0, "log": 0, "clock": 0, "grow": 0, "text": 0, "sockfile": 0,
-    "vocab": 1, "actor": 1, "config": 1,
-    "proto": 2, "store": 2, "metrics": 2,
+    "vocab": 1, "actor": 1, "config": 1, "pseudonym": 1,
+    "proto": 2, "store": 2, "metrics": 2, "metrics_text": 2,
     "snapshot": 3, "score": 3, "compute": 3, "calibrate": 3, "evidence": 3,
     "writer": 4,
     "engine": 5, "auth": 5, "tls": 2, "server": 6, "policy_proto": 2, "policy": 6, "offload": 6,
+    "http_metrics": 6,
     "cluster": 6,
     "client": 7, "transcode": 7, "export": 7, "received": 7, "mail": 7, "mailsrc": 7, "netset": 7,
 }
 # the ops modules (no public header of their own) sit in the engine's layer
-OWN = dict(LAYER, ingest=5, label_cluster=5, lookup=5, check=5, stats=5, analyst=5, recompute=5)
+OWN = dict(LAYER, ingest=5, label_cluster=5, lookup=5, check=5, stats=5, analyst=5, recompute=5,
+           backup=5, retention=5)
 SERVER_ONLY = {"store", "snapshot", "compute", "calibrate", "writer", "engine", "auth", "server", "policy", "offload",
-               "tls", "cluster"}
+               "tls", "metrics_text", "http_metrics", "cluster"}
 CLIENT_ONLY = {"client", "transcode", "export", "received", "mail", "mailsrc", "netset"}
 
 # folder -> (highest rank its files may include, headers it must not include)

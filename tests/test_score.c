@@ -308,7 +308,7 @@ static const reason_row_t reason_rows[] = {
 
 static void test_score_reason_name_for_every_code(void **state) {
   (void)state;
-  assert_int_equal(N_REASONS, 11);
+  assert_int_equal(N_REASONS, 12);
   for (size_t i = 0; i < N_REASONS; i++) {
     const char *name = rg_reason_name(reason_rows[i].code);
     assert_non_null(name);
@@ -323,7 +323,7 @@ static void test_score_reason_name_for_every_code(void **state) {
       assert_string_not_equal(name, rg_reason_name(reason_rows[j].code));
   }
   assert_null(rg_reason_name(0));
-  assert_null(rg_reason_name(12));
+  assert_null(rg_reason_name(13));
   assert_null(rg_reason_name(-1));
   assert_null(rg_reason_name(255));
 }
@@ -353,6 +353,7 @@ static void test_score_reason_text_for_every_code(void **state) {
       {{RG_REASON_YOUNG, 5, 0}, NULL, {"5 hours", NULL, NULL}},
       {{RG_REASON_CLUSTER, 0.87, 12}, NULL, {"12 actors", "0.87", NULL}},
       {{RG_REASON_LITTLE_EVIDENCE, 2, 1}, NULL, {"2 messages", "1 hours", NULL}},
+      {{RG_REASON_PROVISIONAL, 0.91, 5}, "net:203.0.113.0/24", {"net:203.0.113.0/24", "0.91", NULL}},
   };
   bool covered[256] = {false};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

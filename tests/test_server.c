@@ -675,11 +675,12 @@ static void test_server_roles_allow_their_ops_and_forbid_the_rest(void **state) 
   expect_code(w, "(no error)", "%s", lookup);
   expect_code(w, "forbidden", "%s", forget);
   expect_code(w, "forbidden", "{\"id\": 7, \"op\": \"recompute\"}");
+  expect_code(w, "forbidden", "{\"id\": 10, \"op\": \"backup\", \"path\": \"/nonexistent/b\"}");
 
   rg_client_t *a = connect_as(f, ADMIN_TOKEN, "admin");
   expect_code(a, "(no error)", "%s", forget);
   expect_code(a, "(no error)", "%s", lookup);
-  assert_int_equal(stat_of(a, "errors.forbidden"), 6);
+  assert_int_equal(stat_of(a, "errors.forbidden"), 7);
   assert_int_equal(stat_of(a, "connections.auth_failures"), 0);
   /* Authenticating again replaces the role. */
   msgpack_unpacked reply;

@@ -47,7 +47,7 @@ int main(int argc, char **argv) {
   uint64_t n = argc > 2 ? strtoull(argv[2], NULL, 10) : 100000,
            k = argc > 3 ? strtoull(argv[3], NULL, 10) : 4;
   uint64_t n_ips = n / 1000 + 1, ts = 1700000000;
-  rg_store_opts_t o = {argv[1], UINT64_C(4) << 30, UINT64_C(4) << 30, 7 * 86400.0};
+  rg_store_opts_t o = {argv[1], UINT64_C(4) << 30, UINT64_C(4) << 30, 7 * 86400.0, NULL};
   char err[512];
   rg_store_t *s;
   if (rg_store_open(&o, &s, err, sizeof err)) {

@@ -14,6 +14,10 @@ and for baselines computed on the same graph:
               what repgraph would be without edge direction and kinds
 and the victim leak: the mean score of honest addresses that received spam, next to that of
 honest addresses that did not, for repgraph and plain PPR.
+With --pseudonymise the server keeps identifiers as keyed pseudonyms (store.pseudonymise,
+a fresh random key): the table must equal the run without it, and the harness counts the
+ingested identifiers it can still find in the store file (data.mdb; 0 expected; without it,
+the same search finds them, which shows it would).
 Writes a Markdown table to stdout and a ROC plot (gnuplot PNG) with --png.
 Run with Debian's interpreter: /usr/bin/python3 benchmarks/harness/quality.py [--help]
 """
@@ -40,6 +44,9 @@ def parse_args():
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--png", help="write a ROC plot here")
     p.add_argument("--json", help="write the metrics here as JSON")
+    p.add_argument("--pseudonymise", action="store_true",
+                   help="run the server with store.pseudonymise = 1 (a random key) and search the "
+                        "store file for the ingested identifiers afterwards")
     return p.parse_args()
 
 
@@ -123,6 +130,18 @@ def start_server(build, workdir, settings=()):
             if proc.poll() is not None or time.time() > deadline:
                 raise RuntimeError("repgraphd did not start; see " + log.name)
             time.sleep(0.02)
+
+
+def plaintext_in_store(path, names):
+    """How many of the actors' identifiers (the text after "type:") occur in the store file,
+    case ignored: one pass per form (address-, IP-, net- and domain-like runs of bytes)."""
+    import re
+    wanted = {n.split(":", 1)[1].lower().encode() for n in names}
+    data = open(path, "rb").read().lower()
+    seen = set()
+    for pattern in (rb"[a-z0-9._+=-]+@[a-z0-9.-]+", rb"[0-9a-f:.]+(?:/[0-9]+)?", rb"[a-z0-9_.-]+"):
+        seen.update(m for m in re.findall(pattern, data) if m in wanted)
+    return len(seen), len(wanted)
 
 
 def peak_rss_kib(pid):
@@ -296,7 +315,14 @@ def main():
             seeds.update({m: truth[m] for m in members[:k]})
             held.update({m: truth[m] for m in members[k:]})
 
-        proc, port = start_server(build, work)
+        settings = []
+        if a.pseudonymise:  # a fresh key, private like the real one must be
+            key_path = os.path.join(work, "pseudonym.key")
+            fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.write(fd, (os.urandom(32).hex() + "\n").encode())
+            os.close(fd)
+            settings = ["store.pseudonymise=1", "store.pseudonym_key_file=" + key_path]
+        proc, port = start_server(build, work, settings)
         t0 = time.time()
         subprocess.run([os.path.join(build, "repgraph"), "-p", str(port), "ingest", "--batch", "2000", traffic],
                        check=True, stdout=subprocess.DEVNULL)
@@ -372,6 +398,9 @@ def main():
         for m in ["repgraph", "plain PPR"]:
             f = methods[m]
             print(f"  {m}: {np.mean([f(k) for k in hit]):.3f} vs {np.mean([f(k) for k in miss]):.3f}")
+        found, searched = plaintext_in_store(os.path.join(work, "store", "data.mdb"), names)
+        print(f"\n{'pseudonymised' if a.pseudonymise else 'in the clear'}: {found} of the {searched} "
+              f"identifiers (addresses, domains, IPs, nets) found in data.mdb")
         if a.json:
             json.dump({f"{t}/{m}": {k: v for k, v in x.items() if k != "roc"} for (t, m), x in table.items()},
                       open(a.json, "w"), indent=1)

@@ -22,7 +22,7 @@ recomputed, and
 One table per run on stdout; all of it in --out .md and .json.
 Run with Debian's interpreter: /usr/bin/python3 benchmarks/harness/verdicts.py [--help]
 """
-import argparse, collections, json, os, random, shutil, subprocess, sys, tempfile, time
+import argparse, collections, hashlib, json, os, random, shutil, subprocess, sys, tempfile, time
 
 import numpy as np
 
@@ -286,6 +286,18 @@ def run(a, build, work, case, share, g, traffic, ingest_s):
     return out
 
 
+def pseudonym_index(names, settings):
+    """With --set store.pseudonymise=1, reasons name actors by pseudonym: the map pseudonym ->
+    vertex, made the way anyone holding the key can, by hashing every known name (README,
+    Pseudonymised identifiers). Empty otherwise."""
+    conf = dict(kv.split("=", 1) for kv in settings if "=" in kv)
+    if conf.get("store.pseudonymise") != "1":
+        return {}
+    key = bytes.fromhex(open(conf["store.pseudonym_key_file"]).read().strip())
+    return {n.split(":", 1)[0] + ":~" + hashlib.blake2b(n.encode(), digest_size=16, key=key).hexdigest(): v
+            for v, n in enumerate(names)}
+
+
 def verdict_tables(g, sample, replies):
     rows = collections.OrderedDict()
 
@@ -302,7 +314,7 @@ def verdict_tables(g, sample, replies):
             for code, actor, value in deciding_reasons(reply):
                 r["reasons"][code] += 1
                 if code == "bad_neighbour":  # the neighbour most of its bad reputation came through
-                    v = g.index.get(actor or "")
+                    v = g.index.get(actor or "", g.by_pseudonym.get(actor or ""))
                     who = f"{actor.split(':', 1)[0]} {g.case[v]}" if v is not None else "a forgotten actor"
                     r["via"][who if (value or 0) >= 0.5 else "many neighbours"] += 1
 
@@ -430,6 +442,7 @@ def main():
                                + ["--start-ts", str(now), "--actors", actors, "--message-truth", msgs],
                                stdout=out, check=True)
             g = Graph(traffic, actors, msgs, now)
+            g.by_pseudonym = pseudonym_index(g.names, a.set)
             ingest_s = ingest_base(a, build, work, traffic)
             for share in shares:
                 r = run(a, build, work, case, share, g, traffic, ingest_s)

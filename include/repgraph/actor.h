@@ -59,6 +59,7 @@ typedef struct {
 typedef struct {
   bool fold_local_case;  /* lower-case ASCII letters of the local part: Alice@ == alice@ */
   char subaddress_sep[8]; /* "" keeps user+tag@; else the tag is cut at the first of these */
+  bool pseudonyms;        /* the pseudonym form (below) is accepted as an identifier */
 } rg_actor_opts_t;
 
 /* Fills *o with the defaults: fold_local_case on, sub-addresses kept. */
@@ -68,6 +69,16 @@ void rg_actor_opts_default(rg_actor_opts_t *o);
  * has no domain (rg_actor_domain_of fails) and is not a label seed (the server refuses
  * labels on it: it stands for every bouncing MTA at once). */
 #define RG_ACTOR_NULL_SENDER "<>"
+
+/* A pseudonym (store.pseudonymise, repgraph/pseudonym.h) stands in for an identifier of
+ * any type: RG_ACTOR_PSEUDONYM_MARK and the hex digits (lower case) of a 16-byte keyed
+ * digest, e.g. "address:~3f0c…". No plaintext identifier has that form (an address has an
+ * '@', a domain no '~'), so the two can never be confused. */
+#define RG_ACTOR_PSEUDONYM_MARK '~'
+#define RG_ACTOR_PSEUDONYM_LEN  33 /* mark + 32 hex digits */
+
+/* True when `a`'s identifier is a pseudonym. */
+bool rg_actor_is_pseudonym(const rg_actor_t *a);
 
 /* Name of an actor type ("address", …), or NULL for a value outside the table. */
 const char *rg_actor_type_name(int type);
@@ -87,7 +98,8 @@ int rg_actor_type_parse(const char *name, size_t len, rg_actor_type_t *out);
  * "addr/prefix" with host bits cleared (a mapped IPv6 with prefix >= 96 becomes IPv4);
  * domain — U-labels converted to A-labels (libidn2, UTS #46 non-transitional), lower-case,
  * no trailing dot, labels of 1..63 bytes of letters, digits, '-' and '_' (for _dmarc and DKIM
- * selectors), at most 253 bytes. 0 on success (*out written); RG_EINVALID_ACTOR with *reason
+ * selectors), at most 253 bytes. A pseudonym (any type; hex digits folded to lower case) is
+ * taken as it is when opts->pseudonyms, else refused. 0 on success (*out written); RG_EINVALID_ACTOR with *reason
  * (static string; `reason` may be NULL) otherwise, *out untouched. */
 int rg_actor_normalize_opts(rg_actor_type_t type, const char *raw, size_t len,
                             const rg_actor_opts_t *opts, rg_actor_t *out, const char **reason);

@@ -84,6 +84,22 @@ typedef struct {
   uint32_t policy_max_connections;      /* concurrent policy connections */
   uint32_t policy_max_queue;            /* writer queue depth past which observations drop */
   uint32_t offload_bytes;               /* frames this large are decoded off the loop; 0 never */
+  uint32_t provisional;                 /* 1: provisional scores for actors new since the generation */
+  uint32_t pseudonymise;                /* 1: identifiers stored as keyed pseudonyms */
+  char pseudonym_key_file[RG_CONFIG_PATH_MAX]; /* its key (64 hex digits, mode 600/640) */
+  /* metrics and logging (http_metrics.c, log.c) */
+  char metrics_listen[80];          /* "host:port" of /metrics, /healthz, /readyz; "" = off */
+  uint32_t metrics_ready_generation; /* 1: not ready before the first generation */
+  uint32_t metrics_max_connections; /* concurrent HTTP connections */
+  char log_format[16];              /* logfmt | json */
+  uint32_t log_actors;              /* 1: actor identifiers above debug level too */
+  double log_requests;              /* share of requests in the request log, 0..1 */
+  /* retention (src/server/retention.c); 0 = keep forever */
+  uint64_t retention_edges_s;        /* edges not seen this long expire */
+  uint64_t retention_labels_s;       /* labels older than this are retracted */
+  uint64_t retention_interval_s;     /* a sweep pass starts this often */
+  uint32_t retention_slice_rows;     /* rows one sweep slice deletes at most */
+  uint32_t retention_slice_pause_ms; /* pause between two slices of a pass */
   /* Cluster mode (src/server/cluster.c): writes go through a NATS JetStream stream */
   uint32_t cluster_enabled;     /* 1: writes are published to the stream and applied from it */
   char cluster_nats[512];       /* NATS server URLs, comma-separated */
@@ -124,6 +140,16 @@ int rg_config_split_host_port(const char *text, char *host, size_t cap, unsigned
 
 /* True when `host` is an IP literal in 127.0.0.0/8 or ::1 (or ::ffff:127.x.y.z). */
 int rg_config_is_loopback(const char *host);
+
+/* Copies into *cur the options of *next that can change while the server runs (SIGHUP):
+ * server.log_level, log.*, check.*, score.*, label.*. Names the options it copied in applied
+ * and the changed ones it left (they need a restart) in ignored, comma-separated (each
+ * truncated to its capacity). *next should have passed rg_config_validate. */
+void rg_config_reload(rg_config_t *cur, const rg_config_t *next, char *applied, size_t applied_cap,
+                      char *ignored, size_t ignored_cap);
+
+/* Sets the logging of the process from server.log_level and log.* (rg_log_set_…). */
+void rg_config_apply_log(const rg_config_t *c);
 
 /* Writes every option as "section.key = value  # unit: help" lines to `out` (a FILE *),
  * for --help and for the example config. */

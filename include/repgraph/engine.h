@@ -152,4 +152,14 @@ void rg_engine_set_stats_hook(rg_engine_t *e, void (*fn)(void *ctx, rg_wr_t *wr)
 /* The engine's metrics, for the server to count connections and requests. */
 rg_metrics_t *rg_engine_metrics(rg_engine_t *e);
 
+/* The engine's store, for readers on other threads (/metrics: read transactions only).
+ * Valid until rg_engine_close. */
+rg_store_t *rg_engine_store(rg_engine_t *e);
+
+/* Takes the options of cfg that may change while serving (rg_config_reload: check.*,
+ * score.*, label.*, log.*): at once, or, while a recomputation runs (its worker reads them),
+ * when it finishes. Loop thread. (An ingest prepared on the pool, offload.c, reads none of
+ * them: labels are prepared on the loop.) */
+void rg_engine_reload(rg_engine_t *e, const rg_config_t *cfg);
+
 #endif

@@ -1,4 +1,4 @@
-/* metrics.h — counters and latency histograms for `stats`. Every field is atomic: the loop
+/* metrics.h — counters and latency histograms for `stats` and /metrics. Every field is atomic: the loop
  * thread and the writer update them, any thread reads them. */
 #ifndef RG_METRICS_H
 #define RG_METRICS_H
@@ -7,13 +7,36 @@
 #include <stdint.h>
 
 #define RG_METRICS_SLOTS 32 /* ops and error codes are counted by index below this */
-#define RG_HIST_BUCKETS  32 /* bucket i counts latencies in [2^(i-1), 2^i) µs */
+#define RG_HIST_BUCKETS  32 /* bucket 0 counts latencies <= 1 µs, bucket i in (2^(i-1), 2^i] µs,
+                               the last one everything above 2^30 µs */
+
+/* The roles that may decide a check verdict, in check.c's order, and "none" last. */
+#define RG_CHECK_DECIDERS 7
+extern const char *const rg_check_decider_names[RG_CHECK_DECIDERS];
 
 typedef struct {
   atomic_uint_fast64_t buckets[RG_HIST_BUCKETS];
   atomic_uint_fast64_t count;
   atomic_uint_fast64_t max_us;
+  atomic_uint_fast64_t sum_us; /* for Prometheus' _sum */
 } rg_hist_t;
+
+/* Items of an ingest, label or forget request, as its rejects name them (ingest.c). */
+#define RG_METRICS_ITEMS 4 /* edges, observations, labels, actors */
+
+/* Phases of a recomputation, timed in the last one (recompute.c → /metrics). */
+#define RG_RECOMPUTE_PHASE_MAP(X)                                                        \
+  X(LOAD, "load") X(GRAPH, "graph") X(PROPAGATE, "propagate") X(CALIBRATE, "calibrate") \
+      X(COMMUNITIES, "communities") X(ANOMALY, "anomaly") X(PUBLISH, "publish")
+typedef enum {
+#define RG__PHASE_ENUM(name, text) RG_PHASE_##name,
+  RG_RECOMPUTE_PHASE_MAP(RG__PHASE_ENUM)
+#undef RG__PHASE_ENUM
+      RG_RECOMPUTE_PHASES
+} rg_recompute_phase_t;
+
+/* Name of a recompute phase ("load", …), or NULL if out of range. */
+const char *rg_recompute_phase_name(int phase);
 
 /* Counters of the Postfix policy listener (src/server/policy.c), in `stats` under "policy". */
 #define RG_POLICY_COUNTER_MAP(X)                                                          \
@@ -65,10 +88,29 @@ typedef struct {
   atomic_uint_fast64_t ts_clamped;
   /* check: verdicts (accept, tempfail, quarantine, reject; before check.mode), the role that
    * decided (sender, sender_domain, client_ip, client_net, helo, none), allowlist hits */
-  atomic_uint_fast64_t check_verdicts[4], check_decided_by[7], check_allowlisted; /* item times clamped to the server clock (future skew) */
+  atomic_uint_fast64_t check_verdicts[4], check_decided_by[RG_CHECK_DECIDERS], check_allowlisted;
   atomic_uint_fast64_t policy[RG_POLICY_COUNTER_COUNT]; /* by rg_policy_counter_t */
   rg_hist_t policy_latency; /* a policy request: its last byte read to its answer queued, µs */
   int64_t started_at;       /* epoch seconds */
+  /* ingest (ingest.c): what committed, by kind, and items refused, by item and error code */
+  atomic_uint_fast64_t ingested_observations, ingested_edges, ingested_labels;
+  atomic_uint_fast64_t rejects[RG_METRICS_ITEMS][RG_METRICS_SLOTS];
+  /* recompute (recompute.c): runs, the last one, its phases; times in µs and epoch s */
+  atomic_uint_fast64_t recompute_ok, recompute_failed, recompute_running;
+  atomic_uint_fast64_t recompute_last_duration_us, recompute_last_finished_at;
+  atomic_uint_fast64_t recompute_last_success_at, recompute_last_generation;
+  atomic_uint_fast64_t recompute_phase_us[RG_RECOMPUTE_PHASES];
+  rg_hist_t recompute_duration; /* whole runs, µs */
+  atomic_uint_fast64_t reloads_ok, reloads_failed; /* SIGHUP (server.c) */
+  atomic_uint_fast64_t requests_logged;            /* sampled into the request log */
+  rg_hist_t commit_size;                           /* writes in one group commit (a count) */
+  /* retention sweeps (src/server/retention.c) and forget, since start: edges, actors (with
+   * their scores, cluster and index rows) and labels removed; passes and slices run */
+  atomic_uint_fast64_t expired_edges, expired_actors, expired_labels, forgotten_actors;
+  atomic_uint_fast64_t retention_passes, retention_slices;
+  rg_hist_t retention_slice_latency; /* one sweep slice's transaction (apply), µs */
+  /* backups (src/server/backup.c): completed and failed since start */
+  atomic_uint_fast64_t backups_ok, backups_failed;
 } rg_metrics_t;
 
 /* Adds one latency sample in microseconds. */
@@ -80,5 +122,13 @@ uint64_t rg_hist_quantile(const rg_hist_t *h, double q);
 
 /* Counts one error reply with code `err` (an RG_E… value). */
 void rg_metrics_error(rg_metrics_t *m, int err);
+
+/* Counts one refused item (item: 0 edges, 1 observations, 2 labels, 3 actors) with code err. */
+void rg_metrics_reject(rg_metrics_t *m, unsigned item, int err);
+
+/* Records a finished recomputation: rc (0 = published generation `generation`), when it
+ * finished (epoch s), how long it took in all and per phase (ms, [RG_RECOMPUTE_PHASES]). */
+void rg_metrics_recompute_done(rg_metrics_t *m, int rc, uint64_t generation, int64_t finished_at,
+                               double total_ms, const double phase_ms[RG_RECOMPUTE_PHASES]);
 
 #endif

@@ -49,7 +49,8 @@ typedef enum {
   X(HISTORY, "history", false, READ)             \
   X(LABEL_CLUSTER, "label_cluster", true, WRITE) \
   X(UNLABEL, "unlabel", true, WRITE)             \
-  X(AUTH, "auth", false, NONE)
+  X(AUTH, "auth", false, NONE)                   \
+  X(BACKUP, "backup", false, ADMIN)
 
 typedef enum {
 #define RG__OP_ENUM(name, text, writes, role) RG_OP_##name,
@@ -142,6 +143,7 @@ typedef struct {
   uint32_t n_clusters;
   rg_wire_label_t label; /* label_cluster: verdict, source, note, weight, ts; unlabel: note */
   void *mem;             /* decoder state; owned */
+  rg_str_t path;         /* backup: the new directory (absolute) on the server's host */
   int64_t now; /* the time writes are taken at (cluster mode: the publisher's); 0 = the clock */
 } rg_request_t;
 

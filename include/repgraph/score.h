@@ -26,7 +26,9 @@
   X(YOUNG, 9, "young", "first seen recently: value = age in hours")                                \
   X(CLUSTER, 10, "cluster", "suspicious community: value = suspicion, aux = community size")       \
   X(LITTLE_EVIDENCE, 11, "little_evidence",                                                        \
-    "too little evidence: value = messages, aux = age in hours")
+    "too little evidence: value = messages, aux = age in hours")                                   \
+  X(PROVISIONAL, 12, "provisional",                                                                \
+    "first seen after the generation: value = what its worst neighbour says, aux = its id")
 
 typedef enum {
 #define RG__REASON_ENUM(name, num, wire, doc) RG_REASON_##name = num,
@@ -38,7 +40,7 @@ typedef enum {
 const char *rg_reason_name(int code);
 
 /* Writes the reason in words into buf (capacity cap). `actor_text` names the actor that
- * aux refers to for BAD_NEIGHBOUR (may be NULL). Returns buf. */
+ * aux refers to for BAD_NEIGHBOUR and PROVISIONAL (may be NULL). Returns buf. */
 const char *rg_reason_text(const rg_reason_t *r, const char *actor_text, char *buf, size_t cap);
 
 /* Reputation from the degree-normalised masses that reached an actor from bad and from good

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "repgraph/actor.h"
+#include "repgraph/pseudonym.h"
 #include "repgraph/vocab.h" /* verdicts, sources, bands and the records of scores and labels */
 
 /* Version of the key layout in schemas/store.json; a store of another version is refused. */
@@ -25,6 +26,9 @@ typedef struct {
   uint64_t map_size;  /* initial map size in bytes */
   uint64_t map_max;   /* the map never grows past this */
   double half_life_s; /* edge weight half-life */
+  /* store.pseudonymise: identifiers are interned as keyed pseudonyms (borrowed until
+   * rg_store_close); NULL keeps them in the clear. Fixed when the store is created. */
+  const rg_pseudonym_t *pseudonym;
 } rg_store_opts_t;
 
 /* An actor's record. Weights are decayed to `as_of`. */
@@ -66,7 +70,8 @@ typedef struct {
 /* Opens (creating if needed) the store in opts->dir and checks its schema version.
  * 0 on success with *out owned by the caller (rg_store_close); RG_ESCHEMA for a store of
  * another version or a foreign file, RG_EIO for file-system errors, RG_ECONFIG for bad
- * options; a message in err (capacity errlen) on any error. */
+ * options or a pseudonym mode or key other than the store was created with; a message
+ * in err (capacity errlen) on any error. */
 int rg_store_open(const rg_store_opts_t *opts, rg_store_t **out, char *err, size_t errlen);
 
 /* Closes the environment. No transaction may be open. Accepts NULL. */
@@ -74,6 +79,10 @@ void rg_store_close(rg_store_t *s);
 
 /* The configured half-life in seconds. */
 double rg_store_half_life(const rg_store_t *s);
+
+/* True when the store interns identifiers as keyed pseudonyms (opts.pseudonym): lookups
+ * by plaintext and by pseudonym both find the actor, records hold the pseudonym. */
+bool rg_store_pseudonymised(const rg_store_t *s);
 
 /* Decays weight w from time `from` to time `to` (seconds) with half-life h seconds.
  * Returns w unchanged when to <= from. */
@@ -244,5 +253,96 @@ int rg_store_scan_members(rg_txn_t *t, uint64_t gen, uint64_t cluster, uint64_t 
  * dst is 0. Same returns as rg_store_scan_out. */
 int rg_store_scan_out_after(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t dst,
                             int64_t now, rg_edge_visit_fn fn, void *ctx);
+
+/* ---- backups (store_backup.c) ------------------------------------------------------------ */
+
+#define RG_BACKUP_DATA     "data.mdb"      /* the compacted copy, in the backup directory */
+#define RG_BACKUP_MANIFEST "manifest.json" /* what it holds, written after the copy */
+#define RG_BACKUP_SUM_HEX  64              /* hex digits of the copy's BLAKE2b-256 */
+
+/* What a backup holds: read from the copy itself once it is written. */
+typedef struct {
+  uint64_t schema_version;
+  uint64_t generation; /* current generation in the copy, 0 before the first */
+  uint64_t max_actor_id;
+  int64_t newest_edge_ts;
+  int64_t created_at; /* epoch seconds (the clock) when the copy started */
+  uint64_t data_bytes;
+  char checksum[RG_BACKUP_SUM_HEX + 1]; /* BLAKE2b-256 of data.mdb, lower-case hex */
+  rg_store_counts_t counts;
+} rg_backup_manifest_t;
+
+/* Writes a consistent, compacted copy of the store (LMDB's mdb_env_copyfd2 with
+ * MDB_CP_COMPACT, one read snapshot) into the new directory `dest`: first into
+ * "<dest>.partial", which gets data.mdb and its manifest, both fsynced, and is then renamed
+ * to dest. Any thread; writers go on meanwhile (map growth waits for the copy). 0 with *m
+ * filled; RG_EIO (dest or dest.partial exists, file-system errors), RG_ESCHEMA (the copy does
+ * not read back), RG_ENOMEM; a message in err. On failure dest.partial is removed. */
+int rg_store_backup(rg_store_t *s, const char *dest, rg_backup_manifest_t *m, char *err,
+                    size_t errlen);
+
+/* Checks the backup in directory `dir`: its manifest parses, data.mdb has the manifest's size
+ * and checksum, and opened read-only it has the manifest's schema version, generation and
+ * counts. 0 with *m filled; RG_EIO (unreadable), RG_ESCHEMA (mismatch, or another schema
+ * version than this build reads), with a message in err. Any thread. */
+int rg_store_backup_verify(const char *dir, rg_backup_manifest_t *m, char *err, size_t errlen);
+
+/* Restores the verified backup `from` into data directory `data_dir`, which must be missing
+ * or empty: data.mdb is copied to "data.mdb.partial" there, fsynced, checked against the
+ * manifest's checksum again and renamed. 0 with *m filled; RG_EIO (data_dir not empty,
+ * file-system errors) or rg_store_backup_verify's errors, with a message in err. */
+int rg_store_restore(const char *from, const char *data_dir, rg_backup_manifest_t *m, char *err,
+                     size_t errlen);
+
+/* Parses a manifest's JSON text. 0 or RG_ESCHEMA with a message (a field missing, of the
+ * wrong type or out of range). The parser of the restore path's outside input (fuzzed). */
+int rg_store_manifest_parse(const char *text, size_t len, rg_backup_manifest_t *m, char *err,
+                            size_t errlen);
+
+/* Writes *m as JSON into buf (capacity cap). Returns the length, or 0 if it does not fit. */
+size_t rg_store_manifest_format(const rg_backup_manifest_t *m, char *buf, size_t cap);
+
+/* ---- retention (store_expire.c) ---------------------------------------------------------- */
+
+/* Where a retention sweep stands: its phase and the last key it looked at there. */
+typedef enum {
+  RG_EXPIRE_EDGES = 0, /* out-edges last seen before edges_before */
+  RG_EXPIRE_LABELS,    /* labels given before labels_before */
+  RG_EXPIRE_ACTORS,    /* actors left with no edge and no label */
+  RG_EXPIRE_DONE
+} rg_expire_phase_t;
+
+typedef struct {
+  rg_expire_phase_t phase;
+  uint8_t key[24]; /* resume after this key of the phase's sub-database */
+  uint8_t key_len; /* 0: from the phase's first key */
+} rg_expire_cursor_t;
+
+typedef struct {
+  bool edges; /* expire edges last seen before edges_before */
+  int64_t edges_before;
+  bool labels; /* retract labels given before labels_before */
+  int64_t labels_before;
+  int64_t now;          /* the time a retraction is recorded at */
+  uint32_t max_deletes; /* edges, labels or actors picked by one slice at most (>= 1) */
+  uint32_t max_visits;  /* rows looked at by one slice at most (>= max_deletes) */
+} rg_expire_opts_t;
+
+typedef struct {
+  uint64_t edges, labels, actors; /* deleted, retracted, deleted (as by rg_store_forget) */
+  uint64_t visited;               /* rows looked at */
+} rg_expire_counts_t;
+
+/* One bounded slice of a retention sweep in write transaction t, from *cur: deletes the
+ * edges last seen before o->edges_before (taking them off both actors' records), retracts
+ * labels given before o->labels_before (the history keeps the retraction) and deletes actors
+ * left with no edge and no label, with their label history and their rows in every stored
+ * generation (as rg_store_forget). At most o->max_deletes edges or labels (or, in the actor
+ * phase, actors) go, with at most two actors per edge they held, and o->max_visits rows are
+ * looked at; *cur moves on (phase RG_EXPIRE_DONE at the end of a pass) and *n adds what was
+ * done. The phases whose option is off are passed over; the actor phase runs when either is
+ * on. 0, RG_ESTORAGE_FULL, RG_ENOMEM or RG_EIO. Writer thread. */
+int rg_store_expire_slice(rg_txn_t *t, const rg_expire_opts_t *o, rg_expire_cursor_t *cur,
+                          rg_expire_counts_t *n);
 
 #endif

@@ -86,6 +86,9 @@ int rg__cmd_label_cluster(cli_t *cli, int argc, char **argv);
 int rg__cmd_unlabel(cli_t *cli, int argc, char **argv);
 int rg__cmd_history(cli_t *cli, int argc, char **argv);
 
+/* backup (repgraph_backup.c). */
+int rg__cmd_backup(cli_t *cli, int argc, char **argv);
+
 /* The mail commands (repgraph_mail.c). */
 int rg__cmd_ingest_mail(cli_t *cli, int argc, char **argv);
 int rg__cmd_feedback(cli_t *cli, int argc, char **argv);

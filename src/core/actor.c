@@ -3,6 +3,7 @@
 #include "repgraph/actor.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <idn2.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -396,6 +397,33 @@ static int normalize_net(const char *p, size_t n, rg_actor_t *a, const char **re
   return make_net(ip, prefix, a, reason);
 }
 
+/* ---- pseudonyms ------------------------------------------------------------------ */
+
+/* True when p[0..n) has the pseudonym form: the mark and 32 hex digits (either case). */
+static bool pseudonym_form(const char *p, size_t n) {
+  if (n != RG_ACTOR_PSEUDONYM_LEN || p[0] != RG_ACTOR_PSEUDONYM_MARK) return false;
+  for (size_t i = 1; i < n; i++)
+    if (!strchr("0123456789abcdefABCDEF", p[i]) || !p[i]) return false;
+  return true;
+}
+
+/* A pseudonym as an actor of `type`, its digits in lower case. */
+static int normalize_pseudonym(rg_actor_type_t type, const char *p, size_t n,
+                               const rg_actor_opts_t *o, rg_actor_t *a, const char **reason) {
+  if (!o->pseudonyms)
+    return fail(reason, "a pseudonym: accepted only as type:identifier, by a store with "
+                        "store.pseudonymise = 1");
+  a->type = type;
+  a->len = (uint16_t)n;
+  for (size_t i = 0; i < n; i++) a->key[i] = (char)tolower((unsigned char)p[i]);
+  a->key[n] = '\0';
+  return RG_OK;
+}
+
+bool rg_actor_is_pseudonym(const rg_actor_t *a) {
+  return a && pseudonym_form(a->key, a->len);
+}
+
 /* ---- public normalisation -------------------------------------------------------- */
 
 void rg_actor_opts_default(rg_actor_opts_t *o) {
@@ -430,6 +458,11 @@ int rg_actor_normalize_opts(rg_actor_type_t type, const char *raw, size_t len,
   memset(&a, 0, sizeof a);
   a.type = type;
   int rc;
+  if (pseudonym_form(p, n)) {
+    if ((rc = normalize_pseudonym(type, p, n, opts, &a, reason))) return rc;
+    *out = a;
+    return RG_OK;
+  }
   switch (type) {
     case RG_ACTOR_ADDRESS: rc = normalize_address(p, n, opts, &a, reason); break;
     case RG_ACTOR_IP: rc = normalize_ip(p, n, &a, reason); break;

@@ -206,9 +206,32 @@ static const opt_t options[] = {
         "concurrent policy connections"),
     NUM(OPT_U32, policy_max_queue, "policy.max_queue", 1, 10000000, "1000",
         "writes queued for the writer past which policy observations are dropped (counted)"),
+    NUM(OPT_U32, provisional, "score.provisional", 0, 1, "1",
+        "1: lookups of actors first seen after the generation answer a provisional score from "
+        "their neighbours"),
     NUM(OPT_SIZE32, offload_bytes, "limits.offload_bytes", 0, 1u << 30, "256K",
         "frames at least this large are decoded (and an ingest prepared) on a pool thread, "
         "not the loop; 0 = never"),
+    NUM(OPT_U32, pseudonymise, "store.pseudonymise", 0, 1, "0",
+        "1: identifiers are stored only as keyed pseudonyms (store.pseudonym_key_file); fixed "
+        "when the store is created, a store of the other mode is refused"),
+    STR(pseudonym_key_file, "store.pseudonym_key_file", "",
+        "the pseudonym key: 64 hex digits (openssl rand -hex 32), mode 600/640; keep a copy "
+        "apart from the store's backups"),
+    NUM(OPT_DURATION, retention_edges_s, "retention.edges", 0, UINT64_C(10) * 365 * 86400, "0",
+        "edges not seen for this long are deleted by the retention sweep, and actors left with "
+        "no edge and no label with them; 0 = keep edges forever"),
+    NUM(OPT_DURATION, retention_labels_s, "retention.labels", 0, UINT64_C(10) * 365 * 86400, "0",
+        "labels given longer ago than this are retracted by the sweep (the history keeps the "
+        "retraction); 0 = keep labels forever"),
+    NUM(OPT_DURATION, retention_interval_s, "retention.interval", 1, 86400 * 30, "1h",
+        "a retention sweep pass starts this often (when retention.edges or .labels is set)"),
+    NUM(OPT_U32, retention_slice_rows, "retention.slice_rows", 1, 1000000, "200",
+        "edges (or labels) one sweep slice deletes at most, with the actors they leave with "
+        "nothing, in one transaction of its own between client writes; it looks at ten times "
+        "as many rows"),
+    NUM(OPT_U32, retention_slice_pause_ms, "retention.slice_pause_ms", 0, 60000, "20",
+        "pause between two slices of a sweep pass, ms"),
     NUM(OPT_U32, cluster_enabled, "cluster.enabled", 0, 1, "0",
         "1: writes go through the JetStream stream and every replica applies them in order"),
     STR(cluster_nats, "cluster.nats", "nats://127.0.0.1:4222",
@@ -227,6 +250,20 @@ static const opt_t options[] = {
       "seed weight of a label from source " text " (unless the label gives one)"),
     RG_LABEL_SOURCE_MAP(RG__WEIGHT_OPTION)
 #undef RG__WEIGHT_OPTION
+    STR(metrics_listen, "metrics.listen", "",
+        "HTTP listener for /metrics (Prometheus), /healthz and /readyz, host:port (e.g. "
+        "127.0.0.1:9411); empty = off"),
+    NUM(OPT_U32, metrics_ready_generation, "metrics.ready_requires_generation", 0, 1, "0",
+        "1: /readyz answers 503 until a recomputation has published a generation"),
+    NUM(OPT_U32, metrics_max_connections, "metrics.max_connections", 1, 10000, "16",
+        "concurrent HTTP connections to the metrics listener"),
+    STR(log_format, "log.format", "logfmt",
+        "logfmt (ts=… level=… msg=\"…\") | json (one object per line); to stderr"),
+    NUM(OPT_U32, log_actors, "log.actors", 0, 1, "0",
+        "1: actor identifiers (addresses, IPs, domains) may appear in lines above debug level "
+        "and in the request log; 0: only at debug"),
+    NUM(OPT_RATIO, log_requests, "log.requests", 0, 1, "0",
+        "share of requests logged (op, id, result, duration) at info, e.g. 0.01; 0 = none"),
 };
 #define RG__WEIGHT_FITS(name, num, text, weight)                                  \
   _Static_assert(num < sizeof(((rg_config_t *)0)->label_weight) / sizeof(double), \
@@ -450,6 +487,12 @@ static int validate_cluster(const rg_config_t *c, char *err, size_t errlen) {
              "through the log (not built yet); run the policy service off");
     return RG_ECONFIG;
   }
+  if (c->retention_edges_s || c->retention_labels_s) {
+    snprintf(err, errlen,
+             "cluster.enabled with retention.edges or retention.labels: each replica would "
+             "expire on its own clock, around the log (not built yet); set them to 0");
+    return RG_ECONFIG;
+  }
   return RG_OK;
 }
 
@@ -555,6 +598,27 @@ int rg_config_validate(const rg_config_t *c, char *err, size_t errlen) {
     }
   }
   if (validate_policy(c, err, errlen) != RG_OK) return RG_ECONFIG;
+  if (c->pseudonymise != (c->pseudonym_key_file[0] != '\0')) {
+    snprintf(err, errlen, c->pseudonymise
+                              ? "store.pseudonymise = 1 needs store.pseudonym_key_file"
+                              : "store.pseudonym_key_file is set but store.pseudonymise is 0");
+    return RG_ECONFIG;
+  }
+  if (c->metrics_listen[0]) {
+    char host[80];
+    unsigned char a[16];
+    unsigned port;
+    if (rg_config_split_host_port(c->metrics_listen, host, sizeof host, &port) != RG_OK ||
+        (inet_pton(AF_INET, host, a) != 1 && inet_pton(AF_INET6, host, a) != 1)) {
+      snprintf(err, errlen, "metrics.listen: '%s' is not IP:port (or [v6]:port)",
+               c->metrics_listen);
+      return RG_ECONFIG;
+    }
+  }
+  if (strcmp(c->log_format, "logfmt") != 0 && strcmp(c->log_format, "json") != 0) {
+    snprintf(err, errlen, "log.format: '%s' is not logfmt or json", c->log_format);
+    return RG_ECONFIG;
+  }
   if (validate_cluster(c, err, errlen) != RG_OK) return RG_ECONFIG;
   if (c->port == 0 && strcmp(c->unix_socket, "none") == 0) {
     snprintf(err, errlen, "no listener: server.port is 0 and server.unix_socket is none");
@@ -586,4 +650,58 @@ void rg_config_describe(const rg_config_t *c, void *out) {
     fprintf(f, "  %-28s default %-16s %s\n", o->name, o->def[0] ? o->def : "\"\"", o->help);
   }
   (void)c;
+}
+
+/* Options SIGHUP re-reads: logging, the verdict thresholds and check rules, the score bands
+ * and label weights. Everything else (listeners, the store, limits) needs a restart. */
+static int reloadable(const char *name) {
+  static const char *const prefixes[] = {"server.log_level", "log.", "check.", "score.", "label."};
+  for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+    if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0) return 1;
+  return 0;
+}
+
+static size_t option_size(const opt_t *o) {
+  switch (o->kind) {
+    case OPT_STR: return o->str_cap;
+    case OPT_U32:
+    case OPT_SIZE32:
+    case OPT_MODE: return sizeof(uint32_t);
+    case OPT_RATIO: return sizeof(double);
+    default: return sizeof(uint64_t);
+  }
+}
+
+/* Appends ", name" (or "name") to list, truncating quietly. */
+static void list_add(char *list, size_t cap, const char *name) {
+  size_t n = strlen(list);
+  if (cap > n) snprintf(list + n, cap - n, "%s%s", n ? ", " : "", name);
+}
+
+void rg_config_reload(rg_config_t *cur, const rg_config_t *next, char *applied, size_t applied_cap,
+                      char *ignored, size_t ignored_cap) {
+  if (applied_cap) applied[0] = '\0';
+  if (ignored_cap) ignored[0] = '\0';
+  for (size_t i = 0; i < N_OPTIONS; i++) {
+    const opt_t *o = &options[i];
+    char *to = (char *)cur + o->offset;
+    const char *from = (const char *)next + o->offset;
+    size_t n = option_size(o);
+    if (o->kind == OPT_STR ? strcmp(to, from) == 0 : memcmp(to, from, n) == 0) continue;
+    if (reloadable(o->name)) {
+      memcpy(to, from, n);
+      list_add(applied, applied_cap, o->name);
+    } else {
+      list_add(ignored, ignored_cap, o->name);
+    }
+  }
+}
+
+void rg_config_apply_log(const rg_config_t *c) {
+  rg_log_level_t level;
+  rg_log_format_t format;
+  if (rg_log_level_parse(c->log_level, &level) == RG_OK) rg_log_set_level(level);
+  if (rg_log_format_parse(c->log_format, &format) == RG_OK) rg_log_set_format(format);
+  rg_log_set_actors(c->log_actors != 0);
+  rg_log_set_request_share(c->log_requests);
 }

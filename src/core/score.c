@@ -57,6 +57,10 @@ const char *rg_reason_text(const rg_reason_t *r, const char *actor_text, char *b
       snprintf(buf, cap, "too little evidence (%.0f messages, %llu hours old): neutral", r->value,
                aux);
       break;
+    case RG_REASON_PROVISIONAL:
+      snprintf(buf, cap, "new since the last recomputation: %s next to it says %.2f",
+               actor_text ? actor_text : "a neighbour", r->value);
+      break;
     default: snprintf(buf, cap, "reason %u", r->code); break;
   }
   return buf;

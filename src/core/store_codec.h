@@ -48,6 +48,7 @@ struct rg_store {
   pthread_mutex_t spare_lock;
   rg_txn_t *spare[READ_TXN_SPARES];
   unsigned n_spare;
+  const rg_pseudonym_t *pseudonym; /* store.pseudonymise: the key (borrowed); or NULL */
 };
 
 /* Counters in meta that writes keep as deltas in the transaction and write once, at the
@@ -114,5 +115,26 @@ int rg__scan_by_id(rg_txn_t *t, int dbi, int (*visit)(void *, uint64_t, const MD
  * actor's history), and deleting an actor's label and history (forget). */
 int rg__label_log_seed(rg_txn_t *t);
 int rg__label_forget(rg_txn_t *t, uint64_t id);
+
+/* store_pseudonym.c: the form an actor is interned in — *out is `a`, or its pseudonym
+ * written into buf in a pseudonymised store (a pseudonym given stays itself). 0;
+ * RG_EINVALID_ACTOR for a pseudonym in a store in the clear; RG_EINTERNAL. */
+int rg__stored_actor(const rg_txn_t *t, const rg_actor_t *a, rg_actor_t *buf,
+                     const rg_actor_t **out);
+/* At open, in its write transaction: records the mode (and key fingerprint) of a new store
+ * in meta, or checks them. 0; RG_ECONFIG (another mode or key) or RG_ESCHEMA with err. */
+int rg__pseudonym_check(rg_txn_t *t, char *err, size_t errlen);
+
+/* store_gen.c: deletes actor id (of `type`) from every stored generation: its scores, its
+ * member and ranking rows, and its place in its cluster's summary (forget, retention). */
+int rg__gen_forget_actor(rg_txn_t *t, uint64_t id, rg_actor_type_t type);
+
+/* store_graph.c, for retention (store_expire.c): decodes an out-edge value (0 or RG_EIO);
+ * deletes edge src -kind-> dst from both indexes and takes it off both actors' records
+ * (RG_ENOT_FOUND if there is no such edge); tells whether actor id has no edge in either
+ * direction and no label (RG_ENOT_FOUND if there is no such actor). */
+int rg__edge_decode(const MDB_val *v, rg_edge_rec_t *e);
+int rg__edge_expire(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t dst);
+int rg__actor_is_orphan(rg_txn_t *t, uint64_t id, bool *orphan);
 
 #endif

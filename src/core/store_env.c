@@ -192,6 +192,7 @@ int rg_store_open(const rg_store_opts_t *o, rg_store_t **out, char *err, size_t 
   snprintf(s->dir, sizeof s->dir, "%s", o->dir);
   s->map_max = o->map_max;
   s->half_life_s = o->half_life_s;
+  s->pseudonym = o->pseudonym;
   /* Readers first (glibc's default kind): one thread may hold several read transactions
    * (the loop thread's shared snapshot and a stats read, say), and a writer-preferring lock
    * would deadlock it behind a waiting map growth. Growth waits until no read transaction
@@ -248,6 +249,7 @@ int rg_store_open(const rg_store_opts_t *o, rg_store_t **out, char *err, size_t 
     goto fail_io;
   }
   rc = check_schema(t, err, errlen);
+  if (!rc) rc = rg__pseudonym_check(t, err, errlen);
   if (rc) {
     rg_store_end(t);
     goto fail;
@@ -296,12 +298,12 @@ void rg_store_info(rg_store_t *s, rg_store_info_t *info) {
   pthread_rwlock_rdlock(&s->resize_lock);
   mdb_env_info(s->env, &ei);
   mdb_env_stat(s->env, &st);
+  info->map_grows = s->map_grows; /* written under the write lock (rg_store_grow) */
   pthread_rwlock_unlock(&s->resize_lock);
   info->map_size = ei.me_mapsize;
   info->map_max = s->map_max;
   info->page_size = st.ms_psize;
   info->used_bytes = (uint64_t)(ei.me_last_pgno + 1) * st.ms_psize;
-  info->map_grows = s->map_grows;
 }
 
 int rg_store_grow(rg_store_t *s) {
@@ -310,12 +312,12 @@ int rg_store_grow(rg_store_t *s) {
   pthread_rwlock_wrlock(&s->resize_lock);
   drop_spares(s); /* no transaction of this process may outlive the old map */
   int rc = mdb_env_set_mapsize(s->env, (size_t)next);
+  if (!rc) s->map_grows++; /* under the lock: rg_store_info may read it on another thread */
   pthread_rwlock_unlock(&s->resize_lock);
   if (rc) return rg__from_mdb(rc, "set mapsize");
   rg_log_info("store: map grew from %llu to %llu bytes", (unsigned long long)s->map_size,
               (unsigned long long)next);
   s->map_size = next;
-  s->map_grows++;
   return RG_OK;
 }
 

@@ -362,3 +362,89 @@ int rg_store_scan_members(rg_txn_t *t, uint64_t gen, uint64_t cluster, uint64_t 
   rg_put_u64be(p + 16, after + 1);       /* resume just past `after` */
   return scan_prefix(t, DB_MEMBER, p, 16, p, sizeof p, false, visit_member, &a);
 }
+
+/* ---- forget: an actor's rows in every generation still stored ------------------------- */
+
+/* The first generation with score rows at or after `from`, in *gen; RG_ENOT_FOUND past the
+ * last. */
+static int next_generation(rg_txn_t *t, uint64_t from, uint64_t *gen) {
+  MDB_cursor *c;
+  int rc = mdb_cursor_open(t->txn, t->s->dbi[DB_SCORE], &c);
+  if (rc) return rg__from_mdb(rc, "cursor");
+  uint8_t kb[16];
+  gen_key(kb, from, 0);
+  MDB_val k = {16, kb}, v;
+  rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+  if (rc == 0 && k.mv_size != 16) rc = MDB_CORRUPTED;
+  if (rc == 0) *gen = rg_get_u64be(k.mv_data);
+  mdb_cursor_close(c);
+  return rg__from_mdb(rc, "next generation");
+}
+
+/* Deletes a key from an index sub-database; a missing one is no error. */
+static int del_index(rg_txn_t *t, int dbi, const uint8_t *key, size_t len) {
+  MDB_val k = {len, (void *)key};
+  int rc = mdb_del(t->txn, t->s->dbi[dbi], &k, NULL);
+  return rc == MDB_NOTFOUND ? RG_OK : rg__from_mdb(rc, "del index");
+}
+
+/* Takes the actor out of its cluster's summary (size, type count, top members); a cluster
+ * left empty goes, with its suspicion index row. */
+static int leave_cluster(rg_txn_t *t, uint64_t gen, uint64_t cluster, uint64_t id,
+                         rg_actor_type_t type) {
+  rg_cluster_t c;
+  int rc = rg_store_get_cluster(t, gen, cluster, &c);
+  if (rc) return rc == RG_ENOT_FOUND ? RG_OK : rc;
+  if (c.size) c.size--;
+  if (type >= RG_ACTOR_TYPE_MIN && type <= RG_ACTOR_TYPE_MAX && c.by_type[type]) c.by_type[type]--;
+  unsigned kept = 0;
+  for (unsigned i = 0; i < c.n_top; i++)
+    if (c.top[i] != id) c.top[kept++] = c.top[i];
+  c.n_top = (uint8_t)kept;
+  if (c.size) return rg_store_put_cluster(t, gen, &c); /* same suspicion: same index row */
+  uint8_t kb[16], rk[CRANK_KEY_LEN];
+  gen_key(kb, gen, cluster);
+  rg_put_u64be(rk, gen);
+  rg_put_u64be(rk + 8, score_bits(c.suspicion));
+  rg_put_u64be(rk + 16, cluster);
+  if ((rc = del_index(t, DB_CLUSTER_RANK, rk, sizeof rk))) return rc;
+  return del_index(t, DB_CLUSTER, kb, sizeof kb);
+}
+
+/* Deletes actor id's score in generation gen and every row the score put in the indexes:
+ * its member row, its rows in both rankings (keyed by the score's values, as
+ * rg_store_append_rank wrote them), and its place in its cluster's summary. */
+static int forget_in_generation(rg_txn_t *t, uint64_t gen, uint64_t id, rg_actor_type_t type) {
+  rg_score_t sc;
+  int rc = rg_store_get_score(t, gen, id, &sc);
+  if (rc) return rc == RG_ENOT_FOUND ? RG_OK : rc;
+  uint8_t kb[16], mk[MEMBER_KEY_LEN], rk[RANK_KEY_LEN];
+  gen_key(kb, gen, id);
+  if ((rc = del_index(t, DB_SCORE, kb, sizeof kb))) return rc;
+  rg_put_u64be(mk, gen);
+  rg_put_u64be(mk + 8, sc.cluster);
+  rg_put_u64be(mk + 16, id);
+  if ((rc = del_index(t, DB_MEMBER, mk, sizeof mk))) return rc;
+  const double value[2] = {sc.reputation, sc.anomaly};
+  const rg_rank_metric_t metric[2] = {RG_RANK_REPUTATION, RG_RANK_ANOMALY};
+  for (int i = 0; i < 2 && !rc; i++) {
+    rg_put_u64be(rk, gen);
+    rk[8] = (uint8_t)metric[i];
+    rk[9] = (uint8_t)type;
+    rg_put_u64be(rk + 10, score_bits(value[i]));
+    rg_put_u64be(rk + 18, id);
+    rc = del_index(t, DB_RANK, rk, sizeof rk);
+  }
+  return rc ? rc : leave_cluster(t, gen, sc.cluster, id, type);
+}
+
+int rg__gen_forget_actor(rg_txn_t *t, uint64_t id, rg_actor_type_t type) {
+  uint64_t gen = 0;
+  int rc;
+  while ((rc = next_generation(t, gen, &gen)) == RG_OK) {
+    if ((rc = forget_in_generation(t, gen, id, type))) return rc;
+    if (gen == UINT64_MAX) return RG_OK;
+    gen++;
+  }
+  return rc == RG_ENOT_FOUND ? RG_OK : rc;
+}

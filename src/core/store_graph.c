@@ -110,8 +110,11 @@ static size_t actor_key(uint8_t *k, const rg_actor_t *a) {
 
 int rg_store_find_actor(rg_txn_t *t, const rg_actor_t *a, uint64_t *id) {
   uint8_t kb[1 + RG_ACTOR_KEY_MAX];
+  rg_actor_t pa;
+  int rc = rg__stored_actor(t, a, &pa, &a); /* its pseudonym in a pseudonymised store */
+  if (rc) return rc;
   MDB_val k = {actor_key(kb, a), kb}, v;
-  int rc = mdb_get(t->txn, t->s->dbi[DB_ACTOR_KEY], &k, &v);
+  rc = mdb_get(t->txn, t->s->dbi[DB_ACTOR_KEY], &k, &v);
   if (rc) return rg__from_mdb(rc, "find actor");
   if (v.mv_size != 8) return RG_EIO;
   *id = rg_get_u64be(v.mv_data);
@@ -150,7 +153,10 @@ int rg_store_add_submissions(rg_txn_t *t, uint64_t id, uint64_t n) {
 
 int rg_store_upsert_actor(rg_txn_t *t, const rg_actor_t *a, int64_t first_ts, int64_t last_ts,
                           uint64_t messages, uint64_t *id) {
-  int rc = rg_store_find_actor(t, a, id);
+  rg_actor_t pa;
+  int rc = rg__stored_actor(t, a, &pa, &a); /* its pseudonym in a pseudonymised store */
+  if (rc) return rc;
+  rc = rg_store_find_actor(t, a, id);
   rg_actor_rec_t r;
   if (rc == RG_OK) {
     rc = read_actor(t, *id, &r);
@@ -402,10 +408,71 @@ int rg_store_forget(rg_txn_t *t, uint64_t id) {
   rg_put_u64be(ib, id);
   MDB_val idk = {8, ib}, key = {actor_key(kb, &r.actor), kb};
   if ((rc = rg__label_forget(t, id))) return rc;
+  if ((rc = rg__gen_forget_actor(t, id, r.actor.type))) return rc; /* past generations too */
   if ((rc = rg__from_mdb(mdb_del(t->txn, t->s->dbi[DB_ACTOR], &idk, NULL), "del actor"))) return rc;
   if ((rc = rg__from_mdb(mdb_del(t->txn, t->s->dbi[DB_ACTOR_KEY], &key, NULL), "del key")))
     return rc;
   return rg__count_actor(t, r.actor.type, -1);
+}
+
+/* ---- retention (store_expire.c) ------------------------------------------------------- */
+
+int rg__edge_decode(const MDB_val *v, rg_edge_rec_t *e) {
+  return decode_edge(v, e);
+}
+
+/* Takes edge e (of `kind`) off actor id's record: as its source (out) and/or its
+ * destination (in). */
+static int take_off(rg_txn_t *t, uint64_t id, rg_edge_kind_t kind, bool out, bool in,
+                    const rg_edge_rec_t *e) {
+  rg_actor_rec_t r;
+  int rc = read_actor(t, id, &r);
+  if (rc) return rc;
+  int64_t at = r.as_of > e->as_of ? r.as_of : e->as_of;
+  actor_add_weight(&r, 0, 0, at, t->s->half_life_s);
+  double w = rg_store_decay(e->weight, e->as_of, at, t->s->half_life_s);
+  if (out) {
+    if (r.out_degree[kind]) r.out_degree[kind]--;
+    r.weight_out = r.weight_out > w ? r.weight_out - w : 0;
+  }
+  if (in) {
+    if (r.in_degree[kind]) r.in_degree[kind]--;
+    r.weight_in = r.weight_in > w ? r.weight_in - w : 0;
+  }
+  return write_actor(t, id, &r);
+}
+
+int rg__edge_expire(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t dst) {
+  uint8_t ob[EDGE_KEY_LEN], ib[EDGE_KEY_LEN];
+  edge_key(ob, src, kind, dst);
+  edge_key(ib, dst, kind, src);
+  MDB_val ok = {EDGE_KEY_LEN, ob}, ik = {EDGE_KEY_LEN, ib}, v;
+  rg_edge_rec_t e;
+  int rc = rg__from_mdb(mdb_get(t->txn, t->s->dbi[DB_OUT], &ok, &v), "get edge");
+  if (rc || (rc = decode_edge(&v, &e))) return rc;
+  if ((rc = rg__from_mdb(mdb_del(t->txn, t->s->dbi[DB_OUT], &ok, NULL), "del edge"))) return rc;
+  if ((rc = rg__from_mdb(mdb_del(t->txn, t->s->dbi[DB_IN], &ik, NULL), "del in-edge"))) return rc;
+  if ((rc = rg__count_edge(t, kind, -1))) return rc;
+  if (src == dst) return take_off(t, src, kind, true, true, &e);
+  if ((rc = take_off(t, src, kind, true, false, &e))) return rc;
+  return take_off(t, dst, kind, false, true, &e);
+}
+
+int rg__actor_is_orphan(rg_txn_t *t, uint64_t id, bool *orphan) {
+  MDB_val v;
+  uint64_t src, dst;
+  rg_edge_kind_t kind;
+  *orphan = false;
+  int rc = rg__get_by_id(t, DB_ACTOR, id, &v, "get actor");
+  if (rc) return rc;
+  for (int dbi = DB_OUT; dbi <= DB_IN; dbi++) {
+    rc = first_edge(t, dbi, id, &src, &kind, &dst);
+    if (rc != RG_ENOT_FOUND) return rc; /* 0: it has an edge */
+  }
+  rc = rg__get_by_id(t, DB_LABEL, id, &v, "get label");
+  if (rc != RG_ENOT_FOUND) return rc;
+  *orphan = true;
+  return RG_OK;
 }
 
 /* ---- whole-store scans -------------------------------------------------------------- */

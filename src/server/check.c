@@ -60,8 +60,8 @@ enum {
   ROLE_CLIENT_RDNS,
   N_ROLES
 };
-static const char *const role_names[N_ROLES] = {"sender",     "sender_domain", "client_ip",
-                                                "client_net", "helo",          "client_rdns"};
+_Static_assert(N_ROLES + 1 == RG_CHECK_DECIDERS, "a counter per role, and none");
+static const char *const *const role_names = rg_check_decider_names; /* the same order */
 static const char *const verdict_names[] = {"accept", "tempfail", "quarantine", "reject"};
 
 typedef struct {
@@ -177,7 +177,8 @@ static void consider(decision_t *d, double p, int role, const char *fmt, ...) {
 static const char *reputation_words(const rg_score_t *s, char *buf, size_t cap) {
   int n = snprintf(buf, cap, "reputation %.2f", s->reputation);
   for (unsigned i = 0; i < s->n_reasons && n > 0 && (size_t)n < cap; i++) {
-    if (s->reasons[i].code == RG_REASON_BAD_NEIGHBOUR) continue;
+    if (s->reasons[i].code == RG_REASON_BAD_NEIGHBOUR || s->reasons[i].code == RG_REASON_PROVISIONAL)
+      continue;
     char text[128];
     snprintf(buf + n, cap - (size_t)n, " (%s)", rg_reason_text(&s->reasons[i], NULL, text, sizeof text));
     break;
@@ -317,7 +318,7 @@ static void count(rg_engine_t *e, const decision_t *d) {
   if (d->allowlisted) atomic_fetch_add(&m->check_allowlisted, 1);
 }
 
-static void write_actor(rg_txn_t *t, const rg_generation_t *gen, int64_t now, int i,
+static void write_actor(const rg_engine_t *e, rg_txn_t *t, const rg_generation_t *gen, int64_t now, int i,
                         const role_t *r, rg_wr_t *wr, int *rc) {
   char text[RG_ACTOR_TEXT_MAX];
   rg_actor_format(&r->actor, text, sizeof text);
@@ -332,7 +333,7 @@ static void write_actor(rg_txn_t *t, const rg_generation_t *gen, int64_t now, in
   rg_wr_str(wr, "bad_users"), r->scored ? rg_wr_uint(wr, r->score.bad_users) : rg_wr_nil(wr);
   rg_wr_str(wr, "engaged"), r->scored ? rg_wr_uint(wr, r->score.engaged) : rg_wr_nil(wr);
   rg_wr_str(wr, "mixed"), rg_wr_bool(wr, r->mixed);
-  *rc = rg__write_score_fields(t, gen, r->known, r->id, now, wr);
+  *rc = rg__write_score_fields(e, t, gen, r->known ? &r->rec : NULL, r->id, now, wr);
 }
 
 /* A message's roles parsed from the wire, and what they say once weighed. */
@@ -451,7 +452,7 @@ int rg__check_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr, char 
     rg_wr_str(wr, "actors");
     rg_wr_array(wr, n_present);
     for (int i = 0; i < N_ROLES && !rc; i++)
-      if (a->roles[i].present) write_actor(t, a->gen, a->now, i, &a->roles[i], wr, &rc);
+      if (a->roles[i].present) write_actor(e, t, a->gen, a->now, i, &a->roles[i], wr, &rc);
   }
   if (t) rg__read_end(e, t);
   free(a);

@@ -10,11 +10,36 @@
 #include "repgraph/clock.h"
 #include "repgraph/err.h"
 #include "repgraph/log.h"
+#include "repgraph/text.h"
 
 /* ---- writes ------------------------------------------------------------------------- */
 
+/* The request log (log.requests): one line for a sampled share of the requests. Actor
+ * identifiers (check's sender and client IP) only where log.actors allows them. */
+static void log_request(rg_engine_t *e, rg_op_t op, bool has_id, uint64_t id, int result,
+                        uint64_t us, const rg_request_t *req) {
+  atomic_fetch_add(&e->metrics.requests_logged, 1);
+  rg_log_field_t f[6];
+  size_t n = 0;
+  char sender[128], ip[64];
+  f[n++] = RG_LOG_STR("op", rg_op_name(op));
+  f[n++] = has_id ? RG_LOG_INT("id", id) : RG_LOG_STR("id", "");
+  f[n++] = RG_LOG_STR("result", result ? rg_err_name(result) : "ok");
+  f[n++] = RG_LOG_INT("duration_us", us);
+  if (req && op == RG_OP_CHECK && rg_log_actors_allowed(RG_LOG_INFO)) {
+    rg_text_escape(sender, sizeof sender, req->check.sender.ptr, req->check.sender.len);
+    rg_text_escape(ip, sizeof ip, req->check.client_ip.ptr, req->check.client_ip.len);
+    f[n++] = RG_LOG_STR("sender", sender);
+    f[n++] = RG_LOG_STR("client_ip", ip);
+  }
+  rg_log_fields(RG_LOG_INFO, "request", f, n);
+}
+
 void rg__engine_complete(rg_write_t *w) {
-  rg_hist_add(&w->engine->metrics.latency[w->op], rg_clock_mono_us() - w->started_us);
+  uint64_t us = rg_clock_mono_us() - w->started_us;
+  rg_hist_add(&w->engine->metrics.latency[w->op], us);
+  if (rg_log_request_sampled())
+    log_request(w->engine, w->op, w->has_id, w->id, w->head.result, us, NULL);
   w->done(w, w->ctx);
 }
 
@@ -82,6 +107,8 @@ int rg_engine_handle_prepared(rg_engine_t *e, const rg_request_t *req, rg_prepar
   if (rc) {
     rg_engine_prepared_free(p);
     rg_metrics_error(&e->metrics, rc);
+    if (rg_log_request_sampled())
+      log_request(e, req->op, req->has_id, req->id, rc, rg_clock_mono_us() - p->started_us, req);
     return rg_proto_write_error(out, req->has_id, req->id, rc, p->msg[0] ? p->msg : NULL);
   }
   rg_write_t *w = p->write;
@@ -112,6 +139,7 @@ int rg_engine_handle(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out, rg_
   uint64_t t0 = rg_clock_mono_us();
   int rc;
   if (req->op == RG_OP_RECOMPUTE) return rg__recompute_request(e, req, out, done, ctx, pending);
+  if (req->op == RG_OP_BACKUP) return rg__backup_request(e, req, out, done, ctx, pending);
   size_t start = out->len;
   char msg[200] = "";
   rg_wr_t wr;
@@ -136,15 +164,17 @@ int rg_engine_handle(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out, rg_
     case RG_OP_HISTORY: rc = rg__analyst_handle(e, req, &wr, msg, sizeof msg); break;
     default: rc = RG_EUNKNOWN_OP; break;
   }
-  int wrc = rg_wr_end(&wr);
+  int wrc = rg_wr_end(&wr), result = rc ? rc : wrc;
   if (rc || wrc) {
     out->len = start;
-    int code = rc ? rc : wrc;
+    int code = result;
     rg_metrics_error(&e->metrics, code);
     rc = rg_proto_write_error(out, req->has_id, req->id, code,
                               wrc == RG_ETOO_LARGE ? "reply would exceed the output limit" : msg);
   }
-  rg_hist_add(&e->metrics.latency[req->op], rg_clock_mono_us() - t0);
+  uint64_t us = rg_clock_mono_us() - t0;
+  rg_hist_add(&e->metrics.latency[req->op], us);
+  if (rg_log_request_sampled()) log_request(e, req->op, req->has_id, req->id, result, us, req);
   return rc;
 }
 
@@ -257,8 +287,14 @@ int rg_engine_open(const rg_config_t *cfg, uv_loop_t *loop, rg_engine_t **out, c
   e->loop = loop;
   e->metrics.started_at = rg_clock_now();
   rg_store_opts_t so = {cfg->data_dir, cfg->map_size_bytes, cfg->map_max_bytes,
-                        (double)cfg->half_life_s};
-  int rc = rg_store_open(&so, &e->store, err, errlen);
+                        (double)cfg->half_life_s, NULL};
+  int rc = RG_OK;
+  if (cfg->pseudonymise) { /* store.pseudonymise: the store hashes what it is asked */
+    if ((rc = rg_pseudonym_load(cfg->pseudonym_key_file, &e->pseudonym, err, errlen))) goto fail;
+    so.pseudonym = e->pseudonym;
+    e->actor_opts.pseudonyms = true; /* an analyst may paste a pseudonym from an export */
+  }
+  rc = rg_store_open(&so, &e->store, err, errlen);
   if (rc) goto fail;
   if ((rc = rg__recompute_init(e))) {
     snprintf(err, errlen, "cannot start the recompute timer");
@@ -271,10 +307,18 @@ int rg_engine_open(const rg_config_t *cfg, uv_loop_t *loop, rg_engine_t **out, c
     uv_run(loop, UV_RUN_NOWAIT);
     goto fail;
   }
+  if ((rc = rg__backup_init(e)) || (rc = rg__retention_init(e))) {
+    snprintf(err, errlen, "cannot start the backup or retention handles");
+    rg_engine_stop(e);
+    uv_run(loop, UV_RUN_NOWAIT); /* the closed handles' callbacks, before e goes */
+    rg_engine_close(e);
+    return rc;
+  }
   *out = e;
   return RG_OK;
 fail:
   rg_store_close(e->store);
+  rg_pseudonym_free(e->pseudonym);
   free(e);
   return rc;
 }
@@ -283,6 +327,8 @@ void rg_engine_stop(rg_engine_t *e) {
   if (!e || e->stopped) return;
   rg__recompute_stop(e); /* a running computation is cancelled; its steps still commit */
   e->stopping = true;
+  rg__retention_stop(e); /* no more sweep slices; a queued one still commits */
+  rg__backup_stop(e);    /* waits for a running copy */
   rg_writer_stop(e->writer);
   e->stopped = true;
 }
@@ -291,11 +337,36 @@ rg_metrics_t *rg_engine_metrics(rg_engine_t *e) {
   return &e->metrics;
 }
 
+rg_store_t *rg_engine_store(rg_engine_t *e) {
+  return e->store;
+}
+
+void rg_engine_reload(rg_engine_t *e, const rg_config_t *cfg) {
+  if (!e->reload_pending && !(e->reload_pending = malloc(sizeof *e->reload_pending))) {
+    rg_log_error("reload: out of memory; configuration unchanged");
+    return;
+  }
+  *e->reload_pending = *cfg;
+  if (!e->running) rg__engine_apply_reload(e);
+}
+
+void rg__engine_apply_reload(rg_engine_t *e) {
+  if (!e->reload_pending) return;
+  char applied[8], ignored[8]; /* the server has logged the names */
+  rg_config_reload(&e->cfg, e->reload_pending, applied, sizeof applied, ignored, sizeof ignored);
+  free(e->reload_pending);
+  e->reload_pending = NULL;
+}
+
 void rg_engine_close(rg_engine_t *e) {
   if (!e) return;
   rg_engine_stop(e);
   rg_writer_free(e->writer);
+  rg__backup_free(e);
+  rg__retention_free(e);
   rg__read_drop_batch(e);
   rg_store_close(e->store);
+  rg_pseudonym_free(e->pseudonym);
+  free(e->reload_pending);
   free(e);
 }

@@ -12,6 +12,7 @@
 
 #include "repgraph/compute.h"
 #include "repgraph/engine.h"
+#include "repgraph/pseudonym.h"
 #include "repgraph/writer.h"
 
 typedef struct rg_recompute rg_recompute_t;
@@ -68,6 +69,11 @@ struct rg_engine {
   uint64_t next_job;
   rg__recompute_summary_t last;
   uint64_t recomputes_ok, recomputes_failed;
+  rg_pseudonym_t *pseudonym; /* store.pseudonymise: the key the store interns with; or NULL */
+  rg_config_t *reload_pending; /* rg_engine_reload while a job ran: applied when it ends */
+  /* backup.c, retention.c: their state (NULL until their init) */
+  struct rg__backup *backup;
+  struct rg__retention *retention;
   /* cluster mode: stats' "cluster" section (rg_engine_set_stats_hook); NULL = none */
   void (*stats_hook)(void *ctx, rg_wr_t *wr);
   void *stats_hook_ctx;
@@ -81,6 +87,10 @@ void rg__engine_submit(rg_engine_t *e, rg_write_t *w);
 
 /* Completes a write: counts its latency and hands it to its owner (w->done). */
 void rg__engine_complete(rg_write_t *w);
+
+/* Applies a reload that waited for the recomputation (rg_engine_reload); recompute.c calls
+ * it when a job ends. */
+void rg__engine_apply_reload(rg_engine_t *e);
 
 /* ingest.c --------------------------------------------------------------------------- */
 
@@ -135,11 +145,19 @@ const rg_generation_t *rg__current_generation(rg_txn_t *t, rg_generation_t *g, i
 int rg__read_score(rg_txn_t *t, const rg_generation_t *gen, bool known, uint64_t id,
                    rg_score_t *sc);
 
-/* The score fields of a lookup or check entry for actor id (known: the store has it), from
- * generation gen (NULL before the first recomputation: all nil). 0 or a store error. */
-#define RG__SCORE_FIELDS 9
-int rg__write_score_fields(rg_txn_t *t, const rg_generation_t *gen, bool known, uint64_t id,
-                           int64_t now, rg_wr_t *wr);
+/* The score fields of a lookup or check entry for actor id (rec: its record, NULL when the
+ * store does not have it), from generation gen (NULL before the first recomputation: all
+ * nil); an actor the generation did not score gets its provisional score (score.provisional).
+ * 0 or a store error. */
+#define RG__SCORE_FIELDS 10
+int rg__write_score_fields(const rg_engine_t *e, rg_txn_t *t, const rg_generation_t *gen,
+                           const rg_actor_rec_t *rec, uint64_t id, int64_t now, rg_wr_t *wr);
+
+/* provisional.c: a score for an actor first seen after generation gen, from its live
+ * neighbours that gen scored (see the file comment). 0 with *out set (one PROVISIONAL
+ * reason); RG_ENOT_FOUND when no neighbour says anything; a store error. */
+int rg__provisional_score(const rg_engine_t *e, rg_txn_t *t, const rg_generation_t *gen,
+                          uint64_t id, const rg_actor_rec_t *rec, int64_t now, rg_score_t *out);
 
 /* Answers a lookup into wr. 0 or a store error. */
 int rg__lookup_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr);
@@ -190,5 +208,38 @@ int rg__recompute_request(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out
 
 /* Writes the status op's reply. */
 void rg__recompute_status(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr);
+
+/* backup.c -------------------------------------------------------------------------- */
+
+/* Sets up the backup thread's completion handle. 0 or RG_EINTERNAL / RG_ENOMEM. */
+int rg__backup_init(rg_engine_t *e);
+
+/* Handles the backup op: checks the path, starts the copy on a thread of its own and sets
+ * *pending to a reply that completes when the copy is in place (or failed); a second backup
+ * while one runs is refused (busy). Same contract as rg_engine_handle. */
+int rg__backup_request(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out,
+                       rg_write_done_fn done, void *ctx, rg_write_t **pending);
+
+/* Waits for a running copy (replying to it) and closes the handle; at engine stop. Then
+ * rg__backup_free after the loop has turned. */
+void rg__backup_stop(rg_engine_t *e);
+void rg__backup_free(rg_engine_t *e);
+
+/* Writes the stats op's "backup" value. */
+void rg__backup_stats(rg_engine_t *e, rg_wr_t *wr);
+
+/* retention.c ----------------------------------------------------------------------- */
+
+/* Starts the sweep timer when retention.edges or retention.labels is set. 0 or
+ * RG_EINTERNAL / RG_ENOMEM. */
+int rg__retention_init(rg_engine_t *e);
+
+/* Stops the timer (a queued slice still commits; no more are queued); at engine stop,
+ * before the writer stops. Then rg__retention_free after the loop has turned. */
+void rg__retention_stop(rg_engine_t *e);
+void rg__retention_free(rg_engine_t *e);
+
+/* Writes the stats op's "retention" value. */
+void rg__retention_stats(rg_engine_t *e, rg_wr_t *wr);
 
 #endif

@@ -74,6 +74,7 @@ typedef struct {
   job_label_t *labels;
   uint32_t n_labels;
   uint32_t mark; /* the observation being expanded (recipients named twice count once) */
+  uint32_t n_observations; /* accepted into this slice (metrics) */
 } slice_t;
 
 /* A client write: the common head, its slices (applied one per transaction, in order), and
@@ -85,6 +86,8 @@ typedef struct {
   size_t cap_slices;
   reject_t *rejects;
   uint32_t n_rejects, n_rejected;
+  rg_actor_t *rcpts;  /* one observation's recipients, normalised once while validated */
+  size_t cap_rcpts;
   uint32_t accepted;  /* items accepted */
   uint32_t forgotten; /* forget: actors that existed; unlabel: labels retracted */
   struct {            /* unlabel: time and note of the retraction */
@@ -107,6 +110,7 @@ static void ingest_free(rg_write_t *base) {
   for (uint32_t i = 0; i < w->n_slices; i++) slice_free(&w->slices[i]);
   free(w->slices);
   free(w->rejects);
+  free(w->rcpts);
   free(w);
 }
 
@@ -192,6 +196,7 @@ static void reject(ingest_write_t *w, uint8_t item, uint32_t index, int code, co
 static void reject(ingest_write_t *w, uint8_t item, uint32_t index, int code, const char *fmt,
                    ...) {
   w->n_rejected++;
+  rg_metrics_reject(&w->base.engine->metrics, item, code);
   if (w->n_rejects >= REJECTS_REPORTED) return;
   if (!w->rejects && !(w->rejects = calloc(REJECTS_REPORTED, sizeof *w->rejects))) return;
   reject_t *r = &w->rejects[w->n_rejects++];
@@ -269,7 +274,7 @@ static bool name_domain(rg_str_t name, rg_actor_t *out) {
  * drops its edge (such names are often junk and say little). */
 static int prepare_observation(rg_engine_t *e, ingest_write_t *w, const rg_wire_observation_t *o,
                                uint32_t i, int64_t now) {
-  rg_actor_t sender, ip, net, domain, helo, rdns, rcpt;
+  rg_actor_t sender, ip, net, domain, helo, rdns;
   char msg[160];
   if (o->invalid) { /* the decoder could not read this item */
     reject(w, ITEM_OBSERVATIONS, i, o->invalid, "%s", o->why);
@@ -280,11 +285,13 @@ static int prepare_observation(rg_engine_t *e, ingest_write_t *w, const rg_wire_
     reject(w, ITEM_OBSERVATIONS, i, RG_EINVALID_ACTOR, "%s", msg);
     return RG_OK;
   }
+  int rc = rg_grow((void **)&w->rcpts, &w->cap_rcpts, o->n_recipients, sizeof *w->rcpts);
+  if (rc) return rc;
   for (uint32_t j = 0; j < o->n_recipients; j++) {
     char field[32];
     snprintf(field, sizeof field, "recipients[%u]", j);
-    if (rg__actor_from_wire(e, o->recipients[j], false, RG_ACTOR_ADDRESS, field, &rcpt, msg,
-                            sizeof msg)) {
+    if (rg__actor_from_wire(e, o->recipients[j], false, RG_ACTOR_ADDRESS, field, &w->rcpts[j],
+                            msg, sizeof msg)) {
       reject(w, ITEM_OBSERVATIONS, i, RG_EINVALID_ACTOR, "%s", msg);
       return RG_OK;
     }
@@ -299,7 +306,7 @@ static int prepare_observation(rg_engine_t *e, ingest_write_t *w, const rg_wire_
   int64_t ts = rg__item_ts(e, o->ts, now);
   uint32_t si, ii, ni, di = 0, hi = 0, qi = 0, ri;
   slice_t *s = current(w);
-  int rc = add_actor(s, &sender, ts, 1, &si);
+  rc = add_actor(s, &sender, ts, 1, &si);
   if (!rc) rc = add_actor(s, &ip, ts, 1, &ii);
   if (!rc) rc = add_actor(s, &net, ts, 1, &ni);
   if (!rc && has_domain) rc = add_actor(s, &domain, ts, 1, &di);
@@ -313,14 +320,13 @@ static int prepare_observation(rg_engine_t *e, ingest_write_t *w, const rg_wire_
   if (!rc && has_rdns) rc = add_edge(s, ii, RG_EDGE_RDNS, qi, ts, 1, 1);
   uint32_t mark = ++s->mark;
   for (uint32_t j = 0; j < o->n_recipients && !rc; j++) {
-    rg__actor_from_wire(e, o->recipients[j], false, RG_ACTOR_ADDRESS, "", &rcpt, msg, sizeof msg);
-    rc = add_actor(s, &rcpt, ts, 0, &ri);
+    rc = add_actor(s, &w->rcpts[j], ts, 0, &ri);
     if (rc || s->actors[ri].mark == mark) continue; /* named twice in one message: once */
     s->actors[ri].mark = mark;
     s->actors[ri].messages++;
     rc = add_edge(s, si, RG_EDGE_MAILED, ri, ts, 1, 1);
   }
-  if (!rc) w->accepted++;
+  if (!rc) w->accepted++, s->n_observations++;
   return rc;
 }
 
@@ -515,12 +521,22 @@ static void ingest_reply(const rg_write_t *base, rg_wr_t *wr) {
 
 /* ---- the entry point ---------------------------------------------------------------- */
 
+/* Counts what a committed slice wrote, for /metrics. */
+static void count_committed(rg_metrics_t *m, const slice_t *s) {
+  atomic_fetch_add(&m->ingested_observations, s->n_observations);
+  atomic_fetch_add(&m->ingested_edges, s->n_edges);
+  atomic_fetch_add(&m->ingested_labels, s->n_labels);
+}
+
 /* Loop thread: a slice committed. The next one is queued behind whatever other clients
  * queued meanwhile; after the last (or a failure, or at shutdown) the write is complete. A
  * write that fails after some of its slices committed keeps those (it was not
  * acknowledged; its reply is the error). */
 static void on_slice_done(rg_writer_req_t *head) {
   ingest_write_t *w = (ingest_write_t *)head;
+  if (!head->result) count_committed(&w->base.engine->metrics, &w->slices[w->cur]);
+  if (!head->result && w->base.op == RG_OP_FORGET) /* stats retention.forgotten */
+    atomic_fetch_add(&w->base.engine->metrics.forgotten_actors, w->forgotten);
   if (!head->result && w->cur + 1 < w->n_slices) {
     if (!w->base.engine->stopping) {
       w->cur++;

@@ -47,8 +47,10 @@ int rg__actor_from_wire(const rg_engine_t *e, rg_str_t s, bool typed, rg_actor_t
                         const char *field, rg_actor_t *out, char *msg, size_t cap) {
   const char *reason = NULL;
   char quoted[96];
+  rg_actor_opts_t plain = e->actor_opts;
+  plain.pseudonyms = false; /* what a filter saw (observations, check) is never a pseudonym */
   int rc = typed ? rg_actor_parse_opts(s.ptr, s.len, &e->actor_opts, out, &reason)
-                 : rg_actor_normalize_opts(type, s.ptr, s.len, &e->actor_opts, out, &reason);
+                 : rg_actor_normalize_opts(type, s.ptr, s.len, &plain, out, &reason);
   if (rc)
     snprintf(msg, cap, "%s: '%s' is not a valid %s: %s", field,
              rg_text_escape(quoted, sizeof quoted, s.ptr, s.len),
@@ -86,12 +88,12 @@ static void write_label(rg_wr_t *wr, const rg_label_t *l) {
 /* The score fields of a lookup or check entry, from generation `gen` (NULL before the
  * first recomputation, or for an unknown actor: all nil). */
 static const char *const score_fields[] = {
-    "reputation", "band",    "propagated", "cluster",    "cluster_suspicion",
-    "anomaly",    "reasons", "generation", "computed_at"};
+    "reputation", "band",       "propagated",  "cluster",    "cluster_suspicion",
+    "anomaly",    "reasons",    "generation",  "computed_at", "provisional"};
 _Static_assert(sizeof score_fields / sizeof score_fields[0] == RG__SCORE_FIELDS,
                "RG__SCORE_FIELDS counts score_fields");
 #define N_SCORE_FIELDS RG__SCORE_FIELDS
-#define LOOKUP_FIELDS  (13 + N_SCORE_FIELDS)
+#define LOOKUP_FIELDS  (14 + N_SCORE_FIELDS)
 
 static void write_reasons(rg_txn_t *t, const rg_score_t *sc, int64_t now, rg_wr_t *wr) {
   rg_wr_array(wr, sc->n_reasons);
@@ -100,7 +102,8 @@ static void write_reasons(rg_txn_t *t, const rg_score_t *sc, int64_t now, rg_wr_
     char actor[RG_ACTOR_TEXT_MAX], text[256];
     bool has_actor = false;
     rg_actor_rec_t rec;
-    if (r->code == RG_REASON_BAD_NEIGHBOUR && rg_store_get_actor(t, r->aux, now, &rec) == RG_OK)
+    bool names_actor = r->code == RG_REASON_BAD_NEIGHBOUR || r->code == RG_REASON_PROVISIONAL;
+    if (names_actor && rg_store_get_actor(t, r->aux, now, &rec) == RG_OK)
       has_actor = rg_actor_format(&rec.actor, actor, sizeof actor) > 0;
     rg_wr_map(wr, 4);
     rg_wr_str(wr, "code"), rg_wr_str(wr, rg_reason_name(r->code));
@@ -119,11 +122,31 @@ int rg__read_score(rg_txn_t *t, const rg_generation_t *gen, bool known, uint64_t
   return rg_store_get_score(t, gen->generation, id, sc);
 }
 
-int rg__write_score_fields(rg_txn_t *t, const rg_generation_t *gen, bool known, uint64_t id,
-                           int64_t now, rg_wr_t *wr) {
+/* The fields of a provisional score (provisional.c): no cluster or anomaly of its own yet. */
+static void write_provisional(rg_txn_t *t, const rg_generation_t *gen, const rg_score_t *sc,
+                              int64_t now, rg_wr_t *wr) {
+  rg_wr_str(wr, "reputation"), rg_wr_double(wr, sc->reputation);
+  rg_wr_str(wr, "band"), rg_wr_str(wr, rg_band_name(sc->band));
+  rg_wr_str(wr, "propagated"), rg_wr_str(wr, "none");
+  rg_wr_str(wr, "cluster"), rg_wr_nil(wr);
+  rg_wr_str(wr, "cluster_suspicion"), rg_wr_nil(wr);
+  rg_wr_str(wr, "anomaly"), rg_wr_nil(wr);
+  rg_wr_str(wr, "reasons"), write_reasons(t, sc, now, wr);
+  rg_wr_str(wr, "generation"), rg_wr_uint(wr, gen->generation);
+  rg_wr_str(wr, "computed_at"), rg_wr_int(wr, gen->computed_at);
+  rg_wr_str(wr, "provisional"), rg_wr_bool(wr, true);
+}
+
+int rg__write_score_fields(const rg_engine_t *e, rg_txn_t *t, const rg_generation_t *gen,
+                           const rg_actor_rec_t *rec, uint64_t id, int64_t now, rg_wr_t *wr) {
   rg_score_t sc;
-  int rc = rg__read_score(t, gen, known, id, &sc);
+  int rc = rg__read_score(t, gen, rec != NULL, id, &sc);
   if (rc && rc != RG_ENOT_FOUND) return rc;
+  if (rc == RG_ENOT_FOUND && rec && gen && e->cfg.provisional) {
+    rc = rg__provisional_score(e, t, gen, id, rec, now, &sc);
+    if (rc == RG_OK) write_provisional(t, gen, &sc, now, wr);
+    if (rc != RG_ENOT_FOUND) return rc;
+  }
   if (rc == RG_ENOT_FOUND) {
     for (size_t i = 0; i < N_SCORE_FIELDS; i++) rg_wr_str(wr, score_fields[i]), rg_wr_nil(wr);
     return RG_OK;
@@ -141,6 +164,7 @@ int rg__write_score_fields(rg_txn_t *t, const rg_generation_t *gen, bool known, 
   rg_wr_str(wr, "reasons"), write_reasons(t, &sc, now, wr);
   rg_wr_str(wr, "generation"), rg_wr_uint(wr, gen->generation);
   rg_wr_str(wr, "computed_at"), rg_wr_int(wr, gen->computed_at);
+  rg_wr_str(wr, "provisional"), rg_wr_bool(wr, false);
   return RG_OK;
 }
 
@@ -175,6 +199,13 @@ static int lookup_one(const rg_engine_t *e, rg_txn_t *t, const rg_generation_t *
   rg_wr_map(wr, LOOKUP_FIELDS);
   rg_wr_str(wr, "actor");
   rg_wr_str(wr, text);
+  rg_wr_str(wr, "pseudonym"); /* what exports and analyst replies show for it */
+  rg_actor_t p;
+  if (e->pseudonym && rg_pseudonym_of(e->pseudonym, &a, &p) == RG_OK &&
+      rg_actor_format(&p, text, sizeof text) > 0)
+    rg_wr_str(wr, text);
+  else
+    rg_wr_nil(wr);
   rg_wr_str(wr, "type");
   rg_wr_str(wr, rg_actor_type_name(a.type));
   rg_wr_str(wr, "known");
@@ -209,7 +240,7 @@ static int lookup_one(const rg_engine_t *e, rg_txn_t *t, const rg_generation_t *
     rg_wr_nil(wr);
   rg_wr_str(wr, "as_of");
   rg_wr_int(wr, now);
-  return rg__write_score_fields(t, gen, known, known ? id : 0, now, wr);
+  return rg__write_score_fields(e, t, gen, known ? &r : NULL, known ? id : 0, now, wr);
 }
 
 const rg_generation_t *rg__current_generation(rg_txn_t *t, rg_generation_t *g, int *rc) {

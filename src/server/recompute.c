@@ -86,6 +86,11 @@ static void finish(rg_recompute_t *job, int rc) {
   s->publish_ms =
       job->publish_started_us ? (double)(rg_clock_mono_us() - job->publish_started_us) / 1000 : 0;
   s->total_ms = (double)(rg_clock_mono_us() - job->started_us) / 1000;
+  const double phases[RG_RECOMPUTE_PHASES] = {
+      s->load_ms,           s->timing.graph_ms,   s->timing.propagate_ms, s->timing.calibrate_ms,
+      s->timing.communities_ms, s->timing.anomaly_ms, s->publish_ms};
+  rg_metrics_recompute_done(&e->metrics, rc, s->generation, s->finished_at, s->total_ms, phases);
+  atomic_store(&e->metrics.recompute_running, 0);
   if (rc) {
     e->recomputes_failed++;
     rg_log_error("recompute %llu failed: %s", (unsigned long long)job->job, s->error);
@@ -98,6 +103,7 @@ static void finish(rg_recompute_t *job, int rc) {
         (unsigned long long)s->clusters, s->total_ms);
   }
   e->running = NULL;
+  rg__engine_apply_reload(e); /* a SIGHUP while it ran */
   rg_snapshot_free(&job->graph);
   rg_compute_result_free(&job->result);
   free(job->index);
@@ -318,6 +324,7 @@ static rg_recompute_t *start(rg_engine_t *e, bool *started, int *rc) {
     return NULL;
   }
   e->running = job;
+  atomic_store(&e->metrics.recompute_running, 1);
   *started = true;
   rg_log_info("recompute %llu started (generation %llu)", (unsigned long long)job->job,
               (unsigned long long)job->generation);

@@ -29,6 +29,7 @@
 #include "repgraph/cluster.h"
 #include "repgraph/engine.h"
 #include "repgraph/err.h"
+#include "repgraph/http_metrics.h"
 #include "repgraph/log.h"
 #include "repgraph/offload.h"
 #include "repgraph/sockfile.h"
@@ -89,10 +90,13 @@ struct rg_server {
   uv_tcp_t tcp;
   uv_pipe_t pipe;
   bool has_tcp, has_pipe, shutting_down;
-  uv_signal_t sigint, sigterm;
+  uv_signal_t sigint, sigterm, sighup;
   uv_timer_t idle_timer, grace_timer;
   conn_t *conns;
   char unix_path[RG_CONFIG_PATH_MAX];
+  rg_http_metrics_t *http;     /* /metrics, /healthz, /readyz; NULL when metrics.listen is "" */
+  rg_server_reload_fn reload;  /* SIGHUP builds the new configuration with it */
+  void *reload_ctx;
 };
 
 static void conn_process(conn_t *c);
@@ -656,6 +660,8 @@ void rg_server_shutdown(rg_server_t *s) {
   if (s->has_pipe) uv_close((uv_handle_t *)&s->pipe, NULL);
   uv_close((uv_handle_t *)&s->sigint, NULL);
   uv_close((uv_handle_t *)&s->sigterm, NULL);
+  uv_close((uv_handle_t *)&s->sighup, NULL);
+  rg_http_metrics_shutdown(s->http); /* /healthz, /readyz: 503 from now on */
   if (uv_is_active((uv_handle_t *)&s->idle_timer)) uv_timer_stop(&s->idle_timer);
   uv_close((uv_handle_t *)&s->idle_timer, NULL);
   rg_policy_shutdown(s->policy); /* before the engine stops: its observations still commit */
@@ -673,6 +679,36 @@ void rg_server_shutdown(rg_server_t *s) {
 static void on_signal(uv_signal_t *h, int signum) {
   rg_log_info("received signal %d", signum);
   rg_server_shutdown(h->data);
+}
+
+void rg_server_set_reload(rg_server_t *s, rg_server_reload_fn fn, void *ctx) {
+  s->reload = fn;
+  s->reload_ctx = ctx;
+}
+
+void rg_server_reload(rg_server_t *s) {
+  char err[512], applied[1024], ignored[1024];
+  rg_config_t *next = malloc(sizeof *next);
+  int rc = !s->reload ? RG_ECONFIG : !next ? RG_ENOMEM : s->reload(s->reload_ctx, next, err, sizeof err);
+  if (rc) {
+    atomic_fetch_add(&s->metrics->reloads_failed, 1);
+    rg_log_error("reload: configuration unchanged: %s",
+                 !s->reload ? "no configuration source" : !next ? "out of memory" : err);
+    free(next);
+    return;
+  }
+  rg_config_reload(&s->cfg, next, applied, sizeof applied, ignored, sizeof ignored);
+  rg_config_apply_log(&s->cfg);
+  rg_engine_reload(s->engine, &s->cfg);
+  atomic_fetch_add(&s->metrics->reloads_ok, 1);
+  rg_log_info("reload: applied %s", applied[0] ? applied : "no changes");
+  if (ignored[0]) rg_log_warn("reload: changed but needing a restart: %s", ignored);
+  free(next);
+}
+
+static void on_sighup(uv_signal_t *h, int signum) {
+  rg_log_info("received signal %d (SIGHUP): reloading the configuration", signum);
+  rg_server_reload(h->data);
 }
 
 /* ---- listeners ------------------------------------------------------------------------ */
@@ -766,14 +802,17 @@ int rg_server_open(const rg_config_t *cfg, uv_loop_t *loop, rg_server_t **out, c
   const char *unix_path = rg_config_unix_path(cfg, path, sizeof path);
   uv_signal_init(loop, &s->sigint);
   uv_signal_init(loop, &s->sigterm);
+  uv_signal_init(loop, &s->sighup);
   uv_timer_init(loop, &s->idle_timer);
   uv_timer_init(loop, &s->grace_timer);
-  s->sigint.data = s->sigterm.data = s->idle_timer.data = s->grace_timer.data = s;
+  s->sigint.data = s->sigterm.data = s->sighup.data = s->idle_timer.data = s->grace_timer.data = s;
   /* Signals are caught before anyone can connect, and TCP (what clients and tests wait
    * for) opens last: once it accepts, the Unix socket is there and SIGTERM stops cleanly. */
   uv_signal_start(&s->sigint, on_signal, SIGINT);
   uv_signal_start(&s->sigterm, on_signal, SIGTERM);
-  rc = rg_policy_open(cfg, loop, s->engine, &s->policy, err, errlen);
+  uv_signal_start(&s->sighup, on_sighup, SIGHUP);
+  rc = rg_http_metrics_open(cfg, loop, s->engine, &s->http, err, errlen);
+  if (!rc) rc = rg_policy_open(cfg, loop, s->engine, &s->policy, err, errlen);
   if (!rc && unix_path) rc = listen_unix(s, unix_path, err, errlen);
   if (!rc && cfg->port) rc = listen_tcp(s, err, errlen);
   if (rc) {
@@ -800,6 +839,7 @@ int rg_server_run(rg_server_t *s) {
 void rg_server_close(rg_server_t *s) {
   if (!s) return;
   if (s->unix_path[0]) unlink(s->unix_path);
+  rg_http_metrics_close(s->http); /* its thread reads the store: stop it first */
   rg_policy_close(s->policy);
   rg_engine_close(s->engine);
   rg_cluster_free(s->cluster);

@@ -28,7 +28,7 @@ int rg__stats_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   if (rc) return rc;
   rg_store_info(e->store, &info);
 
-  rg_wr_reply(wr, req->has_id, req->id, 13 + (e->stats_hook != NULL));
+  rg_wr_reply(wr, req->has_id, req->id, 15 + (e->stats_hook != NULL));
   rg_wr_str(wr, "ingest");
   rg_wr_map(wr, 1);
   rg_wr_str(wr, "ts_clamped");
@@ -52,7 +52,7 @@ int rg__stats_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   rg_wr_str(wr, "labels");
   rg_wr_uint(wr, c.labels);
   rg_wr_str(wr, "store");
-  rg_wr_map(wr, 5);
+  rg_wr_map(wr, 6);
   rg_wr_str(wr, "map_size");
   rg_wr_uint(wr, info.map_size);
   rg_wr_str(wr, "map_max");
@@ -63,6 +63,8 @@ int rg__stats_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   rg_wr_uint(wr, info.page_size);
   rg_wr_str(wr, "map_grows");
   rg_wr_uint(wr, info.map_grows);
+  rg_wr_str(wr, "pseudonymised");
+  rg_wr_bool(wr, rg_store_pseudonymised(e->store));
 
   rg_wr_str(wr, "requests");
   rg_wr_map(wr, RG_OP_COUNT);
@@ -111,17 +113,16 @@ int rg__stats_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   rg_wr_str(wr, "commit_latency");
   write_hist(wr, &m->commit_latency);
   static const char *const verdicts[] = {"accept", "tempfail", "quarantine", "reject"};
-  static const char *const deciders[] = {"sender", "sender_domain", "client_ip", "client_net",
-                                         "helo",   "client_rdns",   "none"};
   rg_wr_str(wr, "check"); /* verdicts before check.mode, and who decided them */
   rg_wr_map(wr, 4);
   rg_wr_str(wr, "mode"), rg_wr_str(wr, e->cfg.check_mode);
   rg_wr_str(wr, "verdicts"), rg_wr_map(wr, 4);
   for (int i = 0; i < 4; i++)
     rg_wr_str(wr, verdicts[i]), rg_wr_uint(wr, atomic_load(&m->check_verdicts[i]));
-  rg_wr_str(wr, "decided_by"), rg_wr_map(wr, 7);
-  for (int i = 0; i < 7; i++)
-    rg_wr_str(wr, deciders[i]), rg_wr_uint(wr, atomic_load(&m->check_decided_by[i]));
+  rg_wr_str(wr, "decided_by"), rg_wr_map(wr, RG_CHECK_DECIDERS);
+  for (int i = 0; i < RG_CHECK_DECIDERS; i++)
+    rg_wr_str(wr, rg_check_decider_names[i]),
+        rg_wr_uint(wr, atomic_load(&m->check_decided_by[i]));
   rg_wr_str(wr, "allowlisted"), rg_wr_uint(wr, atomic_load(&m->check_allowlisted));
   rg_wr_str(wr, "policy"); /* the Postfix policy listener (policy.c); zeros when it is off */
   rg_wr_map(wr, RG_POLICY_COUNTER_COUNT + 1);
@@ -131,6 +132,8 @@ int rg__stats_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   }
   rg_wr_str(wr, "latency");
   write_hist(wr, &m->policy_latency);
+  rg_wr_str(wr, "retention"), rg__retention_stats(e, wr); /* retention.c */
+  rg_wr_str(wr, "backup"), rg__backup_stats(e, wr);       /* backup.c */
   if (e->stats_hook) { /* cluster mode (cluster.c) */
     rg_wr_str(wr, "cluster");
     e->stats_hook(e->stats_hook_ctx, wr);

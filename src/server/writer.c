@@ -138,6 +138,7 @@ static void *writer_main(void *arg) {
       rg_hist_add(&m->commit_latency, rg_clock_mono_us() - t0);
       atomic_fetch_add(&m->commits, 1);
       atomic_fetch_add(&m->committed_writes, n);
+      rg_hist_add(&m->commit_size, n); /* writes in the group, for /metrics */
       atomic_fetch_sub(&m->write_queue_depth, n);
     }
 
