@@ -309,7 +309,10 @@ int rg_cluster_write(rg_replica_t *c, const uint8_t *body, uint32_t len, const r
 static void write_stats(void *ctx, rg_wr_t *wr) {
   rg_replica_t *c = ctx;
   uint64_t applied = atomic_load(&c->applied), head = atomic_load(&c->head);
-  bool have_head = atomic_load(&c->have_head), connected = atomic_load(&c->connected);
+  bool connected = atomic_load(&c->connected);
+  /* the head as read lately: without a stream leader (no NATS quorum) it cannot be read */
+  bool have_head = atomic_load(&c->have_head) &&
+                   rg_clock_mono_us() / 1000 - atomic_load(&c->head_at_ms) <= HEAD_FRESH_MS;
   uint64_t lag = head > applied ? head - applied : 0;
   rg_wr_map(wr, 16);
   rg_wr_str(wr, "role"), rg_wr_str(wr, "replica");

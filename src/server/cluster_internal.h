@@ -22,6 +22,7 @@
 #define FETCH_WAIT_MS 250  /* a pull waits this long for entries */
 #define MAX_AHEAD     4096 /* entries fetched but not yet applied, at most */
 #define RETRY_MS      250  /* pause after a failed connect, stream or consumer set-up */
+#define HEAD_FRESH_MS 3000 /* ready needs the stream's head read within this */
 #define INFO_EVERY_MS 500  /* the stream's head is read this often */
 #define STALL_MS      1000 /* pulls that bring nothing while the stream has more: new consumer */
 #define SWEEP_MS      100  /* waiting writes are checked against cluster.read_wait this often */
@@ -102,6 +103,7 @@ struct rg_replica {
   atomic_bool connected, consuming, reset, have_head,
       halted_flag;                 /* halted_flag: halted, for the consumer */
   atomic_int_fast64_t max_payload; /* NATS's, once connected */
+  atomic_uint_fast64_t head_at_ms; /* when the head was last read (monotonic ms) */
   atomic_uint_fast64_t published, publish_failed, timeouts, resets, applied_entries,
       refused_entries;
   pthread_t consumer, publisher;

@@ -191,6 +191,7 @@ static void read_head(rg_replica_t *c, jsCtx *js) {
   jsErrCode jerr = 0;
   if (js_GetStreamInfo(&si, js, c->cfg.cluster_stream, NULL, &jerr) == NATS_OK && si) {
     atomic_store(&c->head, si->State.LastSeq);
+    atomic_store(&c->head_at_ms, rg_clock_mono_us() / 1000);
     atomic_store(&c->have_head, true);
   }
   jsStreamInfo_Destroy(si);
