@@ -15,7 +15,8 @@ PKGS=(build-essential cmake pkg-config
       libxgboost-dev  # the learned model (src/core/model.c)
       postfix  # tests/test_postfix.py starts its own throw-away instance
       libmicrohttpd-dev prometheus  # /metrics; tests/test_prometheus.py scrapes it (+ promtool)
-      systemd)  # systemd-analyze verify of ops/*.service in tests/test_units.py
+      systemd  # systemd-analyze verify of ops/*.service in tests/test_units.py
+      nats-server libnats-dev)  # cluster mode (JetStream); tests/test_cluster.py runs 3 NATS nodes
 if [ "${1:-}" = "--bench" ]; then
   PKGS+=(redis-server redis-tools python3-scipy python3-numpy gnuplot-nox util-linux
         python3-sklearn  # the reference model of benchmarks/harness/verdicts.py

@@ -723,6 +723,45 @@ static void test_config_reload_takes_runtime_options_and_names_the_rest(void **s
   assert_string_equal(ignored, "");
 }
 
+/* cluster.*: checked only with cluster.enabled; a node name is required, names are NATS
+ * tokens, and the policy listener (which writes around the log) is refused. */
+static void test_config_validate_checks_cluster_options(void **state) {
+  (void)state;
+  static const struct {
+    const char *enabled, *node, *stream, *nats, *policy, *msg; /* msg NULL: valid */
+  } cases[] = {
+      {"0", "", "repgraph", "nats://127.0.0.1:4222", "", NULL},
+      {"1", "r1", "repgraph", "nats://a:4222,nats://b:4222", "", NULL},
+      {"1", "", "repgraph", "nats://127.0.0.1:4222", "", "cluster.node"},
+      {"1", "r.1", "repgraph", "nats://127.0.0.1:4222", "", "cluster.node"},
+      {"1", "r1", "rep graph", "nats://127.0.0.1:4222", "", "cluster.stream"},
+      {"1", "r1", "repgraph", "", "", "cluster.nats"},
+      {"1", "r1", "repgraph", "nats://127.0.0.1:4222", "127.0.0.1:10040", "policy listener"},
+      {"0", "", "repgraph", "nats://127.0.0.1:4222", "127.0.0.1:10040", NULL},
+  };
+  rg_config_t r;
+  char rerr[512] = "";
+  rg_config_defaults(&r);
+  assert_int_equal(rg_config_set(&r, "cluster.enabled", "1", rerr, sizeof rerr), 0);
+  assert_int_equal(rg_config_set(&r, "cluster.node", "r1", rerr, sizeof rerr), 0);
+  assert_int_equal(rg_config_set(&r, "retention.edges", "180d", rerr, sizeof rerr), 0);
+  assert_int_equal(rg_config_validate(&r, rerr, sizeof rerr), RG_ECONFIG);
+  assert_non_null(strstr(rerr, "retention")); /* sweeps would write around the log */
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    rg_config_t c;
+    rg_config_defaults(&c);
+    char err[512] = "";
+    assert_int_equal(rg_config_set(&c, "cluster.enabled", cases[i].enabled, err, sizeof err), 0);
+    assert_int_equal(rg_config_set(&c, "cluster.node", cases[i].node, err, sizeof err), 0);
+    assert_int_equal(rg_config_set(&c, "cluster.stream", cases[i].stream, err, sizeof err), 0);
+    assert_int_equal(rg_config_set(&c, "cluster.nats", cases[i].nats, err, sizeof err), 0);
+    assert_int_equal(rg_config_set(&c, "policy.listen", cases[i].policy, err, sizeof err), 0);
+    int rc = rg_config_validate(&c, err, sizeof err);
+    if (cases[i].msg ? rc != RG_ECONFIG || !strstr(err, cases[i].msg) : rc != RG_OK)
+      fail_msg("case %zu: rc %d, '%s'", i, rc, err);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_config_check_budgets_and_holdout),
@@ -758,6 +797,7 @@ int main(void) {
       cmocka_unit_test(test_config_validate_allows_mutual_tls_off_loopback),
       cmocka_unit_test(test_config_validate_refuses_incomplete_tls),
       cmocka_unit_test(test_config_validate_checks_policy_options),
+      cmocka_unit_test(test_config_validate_checks_cluster_options),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

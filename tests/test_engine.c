@@ -553,6 +553,62 @@ static void test_engine_refuses_writes_after_stop(void **state) {
   assert_string_equal(code_of(r), "shutting_down");
 }
 
+/* Cluster mode: a write applied from the log commits its stream sequence in the same
+ * transaction, is taken at the publisher's time (req.now), and a refused entry still moves
+ * the sequence on; an entry that does not follow the last one is refused (a replica never
+ * records a position past an entry it did not apply); the sequence survives a restart. */
+static void test_engine_logged_write_records_its_sequence_with_the_data(void **state) {
+  fixture_t *f = *state;
+  uint64_t seq = 99;
+  assert_int_equal(rg_engine_log_seq(f->engine, &seq), RG_OK);
+  assert_int_equal(seq, 0);
+  rg_buf_t frame;
+  rg_buf_init(&frame, 1 << 20);
+  rg_test_frame_json(&frame, "%s",
+                     "{\"id\":1,\"op\":\"ingest\",\"observations\":[{\"sender\":\"a@x.example\","
+                     "\"recipients\":[\"b@y.example\"],\"client_ip\":\"192.0.2.7\"}]}");
+  rg_request_t req;
+  char err[256] = "";
+  assert_int_equal(rg_proto_decode_request(frame.data + RG_FRAME_HEADER,
+                                           frame.len - RG_FRAME_HEADER, &f->limits, &req, err,
+                                           sizeof err),
+                   RG_OK);
+  req.now = 1600000000; /* the publisher's clock, not this one */
+  rg_write_t *w = NULL;
+  assert_int_equal(rg_engine_write_prepare(f->engine, &req, &w, err, sizeof err), RG_OK);
+  rg_request_free(&req);
+  rg_buf_free(&frame);
+  rg_engine_submit_logged(f->engine, w, 1, on_done, f);
+  wait_for(f, 1);
+  assert_string_equal(code_of(reply_of(f, "ingest")), "(no error)");
+  assert_int_equal(rg_engine_log_seq(f->engine, &seq), RG_OK);
+  assert_int_equal(seq, 1);
+  const msgpack_object *r =
+      call(f, "lookup", "{\"id\":2,\"op\":\"lookup\",\"actors\":[\"address:a@x.example\"]}");
+  assert_int_equal(rg_test_uint(r, "results.0.first_seen"), 1600000000);
+
+  assert_int_equal(rg_engine_skip_logged(f->engine, 2, on_done, f), RG_OK);
+  wait_for(f, 2);
+  assert_int_equal(rg_engine_log_seq(f->engine, &seq), RG_OK);
+  assert_int_equal(seq, 2);
+  assert_int_equal(rg_engine_skip_logged(f->engine, 4, on_done, f), RG_OK); /* 3 is missing */
+  wait_for(f, 3);
+  assert_string_equal(code_of(reply_of(f, "ping")), "internal");
+  assert_int_equal(rg_engine_log_seq(f->engine, &seq), RG_OK);
+  assert_int_equal(seq, 2);
+
+  rg_engine_stop(f->engine); /* and again on the same store */
+  assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+  rg_engine_close(f->engine);
+  rg_config_t cfg;
+  rg_config_defaults(&cfg);
+  snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s", f->dir);
+  cfg.recompute_interval_s = 0;
+  assert_int_equal(rg_engine_open(&cfg, &f->loop, &f->engine, err, sizeof err), RG_OK);
+  assert_int_equal(rg_engine_log_seq(f->engine, &seq), RG_OK);
+  assert_int_equal(seq, 2);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_engine_ingest_then_lookup_sees_the_commit, setup,
@@ -577,6 +633,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_engine_check_observe_mode_accepts_and_counts,
                                       setup_observe, teardown),
       cmocka_unit_test_setup_teardown(test_engine_refuses_writes_after_stop, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_engine_logged_write_records_its_sequence_with_the_data,
+                                      setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -112,6 +112,14 @@ typedef struct {
   uint32_t model_monotone;              /* 0/1: monotone constraints on the evidence features */
   uint32_t model_blend;                 /* 0/1: the larger of model and calibrated propagation */
   uint64_t lookup_cache_bytes;          /* encoded lookup results kept (lookup_cache.h); 0 = off */
+  /* Cluster mode (src/server/cluster.c): writes go through a NATS JetStream stream */
+  uint32_t cluster_enabled;     /* 1: writes are published to the stream and applied from it */
+  char cluster_nats[512];       /* NATS server URLs, comma-separated */
+  char cluster_stream[64];      /* the JetStream stream (created if missing) */
+  uint32_t cluster_replicas;    /* the stream's replicas (JetStream R) */
+  char cluster_node[64];        /* this replica's name: its durable consumer is rg-<node> */
+  uint64_t cluster_read_wait_s; /* a write waits this long to be applied here, s */
+  uint32_t cluster_max_lag;     /* stats' cluster.ready is false past this many messages */
 } rg_config_t;
 
 /* The Postfix actions a policy verdict may map to (policy.action_*). */

@@ -113,6 +113,43 @@ int rg_engine_check(rg_engine_t *e, const rg_wire_observation_t *o, rg_check_ver
 /* "accept", "tempfail", "quarantine" or "reject" for a verdict of rg_check_verdict_t. */
 const char *rg_engine_verdict_name(int verdict);
 
+/* ---- cluster mode (cluster.c): writes applied from the replicated log ---------------- */
+
+/* Prepares the write of req (ingest, label, forget, unlabel; taken at req->now when set)
+ * without queuing it. 0 with *w owned by the caller (rg_engine_submit_logged, or
+ * rg_engine_finish_write to drop it); a request refused as a whole returns its RG_E… code
+ * with the reason in msg (*w NULL). Loop thread. */
+int rg_engine_write_prepare(rg_engine_t *e, const rg_request_t *req, rg_write_t **w, char *msg,
+                            size_t cap);
+
+/* Queues a prepared write so that the transaction that commits it also records seq as the
+ * last log entry applied (rg_store_put_log_seq); done(w, ctx) runs on the loop thread after
+ * (or after its failure: the write is undone with its seq). */
+void rg_engine_submit_logged(rg_engine_t *e, rg_write_t *w, uint64_t seq, rg_write_done_fn done,
+                             void *ctx);
+
+/* Queues a write that only records seq: a log entry that every replica refuses as a whole.
+ * done(w, ctx) runs after its commit (finish it with rg_engine_finish_write(w, NULL)).
+ * 0 or RG_ENOMEM. */
+int rg_engine_skip_logged(rg_engine_t *e, uint64_t seq, rg_write_done_fn done, void *ctx);
+
+/* Marks a prepared write that will not be queued as failed with code and msg (its reply
+ * is that error); the caller completes it. */
+void rg_engine_write_set_error(rg_write_t *w, int code, const char *msg);
+
+/* The write's result: 0, or the error its reply reports. */
+int rg_engine_write_result(const rg_write_t *w);
+
+/* The log sequence a write of rg_engine_submit_logged records (0 for other writes). */
+uint64_t rg_engine_write_log_seq(const rg_write_t *w);
+
+/* The last log entry applied to the store (0: none). 0 or a store error. */
+int rg_engine_log_seq(rg_engine_t *e, uint64_t *seq);
+
+/* Lets stats carry a "cluster" section: fn writes its value (one msgpack object) into wr.
+ * Loop thread; fn NULL removes it. */
+void rg_engine_set_stats_hook(rg_engine_t *e, void (*fn)(void *ctx, rg_wr_t *wr), void *ctx);
+
 /* The engine's metrics, for the server to count connections and requests. */
 rg_metrics_t *rg_engine_metrics(rg_engine_t *e);
 

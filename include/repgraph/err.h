@@ -26,7 +26,9 @@
   X(INTERNAL, "internal", "internal error")                                           \
   X(UNAUTHORIZED, "unauthorized", "authentication required or failed")                \
   X(FORBIDDEN, "forbidden", "the connection's role does not allow this operation")    \
-  X(TIMEOUT, "timeout", "the client took too long")
+  X(TIMEOUT, "timeout", "the client took too long")                                   \
+  X(UNAVAILABLE, "unavailable", "the replicated log did not acknowledge the write")     \
+  X(NOT_APPLIED, "not_applied", "the write is in the log but not yet applied here")
 
 enum {
   RG_OK = 0,

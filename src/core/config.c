@@ -267,6 +267,18 @@ static const opt_t options[] = {
     NUM(OPT_SIZE, lookup_cache_bytes, "lookup.cache_bytes", 0, UINT64_C(1) << 40, "64M",
         "encoded lookup results kept in memory per actor (least recently used go first), "
         "until a committed write changes that actor; 0 = off"),
+    NUM(OPT_U32, cluster_enabled, "cluster.enabled", 0, 1, "0",
+        "1: writes go through the JetStream stream and every replica applies them in order"),
+    STR(cluster_nats, "cluster.nats", "nats://127.0.0.1:4222",
+        "NATS server URLs, comma-separated (cluster mode)"),
+    STR(cluster_stream, "cluster.stream", "repgraph", "JetStream stream of the writes"),
+    NUM(OPT_U32, cluster_replicas, "cluster.replicas", 1, 5, "3",
+        "replicas of the stream in JetStream (R3 survives one NATS node down)"),
+    STR(cluster_node, "cluster.node", "", "this replica's name (letters, digits, - and _)"),
+    NUM(OPT_DURATION, cluster_read_wait_s, "cluster.read_wait", 1, 3600, "5s",
+        "a write waits this long for JetStream's ack and its apply here, else not_applied"),
+    NUM(OPT_U32, cluster_max_lag, "cluster.max_lag", 0, 100000000, "1000",
+        "stats' cluster.ready is false while more messages than this wait to be applied"),
 /* label.weight_<source>, defaults from RG_LABEL_SOURCE_MAP: a new source gets its option. */
 #define RG__WEIGHT_OPTION(name, num, text, weight)                       \
   NUM(OPT_RATIO, label_weight[num], "label.weight_" text, 0, 1, #weight, \
@@ -478,6 +490,47 @@ static int validate_policy(const rg_config_t *c, char *err, size_t errlen) {
   return RG_OK;
 }
 
+/* A stream or node name: what NATS takes in subject tokens and consumer names. */
+static int name_ok(const char *s) {
+  if (!*s) return 0;
+  for (; *s; s++)
+    if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_') return 0;
+  return 1;
+}
+
+/* The cluster.* rules (only with cluster.enabled): a node name, a stream name, NATS URLs,
+ * and no front door that writes around the log. */
+static int validate_cluster(const rg_config_t *c, char *err, size_t errlen) {
+  if (!c->cluster_enabled) return RG_OK;
+  if (!name_ok(c->cluster_node)) {
+    snprintf(err, errlen, "cluster.node: '%s' must be set to letters, digits, - and _",
+             c->cluster_node);
+    return RG_ECONFIG;
+  }
+  if (!name_ok(c->cluster_stream)) {
+    snprintf(err, errlen, "cluster.stream: '%s' is not letters, digits, - and _",
+             c->cluster_stream);
+    return RG_ECONFIG;
+  }
+  if (!c->cluster_nats[0]) {
+    snprintf(err, errlen, "cluster.nats is empty");
+    return RG_ECONFIG;
+  }
+  if (c->policy_listen[0] || c->policy_unix[0]) {
+    snprintf(err, errlen,
+             "cluster.enabled with the policy listener: its observations would not go "
+             "through the log (not built yet); run the policy service off");
+    return RG_ECONFIG;
+  }
+  if (c->retention_edges_s || c->retention_labels_s) {
+    snprintf(err, errlen,
+             "cluster.enabled with retention.edges or retention.labels: each replica would "
+             "expire on its own clock, around the log (not built yet); set them to 0");
+    return RG_ECONFIG;
+  }
+  return RG_OK;
+}
+
 int rg_config_split_host_port(const char *text, char *host, size_t cap, unsigned *port) {
   const char *colon = strrchr(text, ':');
   if (!colon || colon == text) return RG_ECONFIG;
@@ -601,6 +654,7 @@ int rg_config_validate(const rg_config_t *c, char *err, size_t errlen) {
     snprintf(err, errlen, "log.format: '%s' is not logfmt or json", c->log_format);
     return RG_ECONFIG;
   }
+  if (validate_cluster(c, err, errlen) != RG_OK) return RG_ECONFIG;
   if (c->port == 0 && strcmp(c->unix_socket, "none") == 0) {
     snprintf(err, errlen, "no listener: server.port is 0 and server.unix_socket is none");
     return RG_ECONFIG;

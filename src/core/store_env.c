@@ -429,6 +429,14 @@ int rg_store_newest_edge_ts(rg_txn_t *t, int64_t *out) {
   return rc;
 }
 
+int rg_store_log_seq(rg_txn_t *t, uint64_t *seq) {
+  return meta_get_u64(t, "cluster_applied_seq", seq);
+}
+
+int rg_store_put_log_seq(rg_txn_t *t, uint64_t seq) {
+  return meta_put_u64(t, "cluster_applied_seq", seq);
+}
+
 int rg_store_counts(rg_txn_t *t, rg_store_counts_t *out) {
   memset(out, 0, sizeof *out);
   int rc = RG_OK;

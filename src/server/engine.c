@@ -178,6 +178,90 @@ int rg_engine_handle(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out, rg_
   return rc;
 }
 
+/* ---- cluster mode: writes applied from the log ------------------------------------- */
+
+int rg_engine_write_prepare(rg_engine_t *e, const rg_request_t *req, rg_write_t **w, char *msg,
+                            size_t cap) {
+  *w = NULL;
+  msg[0] = '\0';
+  if (e->stopping) return RG_ESHUTTING_DOWN;
+  int rc = req->op == RG_OP_LABEL_CLUSTER ? rg__label_cluster_prepare(e, req, w, msg, cap)
+                                          : rg__ingest_prepare(e, req, w, msg, cap);
+  if (!rc) (*w)->started_us = rg_clock_mono_us();
+  return rc;
+}
+
+/* Writer thread: the write, then the log position in the same transaction — only right
+ * after the entry before it: after a failed entry (undone), every later one fails too, so a
+ * replica never records a position past an entry it did not apply. */
+static int apply_logged(rg_txn_t *t, rg_writer_req_t *head) {
+  rg_write_t *w = (rg_write_t *)head;
+  uint64_t last;
+  int rc = rg_store_log_seq(t, &last);
+  if (!rc && last + 1 != w->log_seq)
+    return rg_fail(w->error, sizeof w->error, RG_EINTERNAL,
+                   "log entry %llu does not follow the last one applied here (%llu)",
+                   (unsigned long long)w->log_seq, (unsigned long long)last);
+  if (!rc && w->log_apply) rc = w->log_apply(t, head);
+  return rc ? rc : rg_store_put_log_seq(t, w->log_seq);
+}
+
+void rg_engine_submit_logged(rg_engine_t *e, rg_write_t *w, uint64_t seq, rg_write_done_fn done,
+                             void *ctx) {
+  w->log_seq = seq;
+  w->log_apply = w->head.apply;
+  w->head.apply = apply_logged;
+  w->done = done;
+  w->ctx = ctx;
+  if (!w->started_us) w->started_us = rg_clock_mono_us();
+  rg__engine_submit(e, w);
+}
+
+static void skip_reply(const rg_write_t *w, rg_wr_t *wr) {
+  rg_wr_reply(wr, w->has_id, w->id, 0);
+}
+
+static void skip_free(rg_write_t *w) {
+  free(w);
+}
+
+int rg_engine_skip_logged(rg_engine_t *e, uint64_t seq, rg_write_done_fn done, void *ctx) {
+  rg_write_t *w = calloc(1, sizeof *w);
+  if (!w) return RG_ENOMEM;
+  *w = (rg_write_t){.engine = e, .op = RG_OP_PING, .reply = skip_reply, .free = skip_free};
+  w->head.name = "log_skip";
+  rg_engine_submit_logged(e, w, seq, done, ctx);
+  return RG_OK;
+}
+
+void rg_engine_write_set_error(rg_write_t *w, int code, const char *msg) {
+  w->head.result = code;
+  snprintf(w->error, sizeof w->error, "%s", msg ? msg : "");
+}
+
+int rg_engine_write_result(const rg_write_t *w) {
+  return w->head.result;
+}
+
+uint64_t rg_engine_write_log_seq(const rg_write_t *w) {
+  return w->log_seq;
+}
+
+int rg_engine_log_seq(rg_engine_t *e, uint64_t *seq) {
+  rg_txn_t *t;
+  *seq = 0;
+  int rc = rg_store_read_begin(e->store, &t);
+  if (rc) return rc;
+  rc = rg_store_log_seq(t, seq);
+  rg_store_end(t);
+  return rc;
+}
+
+void rg_engine_set_stats_hook(rg_engine_t *e, void (*fn)(void *ctx, rg_wr_t *wr), void *ctx) {
+  e->stats_hook = fn;
+  e->stats_hook_ctx = ctx;
+}
+
 /* ---- life cycle --------------------------------------------------------------------- */
 
 static void before_deliver(void *ctx) {
@@ -206,6 +290,7 @@ int rg_engine_open(const rg_config_t *cfg, uv_loop_t *loop, rg_engine_t **out, c
   if (!e) return RG_ENOMEM;
   crypto_shorthash_keygen(e->actor_hash_key);
   e->cfg = *cfg;
+  if (cfg->cluster_enabled) e->cfg.write_slice_edges = UINT32_MAX; /* one log entry, one commit */
   rg_actor_opts_default(&e->actor_opts); /* actor.* */
   e->actor_opts.fold_local_case = cfg->fold_local_case != 0;
   snprintf(e->actor_opts.subaddress_sep, sizeof e->actor_opts.subaddress_sep, "%s",

@@ -35,6 +35,10 @@ struct rg_write {
   void *ctx;
   void (*reply)(const rg_write_t *w, rg_wr_t *wr); /* the success reply */
   void (*free)(rg_write_t *w);
+  /* cluster mode (rg_engine_submit_logged): the log entry's sequence, committed with it,
+   * and the write's own apply, which runs first */
+  uint64_t log_seq;
+  rg_writer_apply_fn log_apply;
 };
 
 /* Outcome of the last finished recomputation, for status and replies. */
@@ -77,6 +81,9 @@ struct rg_engine {
   /* lookup.c: encoded lookup results (NULL: lookup.cache_bytes = 0); before_deliver in
    * engine.c ends those the delivered commits changed (rg_store_take_touched) */
   rg_lookup_cache_t *lookup_cache;
+  /* cluster mode: stats' "cluster" section (rg_engine_set_stats_hook); NULL = none */
+  void (*stats_hook)(void *ctx, rg_wr_t *wr);
+  void *stats_hook_ctx;
 };
 
 /* engine.c --------------------------------------------------------------------------- */

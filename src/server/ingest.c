@@ -560,7 +560,7 @@ int rg__ingest_prepare(rg_engine_t *e, const rg_request_t *req, rg_write_t **out
                          .free = ingest_free};
   w->base.head.name = rg_op_name(req->op);
   w->base.head.done = on_slice_done;
-  int64_t now = rg_clock_now();
+  int64_t now = req->now ? req->now : rg_clock_now();
   int rc = open_slice(w);
   slice_t *first = rc ? NULL : current(w);
   if (!rc && req->n_labels && !(first->labels = calloc(req->n_labels, sizeof *first->labels)))

@@ -26,6 +26,7 @@
 
 #include "repgraph/auth.h"
 #include "repgraph/clock.h"
+#include "repgraph/cluster.h"
 #include "repgraph/engine.h"
 #include "repgraph/err.h"
 #include "repgraph/http_metrics.h"
@@ -69,6 +70,8 @@ typedef struct conn {
   rg_offload_t *offload;     /* a large frame being decoded off the loop: the rest waits */
   bool reading, writing, blocked, close_after_flush, closing, handle_closed;
   bool drop_counted; /* conns_dropped counts each connection once */
+  const uint8_t *frame; /* the frame body being dispatched (cluster mode publishes it) */
+  uint32_t frame_len;
   struct conn *prev, *next;
 } conn_t;
 
@@ -77,6 +80,7 @@ struct rg_server {
   uv_loop_t *loop;
   rg_engine_t *engine;
   rg_policy_t *policy; /* the Postfix policy listener; NULL when not configured */
+  rg_replica_t *cluster; /* cluster mode: writes go through the log; NULL when off */
   rg_metrics_t *metrics;
   rg_auth_t *auth;         /* NULL: no authentication, every connection is admin */
   rg_tls_t *tls;           /* NULL: the TCP listener is plaintext */
@@ -361,8 +365,13 @@ static int conn_dispatch(conn_t *c, int rc, rg_request_t *req, char *err, size_t
     rc = rg_proto_write_error(&c->out, req->has_id, req->id, RG_EFORBIDDEN, err);
   } else {
     rg_write_t *pending;
-    rc = prep ? rg_engine_handle_prepared(s->engine, req, prep, &c->out, on_write_done, c, &pending)
-              : rg_engine_handle(s->engine, req, &c->out, on_write_done, c, &pending);
+    if (prep)
+      rc = rg_engine_handle_prepared(s->engine, req, prep, &c->out, on_write_done, c, &pending);
+    else if (s->cluster && rg_cluster_takes(req))
+      rc = rg_cluster_write(s->cluster, c->frame, c->frame_len, req, &c->out, on_write_done, c,
+                            &pending);
+    else
+      rc = rg_engine_handle(s->engine, req, &c->out, on_write_done, c, &pending);
     if (pending) c->pending_writes++;
     if (pending && rg_engine_write_is_sliced(pending)) c->sliced_pending = true;
   }
@@ -453,6 +462,7 @@ static void conn_process(conn_t *c) {
       c->blocked = true;
       break;
     }
+    c->frame = body, c->frame_len = len;
     rc = conn_dispatch(c, rc, &req, err, sizeof err, unauth, NULL);
     rg_request_free(&req);
     if (unauth) rg_auth_wipe(body, len); /* whether or not it decoded */
@@ -655,6 +665,7 @@ void rg_server_shutdown(rg_server_t *s) {
   if (uv_is_active((uv_handle_t *)&s->idle_timer)) uv_timer_stop(&s->idle_timer);
   uv_close((uv_handle_t *)&s->idle_timer, NULL);
   rg_policy_shutdown(s->policy); /* before the engine stops: its observations still commit */
+  rg_cluster_stop(s->cluster);   /* writes waiting for the log end; applied entries commit */
   rg_engine_stop(s->engine);     /* every queued write commits; its reply is queued */
   for (conn_t *c = s->conns, *next; c; c = next) {
     next = c->next;
@@ -762,6 +773,7 @@ int rg_server_open(const rg_config_t *cfg, uv_loop_t *loop, rg_server_t **out, c
   rg_server_t *s = calloc(1, sizeof *s);
   if (!s) return RG_ENOMEM;
   s->cfg = *cfg;
+  if (cfg->cluster_enabled) s->cfg.offload_bytes = 0; /* a write is published from its frame */
   s->loop = loop;
   s->limits = (rg_proto_limits_t){cfg->max_frame_bytes, cfg->max_batch_items, cfg->max_recipients,
                                   cfg->max_depth, cfg->max_string_bytes};
@@ -777,6 +789,15 @@ int rg_server_open(const rg_config_t *cfg, uv_loop_t *loop, rg_server_t **out, c
   if (s->auth)
     rg_log_info("authentication on: %zu tokens from %s", rg_auth_count(s->auth), cfg->key_file);
   s->metrics = rg_engine_metrics(s->engine);
+  if (cfg->cluster_enabled && (rc = rg_cluster_open(cfg, loop, s->engine, &s->cluster, err, errlen))) {
+    rg_engine_stop(s->engine);
+    uv_run(loop, UV_RUN_NOWAIT);
+    rg_engine_close(s->engine);
+    rg_auth_free(s->auth);
+    rg_tls_free(s->tls);
+    free(s);
+    return rc;
+  }
   char path[RG_CONFIG_PATH_MAX];
   const char *unix_path = rg_config_unix_path(cfg, path, sizeof path);
   uv_signal_init(loop, &s->sigint);
@@ -821,6 +842,7 @@ void rg_server_close(rg_server_t *s) {
   rg_http_metrics_close(s->http); /* its thread reads the store: stop it first */
   rg_policy_close(s->policy);
   rg_engine_close(s->engine);
+  rg_cluster_free(s->cluster);
   rg_auth_free(s->auth);
   rg_tls_free(s->tls);
   free(s);

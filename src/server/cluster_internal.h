@@ -1,0 +1,117 @@
+/* cluster_internal.h — what cluster.c (the loop side: entries applied in order, waiting
+ * writes, stats, life cycle) and cluster_nats.c (the NATS side: the publisher and consumer
+ * threads, and nats.c's publish-ack callback) share. Not a public header: names are rg__.
+ * Fields say which thread owns them; "under lock" ones take rg_replica.lock. */
+#ifndef RG_CLUSTER_INTERNAL_H
+#define RG_CLUSTER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include <nats/nats.h>
+
+#include "repgraph/cluster.h"
+#include "repgraph/log.h"
+
+/* Log entry: version byte (1), the publisher's clock (i64 BE, so every replica takes the
+ * write at the same time), the publisher's random origin id (u64 BE) and its publication id
+ * (u64 BE), then the request's msgpack frame body. */
+#define ENTRY_VERSION 1
+#define ENTRY_HEAD    25   /* version, now, origin, publication id */
+#define FETCH_BATCH   256  /* entries asked for per pull */
+#define FETCH_WAIT_MS 250  /* a pull waits this long for entries */
+#define MAX_AHEAD     4096 /* entries fetched but not yet applied, at most */
+#define RETRY_MS      250  /* pause after a failed connect, stream or consumer set-up */
+#define HEAD_FRESH_MS 3000 /* ready needs the stream's head read within this */
+#define INFO_EVERY_MS 500  /* the stream's head is read this often */
+#define STALL_MS      1000 /* pulls that bring nothing while the stream has more: new consumer */
+#define SWEEP_MS      100  /* waiting writes are checked against cluster.read_wait this often */
+#define REPUBLISH_MS  200  /* a refused entry is published again after this */
+#define MAX_PENDING   (1 << 20) /* async publishes in flight: never stall the publisher */
+#define URLS_MAX      16
+
+/* A client write waiting for the log (loop thread only). */
+typedef struct pub {
+  struct pub *prev, *next;
+  struct rg_replica *cluster;
+  uint64_t id, seq; /* seq: from JetStream's ack (0 until then) */
+  rg_write_t *w;    /* prepared; applied when its entry comes back */
+  rg_write_done_fn done;
+  void *ctx;
+  uint64_t deadline_ms;
+  uint8_t *entry; /* the log entry, kept to publish again (freed once applied) */
+  uint32_t entry_len;
+  uint64_t retry_at_ms; /* JetStream refused it: publish again then (0 = not due) */
+  char why[128];        /* the last refusal */
+  bool submitted;       /* its entry is in the writer: it completes from there */
+  bool finished;        /* its reply is ready; it waits for the writes before it */
+} pub_t;
+
+enum { IN_ENTRY, IN_ACK, IN_FAILED };
+
+/* What a NATS-side thread hands the loop. */
+typedef struct in_item {
+  struct in_item *next;
+  int kind;
+  uint64_t seq;    /* IN_ENTRY: stream sequence; IN_ACK: the acked sequence */
+  uint64_t pub_id; /* IN_ACK, IN_FAILED */
+  char why[128];   /* IN_FAILED */
+  uint32_t len;    /* IN_ENTRY: the entry */
+  uint8_t data[];
+} in_item_t;
+
+/* An entry for the publisher thread. */
+typedef struct out_item {
+  struct out_item *next;
+  uint32_t len;
+  uint8_t data[];
+} out_item_t;
+
+struct rg_replica {
+  rg_config_t cfg;
+  uv_loop_t *loop;
+  rg_engine_t *engine;
+  rg_proto_limits_t limits;
+  char subject[96], durable[80];
+  uint64_t origin; /* random per process: which entries are ours */
+
+  /* loop thread */
+  pub_t *pubs_head, *pubs_tail;
+  uint64_t next_pub;
+  uint64_t taken;    /* the last sequence handed to the writer */
+  uint32_t inflight; /* entries in the writer */
+  uv_async_t async;
+  uv_timer_t sweep;
+  rg_log_limit_t gap_log;    /* gap warnings: a few a second */
+  rg_log_limit_t refuse_log; /* refused entries: a few a second (anyone may publish junk) */
+  bool halted;               /* an entry failed here: nothing more is applied until a restart */
+  bool stopped;
+
+  /* shared: under lock */
+  pthread_mutex_t lock;
+  pthread_cond_t wake; /* publisher: out queue; consumer: room ahead, stop */
+  in_item_t *in_head, *in_tail;
+  out_item_t *out_head, *out_tail;
+  bool stopping, js_ready;
+  natsConnection *nc;
+  jsCtx *js;
+
+  /* shared: atomics, for stats and the consumer's restarts */
+  atomic_uint_fast64_t applied; /* the last sequence committed here */
+  atomic_uint_fast64_t fetched; /* the last sequence the consumer handed over */
+  atomic_uint_fast64_t head;    /* the stream's last sequence, as last read */
+  atomic_bool connected, consuming, reset, have_head,
+      halted_flag;                 /* halted_flag: halted, for the consumer */
+  atomic_int_fast64_t max_payload; /* NATS's, once connected */
+  atomic_uint_fast64_t head_at_ms; /* when the head was last read (monotonic ms) */
+  atomic_uint_fast64_t published, publish_failed, timeouts, resets, applied_entries,
+      refused_entries;
+  pthread_t consumer, publisher;
+};
+
+/* The publisher and consumer threads (cluster_nats.c); arg is the rg_replica_t. Both run
+ * until `stopping` is set under lock and the condition signalled. */
+void *rg__cluster_publisher_main(void *arg);
+void *rg__cluster_consumer_main(void *arg);
+
+#endif

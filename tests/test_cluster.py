@@ -1,0 +1,445 @@
+#!/usr/bin/python3
+"""Cluster mode end to end, with a real 3-node NATS JetStream cluster (ctest: test_cluster).
+
+Starts three nats-server processes (Debian's nats-server, -js, own store directories,
+cluster routes on loopback ports) and waits, with a bound, until each says JetStream is
+healthy; starts three repgraphd replicas (cluster.enabled, own temporary stores, free
+ports) and waits until each reports cluster.ready. Then CLIENTS client threads drive
+pipelined ingest (each write: observations with senders of its own, and now and then a
+label) and retry every write not acknowledged against another replica. During the run it
+kills -9 one repgraphd replica (and restarts it on its store) and kills -9 one NATS node.
+It checks:
+  - every acknowledged write is present on every replica (lookup of its senders, and the
+    labelled actors' labels);
+  - all replicas converge to the same applied sequence, the stream's last one, and to
+    identical counts (stats: actors, edges, labels);
+  - the restarted replica caught up (its applied sequence is the stream's) and resumed right
+    after the sequence its store held;
+  - entries published to the subject by someone else (too short, wrong version, not
+    msgpack, a read op) are refused by every replica, recorded as applied, and skipped;
+  - with every NATS node gone, a write answers `unavailable` within cluster.read_wait, reads
+    still answer, stats says not ready, and each replica stops cleanly.
+Without nats-server it prints why and exits 77 (ctest: skipped).
+
+    /usr/bin/python3 tests/test_cluster.py BUILD_DIR [--writes N] [--seed S]
+    (or RG_CLUSTER_WRITES, RG_CLUSTER_SEED; defaults: 400 writes per client, seed 1)
+"""
+import argparse
+import collections
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+import msgpack
+
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SKIP = 77
+CLIENTS = 3
+PIPELINE = 8  # requests in flight per client
+OBS_PER_WRITE = 4
+RETRY_CODES = {"unavailable", "shutting_down"}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(cond, what, secs=30):
+    deadline = time.monotonic() + secs  # bounded: polled, never a fixed sleep
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+class Nats:
+    """One nats-server of the JetStream cluster."""
+
+    def __init__(self, tmp, i, ports):
+        self.i, self.tmp = i, tmp
+        self.port, self.route, self.http = ports[i]
+        routes = ", ".join(f"nats-route://127.0.0.1:{p[1]}" for j, p in enumerate(ports) if j != i)
+        self.conf = os.path.join(tmp, f"nats{i}.conf")
+        with open(self.conf, "w") as f:
+            f.write(f"server_name: n{i}\nlisten: 127.0.0.1:{self.port}\n"
+                    f"http: 127.0.0.1:{self.http}\n"
+                    f"jetstream {{ store_dir: \"{tmp}/nats{i}\" }}\n"
+                    f"cluster {{ name: rgtest\n listen: 127.0.0.1:{self.route}\n"
+                    f" routes: [{routes}] }}\n")
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.log = open(os.path.join(self.tmp, f"nats{self.i}.log"), "a")
+        self.proc = subprocess.Popen(["nats-server", "-c", self.conf], stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+
+    def healthy(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"nats-server {self.i} exited (see nats{self.i}.log)")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/healthz", timeout=1) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.log.close()
+
+
+class Conn:
+    def __init__(self, port, timeout=30):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.next_id = 0
+        self.buf = b""
+
+    def send(self, op, **fields):
+        self.next_id += 1
+        body = msgpack.packb({"id": self.next_id, "op": op, **fields})
+        self.sock.sendall(struct.pack(">I", len(body)) + body)
+        return self.next_id
+
+    def recv(self):
+        while True:
+            if len(self.buf) >= 4:
+                n = struct.unpack(">I", self.buf[:4])[0]
+                if len(self.buf) >= 4 + n:
+                    reply = msgpack.unpackb(self.buf[4:4 + n])
+                    self.buf = self.buf[4 + n:]
+                    return reply
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buf += chunk
+
+    def call(self, op, **fields):
+        self.send(op, **fields)
+        reply = self.recv()
+        if "error" in reply:
+            raise AssertionError(f"{op}: {reply['error']}")
+        return reply
+
+    def close(self):
+        self.sock.close()
+
+
+class Replica:
+    def __init__(self, tmp, i, nats_urls):
+        self.i, self.tmp = i, tmp
+        self.port = free_port()
+        self.args = [os.path.join(BUILD, "repgraphd"), "--data", os.path.join(tmp, f"rg{i}"),
+                     "--port", str(self.port), "--unix", "none",
+                     "--set", "cluster.enabled=1", "--set", f"cluster.nats={nats_urls}",
+                     "--set", f"cluster.node=r{i}", "--set", "cluster.read_wait=5s",
+                     "--set", "recompute.interval=0"]
+        self.start()
+
+    def start(self):
+        self.log = open(os.path.join(self.tmp, f"rg{self.i}.log"), "a")
+        self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"repgraphd {self.i} exited at start (see rg{self.i}.log)")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"repgraphd {self.i} never listened")
+                time.sleep(0.05)
+
+    def stats(self):
+        c = Conn(self.port)
+        try:
+            return c.call("stats")
+        finally:
+            c.close()
+
+    def cluster(self):
+        return self.stats()["cluster"]
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.log.close()
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=60)
+        self.log.close()
+        assert rc == 0, f"repgraphd {self.i} exited with {rc}"
+
+
+class Client(threading.Thread):
+    """Sends its writes pipelined; a write is done when acknowledged; anything else (an
+    error that says resend, a lost connection) sends it again to the next replica."""
+
+    def __init__(self, cid, replicas, n_writes, rng):
+        super().__init__(daemon=True)
+        self.cid, self.replicas, self.rng = cid, replicas, rng
+        self.todo = collections.deque(self.make(n) for n in range(n_writes))
+        self.acked, self.late, self.resent, self.switches = [], [], 0, 0
+        self.at = cid % len(replicas)
+        self.error = None
+        self.progress = 0
+
+    def make(self, n):
+        obs = [{"sender": f"c{self.cid}w{n}o{k}@s{self.cid}.example",
+                "recipients": [f"r{self.rng.randrange(50)}@rcpt.example"],
+                "client_ip": f"10.{self.cid}.{n % 250}.{k + 1}"}
+               for k in range(OBS_PER_WRITE)]
+        for o in obs[:OBS_PER_WRITE // 2]:  # the others are taken at the publisher's clock
+            o["ts"] = 1700000000 + n
+        req = {"op": "ingest", "observations": obs}
+        if n % 10 == 9:  # now and then a label instead, of this write's own new actor
+            req = {"op": "label", "labels": [{"actor": f"address:c{self.cid}label{n}@l.example",
+                                               "verdict": "bad", "source": "analyst"}]}
+        return req
+
+    def connect(self):
+        for _ in range(60):
+            r = self.replicas[self.at]
+            try:
+                return Conn(r.port, timeout=15)
+            except OSError:
+                self.at = (self.at + 1) % len(self.replicas)
+                self.switches += 1
+                time.sleep(0.05)  # every replica refused: one is restarting; try the next
+        raise AssertionError(f"client {self.cid}: no replica accepts connections")
+
+    def run(self):
+        try:
+            self.loop()
+        except Exception as e:  # reported by the main thread
+            self.error = e
+
+    def loop(self):
+        conn = self.connect()
+        inflight = collections.deque()
+        while self.todo or inflight:
+            try:
+                while self.todo and len(inflight) < PIPELINE:
+                    w = self.todo.popleft()
+                    fields = {k: v for k, v in w.items() if k != "op"}
+                    inflight.append((conn.next_id + 1, w))  # resent if the send fails
+                    conn.send(w["op"], **fields)
+                reply = conn.recv()
+                rid, w = inflight.popleft()
+                assert reply.get("id") == rid, f"reply {reply} out of order: expected id {rid}"
+                err = reply.get("error")
+                if err is None:
+                    want = OBS_PER_WRITE if w["op"] == "ingest" else 1
+                    assert reply["accepted"] == want, reply
+                    self.acked.append(w)
+                    self.progress += 1
+                elif err["code"] == "not_applied":  # in the log: applied later, not resent
+                    self.late.append(w)
+                    self.progress += 1
+                elif err["code"] in RETRY_CODES:
+                    inflight.appendleft((rid, w))  # not taken: resent with the rest
+                    raise ConnectionError(err["code"])
+                else:
+                    raise AssertionError(f"client {self.cid}: {err}")
+            except (OSError, ConnectionError):
+                self.resent += len(inflight)
+                self.todo.extendleft(reversed([w for _, w in inflight]))  # resend, in order, elsewhere
+                inflight.clear()
+                conn.close()
+                self.at = (self.at + 1) % len(self.replicas)
+                self.switches += 1
+                conn = self.connect()
+        conn.close()
+
+
+def counts(stats):
+    return {"actors": stats["actors"], "edges": stats["edges"], "labels": stats["labels"]}
+
+
+def run(tmp, n_writes, seed):
+    rng = random.Random(seed)
+    ports = [(free_port(), free_port(), free_port()) for _ in range(3)]
+    nats = [Nats(tmp, i, ports) for i in range(3)]
+    replicas = []
+    try:
+        wait_for(lambda: all(n.healthy() for n in nats), "JetStream healthy on 3 nodes", 60)
+        print("nats: 3 nodes healthy")
+        for i in range(3):  # each lists its own node first
+            urls = ",".join(f"nats://127.0.0.1:{ports[(i + j) % 3][0]}" for j in range(3))
+            replicas.append(Replica(tmp, i, urls))
+        for r in replicas:
+            wait_for(lambda: r.cluster()["ready"], f"replica {r.i} ready", 60)
+        print("repgraphd: 3 replicas ready")
+        with open(os.path.join(SRC, "schemas", "protocol.json")) as f:
+            spec = json.load(f)["ops"]["stats"]["reply"]["fields"]["cluster"]["fields"]
+        got = replicas[0].cluster()
+        assert set(got) == set(spec), f"stats cluster {sorted(got)} != schema {sorted(spec)}"
+        assert got["role"] == "replica" and got["node"] == "r0" and got["connected"] is True
+
+        # Entries no replica wrote (anyone who may publish to the subject can): too short, a
+        # wrong version, not msgpack, a read op. Every replica refuses each, records it as
+        # applied and goes on.
+        junk = [b"short", b"\x09" + bytes(24) + msgpack.packb({"op": "ingest"}),
+                b"\x01" + bytes(24) + b"\xc1 not msgpack",
+                b"\x01" + bytes(24) + msgpack.packb({"id": 1, "op": "lookup", "actors": []})]
+        with socket.create_connection(("127.0.0.1", ports[0][0]), timeout=10) as raw:
+            raw.recv(4096)  # INFO
+            out = b"CONNECT {\"verbose\":false}\r\n"
+            for j in junk:
+                out += b"PUB repgraph.writes %d\r\n%s\r\n" % (len(j), j)
+            raw.sendall(out + b"PING\r\n")
+            got = b""
+            while b"PONG" not in got:
+                got += raw.recv(4096)
+        wait_for(lambda: all(r.cluster()["entries_refused"] == len(junk) for r in replicas),
+                 "every replica refusing the junk entries", 30)
+        print(f"{len(junk)} junk entries refused by every replica and recorded as applied")
+
+        clients = [Client(c, replicas, n_writes, random.Random(seed * 100 + c))
+                   for c in range(CLIENTS)]
+        t0 = time.monotonic()
+        for c in clients:
+            c.start()
+        total = n_writes * CLIENTS
+        done = lambda: sum(c.progress for c in clients)
+        victim, nats_victim = replicas[rng.randrange(3)], nats[rng.randrange(3)]
+        wait_for(lambda: done() >= total // 4 or any(c.error for c in clients), "progress", 60)
+        wait_for(lambda: victim.cluster()["applied_seq"] > 0, f"replica {victim.i} applying", 30)
+        victim.kill()
+        print(f"killed -9 repgraphd {victim.i} after {done()} writes")
+        wait_for(lambda: done() >= total // 2 or any(c.error for c in clients), "progress", 60)
+        nats_victim.kill()
+        print(f"killed -9 nats-server {nats_victim.i} after {done()} writes")
+        victim.start()
+        print(f"restarted repgraphd {victim.i}")
+        for c in clients:
+            c.join(timeout=120)
+            assert not c.is_alive(), f"client {c.cid} did not finish"
+            if c.error:
+                raise AssertionError(f"client {c.cid}: {c.error!r}")
+        took = time.monotonic() - t0
+        acked = [w for c in clients for w in c.acked + c.late]
+        print(f"{len(acked)} writes acknowledged ({sum(len(c.late) for c in clients)} late) in "
+              f"{took:.1f} s; {sum(c.resent for c in clients)} resent, "
+              f"{sum(c.switches for c in clients)} replica switches")
+        assert len(acked) == total, \
+            f"{len(acked)} of {total} acknowledged: {[(len(c.acked), len(c.late), len(c.todo)) for c in clients]}"
+
+        def converged():
+            cl = [r.cluster() for r in replicas]
+            seqs = {c["applied_seq"] for c in cl}
+            return len(seqs) == 1 and all(c["stream_last_seq"] == c["applied_seq"] for c in cl) \
+                and cl
+        cl = wait_for(converged, "replicas converged on the stream's last sequence", 60)
+        print(f"all replicas applied sequence {cl[0]['applied_seq']}; the restarted one "
+              f"too (lag {cl[victim.i]['lag']})")
+        with open(os.path.join(tmp, f"rg{victim.i}.log")) as f:  # resumed right after its store
+            log = f.read()
+        stored = [int(x) for x in re.findall(r"applied up to sequence (\d+)", log)]
+        starts = [int(x) for x in re.findall(r"consuming \S+ from sequence (\d+)", log)]
+        assert len(stored) == 2 and stored[1] > 0, f"restart not seen in its log: {stored}"
+        assert stored[1] + 1 in starts[1:], f"restarted at {starts}, its store had {stored[1]}"
+        print(f"the restarted replica had applied {stored[1]} and resumed at {stored[1] + 1}")
+        st = [counts(r.stats()) for r in replicas]
+        assert st[0] == st[1] == st[2], f"replicas differ: {st}"
+        print(f"identical counts: {st[0]}")
+
+        names, labelled = [], set()
+        for w in acked:
+            if w["op"] == "ingest":
+                names += [f"address:{o['sender']}" for o in w["observations"]]
+            else:
+                names.append(w["labels"][0]["actor"])
+                labelled.add(w["labels"][0]["actor"])
+        names = sorted(set(names))
+        same = ("known", "first_seen", "last_seen", "messages", "out_degree", "in_degree", "label")
+        seen = []
+        for r in replicas:
+            conn = Conn(r.port)
+            rows = {}
+            for i in range(0, len(names), 100):
+                res = conn.call("lookup", actors=names[i:i + 100])["results"]
+                for name, got in zip(names[i:i + 100], res):
+                    assert got["known"] is True, f"replica {r.i}: acknowledged {name} missing"
+                    if name in labelled:
+                        assert got["label"], f"replica {r.i}: {name} lost its label: {got}"
+                    rows[name] = {k: got[k] for k in same}
+            conn.close()
+            seen.append(rows)
+        for name in names:  # applied once each, at the same time, everywhere
+            assert seen[0][name] == seen[1][name] == seen[2][name], \
+                f"{name} differs between replicas: {[s[name] for s in seen]}"
+        print(f"every acknowledged write present on all 3 replicas: {len(names)} actors, "
+              f"identical first/last seen, messages, degrees and labels")
+        for n in nats:  # no NATS at all: writes answer unavailable, reads still work
+            if n.proc.poll() is None:
+                n.kill()
+        conn = Conn(replicas[0].port)
+        t1 = time.monotonic()
+        conn.send("ingest", observations=[{"sender": "late@x.example", "recipients": ["a@b.example"],
+                                           "client_ip": "192.0.2.1"}])
+        reply = conn.recv()
+        assert reply.get("error", {}).get("code") == "unavailable", reply
+        assert conn.call("lookup", actors=[names[0]])["results"][0]["known"] is True
+        wait_for(lambda: not replicas[0].cluster()["ready"], "not ready without NATS", 10)
+        conn.close()
+        print(f"without NATS: a write answered unavailable after {time.monotonic() - t1:.1f} s "
+              f"(cluster.read_wait 5 s); reads still answered; stats says not ready")
+        for r in replicas:
+            r.stop()
+        replicas = []
+    finally:
+        for r in replicas:
+            if r.proc.poll() is None:
+                r.kill()
+        for n in nats:
+            if n.proc.poll() is None:
+                n.kill()
+
+
+def main():
+    global BUILD
+    ap = argparse.ArgumentParser()
+    ap.add_argument("build", nargs="?", default=os.path.join(SRC, "build"))
+    ap.add_argument("--writes", type=int, default=int(os.environ.get("RG_CLUSTER_WRITES", 400)))
+    ap.add_argument("--seed", type=int, default=int(os.environ.get("RG_CLUSTER_SEED", 1)))
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    a = ap.parse_args()
+    BUILD = os.path.abspath(a.build)
+    if not shutil.which("nats-server"):
+        print("SKIP: nats-server is not installed (Debian package nats-server)")
+        return SKIP
+    tmp = tempfile.mkdtemp(prefix="rg-cluster-")
+    ok = False
+    try:
+        print(f"seed {a.seed}, {a.writes} writes per client, {CLIENTS} clients; in {tmp}")
+        run(tmp, a.writes, a.seed)
+        ok = True
+    finally:
+        if ok and not a.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"logs kept in {tmp}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
