@@ -50,7 +50,7 @@ static void test_backup_writes_a_copy_with_its_manifest_and_restores_it(void **s
   char err[512], *dest = path_in(f, "backup1"), *partial = path_in(f, "backup1.partial");
   char *restored = path_in(f, "restored");
   rg_backup_manifest_t m, v, r;
-  assert_int_equal(rg_store_backup(f->s, dest, &m, err, sizeof err), RG_OK);
+  assert_int_equal(rg_store_backup(f->s, dest, false, &m, err, sizeof err), RG_OK);
   struct stat st;
   assert_int_equal(stat(partial, &st), -1); /* renamed away */
   assert_int_equal(m.schema_version, RG_STORE_SCHEMA_VERSION);
@@ -65,7 +65,7 @@ static void test_backup_writes_a_copy_with_its_manifest_and_restores_it(void **s
   assert_string_equal(v.checksum, m.checksum);
   assert_memory_equal(&v.counts, &m.counts, sizeof m.counts);
   /* a second backup to the same place is refused: backups go to new directories */
-  assert_int_equal(rg_store_backup(f->s, dest, &v, err, sizeof err), RG_EIO);
+  assert_int_equal(rg_store_backup(f->s, dest, false, &v, err, sizeof err), RG_EIO);
 
   assert_int_equal(rg_store_restore(dest, restored, &r, err, sizeof err), RG_OK);
   rg_test_store_t g;
@@ -105,7 +105,7 @@ static void test_backup_verify_refuses_a_damaged_copy_and_restore_leaves_no_stor
   char err[512], *dest = path_in(f, "b"), *restored = path_in(f, "r");
   char data[600];
   rg_backup_manifest_t m;
-  assert_int_equal(rg_store_backup(f->s, dest, &m, err, sizeof err), RG_OK);
+  assert_int_equal(rg_store_backup(f->s, dest, false, &m, err, sizeof err), RG_OK);
   snprintf(data, sizeof data, "%s/%s", dest, RG_BACKUP_DATA);
   flip_byte(data, 4096 + 100);
   assert_int_equal(rg_store_backup_verify(dest, &m, err, sizeof err), RG_ESCHEMA);
@@ -155,6 +155,41 @@ static void test_backup_manifest_round_trips_and_rejects_bad_fields(void **state
   assert_int_equal(rg_store_manifest_parse(text, n, &back, err, sizeof err), RG_ESCHEMA);
 }
 
+/* A store thinned by deletions keeps its part-full pages in a compacting copy; a repacking
+ * one fills them: the same rows, verified, in a smaller file that restores. */
+static void test_backup_repack_fills_pages_a_thinned_store_left_part_full(void **state) {
+  rg_test_store_t *f = *state;
+  enum { N = 6000 }; /* fits the test store's 4 MiB map */
+  static uint64_t ids[N];
+  rg_txn_t *t = rg_test_wbegin(f);
+  char key[64];
+  for (int i = 0; i < N; i++) {
+    snprintf(key, sizeof key, "user%05d@thinned.example", i);
+    ids[i] = rg_test_upsert(t, RG_ACTOR_ADDRESS, key, NOW);
+    if (i) assert_int_equal(rg_store_add_edge(t, ids[i - 1], RG_EDGE_MAILED, ids[i], NOW, 1, 1), RG_OK);
+  }
+  assert_int_equal(rg_store_commit(t), RG_OK);
+  t = rg_test_wbegin(f);
+  for (int i = 0; i < N; i += 2) assert_int_equal(rg_store_forget(t, ids[i]), RG_OK);
+  assert_int_equal(rg_store_commit(t), RG_OK);
+  char err[512], *compact = path_in(f, "compact"), *repack = path_in(f, "repack");
+  char *restored = path_in(f, "restored");
+  rg_backup_manifest_t mc, mr, v;
+  assert_int_equal(rg_store_backup(f->s, compact, false, &mc, err, sizeof err), RG_OK);
+  assert_int_equal(rg_store_backup(f->s, repack, true, &mr, err, sizeof err), RG_OK);
+  assert_memory_equal(&mc.counts, &mr.counts, sizeof mc.counts);
+  assert_int_equal(mr.counts.actors[RG_ACTOR_ADDRESS], N / 2);
+  print_message("compacting copy %llu bytes, repacking copy %llu bytes\n",
+                (unsigned long long)mc.data_bytes, (unsigned long long)mr.data_bytes);
+  assert_true(mr.data_bytes * 10 < mc.data_bytes * 8); /* at least a fifth smaller */
+  assert_int_equal(rg_store_backup_verify(repack, &v, err, sizeof err), RG_OK);
+  assert_int_equal(rg_store_restore(repack, restored, &v, err, sizeof err), RG_OK);
+  char lock[700];
+  snprintf(lock, sizeof lock, "%s/lock.mdb", repack);
+  assert_int_equal(access(lock, F_OK), -1); /* a backup is its data file and manifest */
+  free(compact), free(repack), free(restored);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_backup_writes_a_copy_with_its_manifest_and_restores_it,
@@ -162,6 +197,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(
           test_backup_verify_refuses_a_damaged_copy_and_restore_leaves_no_store,
           rg_test_store_setup, rg_test_store_teardown),
+      cmocka_unit_test_setup_teardown(test_backup_repack_fills_pages_a_thinned_store_left_part_full,
+                                      rg_test_store_setup, rg_test_store_teardown),
       cmocka_unit_test(test_backup_manifest_round_trips_and_rejects_bad_fields),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

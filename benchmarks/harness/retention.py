@@ -9,8 +9,8 @@ actors), measures p50 / p99 / max latency: first with retention off (for as long
 will take, at least --baseline seconds), then after a restart with retention.edges=30d, over
 the first sweep pass (from its start, seen in stats, to its end). Prints the sweep's time,
 slices and slice p99, and the store's size before and after: edges, pages in use, and the
-size of a compacted copy (the backup op), which is what the store would take if copied now,
-and once more after as many fresh edges as expired were ingested again (LMDB reuses the
+size of a compacted copy and of a repacked one (the backup op, with repack: every row
+rewritten in key order: what a store restored from it takes), and once more after as many fresh edges as expired were ingested again (LMDB reuses the
 freed pages, and fills the pages the sweep left half empty: the store takes about what it took
 before instead of growing by half).
 Run with Debian's interpreter:
@@ -85,15 +85,18 @@ def build_store(port, n, now, batch=10000, window=4, prefix=None):
 
 
 def size(port, workdir, tag):
-    """(edges, actors, used_bytes, compacted bytes) of the store now."""
+    """(edges, actors, used_bytes, compacted bytes, repacked bytes) of the store now."""
     s = socket.create_connection(("127.0.0.1", port))
     st = call(s, {"id": 1, "op": "stats"})
-    dest = os.path.join(workdir, f"backup-{tag}")
-    b = call(s, {"id": 2, "op": "backup", "path": dest})
+    copies = []
+    for k, repack in enumerate((False, True)):
+        dest = os.path.join(workdir, f"backup-{tag}-{k}")
+        b = call(s, {"id": 2 + k, "op": "backup", "path": dest, "repack": repack})
+        shutil.rmtree(dest, ignore_errors=True)
+        copies.append(b["manifest"]["data_bytes"])
     s.close()
-    shutil.rmtree(dest, ignore_errors=True)
     return (sum(st["edges"].values()), sum(st["actors"].values()), st["store"]["used_bytes"],
-            b["manifest"]["data_bytes"])
+            copies[0], copies[1])
 
 
 def traffic(port, stop, ingest_lat, lookup_lat, now):
@@ -205,10 +208,11 @@ def main():
         print(f"lookup (8 actors) without sweep: {summary(look, t0, t1)}")
         print(f"lookup (8 actors) during sweep:  {summary(look2, start, end)}")
         mib = lambda b: b / 1048576
-        print("store        edges    actors  pages in use  compacted copy")
-        for tag, (e, n, used, comp) in (("before", before), ("after", after),
-                                        ("refilled", refill)):
-            print(f"{tag:8s} {e:9d} {n:9d} {mib(used):9.1f} MiB {mib(comp):10.1f} MiB")
+        print("store        edges    actors  pages in use  compacted copy  repacked copy")
+        for tag, (e, n, used, comp, pack) in (("before", before), ("after", after),
+                                              ("refilled", refill)):
+            print(f"{tag:8s} {e:9d} {n:9d} {mib(used):9.1f} MiB {mib(comp):10.1f} MiB "
+                  f"{mib(pack):10.1f} MiB")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -144,6 +144,7 @@ typedef struct {
   rg_wire_label_t label; /* label_cluster: verdict, source, note, weight, ts; unlabel: note */
   void *mem;             /* decoder state; owned */
   rg_str_t path;         /* backup: the new directory (absolute) on the server's host */
+  bool repack;           /* backup: rewrite the rows in key order (pages filled) */
   int64_t now; /* the time writes are taken at (cluster mode: the publisher's); 0 = the clock */
 } rg_request_t;
 

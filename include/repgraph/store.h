@@ -301,13 +301,14 @@ typedef struct {
 } rg_backup_manifest_t;
 
 /* Writes a consistent, compacted copy of the store (LMDB's mdb_env_copyfd2 with
- * MDB_CP_COMPACT, one read snapshot) into the new directory `dest`: first into
+ * MDB_CP_COMPACT, one read snapshot; with `repack`, every row rewritten in key order into a
+ * new environment, so that part-full pages are filled) into the new directory `dest`: first into
  * "<dest>.partial", which gets data.mdb and its manifest, both fsynced, and is then renamed
  * to dest. Any thread; writers go on meanwhile (map growth waits for the copy). 0 with *m
  * filled; RG_EIO (dest or dest.partial exists, file-system errors), RG_ESCHEMA (the copy does
  * not read back), RG_ENOMEM; a message in err. On failure dest.partial is removed. */
-int rg_store_backup(rg_store_t *s, const char *dest, rg_backup_manifest_t *m, char *err,
-                    size_t errlen);
+int rg_store_backup(rg_store_t *s, const char *dest, bool repack, rg_backup_manifest_t *m,
+                    char *err, size_t errlen);
 
 /* Checks the backup in directory `dir`: its manifest parses, data.mdb has the manifest's size
  * and checksum, and opened read-only it has the manifest's schema version, generation and

@@ -348,10 +348,11 @@ static const command_t commands[] = {
     {"check", cmd_check,
      "[--helo NAME] [--rdns NAME] [--authenticated] [--rcpt ADDRESS]... SENDER CLIENT_IP",
      "a filter's verdict on one message (accept, tempfail, quarantine, reject)"},
-    {"backup", rg__cmd_backup, "DEST",
+    {"backup", rg__cmd_backup, "[--repack] DEST",
      "a consistent copy of the server's store in the new directory DEST on the server's\n"
      "  host (data.mdb + manifest.json), taken while it serves; waits up to 6 h (or -t);\n"
-     "  restore it with `repgraphd --restore DEST --data NEWDIR`"},
+     "  restore it with `repgraphd --restore DEST --data NEWDIR`; --repack rewrites every\n"
+     "  row in key order so that pages thinned by retention are filled (slower, smaller)"},
     {"model", rg__cmd_model, "",
      "the learned model of the current generation: held-out quality, calibration, features"},
 };

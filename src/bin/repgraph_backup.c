@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdbool.h>
 
 #include "cli.h"
 
@@ -36,6 +37,8 @@ static int absolute_dest(const char *dest, char *out, size_t cap) {
 }
 
 int rg__cmd_backup(cli_t *cli, int argc, char **argv) {
+  bool repack = argc == 3 && strcmp(argv[1], "--repack") == 0;
+  if (repack) argv++, argc--;
   if (argc != 2) return EXIT_USAGE;
   char path[PATH_MAX];
   int rc = argv[1][0] == '/' ? 0 : absolute_dest(argv[1], path, sizeof path);
@@ -46,8 +49,9 @@ int rg__cmd_backup(cli_t *cli, int argc, char **argv) {
   rg_wr_t w;
   rg_json_t *reply = NULL;
   rg_buf_init(&frame, 0);
-  rg__cli_begin(cli, &w, &frame, "backup", 1);
+  rg__cli_begin(cli, &w, &frame, "backup", 1 + repack);
   rg_wr_str(&w, "path"), rg_wr_str(&w, path);
+  if (repack) rg_wr_str(&w, "repack"), rg_wr_bool(&w, true);
   rc = rg_wr_end(&w);
   if (!rc && !(rc = rg__cli_connect(cli)) && !(rc = rg__cli_roundtrip(cli, &frame, &reply)))
     rc = rg__cli_print(cli, reply);

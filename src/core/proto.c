@@ -513,6 +513,7 @@ static int decode_body(dctx_t *c, const msgpack_object *root, rg_request_t *r, d
   if (!rc && r->op == RG_OP_AUTH)
     rc = get_str(c, root, "request", "token", true, UINT32_MAX, &r->token);
   if (!rc && r->op == RG_OP_BACKUP) rc = get_str(c, root, "request", "path", true, 900, &r->path);
+  if (!rc && r->op == RG_OP_BACKUP) rc = get_bool(c, root, "request", "repack", &r->repack);
   if (!rc) rc = decode_labels(c, labels, r);
   if (!rc) rc = decode_actors(c, actors, r);
   if (!rc) rc = decode_analyst(c, root, r);

@@ -290,6 +290,63 @@ static int write_manifest(const char *dir, const rg_backup_manifest_t *m, char *
 /* ---- backup ---------------------------------------------------------------------------- */
 
 /* Removes what a failed backup left in its partial directory. */
+#define REPACK_TXN_PUTS 100000 /* rows one transaction of a repacking copy writes */
+
+/* Copies the store's rows, one read snapshot, into a new environment in `dir`, each
+ * sub-database in key order with MDB_APPEND: every page filled, so a store thinned by
+ * retention (whose pages stay part-full: LMDB merges a page only below a quarter full, and a
+ * compacting copy keeps pages as they are) shrinks to what its rows need. The caller holds
+ * the resize lock shared. 0 or RG_EIO / RG_ENOMEM with err. */
+static int repack_copy(rg_store_t *s, const char *dir, char *err, size_t errlen) {
+  MDB_env *out = NULL;
+  MDB_txn *rt = NULL, *wt = NULL;
+  MDB_cursor *cur = NULL;
+  MDB_envinfo info;
+  MDB_dbi dst[DB_COUNT];
+  const char *what = "open";
+  int mrc = mdb_env_info(s->env, &info);
+  if (!mrc) mrc = mdb_env_create(&out);
+  if (!mrc) mrc = mdb_env_set_maxdbs(out, DB_COUNT);
+  if (!mrc) mrc = mdb_env_set_mapsize(out, info.me_mapsize);
+  if (!mrc) mrc = mdb_env_open(out, dir, MDB_NOSYNC, 0640);
+  if (!mrc) mrc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &rt);
+  if (!mrc) mrc = mdb_txn_begin(out, NULL, 0, &wt);
+  for (int i = 0; i < DB_COUNT && !mrc; i++)
+    mrc = mdb_dbi_open(wt, rg__db_names[i], MDB_CREATE, &dst[i]);
+  what = "copy";
+  uint64_t puts = 0;
+  for (int i = 0; i < DB_COUNT && !mrc; i++) {
+    MDB_val k, v;
+    mrc = mdb_cursor_open(rt, s->dbi[i], &cur);
+    for (int op = MDB_FIRST; !mrc && (mrc = mdb_cursor_get(cur, &k, &v, op)) == 0; op = MDB_NEXT) {
+      mrc = mdb_put(wt, dst[i], &k, &v, MDB_APPEND);
+      if (!mrc && ++puts % REPACK_TXN_PUTS == 0) { /* bounded transactions */
+        mrc = mdb_txn_commit(wt);
+        wt = NULL; /* freed by the commit, whatever it returned */
+        if (!mrc) mrc = mdb_txn_begin(out, NULL, 0, &wt);
+      }
+    }
+    if (mrc == MDB_NOTFOUND) mrc = 0;
+    mdb_cursor_close(cur);
+    cur = NULL;
+  }
+  what = "commit";
+  if (!mrc) {
+    mrc = mdb_txn_commit(wt);
+    wt = NULL;
+  }
+  if (!mrc) mrc = mdb_env_sync(out, 1);
+  if (wt) mdb_txn_abort(wt);
+  if (rt) mdb_txn_abort(rt);
+  if (out) mdb_env_close(out);
+  char lock[PATH_CAP];
+  snprintf(lock, sizeof lock, "%s/lock.mdb", dir);
+  unlink(lock); /* a backup is the data file alone */
+  if (mrc) return failf(err, errlen, mrc == ENOMEM ? RG_ENOMEM : RG_EIO, "%s: repacking copy (%s): %s",
+                        dir, what, mdb_strerror(mrc));
+  return RG_OK;
+}
+
 static void remove_partial(const char *partial) {
   char path[PATH_CAP];
   snprintf(path, sizeof path, "%s/%s", partial, RG_BACKUP_DATA);
@@ -299,8 +356,8 @@ static void remove_partial(const char *partial) {
   rmdir(partial);
 }
 
-int rg_store_backup(rg_store_t *s, const char *dest, rg_backup_manifest_t *m, char *err,
-                    size_t errlen) {
+int rg_store_backup(rg_store_t *s, const char *dest, bool repack, rg_backup_manifest_t *m,
+                    char *err, size_t errlen) {
   memset(m, 0, sizeof *m);
   char partial[DIR_MAX + 16], data[PATH_CAP], parent[DIR_MAX + 16];
   struct stat st;
@@ -316,20 +373,27 @@ int rg_store_backup(rg_store_t *s, const char *dest, rg_backup_manifest_t *m, ch
         errno == EEXIST ? " (another backup is writing it, or one failed: remove it)" : "");
   snprintf(data, sizeof data, "%s/%s", partial, RG_BACKUP_DATA);
   int rc = RG_OK;
-  int fd = open(data, O_WRONLY | O_CREAT | O_EXCL, 0640);
-  if (fd < 0) {
-    rc = failf(err, errlen, RG_EIO, "%s: %s", data, strerror(errno));
-    goto fail;
-  }
   m->created_at = rg_clock_now();
-  pthread_rwlock_rdlock(&s->resize_lock); /* the map must not move under the copy */
-  int mrc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
-  pthread_rwlock_unlock(&s->resize_lock);
-  if (!mrc && fsync(fd) != 0) mrc = errno;
-  close(fd);
-  if (mrc) {
-    rc = failf(err, errlen, RG_EIO, "%s: copy failed: %s", data, mdb_strerror(mrc));
-    goto fail;
+  if (repack) {
+    pthread_rwlock_rdlock(&s->resize_lock); /* the map must not move under the copy */
+    rc = repack_copy(s, partial, err, errlen);
+    pthread_rwlock_unlock(&s->resize_lock);
+    if (rc) goto fail;
+  } else {
+    int fd = open(data, O_WRONLY | O_CREAT | O_EXCL, 0640);
+    if (fd < 0) {
+      rc = failf(err, errlen, RG_EIO, "%s: %s", data, strerror(errno));
+      goto fail;
+    }
+    pthread_rwlock_rdlock(&s->resize_lock);
+    int mrc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
+    pthread_rwlock_unlock(&s->resize_lock);
+    if (!mrc && fsync(fd) != 0) mrc = errno;
+    close(fd);
+    if (mrc) {
+      rc = failf(err, errlen, RG_EIO, "%s: copy failed: %s", data, mdb_strerror(mrc));
+      goto fail;
+    }
   }
   int64_t created = m->created_at;
   if ((rc = read_copy(partial, m, err, errlen))) goto fail;

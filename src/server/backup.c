@@ -21,6 +21,7 @@
 typedef struct {
   rg_write_t base;
   char path[PATH_MAX_BYTES + 1];
+  bool repack; /* rows rewritten in key order (rg_store_backup) */
   uint64_t job;
   rg_backup_manifest_t manifest;
   double ms;
@@ -72,7 +73,8 @@ static void *copy_main(void *arg) {
   backup_job_t *j = b->running;
   uint64_t t0 = rg_clock_mono_us();
   j->base.head.result =
-      rg_store_backup(b->engine->store, j->path, &j->manifest, j->base.error, sizeof j->base.error);
+      rg_store_backup(b->engine->store, j->path, j->repack, &j->manifest, j->base.error,
+                      sizeof j->base.error);
   j->ms = (double)(rg_clock_mono_us() - t0) / 1000;
   atomic_store(&b->finished, true);
   uv_async_send(&b->done_async);
@@ -160,6 +162,7 @@ int rg__backup_request(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out,
                          .reply = job_reply,
                          .free = job_free};
   memcpy(j->path, req->path.ptr, req->path.len);
+  j->repack = req->repack;
   j->job = ++b->next_job;
   b->running = j;
   atomic_store(&b->finished, false);
