@@ -60,6 +60,8 @@ enum {
   CNT_COUNT
 };
 
+typedef struct rg__batch rg__batch_t;
+
 struct rg_txn {
   rg_store_t *s;
   MDB_txn *txn;
@@ -69,6 +71,7 @@ struct rg_txn {
   int64_t delta[CNT_COUNT];
   uint64_t next_id; /* next actor id, 0 until this transaction allocated one */
   int64_t newest;   /* latest edge time this transaction wrote, 0 if none */
+  rg__batch_t *batch; /* write transactions: cached actors, pending edges (store_batch.c) */
 };
 
 /* ---- encoding ---------------------------------------------------------------------- */
@@ -114,5 +117,63 @@ int rg__scan_by_id(rg_txn_t *t, int dbi, int (*visit)(void *, uint64_t, const MD
  * actor's history), and deleting an actor's label and history (forget). */
 int rg__label_log_seed(rg_txn_t *t);
 int rg__label_forget(rg_txn_t *t, uint64_t id);
+
+/* ---- store_batch.c: a write transaction's batch ---------------------------------------- */
+
+/* An edge addition not yet applied (rg_store_add_edge queues them; rg__batch_flush
+ * applies them in key order). */
+typedef struct {
+  uint64_t src, dst;
+  int64_t ts;
+  double w;
+  uint64_t n;
+  uint32_t seq; /* order of arrival: the tie-break of the sort */
+  uint8_t kind;
+  bool created; /* set at flush on the first addition of an edge the store lacked */
+} rg__edge_add_t;
+
+/* An actor record as the transaction sees it; `dirty` until written back. */
+typedef struct {
+  uint64_t id;
+  bool dirty;
+  rg_actor_rec_t rec;
+} rg__cached_actor_t;
+
+#define RG__BATCH_ACTORS_MAX (1u << 18) /* cached actors before a flush empties the cache */
+#define RG__BATCH_EDGES_MAX  (1u << 20) /* pending edges before they are applied */
+
+struct rg__batch {
+  rg__edge_add_t *edges;
+  size_t n_edges, cap_edges;
+  rg__cached_actor_t *actors;
+  size_t n_actors, cap_actors;
+  uint32_t *slots; /* open addressing on the id: index + 1, 0 free */
+  uint32_t n_slots;
+};
+
+/* The transaction's batch, created on first use. 0 or RG_ENOMEM. */
+int rg__batch_get(rg_txn_t *t, rg__batch_t **out);
+/* Frees the batch (what was not flushed is dropped). */
+void rg__batch_free(rg_txn_t *t);
+/* The cached record of actor id, or NULL; valid until the next add or clear. */
+rg__cached_actor_t *rg__batch_find_actor(rg__batch_t *b, uint64_t id);
+/* Caches a copy of *r for id (not already cached). 0 with *out set, or RG_ENOMEM. */
+int rg__batch_add_actor(rg__batch_t *b, uint64_t id, const rg_actor_rec_t *r, bool dirty,
+                        rg__cached_actor_t **out);
+/* Forgets every cached actor (call after writing the dirty ones back). NULL is fine. */
+void rg__batch_clear_actors(rg__batch_t *b);
+/* Queues an edge addition. 0 or RG_ENOMEM. */
+int rg__batch_add_edge(rg__batch_t *b, const rg__edge_add_t *e);
+/* Sorts the pending additions by (src, kind, dst, arrival). */
+void rg__batch_sort_edges(rg__batch_t *b);
+/* Sorts pointers to additions by (dst, kind, src): the in-index order. */
+void rg__batch_sort_in(rg__edge_add_t **edges, size_t n);
+/* Sorts pointers to cached actors by id. */
+void rg__batch_sort_actors(rg__cached_actor_t **actors, size_t n);
+
+/* store_graph.c: applies the pending edges (in key order) and writes the dirty actors
+ * back, also for the nested-transaction and commit paths of store_env.c. 0,
+ * RG_ESTORAGE_FULL, RG_ENOMEM or RG_EIO. No-op for read transactions. */
+int rg__batch_flush(rg_txn_t *t);
 
 #endif
