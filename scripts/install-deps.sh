@@ -14,7 +14,8 @@ PKGS=(build-essential cmake pkg-config
       postfix)  # tests/test_postfix.py starts its own throw-away instance
 if [ "${1:-}" = "--bench" ]; then
   PKGS+=(redis-server redis-tools python3-scipy python3-numpy gnuplot-nox util-linux
-        python3-sklearn)  # the reference model of benchmarks/harness/verdicts.py
+        python3-sklearn  # the reference model of benchmarks/harness/verdicts.py
+        python3-matplotlib)  # the plot of benchmarks/harness/scale.py (run.sh --scale)
 fi
 missing=()
 for p in "${PKGS[@]}"; do

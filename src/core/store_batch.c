@@ -34,9 +34,9 @@ static uint32_t slot_of(const rg__batch_t *b, uint64_t id) {
 rg__cached_actor_t *rg__batch_find_actor(rg__batch_t *b, uint64_t id) {
   if (!b || !b->n_slots) return NULL;
   for (uint32_t i = slot_of(b, id);; i = (i + 1) & (b->n_slots - 1)) {
-    uint32_t s = b->slots[i];
+    uint32_t s = b->slots[i].index;
     if (!s) return NULL;
-    if (b->actors[s - 1].id == id) return &b->actors[s - 1];
+    if (b->slots[i].id == id) return &b->actors[s - 1];
   }
 }
 
@@ -44,15 +44,15 @@ rg__cached_actor_t *rg__batch_find_actor(rg__batch_t *b, uint64_t id) {
 static int grow_slots(rg__batch_t *b) {
   if (2 * (b->n_actors + 1) <= b->n_slots) return RG_OK;
   uint32_t n = b->n_slots ? 2 * b->n_slots : 1024;
-  uint32_t *slots = calloc(n, sizeof *slots);
+  rg__batch_slot_t *slots = calloc(n, sizeof *slots);
   if (!slots) return RG_ENOMEM;
   free(b->slots);
   b->slots = slots;
   b->n_slots = n;
   for (uint32_t a = 0; a < b->n_actors; a++) {
     uint32_t i = slot_of(b, b->actors[a].id);
-    while (b->slots[i]) i = (i + 1) & (n - 1);
-    b->slots[i] = a + 1;
+    while (b->slots[i].index) i = (i + 1) & (n - 1);
+    b->slots[i] = (rg__batch_slot_t){b->actors[a].id, a + 1};
   }
   return RG_OK;
 }
@@ -67,8 +67,8 @@ int rg__batch_add_actor(rg__batch_t *b, uint64_t id, const rg_actor_rec_t *r, bo
   c->dirty = dirty;
   c->rec = *r;
   uint32_t i = slot_of(b, id);
-  while (b->slots[i]) i = (i + 1) & (b->n_slots - 1);
-  b->slots[i] = b->n_actors;
+  while (b->slots[i].index) i = (i + 1) & (b->n_slots - 1);
+  b->slots[i] = (rg__batch_slot_t){id, (uint32_t)b->n_actors};
   *out = c;
   return RG_OK;
 }

@@ -142,12 +142,17 @@ typedef struct {
 #define RG__BATCH_ACTORS_MAX (1u << 18) /* cached actors before a flush empties the cache */
 #define RG__BATCH_EDGES_MAX  (1u << 20) /* pending edges before they are applied */
 
+typedef struct {
+  uint64_t id;
+  uint32_t index; /* into actors, + 1; 0: a free slot */
+} rg__batch_slot_t;
+
 struct rg__batch {
   rg__edge_add_t *edges;
   size_t n_edges, cap_edges;
   rg__cached_actor_t *actors;
   size_t n_actors, cap_actors;
-  uint32_t *slots; /* open addressing on the id: index + 1, 0 free */
+  rg__batch_slot_t *slots; /* open addressing on the id (the id kept here: one probe, one line) */
   uint32_t n_slots;
 };
 
