@@ -34,7 +34,7 @@ def parse_args():
     p.add_argument("--out", default=os.path.join(HERE, "..", "results"))
     p.add_argument("--sizes", default="1000000,3000000,10000000", help="graph sizes in edges (add 30000000 for 30M)")
     p.add_argument("--batch", type=int, default=2000, help="observations per ingest request")
-    p.add_argument("--window", type=int, default=8, help="ingest requests in flight")
+    p.add_argument("--window", type=int, default=32, help="ingest requests in flight (the CLI default)")
     p.add_argument("--sample", type=float, default=0.5, help="seconds between stats samples")
     p.add_argument("--no-recompute", action="store_true", help="ingest only")
     p.add_argument("--set", action="append", default=[], help="extra repgraphd --set KEY=VALUE")
@@ -61,6 +61,15 @@ def proc_status(pid, field):
     return 0
 
 
+def rss_sampler(pid, peaks, stop):
+    """Peak RssAnon (the process's own memory) and RssFile (LMDB's mapped pages: page cache
+    shared with the kernel, reclaimable) until stop is set; VmHWM counts both."""
+    while not stop.is_set():
+        for field in ("RssAnon", "RssFile"):
+            peaks[field] = max(peaks.get(field, 0), proc_status(pid, field))
+        stop.wait(0.05)
+
+
 def reset_peak(pid):
     with open(f"/proc/{pid}/clear_refs", "w") as f:
         f.write("5")
@@ -83,6 +92,25 @@ def start_server(a, work, name):
             if p.poll() is not None or time.time() > deadline:
                 raise RuntimeError("repgraphd did not start")
             time.sleep(0.05)
+
+
+def free_bytes(data):
+    """Bytes of LMDB's free pages in the store (mdb_stat -ef), None without lmdb-utils. They
+    count in used_bytes: pages a commit replaced, kept until no snapshot can see them."""
+    if not shutil.which("mdb_stat"):
+        return None
+    r = subprocess.run(["mdb_stat", "-ef", data], stdout=subprocess.PIPE, text=True)
+    psize, free, in_freelist = 4096, None, False
+    for line in r.stdout.splitlines():
+        line = line.strip()
+        if line.startswith("Page size:"):
+            psize = int(line.split(":")[1])
+        elif line.startswith("Freelist Status"):
+            in_freelist = True
+        elif in_freelist and line.startswith("Free pages:"):
+            free = int(line.split(":")[1])
+            break
+    return None if free is None else free * psize
 
 
 def total(d):
@@ -150,6 +178,7 @@ def run_size(a, work, edges):
         row["edges"] = total(st["edges"])
         row["actors"] = total(st["actors"])
         row["used_bytes"] = st["store"]["used_bytes"]
+        row["free_bytes"] = free_bytes(data)
         row["ingest_peak_rss"] = proc_status(p.pid, "VmHWM")
         row["commits"] = st["writer"]["commits"]
         row["commit_p50_us"] = st["writer"]["commit_latency"]["p50_us"]
@@ -168,16 +197,26 @@ def run_size(a, work, edges):
             for i in range(0, len(seeds), 5000):
                 c.call("label", labels=[dict(actor=k, verdict=v, source="analyst") for k, v in seeds[i:i + 5000]])
             rss_before = proc_status(p.pid, "VmRSS")
+            before = {f: proc_status(p.pid, f) for f in ("RssAnon", "RssFile")}
+            peaks, rstop = dict(before), threading.Event()
+            rth = threading.Thread(target=rss_sampler, args=(p.pid, peaks, rstop), daemon=True)
             reset_peak(p.pid)
+            rth.start()
             t0 = time.time()
             res = c.call("recompute", wait=True)["result"]
             row["recompute_s"] = time.time() - t0
+            rstop.set()
+            rth.join()
+            row["recompute_extra_anon"] = peaks["RssAnon"] - before["RssAnon"]
+            row["recompute_extra_file"] = peaks["RssFile"] - before["RssFile"]
             row["recompute_server_ms"] = res.get("total_ms")
             row["recompute_phases_ms"] = res.get("phases_ms")
             row["recompute_peak_rss"] = proc_status(p.pid, "VmHWM")
             row["recompute_extra_rss"] = row["recompute_peak_rss"] - rss_before
             print(f"     recompute {row['recompute_s']:.1f} s, peak {row['recompute_peak_rss'] / 2**20:,.0f} MiB, "
-                  f"{row['recompute_extra_rss'] / row['edges']:.0f} B/edge above idle", flush=True)
+                  f"{row['recompute_extra_rss'] / row['edges']:.0f} B/edge above idle (own memory "
+                  f"{row['recompute_extra_anon'] / row['edges']:.0f}, mapped store pages "
+                  f"{row['recompute_extra_file'] / row['edges']:.0f})", flush=True)
     finally:
         if p.poll() is None:
             p.terminate()
@@ -207,15 +246,18 @@ def growth(b, per_edge):
 
 
 def report(a, rows):
-    lines = ["| edges | observations | ingest obs/s (whole run) | new edges/s | B/edge on disk | recompute s | "
-             "recompute B/edge above idle | peak RSS ingest / recompute | load before / after |",
+    lines = ["| edges | observations | ingest obs/s (whole run) | new edges/s | B/edge on disk (live) | recompute s | "
+             "recompute B/edge above idle (own + mapped store) | peak RSS ingest / recompute | load before / after |",
              "|---:|---:|---:|---:|---:|---:|---:|---|---|"]
     for r in rows:
         rc = f"{r['recompute_s']:.1f}" if "recompute_s" in r else "—"
         rm = f"{r['recompute_extra_rss'] / r['edges']:.0f}" if "recompute_s" in r else "—"
+        if "recompute_extra_anon" in r:
+            rm += f" ({r['recompute_extra_anon'] / r['edges']:.0f} own + {r['recompute_extra_file'] / r['edges']:.0f} mapped)"
         pr = f"{r['ingest_peak_rss'] / 2**20:,.0f} / " + (f"{r['recompute_peak_rss'] / 2**20:,.0f} MiB" if "recompute_s" in r else "—")
+        live = f" ({(r['used_bytes'] - r['free_bytes']) / r['edges']:.0f})" if r.get("free_bytes") is not None else ""
         lines.append(f"| {r['edges']:,} | {r['observations']:,} | {r['observations'] / r['ingest_s']:,.0f} | "
-                     f"{r['edges'] / r['ingest_s']:,.0f} | {r['used_bytes'] / r['edges']:.0f} | {rc} | {rm} | {pr} | "
+                     f"{r['edges'] / r['ingest_s']:,.0f} | {r['used_bytes'] / r['edges']:.0f}{live} | {rc} | {rm} | {pr} | "
                      f"{r['load_before']:.2f} / {r['load_after']:.2f} |")
     big = rows[-1]
     lines += ["", f"Throughput inside the largest run ({big['edges']:,} edges), in the window of ±20% around each mark:", "",
