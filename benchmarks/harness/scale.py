@@ -289,6 +289,24 @@ def report(a, rows):
     return "\n".join(lines)
 
 
+def curve(samples, bins=40):
+    """Observations/s along a run, over bins of 1/40 of its edges (acknowledgements come a
+    commit at a time: shorter windows show the commits, not the rate)."""
+    top = samples[-1][1] if samples else 0
+    xs, ys, j = [], [], 0
+    for b in range(bins):
+        lo, hi = top * b / bins, top * (b + 1) / bins
+        while j < len(samples) and samples[j][1] < lo:
+            j += 1
+        k = j
+        while k < len(samples) - 1 and samples[k][1] < hi:
+            k += 1
+        if k > j and samples[k][0] > samples[j][0]:
+            xs.append((samples[j][1] + samples[k][1]) / 2)
+            ys.append((samples[k][2] - samples[j][2]) / (samples[k][0] - samples[j][0]))
+    return xs, ys
+
+
 def plot(a, rows):
     path = os.path.join(a.out, "scale.png")
     big = rows[-1]
@@ -300,13 +318,9 @@ def plot(a, rows):
         plt = None
     if plt:
         fig, ax = plt.subplots(1, 3, figsize=(15, 4.5))
-        s = big["samples"]
-        xs, ys = [], []
-        for (t1, e1, o1, _, _), (t2, e2, o2, _, _) in zip(s, s[4:]):
-            if t2 > t1:
-                xs.append((e1 + e2) / 2)
-                ys.append((o2 - o1) / (t2 - t1))
-        ax[0].plot(xs, ys)
+        xs, ys = curve(big["samples"])
+        ax[0].plot(xs, ys, "o-")
+        ax[0].set_ylim(bottom=0)
         ax[0].set(xlabel="edges in the store", ylabel="observations/s acknowledged",
                   title=f"durable ingest along one run of {big['edges']:,} edges")
         e = [r["edges"] for r in rows]
@@ -325,15 +339,14 @@ def plot(a, rows):
     if shutil.which("gnuplot"):
         d = tempfile.mkdtemp()
         with open(os.path.join(d, "curve"), "w") as f:
-            s = big["samples"]
-            for (t1, e1, o1, _, _), (t2, e2, o2, _, _) in zip(s, s[4:]):
-                if t2 > t1:
-                    f.write(f"{(e1 + e2) / 2} {(o2 - o1) / (t2 - t1)}\n")
+            for x, y in zip(*curve(big["samples"])):
+                f.write(f"{x} {y}\n")
         script = f"""set terminal pngcairo size 900,500 noenhanced
 set output '{path}'
 set title 'durable ingest along one run of {big["edges"]:,} edges (matplotlib not installed: gnuplot)'
 set xlabel 'edges in the store'; set ylabel 'observations/s acknowledged'; set grid
-plot '{d}/curve' u 1:2 w l t 'repgraph ingest'
+set yrange [0:*]
+plot '{d}/curve' u 1:2 w lp t 'repgraph ingest'
 """
         subprocess.run(["gnuplot"], input=script, text=True, check=True)
         shutil.rmtree(d)
