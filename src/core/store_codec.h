@@ -1,6 +1,6 @@
-/* store_codec.h — private to the store (store_env.c, store_graph.c, store_label.c,
- * store_gen.c): the sub-databases, the store and transaction structs, the big-endian
- * codecs of doubles, and the rg__ functions these files share. Key layout:
+/* store_codec.h — private to the store (store_env.c, store_graph.c, store_batch.c,
+ * store_label.c, store_gen.c): the sub-databases, the store and transaction structs, the
+ * big-endian codecs of doubles, and the rg__ functions these files share. Key layout:
  * schemas/store.json. Threads: as store.h. */
 #ifndef RG_STORE_CODEC_H
 #define RG_STORE_CODEC_H
