@@ -71,7 +71,8 @@ struct rg_txn {
   int64_t delta[CNT_COUNT];
   uint64_t next_id; /* next actor id, 0 until this transaction allocated one */
   int64_t newest;   /* latest edge time this transaction wrote, 0 if none */
-  rg__batch_t *batch; /* write transactions: cached actors, pending edges (store_batch.c) */
+  /* Write transactions: cached actors and pending edges (store_batch.c). */
+  rg__batch_t *batch;
 };
 
 /* ---- encoding ---------------------------------------------------------------------- */
