@@ -20,7 +20,8 @@ PKGS=(build-essential cmake pkg-config
 if [ "${1:-}" = "--bench" ]; then
   PKGS+=(redis-server redis-tools python3-scipy python3-numpy gnuplot-nox util-linux
         python3-sklearn  # the reference model of benchmarks/harness/verdicts.py
-        valgrind)  # benchmarks/harness/lookup_profile.py counts instructions with callgrind
+        valgrind  # benchmarks/harness/lookup_profile.py counts instructions with callgrind
+        python3-matplotlib)  # the plot of benchmarks/harness/scale.py (run.sh --scale)
 fi
 missing=()
 for p in "${PKGS[@]}"; do

@@ -124,7 +124,10 @@ int rg_store_upsert_actor(rg_txn_t *t, const rg_actor_t *a, int64_t first_ts, in
 
 /* Adds one observation of edge src -kind-> dst at `ts` with weight w and count n:
  * creates it if new, decays and adds its weight, updates both actors' degrees and weight
- * sums. Both actors must exist. 0, RG_ENOT_FOUND (missing actor), RG_ESTORAGE_FULL, RG_EIO. */
+ * sums. Both actors must exist. 0, RG_ENOT_FOUND (missing actor), RG_ENOMEM, RG_ESTORAGE_FULL,
+ * RG_EIO. The addition is queued in the transaction and applied, sorted with the others, by
+ * rg_store_commit or the transaction's next read that needs it (edges, scans, counters,
+ * rg_store_get_actor), which then return the errors of applying it. */
 int rg_store_add_edge(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t dst, int64_t ts,
                       double w, uint64_t n);
 

@@ -238,7 +238,7 @@ static int cmd_ingest(cli_t *cli, int argc, char **argv) {
                                        {"progress", no_argument, NULL, 'P'},
                                        {"max-frame", required_argument, NULL, 'F'},
                                        {NULL, 0, NULL, 0}};
-  rg__ingest_t in = {.cli = cli, .batch_size = 1000, .window = 8, .progress = isatty(2)};
+  rg__ingest_t in = {.cli = cli, .batch_size = 1000, .window = 32, .progress = isatty(2)};
   int opt;
   optind = 0; /* GNU getopt: restart on the sub-command's arguments */
   while ((opt = getopt_long(argc, argv, "b:w:PF:", opts, NULL)) != -1) {

@@ -1,6 +1,6 @@
-/* store_codec.h — private to the store (store_env.c, store_graph.c, store_label.c,
- * store_gen.c): the sub-databases, the store and transaction structs, the big-endian
- * codecs of doubles, and the rg__ functions these files share. Key layout:
+/* store_codec.h — private to the store (store_env.c, store_graph.c, store_batch.c,
+ * store_label.c, store_gen.c): the sub-databases, the store and transaction structs, the
+ * big-endian codecs of doubles, and the rg__ functions these files share. Key layout:
  * schemas/store.json. Threads: as store.h. */
 #ifndef RG_STORE_CODEC_H
 #define RG_STORE_CODEC_H
@@ -66,6 +66,8 @@ enum {
   CNT_COUNT
 };
 
+typedef struct rg__batch rg__batch_t;
+
 struct rg_txn {
   rg_store_t *s;
   MDB_txn *txn;
@@ -80,6 +82,8 @@ struct rg_txn {
   bool narrow, created;
   uint64_t *touched;
   uint32_t n_touched, cap_touched;
+  /* Write transactions: cached actors and pending edges (store_batch.c). */
+  rg__batch_t *batch;
 };
 
 /* ---- encoding ---------------------------------------------------------------------- */
@@ -153,5 +157,67 @@ int rg__gen_forget_actor(rg_txn_t *t, uint64_t id, rg_actor_type_t type);
 int rg__edge_decode(const MDB_val *v, rg_edge_rec_t *e);
 int rg__edge_expire(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t dst);
 int rg__actor_is_orphan(rg_txn_t *t, uint64_t id, bool *orphan);
+/* ---- store_batch.c: a write transaction's batch ---------------------------------------- */
+
+/* An edge addition not yet applied (rg_store_add_edge queues them; rg__batch_flush
+ * applies them in key order). */
+typedef struct {
+  uint64_t src, dst;
+  int64_t ts;
+  double w;
+  uint64_t n;
+  uint32_t seq; /* order of arrival: the tie-break of the sort */
+  uint8_t kind;
+  bool created; /* set at flush on the first addition of an edge the store lacked */
+} rg__edge_add_t;
+
+/* An actor record as the transaction sees it; `dirty` until written back. */
+typedef struct {
+  uint64_t id;
+  bool dirty;
+  rg_actor_rec_t rec;
+} rg__cached_actor_t;
+
+#define RG__BATCH_ACTORS_MAX (1u << 18) /* cached actors before a flush empties the cache */
+#define RG__BATCH_EDGES_MAX  (1u << 20) /* pending edges before they are applied */
+
+typedef struct {
+  uint64_t id;
+  uint32_t index; /* into actors, + 1; 0: a free slot */
+} rg__batch_slot_t;
+
+struct rg__batch {
+  rg__edge_add_t *edges;
+  size_t n_edges, cap_edges;
+  rg__cached_actor_t *actors;
+  size_t n_actors, cap_actors;
+  rg__batch_slot_t *slots; /* open addressing on the id (the id kept here: one probe, one line) */
+  uint32_t n_slots;
+};
+
+/* The transaction's batch, created on first use. 0 or RG_ENOMEM. */
+int rg__batch_get(rg_txn_t *t, rg__batch_t **out);
+/* Frees the batch (what was not flushed is dropped). */
+void rg__batch_free(rg_txn_t *t);
+/* The cached record of actor id, or NULL; valid until the next add or clear. */
+rg__cached_actor_t *rg__batch_find_actor(rg__batch_t *b, uint64_t id);
+/* Caches a copy of *r for id (not already cached). 0 with *out set, or RG_ENOMEM. */
+int rg__batch_add_actor(rg__batch_t *b, uint64_t id, const rg_actor_rec_t *r, bool dirty,
+                        rg__cached_actor_t **out);
+/* Forgets every cached actor (call after writing the dirty ones back). NULL is fine. */
+void rg__batch_clear_actors(rg__batch_t *b);
+/* Queues an edge addition. 0 or RG_ENOMEM. */
+int rg__batch_add_edge(rg__batch_t *b, const rg__edge_add_t *e);
+/* Sorts the pending additions by (src, kind, dst, arrival). */
+void rg__batch_sort_edges(rg__batch_t *b);
+/* Sorts pointers to additions by (dst, kind, src): the in-index order. */
+void rg__batch_sort_in(rg__edge_add_t **edges, size_t n);
+/* Sorts pointers to cached actors by id. */
+void rg__batch_sort_actors(rg__cached_actor_t **actors, size_t n);
+
+/* store_graph.c: applies the pending edges (in key order) and writes the dirty actors
+ * back, also for the nested-transaction and commit paths of store_env.c. 0,
+ * RG_ESTORAGE_FULL, RG_ENOMEM or RG_EIO. No-op for read transactions. */
+int rg__batch_flush(rg_txn_t *t);
 
 #endif

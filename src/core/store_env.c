@@ -367,16 +367,24 @@ int rg_store_write_begin(rg_store_t *s, rg_txn_t **out) {
 }
 
 int rg_store_nested_begin(rg_txn_t *parent, rg_txn_t **out) {
-  int rc = txn_begin(parent->s, parent->txn, 0, out);
+  /* The child reads the store: the parent's batch goes there first, and its cached actors
+   * would be stale after the child commits. */
+  int rc = rg__batch_flush(parent);
+  if (rc) return rc;
+  rg__batch_clear_actors(parent->batch);
+  rc = txn_begin(parent->s, parent->txn, 0, out);
   if (!rc) (*out)->parent = parent;
   return rc;
 }
 
 int rg_store_commit(rg_txn_t *t) {
-  int frc = t->read || t->parent ? RG_OK : flush_counters(t); /* into meta, before commit */
+  int frc = rg__batch_flush(t); /* pending edges and cached actors */
+  rg__batch_free(t);
+  if (!frc && !t->read && !t->parent) frc = flush_counters(t); /* into meta, before commit */
   if (frc) {
     mdb_txn_abort(t->txn);
     free(t->touched);
+    if (t->read) pthread_rwlock_unlock(&t->s->resize_lock);
     free(t);
     return frc;
   }
@@ -404,6 +412,7 @@ void rg_store_end(rg_txn_t *t) {
     free(t);
     return;
   }
+  rg__batch_free(t);
   mdb_txn_abort(t->txn);
   free(t->touched);
   free(t);
@@ -439,7 +448,7 @@ int rg_store_put_log_seq(rg_txn_t *t, uint64_t seq) {
 
 int rg_store_counts(rg_txn_t *t, rg_store_counts_t *out) {
   memset(out, 0, sizeof *out);
-  int rc = RG_OK;
+  int rc = rg__batch_flush(t); /* pending edges count when applied */
   for (int ty = RG_ACTOR_TYPE_MIN; ty <= RG_ACTOR_TYPE_MAX && !rc; ty++)
     rc = counter_get(t, CNT_ACTOR + ty, &out->actors[ty]);
   for (int k = 0; k < RG_EDGE_KIND_COUNT && !rc; k++)

@@ -4,6 +4,7 @@
 #include <lmdb.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "repgraph/buf.h"
@@ -121,22 +122,58 @@ int rg_store_find_actor(rg_txn_t *t, const rg_actor_t *a, uint64_t *id) {
   return RG_OK;
 }
 
-static int read_actor(rg_txn_t *t, uint64_t id, rg_actor_rec_t *r) {
+static int read_actor_db(rg_txn_t *t, uint64_t id, rg_actor_rec_t *r) {
   MDB_val v;
   int rc = rg__get_by_id(t, DB_ACTOR, id, &v, "get actor");
   return rc ? rc : decode_actor(&v, r);
 }
 
-static int write_actor(rg_txn_t *t, uint64_t id, const rg_actor_rec_t *r) {
+static int write_actor_db(MDB_cursor *c, uint64_t id, const rg_actor_rec_t *r) {
   uint8_t kb[8], vb[ACTOR_REC_MAX];
   rg_put_u64be(kb, id);
   MDB_val k = {8, kb}, v = {encode_actor(vb, r), vb};
-  rg__touch(t, id); /* for caches of lookups (store_touch.c) */
-  return rg__from_mdb(mdb_put(t->txn, t->s->dbi[DB_ACTOR], &k, &v, 0), "put actor");
+  return rg__from_mdb(mdb_cursor_put(c, &k, &v, 0), "put actor");
+}
+
+/* A write transaction's record of actor id, from its batch or read into it (emptying a
+ * full cache first when `may_flush`). Borrowed until the next cache call. */
+static int cached_actor(rg_txn_t *t, uint64_t id, bool may_flush, rg__cached_actor_t **out) {
+  rg__batch_t *b;
+  int rc = rg__batch_get(t, &b);
+  if (rc) return rc;
+  if ((*out = rg__batch_find_actor(b, id))) return RG_OK;
+  if (may_flush && b->n_actors >= RG__BATCH_ACTORS_MAX) {
+    if ((rc = rg__batch_flush(t))) return rc;
+    rg__batch_clear_actors(b);
+  }
+  rg_actor_rec_t r;
+  if ((rc = read_actor_db(t, id, &r))) return rc;
+  return rg__batch_add_actor(b, id, &r, false, out);
+}
+
+/* Reads an actor's record as the transaction sees it (write transactions: through the
+ * batch's cache). */
+static int read_actor(rg_txn_t *t, uint64_t id, rg_actor_rec_t *r) {
+  if (t->read) return read_actor_db(t, id, r);
+  rg__cached_actor_t *c;
+  int rc = cached_actor(t, id, true, &c);
+  if (!rc) *r = c->rec;
+  return rc;
+}
+
+/* Changes an existing actor's record: in the batch, written back at its flush. */
+static int write_actor(rg_txn_t *t, uint64_t id, const rg_actor_rec_t *r) {
+  rg__cached_actor_t *c;
+  int rc = cached_actor(t, id, true, &c);
+  if (rc) return rc;
+  c->rec = *r;
+  c->dirty = true; /* touched (store_touch.c) when written back */
+  return RG_OK;
 }
 
 int rg_store_get_actor(rg_txn_t *t, uint64_t id, int64_t now, rg_actor_rec_t *r) {
-  int rc = read_actor(t, id, r);
+  int rc = t->batch && t->batch->n_edges ? rg__batch_flush(t) : RG_OK; /* degrees, sums */
+  if (!rc) rc = read_actor(t, id, r);
   if (rc) return rc;
   r->weight_out = rg_store_decay(r->weight_out, r->as_of, now, t->s->half_life_s);
   r->weight_in = rg_store_decay(r->weight_in, r->as_of, now, t->s->half_life_s);
@@ -183,7 +220,18 @@ int rg_store_upsert_actor(rg_txn_t *t, const rg_actor_t *a, int64_t first_ts, in
   r.first_seen = r.as_of = first_ts;
   r.last_seen = last_ts;
   r.messages = messages;
-  if ((rc = write_actor(t, *id, &r))) return rc;
+  /* Created records go to the store at once (ids only grow: an append), so that reads of
+   * the actor database itself (labels check the actor exists) see them. */
+  MDB_cursor *c;
+  if ((rc = rg__from_mdb(mdb_cursor_open(t->txn, t->s->dbi[DB_ACTOR], &c), "cursor"))) return rc;
+  rc = write_actor_db(c, *id, &r);
+  mdb_cursor_close(c);
+  if (rc) return rc;
+  rg__batch_t *b;
+  rg__cached_actor_t *ca;
+  if (!(rc = rg__batch_get(t, &b)) && !rg__batch_find_actor(b, *id))
+    rc = rg__batch_add_actor(b, *id, &r, false, &ca);
+  if (rc) return rc;
   return rg__count_actor(t, a->type, 1);
 }
 
@@ -208,55 +256,126 @@ static void actor_add_weight(rg_actor_rec_t *r, double w_out, double w_in, int64
 
 int rg_store_add_edge(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t dst, int64_t ts,
                       double w, uint64_t n) {
-  double h = t->s->half_life_s;
-  uint8_t kb[EDGE_KEY_LEN], vb[EDGE_VAL_LEN];
-  edge_key(kb, src, kind, dst);
-  MDB_val k = {EDGE_KEY_LEN, kb}, v;
-  rg_edge_rec_t e;
-  int rc = mdb_get(t->txn, t->s->dbi[DB_OUT], &k, &v);
-  bool created = rc == MDB_NOTFOUND;
-  if (created) {
-    e = (rg_edge_rec_t){.count = 0, .weight = 0, .as_of = ts, .first_seen = ts, .last_seen = ts};
-  } else if (rc) {
-    return rg__from_mdb(rc, "get edge");
-  } else if ((rc = decode_edge(&v, &e))) {
-    return rc;
-  }
-
-  rg_actor_rec_t rs, rd;
-  if ((rc = read_actor(t, src, &rs))) return rc;
-  if ((rc = read_actor(t, dst, &rd))) return rc;
-
-  e.count += n;
-  add_decayed(&e.weight, &e.as_of, w, ts, h);
-  if (ts < e.first_seen) e.first_seen = ts;
-  if (ts > e.last_seen) e.last_seen = ts;
+  rg__cached_actor_t *c;
+  rg__batch_t *b;
+  int rc = cached_actor(t, src, true, &c); /* both must exist (RG_ENOT_FOUND) */
+  if (!rc) rc = cached_actor(t, dst, true, &c);
+  if (!rc) rc = rg__batch_get(t, &b);
+  if (!rc && b->n_edges >= RG__BATCH_EDGES_MAX) rc = rg__batch_flush(t);
+  if (rc) return rc;
   if (ts > t->newest) t->newest = ts, t->dirty = true; /* meta newest_edge_ts at commit */
-  encode_edge(vb, &e);
-  v = (MDB_val){EDGE_VAL_LEN, vb};
-  if ((rc = rg__from_mdb(mdb_put(t->txn, t->s->dbi[DB_OUT], &k, &v, 0), "put edge"))) return rc;
+  rg__edge_add_t e = {.src = src, .dst = dst, .ts = ts, .w = w, .n = n, .kind = (uint8_t)kind};
+  return rg__batch_add_edge(b, &e);
+}
 
-  if (created) {
-    uint8_t ib[EDGE_KEY_LEN];
-    edge_key(ib, dst, kind, src);
-    MDB_val ik = {EDGE_KEY_LEN, ib}, iv = {0, NULL};
-    if ((rc = rg__from_mdb(mdb_put(t->txn, t->s->dbi[DB_IN], &ik, &iv, 0), "put in-edge")))
-      return rc;
-    if ((rc = rg__count_edge(t, kind, 1))) return rc;
-    rs.out_degree[kind]++;
-    if (src == dst)
-      rs.in_degree[kind]++;
-    else
-      rd.in_degree[kind]++;
+/* Applies the pending additions, sorted by out key: each edge read and written once (its
+ * additions folded in arrival order), the new ones' in-index keys put in their own key
+ * order, then every actor's degrees and weight sums updated in the cache. */
+static int flush_edges(rg_txn_t *t, rg__batch_t *b) {
+  double h = t->s->half_life_s;
+  rg__edge_add_t **created = NULL;
+  size_t n_created = 0;
+  MDB_cursor *c;
+  int rc = rg__from_mdb(mdb_cursor_open(t->txn, t->s->dbi[DB_OUT], &c), "cursor");
+  if (rc) return rc;
+  rg__batch_sort_edges(b);
+  if (!(created = malloc(b->n_edges * sizeof *created))) rc = RG_ENOMEM;
+  for (size_t i = 0, j; i < b->n_edges && !rc; i = j) {
+    rg__edge_add_t *first = &b->edges[i];
+    uint8_t kb[EDGE_KEY_LEN], vb[EDGE_VAL_LEN];
+    edge_key(kb, first->src, first->kind, first->dst);
+    MDB_val k = {EDGE_KEY_LEN, kb}, v;
+    rg_edge_rec_t e = {0};
+    int grc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY);
+    first->created = grc == MDB_NOTFOUND;
+    if (first->created)
+      e = (rg_edge_rec_t){.as_of = first->ts, .first_seen = first->ts, .last_seen = first->ts};
+    else if (grc || (rc = decode_edge(&v, &e)))
+      rc = rc ? rc : rg__from_mdb(grc, "get edge");
+    for (j = i; j < b->n_edges && !rc && b->edges[j].src == first->src &&
+                b->edges[j].kind == first->kind && b->edges[j].dst == first->dst;
+         j++) {
+      const rg__edge_add_t *a = &b->edges[j];
+      e.count += a->n;
+      add_decayed(&e.weight, &e.as_of, a->w, a->ts, h);
+      if (a->ts < e.first_seen) e.first_seen = a->ts;
+      if (a->ts > e.last_seen) e.last_seen = a->ts;
+    }
+    if (rc) break;
+    encode_edge(vb, &e);
+    k = (MDB_val){EDGE_KEY_LEN, kb};
+    v = (MDB_val){EDGE_VAL_LEN, vb};
+    rc = rg__from_mdb(mdb_cursor_put(c, &k, &v, first->created ? 0 : MDB_CURRENT), "put edge");
+    if (!rc && first->created) {
+      created[n_created++] = first;
+      rc = rg__count_edge(t, first->kind, 1);
+    }
   }
-  if (src == dst) {
-    actor_add_weight(&rs, w, w, ts, h);
-    return write_actor(t, src, &rs);
+  mdb_cursor_close(c);
+  if (!rc) rc = rg__from_mdb(mdb_cursor_open(t->txn, t->s->dbi[DB_IN], &c), "cursor");
+  if (!rc) {
+    rg__batch_sort_in(created, n_created);
+    for (size_t i = 0; i < n_created && !rc; i++) {
+      uint8_t ib[EDGE_KEY_LEN];
+      edge_key(ib, created[i]->dst, created[i]->kind, created[i]->src);
+      MDB_val ik = {EDGE_KEY_LEN, ib}, iv = {0, NULL};
+      rc = rg__from_mdb(mdb_cursor_put(c, &ik, &iv, 0), "put in-edge");
+    }
+    mdb_cursor_close(c);
   }
-  actor_add_weight(&rs, w, 0, ts, h);
-  actor_add_weight(&rd, 0, w, ts, h);
-  if ((rc = write_actor(t, src, &rs))) return rc;
-  return write_actor(t, dst, &rd);
+  free(created);
+  for (size_t i = 0; i < b->n_edges && !rc; i++) {
+    const rg__edge_add_t *a = &b->edges[i];
+    rg__cached_actor_t *cs, *cd;
+    if ((rc = cached_actor(t, a->src, false, &cs))) break;
+    if (a->created) cs->rec.out_degree[a->kind]++;
+    if (a->src == a->dst) {
+      if (a->created) cs->rec.in_degree[a->kind]++;
+      actor_add_weight(&cs->rec, a->w, a->w, a->ts, h);
+      cs->dirty = true;
+      continue;
+    }
+    actor_add_weight(&cs->rec, a->w, 0, a->ts, h);
+    cs->dirty = true;
+    if ((rc = cached_actor(t, a->dst, false, &cd))) break;
+    if (a->created) cd->rec.in_degree[a->kind]++;
+    actor_add_weight(&cd->rec, 0, a->w, a->ts, h);
+    cd->dirty = true;
+  }
+  if (!rc) b->n_edges = 0;
+  return rc;
+}
+
+/* Writes the cached actors that changed back, in id order. */
+static int flush_actors(rg_txn_t *t, rg__batch_t *b) {
+  size_t n = 0;
+  for (size_t i = 0; i < b->n_actors; i++) n += b->actors[i].dirty;
+  if (!n) return RG_OK;
+  rg__cached_actor_t **dirty = malloc(n * sizeof *dirty);
+  if (!dirty) return RG_ENOMEM;
+  n = 0;
+  for (size_t i = 0; i < b->n_actors; i++)
+    if (b->actors[i].dirty) dirty[n++] = &b->actors[i];
+  rg__batch_sort_actors(dirty, n);
+  MDB_cursor *c;
+  int rc = rg__from_mdb(mdb_cursor_open(t->txn, t->s->dbi[DB_ACTOR], &c), "cursor");
+  if (!rc) {
+    for (size_t i = 0; i < n && !rc; i++) {
+      rc = write_actor_db(c, dirty[i]->id, &dirty[i]->rec);
+      if (!rc) dirty[i]->dirty = false;
+      if (!rc) rg__touch(t, dirty[i]->id); /* for caches of lookups (store_touch.c) */
+    }
+    mdb_cursor_close(c);
+  }
+  free(dirty);
+  return rc;
+}
+
+int rg__batch_flush(rg_txn_t *t) {
+  rg__batch_t *b = t->batch;
+  if (t->read || !b) return RG_OK;
+  int rc = b->n_edges ? flush_edges(t, b) : RG_OK;
+  return rc ? rc : flush_actors(t, b);
 }
 
 int rg_store_get_edge(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t dst, int64_t now,
@@ -264,7 +383,9 @@ int rg_store_get_edge(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t d
   uint8_t kb[EDGE_KEY_LEN];
   edge_key(kb, src, kind, dst);
   MDB_val k = {EDGE_KEY_LEN, kb}, v;
-  int rc = mdb_get(t->txn, t->s->dbi[DB_OUT], &k, &v);
+  int rc = rg__batch_flush(t); /* pending edges first (write transactions) */
+  if (rc) return rc;
+  rc = mdb_get(t->txn, t->s->dbi[DB_OUT], &k, &v);
   if (rc) return rg__from_mdb(rc, "get edge");
   if ((rc = decode_edge(&v, e))) return rc;
   e->weight = rg_store_decay(e->weight, e->as_of, now, t->s->half_life_s);
@@ -279,7 +400,9 @@ int rg_store_get_edge(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t d
 static int scan(rg_txn_t *t, int dbi, uint64_t id, rg_edge_kind_t after_kind, uint64_t after,
                 bool reverse, int64_t now, rg_edge_visit_fn fn, void *ctx) {
   MDB_cursor *c;
-  int rc = mdb_cursor_open(t->txn, t->s->dbi[dbi], &c);
+  int rc = rg__batch_flush(t); /* pending edges first (write transactions) */
+  if (rc) return rc;
+  rc = mdb_cursor_open(t->txn, t->s->dbi[dbi], &c);
   if (rc) return rg__from_mdb(rc, "cursor");
   uint8_t kb[EDGE_KEY_LEN] = {0}, start[EDGE_KEY_LEN];
   edge_key(start, id, after_kind, after);
@@ -396,8 +519,8 @@ static int first_edge(rg_txn_t *t, int dbi, uint64_t id, uint64_t *src, rg_edge_
 
 int rg_store_forget(rg_txn_t *t, uint64_t id) {
   rg_actor_rec_t r;
-  int rc = read_actor(t, id, &r);
-  if (rc) return rc;
+  int rc = rg__batch_flush(t); /* the edges below are read from the store */
+  if (rc || (rc = read_actor(t, id, &r))) return rc;
   for (int dbi = DB_OUT; dbi <= DB_IN; dbi++) {
     uint64_t src = 0, dst = 0; /* set by first_edge when it returns 0 */
     rg_edge_kind_t kind = 0;
@@ -406,6 +529,8 @@ int rg_store_forget(rg_txn_t *t, uint64_t id) {
     }
     if (rc != RG_ENOT_FOUND) return rc;
   }
+  if ((rc = rg__batch_flush(t))) return rc; /* the neighbours' records, then no cached copy */
+  rg__batch_clear_actors(t->batch);
   uint8_t ib[8], kb[1 + RG_ACTOR_KEY_MAX];
   rg_put_u64be(ib, id);
   MDB_val idk = {8, ib}, key = {actor_key(kb, &r.actor), kb};
@@ -451,7 +576,8 @@ int rg__edge_expire(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t dst
   edge_key(ib, dst, kind, src);
   MDB_val ok = {EDGE_KEY_LEN, ob}, ik = {EDGE_KEY_LEN, ib}, v;
   rg_edge_rec_t e;
-  int rc = rg__from_mdb(mdb_get(t->txn, t->s->dbi[DB_OUT], &ok, &v), "get edge");
+  int rc = rg__batch_flush(t); /* edges queued in this transaction are read from the store */
+  if (!rc) rc = rg__from_mdb(mdb_get(t->txn, t->s->dbi[DB_OUT], &ok, &v), "get edge");
   if (rc || (rc = decode_edge(&v, &e))) return rc;
   if ((rc = rg__from_mdb(mdb_del(t->txn, t->s->dbi[DB_OUT], &ok, NULL), "del edge"))) return rc;
   if ((rc = rg__from_mdb(mdb_del(t->txn, t->s->dbi[DB_IN], &ik, NULL), "del in-edge"))) return rc;
@@ -466,7 +592,8 @@ int rg__actor_is_orphan(rg_txn_t *t, uint64_t id, bool *orphan) {
   uint64_t src, dst;
   rg_edge_kind_t kind;
   *orphan = false;
-  int rc = rg__get_by_id(t, DB_ACTOR, id, &v, "get actor");
+  int rc = rg__batch_flush(t); /* its queued edges count */
+  if (!rc) rc = rg__get_by_id(t, DB_ACTOR, id, &v, "get actor");
   if (rc) return rc;
   for (int dbi = DB_OUT; dbi <= DB_IN; dbi++) {
     rc = first_edge(t, dbi, id, &src, &kind, &dst);
@@ -500,5 +627,7 @@ static int visit_actor(void *ctx, uint64_t id, const MDB_val *v) {
 
 int rg_store_scan_actors(rg_txn_t *t, int64_t now, rg_actor_visit_fn fn, void *ctx) {
   actor_scan_t a = {fn, ctx, now, t->s->half_life_s};
+  int rc = rg__batch_flush(t); /* the scan reads the store */
+  if (rc) return rc;
   return rg__scan_by_id(t, DB_ACTOR, visit_actor, &a);
 }
