@@ -65,7 +65,8 @@ static void label(rg_client_t *c, int bad, int good) {
 }
 
 static int setup(void **state) {
-  static const char *const extra[] = {"--set", "model.min_labels=10", NULL};
+  static const char *const extra[] = {"--set", "model.enabled=1", "--set", "model.min_labels=10",
+                                      NULL};
   return rg_test_fixture_start(state, extra);
 }
 
