@@ -336,6 +336,50 @@ static void test_model_learns_serves_and_explains(void **state) {
   world_free(&w);
 }
 
+/* The extrapolation guard: a sender the model scores high but that is alone on its IPs and
+ * domain with nothing bad around it is served the graph's own score, with what the model said
+ * as an `extrapolated` reason; without the guard the model's score is served. */
+static void test_model_guard_serves_the_graph_score_where_the_model_extrapolates(void **state) {
+  (void)state;
+  world_t w;
+  world_build(&w, 600, 80, 0.3);
+  rg_compute_opts_t co;
+  rg_model_opts_t mo;
+  options(&co, &mo);
+  uint8_t *fold = calloc(w.g.n, 1);
+  for (int guard = 1; guard >= 0; guard--) {
+    rg_result_t r;
+    run_folds(&w, &co, &mo, fold, &r);
+    rg_model_result_t m;
+    assert_int_equal(rg_model_run(&w.g, &r, fold, &mo, NULL, &m), RG_OK);
+    if (m.eval.state != RG_MODEL_SERVING) fail_msg("model not serving: %s", m.note);
+    uint32_t v = 600; /* the first unlabelled spammer the model scores above its graph score */
+    while (v < 680 && (w.g.seed[v] || !(m.reputation[v] > r.scores[v].reputation + 0.05))) v++;
+    assert_true(v < 680);
+    float *x = m.x + (size_t)v * RG_FEATURE_COUNT;
+    x[RG_FEAT_IP_SENDERS_MAX] = 1, x[RG_FEAT_DOMAIN_SENDERS] = 1, x[RG_FEAT_INFRA_BAD] = 0;
+    rg_score_t graph = r.scores[v];
+    double model = m.reputation[v];
+    mo.guard = guard;
+    rg_model_apply(&w.g, &mo, NULL, &m, &r);
+    const rg_score_t *s = &r.scores[v];
+    if (guard) {
+      assert_float_equal(s->reputation, graph.reputation, 0);
+      assert_int_equal(s->band, graph.band);
+      assert_int_equal(s->reasons[0].code, RG_REASON_EXTRAPOLATED);
+      assert_float_equal(s->reasons[0].value, model, 0);
+      assert_true(m.eval.guarded >= 1);
+    } else {
+      assert_true(s->reputation > graph.reputation);
+      assert_int_equal(m.eval.guarded, 0);
+    }
+    rg_model_result_free(&m);
+    rg_compute_result_free(&r);
+  }
+  free(fold);
+  world_free(&w);
+}
+
 static void test_model_stays_off_with_too_few_labels(void **state) {
   (void)state;
   world_t w;
@@ -403,6 +447,7 @@ int main(void) {
       cmocka_unit_test(test_compute_fold_walks_match_direct_walks_without_the_fold),
       cmocka_unit_test(test_features_of_a_labelled_actor_ignore_its_own_label),
       cmocka_unit_test(test_model_learns_serves_and_explains),
+      cmocka_unit_test(test_model_guard_serves_the_graph_score_where_the_model_extrapolates),
       cmocka_unit_test(test_model_stays_off_with_too_few_labels),
       cmocka_unit_test(test_reason_model_round_trips),
       cmocka_unit_test(test_features_schema_lists_the_table),

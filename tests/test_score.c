@@ -309,7 +309,7 @@ static const reason_row_t reason_rows[] = {
 
 static void test_score_reason_name_for_every_code(void **state) {
   (void)state;
-  assert_int_equal(N_REASONS, 13);
+  assert_int_equal(N_REASONS, 14);
   for (size_t i = 0; i < N_REASONS; i++) {
     const char *name = rg_reason_name(reason_rows[i].code);
     assert_non_null(name);
@@ -324,7 +324,7 @@ static void test_score_reason_name_for_every_code(void **state) {
       assert_string_not_equal(name, rg_reason_name(reason_rows[j].code));
   }
   assert_null(rg_reason_name(0));
-  assert_null(rg_reason_name(14));
+  assert_null(rg_reason_name(15));
   assert_null(rg_reason_name(-1));
   assert_null(rg_reason_name(255));
 }
@@ -355,6 +355,7 @@ static void test_score_reason_text_for_every_code(void **state) {
       {{RG_REASON_CLUSTER, 0.87, 12}, NULL, {"12 actors", "0.87", NULL}},
       {{RG_REASON_LITTLE_EVIDENCE, 2, 1}, NULL, {"2 messages", "1 hours", NULL}},
       {{RG_REASON_PROVISIONAL, 0.91, 5}, "net:203.0.113.0/24", {"net:203.0.113.0/24", "0.91", NULL}},
+      {{RG_REASON_EXTRAPOLATED, 0.8, 0}, NULL, {"model says 0.80", "extrapolates", NULL}},
       {rg_reason_model(RG_FEAT_OUT_MAILED, 212, NAN, 1.5), NULL, {"mailed 212 recipients", NULL, NULL}},
   };
   bool covered[256] = {false};

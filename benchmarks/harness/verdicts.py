@@ -321,7 +321,23 @@ def run(a, build, work, case, share, g, traffic, ingest_s):
     feats = read_features(features_tsv, g) if os.path.exists(features_tsv) else None
     out["actors_quality"], out["gbc"] = actor_tables(a, g, seeds, held, rep, anomaly, feats)
     out["bands"] = band_table(g, held, band)
+    out["served_calibration"] = served_calibration(g, held, rep)
     return out
+
+
+def served_calibration(g, held, rep):
+    """Per decile of the served reputation, over every held-out actor (the truth of all of
+    them is known, not only of the labels): mean reputation, share truly bad, count."""
+    rows = [dict(low=b / 10, n=0, predicted=0.0, bad=0) for b in range(10)]
+    for v in held:
+        x = rows[min(int(rep[v] * 10), 9)]
+        x["n"] += 1
+        x["predicted"] += rep[v]
+        x["bad"] += bool(g.bad[v])
+    for x in rows:
+        if x["n"]:
+            x["predicted"], x["observed"] = x["predicted"] / x["n"], x["bad"] / x["n"]
+    return rows
 
 
 def pseudonym_index(names, settings):
@@ -478,6 +494,11 @@ def render(r):
         lines.append("Calibration per decile of the out-of-fold prediction (predicted → observed, n): " +
                      "; ".join(f"{d['predicted']:.2f} → {d['observed']:.2f} ({d['n']})" for d in dec) + ".")
         lines.append("Top features: " + ", ".join(f"{t['feature']} {t['importance']:.3f}" for t in m["top_features"]) + ".")
+    cal = [x for x in r.get("served_calibration", []) if x["n"]]
+    if cal:
+        lines.append("Served reputation per decile, every held-out actor (mean → share truly bad, n): " +
+                     "; ".join(f"{x['low']:.1f}–{x['low'] + 0.1:.1f}: {x['predicted']:.2f} → {x['observed']:.2f} ({x['n']:,})"
+                               for x in cal) + ".")
     if r.get("gbc"):
         lines.append(f"sklearn GBC: trained on {r['gbc']['trained_on']:,} seeds in {r['gbc']['fit_s']} s; top features "
                      + ", ".join(f"{k} {v}" for k, v in r["gbc"]["top_features"][:5]) + ".")

@@ -31,7 +31,9 @@
     "a feature the model weighed: value = its value, aux = feature << 56 | companion << 32 | "     \
     "contribution to the log-odds (float bits); see rg_reason_model_unpack")                       \
   X(PROVISIONAL, 13, "provisional",                                                                \
-    "first seen after the generation: value = what its worst neighbour says, aux = its id")
+    "first seen after the generation: value = what its worst neighbour says, aux = its id")      \
+  X(EXTRAPOLATED, 14, "extrapolated",                                                              \
+    "the model's score, not served (the actor shares nothing with the labels): value = it")
 
 typedef enum {
 #define RG__REASON_ENUM(name, num, wire, doc) RG_REASON_##name = num,

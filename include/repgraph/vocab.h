@@ -156,7 +156,7 @@ typedef struct {
   double hist[10];
   double psi, previous_auc, flagged;
   double features_ms, train_ms, explain_ms, peak_bytes, folds_ms;
-  double guarded; /* senders the extrapolation guard kept below the bad band */
+  double guarded; /* senders the extrapolation guard served the graph's score, not the model's */
 } rg_model_eval_t;
 
 /* The latest label of an actor and how many entries its history holds. In the history a

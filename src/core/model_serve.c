@@ -16,12 +16,20 @@ static bool kept(uint8_t code) {
 
 /* The extrapolation guard: a sender on infrastructure of its own (the only sender on its IPs
  * and its domain) with no bad infrastructure neighbour has nothing in common with any label:
- * what the model says of it is extrapolation (typically from age and fan-out), so it may
- * reach `suspicious` but not `bad`. */
+ * what the model says of it is extrapolation (typically from age and fan-out). */
 static bool extrapolating(const rg_graph_t *g, const float *x, uint32_t v) {
   if (g->type[v] != RG_ACTOR_ADDRESS || g->seed[v]) return false;
   float ip = x[RG_FEAT_IP_SENDERS_MAX], dom = x[RG_FEAT_DOMAIN_SENDERS], bad = x[RG_FEAT_INFRA_BAD];
   return !(ip > 1) && !(dom > 1) && !(bad > 0);
+}
+
+/* Serves a guarded actor the graph's own score (s, as the propagation left it) and keeps
+ * what the model said as an `extrapolated` reason in front of the graph's reasons. */
+static void serve_graph_score(rg_score_t *s, double model_rep) {
+  unsigned n = s->n_reasons < RG_REASONS_MAX ? s->n_reasons : RG_REASONS_MAX - 1;
+  memmove(s->reasons + 1, s->reasons, n * sizeof s->reasons[0]);
+  s->reasons[0] = (rg_reason_t){.code = RG_REASON_EXTRAPOLATED, .value = model_rep};
+  s->n_reasons = (uint8_t)(n + 1);
 }
 
 static void serve(const rg_graph_t *g, const rg_model_opts_t *o, rg_model_result_t *m,
@@ -32,10 +40,10 @@ static void serve(const rg_graph_t *g, const rg_model_opts_t *o, rg_model_result
   for (uint32_t v = 0; v < g->n; v++) {
     rg_score_t *s = &r->scores[v];
     double rep = m->reputation[v];
-    if (o->guard && rep >= o->band_bad &&
-        extrapolating(g, m->x + (size_t)v * RG_FEATURE_COUNT, v)) {
-      rep = nextafter(o->band_bad, 0);
+    if (o->guard && rep > s->reputation && extrapolating(g, m->x + (size_t)v * RG_FEATURE_COUNT, v)) {
+      serve_graph_score(s, rep); /* its reputation and band stay the graph's */
       m->eval.guarded++;
+      continue;
     }
     if (g->seed[v]) {
       double lw = g->seed_weight[v] > 1 ? 1 : g->seed_weight[v];

@@ -63,6 +63,9 @@ const char *rg_reason_text(const rg_reason_t *r, const char *actor_text, char *b
       snprintf(buf, cap, "new since the last recomputation: %s next to it says %.2f",
                actor_text ? actor_text : "a neighbour", r->value);
       break;
+    case RG_REASON_EXTRAPOLATED:
+      snprintf(buf, cap, "the model says %.2f but extrapolates: alone on its infrastructure", r->value);
+      break;
     case RG_REASON_MODEL: {
       int f;
       double companion, contribution;

@@ -173,11 +173,13 @@ static void consider(decision_t *d, double p, int role, const char *fmt, ...) {
 }
 
 /* An actor's reputation in words: the number, and its first reason that names no other actor
- * (an SMTP reply must not disclose who else is bad). Returns buf. */
+ * (an SMTP reply must not disclose who else is bad) that says why (an unserved model score
+ * does not). Returns buf. */
 static const char *reputation_words(const rg_score_t *s, char *buf, size_t cap) {
   int n = snprintf(buf, cap, "reputation %.2f", s->reputation);
   for (unsigned i = 0; i < s->n_reasons && n > 0 && (size_t)n < cap; i++) {
-    if (s->reasons[i].code == RG_REASON_BAD_NEIGHBOUR || s->reasons[i].code == RG_REASON_PROVISIONAL)
+    if (s->reasons[i].code == RG_REASON_BAD_NEIGHBOUR || s->reasons[i].code == RG_REASON_PROVISIONAL ||
+        s->reasons[i].code == RG_REASON_EXTRAPOLATED)
       continue;
     char text[128];
     snprintf(buf + n, cap - (size_t)n, " (%s)", rg_reason_text(&s->reasons[i], NULL, text, sizeof text));
