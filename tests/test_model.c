@@ -178,7 +178,6 @@ static void world_free(world_t *w) {
 static void options(rg_compute_opts_t *co, rg_model_opts_t *mo) {
   rg_config_t cfg;
   rg_config_defaults(&cfg);
-  cfg.model_enabled = 1; /* off by default */
   rg_compute_opts_init(co, &cfg);
   rg_model_opts_init(mo, &cfg);
   mo->threads = 1;

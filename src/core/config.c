@@ -233,9 +233,9 @@ static const opt_t options[] = {
     NUM(OPT_U32, retention_slice_pause_ms, "retention.slice_pause_ms", 0, 60000, "20",
         "pause between two slices of a sweep pass, ms"),
     /* the learned model (model.c; README "The learned model") */
-    NUM(OPT_U32, model_enabled, "model.enabled", 0, 1, "0",
-        "1: train the gradient-boosted model at each recomputation and serve it when ready "
-        "(off by default: it quarantines legitimate bulk mail, README \"The learned model\")"),
+    NUM(OPT_U32, model_enabled, "model.enabled", 0, 1, "1",
+        "1: train the gradient-boosted model at each recomputation and serve it when there are "
+        "enough labels (model.min_labels); 0: serve the propagation"),
     NUM(OPT_U32, model_folds, "model.folds", 2, 10, "3",
         "k of the out-of-fold propagation and training (each fold costs one more walk pair)"),
     NUM(OPT_U32, model_min_labels, "model.min_labels", 2, 10000000, "30",
