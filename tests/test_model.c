@@ -283,6 +283,36 @@ static void test_features_of_a_labelled_actor_ignore_its_own_label(void **state)
   world_free(&w);
 }
 
+static void test_features_burst_counts_first_contacts_within_6_hours(void **state) {
+  (void)state;
+  world_t w;
+  world_build(&w, 300, 40, 0.3);
+  /* honest sender 0 first mails its recipients a day apart; sender 1 its first two 5 hours
+   * apart, the others days later */
+  const int64_t offsets[2][4] = {{0, DAY, 2 * DAY, 3 * DAY}, {0, 5 * 3600, 3 * DAY, 4 * DAY}};
+  int seen[2] = {0, 0};
+  for (uint64_t e = 0; e < w.g.m; e++) {
+    uint32_t s = w.g.src[e];
+    if (s < 2 && w.g.kind[e] == RG_EDGE_MAILED)
+      w.g.edge_first[e] = NOW - 10 * DAY + offsets[s][seen[s]++];
+  }
+  assert_int_equal(seen[0], 4);
+  assert_int_equal(seen[1], 4);
+  size_t row = (size_t)w.g.n * RG_FEATURE_COUNT;
+  float *x = malloc(row * sizeof *x);
+  uint8_t *fold = calloc(w.g.n, 1);
+  features_of(&w, fold, x);
+  assert_float_equal(x[RG_FEAT_BURST], 1, 0);                                   /* one a day */
+  assert_float_equal(x[RG_FEATURE_COUNT + RG_FEAT_BURST], 2, 0);                /* two in 5 h */
+  assert_float_equal(x[300 * (size_t)RG_FEATURE_COUNT + RG_FEAT_BURST], 30, 0); /* a spammer */
+  uint32_t ip = 0;
+  for (uint64_t e = 0; e < w.g.m; e++)
+    if (w.g.src[e] == 0 && w.g.kind[e] == RG_EDGE_SENT_FROM) ip = w.g.dst[e];
+  assert_true(isnan(x[(size_t)ip * RG_FEATURE_COUNT + RG_FEAT_BURST])); /* it mails no one */
+  free(x), free(fold);
+  world_free(&w);
+}
+
 static void test_model_learns_serves_and_explains(void **state) {
   (void)state;
   world_t w;
@@ -445,6 +475,7 @@ int main(void) {
       cmocka_unit_test(test_model_psi_is_zero_for_the_same_distribution),
       cmocka_unit_test(test_compute_fold_walks_match_direct_walks_without_the_fold),
       cmocka_unit_test(test_features_of_a_labelled_actor_ignore_its_own_label),
+      cmocka_unit_test(test_features_burst_counts_first_contacts_within_6_hours),
       cmocka_unit_test(test_model_learns_serves_and_explains),
       cmocka_unit_test(test_model_guard_serves_the_graph_score_where_the_model_extrapolates),
       cmocka_unit_test(test_model_stays_off_with_too_few_labels),

@@ -55,6 +55,9 @@ def parse_args():
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="repgraphd configuration for every run (e.g. check.tempfail=0.7); repeatable")
     p.add_argument("--no-sklearn", action="store_true", help="skip the scikit-learn reference")
+    p.add_argument("--dump", metavar="DIR",
+                   help="keep each run's feature table and truth (features-CASE-SHARE.tsv, "
+                        "truth-CASE-SHARE.json: names, truly bad, seeds, held out) for offline models")
     p.add_argument("--out", default=os.path.join(HERE, "..", "results", "verdicts"),
                    help="writes OUT.md and OUT.json")
     return p.parse_args()
@@ -319,10 +322,21 @@ def run(a, build, work, case, share, g, traffic, ingest_s):
     out["model"] = status.get("model")
     out["phases_ms"] = result.get("phases_ms")
     feats = read_features(features_tsv, g) if os.path.exists(features_tsv) else None
+    if a.dump:
+        dump_run(a.dump, case, share, g, seeds, held, features_tsv)
     out["actors_quality"], out["gbc"] = actor_tables(a, g, seeds, held, rep, anomaly, feats)
     out["bands"] = band_table(g, held, band)
     out["served_calibration"] = served_calibration(g, held, rep)
     return out
+
+
+def dump_run(d, case, share, g, seeds, held, features_tsv):
+    os.makedirs(d, exist_ok=True)
+    if os.path.exists(features_tsv):
+        shutil.copy(features_tsv, os.path.join(d, f"features-{case}-{share}.tsv"))
+    with open(os.path.join(d, f"truth-{case}-{share}.json"), "w") as f:
+        json.dump(dict(names=g.names, bad=[bool(b) for b in g.bad], seeds={g.names[v]: s for v, s in seeds.items()},
+                       held=[g.names[v] for v in held]), f)
 
 
 def served_calibration(g, held, rep):
@@ -538,8 +552,13 @@ def main():
 
 
 def write_report(a, results, elapsed):
-    cmd = "/usr/bin/python3 benchmarks/harness/verdicts.py " + " ".join(
-        x for x in sys.argv[1:] if not x.startswith("--out"))
+    args, skip = [], False  # where the files go is not part of the command's result
+    for x in sys.argv[1:]:
+        if skip or x.startswith(("--out", "--dump")):
+            skip = x in ("--out", "--dump") and not skip
+            continue
+        args.append(x)
+    cmd = "/usr/bin/python3 benchmarks/harness/verdicts.py " + " ".join(args)
     head = ["# check verdicts on held-out messages", "",
             f"Command: `{cmd.strip()}` ({elapsed / 60:.1f} minutes on this machine, {os.cpu_count()} cores). "
             f"Generator sizes: {a.messages:,} messages, {a.users:,} users in {a.communities} communities, "

@@ -102,7 +102,9 @@
     "good-labelled share of its community (not itself)", NONE,                                    \
     "%.1f%% of its community is labelled good")                                                   \
   X(COMMUNITY_REP, "community_rep", "share", "mean propagation score of its community (not it)", \
-    NONE, "its community scores %.2f on average")
+    NONE, "its community scores %.2f on average")                                                 \
+  X(BURST, "burst", "actors", "recipients first mailed within its busiest 6 hours", OUT_MAILED,   \
+    "mailed %.0f of its %.0f recipients for the first time within 6 hours")
 
 typedef enum {
 #define RG__FEATURE_ENUM(name, text, unit, doc, comp, words) RG_FEAT_##name,

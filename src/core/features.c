@@ -237,6 +237,34 @@ static void structure_row(const rg_graph_t *g, const rg_result_t *r, const adjac
   x[RG_FEAT_ANOMALY] = (float)r->scores[v].anomaly;
 }
 
+#define BURST_WINDOW_S (6 * 3600)
+
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* A sender's burst: the most recipients it mailed for the first time within any 6 hours (a
+ * compromised account's spree from its usual server; an honest sender adds contacts slowly).
+ * when is scratch for v's out-degree first-contact times. */
+static void burst_row(const rg_graph_t *g, const adjacency_t *a, uint32_t v, int64_t *when,
+                      float *x) {
+  if (!g->edge_first) return;
+  uint64_t n = 0;
+  for (uint64_t p = a->off[v]; p < a->off[v + 1]; p++) {
+    uint64_t e = a->arc[p] >> 1;
+    if (!(a->arc[p] & 1) && g->kind[e] == RG_EDGE_MAILED) when[n++] = g->edge_first[e];
+  }
+  if (n == 0) return;
+  qsort(when, n, sizeof *when, cmp_i64);
+  uint64_t peak = 0;
+  for (uint64_t lo = 0, hi = 0; hi < n; hi++) {
+    while (when[hi] - when[lo] >= BURST_WINDOW_S) lo++;
+    if (hi - lo + 1 > peak) peak = hi - lo + 1;
+  }
+  x[RG_FEAT_BURST] = (float)peak;
+}
+
 /* Co-senders and nets need a second hop: counted with the stamp array. */
 static void two_hop_row(const rg_graph_t *g, const adjacency_t *a, const hops_t *h, uint32_t v,
                         uint32_t *stamp, float *x) {
@@ -332,15 +360,21 @@ int rg_features_compute(const rg_graph_t *g, const rg_result_t *r, const uint8_t
   uint64_t clusters = r->n_clusters;
   hops_t h = {0};
   uint32_t *stamp = calloc(g->n ? 2 * (size_t)g->n : 1, sizeof *stamp);
-  if (!stamp || (rc = hops_build(g, &h)) || (rc = view_alloc(g, clusters, &w))) {
-    free(stamp), hops_free(&h), adjacency_free(&a);
+  uint64_t degree_max = 1;
+  for (uint32_t v = 0; v < g->n; v++)
+    if (a.off[v + 1] - a.off[v] > degree_max) degree_max = a.off[v + 1] - a.off[v];
+  int64_t *when = malloc(degree_max * sizeof *when);
+  if (!stamp || !when || (rc = hops_build(g, &h)) || (rc = view_alloc(g, clusters, &w))) {
+    free(stamp), free(when), hops_free(&h), adjacency_free(&a);
     return rc ? rc : RG_ENOMEM;
   }
   const uint32_t *in_mailed = h.in_mailed;
   for (uint32_t v = 0; v < g->n; v++) {
     structure_row(g, r, &a, &h, v, o, stamp, x + (size_t)v * F);
     two_hop_row(g, &a, &h, v, stamp, x + (size_t)v * F);
+    burst_row(g, &a, v, when, x + (size_t)v * F);
   }
+  free(when);
   bool have_folds = folds >= 2 && fold && r->fold_bad && r->fold_good;
   for (unsigned f = 0; f <= (have_folds ? folds : 0); f++) {
     view_fill(g, r, have_folds ? fold : NULL, f, clusters, o, &w);
