@@ -47,6 +47,8 @@ def parse_args():
     p.add_argument("--conns", type=int, default=16)
     p.add_argument("--depth", type=int, default=8, help="requests in flight per connection")
     p.add_argument("--sizes", default="100000,1000000", help="recompute graph sizes in edges")
+    p.add_argument("--only", choices=("all", "recompute"), default="all",
+                   help="recompute: only the recompute comparisons (bare igraph, networkx, the model's cost)")
     p.add_argument("--big", action="store_true", help="add the 10M-edge recompute (about 40 more minutes here, most of it building the store)")
     p.add_argument("--networkx-max", type=int, default=1000000, help="largest graph networkx runs on")
     p.add_argument("--pairs", type=int, default=3, help="alternating pairs (A B) per comparison")
@@ -195,12 +197,13 @@ class Proc:
             self.p.wait(timeout=60)
 
 
-def start_repgraphd(a, work, name):
+def start_repgraphd(a, work, name, settings=()):
     port = free_port()
     data = os.path.join(work, name)
     log = open(os.path.join(work, name + ".log"), "w")
     argv = [os.path.join(a.build, "repgraphd"), "--data", data, "--port", str(port), "--log-level", "warn",
             "--set", "recompute.interval=0", "--set", f"server.unix_socket={data}.sock"]
+    argv += [x for kv in settings for x in ("--set", kv)]
     return Proc(argv, port, "repgraphd", log), port, data + ".sock"
 
 
@@ -365,6 +368,13 @@ def phase_recompute(a, work, edges, results):
         bare_argv = [os.path.join(a.build, "benchmarks", "bench_recompute_bare"), obs, labels, "--now", str(now)]
         row["recompute_peak_rss"] = row["recompute_extra_rss"] = 0
         rounds = []
+        # The same store without the learned model (a hot copy, mdb_copy), recomputed in
+        # the same rounds: what the model costs.
+        os.makedirs(os.path.join(work, f"recompute-{edges}-nomodel"))
+        subprocess.run(["mdb_copy", os.path.join(work, f"recompute-{edges}"), os.path.join(work, f"recompute-{edges}-nomodel")],
+                       check=True)
+        rg_off, port_off, _ = start_repgraphd(a, work, f"recompute-{edges}-nomodel", ["model.enabled=0"])
+        c_off = Client(port_off)
 
         def repgraph():
             rss_before = rg.rss()
@@ -384,7 +394,8 @@ def phase_recompute(a, work, edges, results):
             x = repgraph()
             out = ["--edges-out", etxt, "--seeds-out", stxt] if want_nx and i == 0 else []
             y = run_kv(bare_argv + out, cpu=SERVER_CPU)
-            rounds.append({"a": x, "b": y, **m.done()})
+            z = c_off.call("recompute", wait=True)["result"]
+            rounds.append({"a": x, "b": y, "model_off": z, **m.done()})
             if want_nx and i < a.networkx_pairs:
                 nx = run_kv(["/usr/bin/python3", os.path.join(HERE, "..", "bare", "bench_networkx.py"), etxt, stxt],
                             cpu=SERVER_CPU)
@@ -394,7 +405,10 @@ def phase_recompute(a, work, edges, results):
         row["bare"] = rounds[0]["b"]
     finally:
         rg.stop()
+        if "rg_off" in locals():
+            rg_off.stop()
     shutil.rmtree(os.path.join(work, f"recompute-{edges}"), ignore_errors=True)
+    shutil.rmtree(os.path.join(work, f"recompute-{edges}-nomodel"), ignore_errors=True)
     for p in (obs, truth, labels, etxt, stxt):
         if os.path.exists(p):
             os.remove(p)
@@ -448,9 +462,8 @@ def ratio_cells(a, pairs, ratio, target=None, higher_is_better=True, suffix=""):
     return cell, f"{'met' if ok else 'not met'}: {want}"
 
 
-def table(a, r):
-    rows = []
-    add = rows.append
+def serving_rows(a, r, add):
+    """The lookup, check, mix and ingest rows (phase_serving)."""
     c = r["compare"]
     cd = f"{a.conns} connections × {a.depth} in flight"
     rate = lambda key: (lambda p: p["a"][key] / p["b"][key])
@@ -487,6 +500,15 @@ def table(a, r):
          f"{med(ing, 'a', 'items_s'):,.0f} edges/s", f"{med(ing, 'b', 'edges_s'):,.0f} edges/s",
          *ratio_cells(a, ing, lambda p: p["a"]["items_s"] / p["b"]["edges_s"], 0.5)))
     add(("store on disk per edge", "", f"{last['used_bytes'] / a.edges:.0f} B", f"{ing[-1]['b']['used_bytes'] / a.edges:.0f} B (bare LMDB)", "", ""))
+    add((f"server peak RSS: ingest / lookups ({a.edges:,} edges)", "", f"{mib(last['peak_rss'])} / {mib(r['lookup_peak_rss']['repgraph'])}",
+         f"Redis: {mib(r['lookup_peak_rss']['redis'])}", "", ""))
+
+
+def table(a, r):
+    rows = []
+    add = rows.append
+    if "compare" in r:  # not with --only recompute
+        serving_rows(a, r, add)
     for row in r["recompute"]:
         ps, bare = row["pairs"], row["bare"]
         rs = med(ps, "a", "total_ms") / 1000
@@ -501,13 +523,18 @@ def table(a, r):
             nxs = statistics.median(p["nx"]["total_s"] for p in nxp)
             add(("  vs the same pipeline in networkx", "PPR ×2, label propagation, features", f"{rs:.2f} s", f"{nxs:.1f} s",
                  *ratio_cells(a, nxp, lambda p: p["nx"]["total_s"] / (p["a"]["total_ms"] / 1000), 10, True, " faster")))
+        if all("model_off" in p for p in ps):
+            model = ps[0]["a"].get("model") or {}
+            cells = ratio_cells(a, ps, lambda p: p["a"]["total_ms"] / p["model_off"]["total_ms"], 1.5, False)
+            if model.get("state") != "serving":  # too few labels at this size: nothing to compare
+                cells = (cells[0], f"not measured: the model is {model.get('state')} ({model.get('note')})")
+            add(("  with the learned model vs without", "model.enabled=1 vs 0, same store", f"{rs:.2f} s",
+                 f"{med(ps, 'model_off', 'total_ms') / 1000:.2f} s", *cells))
         add(("  server memory in recompute", "", f"peak {mib(row['recompute_peak_rss'])}; "
              f"{row['recompute_extra_rss'] / bare['edges']:.0f} B/edge above idle", "", "", ""))
         add(("  building that graph: observations through `repgraph ingest`", "batches of 2000",
              f"{row['ingest_s']:.0f} s, {bare['edges'] / row['ingest_s']:,.0f} edges/s; "
              f"{row['used_bytes'] / bare['edges']:.0f} B/edge on disk", "", "", "one run"))
-    add((f"server peak RSS: ingest / lookups ({a.edges:,} edges)", "", f"{mib(last['peak_rss'])} / {mib(r['lookup_peak_rss']['repgraph'])}",
-         f"Redis: {mib(r['lookup_peak_rss']['redis'])}", "", ""))
     lines = [f"| measure | setting | repgraph | peer | ratio: median (min–max) of {a.pairs} pairs | verdict |",
              "|---|---|---:|---:|---|---|"]
     lines += ["| " + " | ".join(x) + " |" for x in rows]
@@ -559,7 +586,8 @@ def main():
     work = tempfile.mkdtemp(prefix="repgraph-bench-")
     t0 = time.time()
     try:
-        phase_serving(a, work, results)
+        if a.only == "all":
+            phase_serving(a, work, results)
         for n in sizes:
             phase_recompute(a, work, n, results)
     finally:
@@ -567,17 +595,19 @@ def main():
     results["load_after"] = os.getloadavg()[0]
     results["seconds"] = time.time() - t0
     md = table(a, results)
+    name = "performance" if a.only == "all" else "performance-recompute"  # a part keeps the whole's table
     head = (f"Machine: {results['machine']}; load average at the end {results['load_after']:.2f}. "
             f"Server and bare programs pinned to CPU {SERVER_CPU}, load generators to CPU {CLIENT_CPU} "
             f"(taskset). Whole run: {results['seconds'] / 60:.1f} min. Each comparison: {a.pairs} pairs, "
             f"the sides alternating; noisy when the per-pair ratios spread more than {a.max_spread:g}× (max/min), "
             f"the load average before a pair passed {a.max_load:g}, or other processes used more than "
             f"{a.max_other_cpu:g} CPU during one.\n\n")
-    with open(os.path.join(a.out, "performance.md"), "w") as f:
+    with open(os.path.join(a.out, name + ".md"), "w") as f:
         f.write(head + md + "\n")
-    with open(os.path.join(a.out, "performance.json"), "w") as f:
+    with open(os.path.join(a.out, name + ".json"), "w") as f:
         json.dump(results, f, indent=1)
-    plots(a, results)
+    if a.only == "all":
+        plots(a, results)
     print("\n" + head + md)
 
 
