@@ -6,7 +6,9 @@
 # and is marked noisy when the pairs disagree or the machine is busy (see suite.py --help).
 # Options go to suite.py (--help); --big adds the 10M-edge recompute.
 # --scale runs benchmarks/harness/scale.py instead (scale curves at 1M, 3M, 10M edges; its
-# options after --scale, see scale.py --help).
+# options after --scale, see scale.py --help). --cluster runs benchmarks/harness/cluster_bench.py
+# (a 3-node NATS cluster and 3 replicas: ingest through the log vs a single node, lookups
+# over 1-3 replicas, replication lag; see cluster_bench.py --help).
 # Needs `bash scripts/install-deps.sh --bench` first, and 2 CPUs (taskset pins
 # the servers to CPU 1, the load generators to CPU 0).
 set -euo pipefail
@@ -16,5 +18,9 @@ cmake --build "$top/build-bench" -j"$(nproc)" >/dev/null
 if [ "${1:-}" = "--scale" ]; then
   shift
   exec /usr/bin/python3 "$top/benchmarks/harness/scale.py" --build "$top/build-bench" "$@"
+fi
+if [ "${1:-}" = "--cluster" ]; then
+  shift
+  exec /usr/bin/python3 "$top/benchmarks/harness/cluster_bench.py" --build "$top/build-bench" "$@"
 fi
 exec /usr/bin/python3 "$top/benchmarks/harness/suite.py" --build "$top/build-bench" "$@"
