@@ -1,0 +1,187 @@
+/* test_wal_server.c — ingest through the write-ahead log (wal.enabled) with the real
+ * repgraphd: an acknowledged ingest is seen by a lookup on the same connection (which waits
+ * for its merge) while other connections go on; a SIGKILL before any merge loses nothing
+ * (start-up replays the log); writes of other kinds apply after the logged ingests before
+ * them; past wal.max_unmerged_edges ingests wait for a merge instead of piling up; a clean
+ * stop merges everything. Merges by size and time are switched off (wal.merge_edges and
+ * wal.merge_ms at their largest) so the tests decide when a merge is needed. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "repgraph/err.h"
+#include "testutil.h"
+
+static const char *const wal_args[] = {"--set", "wal.enabled=1", "--set",
+                                       "wal.merge_edges=100000000", "--set",
+                                       "wal.merge_ms=3600000", NULL};
+
+static int setup(void **state) {
+  return rg_test_fixture_start(state, wal_args);
+}
+
+static int setup_small_log(void **state) {
+  static const char *const extra[] = {"--set", "wal.enabled=1", "--set",
+                                      "wal.merge_edges=100000000", "--set",
+                                      "wal.merge_ms=3600000", "--set",
+                                      "wal.max_unmerged_edges=1000", NULL};
+  return rg_test_fixture_start(state, extra);
+}
+
+static int teardown(void **state) {
+  return rg_test_fixture_stop(state);
+}
+
+/* Ingests one observation from sender@wal.example to n recipients; checks the ack. */
+static void ingest(rg_client_t *c, const char *sender, unsigned n) {
+  rg_buf_t frame;
+  rg_buf_init(&frame, 0);
+  char rcpts[16384];
+  size_t len = 0;
+  for (unsigned i = 0; i < n; i++)
+    len += (size_t)snprintf(rcpts + len, sizeof rcpts - len, "%s\"r%u@victim.example\"",
+                            i ? "," : "", i);
+  rg_test_frame_json(&frame,
+                     "{\"id\": 1, \"op\": \"ingest\", \"observations\": [{\"sender\": "
+                     "\"%s@wal.example\", \"recipients\": [%s], \"client_ip\": \"192.0.2.9\"}]}",
+                     sender, rcpts);
+  assert_int_equal(rg_client_send(c, frame.data, frame.len), RG_OK);
+  rg_buf_free(&frame);
+}
+
+static void expect_ack(rg_client_t *c) {
+  msgpack_unpacked r;
+  char code[64];
+  rg_test_recv(c, "ingest", &r);
+  if (rg_test_error_code(&r.data, code, sizeof code)) fail_msg("ingest: %s", code);
+  assert_int_equal(rg_test_uint(&r.data, "accepted"), 1);
+  msgpack_unpacked_destroy(&r);
+}
+
+/* The sender's out_degree.mailed, or -1 when the store does not know it. */
+static long mailed_of(rg_client_t *c, const char *sender) {
+  msgpack_unpacked r;
+  rg_test_call(c, &r, "{\"id\": 2, \"op\": \"lookup\", \"actors\": [\"address:%s@wal.example\"]}",
+               sender);
+  long out = rg_test_get(&r.data, "results.0.known")->via.boolean
+                 ? (long)rg_test_uint(&r.data, "results.0.out_degree.mailed")
+                 : -1;
+  msgpack_unpacked_destroy(&r);
+  return out;
+}
+
+static uint64_t wal_stat(rg_client_t *c, const char *field) {
+  msgpack_unpacked r;
+  char path[64];
+  snprintf(path, sizeof path, "wal.%s", field);
+  rg_test_call(c, &r, "{\"id\": 3, \"op\": \"stats\"}");
+  uint64_t v = rg_test_uint(&r.data, path);
+  msgpack_unpacked_destroy(&r);
+  return v;
+}
+
+static void test_wal_read_on_the_same_connection_sees_its_ingest(void **state) {
+  rg_test_fixture_t *f = *state;
+  rg_client_t *a = rg_test_connect(&f->srv), *b = rg_test_connect(&f->srv);
+  ingest(a, "first", 2);
+  expect_ack(a);
+  /* acknowledged from the log, not merged: another connection neither waits nor sees it */
+  assert_int_equal(wal_stat(b, "unmerged_records"), 1);
+  assert_int_equal(mailed_of(b, "first"), -1);
+  assert_int_equal(mailed_of(a, "first"), 2); /* waits for the merge its read starts */
+  assert_int_equal(wal_stat(b, "unmerged_records"), 0);
+  assert_true(wal_stat(b, "merges") >= 1);
+  assert_int_equal(wal_stat(b, "appended"), 1);
+  rg_client_close(a);
+  rg_client_close(b);
+}
+
+static void test_wal_sigkill_before_a_merge_loses_nothing(void **state) {
+  rg_test_fixture_t *f = *state;
+  rg_client_t *a = rg_test_connect(&f->srv);
+  for (int i = 0; i < 3; i++) ingest(a, i == 0 ? "k0" : i == 1 ? "k1" : "k2", 3);
+  for (int i = 0; i < 3; i++) expect_ack(a);
+  rg_client_close(a);
+  assert_int_equal(kill(f->srv.pid, SIGKILL), 0);
+  int status;
+  assert_int_equal(waitpid(f->srv.pid, &status, 0), f->srv.pid);
+  rg_test_server_start(&f->srv, f->dir, wal_args);
+  rg_client_t *c = rg_test_connect(&f->srv);
+  assert_int_equal(wal_stat(c, "replayed_records"), 3); /* before it answered anything */
+  assert_int_equal(mailed_of(c, "k0"), 3);
+  assert_int_equal(mailed_of(c, "k2"), 3);
+  rg_client_close(c);
+}
+
+static void test_wal_other_writes_apply_after_the_ingests_before_them(void **state) {
+  rg_test_fixture_t *f = *state;
+  rg_client_t *a = rg_test_connect(&f->srv);
+  rg_buf_t frame;
+  rg_buf_init(&frame, 0);
+  ingest(a, "gone", 2); /* pipelined: the forget is sent before the ingest is acknowledged */
+  rg_test_frame_json(&frame,
+                     "{\"id\": 5, \"op\": \"forget\", \"actors\": [\"address:gone@wal.example\"]}");
+  assert_int_equal(rg_client_send(a, frame.data, frame.len), RG_OK);
+  ingest(a, "after", 1);
+  expect_ack(a);
+  msgpack_unpacked r;
+  rg_test_recv(a, "forget", &r);
+  assert_int_equal(rg_test_uint(&r.data, "forgotten"), 1); /* the ingest was merged first */
+  msgpack_unpacked_destroy(&r);
+  expect_ack(a); /* replies in request order */
+  assert_int_equal(mailed_of(a, "gone"), -1);
+  assert_int_equal(mailed_of(a, "after"), 1);
+  rg_buf_free(&frame);
+  rg_client_close(a);
+}
+
+static void test_wal_ingests_wait_past_max_unmerged_edges(void **state) {
+  rg_test_fixture_t *f = *state;
+  rg_client_t *a = rg_test_connect(&f->srv), *b = rg_test_connect(&f->srv);
+  char name[16];
+  for (int i = 0; i < 10; i++) {
+    snprintf(name, sizeof name, "bp%d", i);
+    ingest(a, name, 300); /* ~303 edges each: the log holds at most ~4 such unmerged */
+  }
+  for (int i = 0; i < 10; i++) expect_ack(a);
+  assert_true(wal_stat(b, "waits") >= 1);
+  assert_true(wal_stat(b, "merges") >= 2);
+  assert_true(wal_stat(b, "unmerged_edges") <= 1000 + 310);
+  for (int i = 0; i < 10; i++) {
+    snprintf(name, sizeof name, "bp%d", i);
+    assert_int_equal(mailed_of(a, name), 300);
+  }
+  rg_client_close(a);
+  rg_client_close(b);
+}
+
+static void test_wal_clean_stop_merges_everything(void **state) {
+  rg_test_fixture_t *f = *state;
+  rg_client_t *a = rg_test_connect(&f->srv);
+  ingest(a, "stop", 4);
+  expect_ack(a);
+  rg_client_close(a);
+  assert_int_equal(rg_test_server_stop(&f->srv), 0);
+  rg_test_server_start(&f->srv, f->dir, wal_args);
+  rg_client_t *c = rg_test_connect(&f->srv);
+  assert_int_equal(wal_stat(c, "replayed_records"), 0); /* merged at the stop */
+  assert_int_equal(mailed_of(c, "stop"), 4);
+  rg_client_close(c);
+}
+
+int main(void) {
+  signal(SIGPIPE, SIG_IGN);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_wal_read_on_the_same_connection_sees_its_ingest, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_wal_sigkill_before_a_merge_loses_nothing, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_wal_other_writes_apply_after_the_ingests_before_them,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_wal_ingests_wait_past_max_unmerged_edges,
+                                      setup_small_log, teardown),
+      cmocka_unit_test_setup_teardown(test_wal_clean_stop_merges_everything, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
