@@ -5,8 +5,10 @@
  * them; past wal.max_unmerged_edges ingests wait for a merge instead of piling up; a clean
  * stop merges everything. Merges by size and time are switched off (wal.merge_edges and
  * wal.merge_ms at their largest) so the tests decide when a merge is needed. */
+#define _GNU_SOURCE /* memmem */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
@@ -27,6 +29,30 @@ static int setup_small_log(void **state) {
                                       "wal.merge_ms=3600000", "--set",
                                       "wal.max_unmerged_edges=1000", NULL};
   return rg_test_fixture_start(state, extra);
+}
+
+#define PSEUDONYM_KEY "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+/* wal.enabled in a pseudonymised store: the key file is written before the server starts. */
+static void start_pseudonymised(rg_test_fixture_t *f) {
+  static char key_opt[400];
+  char key_path[300];
+  snprintf(key_path, sizeof key_path, "%s/pseudonym.key", f->dir);
+  rg_test_write_file(key_path, 0600, PSEUDONYM_KEY "\n");
+  snprintf(key_opt, sizeof key_opt, "store.pseudonym_key_file=%s", key_path);
+  const char *const extra[] = {"--set", "wal.enabled=1", "--set", "wal.merge_edges=100000000",
+                               "--set", "wal.merge_ms=3600000", "--set", "store.pseudonymise=1",
+                               "--set", key_opt, NULL};
+  rg_test_server_start(&f->srv, f->dir, extra);
+}
+
+static int setup_pseudonymised(void **state) {
+  rg_test_fixture_t *f = calloc(1, sizeof *f);
+  assert_non_null(f);
+  f->dir = rg_test_mkdtemp();
+  start_pseudonymised(f);
+  *state = f;
+  return 0;
 }
 
 static int teardown(void **state) {
@@ -170,6 +196,31 @@ static void test_wal_clean_stop_merges_everything(void **state) {
   rg_client_close(c);
 }
 
+/* The log, like the store, holds only pseudonyms: the sender's name is not in its bytes. */
+static void test_wal_log_holds_pseudonyms_in_a_pseudonymised_store(void **state) {
+  rg_test_fixture_t *f = *state;
+  rg_client_t *a = rg_test_connect(&f->srv);
+  ingest(a, "secretsender", 2);
+  expect_ack(a);
+  rg_client_close(a);
+  assert_int_equal(kill(f->srv.pid, SIGKILL), 0); /* before any merge: only the log has it */
+  int status;
+  assert_int_equal(waitpid(f->srv.pid, &status, 0), f->srv.pid);
+  char path[400];
+  snprintf(path, sizeof path, "%s/store/wal/%020u.wal", f->dir, 1);
+  size_t len;
+  uint8_t *bytes = rg_test_read_file(path, &len);
+  assert_true(len > 8 + 20);
+  assert_null(memmem(bytes, len, "secretsender", 12));
+  assert_null(memmem(bytes, len, "victim.example", 14));
+  free(bytes);
+  start_pseudonymised(f);
+  rg_client_t *c = rg_test_connect(&f->srv);
+  assert_int_equal(wal_stat(c, "replayed_records"), 1);
+  assert_int_equal(mailed_of(c, "secretsender"), 2); /* found by its plaintext */
+  rg_client_close(c);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
@@ -182,6 +233,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_wal_ingests_wait_past_max_unmerged_edges,
                                       setup_small_log, teardown),
       cmocka_unit_test_setup_teardown(test_wal_clean_stop_merges_everything, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_wal_log_holds_pseudonyms_in_a_pseudonymised_store,
+                                      setup_pseudonymised, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -54,6 +54,7 @@ struct rg__wal {
   bool resubmit; /* a merge failed: the unmerged records go again once none is queued */
   bool kick;     /* a read waits for a merge: start one without waiting for size or time */
   bool stopped;  /* rg__wal_stop ran: nothing more is logged */
+  bool closed;   /* its last merge is queued: the writer takes no more */
   uv_timer_t timer;
   void (*hook)(void *ctx);
   void *hook_ctx;
@@ -93,7 +94,7 @@ static void merge_done(rg_writer_req_t *head);
  * otherwise only once wal.merge_edges wait, or `now` (the timer, a waiting read, a full log).
  * One merge at a time unless `all` (a write of another kind must follow its ingests). */
 static void maybe_merge(struct rg__wal *l, bool all, bool now) {
-  if (l->resubmit || !l->unsubmitted || !l->unsubmitted->durable) return;
+  if (l->closed || l->resubmit || !l->unsubmitted || !l->unsubmitted->durable) return;
   if (!all && l->merges_queued) return;
   uint64_t edges = 0, records = 0;
   rec_t *last = NULL;
@@ -180,6 +181,7 @@ static void answer_refused(struct rg__wal *l) {
 static void on_timer(uv_timer_t *t) {
   answer_refused(t->data);
   maybe_merge(t->data, false, true);
+  drain_held(t->data);
 }
 
 /* ---- the log's side ----------------------------------------------------------------- */
@@ -244,7 +246,7 @@ static void append(struct rg__wal *l, rg_write_t *w) {
 static bool try_pass(struct rg__wal *l, rg_write_t *w) {
   rg_engine_t *e = l->e;
   if (w->wal_logged) {
-    if (l->barriers_queued) return false;
+    if (l->barriers_queued || l->stopped) return false; /* (at a stop: answered shutting_down) */
     if (l->unmerged_edges && l->unmerged_edges >= e->cfg.wal_max_unmerged_edges) {
       maybe_merge(l, false, true);
       return false;
@@ -279,6 +281,7 @@ void rg__wal_submit(rg_engine_t *e, rg_write_t *w) {
     return;
   }
   w->wal_logged = w->op == RG_OP_INGEST;
+  if (w->wal_logged) w->sliced = false; /* one record, answered at once: nothing to wait for */
   w->head.next = NULL;
   if (l->stopped) { /* not reached: the engine refuses writes once stopping */
     w->head.result = RG_ESHUTTING_DOWN;
@@ -452,6 +455,7 @@ void rg__wal_stop(rg_engine_t *e) {
   uv_close((uv_handle_t *)&l->timer, NULL);
   rg_wal_stop(l->log); /* what is queued becomes durable and is answered */
   maybe_merge(l, true, true); /* the writer commits it before it stops */
+  l->closed = true;
   for (rg_write_t *w = l->held_head, *next; w; w = next) {
     next = (rg_write_t *)w->head.next;
     w->head.next = NULL;

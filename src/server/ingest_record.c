@@ -1,6 +1,7 @@
 /* ingest_record.c — an ingest as a write-ahead log record (wal.enabled): the actors and edges
  * ingest.c validated and normalised, encoded compactly, and their application to the store
- * from that encoding (what apply_ingest does from the prepared write). Encoding on the loop
+ * from that encoding (what apply_ingest does from the prepared write). In a pseudonymised
+ * store actors are logged by their pseudonyms. Encoding on the loop
  * thread (or the offload pool), applying on the writer thread or at start-up replay.
  *
  * Payload: u8 version (1), varint slices, then per slice: varint observations, actors,
@@ -32,7 +33,23 @@ static int put_zigzag(rg_buf_t *b, int64_t v) {
   return put_varint(b, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
 }
 
-static int encode_slice(const slice_t *s, rg_buf_t *b) {
+/* The key an actor is logged under: its pseudonym in a pseudonymised store (so the log, like
+ * the store, never holds the identifier in the clear), else itself. */
+static int logged_key(const rg_pseudonym_t *p, const slice_t *s, const job_actor_t *ja,
+                      rg_actor_t *buf, const uint8_t **key, size_t *len) {
+  *key = s->keys.data + ja->key_off;
+  *len = ja->key_len;
+  if (!p) return RG_OK;
+  rg_actor_t a = {.type = (rg_actor_type_t)ja->type, .len = ja->key_len};
+  memcpy(a.key, *key, ja->key_len);
+  a.key[ja->key_len] = '\0';
+  if (rg_actor_is_pseudonym(&a)) return RG_OK;
+  int rc = rg_pseudonym_of(p, &a, buf);
+  if (!rc) *key = (const uint8_t *)buf->key, *len = buf->len;
+  return rc;
+}
+
+static int encode_slice(const rg_pseudonym_t *p, const slice_t *s, rg_buf_t *b) {
   int64_t base = s->n_actors ? s->actors[0].ts : 0;
   int rc = put_varint(b, s->n_observations);
   if (!rc) rc = put_varint(b, s->n_actors);
@@ -41,9 +58,13 @@ static int encode_slice(const slice_t *s, rg_buf_t *b) {
   for (uint32_t i = 0; i < s->n_actors && !rc; i++) {
     const job_actor_t *a = &s->actors[i];
     uint8_t type = a->type;
-    rc = rg_buf_append(b, &type, 1);
-    if (!rc) rc = put_varint(b, a->key_len);
-    if (!rc) rc = rg_buf_append(b, s->keys.data + a->key_off, a->key_len);
+    rg_actor_t pa;
+    const uint8_t *key;
+    size_t len;
+    rc = logged_key(p, s, a, &pa, &key, &len);
+    if (!rc) rc = rg_buf_append(b, &type, 1);
+    if (!rc) rc = put_varint(b, len);
+    if (!rc) rc = rg_buf_append(b, key, len);
     if (!rc) rc = put_varint(b, a->messages);
     if (!rc) rc = put_varint(b, a->submissions);
     if (!rc) rc = put_zigzag(b, a->ts - base);
@@ -77,7 +98,7 @@ int rg__ingest_encode(const rg_write_t *base, rg_buf_t *out, uint64_t *edges,
   int rc = rg_buf_append(out, &version, 1);
   if (!rc) rc = put_varint(out, w->n_slices);
   for (uint32_t i = 0; i < w->n_slices && !rc; i++) {
-    rc = encode_slice(&w->slices[i], out);
+    rc = encode_slice(base->engine->pseudonym, &w->slices[i], out);
     *edges += w->slices[i].n_edges;
     *observations += w->slices[i].n_observations;
   }
