@@ -73,18 +73,23 @@ static void wal_dir(const rg_engine_t *e, char *buf, size_t cap) {
  * last merged record (a merge after a failed one fails too, so the position never skips). */
 static int apply_merge(rg_txn_t *t, rg_writer_req_t *head) {
   merge_t *m = (merge_t *)head;
-  uint64_t stored, edges, obs;
+  uint64_t stored, edges, obs, seed;
   int rc = rg_store_wal_seq(t, &stored);
   if (!rc && stored + 1 != m->first->log.seq) {
     rg_log_error("wal: merge from record %llu does not follow the last merged (%llu)",
                  (unsigned long long)m->first->log.seq, (unsigned long long)stored);
     return RG_EINTERNAL;
   }
+  memcpy(&seed, m->wal->e->actor_hash_key, sizeof seed); /* clients cannot aim at its slots */
+  rg__ingest_merge_t *im = NULL;
+  if (!rc) rc = rg__ingest_merge_new(seed, &im);
   for (rec_t *r = m->first; !rc; r = r->next) {
-    if (!r->failed) rc = rg__ingest_apply_record(t, r->bytes.data, r->bytes.len, &edges, &obs);
+    if (!r->failed) rc = rg__ingest_merge_add(im, r->bytes.data, r->bytes.len);
     if (rc == RG_EIO) rg_log_error("wal: record %llu does not decode", (unsigned long long)r->log.seq);
     if (r == m->last) break;
   }
+  if (!rc) rc = rg__ingest_merge_apply(t, im, &edges, &obs);
+  rg__ingest_merge_free(im);
   return rc ? rc : rg_store_put_wal_seq(t, m->last->log.seq);
 }
 

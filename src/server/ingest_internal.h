@@ -95,4 +95,16 @@ int rg__ingest_encode(const rg_write_t *w, rg_buf_t *out, uint64_t *edges, uint6
 int rg__ingest_apply_record(rg_txn_t *t, const uint8_t *p, size_t len, uint64_t *edges,
                             uint64_t *observations);
 
+/* Many records applied as one: each actor they name is upserted once (their messages and
+ * time spans added up), then their edges are added. new: 0 or RG_ENOMEM (seed keys its
+ * hash of actors); add: checks a record and takes its actors (the bytes stay the caller's
+ * until free), 0, RG_EIO (does not decode), RG_ENOMEM; apply: as rg__ingest_apply_record,
+ * for every record added. free accepts NULL. */
+typedef struct rg__ingest_merge rg__ingest_merge_t;
+int rg__ingest_merge_new(uint64_t seed, rg__ingest_merge_t **out);
+int rg__ingest_merge_add(rg__ingest_merge_t *m, const uint8_t *p, size_t len);
+int rg__ingest_merge_apply(rg_txn_t *t, rg__ingest_merge_t *m, uint64_t *edges,
+                           uint64_t *observations);
+void rg__ingest_merge_free(rg__ingest_merge_t *m);
+
 #endif

@@ -1,6 +1,8 @@
 /* ingest_record.c — an ingest as a write-ahead log record (wal.enabled): the actors and edges
  * ingest.c validated and normalised, encoded compactly, and their application to the store
- * from that encoding (what apply_ingest does from the prepared write). In a pseudonymised
+ * from that encoding (what apply_ingest does from the prepared write), many records at
+ * once: a merge upserts each actor the records name once, in key order, then adds their
+ * edges (the transaction's batch sorts and folds those). In a pseudonymised
  * store actors are logged by their pseudonyms. Encoding on the loop
  * thread (or the offload pool), applying on the writer thread or at start-up replay.
  *
@@ -10,11 +12,14 @@
  * (| 0x80 when weight 1 and count 1), varint src and dst (indexes of the slice's actors),
  * zigzag (ts - base), and without the 0x80 flag an 8-byte big-endian weight and a varint
  * count. */
+#define _GNU_SOURCE /* qsort_r */
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "ingest_internal.h"
 #include "repgraph/err.h"
+#include "repgraph/grow.h"
 
 #define RECORD_VERSION 1
 #define EDGE_UNIT      0x80 /* weight 1, count 1: neither is written */
@@ -139,73 +144,257 @@ static const uint8_t *get_bytes(reader_t *r, size_t n) {
   return p;
 }
 
-/* Applies one slice: every actor upserted once, then the edges. */
-static int apply_slice(rg_txn_t *t, reader_t *r, uint64_t **ids, size_t *cap, uint64_t *edges,
-                       uint64_t *observations) {
-  uint64_t n_obs = get_varint(r), n_actors = get_varint(r), n_edges = get_varint(r);
-  int64_t base = get_zigzag(r);
-  if (r->bad || n_actors > (size_t)(r->end - r->p) || n_edges > (size_t)(r->end - r->p))
-    return RG_EIO;
-  if (n_actors > *cap) {
-    uint64_t *p = realloc(*ids, n_actors * sizeof *p);
-    if (!p) return RG_ENOMEM;
-    *ids = p;
-    *cap = n_actors;
-  }
-  int rc = RG_OK;
-  for (uint64_t i = 0; i < n_actors && !rc; i++) {
-    rg_actor_t a;
-    const uint8_t *type = get_bytes(r, 1);
-    uint64_t len = get_varint(r);
-    const uint8_t *key = r->bad || len > RG_ACTOR_KEY_MAX ? NULL : get_bytes(r, len);
-    uint64_t messages = get_varint(r), submissions = get_varint(r);
-    int64_t first = base + get_zigzag(r);
-    int64_t last = first + (int64_t)get_varint(r);
-    if (!type || !key || r->bad) return RG_EIO;
-    a.type = (rg_actor_type_t)*type;
-    a.len = (uint16_t)len;
-    memcpy(a.key, key, len);
-    a.key[len] = '\0';
-    rc = rg_store_upsert_actor(t, &a, first, last, messages, &(*ids)[i]);
-    if (!rc && submissions) rc = rg_store_add_submissions(t, (*ids)[i], submissions);
-  }
-  for (uint64_t i = 0; i < n_edges && !rc; i++) {
-    const uint8_t *kind = get_bytes(r, 1);
-    uint64_t src = get_varint(r), dst = get_varint(r);
-    int64_t ts = base + get_zigzag(r);
-    double weight = 1;
-    uint64_t count = 1;
-    if (kind && !(*kind & EDGE_UNIT)) {
-      const uint8_t *w = get_bytes(r, 8);
-      if (w) {
-        uint64_t u = rg_get_u64be(w);
-        memcpy(&weight, &u, sizeof weight);
-      }
-      count = get_varint(r);
+typedef struct {
+  uint64_t observations, actors, edges;
+  int64_t base;
+} slice_head_t;
+
+typedef struct {
+  uint8_t type;
+  uint16_t len;
+  const uint8_t *key;
+  uint64_t messages, submissions;
+  int64_t first, last;
+} rec_actor_t;
+
+typedef struct {
+  uint8_t kind;
+  uint64_t src, dst, count;
+  int64_t ts;
+  double weight;
+} rec_edge_t;
+
+static bool read_slice_head(reader_t *r, slice_head_t *h) {
+  h->observations = get_varint(r);
+  h->actors = get_varint(r);
+  h->edges = get_varint(r);
+  h->base = get_zigzag(r);
+  return !r->bad && h->actors <= (size_t)(r->end - r->p) && h->edges <= (size_t)(r->end - r->p);
+}
+
+static bool read_actor(reader_t *r, const slice_head_t *h, rec_actor_t *a) {
+  const uint8_t *type = get_bytes(r, 1);
+  uint64_t len = get_varint(r);
+  a->key = r->bad || len > RG_ACTOR_KEY_MAX ? NULL : get_bytes(r, len);
+  a->messages = get_varint(r);
+  a->submissions = get_varint(r);
+  a->first = h->base + get_zigzag(r);
+  a->last = a->first + (int64_t)get_varint(r);
+  if (!type || !a->key || r->bad) return false;
+  a->type = *type;
+  a->len = (uint16_t)len;
+  return true;
+}
+
+static bool read_edge(reader_t *r, const slice_head_t *h, rec_edge_t *e) {
+  const uint8_t *kind = get_bytes(r, 1);
+  e->src = get_varint(r);
+  e->dst = get_varint(r);
+  e->ts = h->base + get_zigzag(r);
+  e->weight = 1;
+  e->count = 1;
+  if (kind && !(*kind & EDGE_UNIT)) {
+    const uint8_t *w = get_bytes(r, 8);
+    if (w) {
+      uint64_t u = rg_get_u64be(w);
+      memcpy(&e->weight, &u, sizeof e->weight);
     }
-    if (!kind || r->bad || src >= n_actors || dst >= n_actors ||
-        (*kind & ~EDGE_UNIT) >= RG_EDGE_KIND_COUNT)
-      return RG_EIO;
-    rc = rg_store_add_edge(t, (*ids)[src], (rg_edge_kind_t)(*kind & ~EDGE_UNIT), (*ids)[dst], ts,
-                           weight, count);
+    e->count = get_varint(r);
   }
-  if (!rc) *edges += n_edges, *observations += n_obs;
+  if (!kind || r->bad || e->src >= h->actors || e->dst >= h->actors ||
+      (*kind & ~EDGE_UNIT) >= RG_EDGE_KIND_COUNT)
+    return false;
+  e->kind = (uint8_t)(*kind & ~EDGE_UNIT);
+  return true;
+}
+
+/* ---- merging records ---------------------------------------------------------------- */
+
+/* An actor of the merge: every record naming it adds up here, so it is upserted once. */
+typedef struct {
+  uint32_t key_off;
+  uint16_t len;
+  uint8_t type;
+  uint64_t messages, submissions, id;
+  int64_t first, last;
+} merge_actor_t;
+
+struct rg__ingest_merge {
+  uint64_t seed;
+  rg_buf_t keys;
+  merge_actor_t *actors;
+  size_t n_actors, cap_actors;
+  uint32_t *slots; /* index + 1; 0 free */
+  size_t n_slots;
+  uint32_t *map; /* each record slice's actor i -> merge actor, in the order added */
+  size_t n_map, cap_map;
+  struct {
+    const uint8_t *p;
+    size_t len;
+  } *recs;
+  size_t n_recs, cap_recs;
+};
+
+int rg__ingest_merge_new(uint64_t seed, rg__ingest_merge_t **out) {
+  rg__ingest_merge_t *m = calloc(1, sizeof *m);
+  if (!m) return RG_ENOMEM;
+  m->seed = seed;
+  rg_buf_init(&m->keys, UINT32_MAX);
+  *out = m;
+  return RG_OK;
+}
+
+void rg__ingest_merge_free(rg__ingest_merge_t *m) {
+  if (!m) return;
+  rg_buf_free(&m->keys);
+  free(m->actors);
+  free(m->slots);
+  free(m->map);
+  free(m->recs);
+  free(m);
+}
+
+static uint32_t *merge_slot(rg__ingest_merge_t *m, uint8_t type, const uint8_t *key, size_t len) {
+  size_t mask = m->n_slots - 1, i = (size_t)(XXH3_64bits_withSeed(key, len, m->seed + type) & mask);
+  for (;; i = (i + 1) & mask) {
+    uint32_t s = m->slots[i];
+    if (!s) return &m->slots[i];
+    const merge_actor_t *a = &m->actors[s - 1];
+    if (a->type == type && a->len == len && memcmp(m->keys.data + a->key_off, key, len) == 0)
+      return &m->slots[i];
+  }
+}
+
+/* Keeps the table at most half full. */
+static int merge_grow_slots(rg__ingest_merge_t *m) {
+  if (2 * (m->n_actors + 1) <= m->n_slots) return RG_OK;
+  size_t n = m->n_slots ? 2 * m->n_slots : 4096;
+  uint32_t *slots = calloc(n, sizeof *slots);
+  if (!slots) return RG_ENOMEM;
+  free(m->slots);
+  m->slots = slots;
+  m->n_slots = n;
+  for (size_t i = 0; i < m->n_actors; i++) {
+    const merge_actor_t *a = &m->actors[i];
+    *merge_slot(m, a->type, m->keys.data + a->key_off, a->len) = (uint32_t)i + 1;
+  }
+  return RG_OK;
+}
+
+/* The merge actor of a, created or widened; its index in *index. */
+static int merge_actor(rg__ingest_merge_t *m, const rec_actor_t *a, uint32_t *index) {
+  int rc = merge_grow_slots(m);
+  if (rc) return rc;
+  uint32_t *slot = merge_slot(m, a->type, a->key, a->len);
+  if (*slot) {
+    merge_actor_t *ma = &m->actors[*slot - 1];
+    ma->messages += a->messages;
+    ma->submissions += a->submissions;
+    if (a->first < ma->first) ma->first = a->first;
+    if (a->last > ma->last) ma->last = a->last;
+    *index = *slot - 1;
+    return RG_OK;
+  }
+  if ((rc = rg_grow((void **)&m->actors, &m->cap_actors, m->n_actors + 1, sizeof *m->actors)))
+    return rc;
+  uint32_t off = (uint32_t)m->keys.len;
+  if ((rc = rg_buf_append(&m->keys, a->key, a->len))) return rc;
+  m->actors[m->n_actors] = (merge_actor_t){off, a->len, a->type, a->messages, a->submissions, 0,
+                                           a->first, a->last};
+  *index = (uint32_t)m->n_actors++;
+  *slot = (uint32_t)m->n_actors;
+  return RG_OK;
+}
+
+int rg__ingest_merge_add(rg__ingest_merge_t *m, const uint8_t *p, size_t len) {
+  reader_t r = {p, p + len, false};
+  const uint8_t *version = get_bytes(&r, 1);
+  if (!version || *version != RECORD_VERSION) return RG_EIO;
+  uint64_t n_slices = get_varint(&r);
+  int rc = r.bad ? RG_EIO : RG_OK;
+  for (uint64_t i = 0; i < n_slices && !rc; i++) {
+    slice_head_t h;
+    rec_edge_t e;
+    if (!read_slice_head(&r, &h)) return RG_EIO;
+    if ((rc = rg_grow((void **)&m->map, &m->cap_map, m->n_map + h.actors, sizeof *m->map)))
+      return rc;
+    for (uint64_t j = 0; j < h.actors && !rc; j++) {
+      rec_actor_t a;
+      if (!read_actor(&r, &h, &a)) return RG_EIO;
+      rc = merge_actor(m, &a, &m->map[m->n_map++]);
+    }
+    for (uint64_t j = 0; j < h.edges && !rc; j++)
+      if (!read_edge(&r, &h, &e)) return RG_EIO;
+  }
+  if (!rc && r.p != r.end) rc = RG_EIO;
+  if (!rc) rc = rg_grow((void **)&m->recs, &m->cap_recs, m->n_recs + 1, sizeof *m->recs);
+  if (!rc) m->recs[m->n_recs].p = p, m->recs[m->n_recs++].len = len;
+  return rc;
+}
+
+/* Key order of the store's actor_key index (type, then identifier bytes). */
+static int cmp_key(const void *x, const void *y, void *ctx) {
+  const rg__ingest_merge_t *m = ctx;
+  const merge_actor_t *a = &m->actors[*(const uint32_t *)x], *b = &m->actors[*(const uint32_t *)y];
+  if (a->type != b->type) return a->type < b->type ? -1 : 1;
+  size_t n = a->len < b->len ? a->len : b->len;
+  int c = memcmp(m->keys.data + a->key_off, m->keys.data + b->key_off, n);
+  return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+/* Upserts every merge actor once, in key order (neighbouring keys share pages). */
+static int upsert_actors(rg_txn_t *t, rg__ingest_merge_t *m) {
+  uint32_t *order = malloc((m->n_actors ? m->n_actors : 1) * sizeof *order);
+  if (!order) return RG_ENOMEM;
+  for (size_t i = 0; i < m->n_actors; i++) order[i] = (uint32_t)i;
+  qsort_r(order, m->n_actors, sizeof *order, cmp_key, m);
+  int rc = RG_OK;
+  for (size_t i = 0; i < m->n_actors && !rc; i++) {
+    merge_actor_t *ma = &m->actors[order[i]];
+    rg_actor_t a = {.type = (rg_actor_type_t)ma->type, .len = ma->len};
+    memcpy(a.key, m->keys.data + ma->key_off, ma->len);
+    a.key[ma->len] = '\0';
+    rc = rg_store_upsert_actor(t, &a, ma->first, ma->last, ma->messages, &ma->id);
+    if (!rc && ma->submissions) rc = rg_store_add_submissions(t, ma->id, ma->submissions);
+  }
+  free(order);
+  return rc;
+}
+
+int rg__ingest_merge_apply(rg_txn_t *t, rg__ingest_merge_t *m, uint64_t *edges,
+                           uint64_t *observations) {
+  *edges = *observations = 0;
+  int rc = upsert_actors(t, m);
+  size_t map = 0;
+  for (size_t k = 0; k < m->n_recs && !rc; k++) {
+    reader_t r = {m->recs[k].p, m->recs[k].p + m->recs[k].len, false};
+    get_bytes(&r, 1);
+    uint64_t n_slices = get_varint(&r);
+    for (uint64_t i = 0; i < n_slices && !rc; i++) { /* checked by rg__ingest_merge_add */
+      slice_head_t h;
+      rec_actor_t a;
+      rec_edge_t e;
+      read_slice_head(&r, &h);
+      for (uint64_t j = 0; j < h.actors; j++) read_actor(&r, &h, &a);
+      for (uint64_t j = 0; j < h.edges && !rc; j++) {
+        read_edge(&r, &h, &e);
+        rc = rg_store_add_edge(t, m->actors[m->map[map + e.src]].id, (rg_edge_kind_t)e.kind,
+                               m->actors[m->map[map + e.dst]].id, e.ts, e.weight, e.count);
+      }
+      map += h.actors;
+      *edges += h.edges;
+      *observations += h.observations;
+    }
+  }
   return rc;
 }
 
 int rg__ingest_apply_record(rg_txn_t *t, const uint8_t *p, size_t len, uint64_t *edges,
                             uint64_t *observations) {
-  reader_t r = {p, p + len, false};
-  *edges = *observations = 0;
-  const uint8_t *version = get_bytes(&r, 1);
-  if (!version || *version != RECORD_VERSION) return RG_EIO;
-  uint64_t n_slices = get_varint(&r);
-  uint64_t *ids = NULL;
-  size_t cap = 0;
-  int rc = r.bad ? RG_EIO : RG_OK;
-  for (uint64_t i = 0; i < n_slices && !rc; i++)
-    rc = apply_slice(t, &r, &ids, &cap, edges, observations);
-  free(ids);
-  if (!rc && r.p != r.end) rc = RG_EIO;
+  rg__ingest_merge_t *m = NULL;
+  int rc = rg__ingest_merge_new(0, &m);
+  if (!rc) rc = rg__ingest_merge_add(m, p, len);
+  if (!rc) rc = rg__ingest_merge_apply(t, m, edges, observations);
+  rg__ingest_merge_free(m);
   return rc;
 }
