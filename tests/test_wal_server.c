@@ -196,6 +196,50 @@ static void test_wal_clean_stop_merges_everything(void **state) {
   rg_client_close(c);
 }
 
+/* The store the log merges into is the one the writer's own path builds: the same
+ * observations through both give the same actor records. */
+static void test_wal_merged_store_equals_the_direct_one(void **state) {
+  rg_test_fixture_t *f = *state;
+  char *dir = rg_test_mkdtemp();
+  rg_test_server_t direct;
+  rg_test_server_start(&direct, dir, NULL);
+  rg_client_t *c[2] = {rg_test_connect(&f->srv), rg_test_connect(&direct)};
+  char sender[16];
+  for (int k = 0; k < 2; k++)
+    for (int i = 0; i < 6; i++) { /* senders share recipients and the IP: records overlap */
+      snprintf(sender, sizeof sender, "eq%d", i % 3);
+      ingest(c[k], sender, 2 + (unsigned)i);
+      expect_ack(c[k]);
+    }
+  static const char *const actors[] = {"address:eq0@wal.example", "address:eq2@wal.example",
+                                       "address:r0@victim.example", "ip:192.0.2.9",
+                                       "net:192.0.2.0/24", "domain:wal.example"};
+  static const char *const fields[] = {"messages", "out_degree.mailed", "in_degree.mailed",
+                                       "out_degree.sent_from", "in_degree.sent_from",
+                                       "first_seen", "last_seen"};
+  for (size_t i = 0; i < sizeof actors / sizeof actors[0]; i++) {
+    msgpack_unpacked r[2];
+    for (int k = 0; k < 2; k++)
+      rg_test_call(c[k], &r[k], "{\"id\": 4, \"op\": \"lookup\", \"actors\": [\"%s\"]}",
+                   actors[i]);
+    assert_true(rg_test_get(&r[0].data, "results.0.known")->via.boolean);
+    for (size_t j = 0; j < sizeof fields / sizeof fields[0]; j++) {
+      char path[64];
+      snprintf(path, sizeof path, "results.0.%s", fields[j]);
+      const msgpack_object *a = rg_test_get(&r[0].data, path), *b = rg_test_get(&r[1].data, path);
+      if (!a && !b) continue;
+      assert_non_null(a);
+      assert_non_null(b);
+      if (a->via.u64 != b->via.u64) fail_msg("%s %s: %llu through the log, %llu direct",
+                                             actors[i], fields[j], (unsigned long long)a->via.u64,
+                                             (unsigned long long)b->via.u64);
+    }
+    for (int k = 0; k < 2; k++) msgpack_unpacked_destroy(&r[k]);
+  }
+  for (int k = 0; k < 2; k++) rg_client_close(c[k]);
+  rg_test_teardown_server(&direct, dir);
+}
+
 /* The log, like the store, holds only pseudonyms: the sender's name is not in its bytes. */
 static void test_wal_log_holds_pseudonyms_in_a_pseudonymised_store(void **state) {
   rg_test_fixture_t *f = *state;
@@ -233,6 +277,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_wal_ingests_wait_past_max_unmerged_edges,
                                       setup_small_log, teardown),
       cmocka_unit_test_setup_teardown(test_wal_clean_stop_merges_everything, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_wal_merged_store_equals_the_direct_one, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_wal_log_holds_pseudonyms_in_a_pseudonymised_store,
                                       setup_pseudonymised, teardown),
   };
