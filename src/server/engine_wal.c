@@ -73,16 +73,15 @@ static void wal_dir(const rg_engine_t *e, char *buf, size_t cap) {
  * last merged record (a merge after a failed one fails too, so the position never skips). */
 static int apply_merge(rg_txn_t *t, rg_writer_req_t *head) {
   merge_t *m = (merge_t *)head;
-  uint64_t stored, edges, obs, seed;
+  uint64_t stored, edges, obs;
   int rc = rg_store_wal_seq(t, &stored);
   if (!rc && stored + 1 != m->first->log.seq) {
     rg_log_error("wal: merge from record %llu does not follow the last merged (%llu)",
                  (unsigned long long)m->first->log.seq, (unsigned long long)stored);
     return RG_EINTERNAL;
   }
-  memcpy(&seed, m->wal->e->actor_hash_key, sizeof seed); /* clients cannot aim at its slots */
   rg__ingest_merge_t *im = NULL;
-  if (!rc) rc = rg__ingest_merge_new(seed, &im);
+  if (!rc) rc = rg__ingest_merge_new(m->wal->e->actor_hash_key, &im);
   for (rec_t *r = m->first; !rc; r = r->next) {
     if (!r->failed) rc = rg__ingest_merge_add(im, r->bytes.data, r->bytes.len);
     if (rc == RG_EIO) rg_log_error("wal: record %llu does not decode", (unsigned long long)r->log.seq);
@@ -390,7 +389,7 @@ static int replay_one(void *ctx, uint64_t seq, const uint8_t *data, size_t len) 
   replay_t *r = ctx;
   uint64_t edges, obs;
   int rc = r->t ? RG_OK : rg_store_write_begin(r->e->store, &r->t);
-  if (!rc) rc = rg__ingest_apply_record(r->t, data, len, &edges, &obs);
+  if (!rc) rc = rg__ingest_apply_record(r->t, r->e->actor_hash_key, data, len, &edges, &obs);
   if (rc) return rc;
   r->seq = seq;
   r->records++;

@@ -83,6 +83,13 @@ typedef struct {
   } retraction;
 } ingest_write_t;
 
+/* ingest.c: adds a normalised actor to the slice, once: an actor named again has its
+ * messages added and its time span widened, so the writer updates each actor once per
+ * slice. *index receives its position. 0 or RG_ENOMEM. Frees a slice's arrays (not s). */
+int rg__slice_add_actor(slice_t *s, const rg_actor_t *a, int64_t ts, uint64_t messages,
+                        uint32_t *index);
+void rg__slice_free(slice_t *s);
+
 /* ingest_record.c -------------------------------------------------------------------- */
 
 /* Encodes the actors and edges of ingest write w (all its slices) as one log record,
@@ -92,16 +99,16 @@ int rg__ingest_encode(const rg_write_t *w, rg_buf_t *out, uint64_t *edges, uint6
 /* Writer thread (or start-up): applies a record of rg__ingest_encode in t, as the ingest's
  * own apply would have; *edges and *observations count what it held. 0, RG_EIO for a record
  * that does not decode, or the store's error. */
-int rg__ingest_apply_record(rg_txn_t *t, const uint8_t *p, size_t len, uint64_t *edges,
-                            uint64_t *observations);
+int rg__ingest_apply_record(rg_txn_t *t, const uint8_t *hash_key, const uint8_t *p, size_t len,
+                            uint64_t *edges, uint64_t *observations);
 
 /* Many records applied as one: each actor they name is upserted once (their messages and
- * time spans added up), then their edges are added. new: 0 or RG_ENOMEM (seed keys its
- * hash of actors); add: checks a record and takes its actors (the bytes stay the caller's
+ * time spans added up), then their edges are added. new: 0 or RG_ENOMEM (hash_key, the
+ * engine's actor_hash_key, keys its hash of actors; borrowed); add: checks a record and takes its actors (the bytes stay the caller's
  * until free), 0, RG_EIO (does not decode), RG_ENOMEM; apply: as rg__ingest_apply_record,
  * for every record added. free accepts NULL. */
 typedef struct rg__ingest_merge rg__ingest_merge_t;
-int rg__ingest_merge_new(uint64_t seed, rg__ingest_merge_t **out);
+int rg__ingest_merge_new(const uint8_t *hash_key, rg__ingest_merge_t **out);
 int rg__ingest_merge_add(rg__ingest_merge_t *m, const uint8_t *p, size_t len);
 int rg__ingest_merge_apply(rg_txn_t *t, rg__ingest_merge_t *m, uint64_t *edges,
                            uint64_t *observations);

@@ -15,7 +15,6 @@
 #define _GNU_SOURCE /* qsort_r */
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 #include "ingest_internal.h"
 #include "repgraph/err.h"
@@ -210,22 +209,11 @@ static bool read_edge(reader_t *r, const slice_head_t *h, rec_edge_t *e) {
 
 /* ---- merging records ---------------------------------------------------------------- */
 
-/* An actor of the merge: every record naming it adds up here, so it is upserted once. */
-typedef struct {
-  uint32_t key_off;
-  uint16_t len;
-  uint8_t type;
-  uint64_t messages, submissions, id;
-  int64_t first, last;
-} merge_actor_t;
-
+/* The merge: its actors (a slice of ingest.c's kind: each actor once, keyed by its
+ * identifier, every record naming it adding up there), which of them each record slice's
+ * actor i is, and the records. */
 struct rg__ingest_merge {
-  uint64_t seed;
-  rg_buf_t keys;
-  merge_actor_t *actors;
-  size_t n_actors, cap_actors;
-  uint32_t *slots; /* index + 1; 0 free */
-  size_t n_slots;
+  slice_t actors;
   uint32_t *map; /* each record slice's actor i -> merge actor, in the order added */
   size_t n_map, cap_map;
   struct {
@@ -235,74 +223,33 @@ struct rg__ingest_merge {
   size_t n_recs, cap_recs;
 };
 
-int rg__ingest_merge_new(uint64_t seed, rg__ingest_merge_t **out) {
+int rg__ingest_merge_new(const uint8_t *hash_key, rg__ingest_merge_t **out) {
   rg__ingest_merge_t *m = calloc(1, sizeof *m);
   if (!m) return RG_ENOMEM;
-  m->seed = seed;
-  rg_buf_init(&m->keys, UINT32_MAX);
+  m->actors.hash_key = hash_key;
+  rg_buf_init(&m->actors.keys, UINT32_MAX);
   *out = m;
   return RG_OK;
 }
 
 void rg__ingest_merge_free(rg__ingest_merge_t *m) {
   if (!m) return;
-  rg_buf_free(&m->keys);
-  free(m->actors);
-  free(m->slots);
+  rg__slice_free(&m->actors);
   free(m->map);
   free(m->recs);
   free(m);
 }
 
-static uint32_t *merge_slot(rg__ingest_merge_t *m, uint8_t type, const uint8_t *key, size_t len) {
-  size_t mask = m->n_slots - 1, i = (size_t)(XXH3_64bits_withSeed(key, len, m->seed + type) & mask);
-  for (;; i = (i + 1) & mask) {
-    uint32_t s = m->slots[i];
-    if (!s) return &m->slots[i];
-    const merge_actor_t *a = &m->actors[s - 1];
-    if (a->type == type && a->len == len && memcmp(m->keys.data + a->key_off, key, len) == 0)
-      return &m->slots[i];
-  }
-}
-
-/* Keeps the table at most half full. */
-static int merge_grow_slots(rg__ingest_merge_t *m) {
-  if (2 * (m->n_actors + 1) <= m->n_slots) return RG_OK;
-  size_t n = m->n_slots ? 2 * m->n_slots : 4096;
-  uint32_t *slots = calloc(n, sizeof *slots);
-  if (!slots) return RG_ENOMEM;
-  free(m->slots);
-  m->slots = slots;
-  m->n_slots = n;
-  for (size_t i = 0; i < m->n_actors; i++) {
-    const merge_actor_t *a = &m->actors[i];
-    *merge_slot(m, a->type, m->keys.data + a->key_off, a->len) = (uint32_t)i + 1;
-  }
-  return RG_OK;
-}
-
 /* The merge actor of a, created or widened; its index in *index. */
-static int merge_actor(rg__ingest_merge_t *m, const rec_actor_t *a, uint32_t *index) {
-  int rc = merge_grow_slots(m);
+static int merge_actor(rg__ingest_merge_t *m, const rec_actor_t *ra, uint32_t *index) {
+  rg_actor_t a = {.type = (rg_actor_type_t)ra->type, .len = ra->len};
+  memcpy(a.key, ra->key, ra->len);
+  a.key[ra->len] = '\0';
+  int rc = rg__slice_add_actor(&m->actors, &a, ra->first, ra->messages, index);
   if (rc) return rc;
-  uint32_t *slot = merge_slot(m, a->type, a->key, a->len);
-  if (*slot) {
-    merge_actor_t *ma = &m->actors[*slot - 1];
-    ma->messages += a->messages;
-    ma->submissions += a->submissions;
-    if (a->first < ma->first) ma->first = a->first;
-    if (a->last > ma->last) ma->last = a->last;
-    *index = *slot - 1;
-    return RG_OK;
-  }
-  if ((rc = rg_grow((void **)&m->actors, &m->cap_actors, m->n_actors + 1, sizeof *m->actors)))
-    return rc;
-  uint32_t off = (uint32_t)m->keys.len;
-  if ((rc = rg_buf_append(&m->keys, a->key, a->len))) return rc;
-  m->actors[m->n_actors] = (merge_actor_t){off, a->len, a->type, a->messages, a->submissions, 0,
-                                           a->first, a->last};
-  *index = (uint32_t)m->n_actors++;
-  *slot = (uint32_t)m->n_actors;
+  job_actor_t *ja = &m->actors.actors[*index];
+  if (ra->last > ja->ts_last) ja->ts_last = ra->last;
+  ja->submissions += ra->submissions;
   return RG_OK;
 }
 
@@ -334,28 +281,28 @@ int rg__ingest_merge_add(rg__ingest_merge_t *m, const uint8_t *p, size_t len) {
 
 /* Key order of the store's actor_key index (type, then identifier bytes). */
 static int cmp_key(const void *x, const void *y, void *ctx) {
-  const rg__ingest_merge_t *m = ctx;
-  const merge_actor_t *a = &m->actors[*(const uint32_t *)x], *b = &m->actors[*(const uint32_t *)y];
+  const slice_t *s = ctx;
+  const job_actor_t *a = &s->actors[*(const uint32_t *)x], *b = &s->actors[*(const uint32_t *)y];
   if (a->type != b->type) return a->type < b->type ? -1 : 1;
-  size_t n = a->len < b->len ? a->len : b->len;
-  int c = memcmp(m->keys.data + a->key_off, m->keys.data + b->key_off, n);
-  return c ? c : (a->len > b->len) - (a->len < b->len);
+  size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
+  int c = memcmp(s->keys.data + a->key_off, s->keys.data + b->key_off, n);
+  return c ? c : (a->key_len > b->key_len) - (a->key_len < b->key_len);
 }
 
 /* Upserts every merge actor once, in key order (neighbouring keys share pages). */
-static int upsert_actors(rg_txn_t *t, rg__ingest_merge_t *m) {
-  uint32_t *order = malloc((m->n_actors ? m->n_actors : 1) * sizeof *order);
+static int upsert_actors(rg_txn_t *t, slice_t *s) {
+  uint32_t *order = malloc((s->n_actors ? s->n_actors : 1) * sizeof *order);
   if (!order) return RG_ENOMEM;
-  for (size_t i = 0; i < m->n_actors; i++) order[i] = (uint32_t)i;
-  qsort_r(order, m->n_actors, sizeof *order, cmp_key, m);
+  for (uint32_t i = 0; i < s->n_actors; i++) order[i] = i;
+  qsort_r(order, s->n_actors, sizeof *order, cmp_key, s);
   int rc = RG_OK;
-  for (size_t i = 0; i < m->n_actors && !rc; i++) {
-    merge_actor_t *ma = &m->actors[order[i]];
-    rg_actor_t a = {.type = (rg_actor_type_t)ma->type, .len = ma->len};
-    memcpy(a.key, m->keys.data + ma->key_off, ma->len);
-    a.key[ma->len] = '\0';
-    rc = rg_store_upsert_actor(t, &a, ma->first, ma->last, ma->messages, &ma->id);
-    if (!rc && ma->submissions) rc = rg_store_add_submissions(t, ma->id, ma->submissions);
+  for (uint32_t i = 0; i < s->n_actors && !rc; i++) {
+    job_actor_t *ja = &s->actors[order[i]];
+    rg_actor_t a = {.type = (rg_actor_type_t)ja->type, .len = ja->key_len};
+    memcpy(a.key, s->keys.data + ja->key_off, ja->key_len);
+    a.key[ja->key_len] = '\0';
+    rc = rg_store_upsert_actor(t, &a, ja->ts, ja->ts_last, ja->messages, &ja->id);
+    if (!rc && ja->submissions) rc = rg_store_add_submissions(t, ja->id, ja->submissions);
   }
   free(order);
   return rc;
@@ -364,7 +311,7 @@ static int upsert_actors(rg_txn_t *t, rg__ingest_merge_t *m) {
 int rg__ingest_merge_apply(rg_txn_t *t, rg__ingest_merge_t *m, uint64_t *edges,
                            uint64_t *observations) {
   *edges = *observations = 0;
-  int rc = upsert_actors(t, m);
+  int rc = upsert_actors(t, &m->actors);
   size_t map = 0;
   for (size_t k = 0; k < m->n_recs && !rc; k++) {
     reader_t r = {m->recs[k].p, m->recs[k].p + m->recs[k].len, false};
@@ -378,8 +325,9 @@ int rg__ingest_merge_apply(rg_txn_t *t, rg__ingest_merge_t *m, uint64_t *edges,
       for (uint64_t j = 0; j < h.actors; j++) read_actor(&r, &h, &a);
       for (uint64_t j = 0; j < h.edges && !rc; j++) {
         read_edge(&r, &h, &e);
-        rc = rg_store_add_edge(t, m->actors[m->map[map + e.src]].id, (rg_edge_kind_t)e.kind,
-                               m->actors[m->map[map + e.dst]].id, e.ts, e.weight, e.count);
+        const job_actor_t *ja = m->actors.actors;
+        rc = rg_store_add_edge(t, ja[m->map[map + e.src]].id, (rg_edge_kind_t)e.kind,
+                               ja[m->map[map + e.dst]].id, e.ts, e.weight, e.count);
       }
       map += h.actors;
       *edges += h.edges;
@@ -389,10 +337,10 @@ int rg__ingest_merge_apply(rg_txn_t *t, rg__ingest_merge_t *m, uint64_t *edges,
   return rc;
 }
 
-int rg__ingest_apply_record(rg_txn_t *t, const uint8_t *p, size_t len, uint64_t *edges,
-                            uint64_t *observations) {
+int rg__ingest_apply_record(rg_txn_t *t, const uint8_t *hash_key, const uint8_t *p, size_t len,
+                            uint64_t *edges, uint64_t *observations) {
   rg__ingest_merge_t *m = NULL;
-  int rc = rg__ingest_merge_new(0, &m);
+  int rc = rg__ingest_merge_new(hash_key, &m);
   if (!rc) rc = rg__ingest_merge_add(m, p, len);
   if (!rc) rc = rg__ingest_merge_apply(t, m, edges, observations);
   rg__ingest_merge_free(m);
