@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "repgraph/err.h"
 #include "testutil.h"
@@ -138,6 +139,29 @@ static void test_wal_sigkill_before_a_merge_loses_nothing(void **state) {
   assert_int_equal(mailed_of(c, "k0"), 3);
   assert_int_equal(mailed_of(c, "k2"), 3);
   rg_client_close(c);
+}
+
+/* A log left by a crash is replayed even when the server comes back with wal.enabled=0. */
+static void test_wal_log_is_replayed_with_the_log_turned_off(void **state) {
+  rg_test_fixture_t *f = *state;
+  rg_client_t *a = rg_test_connect(&f->srv);
+  ingest(a, "off", 2);
+  expect_ack(a);
+  rg_client_close(a);
+  assert_int_equal(kill(f->srv.pid, SIGKILL), 0);
+  int status;
+  assert_int_equal(waitpid(f->srv.pid, &status, 0), f->srv.pid);
+  rg_test_server_start(&f->srv, f->dir, NULL);
+  rg_client_t *c = rg_test_connect(&f->srv);
+  assert_int_equal(mailed_of(c, "off"), 2);
+  msgpack_unpacked r;
+  rg_test_call(c, &r, "{\"id\": 3, \"op\": \"stats\"}");
+  assert_false(rg_test_get(&r.data, "wal.enabled")->via.boolean);
+  msgpack_unpacked_destroy(&r);
+  rg_client_close(c);
+  char path[400];
+  snprintf(path, sizeof path, "%s/store/wal/%020u.wal", f->dir, 1);
+  assert_int_not_equal(access(path, F_OK), 0); /* merged, so removed */
 }
 
 static void test_wal_other_writes_apply_after_the_ingests_before_them(void **state) {
@@ -271,6 +295,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_wal_read_on_the_same_connection_sees_its_ingest, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_wal_sigkill_before_a_merge_loses_nothing, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_wal_log_is_replayed_with_the_log_turned_off, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_wal_other_writes_apply_after_the_ingests_before_them,
                                       setup, teardown),
