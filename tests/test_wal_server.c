@@ -220,6 +220,24 @@ static void test_wal_clean_stop_merges_everything(void **state) {
   rg_client_close(c);
 }
 
+/* A backup holds every ingest acknowledged before it, merged or not when it was asked. */
+static void test_wal_backup_holds_acknowledged_unmerged_ingests(void **state) {
+  rg_test_fixture_t *f = *state;
+  rg_client_t *a = rg_test_connect(&f->srv), *b = rg_test_connect(&f->srv);
+  ingest(a, "backedup", 3);
+  expect_ack(a);
+  assert_int_equal(wal_stat(b, "unmerged_records"), 1);
+  char dest[400], code[64];
+  snprintf(dest, sizeof dest, "%s/backup-wal", f->dir);
+  msgpack_unpacked r;
+  rg_test_call(b, &r, "{\"id\": 6, \"op\": \"backup\", \"path\": \"%s\"}", dest);
+  assert_string_equal(rg_test_code_of(&r, code), "(no error)");
+  assert_int_equal(rg_test_uint(&r.data, "manifest.edges.mailed"), 3);
+  msgpack_unpacked_destroy(&r);
+  rg_client_close(a);
+  rg_client_close(b);
+}
+
 /* The store the log merges into is the one the writer's own path builds: the same
  * observations through both give the same actor records. */
 static void test_wal_merged_store_equals_the_direct_one(void **state) {
@@ -304,6 +322,8 @@ int main(void) {
                                       setup_small_log, teardown),
       cmocka_unit_test_setup_teardown(test_wal_clean_stop_merges_everything, setup, teardown),
       cmocka_unit_test_setup_teardown(test_wal_merged_store_equals_the_direct_one, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_wal_backup_holds_acknowledged_unmerged_ingests, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_wal_log_holds_pseudonyms_in_a_pseudonymised_store,
                                       setup_pseudonymised, teardown),

@@ -121,6 +121,12 @@ void rg__wal_submit(rg_engine_t *e, rg_write_t *w);
  * that logged ingests waited behind (w->wal_barrier). */
 void rg__wal_completed(rg_engine_t *e, bool barrier);
 
+/* fn(ctx, true) runs on the loop once every ingest logged so far is merged into the store
+ * (a merge starts now); fn(ctx, false) if the engine stops first. Returns 0 (fn will run),
+ * 1 when nothing waits (fn does not run: go on at once; also without the log) or
+ * RG_ENOMEM. */
+int rg__wal_when_merged(rg_engine_t *e, void (*fn)(void *ctx, bool merged), void *ctx);
+
 /* At engine stop, before the writer stops: syncs what is logged, queues a last merge of
  * it, and stops the log. Then rg__wal_free after the loop has turned. */
 void rg__wal_stop(rg_engine_t *e);

@@ -32,6 +32,14 @@ typedef struct rec {
   bool durable, failed;
 } rec_t;
 
+/* Something waiting until every ingest logged before it is merged (rg__wal_when_merged). */
+typedef struct waiter {
+  struct waiter *next;
+  uint64_t seq;
+  void (*fn)(void *ctx, bool merged);
+  void *ctx;
+} waiter_t;
+
 /* One merge of records [first, last] into the store: a write of its own kind. */
 typedef struct {
   rg_writer_req_t head;
@@ -58,6 +66,7 @@ struct rg__wal {
   uv_timer_t timer;
   void (*hook)(void *ctx);
   void *hook_ctx;
+  waiter_t *waiters; /* in the order registered */
   /* stats */
   uint64_t merges, merged_records, merged_edges, merge_failures, waits;
   uint64_t replayed_records, replayed_edges, torn_bytes;
@@ -104,7 +113,8 @@ static void maybe_merge(struct rg__wal *l, bool all, bool now) {
   rec_t *last = NULL;
   for (rec_t *r = l->unsubmitted; r && r->durable; r = r->next) edges += r->edges, last = r, records++;
   bool full = l->unmerged_edges >= l->e->cfg.wal_max_unmerged_edges;
-  if (!all && !now && !l->kick && !full && edges < l->e->cfg.wal_merge_edges) return;
+  bool asked = l->kick || l->waiters;
+  if (!all && !now && !asked && !full && edges < l->e->cfg.wal_merge_edges) return;
   merge_t *m = calloc(1, sizeof *m);
   if (!m) {
     rg_log_error("wal: out of memory for a merge; retried at the next tick");
@@ -128,6 +138,28 @@ static void maybe_merge(struct rg__wal *l, bool all, bool now) {
 }
 
 static void drain_held(struct rg__wal *l);
+
+/* Runs the waiters whose ingests are merged (all of them, merged false, at a stop). */
+static void run_waiters(struct rg__wal *l, bool stopping) {
+  while (l->waiters && (stopping || l->waiters->seq <= l->merged_seq)) {
+    waiter_t *wt = l->waiters;
+    l->waiters = wt->next;
+    wt->fn(wt->ctx, !stopping);
+    free(wt);
+  }
+}
+
+int rg__wal_when_merged(rg_engine_t *e, void (*fn)(void *ctx, bool merged), void *ctx) {
+  struct rg__wal *l = e->wal;
+  if (!l || l->merged_seq >= l->appended_seq) return 1;
+  waiter_t *wt = calloc(1, sizeof *wt), **tail = &l->waiters;
+  if (!wt) return RG_ENOMEM;
+  *wt = (waiter_t){NULL, l->appended_seq, fn, ctx};
+  while (*tail) tail = &(*tail)->next;
+  *tail = wt;
+  maybe_merge(l, false, true);
+  return 0;
+}
 
 /* Loop thread: a merge committed (or failed). */
 static void merge_done(rg_writer_req_t *head) {
@@ -169,6 +201,7 @@ static void merge_done(rg_writer_req_t *head) {
     maybe_merge(l, false, false);
   }
   drain_held(l);
+  run_waiters(l, false);
   if (l->hook) l->hook(l->hook_ctx);
 }
 
@@ -455,6 +488,7 @@ void rg__wal_stop(rg_engine_t *e) {
   struct rg__wal *l = e->wal;
   if (!l || l->stopped) return;
   l->stopped = true;
+  run_waiters(l, true); /* what waits for a merge is not started any more */
   uv_timer_stop(&l->timer);
   uv_close((uv_handle_t *)&l->timer, NULL);
   rg_wal_stop(l->log); /* what is queued becomes durable and is answered */
