@@ -5,7 +5,9 @@
  * store and verify that every acknowledged edge and label is there and that the counters
  * are at least what was acknowledged. The store must open cleanly after every kill.
  *
- * RG_CRASH_ROUNDS (default 20) and RG_CRASH_SEED (default 1) set the run; the long run is
+ * RG_CRASH_ROUNDS (default 20) and RG_CRASH_SEED (default 1) set the run, RG_CRASH_WAL=1 runs
+ * it with wal.enabled (ingest acknowledged from the write-ahead log; ctest's test_crash_wal);
+ * the long run is
  *   RG_CRASH_ROUNDS=500 build/test_crash
  * Each round checks its own acknowledged requests one by one and the running totals; the
  * last round (and every 50th) checks every request acknowledged since the first round. */
@@ -236,11 +238,13 @@ static void test_acknowledged_writes_survive_sigkill(void **state) {
   uint64_t verified = 0;
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  rg_test_server_start(&srv, dir, NULL);
+  static const char *const wal_args[] = {"--set", "wal.enabled=1", NULL};
+  const char *const *extra = env_uint("RG_CRASH_WAL", 0) ? wal_args : NULL;
+  rg_test_server_start(&srv, dir, extra);
   for (uint32_t round = 1; round <= rounds; round++) {
     size_t first = run.n;
     stream_and_kill(&run, &srv, round);
-    rg_test_server_start(&srv, dir, NULL); /* fails the test if the store does not open */
+    rg_test_server_start(&srv, dir, extra); /* fails the test if the store does not open */
     rg_client_t *c = rg_test_connect(&srv);
     bool full = round == rounds || round % FULL_CHECK_EVERY == 0;
     verified += verify_acked(&run, c, full ? 0 : first, run.n);

@@ -14,7 +14,7 @@ LAYER = {
     "proto": 2, "store": 2, "metrics": 2, "metrics_text": 2,
     "snapshot": 3, "score": 3, "compute": 3, "calibrate": 3, "evidence": 3, "features": 3,
     "model": 3,
-    "writer": 4,
+    "writer": 4, "wal": 4,
     "engine": 5, "lookup_cache": 5, "auth": 5, "tls": 2, "server": 6, "policy_proto": 2, "policy": 6,
     "offload": 6, "http_metrics": 6, "cluster": 6,
     "client": 7, "transcode": 7, "export": 7, "received": 7, "mail": 7, "mailsrc": 7, "netset": 7,
@@ -22,7 +22,7 @@ LAYER = {
 # the ops modules (no public header of their own) sit in the engine's layer
 OWN = dict(LAYER, ingest=5, label_cluster=5, lookup=5, check=5, stats=5, analyst=5, recompute=5,
            backup=5, retention=5)
-SERVER_ONLY = {"store", "snapshot", "compute", "calibrate", "model", "writer", "engine", "auth", "server", "policy",
+SERVER_ONLY = {"store", "snapshot", "compute", "calibrate", "model", "writer", "wal", "engine", "auth", "server", "policy",
                "offload", "tls", "metrics_text", "http_metrics", "lookup_cache", "cluster"}
 CLIENT_ONLY = {"client", "transcode", "export", "received", "mail", "mailsrc", "netset"}
 

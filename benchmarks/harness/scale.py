@@ -18,6 +18,9 @@ recompute memory per edge above idle. Then how each grows with the size, as the 
 b of cost ~ size^b fitted between the smallest and the largest size (b ~ 0: constant per
 edge for per-edge costs; b ~ 1: linear totals). Writes results/scale.md, scale.json and
 scale.png (matplotlib from /usr/bin/python3 if installed, else gnuplot, else no plot).
+With --wal the same runs ingest through the write-ahead log (wal.enabled=1; still
+acknowledged only once durable, in the log) and write scale-wal.md, .json, .png; each row
+also says when the store had merged everything.
 Server pinned to CPU 1, the CLI to CPU 0, as in suite.py.
 """
 import argparse, json, math, os, shutil, subprocess, sys, tempfile, threading, time
@@ -39,6 +42,8 @@ def parse_args():
     p.add_argument("--no-recompute", action="store_true", help="ingest only")
     p.add_argument("--set", action="append", default=[], help="extra repgraphd --set KEY=VALUE")
     p.add_argument("--work", help="directory for stores and traffic (default: a temporary one)")
+    p.add_argument("--wal", action="store_true",
+                   help="ingest through the write-ahead log (--set wal.enabled=1); results go to scale-wal.*")
     return p.parse_args()
 
 
@@ -118,12 +123,19 @@ def total(d):
 
 
 def sampler(port, a, samples, stop):
-    """Samples stats until stop is set: (seconds, edges, observations answered, used bytes)."""
+    """Samples stats until stop is set: (seconds, edges, observations answered, used bytes).
+    With the write-ahead log the edges are those merged into the store plus an estimate of
+    the distinct ones among the logged, unmerged edge updates (as many per update as among
+    those merged so far)."""
     c = Client(port)
     t0 = time.time()
     while not stop.is_set():
         st = c.call("stats")
-        samples.append((time.time() - t0, total(st["edges"]), st["requests"]["ingest"]["count"] * a.batch,
+        edges = total(st["edges"])
+        w = st.get("wal", {})
+        if a.wal and w.get("merged_edges"):  # and the logged ones, at the merged share of new ones
+            edges += int(edges * w["unmerged_edges"] / w["merged_edges"])
+        samples.append((time.time() - t0, edges, st["requests"]["ingest"]["count"] * a.batch,
                         st["store"]["used_bytes"], st["writer"]["commit_latency"]["p50_us"]))
         stop.wait(a.sample)
 
@@ -175,6 +187,13 @@ def run_size(a, work, edges):
         th.join()
         c = Client(port)  # the first connection sat idle through the ingest: the server may have closed it
         st = c.call("stats")
+        if a.wal:  # acknowledged from the log: wait (bounded) until the store has merged it all
+            deadline = time.time() + 600
+            while st["wal"]["unmerged_records"] and time.time() < deadline:
+                time.sleep(0.2)
+                st = c.call("stats")
+            row["merged_s"] = time.time() - t0
+            row["wal"] = st["wal"]
         row["edges"] = total(st["edges"])
         row["actors"] = total(st["actors"])
         row["used_bytes"] = st["store"]["used_bytes"]
@@ -191,6 +210,10 @@ def run_size(a, work, edges):
         row["last_tenth"] = window_rate(samples, row["edges"] * 0.95, 0.05)
         print(f"  {edges:,}: ingest {row['ingest_s']:.1f} s, {n_obs / row['ingest_s']:,.0f} obs/s, "
               f"{row['edges'] / row['ingest_s']:,.0f} edges/s, {row['used_bytes'] / row['edges']:.0f} B/edge", flush=True)
+        if a.wal:
+            w = row["wal"]
+            print(f"     wal: all merged {row['merged_s']:.1f} s after the start; {w['merges']} merges, "
+                  f"{w['fsyncs']} fsyncs, {w['waits']} ingests waited for a merge", flush=True)
         if not a.no_recompute:
             with open(truth) as f, open(labels, "w") as out:
                 seeds = [line.rstrip("\n").split("\t") for i, line in enumerate(f, 1) if i % 20 == 0]
@@ -307,8 +330,8 @@ def curve(samples, bins=40):
     return xs, ys
 
 
-def plot(a, rows):
-    path = os.path.join(a.out, "scale.png")
+def plot(a, rows, name):
+    path = os.path.join(a.out, name + ".png")
     big = rows[-1]
     try:
         import matplotlib
@@ -358,6 +381,9 @@ plot '{d}/curve' u 1:2 w lp t 'repgraph ingest'
 def main():
     a = parse_args()
     a.build = os.path.abspath(a.build)
+    if a.wal:
+        a.set = a.set + ["wal.enabled=1"]
+    name = "scale-wal" if a.wal else "scale"
     os.makedirs(a.out, exist_ok=True)
     sizes = sorted(int(x) for x in a.sizes.split(",") if x)
     work = a.work or tempfile.mkdtemp(prefix="repgraph-scale-")
@@ -372,14 +398,15 @@ def main():
         if not a.work:
             shutil.rmtree(work, ignore_errors=True)
     md = report(a, rows)
-    head = (f"{os.cpu_count()} cores; server on CPU {SERVER_CPU}, `repgraph ingest` on CPU {CLIENT_CPU}; batches of "
+    head = (("ingest through the write-ahead log (wal.enabled=1); " if a.wal else "") +
+            f"{os.cpu_count()} cores; server on CPU {SERVER_CPU}, `repgraph ingest` on CPU {CLIENT_CPU}; batches of "
             f"{a.batch} observations, {a.window} in flight; whole run {(time.time() - t0) / 60:.1f} min; "
             f"load average at the end {os.getloadavg()[0]:.2f}.\n\n")
-    with open(os.path.join(a.out, "scale.md"), "w") as f:
+    with open(os.path.join(a.out, name + ".md"), "w") as f:
         f.write(head + md + "\n")
-    with open(os.path.join(a.out, "scale.json"), "w") as f:
+    with open(os.path.join(a.out, name + ".json"), "w") as f:
         json.dump(rows, f, indent=1)
-    png = plot(a, rows)
+    png = plot(a, rows, name)
     print("\n" + head + md + (f"\n\nplot: {png}" if png else ""))
 
 

@@ -120,6 +120,11 @@ typedef struct {
   char cluster_node[64];        /* this replica's name: its durable consumer is rg-<node> */
   uint64_t cluster_read_wait_s; /* a write waits this long to be applied here, s */
   uint32_t cluster_max_lag;     /* stats' cluster.ready is false past this many messages */
+  /* The write-ahead log of ingest (src/server/wal.c, engine_wal.c) */
+  uint32_t wal_enabled;            /* 1: ingest is acknowledged after the log's fsync */
+  uint32_t wal_merge_edges;        /* a merge into the store takes this many logged edges */
+  uint32_t wal_merge_ms;           /* logged edges wait at most this long for a merge */
+  uint32_t wal_max_unmerged_edges; /* past this, new ingests wait for a merge */
 } rg_config_t;
 
 /* The Postfix actions a policy verdict may map to (policy.action_*). */

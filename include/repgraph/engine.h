@@ -167,4 +167,19 @@ void rg_engine_reload(rg_engine_t *e, const rg_config_t *cfg);
  * counters; valid until rg_engine_close. */
 rg_lookup_cache_t *rg_engine_lookup_cache(rg_engine_t *e);
 
+/* ---- the write-ahead log of ingest (wal.enabled; engine_wal.c) ---------------------- */
+
+/* The log sequence of an ingest acknowledged from the write-ahead log (0 for other writes:
+ * they were in the store when acknowledged). Loop thread. */
+uint64_t rg_engine_write_wal_seq(const rg_write_t *w);
+
+/* True when the logged write `seq` (rg_engine_write_wal_seq) is merged into the store, so
+ * reads see it; 0 is always merged. When not, a merge of what is logged starts now and the
+ * hook of rg_engine_set_wal_hook runs when it (or any merge) completes. Loop thread. */
+bool rg_engine_wal_merged(rg_engine_t *e, uint64_t seq);
+
+/* fn(ctx) runs on the loop thread after each merge of the log into the store (the server
+ * wakes the connections whose reads wait for their writes). fn NULL removes it. */
+void rg_engine_set_wal_hook(rg_engine_t *e, void (*fn)(void *ctx), void *ctx);
+
 #endif

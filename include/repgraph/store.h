@@ -177,6 +177,12 @@ int rg_store_newest_edge_ts(rg_txn_t *t, int64_t *out);
 int rg_store_log_seq(rg_txn_t *t, uint64_t *seq);
 int rg_store_put_log_seq(rg_txn_t *t, uint64_t seq);
 
+/* The write-ahead log (wal.enabled): the sequence of the last logged record merged into the
+ * store (meta "wal_merged_seq"; 0 when none), and its update, made in the transaction that
+ * merges the record. 0, RG_EIO, RG_ESTORAGE_FULL (put). */
+int rg_store_wal_seq(rg_txn_t *t, uint64_t *seq);
+int rg_store_put_wal_seq(rg_txn_t *t, uint64_t seq);
+
 /* Visits every actor (id order) with its record decayed to `now`. A non-zero return stops
  * the scan and is returned. 0, the visitor's return, or RG_EIO. */
 typedef int (*rg_actor_visit_fn)(void *ctx, uint64_t id, const rg_actor_rec_t *rec);

@@ -280,6 +280,15 @@ static const opt_t options[] = {
         "a write waits this long for JetStream's ack and its apply here, else not_applied"),
     NUM(OPT_U32, cluster_max_lag, "cluster.max_lag", 0, 100000000, "1000",
         "stats' cluster.ready is false while more messages than this wait to be applied"),
+    NUM(OPT_U32, wal_enabled, "wal.enabled", 0, 1, "0",
+        "1: ingest is appended to a log in <data_dir>/wal and acknowledged after its fsync; "
+        "the writer merges the log into the store in large transactions"),
+    NUM(OPT_U32, wal_merge_edges, "wal.merge_edges", 1000, 100000000, "1000000",
+        "logged edges one merge into the store takes (whole requests)"),
+    NUM(OPT_U32, wal_merge_ms, "wal.merge_ms", 10, 3600000, "1000",
+        "logged edges wait at most this many ms before a merge starts"),
+    NUM(OPT_U32, wal_max_unmerged_edges, "wal.max_unmerged_edges", 1000, 1000000000, "3000000",
+        "logged edges not yet merged past which new ingests wait for a merge"),
 /* label.weight_<source>, defaults from RG_LABEL_SOURCE_MAP: a new source gets its option. */
 #define RG__WEIGHT_OPTION(name, num, text, weight)                       \
   NUM(OPT_RATIO, label_weight[num], "label.weight_" text, 0, 1, #weight, \
@@ -515,6 +524,12 @@ static int validate_cluster(const rg_config_t *c, char *err, size_t errlen) {
   }
   if (!c->cluster_nats[0]) {
     snprintf(err, errlen, "cluster.nats is empty");
+    return RG_ECONFIG;
+  }
+  if (c->wal_enabled) {
+    snprintf(err, errlen,
+             "cluster.enabled with wal.enabled: the stream is the log in cluster mode; set "
+             "wal.enabled=0");
     return RG_ECONFIG;
   }
   if (c->policy_listen[0] || c->policy_unix[0]) {

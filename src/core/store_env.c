@@ -446,6 +446,14 @@ int rg_store_put_log_seq(rg_txn_t *t, uint64_t seq) {
   return meta_put_u64(t, "cluster_applied_seq", seq);
 }
 
+int rg_store_wal_seq(rg_txn_t *t, uint64_t *seq) {
+  return meta_get_u64(t, "wal_merged_seq", seq);
+}
+
+int rg_store_put_wal_seq(rg_txn_t *t, uint64_t seq) {
+  return meta_put_u64(t, "wal_merged_seq", seq);
+}
+
 int rg_store_counts(rg_txn_t *t, rg_store_counts_t *out) {
   memset(out, 0, sizeof *out);
   int rc = rg__batch_flush(t); /* pending edges count when applied */

@@ -25,6 +25,7 @@ typedef struct {
   uint64_t job;
   rg_backup_manifest_t manifest;
   double ms;
+  bool started; /* its thread runs (else it waits for the logged ingests' merge) */
 } backup_job_t;
 
 struct rg__backup {
@@ -121,6 +122,23 @@ int rg__backup_init(rg_engine_t *e) {
   return RG_OK;
 }
 
+/* Loop thread: the logged ingests before a backup are merged (or the engine stops): its copy
+ * starts (or it is answered). */
+static void start_copy(void *ctx, bool merged) {
+  struct rg__backup *b = ctx;
+  backup_job_t *j = b->running;
+  if (merged && pthread_create(&b->thread, NULL, copy_main, b) == 0) {
+    j->started = true;
+    rg_log_info("backup %llu to %s started", (unsigned long long)j->job, j->path);
+    return;
+  }
+  b->running = NULL;
+  rg_engine_write_set_error(&j->base, merged ? RG_EINTERNAL : RG_ESHUTTING_DOWN,
+                            merged ? "cannot start the backup thread" : NULL);
+  atomic_fetch_add(&b->engine->metrics.backups_failed, 1);
+  rg__engine_complete(&j->base);
+}
+
 /* A destination the server takes: absolute, no "." or ".." components, no NUL. */
 static bool path_ok(rg_str_t p) {
   if (p.len == 0 || p.len > PATH_MAX_BYTES || p.ptr[0] != '/' || memchr(p.ptr, '\0', p.len))
@@ -152,6 +170,7 @@ int rg__backup_request(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out,
   }
   backup_job_t *j = calloc(1, sizeof *j);
   if (!j) return rg_proto_write_error(out, req->has_id, req->id, RG_ENOMEM, NULL);
+  int wait;
   j->base = (rg_write_t){.engine = e,
                          .op = RG_OP_BACKUP,
                          .has_id = req->has_id,
@@ -166,12 +185,18 @@ int rg__backup_request(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out,
   j->job = ++b->next_job;
   b->running = j;
   atomic_store(&b->finished, false);
-  if (pthread_create(&b->thread, NULL, copy_main, b) != 0) {
+  /* with wal.enabled, the copy holds every ingest acknowledged before it: merged first */
+  if ((wait = rg__wal_when_merged(e, start_copy, b)) == 0) {
+    *pending = &j->base;
+    return RG_OK;
+  }
+  if (wait < 0 || pthread_create(&b->thread, NULL, copy_main, b) != 0) {
     b->running = NULL;
     free(j);
-    return rg_proto_write_error(out, req->has_id, req->id, RG_EINTERNAL,
-                                "cannot start the backup thread");
+    return rg_proto_write_error(out, req->has_id, req->id, wait < 0 ? wait : RG_EINTERNAL,
+                                wait < 0 ? NULL : "cannot start the backup thread");
   }
+  j->started = true;
   rg_log_info("backup %llu to %s started", (unsigned long long)j->job, j->path);
   *pending = &j->base;
   return RG_OK;
@@ -180,7 +205,7 @@ int rg__backup_request(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out,
 void rg__backup_stop(rg_engine_t *e) {
   struct rg__backup *b = e->backup;
   if (!b) return;
-  if (b->running) {
+  if (b->running && b->running->started) { /* one waiting for a merge: rg__wal_stop answers */
     rg_log_info("waiting for backup %llu to finish", (unsigned long long)b->running->job);
     pthread_join(b->thread, NULL); /* the copy cannot be interrupted; it is bounded */
     backup_job_t *j = b->running;

@@ -223,6 +223,7 @@ static int conn_auth(conn_t *c, const rg_request_t *req) {
 static void on_write_done(rg_write_t *w, void *ctx) {
   conn_t *c = ctx;
   c->pending_writes--;
+  if (rg_engine_write_wal_seq(w) > c->wal_seq) c->wal_seq = rg_engine_write_wal_seq(w);
   if (!c->pending_writes) c->sliced_pending = false;
   if (c->closing) {
     rg_engine_finish_write(w, NULL);
@@ -320,8 +321,8 @@ static void on_offload_done(rg_offload_t *job, void *ctx) {
 static bool conn_offload(conn_t *c, const uint8_t *body, uint32_t len) {
   rg_server_t *s = c->srv;
   if (!s->cfg.offload_bytes || len < s->cfg.offload_bytes || c->role == RG_ROLE_NONE ||
-      c->pending_writes)
-    return false;
+      c->pending_writes || !rg_engine_wal_merged(s->engine, c->wal_seq))
+    return false; /* (a read among such frames must wait for this connection's writes) */
   if (rg_offload_start(s->loop, s->engine, &s->limits, body, len, on_offload_done, c,
                        &c->offload) != RG_OK)
     return false; /* decoded here instead */
@@ -369,6 +370,12 @@ static void conn_process(conn_t *c) {
       c->blocked = true;
       break;
     }
+    if (rc == RG_OK && !is_write && req.op != RG_OP_AUTH &&
+        !rg_engine_wal_merged(s->engine, c->wal_seq)) {
+      rg_request_free(&req); /* a read waits until this connection's logged ingests merge */
+      c->blocked = c->wal_wait = true;
+      break;
+    }
     c->frame = body, c->frame_len = len;
     rc = conn_dispatch(c, rc, &req, err, sizeof err, unauth, NULL);
     rg_request_free(&req);
@@ -385,6 +392,18 @@ static void conn_process(conn_t *c) {
   if (off || !c->frame_started_ms) c->frame_started_ms = c->in.len ? uv_now(s->loop) : 0;
   if (c->in.len == 0 && c->in.cap > IDLE_BUF_KEEP) rg_buf_reset(&c->in, IDLE_BUF_KEEP);
   rg__conn_flush(c);
+}
+
+void rg__conn_wal_merged(void *ctx) {
+  rg_server_t *s = ctx;
+  for (conn_t *c = s->conns, *next; c; c = next) {
+    next = c->next; /* conn_process may drop c */
+    if (!c->wal_wait || c->closing || !rg_engine_wal_merged(s->engine, c->wal_seq)) continue;
+    c->wal_wait = false;
+    if (c->pending_writes || c->offload) continue; /* their completion processes it */
+    c->blocked = false;
+    conn_process(c);
+  }
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {

@@ -36,11 +36,13 @@ static void log_request(rg_engine_t *e, rg_op_t op, bool has_id, uint64_t id, in
 }
 
 void rg__engine_complete(rg_write_t *w) {
+  rg_engine_t *e = w->engine;
+  bool barrier = w->wal_barrier; /* w may be gone after done */
   uint64_t us = rg_clock_mono_us() - w->started_us;
-  rg_hist_add(&w->engine->metrics.latency[w->op], us);
-  if (rg_log_request_sampled())
-    log_request(w->engine, w->op, w->has_id, w->id, w->head.result, us, NULL);
+  rg_hist_add(&e->metrics.latency[w->op], us);
+  if (rg_log_request_sampled()) log_request(e, w->op, w->has_id, w->id, w->head.result, us, NULL);
   w->done(w, w->ctx);
+  rg__wal_completed(e, barrier); /* writes that waited behind it may go */
 }
 
 /* Loop thread: a client write has committed (or failed); its owner takes it from here. */
@@ -116,8 +118,8 @@ int rg_engine_handle_prepared(rg_engine_t *e, const rg_request_t *req, rg_prepar
   w->done = done;
   w->ctx = ctx;
   w->started_us = p->started_us;
-  rg__engine_submit(e, w);
   *pending = w;
+  rg__wal_submit(e, w); /* the log for an ingest with wal.enabled; else the writer */
   return RG_OK;
 }
 
@@ -331,6 +333,12 @@ int rg_engine_open(const rg_config_t *cfg, uv_loop_t *loop, rg_engine_t **out, c
     rg_engine_close(e);
     return rc;
   }
+  if ((rc = rg__wal_open(e, err, errlen))) { /* replays a log left behind, then opens it */
+    rg_engine_stop(e);
+    uv_run(loop, UV_RUN_NOWAIT); /* the closed handles' callbacks, before e goes */
+    rg_engine_close(e);
+    return rc;
+  }
   *out = e;
   return RG_OK;
 fail:
@@ -347,6 +355,7 @@ void rg_engine_stop(rg_engine_t *e) {
   e->stopping = true;
   rg__retention_stop(e); /* no more sweep slices; a queued one still commits */
   rg__backup_stop(e);    /* waits for a running copy */
+  rg__wal_stop(e);       /* logged ingests answered; their last merge queued */
   rg_writer_stop(e->writer);
   e->stopped = true;
 }
@@ -384,6 +393,7 @@ void rg_engine_close(rg_engine_t *e) {
   if (!e) return;
   rg_engine_stop(e);
   rg_writer_free(e->writer);
+  rg__wal_free(e);
   rg__backup_free(e);
   rg__retention_free(e);
   rg__read_drop_batch(e);

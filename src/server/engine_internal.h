@@ -39,6 +39,10 @@ struct rg_write {
    * and the write's own apply, which runs first */
   uint64_t log_seq;
   rg_writer_apply_fn log_apply;
+  /* wal.enabled (engine_wal.c): the log sequence of an ingest acknowledged from the log (0:
+   * not logged), and whether the write goes through the log */
+  uint64_t wal_seq;
+  bool wal_logged, wal_barrier;
 };
 
 /* Outcome of the last finished recomputation, for status and replies. */
@@ -84,6 +88,8 @@ struct rg_engine {
   /* cluster mode: stats' "cluster" section (rg_engine_set_stats_hook); NULL = none */
   void (*stats_hook)(void *ctx, rg_wr_t *wr);
   void *stats_hook_ctx;
+  /* engine_wal.c: the write-ahead log of ingest (NULL when wal.enabled = 0) */
+  struct rg__wal *wal;
 };
 
 /* engine.c --------------------------------------------------------------------------- */
@@ -98,6 +104,36 @@ void rg__engine_complete(rg_write_t *w);
 /* Applies a reload that waited for the recomputation (rg_engine_reload); recompute.c calls
  * it when a job ends. */
 void rg__engine_apply_reload(rg_engine_t *e);
+
+/* engine_wal.c ----------------------------------------------------------------------- */
+
+/* At open, before the writer starts: replays the records of <data_dir>/wal after the store's
+ * merged position (whether or not wal.enabled: a log left by a crash is never skipped),
+ * then with wal.enabled opens the log. 0 or an error with a message in err. */
+int rg__wal_open(rg_engine_t *e, char *err, size_t errlen);
+
+/* Queues a client write: an ingest goes to the log (acknowledged once durable), any other
+ * write to the writer after the logged ingests before it are merged. Without the log,
+ * rg__engine_submit. */
+void rg__wal_submit(rg_engine_t *e, rg_write_t *w);
+
+/* A client write completed (rg__engine_complete); barrier: it was a write of another kind
+ * that logged ingests waited behind (w->wal_barrier). */
+void rg__wal_completed(rg_engine_t *e, bool barrier);
+
+/* fn(ctx, true) runs on the loop once every ingest logged so far is merged into the store
+ * (a merge starts now); fn(ctx, false) if the engine stops first. Returns 0 (fn will run),
+ * 1 when nothing waits (fn does not run: go on at once; also without the log) or
+ * RG_ENOMEM. */
+int rg__wal_when_merged(rg_engine_t *e, void (*fn)(void *ctx, bool merged), void *ctx);
+
+/* At engine stop, before the writer stops: syncs what is logged, queues a last merge of
+ * it, and stops the log. Then rg__wal_free after the loop has turned. */
+void rg__wal_stop(rg_engine_t *e);
+void rg__wal_free(rg_engine_t *e);
+
+/* Writes the stats op's "wal" value (a map; enabled false and zeros when off). */
+void rg__wal_stats(rg_engine_t *e, rg_wr_t *wr);
 
 /* ingest.c --------------------------------------------------------------------------- */
 

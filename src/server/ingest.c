@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "engine_internal.h"
+#include "ingest_internal.h"
 #include "repgraph/actor.h"
 #include "repgraph/clock.h"
 #include "repgraph/err.h"
@@ -20,84 +21,7 @@
 enum { ITEM_EDGES, ITEM_OBSERVATIONS, ITEM_LABELS, ITEM_ACTORS };
 static const char *const item_names[] = {"edges", "observations", "labels", "actors"};
 
-/* An actor named by a write, its identifier packed in the write's key buffer. */
-typedef struct {
-  uint32_t key_off;
-  uint16_t key_len;
-  uint8_t type;
-  uint64_t messages;
-  uint64_t submissions; /* authenticated submissions it sent */
-  int64_t ts, ts_last;  /* earliest and latest time the write names it */
-  uint64_t id;         /* set by the writer */
-  uint32_t mark;       /* the last observation that named it as a recipient */
-} job_actor_t;
-
-typedef struct {
-  uint32_t src, dst; /* indexes into actors */
-  rg_edge_kind_t kind;
-  int64_t ts;
-  double weight;
-  uint64_t count;
-} job_edge_t;
-
-typedef struct {
-  uint32_t actor;
-  rg_verdict_t verdict;
-  rg_label_source_t source;
-  double weight;
-  int64_t ts;
-  uint32_t note_off;
-  uint16_t note_len;
-} job_label_t;
-
-typedef struct {
-  uint8_t item;
-  uint32_t index;
-  int code;
-  char message[160];
-} reject_t;
-
-/* One transaction's worth of a write: its actors (each once), edges and labels. A large
- * ingest is cut into slices of at most limits.write_slice_edges edges, whole observations each, so that
- * other clients' writes commit between them. */
-typedef struct {
-  const uint8_t *hash_key; /* the engine's actor_hash_key */
-  rg_buf_t keys;           /* packed identifiers and notes */
-  job_actor_t *actors;
-  uint32_t n_actors;
-  size_t cap_actors;
-  uint32_t *actor_slots; /* hash of actors (index + 1, 0 free): each is stored once */
-  uint32_t n_slots;
-  job_edge_t *edges;
-  uint32_t n_edges;
-  size_t cap_edges;
-  job_label_t *labels;
-  uint32_t n_labels;
-  uint32_t mark; /* the observation being expanded (recipients named twice count once) */
-  uint32_t n_observations; /* accepted into this slice (metrics) */
-} slice_t;
-
-/* A client write: the common head, its slices (applied one per transaction, in order), and
- * what its reply reports. */
-typedef struct {
-  rg_write_t base;
-  slice_t *slices;
-  uint32_t n_slices, cur; /* cur: the slice the writer applies next */
-  size_t cap_slices;
-  reject_t *rejects;
-  uint32_t n_rejects, n_rejected;
-  rg_actor_t *rcpts;  /* one observation's recipients, normalised once while validated */
-  size_t cap_rcpts;
-  uint32_t accepted;  /* items accepted */
-  uint32_t forgotten; /* forget: actors that existed; unlabel: labels retracted */
-  struct {            /* unlabel: time and note of the retraction */
-    int64_t ts;
-    uint32_t note_off;
-    uint16_t note_len;
-  } retraction;
-} ingest_write_t;
-
-static void slice_free(slice_t *s) {
+void rg__slice_free(slice_t *s) {
   rg_buf_free(&s->keys);
   free(s->actors);
   free(s->actor_slots);
@@ -107,7 +31,7 @@ static void slice_free(slice_t *s) {
 
 static void ingest_free(rg_write_t *base) {
   ingest_write_t *w = (ingest_write_t *)base;
-  for (uint32_t i = 0; i < w->n_slices; i++) slice_free(&w->slices[i]);
+  for (uint32_t i = 0; i < w->n_slices; i++) rg__slice_free(&w->slices[i]);
   free(w->slices);
   free(w->rejects);
   free(w->rcpts);
@@ -155,11 +79,8 @@ static int grow_slots(slice_t *s) {
   return RG_OK;
 }
 
-/* Adds a normalised actor to the write, once: an actor named again has its messages added
- * and its time span widened, so the writer updates each actor once per write. *index
- * receives its position. */
-static int add_actor(slice_t *s, const rg_actor_t *a, int64_t ts, uint64_t messages,
-                     uint32_t *index) {
+int rg__slice_add_actor(slice_t *s, const rg_actor_t *a, int64_t ts, uint64_t messages,
+                        uint32_t *index) {
   int rc = grow_slots(s);
   if (rc) return rc;
   uint32_t *slot = actor_slot(s, (uint8_t)a->type, (const uint8_t *)a->key, a->len);
@@ -254,8 +175,8 @@ static int prepare_edge(rg_engine_t *e, ingest_write_t *w, const rg_wire_edge_t 
   int64_t ts = rg__item_ts(e, we->ts, now);
   uint32_t si, di;
   slice_t *s = current(w);
-  int rc = add_actor(s, &src, ts, we->count, &si);
-  if (!rc) rc = add_actor(s, &dst, ts, we->count, &di);
+  int rc = rg__slice_add_actor(s, &src, ts, we->count, &si);
+  if (!rc) rc = rg__slice_add_actor(s, &dst, ts, we->count, &di);
   if (!rc) rc = add_edge(s, si, kind, di, ts, we->weight, we->count);
   if (!rc) w->accepted++;
   (void)e;
@@ -306,12 +227,12 @@ static int prepare_observation(rg_engine_t *e, ingest_write_t *w, const rg_wire_
   int64_t ts = rg__item_ts(e, o->ts, now);
   uint32_t si, ii, ni, di = 0, hi = 0, qi = 0, ri;
   slice_t *s = current(w);
-  rc = add_actor(s, &sender, ts, 1, &si);
-  if (!rc) rc = add_actor(s, &ip, ts, 1, &ii);
-  if (!rc) rc = add_actor(s, &net, ts, 1, &ni);
-  if (!rc && has_domain) rc = add_actor(s, &domain, ts, 1, &di);
-  if (!rc && has_helo) rc = add_actor(s, &helo, ts, 1, &hi);
-  if (!rc && has_rdns) rc = add_actor(s, &rdns, ts, 1, &qi);
+  rc = rg__slice_add_actor(s, &sender, ts, 1, &si);
+  if (!rc) rc = rg__slice_add_actor(s, &ip, ts, 1, &ii);
+  if (!rc) rc = rg__slice_add_actor(s, &net, ts, 1, &ni);
+  if (!rc && has_domain) rc = rg__slice_add_actor(s, &domain, ts, 1, &di);
+  if (!rc && has_helo) rc = rg__slice_add_actor(s, &helo, ts, 1, &hi);
+  if (!rc && has_rdns) rc = rg__slice_add_actor(s, &rdns, ts, 1, &qi);
   if (!rc && o->authenticated) s->actors[si].submissions++;
   if (!rc) rc = add_edge(s, si, RG_EDGE_SENT_FROM, ii, ts, 1, 1);
   if (!rc) rc = add_edge(s, ii, RG_EDGE_IN_NET, ni, ts, 1, 1);
@@ -320,7 +241,7 @@ static int prepare_observation(rg_engine_t *e, ingest_write_t *w, const rg_wire_
   if (!rc && has_rdns) rc = add_edge(s, ii, RG_EDGE_RDNS, qi, ts, 1, 1);
   uint32_t mark = ++s->mark;
   for (uint32_t j = 0; j < o->n_recipients && !rc; j++) {
-    rc = add_actor(s, &w->rcpts[j], ts, 0, &ri);
+    rc = rg__slice_add_actor(s, &w->rcpts[j], ts, 0, &ri);
     if (rc || s->actors[ri].mark == mark) continue; /* named twice in one message: once */
     s->actors[ri].mark = mark;
     s->actors[ri].messages++;
@@ -385,7 +306,7 @@ static int prepare_label(rg_engine_t *e, ingest_write_t *w, const rg_wire_label_
     return RG_OK;
   }
   slice_t *s = current(w);
-  if (!rc) rc = add_actor(s, &a, l.ts, 0, &l.actor);
+  if (!rc) rc = rg__slice_add_actor(s, &a, l.ts, 0, &l.actor);
   if (rc) return rc;
   s->labels[s->n_labels++] = l;
   w->accepted++;
@@ -400,7 +321,7 @@ static int prepare_forget(ingest_write_t *w, rg_str_t s, uint32_t i) {
     reject(w, ITEM_ACTORS, i, RG_EINVALID_ACTOR, "%s", msg);
     return RG_OK;
   }
-  int rc = add_actor(current(w), &a, 0, 0, &index);
+  int rc = rg__slice_add_actor(current(w), &a, 0, 0, &index);
   if (!rc) w->accepted++;
   return rc;
 }

@@ -287,6 +287,7 @@ int rg_server_open(const rg_config_t *cfg, uv_loop_t *loop, rg_server_t **out, c
   if (s->auth)
     rg_log_info("authentication on: %zu tokens from %s", rg_auth_count(s->auth), cfg->key_file);
   s->metrics = rg_engine_metrics(s->engine);
+  rg_engine_set_wal_hook(s->engine, rg__conn_wal_merged, s); /* reads waiting for a merge */
   if (cfg->cluster_enabled && (rc = rg_cluster_open(cfg, loop, s->engine, &s->cluster, err, errlen))) {
     rg_engine_stop(s->engine);
     uv_run(loop, UV_RUN_NOWAIT);

@@ -53,6 +53,10 @@ typedef struct conn {
   rg_offload_t *offload;     /* a large frame being decoded off the loop: the rest waits */
   bool reading, writing, blocked, close_after_flush, closing, handle_closed;
   bool drop_counted; /* conns_dropped counts each connection once */
+  /* wal.enabled: the log sequence of this connection's last acknowledged ingest; a read
+   * after it waits (wal_wait) until it is merged into the store (read-your-writes) */
+  uint64_t wal_seq;
+  bool wal_wait;
   const uint8_t *frame; /* the frame body being dispatched (cluster mode publishes it) */
   uint32_t frame_len;
   struct conn *prev, *next;
@@ -88,6 +92,10 @@ struct rg_server {
  * must not become a flood of log lines. A logged line says how many were not. */
 void rg__conn_log(rg_server_t *s, rg_log_level_t level, const char *what, const char *why)
     __attribute__((nonnull));
+
+/* The engine merged logged ingests (rg_engine_set_wal_hook; ctx: the server): connections
+ * whose reads waited for them go on. */
+void rg__conn_wal_merged(void *ctx);
 
 /* Frees a connection whose handle closed and whose writes completed (unlinks it). */
 void rg__conn_free(conn_t *c);

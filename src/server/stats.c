@@ -28,7 +28,7 @@ int rg__stats_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   if (rc) return rc;
   rg_store_info(e->store, &info);
 
-  rg_wr_reply(wr, req->has_id, req->id, 17 + (e->stats_hook != NULL));
+  rg_wr_reply(wr, req->has_id, req->id, 18 + (e->stats_hook != NULL));
   rg_wr_str(wr, "ingest");
   rg_wr_map(wr, 1);
   rg_wr_str(wr, "ts_clamped");
@@ -144,6 +144,7 @@ int rg__stats_handle(rg_engine_t *e, const rg_request_t *req, rg_wr_t *wr) {
   rg_wr_str(wr, "lookup_cache");
   rg_wr_map(wr, 8);
   for (int i = 0; i < 8; i++) rg_wr_str(wr, lcn[i]), rg_wr_uint(wr, lcv[i]);
+  rg_wr_str(wr, "wal"), rg__wal_stats(e, wr); /* the write-ahead log of ingest (engine_wal.c) */
   if (e->stats_hook) { /* cluster mode (cluster.c) */
     rg_wr_str(wr, "cluster");
     e->stats_hook(e->stats_hook_ctx, wr);
