@@ -120,6 +120,7 @@ typedef struct {
   char cluster_node[64];        /* this replica's name: its durable consumer is rg-<node> */
   uint64_t cluster_read_wait_s; /* a write waits this long to be applied here, s */
   uint32_t cluster_max_lag;     /* stats' cluster.ready is false past this many messages */
+  uint64_t cluster_lease_ttl_s; /* the recompute lease's TTL, s (renewed every third) */
 } rg_config_t;
 
 /* The Postfix actions a policy verdict may map to (policy.action_*). */

@@ -280,6 +280,9 @@ static const opt_t options[] = {
         "a write waits this long for JetStream's ack and its apply here, else not_applied"),
     NUM(OPT_U32, cluster_max_lag, "cluster.max_lag", 0, 100000000, "1000",
         "stats' cluster.ready is false while more messages than this wait to be applied"),
+    NUM(OPT_DURATION, cluster_lease_ttl_s, "cluster.lease_ttl", 3, 3600, "10s",
+        "the recompute lease lasts this long unless renewed (every third of it); the leader "
+        "alone recomputes and publishes the generation, the others adopt it"),
 /* label.weight_<source>, defaults from RG_LABEL_SOURCE_MAP: a new source gets its option. */
 #define RG__WEIGHT_OPTION(name, num, text, weight)                       \
   NUM(OPT_RATIO, label_weight[num], "label.weight_" text, 0, 1, #weight, \

@@ -78,6 +78,7 @@ static void entry_done(rg_replica_t *c, rg_write_t *w) {
   }
   if (seq > atomic_load(&c->applied)) atomic_store(&c->applied, seq);
   atomic_fetch_add(&c->applied_entries, 1);
+  rg__cluster_gen_kick(c); /* a generation waiting for this much of the log */
 }
 
 /* Loop thread: another replica's entry (or a refused one) committed. */
@@ -101,6 +102,7 @@ static void apply_entry(rg_replica_t *c, uint64_t seq, const uint8_t *d, uint32_
   rg_engine_t *e = c->engine;
   c->taken = seq;
   c->inflight++;
+  if (len >= ENTRY_HEAD) atomic_store(&c->taken_at, (int64_t)rg_get_u64be(d + 1));
   if (len >= ENTRY_HEAD && d[0] == ENTRY_VERSION && rg_get_u64be(d + 9) == c->origin) {
     pub_t *p = pub_find(c, rg_get_u64be(d + 17));
     if (p) {
@@ -157,6 +159,8 @@ static void on_inbox(uv_async_t *h) {
     } else if (it->kind == IN_FAILED && (p = pub_find(c, it->pub_id))) {
       snprintf(p->why, sizeof p->why, "%s", it->why); /* e.g. no stream leader yet */
       p->retry_at_ms = uv_now(c->loop) + REPUBLISH_MS;
+    } else if (it->kind == IN_GENERATION) {
+      rg__cluster_gen_arrived(c, it); /* takes the reader */
     } else if (it->kind == IN_ENTRY && !c->stopped && !c->halted) {
       if (it->seq == c->taken + 1)
         apply_entry(c, it->seq, it->data, it->len);
@@ -314,14 +318,16 @@ static void write_stats(void *ctx, rg_wr_t *wr) {
   bool have_head = atomic_load(&c->have_head) &&
                    rg_clock_mono_us() / 1000 - atomic_load(&c->head_at_ms) <= HEAD_FRESH_MS;
   uint64_t lag = head > applied ? head - applied : 0;
-  rg_wr_map(wr, 16);
-  rg_wr_str(wr, "role"), rg_wr_str(wr, "replica");
+  int64_t behind = lag ? rg_clock_now() - atomic_load(&c->taken_at) : 0;
+  rg_wr_map(wr, 16 + RG__CLUSTER_GEN_STATS);
+  rg__cluster_gen_stats(c, wr);
   rg_wr_str(wr, "node"), rg_wr_str(wr, c->cfg.cluster_node);
   rg_wr_str(wr, "stream"), rg_wr_str(wr, c->cfg.cluster_stream);
   rg_wr_str(wr, "connected"), rg_wr_bool(wr, connected);
   rg_wr_str(wr, "applied_seq"), rg_wr_uint(wr, applied);
   rg_wr_str(wr, "stream_last_seq"), rg_wr_uint(wr, head);
   rg_wr_str(wr, "lag"), rg_wr_uint(wr, lag);
+  rg_wr_str(wr, "lag_seconds"), rg_wr_uint(wr, behind > 0 ? (uint64_t)behind : 0);
   rg_wr_str(wr, "ready");
   rg_wr_bool(wr, connected && have_head && atomic_load(&c->consuming) && !c->halted &&
                      lag <= c->cfg.cluster_max_lag);
@@ -363,6 +369,10 @@ int rg_cluster_open(const rg_config_t *cfg, uv_loop_t *loop, rg_engine_t *e, rg_
   c->taken = seq;
   atomic_store(&c->applied, seq);
   atomic_store(&c->fetched, seq);
+  if ((rc = rg__cluster_gen_open(c, err, errlen))) {
+    free(c);
+    return rc;
+  }
   pthread_mutex_init(&c->lock, NULL);
   pthread_cond_init(&c->wake, NULL);
   if (nats_Open(-1) != NATS_OK) {
@@ -375,14 +385,18 @@ int rg_cluster_open(const rg_config_t *cfg, uv_loop_t *loop, rg_engine_t *e, rg_
   uv_timer_start(&c->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
   bool pub_ok = pthread_create(&c->publisher, NULL, rg__cluster_publisher_main, c) == 0;
   bool con_ok = pub_ok && pthread_create(&c->consumer, NULL, rg__cluster_consumer_main, c) == 0;
-  if (!con_ok) {
+  bool gen_ok =
+      con_ok && pthread_create(&c->generations, NULL, rg__cluster_generations_main, c) == 0;
+  if (!gen_ok) {
     if (pub_ok) {
       pthread_mutex_lock(&c->lock);
       c->stopping = true;
       pthread_cond_broadcast(&c->wake);
       pthread_mutex_unlock(&c->lock);
       pthread_join(c->publisher, NULL);
+      if (con_ok) pthread_join(c->consumer, NULL);
     }
+    rg_engine_set_recompute_hooks(e, NULL, NULL, NULL);
     c->stopped = true;
     uv_close((uv_handle_t *)&c->async, NULL);
     uv_close((uv_handle_t *)&c->sweep, NULL);
@@ -412,6 +426,9 @@ void rg_cluster_stop(rg_replica_t *c) {
   pthread_mutex_unlock(&c->lock);
   pthread_join(c->publisher, NULL);
   pthread_join(c->consumer, NULL);
+  pthread_join(c->generations, NULL);
+  rg_engine_set_recompute_hooks(c->engine, NULL, NULL, NULL);
+  if (c->packing) uv_cancel((uv_req_t *)&c->pack_work); /* running: it ends on the pool */
   pthread_mutex_lock(&c->lock);
   natsConnection *nc = c->nc;
   jsCtx *js = c->js;
@@ -448,7 +465,12 @@ void rg_cluster_stop(rg_replica_t *c) {
 
 void rg_cluster_free(rg_replica_t *c) {
   if (!c) return;
-  for (in_item_t *it = c->in_head, *next; it; it = next) next = it->next, free(it);
+  for (in_item_t *it = c->in_head, *next; it; it = next) {
+    next = it->next;
+    if (it->kind == IN_GENERATION) rg_genpack_reader_free(it->reader);
+    free(it);
+  }
+  rg__cluster_gen_close(c);
   pthread_mutex_destroy(&c->lock);
   pthread_cond_destroy(&c->wake);
   free(c);

@@ -11,6 +11,7 @@
 #include <nats/nats.h>
 
 #include "repgraph/cluster.h"
+#include "repgraph/genpack.h"
 #include "repgraph/log.h"
 
 /* Log entry: version byte (1), the publisher's clock (i64 BE, so every replica takes the
@@ -29,6 +30,13 @@
 #define REPUBLISH_MS  200  /* a refused entry is published again after this */
 #define MAX_PENDING   (1 << 20) /* async publishes in flight: never stall the publisher */
 #define URLS_MAX      16
+#define GEN_TICK_MS   200        /* the generation thread looks at the manifest this often */
+#define GEN_CHUNK     (256 << 10) /* bytes of a generation per chunk message */
+#define GEN_MAX_BYTES (UINT64_C(1) << 34) /* a manifest announcing more is refused */
+#define GEN_SCAN_SLACK 4096      /* stream messages a fetch looks at beyond the chunk count */
+
+/* Where a replica's served generation came from. */
+enum { GEN_NONE, GEN_LOCAL, GEN_ADOPTED };
 
 /* A client write waiting for the log (loop thread only). */
 typedef struct pub {
@@ -47,7 +55,7 @@ typedef struct pub {
   bool finished;        /* its reply is ready; it waits for the writes before it */
 } pub_t;
 
-enum { IN_ENTRY, IN_ACK, IN_FAILED };
+enum { IN_ENTRY, IN_ACK, IN_FAILED, IN_GENERATION };
 
 /* What a NATS-side thread hands the loop. */
 typedef struct in_item {
@@ -56,6 +64,8 @@ typedef struct in_item {
   uint64_t seq;    /* IN_ENTRY: stream sequence; IN_ACK: the acked sequence */
   uint64_t pub_id; /* IN_ACK, IN_FAILED */
   char why[128];   /* IN_FAILED */
+  struct rg_genpack_reader *reader; /* IN_GENERATION: verified, of generation seq */
+  uint64_t log_seq;                 /* IN_GENERATION: adopt once applied up to this */
   uint32_t len;    /* IN_ENTRY: the entry */
   uint8_t data[];
 } in_item_t;
@@ -106,12 +116,56 @@ struct rg_replica {
   atomic_uint_fast64_t head_at_ms; /* when the head was last read (monotonic ms) */
   atomic_uint_fast64_t published, publish_failed, timeouts, resets, applied_entries,
       refused_entries;
-  pthread_t consumer, publisher;
+  atomic_int_fast64_t taken_at; /* the publisher's clock of the last entry taken (lag, s) */
+  pthread_t consumer, publisher, generations;
+
+  /* generations (cluster_gen.c on the loop, cluster_lease.c on the generation thread) */
+  char lease_bucket[96], manifest_bucket[96], gen_stream[96], gen_subject[96];
+  struct rg_genpack *to_publish;     /* under lock: the leader's sealed pack, for the thread */
+  rg_genpack_manifest_t to_publish_m; /* under lock */
+  char lease_holder[64];              /* under lock: "" = unknown or none */
+  atomic_bool leader;                 /* this replica holds the lease (generation thread) */
+  atomic_uint_fast64_t manifest_gen;  /* the newest manifest's generation seen */
+  atomic_uint_fast64_t served_gen;    /* loop writes: the generation this replica serves */
+  atomic_int served_source;           /* GEN_NONE, GEN_LOCAL, GEN_ADOPTED */
+  atomic_uint_fast64_t gens_published, gens_adopted, gens_refused, lease_taken;
+  /* loop thread */
+  struct rg_genpack_reader *pending;  /* verified, waiting for applied >= pending_seq */
+  uint64_t pending_gen, pending_seq;
+  bool adopting, packing;
+  uv_work_t pack_work;
+  struct rg_genpack *packed; /* pack_work's result */
+  uint64_t packed_gen;
+  int packed_rc;
 };
 
 /* The publisher and consumer threads (cluster_nats.c); arg is the rg_replica_t. Both run
  * until `stopping` is set under lock and the condition signalled. */
 void *rg__cluster_publisher_main(void *arg);
 void *rg__cluster_consumer_main(void *arg);
+
+/* The generation thread (cluster_lease.c): takes and renews the recompute lease, publishes
+ * the leader's generations, watches the manifest and hands verified generations to the loop
+ * (IN_GENERATION). Runs until `stopping`, like the others. */
+void *rg__cluster_generations_main(void *arg);
+
+/* Hands items to the loop (cluster_nats.c): any thread. */
+void rg__cluster_inbox_push(rg_replica_t *c, in_item_t *first, in_item_t *last);
+
+/* Sleeps ms unless stopping; true when stopping (cluster_nats.c). */
+bool rg__cluster_pause_ms(rg_replica_t *c, int ms);
+
+/* cluster_gen.c (loop thread): set-up at open (reads the served generation, sets the
+ * engine's recompute hooks), a verified generation from the thread, an entry applied (a
+ * waiting adoption may go), stats fields, and the end (frees what is left). */
+int rg__cluster_gen_open(rg_replica_t *c, char *err, size_t errlen);
+void rg__cluster_gen_arrived(rg_replica_t *c, in_item_t *it);
+void rg__cluster_gen_kick(rg_replica_t *c);
+/* True when generation gen from the cluster should be adopted: newer than the one served,
+ * or the same number computed here while another replica leads. Any thread. */
+bool rg__cluster_gen_wanted(rg_replica_t *c, uint64_t gen);
+void rg__cluster_gen_stats(rg_replica_t *c, rg_wr_t *wr);
+#define RG__CLUSTER_GEN_STATS 8 /* fields rg__cluster_gen_stats writes */
+void rg__cluster_gen_close(rg_replica_t *c);
 
 #endif

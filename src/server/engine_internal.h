@@ -84,6 +84,11 @@ struct rg_engine {
   /* cluster mode: stats' "cluster" section (rg_engine_set_stats_hook); NULL = none */
   void (*stats_hook)(void *ctx, rg_wr_t *wr);
   void *stats_hook_ctx;
+  /* cluster mode: who may recompute, who hears of a new generation (recompute.c) */
+  rg_recompute_gate_fn recompute_gate;
+  rg_generation_fn on_generation;
+  void *recompute_hook_ctx;
+  uint64_t generation_floor;
 };
 
 /* engine.c --------------------------------------------------------------------------- */
