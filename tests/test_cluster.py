@@ -154,12 +154,13 @@ class Conn:
 class Replica:
     def __init__(self, tmp, i, nats_urls):
         self.i, self.tmp = i, tmp
-        self.port = free_port()
+        self.port, self.mport = free_port(), free_port()
         self.args = [os.path.join(BUILD, "repgraphd"), "--data", os.path.join(tmp, f"rg{i}"),
                      "--port", str(self.port), "--unix", "none",
                      "--set", "cluster.enabled=1", "--set", f"cluster.nats={nats_urls}",
                      "--set", f"cluster.node=r{i}", "--set", "cluster.read_wait=5s",
-                     "--set", "recompute.interval=0", "--set", f"cluster.lease_ttl={LEASE_TTL}s"]
+                     "--set", "recompute.interval=0", "--set", f"cluster.lease_ttl={LEASE_TTL}s",
+                     "--set", f"metrics.listen=127.0.0.1:{self.mport}"]
         self.start()
 
     def start(self):
@@ -186,6 +187,14 @@ class Replica:
 
     def cluster(self):
         return self.stats()["cluster"]
+
+    def metric(self, name):
+        """The value of one sample of /metrics (name with its labels), or None."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.mport}/metrics", timeout=5) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return float(line.split()[-1])
+        return None
 
     def kill(self):
         self.proc.send_signal(signal.SIGKILL)
@@ -291,13 +300,13 @@ def nats_publish(port, subject, payload):
             got = b""
             while b"PONG" not in got:
                 got += raw.recv(4096)
-            raw.sendall(b"PUB %s _INBOX.rgtest %d\r\n%s\r\n" % (subject.encode(), len(payload),
-                                                                payload))
+            raw.sendall(b"PUB %s _INBOX.rgtest %d\r\n%s\r\nPING\r\n" % (
+                subject.encode(), len(payload), payload))
             raw.settimeout(1 + attempt)
             got = b""
             try:
                 while True:
-                    m = re.search(rb"MSG _INBOX\.rgtest 1 (\d+)\r\n", got)
+                    m = re.search(rb"MSG _INBOX\.rgtest 1 +(\d+)\r\n", got)  # (an empty reply field)
                     if m and len(got) >= m.end() + int(m.group(1)):
                         return json.loads(got[m.end():m.end() + int(m.group(1))])
                     chunk = raw.recv(4096)
@@ -305,7 +314,7 @@ def nats_publish(port, subject, payload):
                         break
                     got += chunk
             except TimeoutError:
-                pass
+                print(f"no ack for {subject} yet (attempt {attempt + 1}): got {got!r}")
     raise AssertionError(f"JetStream never acknowledged a publication to {subject}")
 
 
@@ -527,6 +536,14 @@ def run(tmp, n_writes, seed):
         print(f"killed -9 leader r{leader.i} during a recomputation; r{new_leader.i} took the "
               f"lease and its generation {gen2} is served by both survivors "
               f"({time.monotonic() - t1:.1f} s after the kill; lease_ttl {LEASE_TTL} s)")
+        follower = next(r for r in survivors if r is not new_leader)
+        wait_for(lambda: new_leader.metric("repgraph_cluster_leader") == 1
+                 and follower.metric("repgraph_cluster_leader") == 0
+                 and follower.metric(f'repgraph_cluster_generation{{source="adopted"}}') == gen2
+                 and follower.metric("repgraph_cluster_lag_messages") == 0,
+                 "/metrics showing the roles and the adopted generation", 10)
+        print(f"/metrics: repgraph_cluster_leader 1 on r{new_leader.i}, 0 on r{follower.i}, which "
+              f"serves generation {gen2} adopted, lag 0")
         leader.start()
         wait_for(lambda: leader.cluster()["ready"] and serving([leader], gen2)
                  and leader.cluster()["role"] == "follower",

@@ -200,10 +200,13 @@ static int publish(rg_replica_t *c, pub_t *p) {
 
 /* Each SWEEP_MS: writes JetStream refused are published again (the same message id: the
  * stream keeps one copy), and those that waited cluster.read_wait end with an error. */
+static uint64_t lag_now(rg_replica_t *c, uint64_t *seconds);
+
 static void on_sweep(uv_timer_t *t) {
   rg_replica_t *c = t->data;
-  uint64_t now = uv_now(c->loop);
+  uint64_t now = uv_now(c->loop), behind, lag = lag_now(c, &behind);
   char msg[400];
+  rg__cluster_gen_metrics(c, lag, behind);
   for (pub_t *p = c->pubs_head, *next; p && p->deadline_ms <= now; p = next) {
     next = p->next;
     if (p->submitted || p->finished) continue;
@@ -310,6 +313,16 @@ int rg_cluster_write(rg_replica_t *c, const uint8_t *body, uint32_t len, const r
 
 /* ---- stats ---------------------------------------------------------------------------- */
 
+/* Entries in the stream not applied here, and with some: seconds since the last one taken
+ * was published. */
+static uint64_t lag_now(rg_replica_t *c, uint64_t *seconds) {
+  uint64_t applied = atomic_load(&c->applied), head = atomic_load(&c->head);
+  uint64_t lag = head > applied ? head - applied : 0;
+  int64_t behind = lag ? rg_clock_now() - atomic_load(&c->taken_at) : 0;
+  *seconds = behind > 0 ? (uint64_t)behind : 0;
+  return lag;
+}
+
 static void write_stats(void *ctx, rg_wr_t *wr) {
   rg_replica_t *c = ctx;
   uint64_t applied = atomic_load(&c->applied), head = atomic_load(&c->head);
@@ -317,8 +330,7 @@ static void write_stats(void *ctx, rg_wr_t *wr) {
   /* the head as read lately: without a stream leader (no NATS quorum) it cannot be read */
   bool have_head = atomic_load(&c->have_head) &&
                    rg_clock_mono_us() / 1000 - atomic_load(&c->head_at_ms) <= HEAD_FRESH_MS;
-  uint64_t lag = head > applied ? head - applied : 0;
-  int64_t behind = lag ? rg_clock_now() - atomic_load(&c->taken_at) : 0;
+  uint64_t behind, lag = lag_now(c, &behind);
   rg_wr_map(wr, 16 + RG__CLUSTER_GEN_STATS);
   rg__cluster_gen_stats(c, wr);
   rg_wr_str(wr, "node"), rg_wr_str(wr, c->cfg.cluster_node);
@@ -327,7 +339,7 @@ static void write_stats(void *ctx, rg_wr_t *wr) {
   rg_wr_str(wr, "applied_seq"), rg_wr_uint(wr, applied);
   rg_wr_str(wr, "stream_last_seq"), rg_wr_uint(wr, head);
   rg_wr_str(wr, "lag"), rg_wr_uint(wr, lag);
-  rg_wr_str(wr, "lag_seconds"), rg_wr_uint(wr, behind > 0 ? (uint64_t)behind : 0);
+  rg_wr_str(wr, "lag_seconds"), rg_wr_uint(wr, behind);
   rg_wr_str(wr, "ready");
   rg_wr_bool(wr, connected && have_head && atomic_load(&c->consuming) && !c->halted &&
                      lag <= c->cfg.cluster_max_lag);
@@ -369,6 +381,7 @@ int rg_cluster_open(const rg_config_t *cfg, uv_loop_t *loop, rg_engine_t *e, rg_
   c->taken = seq;
   atomic_store(&c->applied, seq);
   atomic_store(&c->fetched, seq);
+  atomic_store(&c->taken_at, rg_clock_now()); /* lag_seconds before the first entry: since start */
   if ((rc = rg__cluster_gen_open(c, err, errlen))) {
     free(c);
     return rc;

@@ -170,6 +170,20 @@ void rg__cluster_gen_stats(rg_replica_t *c, rg_wr_t *wr) {
   rg_wr_str(wr, "lease_taken"), rg_wr_uint(wr, atomic_load(&c->lease_taken));
 }
 
+void rg__cluster_gen_metrics(rg_replica_t *c, uint64_t lag, uint64_t lag_seconds) {
+  rg_metrics_t *m = rg_engine_metrics(c->engine);
+  atomic_store(&m->cluster_enabled, 1);
+  atomic_store(&m->cluster_leader, atomic_load(&c->leader) ? 1 : 0);
+  atomic_store(&m->cluster_applied_seq, atomic_load(&c->applied));
+  atomic_store(&m->cluster_lag, lag);
+  atomic_store(&m->cluster_lag_seconds, lag_seconds);
+  atomic_store(&m->cluster_generation, atomic_load(&c->served_gen));
+  atomic_store(&m->cluster_generation_adopted, atomic_load(&c->served_source) == GEN_ADOPTED);
+  atomic_store(&m->cluster_generations_published, atomic_load(&c->gens_published));
+  atomic_store(&m->cluster_generations_adopted, atomic_load(&c->gens_adopted));
+  atomic_store(&m->cluster_generations_refused, atomic_load(&c->gens_refused));
+}
+
 void rg__cluster_gen_close(rg_replica_t *c) {
   rg_genpack_reader_free(c->pending);
   c->pending = NULL;

@@ -152,6 +152,11 @@ void *rg__cluster_generations_main(void *arg);
 /* Hands items to the loop (cluster_nats.c): any thread. */
 void rg__cluster_inbox_push(rg_replica_t *c, in_item_t *first, in_item_t *last);
 
+/* Creates stream `name` taking `subject` (R cluster.replicas, file storage) unless it
+ * exists (cluster_nats.c). NATS_OK or the status. */
+natsStatus rg__cluster_ensure_stream(rg_replica_t *c, jsCtx *js, const char *name,
+                                     const char *subject);
+
 /* Sleeps ms unless stopping; true when stopping (cluster_nats.c). */
 bool rg__cluster_pause_ms(rg_replica_t *c, int ms);
 
@@ -167,5 +172,7 @@ bool rg__cluster_gen_wanted(rg_replica_t *c, uint64_t gen);
 void rg__cluster_gen_stats(rg_replica_t *c, rg_wr_t *wr);
 #define RG__CLUSTER_GEN_STATS 8 /* fields rg__cluster_gen_stats writes */
 void rg__cluster_gen_close(rg_replica_t *c);
+/* Copies role, position, lag and generation into the engine's metrics (for /metrics). */
+void rg__cluster_gen_metrics(rg_replica_t *c, uint64_t lag, uint64_t lag_seconds);
 
 #endif

@@ -57,50 +57,31 @@ static void set_holder(rg_replica_t *c, const char *name, size_t len) {
   pthread_mutex_unlock(&c->lock);
 }
 
+/* Binds key-value bucket `name` (History 1, TTL ttl_s seconds, 0 = none), creating it when
+ * missing. */
+static natsStatus bind_bucket(gen_thread_t *g, const char *name, uint64_t ttl_s, kvStore **kv) {
+  kvConfig kc;
+  kvConfig_Init(&kc);
+  kc.Bucket = name;
+  kc.History = 1;
+  kc.TTL = (int64_t)ttl_s * 1000000000; /* nanoseconds, as JetStream's max_age */
+  kc.Replicas = (int)g->c->cfg.cluster_replicas;
+  kc.StorageType = js_FileStorage;
+  natsStatus s = js_CreateKeyValue(kv, g->js, &kc);
+  return s == NATS_OK ? s : js_KeyValue(kv, g->js, name); /* made by another replica */
+}
+
 /* Binds (creating when missing) the buckets and the chunk stream. */
 static natsStatus setup(gen_thread_t *g) {
   rg_replica_t *c = g->c;
   natsStatus s = NATS_OK;
-  if (!g->lease) {
-    kvConfig kc;
-    kvConfig_Init(&kc);
-    kc.Bucket = c->lease_bucket;
-    kc.History = 1;
-    kc.TTL = (int64_t)c->cfg.cluster_lease_ttl_s * 1000000000; /* nanoseconds */
-    kc.Replicas = (int)c->cfg.cluster_replicas;
-    kc.StorageType = js_FileStorage;
-    if ((s = js_CreateKeyValue(&g->lease, g->js, &kc)) != NATS_OK)
-      s = js_KeyValue(&g->lease, g->js, c->lease_bucket);
-    if (s != NATS_OK) return s;
-  }
-  if (!g->manifest) {
-    kvConfig kc;
-    kvConfig_Init(&kc);
-    kc.Bucket = c->manifest_bucket;
-    kc.History = 1;
-    kc.Replicas = (int)c->cfg.cluster_replicas;
-    kc.StorageType = js_FileStorage;
-    if ((s = js_CreateKeyValue(&g->manifest, g->js, &kc)) != NATS_OK)
-      s = js_KeyValue(&g->manifest, g->js, c->manifest_bucket);
-    if (s != NATS_OK) return s;
-  }
+  if (!g->lease && (s = bind_bucket(g, c->lease_bucket, c->cfg.cluster_lease_ttl_s, &g->lease)))
+    return s;
+  if (!g->manifest && (s = bind_bucket(g, c->manifest_bucket, 0, &g->manifest))) return s;
   if (!g->stream_ok) {
-    jsStreamConfig sc;
-    jsStreamConfig_Init(&sc);
     char subject[128];
     snprintf(subject, sizeof subject, "%s.gen.>", c->cfg.cluster_stream);
-    const char *subjects[1] = {subject};
-    sc.Name = c->gen_stream;
-    sc.Subjects = subjects;
-    sc.SubjectsLen = 1;
-    sc.Replicas = (int64_t)c->cfg.cluster_replicas;
-    sc.Storage = js_FileStorage;
-    jsStreamInfo *si = NULL;
-    jsErrCode jerr = 0;
-    s = js_AddStream(&si, g->js, &sc, NULL, &jerr);
-    jsStreamInfo_Destroy(si);
-    if (s != NATS_OK && jerr == JSStreamNameExistErr) s = NATS_OK;
-    g->stream_ok = s == NATS_OK;
+    g->stream_ok = (s = rg__cluster_ensure_stream(c, g->js, c->gen_stream, subject)) == NATS_OK;
   }
   return s;
 }

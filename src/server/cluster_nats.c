@@ -144,12 +144,12 @@ static natsStatus nats_connect(rg_replica_t *c, natsConnection **nc, jsCtx **js)
   return s;
 }
 
-/* Creates the stream (R cluster.replicas, file storage) unless it exists. */
-static natsStatus ensure_stream(rg_replica_t *c, jsCtx *js) {
+natsStatus rg__cluster_ensure_stream(rg_replica_t *c, jsCtx *js, const char *name,
+                                     const char *subject) {
   jsStreamConfig sc;
   jsStreamConfig_Init(&sc);
-  const char *subjects[1] = {c->subject};
-  sc.Name = c->cfg.cluster_stream;
+  const char *subjects[1] = {subject};
+  sc.Name = name;
   sc.Subjects = subjects;
   sc.SubjectsLen = 1;
   sc.Replicas = (int64_t)c->cfg.cluster_replicas;
@@ -242,7 +242,8 @@ void *rg__cluster_consumer_main(void *arg) {
       }
     } else if (!stream_ok) {
       what = "create stream";
-      stream_ok = (s = ensure_stream(c, js)) == NATS_OK;
+      stream_ok =
+          (s = rg__cluster_ensure_stream(c, js, c->cfg.cluster_stream, c->subject)) == NATS_OK;
     } else if (!sub || atomic_exchange(&c->reset, false)) {
       what = "create consumer";
       natsSubscription_Destroy(sub);
