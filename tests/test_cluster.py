@@ -26,6 +26,9 @@ It checks:
   - kill -9 of the leader during a recomputation: another replica takes the lease (within
     cluster.lease_ttl), recomputes and publishes; the survivors serve its generation, and
     the old leader, restarted, adopts it too;
+  - a fourth replica started on an empty store restores the leader's last snapshot, replays
+    only the log after it (writes made after the snapshot included) and ends up with the
+    same counts, actors and generation as the others;
   - with every NATS node gone, a write answers `unavailable` within cluster.read_wait, reads
     still answer, stats says not ready, and each replica stops cleanly.
 Without nats-server it prints why and exits 77 (ctest: skipped).
@@ -159,7 +162,7 @@ class Replica:
                      "--port", str(self.port), "--unix", "none",
                      "--set", "cluster.enabled=1", "--set", f"cluster.nats={nats_urls}",
                      "--set", f"cluster.node=r{i}", "--set", "cluster.read_wait=5s",
-                     "--set", "recompute.interval=0", "--set", f"cluster.lease_ttl={LEASE_TTL}s",
+                     "--set", "recompute.interval=0", "--set", f"cluster.lease_ttl={LEASE_TTL}s", "--set", "cluster.snapshot_interval=1s",
                      "--set", f"metrics.listen=127.0.0.1:{self.mport}"]
         self.start()
 
@@ -550,6 +553,37 @@ def run(tmp, n_writes, seed):
                  f"the old leader r{leader.i} back as a follower serving {gen2}", 30)
         assert leader.cluster()["generation_source"] == "adopted"
         print(f"r{leader.i} restarted: a follower serving generation {gen2} (adopted)")
+
+        # A new replica starts from the snapshot the leader published after generation gen2,
+        # plus the entries written after it.
+        wait_for(lambda: new_leader.cluster()["snapshots_published"] >= 1,
+                 f"r{new_leader.i} publishing a snapshot", 30)
+        conn = Conn(follower.port)
+        after = [f"late{n}@snap.example" for n in range(20)]
+        for n, sender in enumerate(after):
+            conn.call("ingest", observations=[{"sender": sender, "recipients": ["a@b.example"],
+                                               "client_ip": f"198.51.100.{n + 1}"}])
+        conn.close()
+        urls = ",".join(f"nats://127.0.0.1:{p[0]}" for p in ports)
+        newcomer = Replica(tmp, 3, urls)
+        replicas.append(newcomer)
+        cl = wait_for(converged, "the new replica caught up", 60)
+        with open(os.path.join(tmp, "rg3.log")) as f:
+            log = f.read()
+        snap = [int(x) for x in re.findall(r"restored the snapshot at sequence (\d+)", log)]
+        starts = [int(x) for x in re.findall(r"consuming \S+ from sequence (\d+)", log)]
+        assert len(snap) == 1 and snap[0] > 0 and starts and starts[0] == snap[0] + 1, (snap, starts)
+        assert cl[3]["applied_seq"] >= snap[0] + len(after), (cl[3], snap)
+        st = [counts(r.stats()) for r in replicas]
+        assert all(x == st[0] for x in st), f"replicas differ: {st}"
+        conn = Conn(newcomer.port)
+        got = conn.call("lookup", actors=[f"address:{a}" for a in after] + names[:50])["results"]
+        assert all(g["known"] for g in got), "the new replica misses writes"
+        conn.close()
+        wait_for(lambda: serving([newcomer], gen2), f"the new replica serving {gen2}", 30)
+        print(f"r3 started empty: restored the snapshot at sequence {snap[0]}, replayed from "
+              f"{starts[0]} to {cl[3]['applied_seq']} (the {len(after)} writes after it "
+              f"included); same counts and generation {gen2} as the others")
         for n in nats:  # no NATS at all: writes answer unavailable, reads still work
             if n.proc.poll() is None:
                 n.kill()

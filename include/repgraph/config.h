@@ -121,6 +121,7 @@ typedef struct {
   uint64_t cluster_read_wait_s; /* a write waits this long to be applied here, s */
   uint32_t cluster_max_lag;     /* stats' cluster.ready is false past this many messages */
   uint64_t cluster_lease_ttl_s; /* the recompute lease's TTL, s (renewed every third) */
+  uint64_t cluster_snapshot_interval_s; /* the leader's store snapshots, at most this often */
 } rg_config_t;
 
 /* The Postfix actions a policy verdict may map to (policy.action_*). */

@@ -280,6 +280,10 @@ static const opt_t options[] = {
         "a write waits this long for JetStream's ack and its apply here, else not_applied"),
     NUM(OPT_U32, cluster_max_lag, "cluster.max_lag", 0, 100000000, "1000",
         "stats' cluster.ready is false while more messages than this wait to be applied"),
+    NUM(OPT_DURATION, cluster_snapshot_interval_s, "cluster.snapshot_interval", 0,
+        UINT64_C(30) * 86400, "1h",
+        "the leader publishes a compacted copy of its store (new replicas start from it and "
+        "the log after it) after a generation, when its last one is older than this; 0 = never"),
     NUM(OPT_DURATION, cluster_lease_ttl_s, "cluster.lease_ttl", 3, 3600, "10s",
         "the recompute lease lasts this long unless renewed (every third of it); the leader "
         "alone recomputes and publishes the generation, the others adopt it"),

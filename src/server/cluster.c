@@ -442,6 +442,7 @@ void rg_cluster_stop(rg_replica_t *c) {
   pthread_join(c->generations, NULL);
   rg_engine_set_recompute_hooks(c->engine, NULL, NULL, NULL);
   if (c->packing) uv_cancel((uv_req_t *)&c->pack_work); /* running: it ends on the pool */
+  if (c->snapping) uv_cancel((uv_req_t *)&c->snap_work);
   pthread_mutex_lock(&c->lock);
   natsConnection *nc = c->nc;
   jsCtx *js = c->js;

@@ -61,11 +61,49 @@ static void pack_done(uv_work_t *req, int status) {
                  status ? "cancelled" : rg_strerror(c->packed_rc));
 }
 
+static void snap_work(uv_work_t *req) {
+  rg_replica_t *c = req->data;
+  rg_genpack_t *p = NULL;
+  rg_genpack_manifest_t m;
+  c->snap_err[0] = '\0';
+  c->snap_rc = rg__cluster_snapshot_make(c, &p, &m, c->snap_err, sizeof c->snap_err);
+  if (c->snap_rc) return;
+  pthread_mutex_lock(&c->lock);
+  rg_genpack_free(c->to_snapshot); /* an older one not yet out: this one replaces it */
+  c->to_snapshot = p;
+  c->to_snapshot_m = m;
+  pthread_mutex_unlock(&c->lock);
+}
+
+static void snap_done(uv_work_t *req, int status) {
+  rg_replica_t *c = req->data;
+  c->snapping = false;
+  if (status || c->snap_rc)
+    rg_log_error("cluster: snapshot of the store not made: %s",
+                 status ? "cancelled" : c->snap_err[0] ? c->snap_err : rg_strerror(c->snap_rc));
+}
+
+/* After a generation of the leader's: a snapshot of the store for new replicas, when the
+ * last one is older than cluster.snapshot_interval. */
+static void maybe_snapshot(rg_replica_t *c) {
+  uint64_t every = c->cfg.cluster_snapshot_interval_s * 1000, now = uv_now(c->loop);
+  if (!every || c->snapping || (c->snapped_at_ms && now - c->snapped_at_ms < every)) return;
+  c->snapping = true;
+  c->snapped_at_ms = now;
+  c->snap_work.data = c;
+  if (uv_queue_work(c->loop, &c->snap_work, snap_work, snap_done) != 0) {
+    c->snapping = false;
+    rg_log_error("cluster: cannot queue a snapshot of the store");
+  }
+}
+
 static void computed(void *ctx, uint64_t gen) {
   rg_replica_t *c = ctx;
   atomic_store(&c->served_gen, gen);
   atomic_store(&c->served_source, GEN_LOCAL);
-  if (c->stopped || c->packing) return; /* one at a time: the next recomputation publishes */
+  if (c->stopped) return;
+  maybe_snapshot(c);
+  if (c->packing) return; /* one at a time: the next recomputation publishes */
   c->packing = true;
   c->packed_gen = gen;
   c->pack_work.data = c;
@@ -139,6 +177,7 @@ int rg__cluster_gen_open(rg_replica_t *c, char *err, size_t errlen) {
   snprintf(c->lease_bucket, sizeof c->lease_bucket, "%s-lease", s);
   snprintf(c->manifest_bucket, sizeof c->manifest_bucket, "%s-manifest", s);
   snprintf(c->gen_stream, sizeof c->gen_stream, "%s-gen", s);
+  snprintf(c->snap_stream, sizeof c->snap_stream, "%s-snap", s);
   rg_txn_t *t;
   rg_generation_t g = {0};
   int rc = rg_store_read_begin(rg_engine_store(c->engine), &t);
@@ -168,6 +207,7 @@ void rg__cluster_gen_stats(rg_replica_t *c, rg_wr_t *wr) {
   rg_wr_str(wr, "generations_adopted"), rg_wr_uint(wr, atomic_load(&c->gens_adopted));
   rg_wr_str(wr, "generations_refused"), rg_wr_uint(wr, atomic_load(&c->gens_refused));
   rg_wr_str(wr, "lease_taken"), rg_wr_uint(wr, atomic_load(&c->lease_taken));
+  rg_wr_str(wr, "snapshots_published"), rg_wr_uint(wr, atomic_load(&c->snapshots_published));
 }
 
 void rg__cluster_gen_metrics(rg_replica_t *c, uint64_t lag, uint64_t lag_seconds) {
@@ -189,4 +229,6 @@ void rg__cluster_gen_close(rg_replica_t *c) {
   c->pending = NULL;
   rg_genpack_free(c->to_publish);
   c->to_publish = NULL;
+  rg_genpack_free(c->to_snapshot);
+  c->to_snapshot = NULL;
 }

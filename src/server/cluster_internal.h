@@ -120,10 +120,13 @@ struct rg_replica {
   pthread_t consumer, publisher, generations;
 
   /* generations (cluster_gen.c on the loop, cluster_lease.c on the generation thread) */
-  char lease_bucket[96], manifest_bucket[96], gen_stream[96], gen_subject[96];
+  char lease_bucket[96], manifest_bucket[96], gen_stream[96], snap_stream[96];
   struct rg_genpack *to_publish;     /* under lock: the leader's sealed pack, for the thread */
   rg_genpack_manifest_t to_publish_m; /* under lock */
   char lease_holder[64];              /* under lock: "" = unknown or none */
+  struct rg_genpack *to_snapshot;     /* under lock: a sealed snapshot pack, for the thread */
+  rg_genpack_manifest_t to_snapshot_m; /* under lock */
+  atomic_uint_fast64_t snapshots_published;
   atomic_bool leader;                 /* this replica holds the lease (generation thread) */
   atomic_uint_fast64_t manifest_gen;  /* the newest manifest's generation seen */
   atomic_uint_fast64_t served_gen;    /* loop writes: the generation this replica serves */
@@ -132,8 +135,11 @@ struct rg_replica {
   /* loop thread */
   struct rg_genpack_reader *pending;  /* verified, waiting for applied >= pending_seq */
   uint64_t pending_gen, pending_seq;
-  bool adopting, packing;
-  uv_work_t pack_work;
+  bool adopting, packing, snapping;
+  uint64_t snapped_at_ms; /* when the last snapshot was started (uv_now), 0 = never */
+  uv_work_t pack_work, snap_work;
+  int snap_rc;
+  char snap_err[200];
   struct rg_genpack *packed; /* pack_work's result */
   uint64_t packed_gen;
   int packed_rc;
@@ -157,6 +163,36 @@ void rg__cluster_inbox_push(rg_replica_t *c, in_item_t *first, in_item_t *last);
 natsStatus rg__cluster_ensure_stream(rg_replica_t *c, jsCtx *js, const char *name,
                                      const char *subject);
 
+/* cluster_pack.c (NATS threads): publishes pack p's chunks to subject, each acknowledged,
+ * setting m's first_seq / last_seq; NATS_OK or the status. */
+natsStatus rg__cluster_pack_publish(jsCtx *js, const char *subject, rg_genpack_t *p,
+                                    rg_genpack_manifest_t *m);
+
+/* Gathers the chunks of the pack manifest m announces from `stream` (the messages of
+ * `subject` among the sequences it names) and verifies them: 0 with *out owned by the
+ * caller, or an error with why (schema, sequences that do not fit, chunks missing, checksum,
+ * NATS unreachable: RG_EUNAVAILABLE). */
+int rg__cluster_pack_fetch(jsCtx *js, const char *stream, const char *subject,
+                           const rg_genpack_manifest_t *m, rg_genpack_reader_t **out, char *why,
+                           size_t cap);
+
+/* Purges the stream's messages before sequence seq (older packs). */
+void rg__cluster_pack_purge_before(jsCtx *js, const char *stream, uint64_t seq);
+
+/* Connects to cfg->cluster_nats as `name` (nats.c reconnects for ever after). NATS_OK or the
+ * status (cluster_nats.c). */
+natsStatus rg__cluster_connect(const rg_config_t *cfg, const char *name, natsConnection **nc);
+
+/* cluster_snapshot.c: a compacted copy of the store packed to publish (pool thread; the
+ * copy is made under <data_dir>/cluster-snapshot and removed). 0 with *out owned by the
+ * caller, or an error with a message. */
+int rg__cluster_snapshot_make(rg_replica_t *c, rg_genpack_t **out, rg_genpack_manifest_t *m,
+                              char *err, size_t errlen);
+
+/* Publishes a snapshot pack and its manifest (generation thread). NATS_OK or the status. */
+natsStatus rg__cluster_snapshot_publish(rg_replica_t *c, jsCtx *js, kvStore *manifests,
+                                        rg_genpack_t *p, rg_genpack_manifest_t *m);
+
 /* Sleeps ms unless stopping; true when stopping (cluster_nats.c). */
 bool rg__cluster_pause_ms(rg_replica_t *c, int ms);
 
@@ -170,7 +206,7 @@ void rg__cluster_gen_kick(rg_replica_t *c);
  * or the same number computed here while another replica leads. Any thread. */
 bool rg__cluster_gen_wanted(rg_replica_t *c, uint64_t gen);
 void rg__cluster_gen_stats(rg_replica_t *c, rg_wr_t *wr);
-#define RG__CLUSTER_GEN_STATS 8 /* fields rg__cluster_gen_stats writes */
+#define RG__CLUSTER_GEN_STATS 9 /* fields rg__cluster_gen_stats writes */
 void rg__cluster_gen_close(rg_replica_t *c);
 /* Copies role, position, lag and generation into the engine's metrics (for /metrics). */
 void rg__cluster_gen_metrics(rg_replica_t *c, uint64_t lag, uint64_t lag_seconds);

@@ -79,9 +79,11 @@ static natsStatus setup(gen_thread_t *g) {
     return s;
   if (!g->manifest && (s = bind_bucket(g, c->manifest_bucket, 0, &g->manifest))) return s;
   if (!g->stream_ok) {
-    char subject[128];
+    char subject[128], snap[128];
     snprintf(subject, sizeof subject, "%s.gen.>", c->cfg.cluster_stream);
-    g->stream_ok = (s = rg__cluster_ensure_stream(c, g->js, c->gen_stream, subject)) == NATS_OK;
+    snprintf(snap, sizeof snap, "%s.snap", c->cfg.cluster_stream);
+    g->stream_ok = (s = rg__cluster_ensure_stream(c, g->js, c->gen_stream, subject)) == NATS_OK &&
+                   (s = rg__cluster_ensure_stream(c, g->js, c->snap_stream, snap)) == NATS_OK;
   }
   return s;
 }
@@ -137,17 +139,6 @@ static void lease_step(gen_thread_t *g) {
 
 /* ---- publishing the leader's generation --------------------------------------------------- */
 
-static void purge_before(gen_thread_t *g, uint64_t seq) {
-  if (seq <= 1) return; /* nothing before it (and JetStream reads seq 1 as "everything") */
-  jsOptions o;
-  jsOptions_Init(&o);
-  o.Stream.Purge.Sequence = seq; /* up to, not including */
-  jsErrCode jerr = 0;
-  if (js_PurgeStream(g->js, g->c->gen_stream, &o, &jerr) != NATS_OK)
-    rg_log_warn("cluster: purging old generations from %s failed (%d)", g->c->gen_stream,
-                (int)jerr);
-}
-
 /* Writes the manifest unless the bucket names a generation at least as new. */
 static natsStatus write_manifest(gen_thread_t *g, const rg_genpack_manifest_t *m, bool *newer) {
   uint8_t enc[RG_GENPACK_MANIFEST_LEN];
@@ -180,31 +171,26 @@ static natsStatus write_manifest(gen_thread_t *g, const rg_genpack_manifest_t *m
   return NATS_ERR;
 }
 
+/* Takes the pack the loop left in *slot (with its manifest), or NULL. */
+static rg_genpack_t *take_pack(rg_replica_t *c, rg_genpack_t **slot,
+                               const rg_genpack_manifest_t *slot_m, rg_genpack_manifest_t *m) {
+  pthread_mutex_lock(&c->lock);
+  rg_genpack_t *p = *slot;
+  *m = *slot_m;
+  *slot = NULL;
+  pthread_mutex_unlock(&c->lock);
+  return p;
+}
+
 static void publish_step(gen_thread_t *g) {
   rg_replica_t *c = g->c;
-  pthread_mutex_lock(&c->lock);
-  rg_genpack_t *p = c->to_publish;
-  rg_genpack_manifest_t m = c->to_publish_m;
-  c->to_publish = NULL;
-  pthread_mutex_unlock(&c->lock);
+  rg_genpack_manifest_t m;
+  rg_genpack_t *p = take_pack(c, &c->to_publish, &c->to_publish_m, &m);
   if (!p) return;
   char subject[128];
   snprintf(subject, sizeof subject, "%s.gen.%llu", c->cfg.cluster_stream,
            (unsigned long long)m.generation);
-  natsStatus s = NATS_OK;
-  for (uint32_t i = 0; i < m.chunks && s == NATS_OK; i++) {
-    const uint8_t *d;
-    size_t len;
-    jsPubAck *pa = NULL;
-    jsErrCode jerr = 0;
-    if (rg_genpack_chunk(p, i, &d, &len) != RG_OK) s = NATS_ERR;
-    if (s == NATS_OK) s = js_Publish(&pa, g->js, subject, d, (int)len, NULL, &jerr);
-    if (s == NATS_OK) {
-      if (i == 0) m.first_seq = pa->Sequence;
-      m.last_seq = pa->Sequence;
-    }
-    jsPubAck_Destroy(pa);
-  }
+  natsStatus s = rg__cluster_pack_publish(g->js, subject, p, &m);
   bool newer = false;
   if (s == NATS_OK) s = write_manifest(g, &m, &newer);
   if (s != NATS_OK) {
@@ -221,8 +207,18 @@ static void publish_step(gen_thread_t *g) {
                 "%llu-%llu)",
                 (unsigned long long)m.generation, m.chunks, (unsigned long long)m.total,
                 (unsigned long long)m.first_seq, (unsigned long long)m.last_seq);
-    purge_before(g, m.first_seq);
+    rg__cluster_pack_purge_before(g->js, c->gen_stream, m.first_seq);
   }
+  rg_genpack_free(p);
+}
+
+/* A snapshot of the leader's store, after its generation (cluster_snapshot.c). */
+static void snapshot_step(gen_thread_t *g) {
+  rg_replica_t *c = g->c;
+  rg_genpack_manifest_t m;
+  rg_genpack_t *p = take_pack(c, &c->to_snapshot, &c->to_snapshot_m, &m);
+  if (!p) return;
+  rg__cluster_snapshot_publish(c, g->js, g->manifest, p, &m);
   rg_genpack_free(p);
 }
 
@@ -239,48 +235,14 @@ static void refuse(gen_thread_t *g, const rg_genpack_manifest_t *m, uint64_t rev
 static rg_genpack_reader_t *fetch(gen_thread_t *g, const rg_genpack_manifest_t *m, uint64_t rev) {
   rg_replica_t *c = g->c;
   rg_genpack_reader_t *r = NULL;
-  char why[160] = "";
-  int rc = rg_genpack_reader_new(m, GEN_MAX_BYTES, &r);
-  if (rc) {
-    refuse(g, m, rev, rc == RG_ENOMEM ? "out of memory" : "its sizes do not add up");
-    return NULL;
-  }
-  if (m->schema != RG_STORE_SCHEMA_VERSION) {
-    snprintf(why, sizeof why, "store schema %u, this replica's is %d", m->schema,
-             RG_STORE_SCHEMA_VERSION);
-    goto refused;
-  }
-  if (m->last_seq < m->first_seq || m->last_seq - m->first_seq >= (uint64_t)m->chunks + GEN_SCAN_SLACK) {
-    snprintf(why, sizeof why, "stream sequences %llu-%llu do not fit %u chunks",
-             (unsigned long long)m->first_seq, (unsigned long long)m->last_seq, m->chunks);
-    goto refused;
-  }
-  char subject[128];
+  char why[200] = "", subject[128];
   snprintf(subject, sizeof subject, "%s.gen.%llu", c->cfg.cluster_stream,
            (unsigned long long)m->generation);
-  for (uint64_t seq = m->first_seq; seq <= m->last_seq && !rg_genpack_reader_complete(r); seq++) {
-    natsMsg *msg = NULL;
-    jsErrCode jerr = 0;
-    natsStatus s = js_GetMsg(&msg, g->js, c->gen_stream, seq, NULL, &jerr);
-    if (s == NATS_OK && strcmp(natsMsg_GetSubject(msg), subject) == 0)
-      rg_genpack_reader_add(r, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg));
-    natsMsg_Destroy(msg);
-    if (s != NATS_OK && s != NATS_NOT_FOUND) {
-      snprintf(why, sizeof why, "reading stream sequence %llu: %s", (unsigned long long)seq,
-               natsStatus_GetText(s));
-      goto refused;
-    }
-  }
-  char verr[120] = "";
-  if ((rc = rg_genpack_reader_verify(r, verr, sizeof verr)) != RG_OK) {
-    snprintf(why, sizeof why, "%s%s", rc == RG_ENOT_FOUND ? "chunks missing: " : "", verr);
-    goto refused;
+  if (rg__cluster_pack_fetch(g->js, c->gen_stream, subject, m, &r, why, sizeof why) != RG_OK) {
+    refuse(g, m, rev, why);
+    return NULL;
   }
   return r;
-refused:
-  refuse(g, m, rev, why);
-  rg_genpack_reader_free(r);
-  return NULL;
 }
 
 static void watch_step(gen_thread_t *g) {
@@ -331,6 +293,7 @@ void *rg__cluster_generations_main(void *arg) {
     } else if (g.js) {
       lease_step(&g);
       publish_step(&g);
+      snapshot_step(&g);
       watch_step(&g);
     }
     if (rg__cluster_pause_ms(c, GEN_TICK_MS)) break;

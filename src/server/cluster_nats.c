@@ -111,13 +111,11 @@ static bool stopping(rg_replica_t *c) {
   return stop;
 }
 
-/* Connects (nats.c keeps reconnecting by itself from then on) and makes the JetStream
- * context. NATS_OK or the status. */
-static natsStatus nats_connect(rg_replica_t *c, natsConnection **nc, jsCtx **js) {
-  char urls[sizeof c->cfg.cluster_nats], *save, *u;
+natsStatus rg__cluster_connect(const rg_config_t *cfg, const char *name, natsConnection **nc) {
+  char urls[sizeof cfg->cluster_nats], *save, *u;
   const char *list[URLS_MAX];
   int n = 0;
-  snprintf(urls, sizeof urls, "%s", c->cfg.cluster_nats);
+  snprintf(urls, sizeof urls, "%s", cfg->cluster_nats);
   for (u = strtok_r(urls, ", ", &save); u && n < URLS_MAX; u = strtok_r(NULL, ", ", &save))
     list[n++] = u;
   natsOptions *o = NULL;
@@ -126,9 +124,16 @@ static natsStatus nats_connect(rg_replica_t *c, natsConnection **nc, jsCtx **js)
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(o, -1);
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(o, 100);
   if (s == NATS_OK) s = natsOptions_SetTimeout(o, 1000);
-  if (s == NATS_OK) s = natsOptions_SetName(o, c->durable);
+  if (s == NATS_OK) s = natsOptions_SetName(o, name);
   if (s == NATS_OK) s = natsConnection_Connect(nc, o);
   natsOptions_Destroy(o);
+  return s;
+}
+
+/* Connects (nats.c keeps reconnecting by itself from then on) and makes the JetStream
+ * context. NATS_OK or the status. */
+static natsStatus nats_connect(rg_replica_t *c, natsConnection **nc, jsCtx **js) {
+  natsStatus s = rg__cluster_connect(&c->cfg, c->durable, nc);
   if (s != NATS_OK) return s;
   jsOptions jo;
   jsOptions_Init(&jo);
