@@ -238,9 +238,14 @@ static rg_genpack_reader_t *fetch(gen_thread_t *g, const rg_genpack_manifest_t *
   char why[200] = "", subject[128];
   snprintf(subject, sizeof subject, "%s.gen.%llu", c->cfg.cluster_stream,
            (unsigned long long)m->generation);
-  if (rg__cluster_pack_fetch(g->js, c->gen_stream, subject, m, &r, why, sizeof why) != RG_OK) {
+  int rc = rg__cluster_pack_fetch(g->js, c->gen_stream, subject, m, &r, why, sizeof why);
+  if (rc == RG_EUNAVAILABLE) {
+    g->seen_rev = 0; /* NATS, not the manifest: look at it again next time */
+    if (rg_log_limit_take(&g->loglim, rg_clock_now(), 1))
+      rg_log_warn("cluster: fetching generation %llu: %s (retrying)",
+                  (unsigned long long)m->generation, why);
+  } else if (rc) {
     refuse(g, m, rev, why);
-    return NULL;
   }
   return r;
 }
