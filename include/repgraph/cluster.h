@@ -32,9 +32,9 @@ int rg_cluster_open(const rg_config_t *cfg, uv_loop_t *loop, rg_engine_t *e, rg_
 /* Before the engine opens cfg->data_dir in cluster mode: when the directory has no store
  * yet and the cluster has a snapshot (cluster.snapshot_interval), fetches, verifies and
  * restores it there, so the replica replays only the log after it. Blocks while it runs.
- * 0 also when there is nothing to restore, NATS is unreachable or the snapshot does not
- * verify (the replica then starts empty and replays the whole log); a file-system error
- * (RG_EIO, RG_ESCHEMA) with a message in err. */
+ * 0 also when there is nothing to restore, NATS is unreachable, or the snapshot does not
+ * verify or restore (logged: the replica then starts empty and replays the whole log);
+ * RG_EINTERNAL when the NATS library cannot start, with a message in err. */
 int rg_cluster_bootstrap(const rg_config_t *cfg, char *err, size_t errlen);
 
 /* True for a request that goes through the log: ingest, label, forget, unlabel and

@@ -259,8 +259,9 @@ int rg_cluster_write(rg_replica_t *c, const uint8_t *body, uint32_t len, const r
   atomic_fetch_add(&rg_engine_metrics(c->engine)->requests[req->op], 1);
   if (req->op == RG_OP_LABEL_CLUSTER)
     return refuse(c, req, out, RG_EBAD_REQUEST,
-                  "label_cluster is not available in cluster mode yet (replicas do not share "
-                  "generations): export the cluster and label its members with label");
+                  "label_cluster is not available in cluster mode yet (a replica may apply it "
+                  "before it adopted the generation it names): export the cluster and label "
+                  "its members with label");
   if (c->stopped) return refuse(c, req, out, RG_ESHUTTING_DOWN, "");
   int64_t max = atomic_load(&c->max_payload);
   if (max <= 0) max = 1 << 20; /* NATS's default, until connected */

@@ -143,10 +143,10 @@ static int unpack(rg_genpack_reader_t *r, const char *dir, char *err, size_t err
   return rc;
 }
 
-/* Fetches and restores the snapshot the cluster has, if any, into cfg->data_dir. 0 (also
- * when there is none: *restored false), or an error with a message. */
-static int restore(const rg_config_t *cfg, jsCtx *js, bool *restored, char *err, size_t errlen) {
-  char bucket[96], stream[96], subject[128], why[200] = "";
+/* Fetches and restores the snapshot the cluster has, if any, into cfg->data_dir; when there
+ * is none or it cannot be used, says why in the log (the replica then starts empty). */
+static void restore(const rg_config_t *cfg, jsCtx *js) {
+  char bucket[96], stream[96], subject[128], why[200] = "", err[300] = "";
   snprintf(bucket, sizeof bucket, "%s-manifest", cfg->cluster_stream);
   snprintf(stream, sizeof stream, "%s-snap", cfg->cluster_stream);
   snprintf(subject, sizeof subject, "%s.snap", cfg->cluster_stream);
@@ -158,7 +158,7 @@ static int restore(const rg_config_t *cfg, jsCtx *js, bool *restored, char *err,
     kvEntry_Destroy(e);
     kvStore_Destroy(kv);
     rg_log_info("cluster: no snapshot in %s: starting empty, the whole log is replayed", bucket);
-    return RG_OK;
+    return;
   }
   kvEntry_Destroy(e);
   kvStore_Destroy(kv);
@@ -167,23 +167,25 @@ static int restore(const rg_config_t *cfg, jsCtx *js, bool *restored, char *err,
     rg_log_warn("cluster: the snapshot at sequence %llu is not usable (%s): starting empty, the "
                 "whole log is replayed",
                 (unsigned long long)m.log_seq, why);
-    return RG_OK;
+    return;
   }
   char dir[PATH_CAP];
   snprintf(dir, sizeof dir, "%s.snapshot-in", cfg->data_dir);
   remove_copy(dir);
   rg_backup_manifest_t bm;
-  int rc = unpack(r, dir, err, errlen);
+  int rc = unpack(r, dir, err, sizeof err);
   rg_genpack_reader_free(r);
-  if (!rc) rc = rg_store_restore(dir, cfg->data_dir, &bm, err, errlen);
+  if (!rc) rc = rg_store_restore(dir, cfg->data_dir, &bm, err, sizeof err);
   remove_copy(dir);
-  if (rc) return rc;
-  *restored = true;
+  if (rc) { /* the replica can still start empty and replay the whole log */
+    rg_log_error("cluster: the snapshot at sequence %llu not restored (%s): starting without it",
+                 (unsigned long long)m.log_seq, err);
+    return;
+  }
   rg_log_info("cluster: restored the snapshot at sequence %llu (generation %llu, %llu bytes) into "
               "%s: the log is replayed from there",
               (unsigned long long)m.log_seq, (unsigned long long)bm.generation,
               (unsigned long long)bm.data_bytes, cfg->data_dir);
-  return RG_OK;
 }
 
 int rg_cluster_bootstrap(const rg_config_t *cfg, char *err, size_t errlen) {
@@ -202,15 +204,13 @@ int rg_cluster_bootstrap(const rg_config_t *cfg, char *err, size_t errlen) {
   jsOptions_Init(&jo);
   jo.Wait = 5000;
   if (s == NATS_OK) s = natsConnection_JetStream(&js, nc, &jo);
-  bool restored = false;
-  int rc = RG_OK;
   if (s != NATS_OK)
     rg_log_warn("cluster: no snapshot fetched (NATS: %s): starting empty, the whole log is "
                 "replayed",
                 natsStatus_GetText(s));
   else
-    rc = restore(cfg, js, &restored, err, errlen);
+    restore(cfg, js);
   jsCtx_Destroy(js);
   natsConnection_Destroy(nc);
-  return rc;
+  return RG_OK;
 }
