@@ -4,8 +4,12 @@
  * from the stream; every replica, the publisher included, consumes the stream with its own
  * durable consumer and applies each entry in stream order through the engine's writer, with
  * the entry's sequence committed in the same transaction (so a restart resumes right after
- * it). NATS runs on threads of its own (a consumer and a publisher thread, and nats.c's);
- * they hand everything to the loop with uv_async, and the loop never calls NATS. Call
+ * it). One replica at a time holds the recompute lease (a key-value bucket with a TTL): it
+ * alone recomputes, publishes each generation to the cluster, and now and then a snapshot
+ * of its store; the others adopt its generations in one transaction each, and a new
+ * replica starts from the snapshot plus the log after it (rg_cluster_bootstrap). NATS runs
+ * on threads of its own (consumer, publisher and generation threads, and nats.c's); they
+ * hand everything to the loop with uv_async, and the loop never calls NATS. Call
  * everything here from the loop thread. */
 #ifndef RG_CLUSTER_H
 #define RG_CLUSTER_H

@@ -1,6 +1,9 @@
 /* cluster_internal.h — what cluster.c (the loop side: entries applied in order, waiting
- * writes, stats, life cycle) and cluster_nats.c (the NATS side: the publisher and consumer
- * threads, and nats.c's publish-ack callback) share. Not a public header: names are rg__.
+ * writes, stats, life cycle), cluster_nats.c (the NATS side: the publisher and consumer
+ * threads, and nats.c's publish-ack callback), cluster_lease.c (the generation thread: the
+ * lease, publishing and adopting generations), cluster_gen.c (its loop side),
+ * cluster_pack.c (packs over JetStream) and cluster_snapshot.c (store snapshots, a new
+ * replica's start) share. Not a public header: names are rg__.
  * Fields say which thread owns them; "under lock" ones take rg_replica.lock. */
 #ifndef RG_CLUSTER_INTERNAL_H
 #define RG_CLUSTER_INTERNAL_H
