@@ -17,6 +17,18 @@ It checks:
     after the sequence its store held;
   - entries published to the subject by someone else (too short, wrong version, not
     msgpack, a read op) are refused by every replica, recorded as applied, and skipped;
+  - exactly one replica holds the recompute lease (role leader; the others name it as
+    lease_holder); a follower answers recompute with not_leader naming it; a recomputation on
+    the leader is adopted by the followers (generation_source adopted), so every replica
+    serves the same generation with identical scores and clusters;
+  - forged manifests (a chunk that fails the checksum, a manifest whose chunks are missing)
+    are refused by every replica and never adopted;
+  - kill -9 of the leader during a recomputation: another replica takes the lease (within
+    cluster.lease_ttl), recomputes and publishes; the survivors serve its generation, and
+    the old leader, restarted, adopts it too;
+  - a fourth replica started on an empty store restores the leader's last snapshot, replays
+    only the log after it (writes made after the snapshot included) and ends up with the
+    same counts, actors and generation as the others;
   - with every NATS node gone, a write answers `unavailable` within cluster.read_wait, reads
     still answer, stats says not ready, and each replica stops cleanly.
 Without nats-server it prints why and exits 77 (ctest: skipped).
@@ -49,6 +61,7 @@ CLIENTS = 3
 PIPELINE = 8  # requests in flight per client
 OBS_PER_WRITE = 4
 RETRY_CODES = {"unavailable", "shutting_down"}
+LEASE_TTL = 3  # cluster.lease_ttl in seconds: the shortest allowed, so a takeover is quick
 
 
 def free_port():
@@ -144,12 +157,13 @@ class Conn:
 class Replica:
     def __init__(self, tmp, i, nats_urls):
         self.i, self.tmp = i, tmp
-        self.port = free_port()
+        self.port, self.mport = free_port(), free_port()
         self.args = [os.path.join(BUILD, "repgraphd"), "--data", os.path.join(tmp, f"rg{i}"),
                      "--port", str(self.port), "--unix", "none",
                      "--set", "cluster.enabled=1", "--set", f"cluster.nats={nats_urls}",
                      "--set", f"cluster.node=r{i}", "--set", "cluster.read_wait=5s",
-                     "--set", "recompute.interval=0"]
+                     "--set", "recompute.interval=0", "--set", f"cluster.lease_ttl={LEASE_TTL}s", "--set", "cluster.snapshot_interval=1s",
+                     "--set", f"metrics.listen=127.0.0.1:{self.mport}"]
         self.start()
 
     def start(self):
@@ -176,6 +190,14 @@ class Replica:
 
     def cluster(self):
         return self.stats()["cluster"]
+
+    def metric(self, name):
+        """The value of one sample of /metrics (name with its labels), or None."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.mport}/metrics", timeout=5) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return float(line.split()[-1])
+        return None
 
     def kill(self):
         self.proc.send_signal(signal.SIGKILL)
@@ -270,6 +292,114 @@ class Client(threading.Thread):
         conn.close()
 
 
+def nats_publish(port, subject, payload):
+    """Publishes payload to subject over NATS's text protocol and returns JetStream's ack
+    (the stream and sequence that stored it). The reply subject's interest reaches the
+    other NATS nodes asynchronously, so an ack can be lost: then it publishes again (bounded)."""
+    for attempt in range(10):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            raw.recv(4096)  # INFO
+            raw.sendall(b"CONNECT {\"verbose\":false}\r\nSUB _INBOX.rgtest 1\r\nPING\r\n")
+            got = b""
+            while b"PONG" not in got:
+                got += raw.recv(4096)
+            raw.sendall(b"PUB %s _INBOX.rgtest %d\r\n%s\r\nPING\r\n" % (
+                subject.encode(), len(payload), payload))
+            raw.settimeout(1 + attempt)
+            got = b""
+            try:
+                while True:
+                    m = re.search(rb"MSG _INBOX\.rgtest 1 +(\d+)\r\n", got)  # (an empty reply field)
+                    if m and len(got) >= m.end() + int(m.group(1)):
+                        return json.loads(got[m.end():m.end() + int(m.group(1))])
+                    chunk = raw.recv(4096)
+                    if not chunk:
+                        break
+                    got += chunk
+            except TimeoutError:
+                print(f"no ack for {subject} yet (attempt {attempt + 1}): got {got!r}")
+    raise AssertionError(f"JetStream never acknowledged a publication to {subject}")
+
+
+def leader_of(replicas):
+    """The one replica with role leader, once every replica names it as the lease holder."""
+    cl = [r.cluster() for r in replicas]
+    leaders = [r for r, c in zip(replicas, cl) if c["role"] == "leader"]
+    if len(leaders) == 1 and all(c["lease_holder"] == f"r{leaders[0].i}" for c in cl):
+        return leaders[0]
+    return None
+
+
+def serving(replicas, gen):
+    return all(r.cluster()["generation"] == gen for r in replicas)
+
+
+def scores(replicas, names):
+    """Each replica's scores of names and its clusters, to compare."""
+    keys = ("reputation", "band", "cluster", "anomaly", "generation")
+    out = []
+    for r in replicas:
+        conn = Conn(r.port)
+        rows = {}
+        for i in range(0, len(names), 100):
+            for name, got in zip(names[i:i + 100],
+                                 conn.call("lookup", actors=names[i:i + 100])["results"]):
+                rows[name] = {k: got.get(k) for k in keys}
+        rows["clusters"] = conn.call("clusters", limit=20)["clusters"]
+        conn.close()
+        out.append(rows)
+    return out
+
+
+def recompute_once(replicas, names):
+    """A recompute on the leader, adopted by the followers; returns (leader, generation)."""
+    leader = wait_for(lambda: leader_of(replicas), "one leader named by every replica",
+                      LEASE_TTL * 4)
+    follower = next(r for r in replicas if r is not leader)
+    conn = Conn(follower.port)
+    conn.send("recompute", wait=True)
+    err = conn.recv().get("error", {})
+    conn.close()
+    assert err.get("code") == "not_leader" and f"r{leader.i}" in err.get("message", ""), err
+    conn = Conn(leader.port, timeout=60)
+    res = conn.call("recompute", wait=True)["result"]
+    conn.close()
+    assert res["ok"], res
+    gen = res["generation"]
+    wait_for(lambda: serving(replicas, gen), f"every replica serving generation {gen}", 30)
+    for r in replicas:
+        c = r.cluster()
+        assert c["generation_source"] == ("local" if r is leader else "adopted"), (r.i, c)
+    got = scores(replicas, names)
+    for name in got[0]:
+        assert all(g[name] == got[0][name] for g in got), \
+            f"{name} differs between replicas: {[g[name] for g in got]}"
+    return leader, gen
+
+
+def forge_manifests(replicas, nats_port, served):
+    """A manifest whose one chunk fails the checksum, then one whose chunks are not in the
+    stream: every replica refuses both and keeps serving `served`."""
+    with open(os.path.join(SRC, "schemas", "store.json")) as f:
+        schema = json.load(f)["schema_version"]
+    refused = lambda: [r.cluster()["generations_refused"] for r in replicas]
+    before = refused()
+    bogus = served + 50
+    chunk = b"\x01" + struct.pack(">QIIQ", bogus, 0, 1, 0) + b"forged generation rows" * 4
+    seq = nats_publish(nats_port, f"repgraph.gen.{bogus}", chunk)["seq"]
+    for gen, why in ((bogus, "checksum mismatch"), (bogus + 1, "chunks missing")):
+        manifest = struct.pack(">BQQIIQQQ", 1, gen, 0, schema, 1, len(chunk) - 25, seq, seq) \
+            + bytes(32)
+        nats_publish(nats_port, "$KV.repgraph-manifest.generation", manifest)
+        wait_for(lambda: all(n > b for n, b in zip(refused(), before)),
+                 f"every replica refusing the manifest of generation {gen} ({why})", 20)
+        before = refused()
+        for r in replicas:
+            with open(os.path.join(r.tmp, f"rg{r.i}.log")) as f:
+                assert why in f.read(), f"replica {r.i} did not log '{why}'"
+    assert serving(replicas, served), [r.cluster()["generation"] for r in replicas]
+
+
 def counts(stats):
     return {"actors": stats["actors"], "edges": stats["edges"], "labels": stats["labels"]}
 
@@ -292,7 +422,8 @@ def run(tmp, n_writes, seed):
             spec = json.load(f)["ops"]["stats"]["reply"]["fields"]["cluster"]["fields"]
         got = replicas[0].cluster()
         assert set(got) == set(spec), f"stats cluster {sorted(got)} != schema {sorted(spec)}"
-        assert got["role"] == "replica" and got["node"] == "r0" and got["connected"] is True
+        assert got["role"] in ("leader", "follower") and got["node"] == "r0" \
+            and got["connected"] is True
 
         # Entries no replica wrote (anyone who may publish to the subject can): too short, a
         # wrong version, not msgpack, a read op. Every replica refuses each, records it as
@@ -389,6 +520,70 @@ def run(tmp, n_writes, seed):
                 f"{name} differs between replicas: {[s[name] for s in seen]}"
         print(f"every acknowledged write present on all 3 replicas: {len(names)} actors, "
               f"identical first/last seen, messages, degrees and labels")
+
+        sample = names[:: max(1, len(names) // 300)]
+        leader, gen = recompute_once(replicas, sample)
+        print(f"r{leader.i} holds the lease; a follower answered not_leader; generation {gen} "
+              f"computed on r{leader.i} is served by all 3 (adopted), identical scores and "
+              f"clusters for {len(sample)} actors")
+        forge_manifests(replicas, ports[0][0] if nats[0].proc.poll() is None else ports[1][0],
+                        gen)
+        print("forged manifests (bad checksum, chunks missing) refused by every replica")
+        conn = Conn(leader.port)
+        assert conn.call("recompute")["state"] == "started"
+        conn.close()
+        leader.kill()
+        t1 = time.monotonic()
+        survivors = [r for r in replicas if r is not leader]
+        new_leader, gen2 = recompute_once(survivors, sample)
+        print(f"killed -9 leader r{leader.i} during a recomputation; r{new_leader.i} took the "
+              f"lease and its generation {gen2} is served by both survivors "
+              f"({time.monotonic() - t1:.1f} s after the kill; lease_ttl {LEASE_TTL} s)")
+        follower = next(r for r in survivors if r is not new_leader)
+        wait_for(lambda: new_leader.metric("repgraph_cluster_leader") == 1
+                 and follower.metric("repgraph_cluster_leader") == 0
+                 and follower.metric(f'repgraph_cluster_generation{{source="adopted"}}') == gen2
+                 and follower.metric("repgraph_cluster_lag_messages") == 0,
+                 "/metrics showing the roles and the adopted generation", 10)
+        print(f"/metrics: repgraph_cluster_leader 1 on r{new_leader.i}, 0 on r{follower.i}, which "
+              f"serves generation {gen2} adopted, lag 0")
+        leader.start()
+        wait_for(lambda: leader.cluster()["ready"] and serving([leader], gen2)
+                 and leader.cluster()["role"] == "follower",
+                 f"the old leader r{leader.i} back as a follower serving {gen2}", 30)
+        assert leader.cluster()["generation_source"] == "adopted"
+        print(f"r{leader.i} restarted: a follower serving generation {gen2} (adopted)")
+
+        # A new replica starts from the snapshot the leader published after generation gen2,
+        # plus the entries written after it.
+        wait_for(lambda: new_leader.cluster()["snapshots_published"] >= 1,
+                 f"r{new_leader.i} publishing a snapshot", 30)
+        conn = Conn(follower.port)
+        after = [f"late{n}@snap.example" for n in range(20)]
+        for n, sender in enumerate(after):
+            conn.call("ingest", observations=[{"sender": sender, "recipients": ["a@b.example"],
+                                               "client_ip": f"198.51.100.{n + 1}"}])
+        conn.close()
+        urls = ",".join(f"nats://127.0.0.1:{p[0]}" for p in ports)
+        newcomer = Replica(tmp, 3, urls)
+        replicas.append(newcomer)
+        cl = wait_for(converged, "the new replica caught up", 60)
+        with open(os.path.join(tmp, "rg3.log")) as f:
+            log = f.read()
+        snap = [int(x) for x in re.findall(r"restored the snapshot at sequence (\d+)", log)]
+        starts = [int(x) for x in re.findall(r"consuming \S+ from sequence (\d+)", log)]
+        assert len(snap) == 1 and snap[0] > 0 and starts and starts[0] == snap[0] + 1, (snap, starts)
+        assert cl[3]["applied_seq"] >= snap[0] + len(after), (cl[3], snap)
+        st = [counts(r.stats()) for r in replicas]
+        assert all(x == st[0] for x in st), f"replicas differ: {st}"
+        conn = Conn(newcomer.port)
+        got = conn.call("lookup", actors=[f"address:{a}" for a in after] + names[:50])["results"]
+        assert all(g["known"] for g in got), "the new replica misses writes"
+        conn.close()
+        wait_for(lambda: serving([newcomer], gen2), f"the new replica serving {gen2}", 30)
+        print(f"r3 started empty: restored the snapshot at sequence {snap[0]}, replayed from "
+              f"{starts[0]} to {cl[3]['applied_seq']} (the {len(after)} writes after it "
+              f"included); same counts and generation {gen2} as the others")
         for n in nats:  # no NATS at all: writes answer unavailable, reads still work
             if n.proc.poll() is None:
                 n.kill()

@@ -11,7 +11,7 @@ import sys
 LAYER = {
     "err": 0, "buf": 0, "log": 0, "clock": 0, "grow": 0, "text": 0, "sockfile": 0,
     "vocab": 1, "actor": 1, "config": 1, "pseudonym": 1,
-    "proto": 2, "store": 2, "metrics": 2, "metrics_text": 2,
+    "proto": 2, "store": 2, "metrics": 2, "metrics_text": 2, "genpack": 2,
     "snapshot": 3, "score": 3, "compute": 3, "calibrate": 3, "evidence": 3, "features": 3,
     "model": 3,
     "writer": 4, "wal": 4,
@@ -21,7 +21,7 @@ LAYER = {
 }
 # the ops modules (no public header of their own) sit in the engine's layer
 OWN = dict(LAYER, ingest=5, label_cluster=5, lookup=5, check=5, stats=5, analyst=5, recompute=5,
-           backup=5, retention=5)
+           backup=5, retention=5, genshare=5)
 SERVER_ONLY = {"store", "snapshot", "compute", "calibrate", "model", "writer", "wal", "engine", "auth", "server", "policy",
                "offload", "tls", "metrics_text", "http_metrics", "lookup_cache", "cluster"}
 CLIENT_ONLY = {"client", "transcode", "export", "received", "mail", "mailsrc", "netset"}

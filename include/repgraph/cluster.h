@@ -4,8 +4,12 @@
  * from the stream; every replica, the publisher included, consumes the stream with its own
  * durable consumer and applies each entry in stream order through the engine's writer, with
  * the entry's sequence committed in the same transaction (so a restart resumes right after
- * it). NATS runs on threads of its own (a consumer and a publisher thread, and nats.c's);
- * they hand everything to the loop with uv_async, and the loop never calls NATS. Call
+ * it). One replica at a time holds the recompute lease (a key-value bucket with a TTL): it
+ * alone recomputes, publishes each generation to the cluster, and now and then a snapshot
+ * of its store; the others adopt its generations in one transaction each, and a new
+ * replica starts from the snapshot plus the log after it (rg_cluster_bootstrap). NATS runs
+ * on threads of its own (consumer, publisher and generation threads, and nats.c's); they
+ * hand everything to the loop with uv_async, and the loop never calls NATS. Call
  * everything here from the loop thread. */
 #ifndef RG_CLUSTER_H
 #define RG_CLUSTER_H
@@ -28,6 +32,14 @@ typedef struct rg_replica rg_replica_t;
  * message in err. */
 int rg_cluster_open(const rg_config_t *cfg, uv_loop_t *loop, rg_engine_t *e, rg_replica_t **out,
                     char *err, size_t errlen);
+
+/* Before the engine opens cfg->data_dir in cluster mode: when the directory has no store
+ * yet and the cluster has a snapshot (cluster.snapshot_interval), fetches, verifies and
+ * restores it there, so the replica replays only the log after it. Blocks while it runs.
+ * 0 also when there is nothing to restore, NATS is unreachable, or the snapshot does not
+ * verify or restore (logged: the replica then starts empty and replays the whole log);
+ * RG_EINTERNAL when the NATS library cannot start, with a message in err. */
+int rg_cluster_bootstrap(const rg_config_t *cfg, char *err, size_t errlen);
 
 /* True for a request that goes through the log: ingest, label, forget, unlabel and
  * label_cluster (not its dry run, a read). */

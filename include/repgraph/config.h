@@ -125,6 +125,8 @@ typedef struct {
   uint32_t wal_merge_edges;        /* a merge into the store takes this many logged edges */
   uint32_t wal_merge_ms;           /* logged edges wait at most this long for a merge */
   uint32_t wal_max_unmerged_edges; /* past this, new ingests wait for a merge */
+  uint64_t cluster_lease_ttl_s; /* the recompute lease's TTL, s (renewed every third) */
+  uint64_t cluster_snapshot_interval_s; /* the leader's store snapshots, at most this often */
 } rg_config_t;
 
 /* The Postfix actions a policy verdict may map to (policy.action_*). */

@@ -150,6 +150,44 @@ int rg_engine_log_seq(rg_engine_t *e, uint64_t *seq);
  * Loop thread; fn NULL removes it. */
 void rg_engine_set_stats_hook(rg_engine_t *e, void (*fn)(void *ctx, rg_wr_t *wr), void *ctx);
 
+/* ---- cluster mode (cluster.c): one leased replica recomputes, the others adopt -------- */
+
+/* Asked before a recomputation starts (the timer's or a request's): 0 lets it run, an RG_E…
+ * code (RG_ENOT_LEADER) refuses it with msg as the request's error. */
+typedef int (*rg_recompute_gate_fn)(void *ctx, char *msg, size_t cap);
+/* Told after a recomputation of this engine committed generation gen. */
+typedef void (*rg_generation_fn)(void *ctx, uint64_t gen);
+
+/* Sets (or, with NULLs, removes) both. Loop thread. */
+void rg_engine_set_recompute_hooks(rg_engine_t *e, rg_recompute_gate_fn gate,
+                                   rg_generation_fn computed, void *ctx);
+
+/* A recomputation numbers its generation above both the store's current one and `floor`
+ * (the newest published to the cluster). Loop thread. */
+void rg_engine_set_generation_floor(rg_engine_t *e, uint64_t floor);
+
+struct rg_genpack;
+struct rg_genpack_reader;
+
+/* Packs the current generation, if it is gen, with every row as stored (genshare.c): on any
+ * thread (its own read transaction). 0 with *out owned by the caller (rg_genpack_free, not
+ * sealed), RG_ENOT_FOUND (gen is no longer current), RG_ENOMEM, RG_EIO. */
+int rg_engine_pack_generation(rg_engine_t *e, uint64_t gen, struct rg_genpack **out);
+
+/* Called on the loop thread when an adoption committed: rc 0 (gen is served now), or why
+ * not (RG_EBAD_REQUEST: a row that does not fit; RG_ENOT_FOUND: not newer than the one
+ * served, nothing written). */
+typedef void (*rg_adopt_done_fn)(void *ctx, uint64_t gen, int rc);
+
+/* Queues the adoption of the verified generation in r (rg_genpack_reader_verify; the engine
+ * owns r from now and frees it): one write transaction that writes its rows, makes it current
+ * and drops the generations before the one it replaces, unless the store already serves a
+ * newer one, or gen itself and !replace (replace: a generation of the same number computed
+ * here is replaced by the cluster's). done runs after. 0 or RG_ENOMEM (r freed, done not
+ * called). Loop thread. */
+int rg_engine_adopt_generation(rg_engine_t *e, uint64_t gen, struct rg_genpack_reader *r,
+                               bool replace, rg_adopt_done_fn done, void *ctx);
+
 /* The engine's metrics, for the server to count connections and requests. */
 rg_metrics_t *rg_engine_metrics(rg_engine_t *e);
 

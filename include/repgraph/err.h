@@ -28,7 +28,8 @@
   X(FORBIDDEN, "forbidden", "the connection's role does not allow this operation")    \
   X(TIMEOUT, "timeout", "the client took too long")                                   \
   X(UNAVAILABLE, "unavailable", "the replicated log did not acknowledge the write")     \
-  X(NOT_APPLIED, "not_applied", "the write is in the log but not yet applied here")
+  X(NOT_APPLIED, "not_applied", "the write is in the log but not yet applied here")       \
+  X(NOT_LEADER, "not_leader", "another replica holds the recompute lease")
 
 enum {
   RG_OK = 0,

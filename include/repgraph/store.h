@@ -243,6 +243,41 @@ int rg_store_get_model(rg_txn_t *t, rg_model_eval_t *e, char *note, size_t cap);
  * none are left. Lets a large generation be dropped in several short transactions. */
 int rg_store_drop_generation(rg_txn_t *t, uint64_t gen, uint64_t max_rows, bool *done);
 
+/* ---- a generation's rows as stored, to copy it to another replica (store_genrows.c) -- */
+
+/* Which sub-database (or meta record) a row of rg_store_scan_generation_rows comes from. */
+typedef enum {
+  RG_GENROW_SCORE = 1,
+  RG_GENROW_CLUSTER,
+  RG_GENROW_MEMBER,
+  RG_GENROW_RANK,
+  RG_GENROW_CLUSTER_RANK,
+  RG_GENROW_GENERATION, /* meta "generation": the generation record (the flip) */
+  RG_GENROW_MODEL,      /* meta "model": the model record */
+  RG_GENROW_MAX = RG_GENROW_MODEL
+} rg_genrow_t;
+
+/* Called with each row; key and val are valid until the visitor returns. Non-zero stops the
+ * scan and is returned. */
+typedef int (*rg_genrow_visit_fn)(void *ctx, rg_genrow_t table, const uint8_t *key, size_t klen,
+                                  const uint8_t *val, size_t vlen);
+
+/* Visits every row of generation gen, which must be the current one: its scores, clusters
+ * and index rows, then the model record (when there is one) and last the generation record.
+ * 0, RG_ENOT_FOUND (gen is not current), the visitor's return, RG_EIO. */
+int rg_store_scan_generation_rows(rg_txn_t *t, uint64_t gen, rg_genrow_visit_fn fn, void *ctx);
+
+/* Writes one row such a scan gave, of generation gen: a key of the table's length that
+ * starts with gen; the generation record must be of generation gen (writing it makes gen
+ * current). 0, RG_EBAD_REQUEST (a row that does not fit the table), RG_ESTORAGE_FULL,
+ * RG_EIO. */
+int rg_store_put_generation_row(rg_txn_t *t, uint64_t gen, rg_genrow_t table, const uint8_t *key,
+                                size_t klen, const uint8_t *val, size_t vlen);
+
+/* Deletes every score, cluster and index row of the generations below `below`. 0 or
+ * RG_EIO. */
+int rg_store_drop_generations_below(rg_txn_t *t, uint64_t below);
+
 /* Removes the actor's label (it is no longer a seed) and appends a retraction with `ts` and
  * `note` to its history. 0, RG_ENOT_FOUND (no label), RG_ESTORAGE_FULL, RG_EIO. */
 int rg_store_unlabel(rg_txn_t *t, uint64_t id, int64_t ts, const char *note, uint16_t note_len);

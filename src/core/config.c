@@ -289,6 +289,13 @@ static const opt_t options[] = {
         "logged edges wait at most this many ms before a merge starts"),
     NUM(OPT_U32, wal_max_unmerged_edges, "wal.max_unmerged_edges", 1000, 1000000000, "3000000",
         "logged edges not yet merged past which new ingests wait for a merge"),
+    NUM(OPT_DURATION, cluster_snapshot_interval_s, "cluster.snapshot_interval", 0,
+        UINT64_C(30) * 86400, "1h",
+        "the leader publishes a compacted copy of its store (new replicas start from it and "
+        "the log after it) after a generation, when its last one is older than this; 0 = never"),
+    NUM(OPT_DURATION, cluster_lease_ttl_s, "cluster.lease_ttl", 3, 3600, "10s",
+        "the recompute lease lasts this long unless renewed (every third of it); the leader "
+        "alone recomputes and publishes the generation, the others adopt it"),
 /* label.weight_<source>, defaults from RG_LABEL_SOURCE_MAP: a new source gets its option. */
 #define RG__WEIGHT_OPTION(name, num, text, weight)                       \
   NUM(OPT_RATIO, label_weight[num], "label.weight_" text, 0, 1, #weight, \

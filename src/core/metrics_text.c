@@ -371,6 +371,33 @@ static void render_retention(r_t *r, const rg_metrics_t *m) {
   counter(r, "repgraph_backup_failures_total", "Backups that failed.", &m->backups_failed);
 }
 
+/* Cluster mode's role, position in the log and generation (nothing without cluster mode). */
+static void render_cluster(r_t *r, const rg_metrics_t *m) {
+  if (!atomic_load(&m->cluster_enabled)) return;
+  gauge(r, "repgraph_cluster_leader", "1 while this replica holds the recompute lease.",
+        (double)atomic_load(&m->cluster_leader));
+  gauge(r, "repgraph_cluster_applied_sequence", "Stream sequence of the last log entry applied.",
+        (double)atomic_load(&m->cluster_applied_seq));
+  gauge(r, "repgraph_cluster_lag_messages", "Log entries in the stream not yet applied here.",
+        (double)atomic_load(&m->cluster_lag));
+  gauge(r, "repgraph_cluster_lag_seconds",
+        "With entries waiting: seconds since the last one applied was published; else 0.",
+        (double)atomic_load(&m->cluster_lag_seconds));
+  family(r, "repgraph_cluster_generation", "gauge",
+         "The generation served, by where it came from (local: computed here).");
+  sample(r, "repgraph_cluster_generation", "source",
+         atomic_load(&m->cluster_generation_adopted) ? "adopted" : "local",
+         atomic_load(&m->cluster_generation));
+  family(r, "repgraph_cluster_generations_total", "counter",
+         "Generations published (as leader), adopted, or refused (never adopted).");
+  sample(r, "repgraph_cluster_generations_total", "event", "published",
+         atomic_load(&m->cluster_generations_published));
+  sample(r, "repgraph_cluster_generations_total", "event", "adopted",
+         atomic_load(&m->cluster_generations_adopted));
+  sample(r, "repgraph_cluster_generations_total", "event", "refused",
+         atomic_load(&m->cluster_generations_refused));
+}
+
 int rg_metrics_text_render(const rg_metrics_t *m, const rg_metrics_view_t *v, rg_buf_t *out) {
   r_t r = {out, RG_OK};
   family(&r, "repgraph_build_info", "gauge", "Always 1; the version in a label.");
@@ -390,6 +417,7 @@ int rg_metrics_text_render(const rg_metrics_t *m, const rg_metrics_view_t *v, rg
   render_check(&r, m);
   render_policy(&r, m);
   render_retention(&r, m);
+  render_cluster(&r, m);
   counter(&r, "repgraph_config_reloads_total", "Configuration reloads (SIGHUP) applied.",
           &m->reloads_ok);
   counter(&r, "repgraph_config_reload_failures_total",

@@ -78,6 +78,7 @@ static void entry_done(rg_replica_t *c, rg_write_t *w) {
   }
   if (seq > atomic_load(&c->applied)) atomic_store(&c->applied, seq);
   atomic_fetch_add(&c->applied_entries, 1);
+  rg__cluster_gen_kick(c); /* a generation waiting for this much of the log */
 }
 
 /* Loop thread: another replica's entry (or a refused one) committed. */
@@ -101,6 +102,7 @@ static void apply_entry(rg_replica_t *c, uint64_t seq, const uint8_t *d, uint32_
   rg_engine_t *e = c->engine;
   c->taken = seq;
   c->inflight++;
+  if (len >= ENTRY_HEAD) atomic_store(&c->taken_at, (int64_t)rg_get_u64be(d + 1));
   if (len >= ENTRY_HEAD && d[0] == ENTRY_VERSION && rg_get_u64be(d + 9) == c->origin) {
     pub_t *p = pub_find(c, rg_get_u64be(d + 17));
     if (p) {
@@ -157,6 +159,8 @@ static void on_inbox(uv_async_t *h) {
     } else if (it->kind == IN_FAILED && (p = pub_find(c, it->pub_id))) {
       snprintf(p->why, sizeof p->why, "%s", it->why); /* e.g. no stream leader yet */
       p->retry_at_ms = uv_now(c->loop) + REPUBLISH_MS;
+    } else if (it->kind == IN_GENERATION) {
+      rg__cluster_gen_arrived(c, it); /* takes the reader */
     } else if (it->kind == IN_ENTRY && !c->stopped && !c->halted) {
       if (it->seq == c->taken + 1)
         apply_entry(c, it->seq, it->data, it->len);
@@ -196,10 +200,13 @@ static int publish(rg_replica_t *c, pub_t *p) {
 
 /* Each SWEEP_MS: writes JetStream refused are published again (the same message id: the
  * stream keeps one copy), and those that waited cluster.read_wait end with an error. */
+static uint64_t lag_now(rg_replica_t *c, uint64_t *seconds);
+
 static void on_sweep(uv_timer_t *t) {
   rg_replica_t *c = t->data;
-  uint64_t now = uv_now(c->loop);
+  uint64_t now = uv_now(c->loop), behind, lag = lag_now(c, &behind);
   char msg[400];
+  rg__cluster_gen_metrics(c, lag, behind);
   for (pub_t *p = c->pubs_head, *next; p && p->deadline_ms <= now; p = next) {
     next = p->next;
     if (p->submitted || p->finished) continue;
@@ -252,8 +259,9 @@ int rg_cluster_write(rg_replica_t *c, const uint8_t *body, uint32_t len, const r
   atomic_fetch_add(&rg_engine_metrics(c->engine)->requests[req->op], 1);
   if (req->op == RG_OP_LABEL_CLUSTER)
     return refuse(c, req, out, RG_EBAD_REQUEST,
-                  "label_cluster is not available in cluster mode yet (replicas do not share "
-                  "generations): export the cluster and label its members with label");
+                  "label_cluster is not available in cluster mode yet (a replica may apply it "
+                  "before it adopted the generation it names): export the cluster and label "
+                  "its members with label");
   if (c->stopped) return refuse(c, req, out, RG_ESHUTTING_DOWN, "");
   int64_t max = atomic_load(&c->max_payload);
   if (max <= 0) max = 1 << 20; /* NATS's default, until connected */
@@ -306,6 +314,16 @@ int rg_cluster_write(rg_replica_t *c, const uint8_t *body, uint32_t len, const r
 
 /* ---- stats ---------------------------------------------------------------------------- */
 
+/* Entries in the stream not applied here, and with some: seconds since the last one taken
+ * was published. */
+static uint64_t lag_now(rg_replica_t *c, uint64_t *seconds) {
+  uint64_t applied = atomic_load(&c->applied), head = atomic_load(&c->head);
+  uint64_t lag = head > applied ? head - applied : 0;
+  int64_t behind = lag ? rg_clock_now() - atomic_load(&c->taken_at) : 0;
+  *seconds = behind > 0 ? (uint64_t)behind : 0;
+  return lag;
+}
+
 static void write_stats(void *ctx, rg_wr_t *wr) {
   rg_replica_t *c = ctx;
   uint64_t applied = atomic_load(&c->applied), head = atomic_load(&c->head);
@@ -313,15 +331,16 @@ static void write_stats(void *ctx, rg_wr_t *wr) {
   /* the head as read lately: without a stream leader (no NATS quorum) it cannot be read */
   bool have_head = atomic_load(&c->have_head) &&
                    rg_clock_mono_us() / 1000 - atomic_load(&c->head_at_ms) <= HEAD_FRESH_MS;
-  uint64_t lag = head > applied ? head - applied : 0;
-  rg_wr_map(wr, 16);
-  rg_wr_str(wr, "role"), rg_wr_str(wr, "replica");
+  uint64_t behind, lag = lag_now(c, &behind);
+  rg_wr_map(wr, 16 + RG__CLUSTER_GEN_STATS);
+  rg__cluster_gen_stats(c, wr);
   rg_wr_str(wr, "node"), rg_wr_str(wr, c->cfg.cluster_node);
   rg_wr_str(wr, "stream"), rg_wr_str(wr, c->cfg.cluster_stream);
   rg_wr_str(wr, "connected"), rg_wr_bool(wr, connected);
   rg_wr_str(wr, "applied_seq"), rg_wr_uint(wr, applied);
   rg_wr_str(wr, "stream_last_seq"), rg_wr_uint(wr, head);
   rg_wr_str(wr, "lag"), rg_wr_uint(wr, lag);
+  rg_wr_str(wr, "lag_seconds"), rg_wr_uint(wr, behind);
   rg_wr_str(wr, "ready");
   rg_wr_bool(wr, connected && have_head && atomic_load(&c->consuming) && !c->halted &&
                      lag <= c->cfg.cluster_max_lag);
@@ -363,6 +382,11 @@ int rg_cluster_open(const rg_config_t *cfg, uv_loop_t *loop, rg_engine_t *e, rg_
   c->taken = seq;
   atomic_store(&c->applied, seq);
   atomic_store(&c->fetched, seq);
+  atomic_store(&c->taken_at, rg_clock_now()); /* lag_seconds before the first entry: since start */
+  if ((rc = rg__cluster_gen_open(c, err, errlen))) {
+    free(c);
+    return rc;
+  }
   pthread_mutex_init(&c->lock, NULL);
   pthread_cond_init(&c->wake, NULL);
   if (nats_Open(-1) != NATS_OK) {
@@ -375,14 +399,18 @@ int rg_cluster_open(const rg_config_t *cfg, uv_loop_t *loop, rg_engine_t *e, rg_
   uv_timer_start(&c->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
   bool pub_ok = pthread_create(&c->publisher, NULL, rg__cluster_publisher_main, c) == 0;
   bool con_ok = pub_ok && pthread_create(&c->consumer, NULL, rg__cluster_consumer_main, c) == 0;
-  if (!con_ok) {
+  bool gen_ok =
+      con_ok && pthread_create(&c->generations, NULL, rg__cluster_generations_main, c) == 0;
+  if (!gen_ok) {
     if (pub_ok) {
       pthread_mutex_lock(&c->lock);
       c->stopping = true;
       pthread_cond_broadcast(&c->wake);
       pthread_mutex_unlock(&c->lock);
       pthread_join(c->publisher, NULL);
+      if (con_ok) pthread_join(c->consumer, NULL);
     }
+    rg_engine_set_recompute_hooks(e, NULL, NULL, NULL);
     c->stopped = true;
     uv_close((uv_handle_t *)&c->async, NULL);
     uv_close((uv_handle_t *)&c->sweep, NULL);
@@ -412,6 +440,10 @@ void rg_cluster_stop(rg_replica_t *c) {
   pthread_mutex_unlock(&c->lock);
   pthread_join(c->publisher, NULL);
   pthread_join(c->consumer, NULL);
+  pthread_join(c->generations, NULL);
+  rg_engine_set_recompute_hooks(c->engine, NULL, NULL, NULL);
+  if (c->packing) uv_cancel((uv_req_t *)&c->pack_work); /* running: it ends on the pool */
+  if (c->snapping) uv_cancel((uv_req_t *)&c->snap_work);
   pthread_mutex_lock(&c->lock);
   natsConnection *nc = c->nc;
   jsCtx *js = c->js;
@@ -448,7 +480,12 @@ void rg_cluster_stop(rg_replica_t *c) {
 
 void rg_cluster_free(rg_replica_t *c) {
   if (!c) return;
-  for (in_item_t *it = c->in_head, *next; it; it = next) next = it->next, free(it);
+  for (in_item_t *it = c->in_head, *next; it; it = next) {
+    next = it->next;
+    if (it->kind == IN_GENERATION) rg_genpack_reader_free(it->reader);
+    free(it);
+  }
+  rg__cluster_gen_close(c);
   pthread_mutex_destroy(&c->lock);
   pthread_cond_destroy(&c->wake);
   free(c);

@@ -15,7 +15,7 @@
 
 /* ---- the inbox (any thread → loop) -------------------------------------------------- */
 
-static void inbox_push(rg_replica_t *c, in_item_t *first, in_item_t *last) {
+void rg__cluster_inbox_push(rg_replica_t *c, in_item_t *first, in_item_t *last) {
   pthread_mutex_lock(&c->lock);
   if (c->in_tail)
     c->in_tail->next = first;
@@ -44,7 +44,7 @@ static void on_pub_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, 
   in_item_t *it = item_new(pa ? IN_ACK : IN_FAILED, pa ? pa->Sequence : 0, id, NULL, 0);
   if (it && !pa)
     snprintf(it->why, sizeof it->why, "%s", pae && pae->ErrText ? pae->ErrText : "no ack");
-  if (it) inbox_push(c, it, it);
+  if (it) rg__cluster_inbox_push(c, it, it);
   atomic_fetch_add(pa ? &c->published : &c->publish_failed, 1);
   natsMsg_Destroy(msg);
 }
@@ -78,7 +78,7 @@ void *rg__cluster_publisher_main(void *arg) {
       in_item_t *it = item_new(IN_FAILED, 0, rg_get_u64be(o->data + 17), NULL, 0);
       if (it) {
         snprintf(it->why, sizeof it->why, "publish: %s", natsStatus_GetText(s));
-        inbox_push(c, it, it);
+        rg__cluster_inbox_push(c, it, it);
       }
       atomic_fetch_add(&c->publish_failed, 1);
     }
@@ -91,8 +91,7 @@ void *rg__cluster_publisher_main(void *arg) {
 
 /* ---- the consumer thread ------------------------------------------------------------ */
 
-/* Sleeps ms unless stopping; true when stopping. */
-static bool pause_ms(rg_replica_t *c, int ms) {
+bool rg__cluster_pause_ms(rg_replica_t *c, int ms) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   ts.tv_sec += ms / 1000;
@@ -112,13 +111,11 @@ static bool stopping(rg_replica_t *c) {
   return stop;
 }
 
-/* Connects (nats.c keeps reconnecting by itself from then on) and makes the JetStream
- * context. NATS_OK or the status. */
-static natsStatus nats_connect(rg_replica_t *c, natsConnection **nc, jsCtx **js) {
-  char urls[sizeof c->cfg.cluster_nats], *save, *u;
+natsStatus rg__cluster_connect(const rg_config_t *cfg, const char *name, natsConnection **nc) {
+  char urls[sizeof cfg->cluster_nats], *save, *u;
   const char *list[URLS_MAX];
   int n = 0;
-  snprintf(urls, sizeof urls, "%s", c->cfg.cluster_nats);
+  snprintf(urls, sizeof urls, "%s", cfg->cluster_nats);
   for (u = strtok_r(urls, ", ", &save); u && n < URLS_MAX; u = strtok_r(NULL, ", ", &save))
     list[n++] = u;
   natsOptions *o = NULL;
@@ -127,9 +124,16 @@ static natsStatus nats_connect(rg_replica_t *c, natsConnection **nc, jsCtx **js)
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(o, -1);
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(o, 100);
   if (s == NATS_OK) s = natsOptions_SetTimeout(o, 1000);
-  if (s == NATS_OK) s = natsOptions_SetName(o, c->durable);
+  if (s == NATS_OK) s = natsOptions_SetName(o, name);
   if (s == NATS_OK) s = natsConnection_Connect(nc, o);
   natsOptions_Destroy(o);
+  return s;
+}
+
+/* Connects (nats.c keeps reconnecting by itself from then on) and makes the JetStream
+ * context. NATS_OK or the status. */
+static natsStatus nats_connect(rg_replica_t *c, natsConnection **nc, jsCtx **js) {
+  natsStatus s = rg__cluster_connect(&c->cfg, c->durable, nc);
   if (s != NATS_OK) return s;
   jsOptions jo;
   jsOptions_Init(&jo);
@@ -145,12 +149,12 @@ static natsStatus nats_connect(rg_replica_t *c, natsConnection **nc, jsCtx **js)
   return s;
 }
 
-/* Creates the stream (R cluster.replicas, file storage) unless it exists. */
-static natsStatus ensure_stream(rg_replica_t *c, jsCtx *js) {
+natsStatus rg__cluster_ensure_stream(rg_replica_t *c, jsCtx *js, const char *name,
+                                     const char *subject) {
   jsStreamConfig sc;
   jsStreamConfig_Init(&sc);
-  const char *subjects[1] = {c->subject};
-  sc.Name = c->cfg.cluster_stream;
+  const char *subjects[1] = {subject};
+  sc.Name = name;
   sc.Subjects = subjects;
   sc.SubjectsLen = 1;
   sc.Replicas = (int64_t)c->cfg.cluster_replicas;
@@ -218,7 +222,7 @@ static void hand_over(rg_replica_t *c, natsMsgList *list) {
     atomic_store(&c->fetched, seq);
     natsMsg_Ack(m, NULL);
   }
-  if (first) inbox_push(c, first, last);
+  if (first) rg__cluster_inbox_push(c, first, last);
 }
 
 void *rg__cluster_consumer_main(void *arg) {
@@ -243,7 +247,8 @@ void *rg__cluster_consumer_main(void *arg) {
       }
     } else if (!stream_ok) {
       what = "create stream";
-      stream_ok = (s = ensure_stream(c, js)) == NATS_OK;
+      stream_ok =
+          (s = rg__cluster_ensure_stream(c, js, c->cfg.cluster_stream, c->subject)) == NATS_OK;
     } else if (!sub || atomic_exchange(&c->reset, false)) {
       what = "create consumer";
       natsSubscription_Destroy(sub);
@@ -253,11 +258,11 @@ void *rg__cluster_consumer_main(void *arg) {
       if (s == NATS_OK) atomic_fetch_add(&c->resets, 1);
       atomic_store(&c->consuming, s == NATS_OK);
     } else if (atomic_load(&c->halted_flag)) {
-      pause_ms(c, RETRY_MS); /* an entry failed here: nothing more until a restart */
+      rg__cluster_pause_ms(c, RETRY_MS); /* an entry failed here: nothing more until a restart */
       continue;
     } else if (atomic_load(&c->fetched) > atomic_load(&c->applied) &&
                atomic_load(&c->fetched) - atomic_load(&c->applied) >= MAX_AHEAD) {
-      pause_ms(c, 5); /* the writer is behind: let it catch up */
+      rg__cluster_pause_ms(c, 5); /* the writer is behind: let it catch up */
       continue;
     } else {
       natsMsgList list = {0};
@@ -295,7 +300,7 @@ void *rg__cluster_consumer_main(void *arg) {
     if (s != NATS_OK) {
       if (rg_log_limit_take(&loglim, rg_clock_now(), 1))
         rg_log_warn("cluster: %s: %s (retrying)", what, natsStatus_GetText(s));
-      if (pause_ms(c, RETRY_MS)) break;
+      if (rg__cluster_pause_ms(c, RETRY_MS)) break;
     }
   }
   natsSubscription_Destroy(sub);

@@ -90,6 +90,11 @@ struct rg_engine {
   void *stats_hook_ctx;
   /* engine_wal.c: the write-ahead log of ingest (NULL when wal.enabled = 0) */
   struct rg__wal *wal;
+  /* cluster mode: who may recompute, who hears of a new generation (recompute.c) */
+  rg_recompute_gate_fn recompute_gate;
+  rg_generation_fn on_generation;
+  void *recompute_hook_ctx;
+  uint64_t generation_floor;
 };
 
 /* engine.c --------------------------------------------------------------------------- */

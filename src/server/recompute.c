@@ -111,6 +111,7 @@ static void finish(rg_recompute_t *job, int rc) {
   }
   e->running = NULL;
   rg__engine_apply_reload(e); /* a SIGHUP while it ran */
+  if (!rc && e->on_generation) e->on_generation(e->recompute_hook_ctx, job->generation);
   rg_snapshot_free(&job->graph);
   rg_compute_result_free(&job->result);
   rg_model_result_free(&job->model);
@@ -183,6 +184,14 @@ static int apply_step(rg_txn_t *t, rg_writer_req_t *head) {
       return rc;
     case PUBLISH_FLIP: {
       if (job->failed) return RG_OK;
+      rg_generation_t cur = {0};
+      if (rg_store_get_generation(t, &cur) == RG_OK && cur.generation >= job->generation) {
+        job->failed = true; /* cluster mode: a generation adopted meanwhile is newer */
+        job->rc = RG_ENOT_LEADER;
+        snprintf(job->err, sizeof job->err, "generation %llu was adopted from the cluster first",
+                 (unsigned long long)cur.generation);
+        return RG_OK;
+      }
       rg_generation_t gen = {
           .generation = job->generation,
           .computed_at = job->started_at,
@@ -320,15 +329,19 @@ static void after_work(uv_work_t *req, int status) {
   }
 }
 
-/* Starts a job unless one is running. Returns the running or new job, NULL on failure. */
-static rg_recompute_t *start(rg_engine_t *e, bool *started, int *rc) {
+/* Starts a job unless one is running. Returns the running or new job, NULL on failure (*rc
+ * set; a refusal of the recompute gate has its reason in msg). */
+static rg_recompute_t *start(rg_engine_t *e, bool *started, int *rc, char *msg, size_t cap) {
   *started = false;
   *rc = RG_OK;
+  msg[0] = '\0';
   if (e->running) return e->running;
   if (e->stopping) {
     *rc = RG_ESHUTTING_DOWN;
     return NULL;
   }
+  if (e->recompute_gate && (*rc = e->recompute_gate(e->recompute_hook_ctx, msg, cap)))
+    return NULL; /* cluster mode: another replica holds the lease */
   rg_recompute_t *job = calloc(1, sizeof *job);
   if (!job) {
     *rc = RG_ENOMEM;
@@ -347,7 +360,8 @@ static rg_recompute_t *start(rg_engine_t *e, bool *started, int *rc) {
   }
   job->engine = e;
   job->job = ++e->next_job;
-  job->generation = cur.generation + 1;
+  job->generation =
+      (cur.generation > e->generation_floor ? cur.generation : e->generation_floor) + 1;
   job->started_at = rg_clock_now();
   job->started_us = rg_clock_mono_us();
   job->work.data = job;
@@ -367,8 +381,12 @@ static rg_recompute_t *start(rg_engine_t *e, bool *started, int *rc) {
 static void on_timer(uv_timer_t *t) {
   bool started;
   int rc;
-  start(t->data, &started, &rc);
-  if (rc) rg_log_warn("scheduled recompute not started: %s", rg_strerror(rc));
+  char msg[200];
+  start(t->data, &started, &rc, msg, sizeof msg);
+  if (rc == RG_ENOT_LEADER)
+    rg_log_debug("scheduled recompute left to the leader: %s", msg);
+  else if (rc)
+    rg_log_warn("scheduled recompute not started: %s", rg_strerror(rc));
 }
 
 int rg__recompute_init(rg_engine_t *e) {
@@ -398,8 +416,9 @@ int rg__recompute_request(rg_engine_t *e, const rg_request_t *req, rg_buf_t *out
                           rg_write_done_fn done, void *ctx, rg_write_t **pending) {
   bool started;
   int rc;
-  rg_recompute_t *job = start(e, &started, &rc);
-  if (!job) return rg_proto_write_error(out, req->has_id, req->id, rc, NULL);
+  char msg[200];
+  rg_recompute_t *job = start(e, &started, &rc, msg, sizeof msg);
+  if (!job) return rg_proto_write_error(out, req->has_id, req->id, rc, msg[0] ? msg : NULL);
   waiter_t *w = calloc(1, sizeof *w);
   if (!w) return rg_proto_write_error(out, req->has_id, req->id, RG_ENOMEM, NULL);
   w->base = (rg_write_t){.engine = e,

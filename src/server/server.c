@@ -277,6 +277,7 @@ int rg_server_open(const rg_config_t *cfg, uv_loop_t *loop, rg_server_t **out, c
                                   cfg->max_depth, cfg->max_string_bytes};
   int rc = cfg->key_file[0] ? rg_auth_load(cfg->key_file, &s->auth, err, errlen) : RG_OK;
   if (!rc && cfg->tls_cert[0] && cfg->port) rc = rg_tls_open(cfg, &s->tls, err, errlen);
+  if (!rc && cfg->cluster_enabled) rc = rg_cluster_bootstrap(cfg, err, errlen); /* a new replica */
   if (!rc) rc = rg_engine_open(cfg, loop, &s->engine, err, errlen);
   if (rc) {
     rg_auth_free(s->auth);
