@@ -4,15 +4,17 @@
  * JSON lines and bare msgpack values (as replies) for fuzz_transcode;
  * fuzz/seeds/actors.txt becomes fuzz_actor inputs (parse and normalise entry points, and
  * lines with a '~' parsed with pseudonyms accepted too);
- * fuzz/seeds/received.txt becomes fuzz_received inputs. Usage: make_seeds SEED_DIR
- * CORPUS_DIR (its subdirectories frame/, transcode/, actor/, received/ must exist). Exit 0
- * or 1. */
+ * fuzz/seeds/received.txt becomes fuzz_received inputs; and fuzz_genpack gets published
+ * generations made here (a manifest and its chunks, whole, with a chunk missing, and with the
+ * chunks out of order). Usage: make_seeds SEED_DIR CORPUS_DIR (its subdirectories frame/,
+ * transcode/, actor/, received/, genpack/ must exist). Exit 0 or 1. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "repgraph/actor.h"
 #include "repgraph/err.h"
+#include "repgraph/genpack.h"
 #include "repgraph/transcode.h"
 
 static int write_file(const char *dir, const char *sub, const char *name, int n, const void *data,
@@ -146,10 +148,46 @@ static int received(const char *seeds, const char *out) {
   return rc;
 }
 
+/* A pack of a few rows in chunks of 40 bytes, as fuzz_genpack reads it: the manifest, then
+ * each chunk (in `order`, skipping index `skip`) with its 2-byte length. */
+static int genpack_seed(const char *out, int n, const int *order, int skip) {
+  rg_genpack_t *p;
+  rg_genpack_manifest_t m;
+  if (rg_genpack_new(7, 1234, 3, &p)) return 1;
+  static const char *const keys[] = {"score-1", "score-2", "cluster-1"};
+  for (int i = 0; i < 3; i++)
+    if (rg_genpack_add(p, (uint8_t)(i + 1), keys[i], strlen(keys[i]), "value-of-a-row", 14)) {
+      rg_genpack_free(p);
+      return 1;
+    }
+  uint8_t buf[4096];
+  size_t len = RG_GENPACK_MANIFEST_LEN;
+  int rc = rg_genpack_seal(p, 40, &m);
+  if (!rc) rg_genpack_manifest_encode(&m, buf);
+  for (uint32_t k = 0; !rc && k < m.chunks; k++) {
+    uint32_t i = order ? (uint32_t)order[k % 10] % m.chunks : k;
+    const uint8_t *c;
+    size_t clen;
+    if ((int)i == skip) continue;
+    if ((rc = rg_genpack_chunk(p, i, &c, &clen)) || len + 2 + clen > sizeof buf) break;
+    buf[len++] = (uint8_t)(clen >> 8), buf[len++] = (uint8_t)clen;
+    memcpy(buf + len, c, clen), len += clen;
+  }
+  rg_genpack_free(p);
+  return rc || write_file(out, "genpack", "pack", n, buf, len);
+}
+
+static int genpacks(const char *out) {
+  static const int reversed[] = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0};
+  return genpack_seed(out, 0, NULL, -1) || genpack_seed(out, 1, NULL, 1) ||
+         genpack_seed(out, 2, reversed, -1);
+}
+
 int main(int argc, char **argv) {
   if (argc != 3) {
     fprintf(stderr, "usage: make_seeds SEED_DIR CORPUS_DIR\n");
     return 1;
   }
-  return requests(argv[1], argv[2]) || actors(argv[1], argv[2]) || received(argv[1], argv[2]);
+  return requests(argv[1], argv[2]) || actors(argv[1], argv[2]) || received(argv[1], argv[2]) ||
+         genpacks(argv[2]);
 }

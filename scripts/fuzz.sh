@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-30}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(frame transcode actor config received mail policy manifest)
+((${#targets[@]})) || targets=(frame transcode actor config received mail policy manifest genpack)
 jobs=$(nproc 2>/dev/null || echo 2)
 
 echo "== build fuzz targets (clang, ASan + UBSan + libFuzzer)"
@@ -20,7 +20,7 @@ CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRG_WERROR=
       -DRG_BUILD_TESTS=OFF -DRG_BUILD_BENCHMARKS=OFF >/dev/null
 cmake --build build-fuzz -j"$jobs" --target fuzz
 corpus=build-fuzz/corpus
-mkdir -p build-fuzz/artifacts "$corpus"/{frame,transcode,actor,config,received,mail,policy,manifest}
+mkdir -p build-fuzz/artifacts "$corpus"/{frame,transcode,actor,config,received,mail,policy,manifest,genpack}
 build-fuzz/fuzz/make_seeds fuzz/seeds "$corpus"
 cp ops/repgraphd.conf.example "$corpus/config/seed-example.ini"
 cp fuzz/seeds/mail/*.eml "$corpus/mail/"
