@@ -33,8 +33,9 @@ It checks:
     still answer, stats says not ready, and each replica stops cleanly.
 Without nats-server it prints why and exits 77 (ctest: skipped).
 
-    /usr/bin/python3 tests/test_cluster.py BUILD_DIR [--writes N] [--seed S]
-    (or RG_CLUSTER_WRITES, RG_CLUSTER_SEED; defaults: 400 writes per client, seed 1)
+    /usr/bin/python3 tests/test_cluster.py BUILD_DIR [--writes N] [--seed S] [--rounds R]
+    (or RG_CLUSTER_WRITES, RG_CLUSTER_SEED, RG_CLUSTER_ROUNDS; defaults: 400 writes per
+    client, seed 1, 1 round; the long run: --writes 1000 --rounds 10)
 """
 import argparse
 import collections
@@ -616,25 +617,30 @@ def main():
     ap.add_argument("build", nargs="?", default=os.path.join(SRC, "build"))
     ap.add_argument("--writes", type=int, default=int(os.environ.get("RG_CLUSTER_WRITES", 400)))
     ap.add_argument("--seed", type=int, default=int(os.environ.get("RG_CLUSTER_SEED", 1)))
+    ap.add_argument("--rounds", type=int, default=int(os.environ.get("RG_CLUSTER_ROUNDS", 1)),
+                    help="runs on fresh clusters, seeds SEED, SEED+1, ... (each kills a replica, "
+                         "a NATS node and the recompute leader)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     a = ap.parse_args()
     BUILD = os.path.abspath(a.build)
     if not shutil.which("nats-server"):
         print("SKIP: nats-server is not installed (Debian package nats-server)")
         return SKIP
-    tmp = tempfile.mkdtemp(prefix="rg-cluster-")
-    ok = False
-    try:
-        print(f"seed {a.seed}, {a.writes} writes per client, {CLIENTS} clients; in {tmp}")
-        run(tmp, a.writes, a.seed)
-        ok = True
-    finally:
-        if ok and not a.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            print(f"logs kept in {tmp}")
+    for seed in range(a.seed, a.seed + max(1, a.rounds)):
+        tmp = tempfile.mkdtemp(prefix="rg-cluster-")
+        ok = False
+        try:
+            print(f"seed {seed}, {a.writes} writes per client, {CLIENTS} clients; in {tmp}")
+            run(tmp, a.writes, seed)
+            ok = True
+        finally:
+            if ok and not a.keep:
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                print(f"logs kept in {tmp}")
+    if a.rounds > 1:
+        print(f"{a.rounds} rounds passed: {a.rounds * a.writes * CLIENTS} acknowledged writes checked")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
