@@ -168,6 +168,7 @@ static void merge_done(rg_writer_req_t *head) {
   rg_engine_t *e = l->e;
   l->merges_queued--;
   if (head->result == RG_OK) {
+    l->merged_seq = m->last->log.seq; /* before the records go */
     for (rec_t *r = l->head, *next; r; r = next) {
       next = r->next;
       bool end = r == m->last;
@@ -177,7 +178,6 @@ static void merge_done(rg_writer_req_t *head) {
       if (end) break;
     }
     if (!l->head) l->tail = NULL;
-    l->merged_seq = m->last->log.seq;
     l->unmerged_edges -= m->edges;
     l->merges++;
     l->merged_records += m->records;
