@@ -60,7 +60,8 @@ static int teardown(void **state) {
   return rg_test_fixture_stop(state);
 }
 
-/* Ingests one observation from sender@wal.example to n recipients; checks the ack. */
+/* Sends the ingest of one observation from sender@wal.example to n recipients, at a fixed
+ * time (so two servers store the same first and last seen). */
 static void ingest(rg_client_t *c, const char *sender, unsigned n) {
   rg_buf_t frame;
   rg_buf_init(&frame, 0);
@@ -70,8 +71,9 @@ static void ingest(rg_client_t *c, const char *sender, unsigned n) {
     len += (size_t)snprintf(rcpts + len, sizeof rcpts - len, "%s\"r%u@victim.example\"",
                             i ? "," : "", i);
   rg_test_frame_json(&frame,
-                     "{\"id\": 1, \"op\": \"ingest\", \"observations\": [{\"sender\": "
-                     "\"%s@wal.example\", \"recipients\": [%s], \"client_ip\": \"192.0.2.9\"}]}",
+                     "{\"id\": 1, \"op\": \"ingest\", \"observations\": [{\"ts\": 1700000000, "
+                     "\"sender\": \"%s@wal.example\", \"recipients\": [%s], "
+                     "\"client_ip\": \"192.0.2.9\"}]}",
                      sender, rcpts);
   assert_int_equal(rg_client_send(c, frame.data, frame.len), RG_OK);
   rg_buf_free(&frame);
