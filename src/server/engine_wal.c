@@ -60,6 +60,7 @@ struct rg__wal {
   uint64_t unmerged_edges;
   unsigned merges_queued, barriers_queued;
   bool resubmit; /* a merge failed: the unmerged records go again once none is queued */
+  bool failing;  /* the last merge failed: reads waiting for their merge go on (bounded) */
   bool kick;     /* a read waits for a merge: start one without waiting for size or time */
   bool stopped;  /* rg__wal_stop ran: nothing more is logged */
   bool closed;   /* its last merge is queued: the writer takes no more */
@@ -167,6 +168,7 @@ static void merge_done(rg_writer_req_t *head) {
   struct rg__wal *l = m->wal;
   rg_engine_t *e = l->e;
   l->merges_queued--;
+  l->failing = head->result != RG_OK;
   if (head->result == RG_OK) {
     l->merged_seq = m->last->log.seq; /* before the records go */
     for (rec_t *r = l->head, *next; r; r = next) {
@@ -350,7 +352,7 @@ uint64_t rg_engine_write_wal_seq(const rg_write_t *w) {
 
 bool rg_engine_wal_merged(rg_engine_t *e, uint64_t seq) {
   struct rg__wal *l = e->wal;
-  if (!l || seq <= l->merged_seq) return true;
+  if (!l || seq <= l->merged_seq || l->failing) return true; /* (failing: do not wait forever) */
   l->kick = true;
   maybe_merge(l, false, true);
   return false;
