@@ -184,6 +184,9 @@ static void merge_done(rg_writer_req_t *head) {
     l->merges++;
     l->merged_records += m->records;
     l->merged_edges += m->edges;
+    atomic_fetch_add(&e->metrics.wal_merges, 1);
+    atomic_fetch_add(&e->metrics.wal_merged_edges, m->edges);
+    atomic_store(&e->metrics.wal_unmerged_edges, l->unmerged_edges);
     atomic_fetch_add(&e->metrics.ingested_observations, m->observations);
     atomic_fetch_add(&e->metrics.ingested_edges, m->edges);
     if (l->log) rg_wal_release(l->log, l->merged_seq);
@@ -242,7 +245,9 @@ static void on_durable(void *ctx, rg_wal_rec_t *first) {
       rg_engine_write_set_error(w, RG_EIO, "the write-ahead log could not be written");
     } else {
       w->wal_seq = lr->seq;
+      atomic_fetch_add(&l->e->metrics.wal_appended, 1);
     }
+    atomic_store(&l->e->metrics.wal_unmerged_edges, l->unmerged_edges);
     rg__engine_complete(w);
   }
   answer_refused(l);
@@ -277,6 +282,7 @@ static void append(struct rg__wal *l, rg_write_t *w) {
   l->tail = r;
   if (!l->unsubmitted) l->unsubmitted = r;
   l->unmerged_edges += r->edges;
+  atomic_store(&l->e->metrics.wal_unmerged_edges, l->unmerged_edges);
   rg_wal_append(l->log, &r->log);
   l->appended_seq = r->log.seq;
 }
