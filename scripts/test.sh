@@ -41,7 +41,7 @@ if [ "${RG_SKIP_TSAN:-0}" != 1 ]; then
   status=0
   (cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 \
      log_path=$root/build-tsan/tsan-report" RG_TEST_RECV_TIMEOUT_MS=120000 RG_CRASH_ROUNDS=5 \
-     ctest --output-on-failure -j"$jobs" -R '^test_(store|store_graph|store_label|store_gen|compute|engine|e2e|crash|faults|http_metrics|prometheus|backup|retention|cluster)$') || status=$?
+     ctest --output-on-failure -j"$jobs" -R '^test_(store|store_graph|store_label|store_gen|compute|engine|e2e|crash|crash_wal|wal|wal_server|faults|http_metrics|prometheus|backup|retention|cluster)$') || status=$?
   if compgen -G "build-tsan/tsan-report.*" >/dev/null; then
     cat build-tsan/tsan-report.*
     status=1

@@ -724,7 +724,8 @@ static void test_config_reload_takes_runtime_options_and_names_the_rest(void **s
 }
 
 /* cluster.*: checked only with cluster.enabled; a node name is required, names are NATS
- * tokens, and the policy listener (which writes around the log) is refused. */
+ * tokens, and the policy listener (which writes around the log) is refused, as are
+ * retention sweeps and the write-ahead log of ingest. */
 static void test_config_validate_checks_cluster_options(void **state) {
   (void)state;
   static const struct {
@@ -747,6 +748,10 @@ static void test_config_validate_checks_cluster_options(void **state) {
   assert_int_equal(rg_config_set(&r, "retention.edges", "180d", rerr, sizeof rerr), 0);
   assert_int_equal(rg_config_validate(&r, rerr, sizeof rerr), RG_ECONFIG);
   assert_non_null(strstr(rerr, "retention")); /* sweeps would write around the log */
+  assert_int_equal(rg_config_set(&r, "retention.edges", "0", rerr, sizeof rerr), 0);
+  assert_int_equal(rg_config_set(&r, "wal.enabled", "1", rerr, sizeof rerr), 0);
+  assert_int_equal(rg_config_validate(&r, rerr, sizeof rerr), RG_ECONFIG);
+  assert_non_null(strstr(rerr, "wal.enabled")); /* the stream is the log in cluster mode */
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     rg_config_t c;
     rg_config_defaults(&c);

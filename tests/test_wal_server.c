@@ -56,11 +56,22 @@ static int setup_pseudonymised(void **state) {
   return 0;
 }
 
+static int setup_full_map(void **state) {
+  static const char *const extra[] = {"--set", "wal.enabled=1", "--set",
+                                      "wal.merge_edges=100000000", "--set",
+                                      "wal.merge_ms=3600000", "--set", "store.map_size=1M",
+                                      "--set", "store.map_max=1M", NULL};
+  return rg_test_fixture_start(state, extra);
+}
+
 static int teardown(void **state) {
   return rg_test_fixture_stop(state);
 }
 
-/* Ingests one observation from sender@wal.example to n recipients; checks the ack. */
+static unsigned rcpt_base; /* recipients are r<rcpt_base + i>@victim.example */
+
+/* Sends the ingest of one observation from sender@wal.example to n recipients, at a fixed
+ * time (so two servers store the same first and last seen). */
 static void ingest(rg_client_t *c, const char *sender, unsigned n) {
   rg_buf_t frame;
   rg_buf_init(&frame, 0);
@@ -68,10 +79,11 @@ static void ingest(rg_client_t *c, const char *sender, unsigned n) {
   size_t len = 0;
   for (unsigned i = 0; i < n; i++)
     len += (size_t)snprintf(rcpts + len, sizeof rcpts - len, "%s\"r%u@victim.example\"",
-                            i ? "," : "", i);
+                            i ? "," : "", rcpt_base + i);
   rg_test_frame_json(&frame,
-                     "{\"id\": 1, \"op\": \"ingest\", \"observations\": [{\"sender\": "
-                     "\"%s@wal.example\", \"recipients\": [%s], \"client_ip\": \"192.0.2.9\"}]}",
+                     "{\"id\": 1, \"op\": \"ingest\", \"observations\": [{\"ts\": 1700000000, "
+                     "\"sender\": \"%s@wal.example\", \"recipients\": [%s], "
+                     "\"client_ip\": \"192.0.2.9\"}]}",
                      sender, rcpts);
   assert_int_equal(rg_client_send(c, frame.data, frame.len), RG_OK);
   rg_buf_free(&frame);
@@ -220,6 +232,28 @@ static void test_wal_clean_stop_merges_everything(void **state) {
   rg_client_close(c);
 }
 
+/* A merge that cannot fit the store (storage_full) keeps its records logged, and the read
+ * that waits for it goes on instead of waiting for ever. */
+static void test_wal_failed_merge_does_not_hold_reads_for_ever(void **state) {
+  rg_test_fixture_t *f = *state;
+  rg_client_t *a = rg_test_connect(&f->srv), *b = rg_test_connect(&f->srv);
+  char name[16];
+  for (int i = 0; i < 10; i++) {
+    snprintf(name, sizeof name, "full%d", i);
+    rcpt_base = 1000 * (unsigned)i; /* 5,000 distinct edges: more than a 1 MiB map holds */
+    ingest(a, name, 500);
+  }
+  rcpt_base = 0;
+  for (int i = 0; i < 10; i++) expect_ack(a); /* durable in the log */
+  msgpack_unpacked r;
+  rg_test_call(a, &r, "{\"id\": 2, \"op\": \"lookup\", \"actors\": [\"address:full9@wal.example\"]}");
+  msgpack_unpacked_destroy(&r); /* answered: the merge it waited for failed */
+  assert_true(wal_stat(b, "merge_failures") >= 1);
+  assert_int_equal(wal_stat(b, "unmerged_records"), 10); /* still logged, not lost */
+  rg_client_close(a);
+  rg_client_close(b);
+}
+
 /* A backup holds every ingest acknowledged before it, merged or not when it was asked. */
 static void test_wal_backup_holds_acknowledged_unmerged_ingests(void **state) {
   rg_test_fixture_t *f = *state;
@@ -325,6 +359,8 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_wal_backup_holds_acknowledged_unmerged_ingests, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_wal_failed_merge_does_not_hold_reads_for_ever,
+                                      setup_full_map, teardown),
       cmocka_unit_test_setup_teardown(test_wal_log_holds_pseudonyms_in_a_pseudonymised_store,
                                       setup_pseudonymised, teardown),
   };

@@ -213,7 +213,7 @@ def run_size(a, work, edges):
         if a.wal:
             w = row["wal"]
             print(f"     wal: all merged {row['merged_s']:.1f} s after the start; {w['merges']} merges, "
-                  f"{w['fsyncs']} fsyncs, {w['waits']} ingests waited for a merge", flush=True)
+                  f"{w['fsyncs']} fsyncs, {w['waits']} ingests held before being logged", flush=True)
         if not a.no_recompute:
             with open(truth) as f, open(labels, "w") as out:
                 seeds = [line.rstrip("\n").split("\t") for i, line in enumerate(f, 1) if i % 20 == 0]

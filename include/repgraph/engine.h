@@ -212,8 +212,9 @@ rg_lookup_cache_t *rg_engine_lookup_cache(rg_engine_t *e);
 uint64_t rg_engine_write_wal_seq(const rg_write_t *w);
 
 /* True when the logged write `seq` (rg_engine_write_wal_seq) is merged into the store, so
- * reads see it; 0 is always merged. When not, a merge of what is logged starts now and the
- * hook of rg_engine_set_wal_hook runs when it (or any merge) completes. Loop thread. */
+ * reads see it; 0 is always merged; also true while merges fail (storage_full, say: a read
+ * must not wait for ever). When not, a merge of what is logged starts now and the hook of
+ * rg_engine_set_wal_hook runs when it (or any merge) completes. Loop thread. */
 bool rg_engine_wal_merged(rg_engine_t *e, uint64_t seq);
 
 /* fn(ctx) runs on the loop thread after each merge of the log into the store (the server

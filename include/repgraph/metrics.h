@@ -84,6 +84,9 @@ typedef struct {
   atomic_uint_fast64_t tls_failures;  /* TLS connections closed by a failed handshake or
                                          record: plaintext clients, rejected certificates */
   atomic_uint_fast64_t commits, committed_writes, write_queue_depth;
+  /* the write-ahead log of ingest (engine_wal.c; zeros with wal.enabled = 0): records made
+   * durable, merges into the store and the edge updates they took, and those waiting */
+  atomic_uint_fast64_t wal_appended, wal_merges, wal_merged_edges, wal_unmerged_edges;
   rg_hist_t commit_latency; /* one group commit, µs */
   atomic_uint_fast64_t ts_clamped;
   /* check: verdicts (accept, tempfail, quarantine, reject; before check.mode), the role that

@@ -208,6 +208,15 @@ static void render_writer(r_t *r, const rg_metrics_t *m) {
   family(r, "repgraph_writer_commit_size", "histogram",
          "Writes grouped into one commit (writer.commit_max_requests at most).");
   hist_of(r, "repgraph_writer_commit_size", NULL, NULL, &m->commit_size, false);
+  counter(r, "repgraph_wal_appended_total",
+          "Ingests made durable in the write-ahead log (wal.enabled).", &m->wal_appended);
+  counter(r, "repgraph_wal_merges_total", "Merges of the write-ahead log into the store.",
+          &m->wal_merges);
+  counter(r, "repgraph_wal_merged_edges_total",
+          "Edge updates merged from the write-ahead log into the store.", &m->wal_merged_edges);
+  family(r, "repgraph_wal_unmerged_edges", "gauge",
+         "Edge updates logged but not merged into the store yet (reads do not see them).");
+  sample(r, "repgraph_wal_unmerged_edges", NULL, NULL, atomic_load(&m->wal_unmerged_edges));
 }
 
 static void render_store(r_t *r, const rg_metrics_view_t *v) {

@@ -60,6 +60,7 @@ struct rg__wal {
   uint64_t unmerged_edges;
   unsigned merges_queued, barriers_queued;
   bool resubmit; /* a merge failed: the unmerged records go again once none is queued */
+  bool failing;  /* the last merge failed: reads waiting for their merge go on (bounded) */
   bool kick;     /* a read waits for a merge: start one without waiting for size or time */
   bool stopped;  /* rg__wal_stop ran: nothing more is logged */
   bool closed;   /* its last merge is queued: the writer takes no more */
@@ -167,7 +168,9 @@ static void merge_done(rg_writer_req_t *head) {
   struct rg__wal *l = m->wal;
   rg_engine_t *e = l->e;
   l->merges_queued--;
+  l->failing = head->result != RG_OK;
   if (head->result == RG_OK) {
+    l->merged_seq = m->last->log.seq; /* before the records go */
     for (rec_t *r = l->head, *next; r; r = next) {
       next = r->next;
       bool end = r == m->last;
@@ -177,11 +180,13 @@ static void merge_done(rg_writer_req_t *head) {
       if (end) break;
     }
     if (!l->head) l->tail = NULL;
-    l->merged_seq = m->last->log.seq;
     l->unmerged_edges -= m->edges;
     l->merges++;
     l->merged_records += m->records;
     l->merged_edges += m->edges;
+    atomic_fetch_add(&e->metrics.wal_merges, 1);
+    atomic_fetch_add(&e->metrics.wal_merged_edges, m->edges);
+    atomic_store(&e->metrics.wal_unmerged_edges, l->unmerged_edges);
     atomic_fetch_add(&e->metrics.ingested_observations, m->observations);
     atomic_fetch_add(&e->metrics.ingested_edges, m->edges);
     if (l->log) rg_wal_release(l->log, l->merged_seq);
@@ -240,7 +245,9 @@ static void on_durable(void *ctx, rg_wal_rec_t *first) {
       rg_engine_write_set_error(w, RG_EIO, "the write-ahead log could not be written");
     } else {
       w->wal_seq = lr->seq;
+      atomic_fetch_add(&l->e->metrics.wal_appended, 1);
     }
+    atomic_store(&l->e->metrics.wal_unmerged_edges, l->unmerged_edges);
     rg__engine_complete(w);
   }
   answer_refused(l);
@@ -275,6 +282,7 @@ static void append(struct rg__wal *l, rg_write_t *w) {
   l->tail = r;
   if (!l->unsubmitted) l->unsubmitted = r;
   l->unmerged_edges += r->edges;
+  atomic_store(&l->e->metrics.wal_unmerged_edges, l->unmerged_edges);
   rg_wal_append(l->log, &r->log);
   l->appended_seq = r->log.seq;
 }
@@ -350,7 +358,7 @@ uint64_t rg_engine_write_wal_seq(const rg_write_t *w) {
 
 bool rg_engine_wal_merged(rg_engine_t *e, uint64_t seq) {
   struct rg__wal *l = e->wal;
-  if (!l || seq <= l->merged_seq) return true;
+  if (!l || seq <= l->merged_seq || l->failing) return true; /* (failing: do not wait forever) */
   l->kick = true;
   maybe_merge(l, false, true);
   return false;
