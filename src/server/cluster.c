@@ -445,6 +445,16 @@ int rg_cluster_open(const rg_config_t *cfg, uv_loop_t *loop, rg_engine_t *e, rg_
   rg_log_info("cluster: node %s, stream %s (R%u) on %s; applied up to sequence %llu",
               cfg->cluster_node, cfg->cluster_stream, cfg->cluster_replicas, cfg->cluster_nats,
               (unsigned long long)seq);
+  if ((cfg->cluster_stream_max_age_s || cfg->cluster_stream_max_bytes) &&
+      (!cfg->recompute_interval_s || (cfg->cluster_stream_max_age_s &&
+                                      cfg->recompute_interval_s >= cfg->cluster_stream_max_age_s)))
+    rg_log_warn("cluster: the stream drops entries (cluster.stream_max_age %llus, "
+                "stream_max_bytes %llu) and snapshots follow the leader's generations, but "
+                "recompute.interval is %llus: recompute (e.g. a scheduled repgraph recompute) "
+                "more often than the age limit, or a replica that falls behind cannot catch up",
+                (unsigned long long)cfg->cluster_stream_max_age_s,
+                (unsigned long long)cfg->cluster_stream_max_bytes,
+                (unsigned long long)cfg->recompute_interval_s);
   *out = c;
   return RG_OK;
 fail:
