@@ -774,6 +774,7 @@ static void test_config_validate_ties_stream_limits_to_snapshots(void **state) {
       {"0", "1G", "0", "cluster.snapshot_interval 0"},
       {"1h", "0", "1h", "shorter than cluster.stream_max_age"},
       {"30m", "1G", "1h", "shorter than cluster.stream_max_age"},
+      {"90s", "0", "1m", "at least 120s"}, {"2m", "0", "1m", NULL},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     rg_config_t c;
