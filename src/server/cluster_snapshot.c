@@ -180,11 +180,19 @@ static int fetch_copy(const rg_config_t *cfg, jsCtx *js, const rg_genpack_manife
 }
 
 /* A new replica (no store yet): restores the cluster's snapshot, if any, into
- * cfg->data_dir; when there is none or it cannot be used, says why (it starts empty). */
-static void restore_new(const rg_config_t *cfg, jsCtx *js) {
+ * cfg->data_dir; when there is none or it cannot be used, says why (it starts empty).
+ * first: the writes stream's first sequence (0 when unknown), to say when the snapshot
+ * does not reach the log the stream still holds (the replica will halt). */
+static void restore_new(const rg_config_t *cfg, jsCtx *js, uint64_t first) {
   char dir[PATH_CAP], why[300] = "";
   rg_genpack_manifest_t m;
-  if (snapshot_manifest(cfg, js, &m) != RG_OK) {
+  bool found = snapshot_manifest(cfg, js, &m) == RG_OK;
+  if (first > 1 && (!found || m.log_seq + 1 < first))
+    rg_log_error("cluster: stream %s now starts at %llu and the cluster has no snapshot "
+                 "reaching %llu: this new replica cannot catch up (it will halt); wait for "
+                 "the leader's next snapshot and restart it",
+                 cfg->cluster_stream, (unsigned long long)first, (unsigned long long)first - 1);
+  if (!found) {
     rg_log_info("cluster: no snapshot in %s-manifest: starting empty, the whole log is replayed",
                 cfg->cluster_stream);
     return;
@@ -288,14 +296,18 @@ int rg_cluster_bootstrap(const rg_config_t *cfg, char *err, size_t errlen) {
   jsOptions_Init(&jo);
   jo.Wait = 5000;
   if (s == NATS_OK) s = natsConnection_JetStream(&js, nc, &jo);
-  if (s != NATS_OK)
+  if (s != NATS_OK) {
     rg_log_warn("cluster: no snapshot fetched (NATS: %s): %s", natsStatus_GetText(s),
                 have ? "starting on the store as it is"
                      : "starting empty, the whole log is replayed");
-  else if (!have)
-    restore_new(cfg, js);
-  else if (stream_first(cfg, js, &first) == RG_OK && first > applied + 1)
-    restore_stale(cfg, js, applied, first);
+  } else {
+    if (stream_first(cfg, js, &first) != RG_OK)
+      first = 0; /* no stream yet, or no answer: an old store is opened as it is */
+    if (!have)
+      restore_new(cfg, js, first);
+    else if (first > applied + 1)
+      restore_stale(cfg, js, applied, first);
+  }
   jsCtx_Destroy(js);
   natsConnection_Destroy(nc);
   return RG_OK;
