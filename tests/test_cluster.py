@@ -418,6 +418,7 @@ def trimmed_log(tmp, replicas, leader, nats_port, converged):
     publishes a snapshot and the stream is purged up to it. Resumed, the replica halts (not
     ready, its log says to restart it); restarted on its old store, it moves the store aside,
     restores the snapshot and replays the rest: same counts as the others."""
+    t0 = time.monotonic()
     stale = next(r for r in replicas if r is not leader)
     before = leader.cluster()["snapshots_published"]
     senders = [f"trim{n}@trim.example" for n in range(15)]
@@ -449,7 +450,7 @@ def trimmed_log(tmp, replicas, leader, nats_port, converged):
         log = f.read()
     assert "are no longer in stream repgraph" in log and "restart it" in log, "no halt logged"
     print(f"stream purged below the snapshot at sequence {snap}: r{stale.i}, paused behind it, "
-          f"halted (not ready) asking for a restart")
+          f"halted (not ready) asking for a restart ({time.monotonic() - t0:.1f} s in)")
     stale.stop()
     stale.args += ["--set", "cluster.stream_max_bytes=1G"]  # the stream's limits, updated
     stale.start()
@@ -469,7 +470,7 @@ def trimmed_log(tmp, replicas, leader, nats_port, converged):
     assert cfg["max_bytes"] == 1 << 30 and cfg["max_age"] == MAX_AGE * 10**9, cfg
     print(f"restarted on its old store: moved it aside, restored the snapshot at {snap}, replayed "
           f"to {cl[stale.i]['applied_seq']}; same counts as the others; the stream's max_bytes "
-          f"updated at its start")
+          f"updated at its start ({time.monotonic() - t0:.1f} s for the phase)")
 
 
 def counts(stats):
