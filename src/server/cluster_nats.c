@@ -149,8 +149,11 @@ static natsStatus nats_connect(rg_replica_t *c, natsConnection **nc, jsCtx **js)
   return s;
 }
 
-natsStatus rg__cluster_ensure_stream(rg_replica_t *c, jsCtx *js, const char *name,
-                                     const char *subject) {
+/* Creates stream `name` taking `subject` (R cluster.replicas, file storage) with MaxAge
+ * age_ns (0 = none) and MaxBytes bytes (-1 = none). NATS_OK, or the status with *jerr
+ * (JSStreamNameExistErr: it exists with another configuration). */
+static natsStatus add_stream(rg_replica_t *c, jsCtx *js, const char *name, const char *subject,
+                             int64_t age_ns, int64_t bytes, jsErrCode *jerr) {
   jsStreamConfig sc;
   jsStreamConfig_Init(&sc);
   const char *subjects[1] = {subject};
@@ -159,10 +162,19 @@ natsStatus rg__cluster_ensure_stream(rg_replica_t *c, jsCtx *js, const char *nam
   sc.SubjectsLen = 1;
   sc.Replicas = (int64_t)c->cfg.cluster_replicas;
   sc.Storage = js_FileStorage;
+  sc.MaxAge = age_ns;
+  sc.MaxBytes = bytes;
   jsStreamInfo *si = NULL;
-  jsErrCode jerr = 0;
-  natsStatus s = js_AddStream(&si, js, &sc, NULL, &jerr);
+  *jerr = 0;
+  natsStatus s = js_AddStream(&si, js, &sc, NULL, jerr);
   jsStreamInfo_Destroy(si);
+  return s;
+}
+
+natsStatus rg__cluster_ensure_stream(rg_replica_t *c, jsCtx *js, const char *name,
+                                     const char *subject) {
+  jsErrCode jerr;
+  natsStatus s = add_stream(c, js, name, subject, 0, -1, &jerr);
   if (s != NATS_OK && jerr == JSStreamNameExistErr) s = NATS_OK; /* made by another replica */
   return s;
 }
@@ -178,42 +190,36 @@ static void writes_limits(const rg_config_t *cfg, int64_t *age_ns, int64_t *byte
  * exists with other limits, updates it to these (its other settings kept). NATS_OK (also
  * when JetStream refuses the update: logged, the stream is used as it is) or the status. */
 static natsStatus ensure_writes(rg_replica_t *c, jsCtx *js) {
-  jsStreamConfig sc;
-  jsStreamConfig_Init(&sc);
-  const char *subjects[1] = {c->subject};
-  sc.Name = c->cfg.cluster_stream;
-  sc.Subjects = subjects;
-  sc.SubjectsLen = 1;
-  sc.Replicas = (int64_t)c->cfg.cluster_replicas;
-  sc.Storage = js_FileStorage;
-  writes_limits(&c->cfg, &sc.MaxAge, &sc.MaxBytes);
-  jsStreamInfo *si = NULL;
-  jsErrCode jerr = 0;
-  natsStatus s = js_AddStream(&si, js, &sc, NULL, &jerr);
-  jsStreamInfo_Destroy(si);
-  si = NULL;
+  const char *name = c->cfg.cluster_stream;
+  int64_t want_age, want_bytes;
+  writes_limits(&c->cfg, &want_age, &want_bytes);
+  jsErrCode jerr;
+  natsStatus s = add_stream(c, js, name, c->subject, want_age, want_bytes, &jerr);
   if (s == NATS_OK || jerr != JSStreamNameExistErr) return s;
-  if ((s = js_GetStreamInfo(&si, js, sc.Name, NULL, &jerr)) != NATS_OK || !si || !si->Config)
+  jsStreamInfo *si = NULL;
+  if ((s = js_GetStreamInfo(&si, js, name, NULL, &jerr)) != NATS_OK || !si || !si->Config) {
+    jsStreamInfo_Destroy(si);
     return s == NATS_OK ? NATS_ERR : s;
+  }
   int64_t age = si->Config->MaxAge > 0 ? si->Config->MaxAge : 0;
   int64_t bytes = si->Config->MaxBytes > 0 ? si->Config->MaxBytes : -1;
-  if (age != sc.MaxAge || bytes != sc.MaxBytes) {
+  if (age != want_age || bytes != want_bytes) {
     jsStreamConfig up = *si->Config; /* its subjects, replicas and the rest as they are */
-    up.MaxAge = sc.MaxAge;
-    up.MaxBytes = sc.MaxBytes;
+    up.MaxAge = want_age;
+    up.MaxBytes = want_bytes;
     jsStreamInfo *ui = NULL;
     jerr = 0;
     s = js_UpdateStream(&ui, js, &up, NULL, &jerr);
     jsStreamInfo_Destroy(ui);
     if (s == NATS_OK)
       rg_log_info("cluster: stream %s: limits set to max_age %llds, max_bytes %lld (were %llds, "
-                  "%lld; -1 and 0 = none)",
-                  sc.Name, (long long)(sc.MaxAge / 1000000000), (long long)sc.MaxBytes,
+                  "%lld; 0 and -1 = none)",
+                  name, (long long)(want_age / 1000000000), (long long)want_bytes,
                   (long long)(age / 1000000000), (long long)bytes);
     else if (jerr)
       rg_log_error("cluster: stream %s: JetStream refused its new limits (%s, error %d): it "
                    "keeps max_age %llds, max_bytes %lld",
-                   sc.Name, natsStatus_GetText(s), (int)jerr, (long long)(age / 1000000000),
+                   name, natsStatus_GetText(s), (int)jerr, (long long)(age / 1000000000),
                    (long long)bytes);
     if (jerr) s = NATS_OK;
   }
@@ -304,8 +310,7 @@ void *rg__cluster_consumer_main(void *arg) {
       }
     } else if (!stream_ok) {
       what = "create stream";
-      stream_ok =
-          (s = ensure_writes(c, js)) == NATS_OK;
+      stream_ok = (s = ensure_writes(c, js)) == NATS_OK;
     } else if (!sub || atomic_exchange(&c->reset, false)) {
       what = "create consumer";
       natsSubscription_Destroy(sub);
