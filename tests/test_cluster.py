@@ -446,6 +446,9 @@ def trimmed_log(tmp, replicas, leader, nats_port, converged):
         wait_for(lambda: leader.cluster()["stream_first_seq"] == snap + 1, "first sequence", 5)
     wait_for(lambda: stale.cluster()["halted"] and not stale.cluster()["ready"],
              f"r{stale.i} halting behind the purged log", 20)
+    wait_for(lambda: stale.metric("repgraph_cluster_halted") == 1
+             and stale.metric("repgraph_cluster_stream_first_sequence") == snap + 1,
+             "/metrics showing the halt and the stream's first sequence", 5)
     with open(os.path.join(tmp, f"rg{stale.i}.log")) as f:
         log = f.read()
     assert "are no longer in stream repgraph" in log and "restart it" in log, "no halt logged"
