@@ -29,6 +29,11 @@ It checks:
   - a fourth replica started on an empty store restores the leader's last snapshot, replays
     only the log after it (writes made after the snapshot included) and ends up with the
     same counts, actors and generation as the others;
+  - the stream is created with cluster.stream_max_age; a replica paused while the stream is
+    purged below the leader's next snapshot halts once resumed (not ready, says to restart
+    it); restarted on its old store it moves the store aside, restores the snapshot, replays
+    the rest and ends up with the same counts; its cluster.stream_max_bytes, new, updates
+    the stream's limits at its start;
   - with every NATS node gone, a write answers `unavailable` within cluster.read_wait, reads
     still answer, stats says not ready, and each replica stops cleanly.
 Without nats-server it prints why and exits 77 (ctest: skipped).
@@ -63,6 +68,7 @@ PIPELINE = 8  # requests in flight per client
 OBS_PER_WRITE = 4
 RETRY_CODES = {"unavailable", "shutting_down"}
 LEASE_TTL = 3  # cluster.lease_ttl in seconds: the shortest allowed, so a takeover is quick
+MAX_AGE = 3600  # cluster.stream_max_age in seconds (nothing expires during the test)
 
 
 def free_port():
@@ -164,6 +170,7 @@ class Replica:
                      "--set", "cluster.enabled=1", "--set", f"cluster.nats={nats_urls}",
                      "--set", f"cluster.node=r{i}", "--set", "cluster.read_wait=5s",
                      "--set", "recompute.interval=0", "--set", f"cluster.lease_ttl={LEASE_TTL}s", "--set", "cluster.snapshot_interval=1s",
+                     "--set", f"cluster.stream_max_age={MAX_AGE}s",
                      "--set", f"metrics.listen=127.0.0.1:{self.mport}"]
         self.start()
 
@@ -401,6 +408,74 @@ def forge_manifests(replicas, nats_port, served):
     assert serving(replicas, served), [r.cluster()["generation"] for r in replicas]
 
 
+def stream_info(nats_port):
+    """The writes stream's configuration and state, from JetStream's API."""
+    return nats_publish(nats_port, "$JS.API.STREAM.INFO.repgraph", b"")
+
+
+def trimmed_log(tmp, replicas, leader, nats_port, converged):
+    """A replica behind a trimmed log: one is paused (SIGSTOP) while writes go on, the leader
+    publishes a snapshot and the stream is purged up to it. Resumed, the replica halts (not
+    ready, its log says to restart it); restarted on its old store, it moves the store aside,
+    restores the snapshot and replays the rest: same counts as the others."""
+    t0 = time.monotonic()
+    stale = next(r for r in replicas if r is not leader)
+    before = leader.cluster()["snapshots_published"]
+    senders = [f"trim{n}@trim.example" for n in range(15)]
+    stale.proc.send_signal(signal.SIGSTOP)
+    try:
+        conn = Conn(leader.port, timeout=60)
+        ingest = lambda s, n: conn.call("ingest", observations=[
+            {"sender": s, "recipients": ["a@b.example"], "client_ip": f"203.0.113.{n + 1}"}])
+        for n, sender in enumerate(senders[:10]):
+            ingest(sender, n)
+        assert conn.call("recompute", wait=True)["result"]["ok"]
+        wait_for(lambda: leader.cluster()["snapshots_published"] > before,
+                 f"r{leader.i} publishing a snapshot after its generation", 30)
+        with open(os.path.join(tmp, f"rg{leader.i}.log")) as f:
+            snap = int(re.findall(r"published a snapshot of the store at sequence (\d+)", f.read())[-1])
+        purge = nats_publish(nats_port, "$JS.API.STREAM.PURGE.repgraph",
+                             json.dumps({"seq": snap + 1}).encode())
+        assert purge.get("success") is True, purge
+        for n, sender in enumerate(senders[10:]):
+            ingest(sender, n + 10)
+        conn.close()
+    finally:
+        stale.proc.send_signal(signal.SIGCONT)
+    assert leader.cluster()["stream_first_seq"] == snap + 1 or \
+        wait_for(lambda: leader.cluster()["stream_first_seq"] == snap + 1, "first sequence", 5)
+    wait_for(lambda: stale.cluster()["halted"] and not stale.cluster()["ready"],
+             f"r{stale.i} halting behind the purged log", 20)
+    wait_for(lambda: stale.metric("repgraph_cluster_halted") == 1
+             and stale.metric("repgraph_cluster_stream_first_sequence") == snap + 1,
+             "/metrics showing the halt and the stream's first sequence", 5)
+    with open(os.path.join(tmp, f"rg{stale.i}.log")) as f:
+        log = f.read()
+    assert "are no longer in stream repgraph" in log and "restart it" in log, "no halt logged"
+    print(f"stream purged below the snapshot at sequence {snap}: r{stale.i}, paused behind it, "
+          f"halted (not ready) asking for a restart ({time.monotonic() - t0:.1f} s in)")
+    stale.stop()
+    stale.args += ["--set", "cluster.stream_max_bytes=1G"]  # the stream's limits, updated
+    stale.start()
+    cl = wait_for(converged, f"r{stale.i} caught up after its restart", 60)
+    with open(os.path.join(tmp, f"rg{stale.i}.log")) as f:
+        log = f.read()
+    moved = re.findall(r"moved it aside to (\S+) and restored the snapshot at sequence (\d+)", log)
+    assert moved and int(moved[-1][1]) == snap and os.path.isdir(moved[-1][0]), moved
+    assert f"consuming repgraph from sequence {snap + 1} " in log, "did not replay after it"
+    st = [counts(r.stats()) for r in replicas]
+    assert all(x == st[0] for x in st), f"replicas differ: {st}"
+    conn = Conn(stale.port)
+    got = conn.call("lookup", actors=[f"address:{a}" for a in senders])["results"]
+    assert all(g["known"] for g in got), "the restored replica misses writes"
+    conn.close()
+    cfg = stream_info(nats_port)["config"]
+    assert cfg["max_bytes"] == 1 << 30 and cfg["max_age"] == MAX_AGE * 10**9, cfg
+    print(f"restarted on its old store: moved it aside, restored the snapshot at {snap}, replayed "
+          f"to {cl[stale.i]['applied_seq']}; same counts as the others; the stream's max_bytes "
+          f"updated at its start ({time.monotonic() - t0:.1f} s for the phase)")
+
+
 def counts(stats):
     return {"actors": stats["actors"], "edges": stats["edges"], "labels": stats["labels"]}
 
@@ -419,6 +494,8 @@ def run(tmp, n_writes, seed):
         for r in replicas:
             wait_for(lambda: r.cluster()["ready"], f"replica {r.i} ready", 60)
         print("repgraphd: 3 replicas ready")
+        cfg = stream_info(ports[0][0])["config"]
+        assert cfg["max_age"] == MAX_AGE * 10**9 and cfg["max_bytes"] == -1, cfg
         with open(os.path.join(SRC, "schemas", "protocol.json")) as f:
             spec = json.load(f)["ops"]["stats"]["reply"]["fields"]["cluster"]["fields"]
         got = replicas[0].cluster()
@@ -585,6 +662,8 @@ def run(tmp, n_writes, seed):
         print(f"r3 started empty: restored the snapshot at sequence {snap[0]}, replayed from "
               f"{starts[0]} to {cl[3]['applied_seq']} (the {len(after)} writes after it "
               f"included); same counts and generation {gen2} as the others")
+        trimmed_log(tmp, replicas, new_leader,
+                    ports[0][0] if nats[0].proc.poll() is None else ports[1][0], converged)
         for n in nats:  # no NATS at all: writes answer unavailable, reads still work
             if n.proc.poll() is None:
                 n.kill()

@@ -767,6 +767,37 @@ static void test_config_validate_checks_cluster_options(void **state) {
   }
 }
 
+/* cluster.stream_max_age / stream_max_bytes: a limit needs snapshots (snapshot_interval
+ * non-zero), and an age limit one shorter than it, since snapshots cover what is dropped. */
+static void test_config_validate_ties_stream_limits_to_snapshots(void **state) {
+  (void)state;
+  static const struct {
+    const char *age, *bytes, *snap, *msg; /* msg NULL: valid */
+  } cases[] = {
+      {"0", "0", "0", NULL},          {"7d", "0", "1h", NULL},
+      {"0", "10G", "1h", NULL},       {"7d", "0", "0", "cluster.snapshot_interval 0"},
+      {"0", "1G", "0", "cluster.snapshot_interval 0"},
+      {"1h", "0", "1h", "shorter than cluster.stream_max_age"},
+      {"30m", "1G", "1h", "shorter than cluster.stream_max_age"},
+      {"90s", "0", "1m", "at least 120s"}, {"2m", "0", "1m", NULL},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    rg_config_t c;
+    rg_config_defaults(&c);
+    char err[512] = "";
+    assert_int_equal(rg_config_set(&c, "cluster.enabled", "1", err, sizeof err), 0);
+    assert_int_equal(rg_config_set(&c, "cluster.node", "r1", err, sizeof err), 0);
+    assert_int_equal(rg_config_set(&c, "cluster.stream_max_age", cases[i].age, err, sizeof err), 0);
+    assert_int_equal(rg_config_set(&c, "cluster.stream_max_bytes", cases[i].bytes, err, sizeof err),
+                     0);
+    assert_int_equal(rg_config_set(&c, "cluster.snapshot_interval", cases[i].snap, err, sizeof err),
+                     0);
+    int rc = rg_config_validate(&c, err, sizeof err);
+    if (cases[i].msg ? rc != RG_ECONFIG || !strstr(err, cases[i].msg) : rc != RG_OK)
+      fail_msg("case %zu: rc %d, '%s'", i, rc, err);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_config_check_budgets_and_holdout),
@@ -803,6 +834,7 @@ int main(void) {
       cmocka_unit_test(test_config_validate_refuses_incomplete_tls),
       cmocka_unit_test(test_config_validate_checks_policy_options),
       cmocka_unit_test(test_config_validate_checks_cluster_options),
+      cmocka_unit_test(test_config_validate_ties_stream_limits_to_snapshots),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

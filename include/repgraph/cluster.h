@@ -34,10 +34,12 @@ int rg_cluster_open(const rg_config_t *cfg, uv_loop_t *loop, rg_engine_t *e, rg_
                     char *err, size_t errlen);
 
 /* Before the engine opens cfg->data_dir in cluster mode: when the directory has no store
- * yet and the cluster has a snapshot (cluster.snapshot_interval), fetches, verifies and
- * restores it there, so the replica replays only the log after it. Blocks while it runs.
- * 0 also when there is nothing to restore, NATS is unreachable, or the snapshot does not
- * verify or restore (logged: the replica then starts empty and replays the whole log);
+ * yet, or has one whose next entry the stream no longer holds (its applied sequence + 1
+ * below the stream's first), and the cluster has a snapshot (cluster.snapshot_interval)
+ * that reaches that far, fetches, verifies and restores it there, so the replica replays
+ * only the log after it; an old store is moved aside to <data_dir>.stale-<epoch seconds>.
+ * Blocks while it runs. 0 also when there is nothing to restore, NATS is unreachable, or
+ * the snapshot does not verify or restore (logged: the replica then starts on what it has);
  * RG_EINTERNAL when the NATS library cannot start, with a message in err. */
 int rg_cluster_bootstrap(const rg_config_t *cfg, char *err, size_t errlen);
 

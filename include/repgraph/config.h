@@ -127,6 +127,8 @@ typedef struct {
   uint32_t wal_max_unmerged_edges; /* past this, new ingests wait for a merge */
   uint64_t cluster_lease_ttl_s; /* the recompute lease's TTL, s (renewed every third) */
   uint64_t cluster_snapshot_interval_s; /* the leader's store snapshots, at most this often */
+  uint64_t cluster_stream_max_age_s;    /* the stream drops entries older than this; 0 = keeps */
+  uint64_t cluster_stream_max_bytes;    /* the stream drops its oldest past this; 0 = no limit */
 } rg_config_t;
 
 /* The Postfix actions a policy verdict may map to (policy.action_*). */

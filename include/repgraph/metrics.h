@@ -116,7 +116,8 @@ typedef struct {
   atomic_uint_fast64_t backups_ok, backups_failed;
   /* cluster mode (src/server/cluster_gen.c keeps them, every 100 ms): all 0 without it */
   atomic_uint_fast64_t cluster_enabled, cluster_leader, cluster_applied_seq, cluster_lag,
-      cluster_lag_seconds, cluster_generation, cluster_generation_adopted;
+      cluster_lag_seconds, cluster_generation, cluster_generation_adopted,
+      cluster_stream_first_seq, cluster_halted;
   atomic_uint_fast64_t cluster_generations_published, cluster_generations_adopted,
       cluster_generations_refused;
 } rg_metrics_t;

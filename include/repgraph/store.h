@@ -177,6 +177,11 @@ int rg_store_newest_edge_ts(rg_txn_t *t, int64_t *out);
 int rg_store_log_seq(rg_txn_t *t, uint64_t *seq);
 int rg_store_put_log_seq(rg_txn_t *t, uint64_t seq);
 
+/* The stored log sequence (as rg_store_log_seq) of the store in directory dir, opened
+ * read-only without a lock: nobody may be writing it (a server before it opens its store).
+ * 0 with *seq, RG_ENOMEM, RG_ESCHEMA (not a readable store) or RG_EIO, with a message. */
+int rg_store_peek_log_seq(const char *dir, uint64_t *seq, char *err, size_t errlen);
+
 /* The write-ahead log (wal.enabled): the sequence of the last logged record merged into the
  * store (meta "wal_merged_seq"; 0 when none), and its update, made in the transaction that
  * merges the record. 0, RG_EIO, RG_ESTORAGE_FULL (put). */

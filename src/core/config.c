@@ -293,6 +293,13 @@ static const opt_t options[] = {
         UINT64_C(30) * 86400, "1h",
         "the leader publishes a compacted copy of its store (new replicas start from it and "
         "the log after it) after a generation, when its last one is older than this; 0 = never"),
+    NUM(OPT_DURATION, cluster_stream_max_age_s, "cluster.stream_max_age", 0,
+        UINT64_C(10) * 365 * 86400, "0",
+        "the writes stream drops entries older than this (snapshots must cover them: "
+        "cluster.snapshot_interval shorter; at least 2m); 0 = keeps every entry"),
+    NUM(OPT_SIZE, cluster_stream_max_bytes, "cluster.stream_max_bytes", 0, UINT64_C(1) << 50, "0",
+        "the writes stream drops its oldest entries past this size (needs "
+        "cluster.snapshot_interval); 0 = no limit"),
     NUM(OPT_DURATION, cluster_lease_ttl_s, "cluster.lease_ttl", 3, 3600, "10s",
         "the recompute lease lasts this long unless renewed (every third of it); the leader "
         "alone recomputes and publishes the generation, the others adopt it"),
@@ -515,6 +522,8 @@ static int name_ok(const char *s) {
   return 1;
 }
 
+#define RG_STREAM_MIN_AGE_S 120 /* JetStream's default duplicate window */
+
 /* The cluster.* rules (only with cluster.enabled): a node name, a stream name, NATS URLs,
  * and no front door that writes around the log. */
 static int validate_cluster(const rg_config_t *c, char *err, size_t errlen) {
@@ -543,6 +552,29 @@ static int validate_cluster(const rg_config_t *c, char *err, size_t errlen) {
     snprintf(err, errlen,
              "cluster.enabled with the policy listener: its observations would not go "
              "through the log (not built yet); run the policy service off");
+    return RG_ECONFIG;
+  }
+  if ((c->cluster_stream_max_age_s || c->cluster_stream_max_bytes) &&
+      !c->cluster_snapshot_interval_s) {
+    snprintf(err, errlen,
+             "cluster.stream_max_age or cluster.stream_max_bytes with cluster.snapshot_interval "
+             "0: the stream would drop entries no snapshot covers, and a replica behind them "
+             "could never catch up; set cluster.snapshot_interval");
+    return RG_ECONFIG;
+  }
+  if (c->cluster_stream_max_age_s && c->cluster_stream_max_age_s < RG_STREAM_MIN_AGE_S) {
+    snprintf(err, errlen,
+             "cluster.stream_max_age (%" PRIu64 "s) must be 0 or at least %ds: JetStream's "
+             "duplicate window (2 min), in which a resent write is stored once, must fit in it",
+             c->cluster_stream_max_age_s, RG_STREAM_MIN_AGE_S);
+    return RG_ECONFIG;
+  }
+  if (c->cluster_stream_max_age_s &&
+      c->cluster_snapshot_interval_s >= c->cluster_stream_max_age_s) {
+    snprintf(err, errlen,
+             "cluster.snapshot_interval (%" PRIu64 "s) must be shorter than "
+             "cluster.stream_max_age (%" PRIu64 "s): snapshots must cover what the stream drops",
+             c->cluster_snapshot_interval_s, c->cluster_stream_max_age_s);
     return RG_ECONFIG;
   }
   if (c->retention_edges_s || c->retention_labels_s) {

@@ -387,6 +387,13 @@ static void render_cluster(r_t *r, const rg_metrics_t *m) {
         (double)atomic_load(&m->cluster_leader));
   gauge(r, "repgraph_cluster_applied_sequence", "Stream sequence of the last log entry applied.",
         (double)atomic_load(&m->cluster_applied_seq));
+  gauge(r, "repgraph_cluster_stream_first_sequence",
+        "The stream's first sequence: entries below it are gone (its limits, or a purge).",
+        (double)atomic_load(&m->cluster_stream_first_seq));
+  gauge(r, "repgraph_cluster_halted",
+        "1 while this replica applies nothing until restarted (an entry failed here, or the "
+        "entries it needs next are gone from the stream).",
+        (double)atomic_load(&m->cluster_halted));
   gauge(r, "repgraph_cluster_lag_messages", "Log entries in the stream not yet applied here.",
         (double)atomic_load(&m->cluster_lag));
   gauge(r, "repgraph_cluster_lag_seconds",

@@ -115,34 +115,50 @@ static int hash_file(const char *path, char hex[RG_BACKUP_SUM_HEX + 1], uint64_t
 
 /* ---- reading a copy ------------------------------------------------------------------ */
 
-/* Opens the environment in dir read-only, without a lock file (nobody else uses a backup),
- * and reads what a manifest says about it into *m (not the checksum, size or time). */
-static int read_copy(const char *dir, rg_backup_manifest_t *m, char *err, size_t errlen) {
+/* Opens the environment in dir read-only, without a lock file (nobody else uses it), with
+ * its sub-databases: 0 with *out_s and *out_t for close_copy, or RG_ENOMEM / RG_ESCHEMA. */
+static int open_copy(const char *dir, rg_store_t **out_s, rg_txn_t **out_t, char *err,
+                     size_t errlen) {
+  *out_s = NULL, *out_t = NULL;
   rg_store_t *s = calloc(1, sizeof *s);
   if (!s) return RG_ENOMEM;
   pthread_rwlock_init(&s->resize_lock, NULL); /* rg_store_close destroys them */
   pthread_mutex_init(&s->spare_lock, NULL);
+  *out_s = s;
   rg_txn_t *t = calloc(1, sizeof *t);
-  int rc = RG_ENOMEM;
-  if (!t) goto fail;
+  if (!t) return RG_ENOMEM;
+  *out_t = t;
   snprintf(s->dir, sizeof s->dir, "%s", dir);
   int mrc = mdb_env_create(&s->env);
   if (!mrc) mrc = mdb_env_set_maxdbs(s->env, DB_COUNT);
   if (!mrc) mrc = mdb_env_open(s->env, dir, MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS, 0640);
   if (!mrc) mrc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t->txn);
-  if (mrc) {
-    rc = failf(err, errlen, RG_ESCHEMA, "%s: not a readable LMDB copy: %s", dir, mdb_strerror(mrc));
-    goto fail;
-  }
-  t->s = s;
-  for (int i = 0; i < DB_COUNT; i++) {
-    if ((mrc = mdb_dbi_open(t->txn, rg__db_names[i], 0, &s->dbi[i]))) {
-      rc = failf(err, errlen, RG_ESCHEMA, "%s: sub-database %s: %s", dir, rg__db_names[i],
+  if (mrc)
+    return failf(err, errlen, RG_ESCHEMA, "%s: not a readable LMDB copy: %s", dir,
                  mdb_strerror(mrc));
-      goto fail;
-    }
-  }
+  t->s = s;
+  for (int i = 0; i < DB_COUNT; i++)
+    if ((mrc = mdb_dbi_open(t->txn, rg__db_names[i], 0, &s->dbi[i])))
+      return failf(err, errlen, RG_ESCHEMA, "%s: sub-database %s: %s", dir, rg__db_names[i],
+                   mdb_strerror(mrc));
+  return RG_OK;
+}
+
+static void close_copy(rg_store_t *s, rg_txn_t *t) {
+  if (t && t->txn) mdb_txn_abort(t->txn);
+  free(t);
+  rg_store_close(s); /* closes the environment */
+}
+
+/* Reads what a manifest says about the copy in dir into *m (not the checksum, size or
+ * time). */
+static int read_copy(const char *dir, rg_backup_manifest_t *m, char *err, size_t errlen) {
+  rg_store_t *s;
+  rg_txn_t *t;
+  int rc = open_copy(dir, &s, &t, err, errlen);
+  if (rc) goto fail;
   MDB_val k = {14, "schema_version"}, v;
+  int mrc;
   if ((mrc = mdb_get(t->txn, s->dbi[DB_META], &k, &v)) || v.mv_size != 8) {
     rc = failf(err, errlen, RG_ESCHEMA, "%s: no schema version in meta", dir);
     goto fail;
@@ -157,9 +173,18 @@ static int read_copy(const char *dir, rg_backup_manifest_t *m, char *err, size_t
   if (!rc) rc = rg_store_newest_edge_ts(t, &m->newest_edge_ts);
   if (rc) rc = failf(err, errlen, RG_ESCHEMA, "%s: meta does not read: %s", dir, rg_strerror(rc));
 fail:
-  if (t && t->txn) mdb_txn_abort(t->txn);
-  free(t);
-  rg_store_close(s); /* closes the environment */
+  close_copy(s, t);
+  return rc;
+}
+
+int rg_store_peek_log_seq(const char *dir, uint64_t *seq, char *err, size_t errlen) {
+  *seq = 0;
+  rg_store_t *s;
+  rg_txn_t *t;
+  int rc = open_copy(dir, &s, &t, err, errlen);
+  if (!rc && (rc = rg_store_log_seq(t, seq)))
+    failf(err, errlen, rc, "%s: the applied sequence does not read: %s", dir, rg_strerror(rc));
+  close_copy(s, t);
   return rc;
 }
 

@@ -144,6 +144,25 @@ static void apply_entry(rg_replica_t *c, uint64_t seq, const uint8_t *d, uint32_
   }
 }
 
+/* True, once the stream's first sequence is past the entry after the last one taken: that
+ * entry was dropped (cluster.stream_max_age / stream_max_bytes, or a purge) and the log can
+ * never bring this replica up to date. It stops applying (not ready) and says to restart
+ * it: at start it restores the cluster's snapshot (rg_cluster_bootstrap). The store is not
+ * swapped under a live server. */
+static bool log_gone(rg_replica_t *c) {
+  uint64_t first = atomic_load(&c->first);
+  if (c->halted || first <= c->taken + 1) return c->halted;
+  rg_log_error("cluster: entries %llu to %llu are no longer in stream %s (dropped by its limits, "
+               "cluster.stream_max_age / stream_max_bytes, or purged): this replica cannot catch "
+               "up from the log and stops applying (not ready); restart it: it then restores "
+               "the cluster's snapshot and replays the log after it",
+               (unsigned long long)c->taken + 1, (unsigned long long)first - 1,
+               c->cfg.cluster_stream);
+  c->halted = true;
+  atomic_store(&c->halted_flag, true);
+  return true;
+}
+
 static void on_inbox(uv_async_t *h) {
   rg_replica_t *c = h->data;
   pthread_mutex_lock(&c->lock);
@@ -164,7 +183,7 @@ static void on_inbox(uv_async_t *h) {
     } else if (it->kind == IN_ENTRY && !c->stopped && !c->halted) {
       if (it->seq == c->taken + 1)
         apply_entry(c, it->seq, it->data, it->len);
-      else if (it->seq > c->taken + 1 && !gap) {
+      else if (it->seq > c->taken + 1 && !gap && !log_gone(c)) {
         gap = true; /* lost in flight: the consumer starts again after what was taken */
         if (rg_log_limit_take(&c->gap_log, rg_clock_now(), 2))
           rg_log_warn("cluster: entry %llu arrived after %llu: fetching again",
@@ -207,6 +226,8 @@ static void on_sweep(uv_timer_t *t) {
   uint64_t now = uv_now(c->loop), behind, lag = lag_now(c, &behind);
   char msg[400];
   rg__cluster_gen_metrics(c, lag, behind);
+  /* the stream dropped what comes next while nothing was fetched (no entry shows the gap) */
+  if (!c->stopped && atomic_load(&c->fetched) <= c->taken) log_gone(c);
   for (pub_t *p = c->pubs_head, *next; p && p->deadline_ms <= now; p = next) {
     next = p->next;
     if (p->submitted || p->finished) continue;
@@ -332,12 +353,13 @@ static void write_stats(void *ctx, rg_wr_t *wr) {
   bool have_head = atomic_load(&c->have_head) &&
                    rg_clock_mono_us() / 1000 - atomic_load(&c->head_at_ms) <= HEAD_FRESH_MS;
   uint64_t behind, lag = lag_now(c, &behind);
-  rg_wr_map(wr, 16 + RG__CLUSTER_GEN_STATS);
+  rg_wr_map(wr, 17 + RG__CLUSTER_GEN_STATS);
   rg__cluster_gen_stats(c, wr);
   rg_wr_str(wr, "node"), rg_wr_str(wr, c->cfg.cluster_node);
   rg_wr_str(wr, "stream"), rg_wr_str(wr, c->cfg.cluster_stream);
   rg_wr_str(wr, "connected"), rg_wr_bool(wr, connected);
   rg_wr_str(wr, "applied_seq"), rg_wr_uint(wr, applied);
+  rg_wr_str(wr, "stream_first_seq"), rg_wr_uint(wr, atomic_load(&c->first));
   rg_wr_str(wr, "stream_last_seq"), rg_wr_uint(wr, head);
   rg_wr_str(wr, "lag"), rg_wr_uint(wr, lag);
   rg_wr_str(wr, "lag_seconds"), rg_wr_uint(wr, behind);
@@ -423,6 +445,16 @@ int rg_cluster_open(const rg_config_t *cfg, uv_loop_t *loop, rg_engine_t *e, rg_
   rg_log_info("cluster: node %s, stream %s (R%u) on %s; applied up to sequence %llu",
               cfg->cluster_node, cfg->cluster_stream, cfg->cluster_replicas, cfg->cluster_nats,
               (unsigned long long)seq);
+  if ((cfg->cluster_stream_max_age_s || cfg->cluster_stream_max_bytes) &&
+      (!cfg->recompute_interval_s || (cfg->cluster_stream_max_age_s &&
+                                      cfg->recompute_interval_s >= cfg->cluster_stream_max_age_s)))
+    rg_log_warn("cluster: the stream drops entries (cluster.stream_max_age %llus, "
+                "stream_max_bytes %llu) and snapshots follow the leader's generations, but "
+                "recompute.interval is %llus: recompute (e.g. a scheduled repgraph recompute) "
+                "more often than the age limit, or a replica that falls behind cannot catch up",
+                (unsigned long long)cfg->cluster_stream_max_age_s,
+                (unsigned long long)cfg->cluster_stream_max_bytes,
+                (unsigned long long)cfg->recompute_interval_s);
   *out = c;
   return RG_OK;
 fail:

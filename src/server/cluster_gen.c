@@ -215,6 +215,8 @@ void rg__cluster_gen_metrics(rg_replica_t *c, uint64_t lag, uint64_t lag_seconds
   atomic_store(&m->cluster_enabled, 1);
   atomic_store(&m->cluster_leader, atomic_load(&c->leader) ? 1 : 0);
   atomic_store(&m->cluster_applied_seq, atomic_load(&c->applied));
+  atomic_store(&m->cluster_stream_first_seq, atomic_load(&c->first));
+  atomic_store(&m->cluster_halted, atomic_load(&c->halted_flag) ? 1 : 0);
   atomic_store(&m->cluster_lag, lag);
   atomic_store(&m->cluster_lag_seconds, lag_seconds);
   atomic_store(&m->cluster_generation, atomic_load(&c->served_gen));

@@ -113,6 +113,7 @@ struct rg_replica {
   atomic_uint_fast64_t applied; /* the last sequence committed here */
   atomic_uint_fast64_t fetched; /* the last sequence the consumer handed over */
   atomic_uint_fast64_t head;    /* the stream's last sequence, as last read */
+  atomic_uint_fast64_t first;   /* the stream's first sequence, as last read */
   atomic_bool connected, consuming, reset, have_head,
       halted_flag;                 /* halted_flag: halted, for the consumer */
   atomic_int_fast64_t max_payload; /* NATS's, once connected */

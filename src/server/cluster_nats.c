@@ -149,8 +149,11 @@ static natsStatus nats_connect(rg_replica_t *c, natsConnection **nc, jsCtx **js)
   return s;
 }
 
-natsStatus rg__cluster_ensure_stream(rg_replica_t *c, jsCtx *js, const char *name,
-                                     const char *subject) {
+/* Creates stream `name` taking `subject` (R cluster.replicas, file storage) with MaxAge
+ * age_ns (0 = none) and MaxBytes bytes (-1 = none). NATS_OK, or the status with *jerr
+ * (JSStreamNameExistErr: it exists with another configuration). */
+static natsStatus add_stream(rg_replica_t *c, jsCtx *js, const char *name, const char *subject,
+                             int64_t age_ns, int64_t bytes, jsErrCode *jerr) {
   jsStreamConfig sc;
   jsStreamConfig_Init(&sc);
   const char *subjects[1] = {subject};
@@ -159,12 +162,83 @@ natsStatus rg__cluster_ensure_stream(rg_replica_t *c, jsCtx *js, const char *nam
   sc.SubjectsLen = 1;
   sc.Replicas = (int64_t)c->cfg.cluster_replicas;
   sc.Storage = js_FileStorage;
+  sc.MaxAge = age_ns;
+  sc.MaxBytes = bytes;
   jsStreamInfo *si = NULL;
-  jsErrCode jerr = 0;
-  natsStatus s = js_AddStream(&si, js, &sc, NULL, &jerr);
+  *jerr = 0;
+  natsStatus s = js_AddStream(&si, js, &sc, NULL, jerr);
   jsStreamInfo_Destroy(si);
+  return s;
+}
+
+natsStatus rg__cluster_ensure_stream(rg_replica_t *c, jsCtx *js, const char *name,
+                                     const char *subject) {
+  jsErrCode jerr;
+  natsStatus s = add_stream(c, js, name, subject, 0, -1, &jerr);
   if (s != NATS_OK && jerr == JSStreamNameExistErr) s = NATS_OK; /* made by another replica */
   return s;
+}
+
+/* The writes stream's limits as JetStream takes them: MaxAge in ns (0 = none), MaxBytes
+ * (-1 = none). */
+static void writes_limits(const rg_config_t *cfg, int64_t *age_ns, int64_t *bytes) {
+  *age_ns = (int64_t)cfg->cluster_stream_max_age_s * INT64_C(1000000000);
+  *bytes = cfg->cluster_stream_max_bytes ? (int64_t)cfg->cluster_stream_max_bytes : -1;
+}
+
+/* Creates the writes stream with cluster.stream_max_age / stream_max_bytes, or, when it
+ * exists with other limits, updates it to these (its other settings kept). NATS_OK (also
+ * when JetStream refuses the update: logged, the stream is used as it is) or the status. */
+static natsStatus ensure_writes(rg_replica_t *c, jsCtx *js) {
+  const char *name = c->cfg.cluster_stream;
+  int64_t want_age, want_bytes;
+  writes_limits(&c->cfg, &want_age, &want_bytes);
+  jsErrCode jerr;
+  natsStatus s = add_stream(c, js, name, c->subject, want_age, want_bytes, &jerr);
+  if (s == NATS_OK || jerr != JSStreamNameExistErr) return s;
+  jsStreamInfo *si = NULL;
+  if ((s = js_GetStreamInfo(&si, js, name, NULL, &jerr)) != NATS_OK || !si || !si->Config) {
+    jsStreamInfo_Destroy(si);
+    return s == NATS_OK ? NATS_ERR : s;
+  }
+  int64_t age = si->Config->MaxAge > 0 ? si->Config->MaxAge : 0;
+  int64_t bytes = si->Config->MaxBytes > 0 ? si->Config->MaxBytes : -1;
+  if (age != want_age || bytes != want_bytes) {
+    jsStreamConfig up = *si->Config; /* its subjects, replicas and the rest as they are */
+    up.MaxAge = want_age;
+    up.MaxBytes = want_bytes;
+    jsStreamInfo *ui = NULL;
+    jerr = 0;
+    s = js_UpdateStream(&ui, js, &up, NULL, &jerr);
+    jsStreamInfo_Destroy(ui);
+    if (s == NATS_OK)
+      rg_log_info("cluster: stream %s: limits set to max_age %llds, max_bytes %lld (were %llds, "
+                  "%lld; 0 and -1 = none)",
+                  name, (long long)(want_age / 1000000000), (long long)want_bytes,
+                  (long long)(age / 1000000000), (long long)bytes);
+    else if (jerr)
+      rg_log_error("cluster: stream %s: JetStream refused its new limits (%s, error %d): it "
+                   "keeps max_age %llds, max_bytes %lld",
+                   name, natsStatus_GetText(s), (int)jerr, (long long)(age / 1000000000),
+                   (long long)bytes);
+    if (jerr) s = NATS_OK;
+  }
+  jsStreamInfo_Destroy(si);
+  return s;
+}
+
+/* Reads the stream's first and last sequences (stats, lag, and whether the entries this
+ * replica needs are still there). */
+static void read_head(rg_replica_t *c, jsCtx *js) {
+  jsStreamInfo *si = NULL;
+  jsErrCode jerr = 0;
+  if (js_GetStreamInfo(&si, js, c->cfg.cluster_stream, NULL, &jerr) == NATS_OK && si) {
+    atomic_store(&c->first, si->State.FirstSeq);
+    atomic_store(&c->head, si->State.LastSeq);
+    atomic_store(&c->head_at_ms, rg_clock_mono_us() / 1000);
+    atomic_store(&c->have_head, true);
+  }
+  jsStreamInfo_Destroy(si);
 }
 
 /* (Re)creates this node's durable consumer at the sequence after the last one the loop
@@ -180,6 +254,7 @@ static natsStatus subscribe(rg_replica_t *c, jsCtx *js, natsSubscription **sub) 
   so.Config.OptStartSeq = from;
   so.Config.AckPolicy = js_AckExplicit;
   so.Config.MaxAckPending = MAX_AHEAD * 2;
+  read_head(c, js); /* the loop sees at once whether entry `from` is still in the stream */
   natsStatus s = js_PullSubscribe(sub, js, c->subject, c->durable, NULL, &so, &jerr);
   if (s == NATS_OK) {
     atomic_store(&c->fetched, from - 1);
@@ -187,18 +262,6 @@ static natsStatus subscribe(rg_replica_t *c, jsCtx *js, natsSubscription **sub) 
                 (unsigned long long)from, c->durable);
   }
   return s;
-}
-
-/* Reads the stream's last sequence for stats' lag. */
-static void read_head(rg_replica_t *c, jsCtx *js) {
-  jsStreamInfo *si = NULL;
-  jsErrCode jerr = 0;
-  if (js_GetStreamInfo(&si, js, c->cfg.cluster_stream, NULL, &jerr) == NATS_OK && si) {
-    atomic_store(&c->head, si->State.LastSeq);
-    atomic_store(&c->head_at_ms, rg_clock_mono_us() / 1000);
-    atomic_store(&c->have_head, true);
-  }
-  jsStreamInfo_Destroy(si);
 }
 
 /* Hands a fetched batch to the loop: each entry's sequence and bytes. Acks each (the
@@ -247,8 +310,7 @@ void *rg__cluster_consumer_main(void *arg) {
       }
     } else if (!stream_ok) {
       what = "create stream";
-      stream_ok =
-          (s = rg__cluster_ensure_stream(c, js, c->cfg.cluster_stream, c->subject)) == NATS_OK;
+      stream_ok = (s = ensure_writes(c, js)) == NATS_OK;
     } else if (!sub || atomic_exchange(&c->reset, false)) {
       what = "create consumer";
       natsSubscription_Destroy(sub);
