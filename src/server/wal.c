@@ -229,6 +229,16 @@ static void write_group(rg_wal_t *w, rg_wal_rec_t *group) {
   }
 }
 
+/* Appends the records first .. last (linked already) to the list head .. tail. */
+static void chain(rg_wal_rec_t **head, rg_wal_rec_t **tail, rg_wal_rec_t *first,
+                  rg_wal_rec_t *last) {
+  if (*tail)
+    (*tail)->next = first;
+  else
+    *head = first;
+  *tail = last;
+}
+
 static void *wal_main(void *arg) {
   rg_wal_t *w = arg;
   pthread_mutex_lock(&w->lock);
@@ -247,11 +257,7 @@ static void *wal_main(void *arg) {
     if (group) write_group(w, group);
     pthread_mutex_lock(&w->lock);
     if (group) {
-      if (w->done_tail)
-        w->done_tail->next = group;
-      else
-        w->done_head = group;
-      w->done_tail = last;
+      chain(&w->done_head, &w->done_tail, group, last);
       uv_async_send(&w->async);
     }
     if (stop) break;
@@ -340,11 +346,7 @@ void rg_wal_append(rg_wal_t *w, rg_wal_rec_t *r) {
   r->next = NULL;
   seal(r);
   pthread_mutex_lock(&w->lock);
-  if (w->queue_tail)
-    w->queue_tail->next = r;
-  else
-    w->queue_head = r;
-  w->queue_tail = r;
+  chain(&w->queue_head, &w->queue_tail, r, r);
   pthread_cond_signal(&w->wake);
   pthread_mutex_unlock(&w->lock);
 }
