@@ -157,6 +157,13 @@ class Conn:
             raise AssertionError(f"{op}: {reply['error']}")
         return reply
 
+    def call_error(self, op, **fields):
+        """The error a request must get."""
+        self.send(op, **fields)
+        reply = self.recv()
+        assert "error" in reply, f"{op} answered {reply}, not an error"
+        return reply["error"]
+
     def close(self):
         self.sock.close()
 
@@ -385,6 +392,46 @@ def recompute_once(replicas, names):
     return leader, gen
 
 
+def label_cluster(replicas, leader, gen):
+    """label_cluster on a follower: the guard runs there and the entry in the log is the
+    plain label write it comes to, so every replica labels the same members, with the same
+    note, whatever generation it serves when the entry arrives. A generation not served yet
+    on the replica asked is refused with a clear error."""
+    follower = next(r for r in replicas if r is not leader)
+    conn = Conn(follower.port)
+    rows = conn.call("clusters", limit=20, sort="size")["clusters"]
+    row = next(r for r in rows if 2 <= r["size"] <= 500)
+    err = conn.call_error("label_cluster", cluster=row["id"], verdict="bad", generation=gen + 1)
+    assert err["code"] == "not_found" and "not served here yet" in err["message"], err
+    ask = dict(cluster=row["id"], verdict="bad", generation=gen, min_reputation=0.0,
+               note="cluster test")
+    preview = conn.call("label_cluster", dry_run=True, **ask)
+    got = conn.call("label_cluster", **ask)
+    assert got["accepted"] == preview["would_label"] > 0 and got["rejected_count"] == 0, \
+        (preview, got)
+    assert got["skipped_labelled"] == preview["skipped_labelled"], (preview, got)
+    members, cursor = [], None
+    while True:
+        page = conn.call("export", clusters=[row["id"]], **({"cursor": cursor} if cursor else {}))
+        members += [n["actor"] for n in page.get("nodes", [])]
+        cursor = page["cursor"]
+        if not cursor:
+            break
+    conn.close()
+    assert len(members) == row["size"], (len(members), row)
+    seen = []
+    for r in replicas:
+        conn = Conn(r.port)
+        wait_for(lambda: r.cluster()["lag"] == 0, f"replica {r.i} applying the labels", 30)
+        res = conn.call("lookup", actors=members)["results"]
+        conn.close()
+        seen.append({m: (g["label"] or {}).get("note") for m, g in zip(members, res)})
+    tagged = [m for m in members if seen[0][m] == "cluster test"]
+    assert len(tagged) == got["accepted"], (len(tagged), got)
+    assert all(s == seen[0] for s in seen), "replicas labelled different members"
+    return row["id"], got["accepted"], len(members)
+
+
 def forge_manifests(replicas, nats_port, served):
     """A manifest whose one chunk fails the checksum, then one whose chunks are not in the
     stream: every replica refuses both and keeps serving `served`."""
@@ -604,6 +651,9 @@ def run(tmp, n_writes, seed):
         print(f"r{leader.i} holds the lease; a follower answered not_leader; generation {gen} "
               f"computed on r{leader.i} is served by all 3 (adopted), identical scores and "
               f"clusters for {len(sample)} actors")
+        cid, labelled, size = label_cluster(replicas, leader, gen)
+        print(f"label_cluster of cluster {cid} on a follower: {labelled} of its {size} members "
+              f"labelled, the same ones with the same note on all 3 replicas")
         forge_manifests(replicas, ports[0][0] if nats[0].proc.poll() is None else ports[1][0],
                         gen)
         print("forged manifests (bad checksum, chunks missing) refused by every replica")

@@ -122,6 +122,16 @@ const char *rg_engine_verdict_name(int verdict);
 int rg_engine_write_prepare(rg_engine_t *e, const rg_request_t *req, rg_write_t **w, char *msg,
                             size_t cap);
 
+/* label_cluster (not a dry run) as the plain `label` write the log carries: the guard runs
+ * now against the generation this replica serves, and the members it lets through become a
+ * `label` request, written into `body` (empty, from rg_buf_init with its cap; the caller frees it) and prepared
+ * into *w as rg_engine_write_prepare does, its reply that of label_cluster. `lim` decodes
+ * it as the replicas will. 0, or an RG_E… code with the reason in msg (*w NULL). Loop
+ * thread. */
+int rg_engine_expand_label_cluster(rg_engine_t *e, const rg_request_t *req,
+                                   const rg_proto_limits_t *lim, rg_buf_t *body, rg_write_t **w,
+                                   char *msg, size_t cap);
+
 /* Queues a prepared write so that the transaction that commits it also records seq as the
  * last log entry applied (rg_store_put_log_seq); done(w, ctx) runs on the loop thread after
  * (or after its failure: the write is undone with its seq). */

@@ -123,7 +123,7 @@ static void apply_entry(rg_replica_t *c, uint64_t seq, const uint8_t *d, uint32_
                                  sizeof err);
     req.now = (int64_t)rg_get_u64be(d + 1);
     if (!rc)
-      rc = rg_cluster_takes(&req)
+      rc = rg_cluster_takes(&req) && req.op != RG_OP_LABEL_CLUSTER /* carried as labels */
                ? rg_engine_write_prepare(e, &req, &w, err, sizeof err)
                : rg_fail(err, sizeof err, RG_EBAD_REQUEST, "%s is not a write the log carries",
                          rg_op_name(req.op));
@@ -278,27 +278,39 @@ int rg_cluster_write(rg_replica_t *c, const uint8_t *body, uint32_t len, const r
   *pending = NULL;
   char msg[200] = "";
   atomic_fetch_add(&rg_engine_metrics(c->engine)->requests[req->op], 1);
-  if (req->op == RG_OP_LABEL_CLUSTER)
-    return refuse(c, req, out, RG_EBAD_REQUEST,
-                  "label_cluster is not available in cluster mode yet (a replica may apply it "
-                  "before it adopted the generation it names): export the cluster and label "
-                  "its members with label");
   if (c->stopped) return refuse(c, req, out, RG_ESHUTTING_DOWN, "");
-  int64_t max = atomic_load(&c->max_payload);
-  if (max <= 0) max = 1 << 20; /* NATS's default, until connected */
-  if ((int64_t)len + ENTRY_HEAD > max) {
-    snprintf(msg, sizeof msg, "the write (%u bytes) exceeds NATS's max_payload (%lld)", len,
-             (long long)max);
-    return refuse(c, req, out, RG_ETOO_LARGE, msg);
-  }
   rg_request_t r = *req;
   r.now = rg_clock_now();
   rg_write_t *w;
-  int rc = rg_engine_write_prepare(c->engine, &r, &w, msg, sizeof msg);
-  if (rc) return refuse(c, req, out, rc, msg);
+  /* label_cluster goes into the log as the label write it comes to here (the guard run on
+   * the generation this replica serves): the others may serve another generation yet */
+  rg_buf_t labels;
+  rg_buf_init(&labels, c->limits.max_frame_bytes); /* as a client's frame */
+  int rc = req->op == RG_OP_LABEL_CLUSTER
+               ? rg_engine_expand_label_cluster(c->engine, &r, &c->limits, &labels, &w, msg,
+                                                sizeof msg)
+               : rg_engine_write_prepare(c->engine, &r, &w, msg, sizeof msg);
+  if (!rc && req->op == RG_OP_LABEL_CLUSTER) {
+    body = labels.data;
+    len = (uint32_t)labels.len;
+  }
+  int64_t max = atomic_load(&c->max_payload);
+  if (max <= 0) max = 1 << 20; /* NATS's default, until connected */
+  if (!rc && (int64_t)len + ENTRY_HEAD > max) {
+    rg_engine_finish_write(w, NULL);
+    rc = RG_ETOO_LARGE;
+    snprintf(msg, sizeof msg, "the write (%u bytes%s) exceeds NATS's max_payload (%lld)", len,
+             req->op == RG_OP_LABEL_CLUSTER ? " as the labels of the cluster's members" : "",
+             (long long)max);
+  }
+  if (rc) {
+    rg_buf_free(&labels);
+    return refuse(c, req, out, rc, msg);
+  }
   pub_t *p = calloc(1, sizeof *p);
   uint8_t *entry = malloc(ENTRY_HEAD + (size_t)len);
   if (!p || !entry) {
+    rg_buf_free(&labels);
     free(p);
     free(entry);
     rg_engine_finish_write(w, NULL);
@@ -317,6 +329,7 @@ int rg_cluster_write(rg_replica_t *c, const uint8_t *body, uint32_t len, const r
   rg_put_u64be(entry + 9, c->origin);
   rg_put_u64be(entry + 17, p->id);
   memcpy(entry + ENTRY_HEAD, body, len);
+  rg_buf_free(&labels);
   if (publish(c, p) != RG_OK) {
     rg_engine_finish_write(w, NULL);
     free(entry);

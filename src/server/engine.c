@@ -187,8 +187,18 @@ int rg_engine_write_prepare(rg_engine_t *e, const rg_request_t *req, rg_write_t 
   *w = NULL;
   msg[0] = '\0';
   if (e->stopping) return RG_ESHUTTING_DOWN;
-  int rc = req->op == RG_OP_LABEL_CLUSTER ? rg__label_cluster_prepare(e, req, w, msg, cap)
-                                          : rg__ingest_prepare(e, req, w, msg, cap);
+  int rc = rg__ingest_prepare(e, req, w, msg, cap);
+  if (!rc) (*w)->started_us = rg_clock_mono_us();
+  return rc;
+}
+
+int rg_engine_expand_label_cluster(rg_engine_t *e, const rg_request_t *req,
+                                   const rg_proto_limits_t *lim, rg_buf_t *body, rg_write_t **w,
+                                   char *msg, size_t cap) {
+  *w = NULL;
+  msg[0] = '\0';
+  if (e->stopping) return RG_ESHUTTING_DOWN;
+  int rc = rg__label_cluster_expand(e, req, lim, body, w, msg, cap);
   if (!rc) (*w)->started_us = rg_clock_mono_us();
   return rc;
 }

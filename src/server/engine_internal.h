@@ -142,6 +142,17 @@ void rg__wal_stats(rg_engine_t *e, rg_wr_t *wr);
 
 /* ingest.c --------------------------------------------------------------------------- */
 
+/* Members of a cluster the label_cluster guard did not label. */
+typedef struct {
+  uint64_t labelled;   /* labelled the other way */
+  uint64_t reputation; /* scored on the other side of the threshold */
+  uint64_t forgotten;  /* forgotten since the recomputation */
+} rg__guard_skips_t;
+
+/* Makes a prepared label write (rg__label_cluster_expand's) reply as label_cluster does:
+ * with the members the guard skipped, s. */
+void rg__ingest_reply_skips(rg_write_t *w, const rg__guard_skips_t *s);
+
 /* Builds the write of an ingest, label, forget or unlabel request; items that
  * fail validation become rejects in its reply. 0 with *out owned by the caller (submit it,
  * or w->free); a request refused as a whole gets an RG_E… code with its reason in msg. */
@@ -156,11 +167,26 @@ int rg__label_parse(rg_engine_t *e, const rg_wire_label_t *wl, int64_t now, rg_l
 
 /* label_cluster.c -------------------------------------------------------------------- */
 
+
 /* Builds the write of a label_cluster request (one label for the members of a cluster of
  * the current generation, guarded: see label_cluster.c). Same contract as
  * rg__ingest_prepare. */
 int rg__label_cluster_prepare(rg_engine_t *e, const rg_request_t *req, rg_write_t **out, char *msg,
                               size_t cap);
+
+/* Cluster mode: label_cluster as the plain `label` write every replica applies alike,
+ * whatever generation it serves when the entry arrives. The guard runs here, on the loop
+ * thread, against the generation this replica serves; the members it lets through become
+ * a `label` request written into `body` (empty, rg_buf_init; the caller owns it: it is what
+ * the log entry carries), decoded with `lim` and prepared into *out, whose reply is that
+ * of label_cluster (with what the guard skipped). 0 with *out owned by the caller, or an
+ * RG_E… code with the reason in msg (*out NULL). */
+int rg__label_cluster_expand(rg_engine_t *e, const rg_request_t *req,
+                             const rg_proto_limits_t *lim, rg_buf_t *body, rg_write_t **out,
+                             char *msg, size_t cap);
+
+/* Writes the members the guard skipped as the three label_cluster reply fields. */
+void rg__label_cluster_write_skips(rg_wr_t *wr, const rg__guard_skips_t *s);
 
 /* Answers a label_cluster dry run into wr: the cluster's composition and what the request
  * would label, from one read transaction. 0, RG_ENOT_FOUND / RG_ETOO_LARGE with a message

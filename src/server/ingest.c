@@ -428,7 +428,7 @@ static void write_rejects(rg_wr_t *wr, const ingest_write_t *w) {
 static void ingest_reply(const rg_write_t *base, rg_wr_t *wr) {
   const ingest_write_t *w = (const ingest_write_t *)base;
   bool counted = base->op == RG_OP_FORGET || base->op == RG_OP_UNLABEL;
-  rg_wr_reply(wr, base->has_id, base->id, counted ? 4 : 3);
+  rg_wr_reply(wr, base->has_id, base->id, w->guarded ? 6 : counted ? 4 : 3);
   rg_wr_str(wr, "accepted");
   rg_wr_uint(wr, w->accepted);
   rg_wr_str(wr, "rejected_count");
@@ -438,6 +438,13 @@ static void ingest_reply(const rg_write_t *base, rg_wr_t *wr) {
     rg_wr_uint(wr, w->forgotten);
   }
   write_rejects(wr, w);
+  if (w->guarded) rg__label_cluster_write_skips(wr, &w->skips);
+}
+
+void rg__ingest_reply_skips(rg_write_t *base, const rg__guard_skips_t *s) {
+  ingest_write_t *w = (ingest_write_t *)base;
+  w->guarded = true;
+  w->skips = *s;
 }
 
 /* ---- the entry point ---------------------------------------------------------------- */

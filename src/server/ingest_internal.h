@@ -81,6 +81,8 @@ typedef struct {
     uint32_t note_off;
     uint16_t note_len;
   } retraction;
+  bool guarded;            /* a label_cluster in cluster mode: it replies with ... */
+  rg__guard_skips_t skips; /* ... what the guard skipped (rg__ingest_reply_skips) */
 } ingest_write_t;
 
 /* ingest.c: adds a normalised actor to the slice, once: an actor named again has its

@@ -25,7 +25,8 @@ typedef struct {
 
 /* What the guard made of a cluster's members. */
 typedef struct {
-  uint64_t label, skipped_labelled, skipped_reputation, gone;
+  uint64_t label;
+  rg__guard_skips_t skipped;
   uint64_t by_type[RG_ACTOR_TYPE_MAX + 1];
 } tally_t;
 
@@ -45,7 +46,7 @@ static int member_fate(rg_txn_t *t, const guard_t *g, uint64_t id, tally_t *n, i
   rg_score_t sc;
   int rc = rg_store_get_actor(t, id, g->now, &rec);
   if (rc == RG_ENOT_FOUND) { /* forgotten since the recomputation */
-    n->gone++;
+    n->skipped.forgotten++;
     *fate = MEMBER_GONE;
     return RG_OK;
   }
@@ -63,8 +64,8 @@ static int member_fate(rg_txn_t *t, const guard_t *g, uint64_t id, tally_t *n, i
       *fate = MEMBER_SKIP_REPUTATION;
   }
   n->label += *fate == MEMBER_LABEL;
-  n->skipped_labelled += *fate == MEMBER_SKIP_LABELLED;
-  n->skipped_reputation += *fate == MEMBER_SKIP_REPUTATION;
+  n->skipped.labelled += *fate == MEMBER_SKIP_LABELLED;
+  n->skipped.reputation += *fate == MEMBER_SKIP_REPUTATION;
   return RG_OK;
 }
 
@@ -94,6 +95,11 @@ static int resolve(rg_engine_t *e, rg_txn_t *t, const rg_request_t *req, guard_t
   const rg_generation_t *gen = rg__current_generation(t, &cur, &rc);
   if (rc) return rc;
   if (!gen) return rg_fail(msg, cap, RG_ENOT_FOUND, "no clusters yet: recompute first");
+  if (req->generation > gen->generation) /* cluster mode: listed on a replica ahead */
+    return rg_fail(msg, cap, RG_ENOT_FOUND,
+                   "generation %llu is not served here yet (this replica serves %llu): retry "
+                   "shortly",
+                   (unsigned long long)req->generation, (unsigned long long)gen->generation);
   if (req->generation && req->generation != gen->generation)
     return rg_fail(msg, cap, RG_ENOT_FOUND,
                    "generation %llu is no longer current (now %llu): list clusters again",
@@ -121,24 +127,31 @@ static int resolve(rg_engine_t *e, rg_txn_t *t, const rg_request_t *req, guard_t
 }
 
 /* Classifies every member of the guard's cluster; with `label`, labels those it lets
- * through. */
-static int run(rg_txn_t *t, const guard_t *g, const rg_label_t *label, tally_t *n) {
+ * through; with `passed`, leaves their ids there (the caller frees ->ids). */
+static int run(rg_txn_t *t, const guard_t *g, const rg_label_t *label, tally_t *n,
+               id_list_t *passed) {
   id_list_t members = {0};
   int rc = rg_store_scan_members(t, g->generation, g->cluster, 0, collect_member, &members);
+  uint32_t kept = 0;
   *n = (tally_t){0};
   for (uint32_t i = 0; i < members.n && !rc; i++) {
     int fate;
     rc = member_fate(t, g, members.ids[i], n, &fate);
     if (!rc && label && fate == MEMBER_LABEL) rc = rg_store_put_label(t, members.ids[i], label);
+    if (fate == MEMBER_LABEL) members.ids[kept++] = members.ids[i];
   }
-  free(members.ids);
+  members.n = kept;
+  if (passed && !rc)
+    *passed = members;
+  else
+    free(members.ids);
   return rc;
 }
 
-static void write_tally(rg_wr_t *wr, const tally_t *n) {
-  rg_wr_str(wr, "skipped_labelled"), rg_wr_uint(wr, n->skipped_labelled);
-  rg_wr_str(wr, "skipped_reputation"), rg_wr_uint(wr, n->skipped_reputation);
-  rg_wr_str(wr, "forgotten"), rg_wr_uint(wr, n->gone);
+void rg__label_cluster_write_skips(rg_wr_t *wr, const rg__guard_skips_t *s) {
+  rg_wr_str(wr, "skipped_labelled"), rg_wr_uint(wr, s->labelled);
+  rg_wr_str(wr, "skipped_reputation"), rg_wr_uint(wr, s->reputation);
+  rg_wr_str(wr, "forgotten"), rg_wr_uint(wr, s->forgotten);
 }
 
 /* ---- the write ------------------------------------------------------------------------ */
@@ -153,7 +166,7 @@ static int apply(rg_txn_t *t, rg_writer_req_t *head) {
     return rg_fail(w->base.error, sizeof w->base.error, RG_ENOT_FOUND,
                    "generation %llu is no longer current (now %llu): list clusters again",
                    (unsigned long long)w->guard.generation, (unsigned long long)g.generation);
-  return rc ? rc : run(t, &w->guard, &w->label, &w->tally);
+  return rc ? rc : run(t, &w->guard, &w->label, &w->tally, NULL);
 }
 
 static void reply(const rg_write_t *base, rg_wr_t *wr) {
@@ -162,7 +175,7 @@ static void reply(const rg_write_t *base, rg_wr_t *wr) {
   rg_wr_str(wr, "accepted"), rg_wr_uint(wr, w->tally.label);
   rg_wr_str(wr, "rejected_count"), rg_wr_uint(wr, 0);
   rg_wr_str(wr, "rejected"), rg_wr_array(wr, 0);
-  write_tally(wr, &w->tally);
+  rg__label_cluster_write_skips(wr, &w->tally.skipped);
 }
 
 static void cluster_write_free(rg_write_t *w) {
@@ -211,7 +224,7 @@ int rg__label_cluster_preview(rg_engine_t *e, const rg_request_t *req, rg_wr_t *
   int rc = rg__read_begin(e, &t);
   if (rc) return rc;
   rc = resolve(e, t, req, &g, &c, msg, cap);
-  if (!rc) rc = run(t, &g, NULL, &n);
+  if (!rc) rc = run(t, &g, NULL, &n, NULL);
   rg__read_end(e, t);
   if (rc) return rc;
   rg_wr_reply(wr, req->has_id, req->id, 9);
@@ -224,6 +237,76 @@ int rg__label_cluster_preview(rg_engine_t *e, const rg_request_t *req, rg_wr_t *
     rg_wr_str(wr, rg_actor_type_name(ty)), rg_wr_uint(wr, n.by_type[ty]);
   rg_wr_str(wr, "would_label"), rg_wr_uint(wr, n.label);
   rg_wr_str(wr, "min_reputation"), rg_wr_double(wr, g.min_reputation);
-  write_tally(wr, &n);
+  rg__label_cluster_write_skips(wr, &n.skipped);
   return RG_OK;
+}
+
+/* ---- cluster mode: the guard at the door ---------------------------------------------- */
+
+/* The members the guard let through, as the body of a plain `label` request: each label
+ * complete (verdict, source, weight, time, note) so that every replica applies the same.
+ * 0, RG_ETOO_LARGE with a message, or a store / buffer error. */
+static int write_labels(rg_txn_t *t, const rg_request_t *req, const rg_label_t *l,
+                        const id_list_t *ids, uint32_t max_items, rg_buf_t *body, char *msg,
+                        size_t cap) {
+  if (ids->n > max_items)
+    return rg_fail(msg, cap, RG_ETOO_LARGE,
+                   "label_cluster would label %u members, more than limits.max_batch_items "
+                   "(%u) in one log entry: export the cluster and label it in batches",
+                   ids->n, max_items);
+  rg_wr_t wr;
+  rg_wr_init(&wr, body);
+  rg_wr_map(&wr, 2 + req->has_id);
+  rg_wr_str(&wr, "op"), rg_wr_str(&wr, "label");
+  if (req->has_id) rg_wr_str(&wr, "id"), rg_wr_uint(&wr, req->id);
+  rg_wr_str(&wr, "labels"), rg_wr_array(&wr, ids->n);
+  for (uint32_t i = 0; i < ids->n; i++) {
+    rg_actor_rec_t rec;
+    char text[RG_ACTOR_TEXT_MAX];
+    int rc = rg_store_get_actor(t, ids->ids[i], 0, &rec);
+    if (!rc && rg_actor_format(&rec.actor, text, sizeof text) < 0) rc = RG_EINTERNAL;
+    if (rc) return rc;
+    rg_wr_map(&wr, 6);
+    rg_wr_str(&wr, "actor"), rg_wr_str(&wr, text);
+    rg_wr_str(&wr, "verdict"), rg_wr_str(&wr, rg_verdict_name(l->verdict));
+    rg_wr_str(&wr, "source"), rg_wr_str(&wr, rg_label_source_name(l->source));
+    rg_wr_str(&wr, "weight"), rg_wr_double(&wr, l->weight);
+    rg_wr_str(&wr, "ts"), rg_wr_uint(&wr, (uint64_t)l->ts);
+    rg_wr_str(&wr, "note"), rg_wr_strn(&wr, req->label.note.ptr, req->label.note.len);
+  }
+  if (wr.err == RG_ETOO_LARGE)
+    return rg_fail(msg, cap, RG_ETOO_LARGE,
+                   "the labels of the %u members label_cluster would label exceed "
+                   "limits.max_frame_bytes: export the cluster and label it in batches",
+                   ids->n);
+  return wr.err;
+}
+
+int rg__label_cluster_expand(rg_engine_t *e, const rg_request_t *req,
+                             const rg_proto_limits_t *lim, rg_buf_t *body, rg_write_t **out,
+                             char *msg, size_t cap) {
+  *out = NULL;
+  rg_txn_t *t;
+  guard_t g;
+  rg_cluster_t c;
+  tally_t n;
+  rg_label_t l;
+  id_list_t passed = {0};
+  int rc = rg__label_parse(e, &req->label, req->now ? req->now : rg_clock_now(), &l, msg, cap);
+  if (!rc) rc = rg__read_begin(e, &t);
+  if (rc) return rc;
+  rc = resolve(e, t, req, &g, &c, msg, cap);
+  if (!rc) rc = run(t, &g, NULL, &n, &passed);
+  if (!rc) rc = write_labels(t, req, &l, &passed, lim->max_batch_items, body, msg, cap);
+  rg__read_end(e, t);
+  free(passed.ids);
+  rg_request_t labels = {0};
+  if (!rc) rc = rg_proto_decode_request(body->data, body->len, lim, &labels, msg, cap);
+  if (!rc) {
+    labels.now = req->now;
+    rc = rg__ingest_prepare(e, &labels, out, msg, cap);
+  }
+  if (!rc) rg__ingest_reply_skips(*out, &n.skipped);
+  rg_request_free(&labels);
+  return rc;
 }
