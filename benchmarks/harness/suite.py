@@ -230,10 +230,10 @@ def machine():
 
 # ---- phases ----------------------------------------------------------------------------
 
-def lookup_argv(a, load, target, resp, batch=1, secs=None, conns=None, depth=None, rate=0):
+def lookup_argv(a, load, target, resp, batch=1, secs=None, conns=None, depth=None, rate=0, warm=0):
     argv = [load, "-c", str(conns or a.conns), "-d", str(depth or a.depth), "-k", str(a.edges // 10),
             "-t", str(secs or a.seconds), "-b", str(batch)] + target + (["--resp"] if resp else [])
-    return argv + (["-r", str(int(rate))] if rate else [])
+    return argv + (["-r", str(int(rate))] if rate else []) + (["-w", str(warm)] if warm else [])
 
 
 def phase_ingest(a, work, load):
@@ -302,10 +302,13 @@ def phase_serving(a, work, results):
         both("single")
         both("batch16", batch=16)
         peak_a, peak_b = med(cmp["single"], "a", "req_s"), med(cmp["single"], "b", "req_s")
+        # paced runs: a p99 is a tail, so each runs a full --seconds after an uncounted second
+        # of warm-up (a 2.5-s run right after the peak runs measured their transients)
         half = max(2.0, a.seconds / 2)
+        paced = dict(secs=max(5.0, a.seconds), warm=1)
         cmp["half"] = pairs_of(a, a.pairs,
-                               lambda i: run_kv(lookup_argv(a, load, tcp, False, secs=half, rate=peak_a / 2)),
-                               lambda i: run_kv(lookup_argv(a, load, rtcp, True, secs=half, rate=peak_b / 2)))
+                               lambda i: run_kv(lookup_argv(a, load, tcp, False, rate=peak_a / 2, **paced)),
+                               lambda i: run_kv(lookup_argv(a, load, rtcp, True, rate=peak_b / 2, **paced)))
         cmp["unix"] = pairs_of(a, a.pairs, lambda i: run_kv(lookup_argv(a, load, ["-u", usock], False)),
                                lambda i: run_kv(lookup_argv(a, load, ["-u", rsock], True)))
         for where, cpu in (("rt_other", CLIENT_CPU), ("rt_same", SERVER_CPU)):
@@ -320,7 +323,7 @@ def phase_serving(a, work, results):
         sweep = results["sweep"] = {"repgraph": [], "redis": []}  # for the plot: one run per point
         for f in (0.1, 0.25, 0.5, 0.75, 0.9):
             for side, target, resp, peak in (("repgraph", tcp, False, peak_a), ("redis", rtcp, True, peak_b)):
-                r = run_kv(lookup_argv(a, load, target, resp, secs=half, rate=peak * f))
+                r = run_kv(lookup_argv(a, load, target, resp, rate=peak * f, **paced))
                 r["fraction"] = f
                 sweep[side].append(r)
         mixed = [load, "-c", str(a.conns), "-d", str(a.depth), "-k", str(a.edges // 10), "-t", str(a.seconds)] + tcp

@@ -4,7 +4,8 @@
  * request; SET / MSET for Redis, used to preload it) and checks; a fixed duration or request
  * count; an optional target rate (open loop, latency counted from each request's due time).
  * Deterministic for a seed. Prints one line of key=value results: throughput and latency
- * percentiles (p50, p99, p99.9, max) per op from a log-linear histogram (< 2% error).
+ * percentiles (p50, p99, p99.9, max) per op from a log-linear histogram (< 2% error), after
+ * an optional warm-up whose requests are not counted (-w).
  * Actor i is "address:s<i>@bench.example"; ingest edge e goes from s(e / 10) to r(e), so
  * ingesting E edges makes senders s0 .. s(E/10 - 1) known. Single-threaded (one libuv loop). */
 #define _GNU_SOURCE /* memmem */
@@ -63,14 +64,14 @@ typedef struct conn {
 
 struct bench {
   uv_loop_t *loop;
-  uv_timer_t stop_timer;
+  uv_timer_t stop_timer, warm_timer;
   uv_idle_t pacer;
   bool resp, stopping, started;
   const char *host, *unix_path;
   unsigned port, conns, depth, batch, value_size;
   unsigned mix[N_OPS], mix_total;
   uint64_t requests, items_max, keys, seed, connected;
-  double duration, rate;
+  double duration, rate, warmup;
   uint64_t issued, seq, t_start, t_end, next_due;
   conn_t *c;
   op_stats_t st[N_OPS];
@@ -315,6 +316,7 @@ static void maybe_finish(bench_t *b) {
       uv_close(&b->c[i].h.handle, NULL);
     }
   if (!uv_is_closing((uv_handle_t *)&b->stop_timer)) uv_close((uv_handle_t *)&b->stop_timer, NULL);
+  if (!uv_is_closing((uv_handle_t *)&b->warm_timer)) uv_close((uv_handle_t *)&b->warm_timer, NULL);
   if (!uv_is_closing((uv_handle_t *)&b->pacer)) uv_close((uv_handle_t *)&b->pacer, NULL);
 }
 
@@ -402,14 +404,30 @@ static void on_stop(uv_timer_t *t) {
   maybe_finish(b);
 }
 
+/* The measured run: from now, for the duration. */
+static void start_measuring(bench_t *b) {
+  b->t_start = now_ns();
+  if (b->duration > 0) uv_timer_start(&b->stop_timer, on_stop, (uint64_t)(b->duration * 1000), 0);
+}
+
+/* The warm-up is over: what it did is forgotten (replies still due count in the run). */
+static void on_warm(uv_timer_t *t) {
+  bench_t *b = t->data;
+  memset(b->st, 0, sizeof b->st);
+  start_measuring(b);
+}
+
 static void on_connect(uv_connect_t *req, int status) {
   conn_t *c = req->data;
   bench_t *b = c->b;
   if (status < 0) die(uv_strerror(status));
   if (uv_read_start(&c->h.stream, on_alloc, on_read)) die("uv_read_start failed");
   if (++b->connected < b->conns) return;
-  b->t_start = b->next_due = now_ns();
-  if (b->duration > 0) uv_timer_start(&b->stop_timer, on_stop, (uint64_t)(b->duration * 1000), 0);
+  b->next_due = now_ns();
+  if (b->warmup > 0)
+    uv_timer_start(&b->warm_timer, on_warm, (uint64_t)(b->warmup * 1000), 0);
+  else
+    start_measuring(b);
   if (b->rate > 0) uv_idle_start(&b->pacer, on_pacer);
   for (unsigned i = 0; i < b->conns; i++) fill(&b->c[i]);
 }
@@ -428,7 +446,8 @@ static void usage(void) {
       "  -e E   ingest E items in all (edges; keys for --resp), then stop\n"
       "  -k K   lookups pick actors s0..s(K-1) (default 1000)\n"
       "  -r R   target requests per second in all (open loop; 0 = as fast as possible)\n"
-      "  -s S   seed (1)                      -v V   value bytes for --resp SET (400)\n",
+      "  -s S   seed (1)                      -v V   value bytes for --resp SET (400)\n"
+      "  -w S   warm-up seconds before -t, not counted (0)\n",
       stderr);
   exit(2);
 }
@@ -448,7 +467,7 @@ int main(int argc, char **argv) {
                                            {"help", no_argument, NULL, '?'},
                                            {NULL, 0, NULL, 0}};
   int opt;
-  while ((opt = getopt_long(argc, argv, "h:p:u:c:d:b:n:t:e:k:r:s:v:", longopts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, "h:p:u:c:d:b:n:t:e:k:r:s:v:w:", longopts, NULL)) != -1) {
     switch (opt) {
       case 'h': b.host = optarg; break;
       case 'p': b.port = (unsigned)atoi(optarg); break;
@@ -464,6 +483,7 @@ int main(int argc, char **argv) {
       case 'r': b.rate = atof(optarg); break;
       case 's': b.seed = strtoull(optarg, NULL, 10); break;
       case 'v': b.value_size = (unsigned)atoi(optarg); break;
+      case 'w': b.warmup = atof(optarg); break;
       case 'm':
         if (sscanf(optarg, "%u:%u:%u", &b.mix[0], &b.mix[1], &b.mix[2]) != 3) usage();
         break;
@@ -483,8 +503,9 @@ int main(int argc, char **argv) {
 
   b.loop = uv_default_loop();
   uv_timer_init(b.loop, &b.stop_timer);
+  uv_timer_init(b.loop, &b.warm_timer);
   uv_idle_init(b.loop, &b.pacer);
-  b.stop_timer.data = b.pacer.data = &b;
+  b.stop_timer.data = b.warm_timer.data = b.pacer.data = &b;
   b.c = calloc(b.conns, sizeof *b.c);
   if (!b.c) die("out of memory");
   struct sockaddr_in addr;
