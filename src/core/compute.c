@@ -15,8 +15,9 @@
  *     (propagate_folds), which score every labelled address out of sample;
  *  4. communities: Louvain (igraph_community_multilevel) on the undirected graph — seeded
  *     and deterministic, where 0.10.2's label propagation is neither;
- *  5. anomalies: robust z-scores of fan-out, IPs per sender, senders per IP, unanswered
- *     mail, OddBall egonet deviation and youth, squashed into [0,1], with reasons.
+ *  5. anomalies (compute_anomaly.c): robust z-scores of fan-out, IPs per sender, senders
+ *     per IP, unanswered mail, OddBall egonet deviation and youth, squashed into [0,1],
+ *     with reasons.
  * Serialised by a process-wide lock (Debian's igraph is not thread-safe). */
 #include "repgraph/compute.h"
 
@@ -27,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compute_internal.h"
 #include "repgraph/clock.h"
 #include "repgraph/err.h"
 #include "repgraph/log.h"
@@ -96,26 +98,6 @@ void rg_compute_opts_init(rg_compute_opts_t *o, const rg_config_t *cfg) {
 static bool arc_vouches(rg_edge_kind_t kind, bool forward) {
   return kind != RG_EDGE_MAILED || forward;
 }
-
-#define IG(call)                                                                          \
-  do {                                                                                    \
-    igraph_error_t e_ = (call);                                                           \
-    if (e_ != IGRAPH_SUCCESS) {                                                           \
-      rc = e_ == IGRAPH_INTERRUPTED ? RG_ESHUTTING_DOWN                                   \
-           : e_ == IGRAPH_ENOMEM    ? RG_ENOMEM                                           \
-                                    : RG_EINTERNAL;                                       \
-      snprintf(err, errlen, "igraph: %s in %s", igraph_strerror(e_), #call);              \
-      goto fail;                                                                          \
-    }                                                                                     \
-  } while (0)
-
-#define ALLOC(p, n)                                      \
-  do {                                                   \
-    if (!((p) = calloc((n) ? (size_t)(n) : 1, sizeof *(p)))) { \
-      rc = RG_ENOMEM;                                    \
-      goto fail;                                         \
-    }                                                    \
-  } while (0)
 
 static double ms_since(uint64_t t0) { return (double)(rg_clock_mono_us() - t0) / 1000.0; }
 
@@ -442,153 +424,7 @@ fail:
   return rc;
 }
 
-/* ---- anomalies --------------------------------------------------------------------- */
-
-enum { F_FANOUT, F_IPS, F_UNANSWERED, F_SENDERS, F_EGONET, F_YOUTH, N_FEATURES };
-
-typedef struct {
-  double *value[N_FEATURES]; /* raw feature, NAN where it does not apply */
-  double *z[N_FEATURES];
-  double median[N_FEATURES];
-  uint32_t *fanout, *mutual, *ips, *senders;
-  double *ego_edges;
-} features_t;
-
-static void free_features(features_t *f) {
-  for (int i = 0; i < N_FEATURES; i++) free(f->value[i]), free(f->z[i]);
-  free(f->fanout), free(f->mutual), free(f->ips), free(f->senders), free(f->ego_edges);
-}
-
-/* z-scores of one feature over the vertices where it applies (others get 0). */
-static int zscore(const rg_graph_t *g, features_t *f, int i) {
-  double *vals = malloc(g->n * sizeof *vals), *z = malloc(g->n * sizeof *z),
-         *scratch = malloc(g->n * sizeof *scratch);
-  uint32_t *where = malloc(g->n * sizeof *where);
-  int rc = vals && z && scratch && where ? RG_OK : RG_ENOMEM;
-  size_t k = 0;
-  for (uint32_t v = 0; !rc && v < g->n; v++)
-    if (!isnan(f->value[i][v])) where[k] = v, vals[k++] = f->value[i][v];
-  if (!rc && k) {
-    rg_robust_z(vals, k, z, scratch);
-    memcpy(scratch, vals, k * sizeof *vals);
-    f->median[i] = rg_score_median(scratch, k);
-    for (size_t j = 0; j < k; j++) f->z[i][where[j]] = z[j];
-  }
-  free(vals), free(z), free(scratch), free(where);
-  return rc;
-}
-
-static int anomalies(const rg_graph_t *g, igraph_t *und, features_t *f, rg_result_t *r,
-                     char *err, size_t errlen) {
-  int rc = RG_OK;
-  igraph_t simple, mailed;
-  igraph_vector_int_t deg, mailed_ends;
-  igraph_vector_t tri;
-  igraph_vector_bool_t mutual;
-  bool have_simple = false, have_mailed = false, have_deg = false, have_tri = false,
-       have_mutual = false, have_ends = false;
-  for (int i = 0; i < N_FEATURES; i++) {
-    ALLOC(f->value[i], g->n);
-    ALLOC(f->z[i], g->n);
-    for (uint32_t v = 0; v < g->n; v++) f->value[i][v] = NAN;
-  }
-  ALLOC(f->fanout, g->n);
-  ALLOC(f->mutual, g->n);
-  ALLOC(f->ips, g->n);
-  ALLOC(f->senders, g->n);
-  ALLOC(f->ego_edges, g->n);
-
-  /* Degrees per kind, and which mailed edges are answered (igraph_is_mutual). */
-  uint64_t n_mailed = 0;
-  for (uint64_t e = 0; e < g->m; e++) {
-    if (g->kind[e] == RG_EDGE_MAILED) f->fanout[g->src[e]]++, n_mailed++;
-    if (g->kind[e] == RG_EDGE_SENT_FROM) f->ips[g->src[e]]++, f->senders[g->dst[e]]++;
-  }
-  IG(igraph_vector_int_init(&mailed_ends, 2 * (igraph_integer_t)n_mailed));
-  have_ends = true;
-  igraph_integer_t j = 0;
-  for (uint64_t e = 0; e < g->m; e++)
-    if (g->kind[e] == RG_EDGE_MAILED) {
-      VECTOR(mailed_ends)[j++] = g->src[e];
-      VECTOR(mailed_ends)[j++] = g->dst[e];
-    }
-  IG(igraph_create(&mailed, &mailed_ends, g->n, IGRAPH_DIRECTED));
-  have_mailed = true;
-  IG(igraph_vector_bool_init(&mutual, 0));
-  have_mutual = true;
-  IG(igraph_is_mutual(&mailed, &mutual, igraph_ess_all(IGRAPH_EDGEORDER_ID), false));
-  for (igraph_integer_t e = 0; e < (igraph_integer_t)n_mailed; e++)
-    if (VECTOR(mutual)[e]) f->mutual[VECTOR(mailed_ends)[2 * e]]++;
-
-  /* Egonets on the simple undirected graph: N = degree + 1, E = degree + triangles. */
-  IG(igraph_copy(&simple, und));
-  have_simple = true;
-  IG(igraph_simplify(&simple, true, true, NULL));
-  IG(igraph_vector_int_init(&deg, 0));
-  have_deg = true;
-  IG(igraph_degree(&simple, &deg, igraph_vss_all(), IGRAPH_ALL, false));
-  IG(igraph_vector_init(&tri, 0));
-  have_tri = true;
-  IG(igraph_adjacent_triangles(&simple, &tri, igraph_vss_all()));
-  double *nodes, *oddball;
-  ALLOC(r->ego_nodes, g->n);
-  ALLOC(r->oddball, g->n);
-  ALLOC(r->ego_edges, g->n);
-  nodes = r->ego_nodes, oddball = r->oddball; /* kept in the result for the model's features */
-  for (uint32_t v = 0; v < g->n; v++) {
-    nodes[v] = (double)VECTOR(deg)[v] + 1;
-    f->ego_edges[v] = (double)VECTOR(deg)[v] + VECTOR(tri)[v];
-  }
-  rg_oddball(nodes, f->ego_edges, g->n, oddball);
-
-  for (uint32_t v = 0; v < g->n; v++) {
-    bool address = g->type[v] == RG_ACTOR_ADDRESS;
-    if (address && f->fanout[v]) {
-      f->value[F_FANOUT][v] = log1p(f->fanout[v]);
-      f->value[F_UNANSWERED][v] = (1 - (double)f->mutual[v] / f->fanout[v]) * log1p(f->fanout[v]);
-    }
-    if (address && f->ips[v]) f->value[F_IPS][v] = log1p(f->ips[v]);
-    if (g->type[v] == RG_ACTOR_IP && f->senders[v]) f->value[F_SENDERS][v] = log1p(f->senders[v]);
-    if (nodes[v] > 2) f->value[F_EGONET][v] = log1p(oddball[v]);
-    double age_h = (double)(g->now - g->first_seen[v]) / 3600.0;
-    f->value[F_YOUTH][v] = -log1p(age_h > 0 ? age_h : 0);
-  }
-  memcpy(r->ego_edges, f->ego_edges, g->n * sizeof *r->ego_edges);
-  for (int i = 0; i < N_FEATURES && !rc; i++) rc = zscore(g, f, i);
-fail:
-  if (have_simple) igraph_destroy(&simple);
-  if (have_mailed) igraph_destroy(&mailed);
-  if (have_deg) igraph_vector_int_destroy(&deg);
-  if (have_tri) igraph_vector_destroy(&tri);
-  if (have_mutual) igraph_vector_bool_destroy(&mutual);
-  if (have_ends) igraph_vector_int_destroy(&mailed_ends);
-  return rc;
-}
-
-/* Feature weight in the combined anomaly (youth alone says little). */
-static const double feature_weight[N_FEATURES] = {1, 1, 1, 1, 0.7, 0.5};
-#define ANOMALY_Z 3.0 /* a feature deviating this much becomes a reason */
-
-static rg_reason_t feature_reason(const features_t *f, int i, uint32_t v, const rg_graph_t *g) {
-  rg_reason_t r = {0, 0, 0};
-  switch (i) {
-    case F_FANOUT: r = (rg_reason_t){RG_REASON_FANOUT, f->fanout[v], (uint64_t)llround(expm1(f->median[i]))}; break;
-    case F_IPS: r = (rg_reason_t){RG_REASON_MANY_IPS, f->ips[v], (uint64_t)llround(expm1(f->median[i]))}; break;
-    case F_UNANSWERED:
-      r = (rg_reason_t){RG_REASON_LOW_RECIPROCITY, (double)f->mutual[v] / f->fanout[v], f->fanout[v]};
-      break;
-    case F_SENDERS: r = (rg_reason_t){RG_REASON_MANY_SENDERS, f->senders[v], (uint64_t)llround(expm1(f->median[i]))}; break;
-    case F_EGONET: r = (rg_reason_t){RG_REASON_EGONET, f->z[i][v], (uint64_t)f->ego_edges[v]}; break;
-    case F_YOUTH: r = (rg_reason_t){RG_REASON_YOUNG, (double)(g->now - g->first_seen[v]) / 3600.0, 0}; break;
-  }
-  return r;
-}
-
 /* ---- assembling scores ------------------------------------------------------------- */
-
-static void add_reason(rg_score_t *s, rg_reason_t r) {
-  if (s->n_reasons < RG_REASONS_MAX) s->reasons[s->n_reasons++] = r;
-}
 
 /* Per vertex: which infrastructure kind has the most bad neighbours (for a reason). */
 static int bad_neighbour_reasons(const rg_graph_t *g, const rg_compute_opts_t *o, rg_result_t *r) {
@@ -617,7 +453,7 @@ static int bad_neighbour_reasons(const rg_graph_t *g, const rg_compute_opts_t *o
     }
     if (best >= 0) {
       size_t slot = (size_t)v * RG_EDGE_KIND_COUNT + best;
-      add_reason(&r->scores[v], (rg_reason_t){RG_REASON_BAD_NEIGHBOURS, bad[slot],
+      rg__add_reason(&r->scores[v], (rg_reason_t){RG_REASON_BAD_NEIGHBOURS, bad[slot],
                                               ((uint64_t)best << 32) | all[slot]});
     }
   }
@@ -669,7 +505,7 @@ static int summarise_clusters(const rg_graph_t *g, const rg_compute_opts_t *o,
   for (uint32_t v = 0; v < g->n; v++) {
     const rg_cluster_t *c = &r->clusters[VECTOR(*membership)[v]];
     if (c->size >= 3 && c->suspicion >= o->band_suspicious)
-      add_reason(&r->scores[v], (rg_reason_t){RG_REASON_CLUSTER, c->suspicion, c->size});
+      rg__add_reason(&r->scores[v], (rg_reason_t){RG_REASON_CLUSTER, c->suspicion, c->size});
   }
   return RG_OK;
 }
@@ -683,7 +519,6 @@ int rg_compute_run(const rg_graph_t *g, const rg_compute_opts_t *o, rg_result_t 
   igraph_t und = {0};
   igraph_vector_int_t membership;
   bool have_und = false, have_membership = false;
-  features_t f = {0};
   uint32_t *top_from = NULL;
   double *top_c = NULL;
   uint64_t t0 = rg_clock_mono_us(), t;
@@ -740,13 +575,13 @@ int rg_compute_run(const rg_graph_t *g, const rg_compute_opts_t *o, rg_result_t 
     s->band = rg_score_band(rep, g->messages[v], age, o->min_messages, o->min_age_s, o->band_bad,
                             o->band_suspicious, o->band_good);
     if (g->seed[v])
-      add_reason(s, (rg_reason_t){RG_REASON_LABELLED, g->seed_weight[v],
+      rg__add_reason(s, (rg_reason_t){RG_REASON_LABELLED, g->seed_weight[v],
                                   g->seed[v] > 0 ? RG_VERDICT_BAD : RG_VERDICT_GOOD});
     if (g->messages[v] < o->min_messages || age < o->min_age_s)
-      add_reason(s, (rg_reason_t){RG_REASON_LITTLE_EVIDENCE, (double)g->messages[v],
+      rg__add_reason(s, (rg_reason_t){RG_REASON_LITTLE_EVIDENCE, (double)g->messages[v],
                                   (uint64_t)(age > 0 ? age / 3600 : 0)});
     if (!g->seed[v] && rep >= o->band_suspicious && top_c[v] > 0 && b > 0)
-      add_reason(s, (rg_reason_t){RG_REASON_BAD_NEIGHBOUR, top_c[v] / b, g->actor_id[top_from[v]]});
+      rg__add_reason(s, (rg_reason_t){RG_REASON_BAD_NEIGHBOUR, top_c[v] / b, g->actor_id[top_from[v]]});
   }
   if ((rc = bad_neighbour_reasons(g, o, r))) goto fail;
   r->timing.propagate_ms = ms_since(t);
@@ -766,31 +601,12 @@ int rg_compute_run(const rg_graph_t *g, const rg_compute_opts_t *o, rg_result_t 
   CHECK_CANCEL();
 
   t = rg_clock_mono_us();
-  if ((rc = anomalies(g, &und, &f, r, err, errlen))) goto fail;
-  for (uint32_t v = 0; v < g->n; v++) {
-    double worst = 0;
-    int order[N_FEATURES], n_dev = 0;
-    for (int i = 0; i < N_FEATURES; i++) {
-      double z = f.z[i][v] * feature_weight[i];
-      if (z > worst) worst = z;
-      if (f.z[i][v] >= ANOMALY_Z && !isnan(f.value[i][v])) order[n_dev++] = i;
-    }
-    r->scores[v].anomaly = rg_squash(worst, 6.0);
-    /* strongest deviations first */
-    for (int a = 1; a < n_dev; a++)
-      for (int b = a; b > 0 && f.z[order[b]][v] > f.z[order[b - 1]][v]; b--) {
-        int tmp = order[b];
-        order[b] = order[b - 1];
-        order[b - 1] = tmp;
-      }
-    for (int a = 0; a < n_dev; a++) add_reason(&r->scores[v], feature_reason(&f, order[a], v, g));
-  }
+  if ((rc = rg__compute_anomalies(g, &und, r, err, errlen))) goto fail;
   r->timing.anomaly_ms = ms_since(t);
   r->timing.total_ms = ms_since(t0);
 
 fail:
   if (rc && !err[0]) snprintf(err, errlen, "%s", rg_strerror(rc));
-  free_features(&f);
   free(top_from);
   free(top_c);
   if (have_membership) igraph_vector_int_destroy(&membership);
