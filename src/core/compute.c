@@ -104,8 +104,8 @@ static double ms_since(uint64_t t0) { return (double)(rg_clock_mono_us() - t0) /
 /* ---- propagation ------------------------------------------------------------------- */
 
 typedef struct {
-  igraph_t walk;
-  igraph_vector_int_t ends; /* 2 per arc */
+  igraph_t walk;            /* its arcs in the order built: IGRAPH_FROM / IGRAPH_TO */
+  igraph_vector_int_t ends; /* 2 per arc, only while building */
   igraph_vector_t weight;
   bool *counts; /* the arc's mass counts toward its head's score */
   bool have_walk;
@@ -150,6 +150,8 @@ static int build_walk(const rg_graph_t *g, const rg_compute_opts_t *o, bool spli
   w->arcs = arcs;
   IG(igraph_create(&w->walk, &w->ends, w->vertices, IGRAPH_DIRECTED));
   w->have_walk = true;
+  igraph_vector_int_destroy(&w->ends); /* the graph holds its own copy */
+  w->ends.stor_begin = NULL;
   return RG_OK;
 fail:
   return rc;
@@ -177,7 +179,7 @@ static void masses_from_rank(const rg_graph_t *g, const rg_compute_opts_t *o, co
                   : 0;
   for (igraph_integer_t a = 0; a < w->arcs; a++) {
     if (!w->counts[a]) continue;
-    igraph_integer_t u = VECTOR(w->ends)[2 * a], v = VECTOR(w->ends)[2 * a + 1];
+    igraph_integer_t u = IGRAPH_FROM(&w->walk, a), v = IGRAPH_TO(&w->walk, a);
     double c = o->damping * rank[u] * VECTOR(w->weight)[a] / w->out_strength[u] * scale;
     mass[v] += c;
     if (top_from && c > top_c[v]) {
@@ -280,14 +282,14 @@ static int propagate_folds(const rg_graph_t *g, const rg_compute_opts_t *o, walk
   /* the arcs by head (CSC), so each term writes every vertex once and reads its tails */
   ALLOC(head_off, nv + 1);
   ALLOC(tail, w->arcs);
-  for (igraph_integer_t a = 0; a < w->arcs; a++) head_off[VECTOR(w->ends)[2 * a + 1] + 1]++;
+  for (igraph_integer_t a = 0; a < w->arcs; a++) head_off[IGRAPH_TO(&w->walk, a) + 1]++;
   for (size_t i = 0; i < nv; i++) head_off[i + 1] += head_off[i];
   {
     uint64_t *pos;
     ALLOC(pos, nv);
     for (size_t i = 0; i < nv; i++) pos[i] = head_off[i];
     for (igraph_integer_t a = 0; a < w->arcs; a++) {
-      igraph_integer_t u = VECTOR(w->ends)[2 * a], v = VECTOR(w->ends)[2 * a + 1];
+      igraph_integer_t u = IGRAPH_FROM(&w->walk, a), v = IGRAPH_TO(&w->walk, a);
       uint64_t p = pos[v]++;
       tail[p] = (uint32_t)u;
       coef[p] = o->damping * VECTOR(w->weight)[a] / w->out_strength[u];
@@ -328,10 +330,11 @@ fail:
 
 /* ---- calibration ------------------------------------------------------------------- */
 
-/* Out-of-sample reputations of a held-out share of the labelled addresses — the walks
- * again, with those labels taken out of the seeds and no label pull — and the thresholds
- * chosen from them. Without held-out labels (too few, or holdout_share 0) no walk runs. */
-/* With folds, every labelled address is out of sample in its own fold's masses: no walk. */
+/* The verdicts' thresholds are chosen from out-of-sample reputations of labelled addresses.
+ * Without folds, a held-out share of them — the walks again (propagate_side), with those
+ * labels taken out of the seeds and no label pull; without held-out labels (too few, or
+ * holdout_share 0) no walk runs. With folds, every labelled address is out of sample in its
+ * own fold's masses: no walk. */
 static int calibrate_folds(const rg_graph_t *g, const rg_compute_opts_t *o, rg_result_t *r) {
   int rc = RG_OK;
   double *rep_good = NULL, *rep_bad = NULL;
@@ -360,29 +363,37 @@ fail:
   return rc;
 }
 
-static int calibrate(const rg_graph_t *g, const rg_compute_opts_t *o, walk_t *bad_walk,
-                     walk_t *good_walk, rg_result_t *r, char *err, size_t errlen) {
+/* Without folds: the labelled addresses held out for calibration (rg_calibrate_holdout),
+ * and, when there are any, the seeds without them (*seed, NULL otherwise; both owned by the
+ * caller), for the walks of propagate_side. */
+static int calibrate_holdout(const rg_graph_t *g, const rg_compute_opts_t *o, uint8_t **held,
+                             int8_t **seed, uint32_t *n_good, uint32_t *n_bad) {
   int rc = RG_OK;
-  if (r->folds) return calibrate_folds(g, o, r);
-  uint8_t *held = NULL;
-  int8_t *seed = NULL;
-  double *bad = NULL, *good = NULL, *rep = NULL, *rep_good = NULL, *rep_bad = NULL;
-  uint32_t n_good = 0, n_bad = 0, ig = 0, ib = 0;
-  ALLOC(held, g->n);
-  if ((rc = rg_calibrate_holdout(g, o->calibrate.holdout_share, o->seed, o->generation, held,
-                                 &n_good, &n_bad)))
+  *seed = NULL;
+  ALLOC(*held, g->n);
+  if ((rc = rg_calibrate_holdout(g, o->calibrate.holdout_share, o->seed, o->generation, *held,
+                                 n_good, n_bad)))
     goto fail;
+  if (*n_good + *n_bad > 0) {
+    ALLOC(*seed, g->n);
+    for (uint32_t v = 0; v < g->n; v++) (*seed)[v] = (*held)[v] ? 0 : g->seed[v];
+  }
+fail:
+  return rc;
+}
+
+/* The held-out labels' out-of-sample reputations, from the masses without them (bad, good;
+ * NULL when nothing was held out), and the thresholds chosen from them. Takes `held`. */
+static int calibrate(const rg_graph_t *g, const rg_compute_opts_t *o, uint8_t *held,
+                     uint32_t n_good, uint32_t n_bad, const double *bad, const double *good,
+                     rg_result_t *r) {
+  int rc = RG_OK;
+  double *rep = NULL, *rep_good = NULL, *rep_bad = NULL;
+  uint32_t ig = 0, ib = 0;
   ALLOC(rep_good, n_good);
   ALLOC(rep_bad, n_bad);
-  if (n_good + n_bad > 0) {
-    ALLOC(seed, g->n);
-    ALLOC(bad, g->n);
-    ALLOC(good, g->n);
+  if (bad && good) {
     ALLOC(rep, g->n);
-    for (uint32_t v = 0; v < g->n; v++) seed[v] = held[v] ? 0 : g->seed[v];
-    if ((rc = propagate(g, o, bad_walk, seed, 1, bad, NULL, NULL, err, errlen)) ||
-        (rc = propagate(g, o, good_walk, seed, -1, good, NULL, NULL, err, errlen)))
-      goto fail;
     for (uint32_t v = 0; v < g->n; v++) {
       rep[v] = rg_score_reputation(bad[v], good[v], o->prior, o->smoothing);
       if (held[v] && g->seed[v] < 0) rep_good[ig++] = rep[v];
@@ -393,7 +404,36 @@ static int calibrate(const rg_graph_t *g, const rg_compute_opts_t *o, walk_t *ba
   }
   rg_calibrate_thresholds(&o->calibrate, rep_good, n_good, rep_bad, n_bad, &r->thresholds);
 fail:
-  free(held), free(seed), free(bad), free(good), free(rep), free(rep_good), free(rep_bad);
+  free(held), free(rep), free(rep_good), free(rep_bad);
+  return rc;
+}
+
+/* ---- one side of the propagation ------------------------------------------------------ */
+
+/* The masses of one verdict's seeds (1: the bad walk, split into roles; -1: the good walk):
+ * its walk built, the served masses (top_from / top_c: see masses_from_rank), with folds
+ * also each fold's masses (fold_mass), else with cal_seed the masses from those seeds
+ * (cal_mass) — and the walk freed, so one walk graph is in memory at a time. */
+static int propagate_side(const rg_graph_t *g, const rg_compute_opts_t *o, int8_t verdict,
+                          double *mass, uint32_t *top_from, double *top_c, double *fold_mass,
+                          const int8_t *cal_seed, double *cal_mass, rg_compute_timing_t *tm,
+                          char *err, size_t errlen) {
+  walk_t w = {0};
+  uint64_t t = rg_clock_mono_us();
+  int rc = build_walk(g, o, verdict > 0, &w, err, errlen);
+  tm->graph_ms += ms_since(t);
+  if (rc || (rc = cancelled(o) ? RG_ESHUTTING_DOWN : RG_OK)) goto fail;
+  t = rg_clock_mono_us();
+  rc = fold_mass ? propagate_folds(g, o, &w, verdict, mass, top_from, top_c, fold_mass, err, errlen)
+                 : propagate(g, o, &w, g->seed, verdict, mass, top_from, top_c, err, errlen);
+  tm->propagate_ms += ms_since(t);
+  if (fold_mass) tm->folds_ms += ms_since(t);
+  if (rc || !cal_seed) goto fail;
+  t = rg_clock_mono_us();
+  rc = propagate(g, o, &w, cal_seed, verdict, cal_mass, NULL, NULL, err, errlen);
+  tm->calibrate_ms += ms_since(t);
+fail:
+  free_walk(&w);
   return rc;
 }
 
@@ -416,6 +456,8 @@ static int communities(const rg_graph_t *g, const rg_compute_opts_t *o, igraph_t
   }
   IG(igraph_create(und, &ends, g->n, IGRAPH_UNDIRECTED));
   *have_und = true;
+  igraph_vector_int_destroy(&ends); /* the graph holds its own copy: not kept during Louvain */
+  have_ends = false;
   igraph_rng_seed(igraph_rng_default(), o->seed);
   IG(igraph_community_multilevel(und, &weight, 1.0, membership, NULL, NULL));
 fail:
@@ -515,7 +557,10 @@ int rg_compute_run(const rg_graph_t *g, const rg_compute_opts_t *o, rg_result_t 
   memset(r, 0, sizeof *r);
   err[0] = '\0';
   int rc = RG_OK;
-  walk_t bad_walk = {0}, good_walk = {0};
+  uint8_t *held = NULL; /* without folds: calibration's held-out labels, */
+  int8_t *cal_seed = NULL; /* the seeds without them, */
+  double *cal_bad = NULL, *cal_good = NULL; /* and the masses from those seeds */
+  uint32_t n_held_good = 0, n_held_bad = 0;
   igraph_t und = {0};
   igraph_vector_int_t membership;
   bool have_und = false, have_membership = false;
@@ -536,31 +581,29 @@ int rg_compute_run(const rg_graph_t *g, const rg_compute_opts_t *o, rg_result_t 
   ALLOC(top_from, g->n);
   ALLOC(top_c, g->n);
 
-  t = rg_clock_mono_us();
-  if ((rc = build_walk(g, o, true, &bad_walk, err, errlen)) ||
-      (rc = build_walk(g, o, false, &good_walk, err, errlen)))
-    goto fail;
-  r->timing.graph_ms = ms_since(t);
-  CHECK_CANCEL();
-
-  t = rg_clock_mono_us();
+  /* the bad side, then the good: one walk graph at a time */
   if (o->folds >= 2 && o->fold) {
-    uint64_t tf = rg_clock_mono_us();
     r->folds = o->folds;
     size_t nfold = (size_t)o->folds * g->n;
     ALLOC(r->fold_bad, nfold);
     ALLOC(r->fold_good, nfold);
-    if ((rc = propagate_folds(g, o, &bad_walk, 1, r->bad_mass, top_from, top_c, r->fold_bad, err,
-                              errlen)) ||
-        (rc = propagate_folds(g, o, &good_walk, -1, r->good_mass, NULL, NULL, r->fold_good, err,
-                              errlen)))
-      goto fail;
-    r->timing.folds_ms = ms_since(tf);
-  } else if ((rc = propagate(g, o, &bad_walk, g->seed, 1, r->bad_mass, top_from, top_c, err,
-                             errlen)) ||
-             (rc = propagate(g, o, &good_walk, g->seed, -1, r->good_mass, NULL, NULL, err, errlen))) {
-    goto fail;
+  } else {
+    if ((rc = calibrate_holdout(g, o, &held, &cal_seed, &n_held_good, &n_held_bad))) goto fail;
+    if (cal_seed) {
+      ALLOC(cal_bad, g->n);
+      ALLOC(cal_good, g->n);
+    }
   }
+  if ((rc = propagate_side(g, o, 1, r->bad_mass, top_from, top_c, r->fold_bad, cal_seed, cal_bad,
+                           &r->timing, err, errlen)))
+    goto fail;
+  CHECK_CANCEL();
+  if ((rc = propagate_side(g, o, -1, r->good_mass, NULL, NULL, r->fold_good, cal_seed, cal_good,
+                           &r->timing, err, errlen)))
+    goto fail;
+  CHECK_CANCEL();
+
+  t = rg_clock_mono_us();
   for (uint32_t v = 0; v < g->n; v++) {
     rg_score_t *s = &r->scores[v];
     double rep = rg_score_reputation(r->bad_mass[v], r->good_mass[v], o->prior, o->smoothing);
@@ -584,12 +627,15 @@ int rg_compute_run(const rg_graph_t *g, const rg_compute_opts_t *o, rg_result_t 
       rg__add_reason(s, (rg_reason_t){RG_REASON_BAD_NEIGHBOUR, top_c[v] / b, g->actor_id[top_from[v]]});
   }
   if ((rc = bad_neighbour_reasons(g, o, r))) goto fail;
-  r->timing.propagate_ms = ms_since(t);
+  r->timing.propagate_ms += ms_since(t);
   CHECK_CANCEL();
 
   t = rg_clock_mono_us();
-  if ((rc = calibrate(g, o, &bad_walk, &good_walk, r, err, errlen))) goto fail;
-  r->timing.calibrate_ms = ms_since(t);
+  rc = r->folds ? calibrate_folds(g, o, r)
+                : calibrate(g, o, held, n_held_good, n_held_bad, cal_bad, cal_good, r);
+  held = NULL; /* calibrate took it */
+  if (rc) goto fail;
+  r->timing.calibrate_ms += ms_since(t);
   CHECK_CANCEL();
 
   t = rg_clock_mono_us();
@@ -611,8 +657,7 @@ fail:
   free(top_c);
   if (have_membership) igraph_vector_int_destroy(&membership);
   if (have_und) igraph_destroy(&und);
-  free_walk(&bad_walk);
-  free_walk(&good_walk);
+  free(held), free(cal_seed), free(cal_bad), free(cal_good);
   active_cancel = NULL;
   pthread_mutex_unlock(&igraph_lock);
   if (rc) rg_compute_result_free(r);

@@ -50,11 +50,11 @@ static int zscore(const rg_graph_t *g, features_t *f, int i) {
 static int measure(const rg_graph_t *g, igraph_t *und, features_t *f, rg_result_t *r, char *err,
                    size_t errlen) {
   int rc = RG_OK;
-  igraph_t simple, mailed;
+  igraph_t mailed;
   igraph_vector_int_t deg, mailed_ends;
   igraph_vector_t tri;
   igraph_vector_bool_t mutual;
-  bool have_simple = false, have_mailed = false, have_deg = false, have_tri = false,
+  bool have_mailed = false, have_deg = false, have_tri = false,
        have_mutual = false, have_ends = false;
   for (int i = 0; i < N_FEATURES; i++) {
     ALLOC(f->value[i], g->n);
@@ -89,16 +89,15 @@ static int measure(const rg_graph_t *g, igraph_t *und, features_t *f, rg_result_
   for (igraph_integer_t e = 0; e < (igraph_integer_t)n_mailed; e++)
     if (VECTOR(mutual)[e]) f->mutual[VECTOR(mailed_ends)[2 * e]]++;
 
-  /* Egonets on the simple undirected graph: N = degree + 1, E = degree + triangles. */
-  IG(igraph_copy(&simple, und));
-  have_simple = true;
-  IG(igraph_simplify(&simple, true, true, NULL));
+  /* Egonets on the simple undirected graph: N = degree + 1, E = degree + triangles (und is
+   * simplified in place: nothing needs it after this step) */
+  IG(igraph_simplify(und, true, true, NULL));
   IG(igraph_vector_int_init(&deg, 0));
   have_deg = true;
-  IG(igraph_degree(&simple, &deg, igraph_vss_all(), IGRAPH_ALL, false));
+  IG(igraph_degree(und, &deg, igraph_vss_all(), IGRAPH_ALL, false));
   IG(igraph_vector_init(&tri, 0));
   have_tri = true;
-  IG(igraph_adjacent_triangles(&simple, &tri, igraph_vss_all()));
+  IG(igraph_adjacent_triangles(und, &tri, igraph_vss_all()));
   double *nodes, *oddball;
   ALLOC(r->ego_nodes, g->n);
   ALLOC(r->oddball, g->n);
@@ -125,7 +124,6 @@ static int measure(const rg_graph_t *g, igraph_t *und, features_t *f, rg_result_
   memcpy(r->ego_edges, f->ego_edges, g->n * sizeof *r->ego_edges);
   for (int i = 0; i < N_FEATURES && !rc; i++) rc = zscore(g, f, i);
 fail:
-  if (have_simple) igraph_destroy(&simple);
   if (have_mailed) igraph_destroy(&mailed);
   if (have_deg) igraph_vector_int_destroy(&deg);
   if (have_tri) igraph_vector_destroy(&tri);

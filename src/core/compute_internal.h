@@ -36,7 +36,8 @@ static inline void rg__add_reason(rg_score_t *s, rg_reason_t r) {
 
 /* Step 5: every vertex's anomaly score and its anomaly reasons (r->scores, which must hold
  * g->n scores), and the egonet measures the model reuses (r->ego_nodes, ego_edges, oddball,
- * owned by r). und: the undirected graph of the communities step. 0, RG_ENOMEM, or an
+ * owned by r). und: the undirected graph of the communities step, simplified in place
+ * (multiple edges and loops removed). 0, RG_ENOMEM, or an
  * igraph failure's code with err set. */
 int rg__compute_anomalies(const rg_graph_t *g, igraph_t *und, rg_result_t *r, char *err,
                           size_t errlen);
