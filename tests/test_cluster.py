@@ -407,6 +407,7 @@ def label_cluster(replicas, leader, gen):
                note="cluster test")
     preview = conn.call("label_cluster", dry_run=True, **ask)
     got = conn.call("label_cluster", **ask)
+    applied = follower.cluster()["applied_seq"]  # the labels' entry, applied there
     assert got["accepted"] == preview["would_label"] > 0 and got["rejected_count"] == 0, \
         (preview, got)
     assert got["skipped_labelled"] == preview["skipped_labelled"], (preview, got)
@@ -422,7 +423,8 @@ def label_cluster(replicas, leader, gen):
     seen = []
     for r in replicas:
         conn = Conn(r.port)
-        wait_for(lambda: r.cluster()["lag"] == 0, f"replica {r.i} applying the labels", 30)
+        wait_for(lambda: r.cluster()["applied_seq"] >= applied,
+                 f"replica {r.i} applying the labels (sequence {applied})", 30)
         res = conn.call("lookup", actors=members)["results"]
         conn.close()
         seen.append({m: (g["label"] or {}).get("note") for m, g in zip(members, res)})
