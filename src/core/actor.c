@@ -370,9 +370,15 @@ static int make_net(rg__ip_t ip, unsigned prefix, rg_actor_t *a, const char **re
   }
   size_t len = ip_format(&ip, a->key);
   if (len == 0) return fail(reason, "not an IPv4 or IPv6 address");
-  int w = snprintf(a->key + len, sizeof a->key - len, "/%u", prefix);
-  if (w < 0 || (size_t)w >= sizeof a->key - len) return fail(reason, "net text too long");
-  a->len = (uint16_t)(len + (size_t)w);
+  char digits[4], *q = digits + sizeof digits; /* "/<prefix>" without printf (prefix <= 128) */
+  do *--q = (char)('0' + prefix % 10);
+  while (prefix /= 10);
+  size_t w = 1 + (size_t)(digits + sizeof digits - q);
+  if (len + w >= sizeof a->key) return fail(reason, "net text too long");
+  a->key[len] = '/';
+  memcpy(a->key + len + 1, q, w - 1);
+  a->key[len + w] = '\0';
+  a->len = (uint16_t)(len + w);
   a->type = RG_ACTOR_NET;
   return RG_OK;
 }
