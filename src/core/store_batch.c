@@ -186,10 +186,10 @@ int rg__batch_sort_in(rg__batch_t *b, rg__edge_add_t *edges, size_t n) {
 }
 
 static int cmp_actor(const void *x, const void *y) {
-  uint64_t a = (*(rg__cached_actor_t *const *)x)->id, b = (*(rg__cached_actor_t *const *)y)->id;
+  uint64_t a = ((const rg__batch_slot_t *)x)->id, b = ((const rg__batch_slot_t *)y)->id;
   return a < b ? -1 : a > b;
 }
 
-void rg__batch_sort_actors(rg__cached_actor_t **actors, size_t n) {
+void rg__batch_sort_actors(rg__batch_slot_t *actors, size_t n) {
   qsort(actors, n, sizeof *actors, cmp_actor);
 }

@@ -221,8 +221,8 @@ int rg__batch_sort_edges(rg__batch_t *b);
 /* Sorts edges[0..n) the same way, with the batch's scratch array (it is not b->edges: the
  * in-index keys, as additions with src and dst swapped). 0 or RG_ENOMEM. */
 int rg__batch_sort_in(rg__batch_t *b, rg__edge_add_t *edges, size_t n);
-/* Sorts pointers to cached actors by id. */
-void rg__batch_sort_actors(rg__cached_actor_t **actors, size_t n);
+/* Sorts (id, index) pairs of cached actors by id (the ids in the array: no record read). */
+void rg__batch_sort_actors(rg__batch_slot_t *actors, size_t n);
 
 /* store_graph.c: applies the pending edges (in key order) and writes the dirty actors
  * back, also for the nested-transaction and commit paths of store_env.c. 0,

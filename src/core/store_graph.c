@@ -353,19 +353,20 @@ static int flush_actors(rg_txn_t *t, rg__batch_t *b) {
   size_t n = 0;
   for (size_t i = 0; i < b->n_actors; i++) n += b->actors[i].dirty;
   if (!n) return RG_OK;
-  rg__cached_actor_t **dirty = malloc(n * sizeof *dirty);
+  rg__batch_slot_t *dirty = malloc(n * sizeof *dirty); /* id and index + 1: sorted by id */
   if (!dirty) return RG_ENOMEM;
   n = 0;
   for (size_t i = 0; i < b->n_actors; i++)
-    if (b->actors[i].dirty) dirty[n++] = &b->actors[i];
+    if (b->actors[i].dirty) dirty[n++] = (rg__batch_slot_t){b->actors[i].id, (uint32_t)i + 1};
   rg__batch_sort_actors(dirty, n);
   MDB_cursor *c;
   int rc = rg__from_mdb(mdb_cursor_open(t->txn, t->s->dbi[DB_ACTOR], &c), "cursor");
   if (!rc) {
     for (size_t i = 0; i < n && !rc; i++) {
-      rc = write_actor_db(c, dirty[i]->id, &dirty[i]->rec);
-      if (!rc) dirty[i]->dirty = false;
-      if (!rc) rg__touch(t, dirty[i]->id); /* for caches of lookups (store_touch.c) */
+      rg__cached_actor_t *ca = &b->actors[dirty[i].index - 1];
+      rc = write_actor_db(c, ca->id, &ca->rec);
+      if (!rc) ca->dirty = false;
+      if (!rc) rg__touch(t, ca->id); /* for caches of lookups (store_touch.c) */
     }
     mdb_cursor_close(c);
   }
