@@ -21,6 +21,7 @@
 #define H       RG_TEST_STORE_HALF_LIFE
 #define N_ACTOR 40
 #define N_ADD   3000
+#define N_FILLER 236 /* actors created first: the model's ids run across 256 */
 #define EPS     1e-9
 
 /* The expected state of one (src, kind, dst), kept by the test itself. */
@@ -47,18 +48,25 @@ static int count_edge(void *ctx, uint64_t src, rg_edge_kind_t kind, uint64_t dst
 }
 
 /* Edges between 40 actors in random order, out-of-order times, repeats and self-loops,
- * across two commits: every edge and actor record matches the model. */
+ * across two commits: every edge and actor record matches the model. The actors' ids
+ * straddle 256 (the batch sorts by key bytes). */
 static void test_store_batch_matches_edge_by_edge_model(void **state) {
   rg_test_store_t *f = *state;
   static model_edge_t model[N_ACTOR][2][N_ACTOR];
   memset(model, 0, sizeof model);
   uint64_t id[N_ACTOR];
   rg_txn_t *t = rg_test_wbegin(f);
+  for (int i = 0; i < N_FILLER; i++) {
+    char key[32];
+    snprintf(key, sizeof key, "filler%d@x.org", i);
+    rg_test_upsert(t, RG_ACTOR_ADDRESS, key, T0);
+  }
   for (int i = 0; i < N_ACTOR; i++) {
     char key[32];
     snprintf(key, sizeof key, "a%d@x.org", i);
     id[i] = rg_test_upsert(t, RG_ACTOR_ADDRESS, key, T0);
   }
+  assert_true(id[0] < 256 && id[N_ACTOR - 1] > 256);
   const int64_t now = T0 + 20 * 3600;
   uint32_t seed = 7;
   for (int n = 0; n < N_ADD; n++) {

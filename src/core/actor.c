@@ -337,7 +337,27 @@ static int ip_parse(const char *p, size_t n, rg__ip_t *ip, const char **reason) 
 }
 
 /* Writes the canonical text of ip into dst (capacity RG_ACTOR_KEY_MAX + 1); its length. */
+/* Writes v in decimal at dst (no terminator); returns its length (at most 10). No printf:
+ * this runs for every address of every observation. */
+static size_t put_decimal(char *dst, unsigned v) {
+  char digits[10], *q = digits + sizeof digits;
+  do *--q = (char)('0' + v % 10);
+  while (v /= 10);
+  size_t n = (size_t)(digits + sizeof digits - q);
+  memcpy(dst, q, n);
+  return n;
+}
+
 static size_t ip_format(const rg__ip_t *ip, char *dst) {
+  if (ip->family == AF_INET) { /* dotted quad, as inet_ntop writes it (with sprintf) */
+    size_t n = 0;
+    for (int i = 0; i < 4; i++) {
+      if (i) dst[n++] = '.';
+      n += put_decimal(dst + n, ip->bytes[i]);
+    }
+    dst[n] = '\0';
+    return n;
+  }
   char text[INET6_ADDRSTRLEN];
   if (!inet_ntop(ip->family, ip->bytes, text, sizeof text)) return 0; /* cannot happen */
   size_t n = strlen(text);
@@ -370,9 +390,11 @@ static int make_net(rg__ip_t ip, unsigned prefix, rg_actor_t *a, const char **re
   }
   size_t len = ip_format(&ip, a->key);
   if (len == 0) return fail(reason, "not an IPv4 or IPv6 address");
-  int w = snprintf(a->key + len, sizeof a->key - len, "/%u", prefix);
-  if (w < 0 || (size_t)w >= sizeof a->key - len) return fail(reason, "net text too long");
-  a->len = (uint16_t)(len + (size_t)w);
+  if (len + 5 > sizeof a->key) return fail(reason, "net text too long"); /* "/128" + NUL */
+  a->key[len] = '/';
+  size_t w = 1 + put_decimal(a->key + len + 1, prefix);
+  a->key[len + w] = '\0';
+  a->len = (uint16_t)(len + w);
   a->type = RG_ACTOR_NET;
   return RG_OK;
 }

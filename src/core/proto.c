@@ -314,10 +314,24 @@ static int get_bool(dctx_t *c, const msgpack_object *map, const char *path, cons
   return RG_OK;
 }
 
+/* Writes "<name>[<i>]" into path (the item's name in error messages), without printf:
+ * it runs once per item of every request. path holds at least strlen(name) + 13 bytes. */
+static void item_path(char *path, const char *name, uint32_t i) {
+  char digits[10], *q = digits + sizeof digits;
+  do *--q = (char)('0' + i % 10);
+  while (i /= 10);
+  size_t n = strlen(name), d = (size_t)(digits + sizeof digits - q);
+  memcpy(path, name, n);
+  path[n] = '[';
+  memcpy(path + n + 1, q, d);
+  path[n + 1 + d] = ']';
+  path[n + 2 + d] = '\0';
+}
+
 static int decode_edges(dctx_t *c, const msgpack_object *items, rg_request_t *r) {
   for (uint32_t i = 0; i < r->n_edges; i++) {
     char path[32];
-    snprintf(path, sizeof path, "edges[%u]", i);
+    item_path(path, "edges", i);
     rg_wire_edge_t *e = &r->edges[i];
     const msgpack_object *m = &items[i];
     e->weight = 1;
@@ -379,7 +393,7 @@ static int decode_observations(dctx_t *c, const msgpack_object *root, const msgp
   rg_str_t *pool = mem->recipients;
   for (uint32_t i = 0; i < r->n_observations; i++) {
     char path[40];
-    snprintf(path, sizeof path, "observations[%u]", i);
+    item_path(path, "observations", i);
     rg_wire_observation_t *o = &r->observations[i];
     int rc = decode_observation(c, &items[i], path, o, &pool);
     if (rc && (rc = mark_item(c, rc, path, &o->invalid, &o->why))) return rc;
@@ -390,7 +404,7 @@ static int decode_observations(dctx_t *c, const msgpack_object *root, const msgp
 static int decode_labels(dctx_t *c, const msgpack_object *items, rg_request_t *r) {
   for (uint32_t i = 0; i < r->n_labels; i++) {
     char path[32];
-    snprintf(path, sizeof path, "labels[%u]", i);
+    item_path(path, "labels", i);
     rg_wire_label_t *l = &r->labels[i];
     const msgpack_object *m = &items[i];
     l->weight = -1;

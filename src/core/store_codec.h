@@ -54,6 +54,7 @@ struct rg_store {
   uint64_t *touched;
   size_t n_touched, cap_touched;
   bool touch_wide, touch_created;
+  struct rg__batch *spare_batch; /* the last write transaction's batch, emptied (store_batch.c) */
 };
 
 /* Counters in meta that writes keep as deltas in the transaction and write once, at the
@@ -166,7 +167,6 @@ typedef struct {
   int64_t ts;
   double w;
   uint64_t n;
-  uint32_t seq; /* order of arrival: the tie-break of the sort */
   uint8_t kind;
   bool created; /* set at flush on the first addition of an edge the store lacked */
 } rg__edge_add_t;
@@ -187,18 +187,25 @@ typedef struct {
 } rg__batch_slot_t;
 
 struct rg__batch {
-  rg__edge_add_t *edges;
+  rg__edge_add_t *edges; /* in order of arrival until sorted */
   size_t n_edges, cap_edges;
+  rg__edge_add_t *tmp; /* the sorts' scratch, kept for the next flush */
+  size_t cap_tmp;
   rg__cached_actor_t *actors;
   size_t n_actors, cap_actors;
   rg__batch_slot_t *slots; /* open addressing on the id (the id kept here: one probe, one line) */
   uint32_t n_slots;
+  rg__batch_slot_t memo[2]; /* the two actors found last (index 0: none), tried first */
 };
 
 /* The transaction's batch, created on first use. 0 or RG_ENOMEM. */
 int rg__batch_get(rg_txn_t *t, rg__batch_t **out);
-/* Frees the batch (what was not flushed is dropped). */
+/* Ends the transaction's batch (what was not flushed is dropped): it becomes the store's
+ * spare, emptied, for the next write transaction (at most one is kept; its arrays stay at
+ * their largest size, bounded by RG__BATCH_ACTORS_MAX and RG__BATCH_EDGES_MAX). */
 void rg__batch_free(rg_txn_t *t);
+/* Frees the store's spare batch, if any (at close). */
+void rg__batch_drop_spare(rg_store_t *s);
 /* The cached record of actor id, or NULL; valid until the next add or clear. */
 rg__cached_actor_t *rg__batch_find_actor(rg__batch_t *b, uint64_t id);
 /* Caches a copy of *r for id (not already cached). 0 with *out set, or RG_ENOMEM. */
@@ -208,12 +215,14 @@ int rg__batch_add_actor(rg__batch_t *b, uint64_t id, const rg_actor_rec_t *r, bo
 void rg__batch_clear_actors(rg__batch_t *b);
 /* Queues an edge addition. 0 or RG_ENOMEM. */
 int rg__batch_add_edge(rg__batch_t *b, const rg__edge_add_t *e);
-/* Sorts the pending additions by (src, kind, dst, arrival). */
-void rg__batch_sort_edges(rg__batch_t *b);
-/* Sorts pointers to additions by (dst, kind, src): the in-index order. */
-void rg__batch_sort_in(rg__edge_add_t **edges, size_t n);
-/* Sorts pointers to cached actors by id. */
-void rg__batch_sort_actors(rg__cached_actor_t **actors, size_t n);
+/* Sorts the pending additions by (src, kind, dst), additions of one edge in arrival order
+ * (a stable radix sort). 0 or RG_ENOMEM (for its scratch array; nothing is sorted then). */
+int rg__batch_sort_edges(rg__batch_t *b);
+/* Sorts edges[0..n) the same way, with the batch's scratch array (it is not b->edges: the
+ * in-index keys, as additions with src and dst swapped). 0 or RG_ENOMEM. */
+int rg__batch_sort_in(rg__batch_t *b, rg__edge_add_t *edges, size_t n);
+/* Sorts (id, index) pairs of cached actors by id (the ids in the array: no record read). */
+void rg__batch_sort_actors(rg__batch_slot_t *actors, size_t n);
 
 /* store_graph.c: applies the pending edges (in key order) and writes the dirty actors
  * back, also for the nested-transaction and commit paths of store_env.c. 0,

@@ -283,6 +283,7 @@ static void drop_spares(rg_store_t *s) {
 void rg_store_close(rg_store_t *s) {
   if (!s) return;
   drop_spares(s);
+  rg__batch_drop_spare(s);
   if (s->env) mdb_env_close(s->env);
   pthread_rwlock_destroy(&s->resize_lock);
   pthread_mutex_destroy(&s->spare_lock);

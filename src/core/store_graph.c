@@ -273,13 +273,13 @@ int rg_store_add_edge(rg_txn_t *t, uint64_t src, rg_edge_kind_t kind, uint64_t d
  * order, then every actor's degrees and weight sums updated in the cache. */
 static int flush_edges(rg_txn_t *t, rg__batch_t *b) {
   double h = t->s->half_life_s;
-  rg__edge_add_t **created = NULL;
+  rg__edge_add_t *created = NULL; /* the new edges' in-index keys: src and dst swapped */
   size_t n_created = 0;
   MDB_cursor *c;
-  int rc = rg__from_mdb(mdb_cursor_open(t->txn, t->s->dbi[DB_OUT], &c), "cursor");
+  int rc = rg__batch_sort_edges(b);
   if (rc) return rc;
-  rg__batch_sort_edges(b);
-  if (!(created = malloc(b->n_edges * sizeof *created))) rc = RG_ENOMEM;
+  if ((rc = rg__from_mdb(mdb_cursor_open(t->txn, t->s->dbi[DB_OUT], &c), "cursor"))) return rc;
+  if (!(created = malloc((b->n_edges ? b->n_edges : 1) * sizeof *created))) rc = RG_ENOMEM;
   for (size_t i = 0, j; i < b->n_edges && !rc; i = j) {
     rg__edge_add_t *first = &b->edges[i];
     uint8_t kb[EDGE_KEY_LEN], vb[EDGE_VAL_LEN];
@@ -307,17 +307,19 @@ static int flush_edges(rg_txn_t *t, rg__batch_t *b) {
     v = (MDB_val){EDGE_VAL_LEN, vb};
     rc = rg__from_mdb(mdb_cursor_put(c, &k, &v, first->created ? 0 : MDB_CURRENT), "put edge");
     if (!rc && first->created) {
-      created[n_created++] = first;
+      created[n_created] = *first;
+      created[n_created].src = first->dst;
+      created[n_created++].dst = first->src;
       rc = rg__count_edge(t, first->kind, 1);
     }
   }
   mdb_cursor_close(c);
   if (!rc) rc = rg__from_mdb(mdb_cursor_open(t->txn, t->s->dbi[DB_IN], &c), "cursor");
   if (!rc) {
-    rg__batch_sort_in(created, n_created);
+    rc = rg__batch_sort_in(b, created, n_created);
     for (size_t i = 0; i < n_created && !rc; i++) {
       uint8_t ib[EDGE_KEY_LEN];
-      edge_key(ib, created[i]->dst, created[i]->kind, created[i]->src);
+      edge_key(ib, created[i].src, created[i].kind, created[i].dst);
       MDB_val ik = {EDGE_KEY_LEN, ib}, iv = {0, NULL};
       rc = rg__from_mdb(mdb_cursor_put(c, &ik, &iv, 0), "put in-edge");
     }
@@ -351,19 +353,20 @@ static int flush_actors(rg_txn_t *t, rg__batch_t *b) {
   size_t n = 0;
   for (size_t i = 0; i < b->n_actors; i++) n += b->actors[i].dirty;
   if (!n) return RG_OK;
-  rg__cached_actor_t **dirty = malloc(n * sizeof *dirty);
+  rg__batch_slot_t *dirty = malloc(n * sizeof *dirty); /* id and index + 1: sorted by id */
   if (!dirty) return RG_ENOMEM;
   n = 0;
   for (size_t i = 0; i < b->n_actors; i++)
-    if (b->actors[i].dirty) dirty[n++] = &b->actors[i];
+    if (b->actors[i].dirty) dirty[n++] = (rg__batch_slot_t){b->actors[i].id, (uint32_t)i + 1};
   rg__batch_sort_actors(dirty, n);
   MDB_cursor *c;
   int rc = rg__from_mdb(mdb_cursor_open(t->txn, t->s->dbi[DB_ACTOR], &c), "cursor");
   if (!rc) {
     for (size_t i = 0; i < n && !rc; i++) {
-      rc = write_actor_db(c, dirty[i]->id, &dirty[i]->rec);
-      if (!rc) dirty[i]->dirty = false;
-      if (!rc) rg__touch(t, dirty[i]->id); /* for caches of lookups (store_touch.c) */
+      rg__cached_actor_t *ca = &b->actors[dirty[i].index - 1];
+      rc = write_actor_db(c, ca->id, &ca->rec);
+      if (!rc) ca->dirty = false;
+      if (!rc) rg__touch(t, ca->id); /* for caches of lookups (store_touch.c) */
     }
     mdb_cursor_close(c);
   }

@@ -209,13 +209,15 @@ static int prepare_observation(rg_engine_t *e, ingest_write_t *w, const rg_wire_
   int rc = rg_grow((void **)&w->rcpts, &w->cap_rcpts, o->n_recipients, sizeof *w->rcpts);
   if (rc) return rc;
   for (uint32_t j = 0; j < o->n_recipients; j++) {
-    char field[32];
+    if (!rg__actor_from_wire(e, o->recipients[j], false, RG_ACTOR_ADDRESS, "recipient",
+                             &w->rcpts[j], msg, sizeof msg))
+      continue;
+    char field[32]; /* named by its index only when rejected: no printf per recipient */
     snprintf(field, sizeof field, "recipients[%u]", j);
-    if (rg__actor_from_wire(e, o->recipients[j], false, RG_ACTOR_ADDRESS, field, &w->rcpts[j],
-                            msg, sizeof msg)) {
-      reject(w, ITEM_OBSERVATIONS, i, RG_EINVALID_ACTOR, "%s", msg);
-      return RG_OK;
-    }
+    (void)rg__actor_from_wire(e, o->recipients[j], false, RG_ACTOR_ADDRESS, field,
+                              &w->rcpts[j], msg, sizeof msg); /* fails again, naming it in msg */
+    reject(w, ITEM_OBSERVATIONS, i, RG_EINVALID_ACTOR, "%s", msg);
+    return RG_OK;
   }
   bool has_domain = !rg_actor_is_null_sender(&sender); /* <> has none */
   if (rg_actor_net_of(&ip, e->cfg.net_prefix_v4, e->cfg.net_prefix_v6, &net) ||

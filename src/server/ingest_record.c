@@ -279,11 +279,25 @@ int rg__ingest_merge_add(rg__ingest_merge_t *m, const uint8_t *p, size_t len) {
   return rc;
 }
 
+/* A merge actor in the sort: its key's first bytes (type, then up to 7 of the identifier,
+ * zero-padded) as a big-endian number, which orders most pairs without reading the key. */
+typedef struct {
+  uint64_t prefix;
+  uint32_t index;
+} sort_actor_t;
+
+static uint64_t key_prefix(const slice_t *s, const job_actor_t *a) {
+  uint64_t v = a->type;
+  for (unsigned i = 0; i < 7; i++) v = v << 8 | (i < a->key_len ? s->keys.data[a->key_off + i] : 0);
+  return v;
+}
+
 /* Key order of the store's actor_key index (type, then identifier bytes). */
 static int cmp_key(const void *x, const void *y, void *ctx) {
+  const sort_actor_t *p = x, *q = y;
+  if (p->prefix != q->prefix) return p->prefix < q->prefix ? -1 : 1;
   const slice_t *s = ctx;
-  const job_actor_t *a = &s->actors[*(const uint32_t *)x], *b = &s->actors[*(const uint32_t *)y];
-  if (a->type != b->type) return a->type < b->type ? -1 : 1;
+  const job_actor_t *a = &s->actors[p->index], *b = &s->actors[q->index];
   size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
   int c = memcmp(s->keys.data + a->key_off, s->keys.data + b->key_off, n);
   return c ? c : (a->key_len > b->key_len) - (a->key_len < b->key_len);
@@ -291,13 +305,14 @@ static int cmp_key(const void *x, const void *y, void *ctx) {
 
 /* Upserts every merge actor once, in key order (neighbouring keys share pages). */
 static int upsert_actors(rg_txn_t *t, slice_t *s) {
-  uint32_t *order = malloc((s->n_actors ? s->n_actors : 1) * sizeof *order);
+  sort_actor_t *order = malloc((s->n_actors ? s->n_actors : 1) * sizeof *order);
   if (!order) return RG_ENOMEM;
-  for (uint32_t i = 0; i < s->n_actors; i++) order[i] = i;
+  for (uint32_t i = 0; i < s->n_actors; i++)
+    order[i] = (sort_actor_t){key_prefix(s, &s->actors[i]), i};
   qsort_r(order, s->n_actors, sizeof *order, cmp_key, s);
   int rc = RG_OK;
   for (uint32_t i = 0; i < s->n_actors && !rc; i++) {
-    job_actor_t *ja = &s->actors[order[i]];
+    job_actor_t *ja = &s->actors[order[i].index];
     rg_actor_t a = {.type = (rg_actor_type_t)ja->type, .len = ja->key_len};
     memcpy(a.key, s->keys.data + ja->key_off, ja->key_len);
     a.key[ja->key_len] = '\0';
