@@ -588,13 +588,18 @@ def main():
     print("machine:", results["machine"], flush=True)
     work = tempfile.mkdtemp(prefix="repgraph-bench-")
     t0 = time.time()
+    done = False
     try:
         if a.only == "all":
             phase_serving(a, work, results)
         for n in sizes:
             phase_recompute(a, work, n, results)
+        done = True
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if done:
+            shutil.rmtree(work, ignore_errors=True)
+        else:  # the servers' logs say why
+            print(f"suite failed: its work directory {work} is kept", file=sys.stderr, flush=True)
     results["load_after"] = os.getloadavg()[0]
     results["seconds"] = time.time() - t0
     md = table(a, results)
